@@ -1,0 +1,124 @@
+"""Private input validators shared by the statistics.
+
+Each raises :class:`studyval.errors.StudyvalError` (a ``ValueError``) that
+names the argument, the rule and an offending value or position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from studyval.errors import EstimationError, StudyvalError
+
+__all__ = [
+    "check_alpha",
+    "check_binary_outcome",
+    "check_option",
+    "check_scores",
+]
+
+
+def check_option(value: str, allowed: Sequence[str], name: str) -> str:
+    """Return ``value`` if it is one of ``allowed``; else raise with a "did you mean"."""
+    if value in allowed:
+        return value
+    import difflib
+
+    close = difflib.get_close_matches(str(value), list(allowed), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise StudyvalError(
+        f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}{hint}"
+    )
+
+
+def check_alpha(alpha: float) -> float:
+    """``alpha`` must lie strictly between 0 and 1."""
+    alpha = float(alpha)
+    if not 0.0 < alpha < 1.0:
+        raise StudyvalError(f"alpha must be in (0, 1), got {alpha}")
+    return alpha
+
+
+def check_binary_outcome(
+    y_true: Any, positive: Any, *, name: str = "y_true", require_both: bool = True
+) -> np.ndarray:
+    """Return a boolean array, True where ``y_true == positive``.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+        Observed class labels (any hashable labels, e.g. ``"acute"``/``"chronic"``
+        or 0/1). Missing values are an error.
+    positive : label
+        The label of the positive (diseased) class. Required: it is never
+        inferred from the data.
+    name : str
+        Argument name used in error messages.
+    require_both : bool
+        If True, both classes must be present (an AUC needs both).
+
+    Raises
+    ------
+    StudyvalError
+        ``positive`` is not among the labels, more than two labels occur, a
+        label is missing, or (with ``require_both``) one class is absent.
+    """
+    arr = np.asarray(y_true)
+    if arr.ndim != 1:
+        raise StudyvalError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        raise StudyvalError(f"{name} is empty")
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        i = int(np.flatnonzero(np.isnan(arr))[0])
+        raise StudyvalError(f"{name} has a missing label at position {i}")
+    if arr.dtype.kind == "O":
+        for i, v in enumerate(arr):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                raise StudyvalError(f"{name} has a missing label at position {i}")
+    labels = np.unique(arr)
+    if positive not in set(labels.tolist()):
+        if require_both or len(labels) > 1:
+            raise EstimationError(
+                f"positive={positive!r} does not occur in {name} "
+                f"(labels found: {', '.join(map(repr, labels.tolist()))})"
+            )
+    if len(labels) > 2:
+        raise StudyvalError(
+            f"{name} must have two classes, found {len(labels)}: "
+            f"{', '.join(map(repr, labels.tolist()[:10]))}"
+        )
+    is_pos = arr == positive
+    if require_both:
+        n_pos = int(is_pos.sum())
+        if n_pos == 0 or n_pos == arr.size:
+            only = "positive" if n_pos else "negative"
+            raise EstimationError(
+                f"{name} has a single class (all {arr.size} cases are {only}); "
+                "discrimination needs at least one positive and one negative case"
+            )
+    return is_pos
+
+
+def check_scores(y_score: Any, n: int | None = None, *, name: str = "y_score") -> np.ndarray:
+    """Return ``y_score`` as a finite float64 array of length ``n``.
+
+    Raises
+    ------
+    StudyvalError
+        Wrong shape or length, or a NaN / infinite value (with its position).
+    """
+    arr = np.asarray(y_score, dtype=np.float64)
+    if arr.ndim != 1:
+        raise StudyvalError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise StudyvalError(f"{name} has {arr.shape[0]} values but y_true has {n}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise StudyvalError(
+            f"{name} has {int(bad.sum())} non-finite value(s); first at position {i}: {arr[i]}"
+        )
+    return arr
