@@ -26,8 +26,9 @@ class Violation:
     column : str or None
         The column or field; ``None`` when the rule concerns the whole file.
     row : int or None
-        1-based data row as a spreadsheet user counts it (the header is row 0);
-        ``None`` when the rule concerns a whole column or file.
+        Row as a spreadsheet shows it: the header is row 1, the first data row
+        is row 2 (for a CSV this is also the line number). ``None`` when the
+        rule concerns a whole column or file.
     rule : str
         The rule, in words (``"allowed levels: acute, chronic"``).
     value : str or None
@@ -43,7 +44,8 @@ class Violation:
     def __str__(self) -> str:
         where = [self.file]
         if self.column is not None:
-            where.append(f"column '{self.column}'")
+            noun = "field" if self.file.endswith((".yml", ".yaml")) else "column"
+            where.append(f"{noun} '{self.column}'")
         if self.row is not None:
             where.append(f"row {self.row}")
         text = ", ".join(where) + f": {self.rule}"
@@ -84,3 +86,7 @@ class EstimationError(StudyvalError):
 
 class StatisticalWarning(UserWarning):
     """A statistical caveat: the estimate exists but deserves a second look."""
+
+
+class RenderError(StudyvalError):
+    """A report could not be rendered (a failing cell, pandoc or Quarto error)."""

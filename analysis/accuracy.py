@@ -1,0 +1,887 @@
+r"""Diagnostic accuracy at a threshold: the 2x2 table and the measures derived from it.
+
+Decision rule, everywhere in this module: **index test positive iff
+score >= threshold** (a higher score means *more likely positive*; a score
+exactly at the threshold is positive).
+
+The 2x2 table (rows: reference standard; columns: index test)::
+
+                              index test positive   index test negative
+    reference positive               TP                    FN
+    reference negative               FP                    TN
+
+Measures, with :math:`n_1 = TP + FN` reference positives, :math:`n_0 = FP + TN`
+reference negatives and :math:`n = n_1 + n_0`:
+
+=====================  ==========================================  ===================
+measure                estimate                                    CI
+=====================  ==========================================  ===================
+sensitivity            :math:`TP / n_1`                            ``ci_method``
+specificity            :math:`TN / n_0`                            ``ci_method``
+ppv                    :math:`TP / (TP + FP)`                      ``ci_method``
+npv                    :math:`TN / (TN + FN)`                      ``ci_method``
+accuracy               :math:`(TP + TN) / n`                       ``ci_method``
+balanced_accuracy      :math:`(Se + Sp) / 2`                       none (see below)
+prevalence             :math:`n_1 / n`                             ``ci_method``
+lr_positive            :math:`Se / (1 - Sp)`                       log (Simel 1991)
+lr_negative            :math:`(1 - Se) / Sp`                       log (Simel 1991)
+dor                    :math:`(TP \cdot TN) / (FP \cdot FN)`        log (Woolf 1955)
+ppv_adjusted           Bayes at an assumed prevalence :math:`\pi`  logit (Mercaldo 2007)
+npv_adjusted           Bayes at an assumed prevalence :math:`\pi`  logit (Mercaldo 2007)
+=====================  ==========================================  ===================
+
+**PPV, NPV and accuracy depend on the prevalence in the sample.** In a
+case-control sample (e.g. 138 acute + 138 chronic fractures, fixed by design)
+the sample prevalence is set by the investigators, and the sample PPV and NPV
+do not describe any clinical population. Pass ``prevalence=`` (an assumed
+population prevalence) to add ``ppv_adjusted`` and ``npv_adjusted``, the
+predictive values at that prevalence by Bayes' theorem.
+
+References
+----------
+Simel DL, Samsa GP, Matchar DB (1991). Likelihood ratios with confidence:
+sample size estimation for diagnostic test studies. J Clin Epidemiol
+44:763-770. doi:10.1016/0895-4356(91)90128-V
+
+Woolf B (1955). On estimating the relation between blood group and disease.
+Ann Hum Genet 19:251-253. doi:10.1111/j.1469-1809.1955.tb01348.x
+
+Glas AS, Lijmer JG, Prins MH, Bonsel GJ, Bossuyt PMM (2003). The diagnostic
+odds ratio: a single indicator of test performance. J Clin Epidemiol
+56:1129-1135. doi:10.1016/S0895-4356(03)00177-X
+
+Mercaldo ND, Lau KF, Zhou XH (2007). Confidence intervals for predictive
+values with an emphasis to case-control designs. Stat Med 26:2170-2183.
+doi:10.1002/sim.2677
+
+Altman DG, Bland JM (1994). Diagnostic tests 1: sensitivity and specificity.
+BMJ 308:1552; Diagnostic tests 2: predictive values. BMJ 309:102.
+
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from studyval.errors import EstimationError, StudyvalError
+from studyval.results import Result
+
+from ._checks import check_alpha, check_binary_outcome, check_option, check_scores
+from .proportions import CI_METHODS, _as_count, proportion_ci
+from .thresholds import DECISION_RULE, THRESHOLD_STATUSES, Threshold, check_threshold_value
+
+__all__ = [
+    "DECISION_RULE",
+    "MEASURES",
+    "AccuracyResult",
+    "ConfusionMatrix",
+    "Measure",
+    "accuracy_from_confusion",
+    "confusion_matrix",
+    "diagnostic_accuracy",
+]
+
+#: Measures in the order :meth:`AccuracyResult.table` lists them.
+MEASURES: tuple[str, ...] = (
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "accuracy",
+    "balanced_accuracy",
+    "prevalence",
+    "lr_positive",
+    "lr_negative",
+    "dor",
+    "ppv_adjusted",
+    "npv_adjusted",
+)
+
+_TABLE_COLUMNS = [
+    "measure",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "numerator",
+    "denominator",
+    "ci_method",
+    "note",
+]
+
+
+def _fmt_threshold(value: float) -> str:
+    return repr(float(value))
+
+
+# --------------------------------------------------------------------------- #
+# Confusion matrix
+# --------------------------------------------------------------------------- #
+@dataclasses.dataclass(frozen=True)
+class ConfusionMatrix(Result):
+    """Counts of the 2x2 table at one threshold.
+
+    Decision rule: index test positive iff score >= ``threshold``.
+
+    Attributes
+    ----------
+    tp : int
+        Reference positive, index test positive.
+    fp : int
+        Reference negative, index test positive.
+    fn : int
+        Reference positive, index test negative.
+    tn : int
+        Reference negative, index test negative.
+    threshold : float
+        The cut-off on the score scale.
+    positive : label
+        Label of the positive class (as in ``y_true``).
+    negative : str
+        Display label of the negative class (default ``"not <positive>"``).
+    decision_rule : str
+        Always :data:`DECISION_RULE`.
+
+    Raises
+    ------
+    StudyvalError
+        On construction: a negative or non-integral count, a non-finite
+        threshold, or a negative label that displays like the positive one.
+
+    """
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    threshold: float
+    positive: Any
+    negative: str
+    decision_rule: str = DECISION_RULE
+
+    def __post_init__(self) -> None:
+        for name in ("tp", "fp", "fn", "tn"):
+            value = _as_count(getattr(self, name), name)
+            if value < 0:
+                raise StudyvalError(f"{name} must be >= 0, got {value}")
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "threshold", check_threshold_value(self.threshold))
+        if str(self.negative) == str(self.positive):
+            raise StudyvalError(
+                f"negative={self.negative!r} displays the same as positive={self.positive!r}"
+            )
+        if self.decision_rule != DECISION_RULE:
+            raise StudyvalError(f"decision_rule must be {DECISION_RULE!r}")
+
+    @property
+    def n(self) -> int:
+        """Total number of cases."""
+        return self.tp + self.fp + self.fn + self.tn
+
+    @property
+    def n_positive(self) -> int:
+        """Reference-standard positives, TP + FN."""
+        return self.tp + self.fn
+
+    @property
+    def n_negative(self) -> int:
+        """Reference-standard negatives, FP + TN."""
+        return self.fp + self.tn
+
+    @property
+    def n_test_positive(self) -> int:
+        """Index-test positives (score >= threshold), TP + FP."""
+        return self.tp + self.fp
+
+    @property
+    def n_test_negative(self) -> int:
+        """Index-test negatives (score < threshold), FN + TN."""
+        return self.fn + self.tn
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy long table: one row per cell.
+
+        Columns ``cell`` (tp, fn, fp, tn), ``reference_standard`` and
+        ``index_test`` (class labels), ``count``, ``threshold`` and
+        ``decision_rule``.
+        """
+        pos, neg = str(self.positive), self.negative
+        rows = [
+            ("tp", pos, pos, self.tp),
+            ("fn", pos, neg, self.fn),
+            ("fp", neg, pos, self.fp),
+            ("tn", neg, neg, self.tn),
+        ]
+        frame = pd.DataFrame(rows, columns=["cell", "reference_standard", "index_test", "count"])
+        frame["threshold"] = self.threshold
+        frame["decision_rule"] = self.decision_rule
+        return frame
+
+    def table(self, *, margins: bool = False) -> pd.DataFrame:
+        """The 2x2 table for display.
+
+        Rows are the reference standard (positive class first), columns the
+        index test; both are labelled with the class labels. The column axis
+        name states the decision rule and the threshold.
+
+        Parameters
+        ----------
+        margins : bool, default False
+            Add a ``total`` row and column.
+
+        """
+        pos, neg = str(self.positive), self.negative
+        frame = pd.DataFrame(
+            [[self.tp, self.fn], [self.fp, self.tn]],
+            index=pd.Index([pos, neg], name="reference standard"),
+            columns=pd.Index(
+                [pos, neg],
+                name=f"index test (positive iff score >= {_fmt_threshold(self.threshold)})",
+            ),
+        )
+        if margins:
+            frame["total"] = frame.sum(axis=1)
+            frame.loc["total"] = frame.sum(axis=0)
+        return frame
+
+
+def _labels(positive: Any, negative: str | None) -> str:
+    if negative is None:
+        return f"not {positive}"
+    if not isinstance(negative, str) or not negative.strip():
+        raise StudyvalError(f"negative must be a non-empty display label, got {negative!r}")
+    return negative
+
+
+def confusion_matrix(
+    y_true: Any,
+    y_score: Any,
+    *,
+    positive: Any,
+    threshold: float | Threshold,
+    negative: str | None = None,
+) -> ConfusionMatrix:
+    """Cross-tabulate reference standard against index test at a threshold.
+
+    Decision rule: index test positive iff score >= ``threshold`` (a score
+    equal to the threshold is positive).
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+        Reference-standard labels; two classes, both present.
+    y_score : array-like of float, shape (n,)
+        Index-test scores; higher means *more likely positive*. Must be finite.
+    positive : label
+        The positive (diseased) class in ``y_true``; never inferred.
+    threshold : float or Threshold
+        Finite cut-off on the score scale.
+    negative : str, optional
+        Display label of the other class (e.g. ``"chronic"``); default
+        ``"not <positive>"``. Used for display only.
+
+    Returns
+    -------
+    ConfusionMatrix
+
+    Raises
+    ------
+    StudyvalError
+        Invalid labels, NaN/infinite scores, length mismatch, non-finite
+        threshold.
+    EstimationError
+        ``positive`` absent or only one class present.
+
+    """
+    is_pos = check_binary_outcome(y_true, positive)
+    scores = check_scores(y_score, is_pos.shape[0])
+    t = check_threshold_value(threshold)
+    neg_label = _labels(positive, negative)
+    test_pos = scores >= t
+    return ConfusionMatrix(
+        tp=int(np.sum(is_pos & test_pos)),
+        fp=int(np.sum(~is_pos & test_pos)),
+        fn=int(np.sum(is_pos & ~test_pos)),
+        tn=int(np.sum(~is_pos & ~test_pos)),
+        threshold=t,
+        positive=positive,
+        negative=neg_label,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Measures
+# --------------------------------------------------------------------------- #
+@dataclasses.dataclass(frozen=True)
+class Measure(Result):
+    r"""One accuracy measure with its confidence interval.
+
+    Unpacks as ``estimate, ci_low, ci_high``.
+
+    Attributes
+    ----------
+    measure : str
+        Name, one of :data:`MEASURES`.
+    estimate : float
+        Point estimate; may be ``inf`` (e.g. LR+ with no false positives) or
+        NaN (undefined, e.g. PPV with no index-test positives); ``note`` says
+        why.
+    ci_low, ci_high : float
+        Confidence limits; NaN when no interval is defined (``note`` says why).
+    ci_level : float
+        :math:`1 - \alpha`.
+    numerator, denominator : int or None
+        Counts behind a proportion; ``None`` for ratios and model-based values.
+    ci_method : str
+        How the interval was computed (``"wilson"``, ``"log (Simel 1991)"``,
+        ...), or ``"none"``.
+    note : str
+        Empty, or a sentence on a zero cell, an undefined value or a
+        correction.
+
+    """
+
+    _unpack: ClassVar[tuple[str, ...]] = ("estimate", "ci_low", "ci_high")
+
+    measure: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    numerator: int | None
+    denominator: int | None
+    ci_method: str
+    note: str = ""
+
+
+def _no_ci(
+    name: str,
+    estimate: float,
+    level: float,
+    method: str,
+    note: str,
+    numerator: int | None = None,
+    denominator: int | None = None,
+) -> Measure:
+    """A measure without a confidence interval (limits NaN), with the reason in ``note``."""
+    return Measure(
+        measure=name,
+        estimate=estimate,
+        ci_low=math.nan,
+        ci_high=math.nan,
+        ci_level=level,
+        numerator=numerator,
+        denominator=denominator,
+        ci_method=method,
+        note=note,
+    )
+
+
+def _with_ci(
+    name: str, estimate: float, low: float, high: float, level: float, method: str, note: str = ""
+) -> Measure:
+    """A ratio or model-based measure with its interval (no counts behind it)."""
+    return Measure(
+        measure=name,
+        estimate=estimate,
+        ci_low=low,
+        ci_high=high,
+        ci_level=level,
+        numerator=None,
+        denominator=None,
+        ci_method=method,
+        note=note,
+    )
+
+
+def _proportion(name: str, x: int, n: int, alpha: float, method: str, why_empty: str) -> Measure:
+    if n == 0:
+        return _no_ci(
+            name,
+            math.nan,
+            1 - alpha,
+            method,
+            f"undefined: the denominator is zero ({why_empty})",
+            numerator=x,
+            denominator=n,
+        )
+    r = proportion_ci(x, n, alpha=alpha, method=method)
+    return Measure(
+        measure=name,
+        estimate=r.estimate,
+        ci_low=r.ci_low,
+        ci_high=r.ci_high,
+        ci_level=r.ci_level,
+        numerator=x,
+        denominator=n,
+        ci_method=method,
+    )
+
+
+def _ratio_of_proportions(
+    name: str,
+    a: float,
+    n_a: float,
+    b: float,
+    n_b: float,
+    z: float,
+    alpha: float,
+    method: str,
+    zero_a: str,
+    zero_b: str,
+) -> tuple[Measure, float]:
+    """Ratio (a/n_a)/(b/n_b) with the log CI; also returns the SE of the log."""
+    level = 1 - alpha
+    if a > 0 and b > 0:
+        est = (a / n_a) / (b / n_b)
+        se = math.sqrt(1 / a - 1 / n_a + 1 / b - 1 / n_b)
+        lo, hi = est * math.exp(-z * se), est * math.exp(z * se)
+        return _with_ci(name, est, lo, hi, level, method), se
+    if a > 0:  # b == 0
+        note = f"{name} is infinite: {zero_b}; the log-method CI is undefined"
+        est = math.inf
+    elif b > 0:  # a == 0
+        note = f"{name} is 0: {zero_a}; the log-method CI is undefined"
+        est = 0.0
+    else:
+        note = f"{name} is undefined (0/0): {zero_a} and {zero_b}"
+        est = math.nan
+    note += "; set zero_cell_correction (e.g. 0.5) for a finite estimate and CI"
+    return _no_ci(name, est, level, method, note), math.nan
+
+
+def _dor(tp: float, fp: float, fn: float, tn: float, z: float, alpha: float) -> Measure:
+    method = "log (Woolf 1955)"
+    level = 1 - alpha
+    if min(tp, fp, fn, tn) > 0:
+        est = (tp * tn) / (fp * fn)
+        se = math.sqrt(1 / tp + 1 / fp + 1 / fn + 1 / tn)
+        return _with_ci("dor", est, est * math.exp(-z * se), est * math.exp(z * se), level, method)
+    zeros = [c for c, v in (("TP", tp), ("FP", fp), ("FN", fn), ("TN", tn)) if v == 0]
+    num, den = tp * tn, fp * fn
+    if num > 0:
+        est, what = math.inf, "infinite"
+    elif den > 0:
+        est, what = 0.0, "0"
+    else:
+        est, what = math.nan, "undefined (0/0)"
+    note = (
+        f"dor is {what}: zero cell(s) {', '.join(zeros)}; the log-method CI is undefined; "
+        "set zero_cell_correction (e.g. 0.5) for a finite estimate and CI"
+    )
+    return _no_ci("dor", est, level, method, note)
+
+
+def _adjusted_pv(
+    name: str, lr: Measure, se_log: float, prevalence: float, z: float, alpha: float
+) -> Measure:
+    """Predictive value at an assumed prevalence from LR+ (ppv) or LR- (npv)."""
+    method = "logit (Mercaldo 2007)"
+    level = 1 - alpha
+    prior_logit = math.log(prevalence / (1 - prevalence))
+    sign = 1.0 if name == "ppv_adjusted" else -1.0
+    context = f"at assumed prevalence {prevalence:g} (Bayes' theorem)"
+    lr_est = lr.estimate
+    if math.isnan(lr_est):
+        return _no_ci(
+            name, math.nan, level, method, f"undefined {context}: {lr.measure} is undefined"
+        )
+    if lr_est == 0.0 or math.isinf(lr_est):
+        # PPV from LR+ = 0 is 0, from LR+ = inf is 1; NPV from LR- = 0 is 1, inf is 0.
+        est = float((lr_est > 0) == (sign > 0))
+        return _no_ci(
+            name, est, level, method, f"{context}; CI undefined because {lr.measure} is {lr_est:g}"
+        )
+    centre = sign * (prior_logit + math.log(lr_est))
+    est = 1 / (1 + math.exp(-centre))
+    lo = 1 / (1 + math.exp(-(centre - z * se_log)))
+    hi = 1 / (1 + math.exp(-(centre + z * se_log)))
+    return _with_ci(name, est, lo, hi, level, method, context)
+
+
+@dataclasses.dataclass(frozen=True)
+class AccuracyResult(Result):
+    r"""Diagnostic accuracy at one threshold.
+
+    Decision rule: index test positive iff score >= ``threshold``. The
+    formulas (Simel 1991 doi:10.1016/0895-4356(91)90128-V for the likelihood
+    ratios, Woolf 1955 for the DOR, Mercaldo 2007 doi:10.1002/sim.2677 for the
+    adjusted predictive values) are in :func:`accuracy_from_confusion`.
+
+    Attributes
+    ----------
+    confusion : ConfusionMatrix
+        The 2x2 counts.
+    measures : tuple of Measure
+        One per measure, in the order of :data:`MEASURES` (the adjusted
+        predictive values only when ``prevalence`` was given).
+    threshold : float
+        The cut-off.
+    threshold_status : {"pre-specified", "exploratory"}
+        Whether the threshold was fixed before seeing these data.
+    positive : label
+        Positive class label.
+    negative : str
+        Display label of the negative class.
+    alpha : float
+        Two-sided error rate of every interval.
+    ci_level : float
+        :math:`1 - \alpha`.
+    ci_method : str
+        Interval method for the proportions (see
+        :func:`studyval.analysis.proportions.proportion_ci`).
+    prevalence : float or None
+        Assumed population prevalence for ``ppv_adjusted`` / ``npv_adjusted``.
+    zero_cell_correction : float
+        Constant added to every cell for the ratio measures when a cell is
+        zero (0 = none).
+    decision_rule : str
+        Always :data:`DECISION_RULE`.
+
+    """
+
+    confusion: ConfusionMatrix
+    measures: tuple[Measure, ...]
+    threshold: float
+    threshold_status: str
+    positive: Any
+    negative: str
+    alpha: float
+    ci_level: float
+    ci_method: str
+    prevalence: float | None
+    zero_cell_correction: float
+    decision_rule: str = DECISION_RULE
+
+    def table(self) -> pd.DataFrame:
+        """Tidy table, one row per measure.
+
+        Columns: ``measure, estimate, ci_low, ci_high, ci_level, numerator,
+        denominator, ci_method, note``. ``numerator``/``denominator`` are
+        nullable integers (``<NA>`` for ratios).
+        """
+        frame = pd.DataFrame([m.to_dict() for m in self.measures], columns=_TABLE_COLUMNS)
+        for col in ("numerator", "denominator"):
+            frame[col] = frame[col].astype("Int64")
+        return frame
+
+    def to_frame(self) -> pd.DataFrame:
+        """:meth:`table` with ``threshold``, ``threshold_status`` and ``decision_rule`` first."""
+        frame = self.table()
+        frame.insert(0, "threshold", self.threshold)
+        frame.insert(1, "threshold_status", self.threshold_status)
+        frame.insert(2, "decision_rule", self.decision_rule)
+        return frame
+
+    def measure(self, name: str) -> Measure:
+        """The :class:`Measure` called ``name`` (one of :data:`MEASURES`)."""
+        names = [m.measure for m in self.measures]
+        check_option(name, names, "measure")
+        return self.measures[names.index(name)]
+
+    @property
+    def sensitivity(self) -> Measure:
+        """Sensitivity, TP / (TP + FN)."""
+        return self.measure("sensitivity")
+
+    @property
+    def specificity(self) -> Measure:
+        """Specificity, TN / (TN + FP)."""
+        return self.measure("specificity")
+
+    @property
+    def ppv(self) -> Measure:
+        """Positive predictive value at the sample prevalence."""
+        return self.measure("ppv")
+
+    @property
+    def npv(self) -> Measure:
+        """Negative predictive value at the sample prevalence."""
+        return self.measure("npv")
+
+
+def accuracy_from_confusion(
+    confusion: ConfusionMatrix,
+    *,
+    threshold_status: str,
+    alpha: float = 0.05,
+    ci_method: str = "wilson",
+    prevalence: float | None = None,
+    zero_cell_correction: float = 0.0,
+) -> AccuracyResult:
+    r"""Accuracy measures from a :class:`ConfusionMatrix` (e.g. a published 2x2 table).
+
+    Parameters and returns as for :func:`diagnostic_accuracy`, which builds the
+    confusion matrix from labels and scores and calls this.
+
+    Notes
+    -----
+    Likelihood ratios (Simel, Samsa & Matchar 1991), with
+    :math:`z = \Phi^{-1}(1 - \alpha/2)`:
+
+    .. math::
+
+        \mathrm{LR}^+ = \frac{TP/n_1}{FP/n_0}, \quad
+        \operatorname{SE}(\ln \mathrm{LR}^+) =
+        \sqrt{\tfrac{1}{TP} - \tfrac{1}{n_1} + \tfrac{1}{FP} - \tfrac{1}{n_0}}
+
+        \mathrm{LR}^- = \frac{FN/n_1}{TN/n_0}, \quad
+        \operatorname{SE}(\ln \mathrm{LR}^-) =
+        \sqrt{\tfrac{1}{FN} - \tfrac{1}{n_1} + \tfrac{1}{TN} - \tfrac{1}{n_0}}
+
+    and the interval is :math:`\mathrm{LR}\, e^{\pm z\,\mathrm{SE}}`.
+    Diagnostic odds ratio (Woolf's log method):
+
+    .. math::
+
+        \mathrm{DOR} = \frac{TP \cdot TN}{FP \cdot FN}, \quad
+        \operatorname{SE}(\ln \mathrm{DOR}) =
+        \sqrt{\tfrac{1}{TP} + \tfrac{1}{FP} + \tfrac{1}{FN} + \tfrac{1}{TN}}.
+
+    Predictive values at an assumed prevalence :math:`\pi` (Bayes), with the
+    standard logit interval of Mercaldo, Lau & Zhou (2007):
+
+    .. math::
+
+        \operatorname{logit} \mathrm{PPV}_\pi = \operatorname{logit}\pi + \ln \mathrm{LR}^+,
+        \qquad
+        \operatorname{logit} \mathrm{NPV}_\pi = -\operatorname{logit}\pi - \ln \mathrm{LR}^-,
+
+    so their logit-scale standard errors are those of :math:`\ln \mathrm{LR}^\pm`
+    above (the delta method), and the interval is back-transformed with the
+    logistic function.
+
+    **Zero cells.** With ``zero_cell_correction=0`` (the default) nothing is
+    added: an LR or DOR whose denominator count is zero is reported as
+    ``inf``, one whose numerator count is zero as ``0``, and 0/0 as NaN, with
+    NaN confidence limits and a ``note`` naming the zero cell. With
+    ``zero_cell_correction=c > 0`` and at least one zero cell, ``c`` is added
+    to *every* cell (Haldane-Anscombe; ``c = 0.5`` is usual) for LR+, LR-, DOR
+    and the adjusted predictive values only, and the ``note`` says so.
+    Proportions (sensitivity, specificity, PPV, NPV, accuracy, prevalence)
+    never use the correction: their intervals handle zero counts.
+
+    A proportion whose denominator is zero (PPV when no case is index-test
+    positive, NPV when none is negative) is NaN with NaN limits and a note.
+
+    ``balanced_accuracy`` has no interval here (it is not a single binomial
+    proportion); its limits are NaN and ``ci_method`` is ``"none"``.
+
+    """
+    if not isinstance(confusion, ConfusionMatrix):
+        raise StudyvalError(f"confusion must be a ConfusionMatrix, got {type(confusion).__name__}")
+    check_option(threshold_status, THRESHOLD_STATUSES, "threshold_status")
+    alpha = check_alpha(alpha)
+    check_option(ci_method, CI_METHODS, "ci_method")
+    if prevalence is not None:
+        if isinstance(prevalence, bool) or not isinstance(prevalence, (int, float, np.floating)):
+            raise StudyvalError(f"prevalence must be a number in (0, 1), got {prevalence!r}")
+        prevalence = float(prevalence)
+        if not 0.0 < prevalence < 1.0:
+            raise StudyvalError(f"prevalence must be in (0, 1), got {prevalence}")
+    if isinstance(zero_cell_correction, bool) or not isinstance(
+        zero_cell_correction, (int, float, np.floating)
+    ):
+        raise StudyvalError(
+            f"zero_cell_correction must be a number >= 0, got {zero_cell_correction!r}"
+        )
+    c = float(zero_cell_correction)
+    if not (math.isfinite(c) and c >= 0.0):
+        raise StudyvalError(f"zero_cell_correction must be a finite number >= 0, got {c}")
+
+    cm = confusion
+    if cm.n_positive == 0 or cm.n_negative == 0:
+        raise EstimationError(
+            "the 2x2 table needs at least one reference-standard positive and one negative "
+            f"(found {cm.n_positive} positive, {cm.n_negative} negative)"
+        )
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    level = 1 - alpha
+    measures: list[Measure] = []
+    sens = _proportion("sensitivity", cm.tp, cm.n_positive, alpha, ci_method, "")
+    spec = _proportion("specificity", cm.tn, cm.n_negative, alpha, ci_method, "")
+    measures += [sens, spec]
+    measures.append(
+        _proportion(
+            "ppv",
+            cm.tp,
+            cm.n_test_positive,
+            alpha,
+            ci_method,
+            f"no case has score >= {_fmt_threshold(cm.threshold)}",
+        )
+    )
+    measures.append(
+        _proportion(
+            "npv",
+            cm.tn,
+            cm.n_test_negative,
+            alpha,
+            ci_method,
+            f"no case has score < {_fmt_threshold(cm.threshold)}",
+        )
+    )
+    measures.append(_proportion("accuracy", cm.tp + cm.tn, cm.n, alpha, ci_method, ""))
+    measures.append(
+        _no_ci(
+            "balanced_accuracy",
+            (sens.estimate + spec.estimate) / 2,
+            level,
+            "none",
+            "no CI: balanced accuracy is not a single binomial proportion",
+        )
+    )
+    measures.append(_proportion("prevalence", cm.n_positive, cm.n, alpha, ci_method, ""))
+
+    tp, fp, fn, tn = (float(v) for v in (cm.tp, cm.fp, cm.fn, cm.tn))
+    correction_note = ""
+    if c > 0 and min(tp, fp, fn, tn) == 0:
+        tp, fp, fn, tn = tp + c, fp + c, fn + c, tn + c
+        correction_note = f"{c:g} added to every cell (zero cell present)"
+    n1, n0 = tp + fn, fp + tn
+    lr_pos, se_pos = _ratio_of_proportions(
+        "lr_positive",
+        tp,
+        n1,
+        fp,
+        n0,
+        z,
+        alpha,
+        "log (Simel 1991)",
+        "no true positives (sensitivity = 0)",
+        "no false positives (specificity = 1)",
+    )
+    lr_neg, se_neg = _ratio_of_proportions(
+        "lr_negative",
+        fn,
+        n1,
+        tn,
+        n0,
+        z,
+        alpha,
+        "log (Simel 1991)",
+        "no false negatives (sensitivity = 1)",
+        "no true negatives (specificity = 0)",
+    )
+    dor = _dor(tp, fp, fn, tn, z, alpha)
+    ratio_measures = [lr_pos, lr_neg, dor]
+    if prevalence is not None:
+        ratio_measures.append(_adjusted_pv("ppv_adjusted", lr_pos, se_pos, prevalence, z, alpha))
+        ratio_measures.append(_adjusted_pv("npv_adjusted", lr_neg, se_neg, prevalence, z, alpha))
+    if correction_note:
+        ratio_measures = [
+            dataclasses.replace(m, note="; ".join(filter(None, [correction_note, m.note])))
+            for m in ratio_measures
+        ]
+    measures += ratio_measures
+
+    return AccuracyResult(
+        confusion=cm,
+        measures=tuple(measures),
+        threshold=cm.threshold,
+        threshold_status=threshold_status,
+        positive=cm.positive,
+        negative=cm.negative,
+        alpha=alpha,
+        ci_level=level,
+        ci_method=ci_method,
+        prevalence=prevalence,
+        zero_cell_correction=c,
+    )
+
+
+def diagnostic_accuracy(
+    y_true: Any,
+    y_score: Any,
+    *,
+    positive: Any,
+    threshold: float | Threshold,
+    threshold_status: str,
+    alpha: float = 0.05,
+    ci_method: str = "wilson",
+    negative: str | None = None,
+    prevalence: float | None = None,
+    zero_cell_correction: float = 0.0,
+) -> AccuracyResult:
+    """Sensitivity, specificity, predictive values, LRs and DOR at a threshold.
+
+    Decision rule: index test positive iff score >= ``threshold`` (a score
+    equal to the threshold is positive).
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+        Reference-standard labels; two classes, both present.
+    y_score : array-like of float, shape (n,)
+        Index-test scores; higher means *more likely positive*. Must be finite.
+    positive : label
+        The positive (diseased) class in ``y_true``; never inferred.
+    threshold : float or Threshold
+        Finite cut-off. A :class:`~studyval.analysis.thresholds.Threshold`
+        must carry the same status as ``threshold_status``.
+    threshold_status : {"pre-specified", "exploratory"}
+        Required. ``"pre-specified"`` only for a threshold fixed before these
+        data were seen; a threshold chosen on these data (e.g. by Youden's J)
+        is ``"exploratory"`` and its accuracy is optimistic.
+    alpha : float, default 0.05
+        Two-sided error rate of every interval.
+    ci_method : str, default "wilson"
+        Interval method for the proportions, one of
+        :data:`~studyval.analysis.proportions.CI_METHODS`.
+    negative : str, optional
+        Display label of the other class (e.g. ``"chronic"``); default
+        ``"not <positive>"``.
+    prevalence : float, optional
+        Assumed population prevalence in (0, 1); adds ``ppv_adjusted`` and
+        ``npv_adjusted`` (Bayes' theorem, logit CI). The plain ``ppv``/``npv``
+        rows always use the sample prevalence.
+    zero_cell_correction : float, default 0.0
+        Added to every cell for LR+, LR-, DOR and adjusted predictive values
+        when a cell is zero; 0 adds nothing (zero cells give ``inf``/0/NaN
+        with a note). See :func:`accuracy_from_confusion`.
+
+    Returns
+    -------
+    AccuracyResult
+        ``.table()`` gives one row per measure; ``.confusion`` the 2x2 counts.
+
+    Raises
+    ------
+    StudyvalError
+        Missing or unknown ``threshold_status``, a Threshold whose status
+        differs from ``threshold_status``, non-finite threshold, NaN/infinite
+        scores, invalid labels, invalid ``alpha``/``ci_method``/
+        ``prevalence``/``zero_cell_correction``.
+    EstimationError
+        ``positive`` absent or only one class present.
+
+    See Also
+    --------
+    accuracy_from_confusion : the formulas and the zero-cell rules.
+
+    """
+    check_option(threshold_status, THRESHOLD_STATUSES, "threshold_status")
+    if isinstance(threshold, Threshold) and threshold.status != threshold_status:
+        raise StudyvalError(
+            f"threshold_status={threshold_status!r} contradicts the threshold, which is "
+            f"{threshold.status}"
+            + (f" ({threshold.method})" if threshold.method else "")
+            + ": a threshold derived from the data is always exploratory"
+        )
+    cm = confusion_matrix(
+        y_true, y_score, positive=positive, threshold=threshold, negative=negative
+    )
+    return accuracy_from_confusion(
+        cm,
+        threshold_status=threshold_status,
+        alpha=alpha,
+        ci_method=ci_method,
+        prevalence=prevalence,
+        zero_cell_correction=zero_cell_correction,
+    )

@@ -1,0 +1,285 @@
+"""The main job: inputs -> validation -> the plan's analyses -> results bundle -> report.
+
+``run_protocol`` is what ``studyval run`` and ``studyval demo`` call. It reads
+the inputs (never modifying them), validates both tables against their data
+dictionaries and the protocol's cross-table rules (every violation listed at
+once), removes direct identifiers, runs the protocol's analyses, draws the
+figures from the result tables, renders the report from the bundle, and moves
+the complete bundle into place atomically.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from studyval import __version__, figures
+from studyval.bundle import atomic_bundle, environment_info, file_sha256, git_info, write_table
+from studyval.checklists import stard_2015
+from studyval.cohort import Cohort, join_predictions
+from studyval.dictionary import DataDictionary, load_dictionary, read_table
+from studyval.errors import InputValidationError, StudyvalError, Violation
+from studyval.plan import AnalysisPlan, load_plan, plan_path
+
+__all__ = ["PROTOCOLS", "RunResult", "load_inputs", "protocol_module", "report_path", "run_protocol"]
+
+#: Protocols with an implemented analysis plan: slug -> module under studyval.protocols.
+PROTOCOLS: dict[str, str] = {"ovcf-chronicity": "studyval.protocols.ovcf_chronicity"}
+
+Progress = Callable[[str], None]
+
+
+def protocol_module(slug: str) -> ModuleType:
+    """The module implementing protocol ``slug``."""
+    if slug not in PROTOCOLS:
+        import difflib
+
+        close = difflib.get_close_matches(slug, list(PROTOCOLS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise StudyvalError(f"unknown protocol {slug!r} (implemented: {', '.join(PROTOCOLS)}){hint}")
+    return importlib.import_module(PROTOCOLS[slug])
+
+
+def report_path(slug: str) -> Path:
+    """The protocol's Quarto report source."""
+    return plan_path(slug).parent / "report.qmd"
+
+
+@dataclass(frozen=True)
+class LoadedInputs:
+    """Validated inputs and the counts of what was removed on the way."""
+
+    plan: AnalysisPlan
+    dictionary: DataDictionary
+    cohort: Cohort
+    removed_identifier_columns: tuple[str, ...]
+
+
+def load_inputs(slug: str, clinical: Path, predictions: Path | None) -> LoadedInputs:
+    """Read and validate the inputs of protocol ``slug``; raise listing every violation.
+
+    With ``predictions=None`` only the clinical table is checked (``studyval
+    validate``) and the returned cohort has an empty prediction table.
+    """
+    module = protocol_module(slug)
+    plan = load_plan(slug)
+    dictionary = load_dictionary(plan.dictionary)
+    violations: list[Violation] = []
+    clin_df = pred_df = None
+    try:
+        clin_df = read_table(clinical, dictionary)
+    except InputValidationError as exc:
+        violations.extend(exc.violations)
+    if predictions is not None:
+        try:
+            pred_df = read_table(predictions, load_dictionary("predictions"))
+        except InputValidationError as exc:
+            violations.extend(exc.violations)
+    if clin_df is not None:
+        violations.extend(module.check_eligibility(clin_df, label=Path(clinical).name))
+    InputValidationError.collect(violations)
+    if clin_df is None:  # pragma: no cover - collect() raised already
+        raise StudyvalError(f"{clinical} could not be read")
+    direct = tuple(v.name for v in dictionary.with_role("direct_identifier") if v.name in clin_df.columns)
+    clin_df = clin_df.drop(columns=list(direct))
+    if pred_df is None:
+        cohort = Cohort(clinical=clin_df, predictions=pd.DataFrame())
+    else:
+        cohort = join_predictions(
+            clin_df, pred_df, plan, clinical_label=Path(clinical).name, predictions_label=Path(predictions).name
+        )
+    return LoadedInputs(plan=plan, dictionary=dictionary, cohort=cohort, removed_identifier_columns=direct)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where the bundle went and how its report was rendered."""
+
+    bundle: Path
+    report: Path | None
+    engine: str | None
+
+
+def _file_info(path: Path) -> dict[str, Any]:
+    return {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
+
+
+def run_protocol(
+    slug: str,
+    *,
+    clinical: Path,
+    predictions: Path,
+    out: Path,
+    render: bool = True,
+    engine: str = "auto",
+    seed: int | None = None,
+    progress: Progress = lambda _: None,
+) -> RunResult:
+    """Run protocol ``slug`` on the given inputs and write a results bundle at ``out``.
+
+    Parameters
+    ----------
+    slug : str
+        Protocol slug (``ovcf-chronicity``).
+    clinical, predictions : Path
+        Input tables (CSV or parquet); read only.
+    out : Path
+        Bundle directory; replaced atomically if it holds a previous bundle.
+    render : bool
+        Render the Quarto report into ``out/report/report.html``.
+    engine : {"auto", "quarto", "jupyter"}
+        Rendering engine (see :func:`studyval.render.render_report`).
+    seed : int, optional
+        Overrides the plan's seed (recorded in the manifest).
+    progress : callable
+        Receives a short message before each step.
+    """
+    clinical, predictions, out = Path(clinical), Path(predictions), Path(out)
+    module = protocol_module(slug)
+    progress("validating inputs against the data dictionaries")
+    inputs = load_inputs(slug, clinical, predictions)
+    plan = inputs.plan
+    input_info = {"clinical": _file_info(clinical), "predictions": _file_info(predictions)}
+    result = module.analyse(inputs.cohort, plan, progress=progress)
+    tables = dict(result.tables)
+    tables["checklist"] = stard_2015(plan, tables, extra=_stard_extra(inputs.cohort))
+    tables["dictionary"] = inputs.dictionary.to_frame()
+    used_seed = plan.seed if seed is None else seed
+
+    engine_used: dict[str, str | None] = {"engine": None}
+
+    def build(tmp: Path) -> dict[str, Any]:
+        progress("writing tables")
+        for name, frame in sorted(tables.items()):
+            write_table(frame, tmp / "tables", name)
+        progress("drawing figures")
+        _draw_figures(tables, plan, tmp / "figures")
+        manifest = {
+            "studyval_version": __version__,
+            "protocol": {
+                "slug": slug,
+                "registry_id": plan.registry.id,
+                "registry_version_date": plan.registry.version_date,
+                "plan_version": plan.plan_version,
+                "plan_sha256": file_sha256(plan_path(slug)),
+            },
+            "dictionary": {
+                "name": inputs.dictionary.name,
+                "version": inputs.dictionary.version,
+                "removed_direct_identifier_columns": list(inputs.removed_identifier_columns),
+            },
+            "inputs": input_info,
+            "seed": used_seed,
+            "environment": environment_info(),
+            "git": git_info(),
+            "models": tables["models"][["model", "model_version"]].to_dict(orient="records"),
+        }
+        return manifest
+
+    def finish(tmp: Path) -> None:
+        if not render:
+            return
+        progress("rendering the report")
+        from studyval.render import render_report
+
+        (tmp / "report").mkdir()
+        res = render_report(report_path(slug), tmp / "report" / "report.html", params={"bundle": str(tmp.resolve())}, engine=engine)
+        engine_used["engine"] = res.engine
+
+    atomic_bundle(out, build, finish=finish)
+    report = out / "report" / "report.html" if render else None
+    return RunResult(bundle=out, report=report, engine=engine_used["engine"])
+
+
+def _stard_extra(cohort: Cohort) -> dict[str, str]:
+    clin = cohort.clinical
+    inc = clin[clin["exclusion_reason"] == "none"]
+    first, last = inc["ct_date"].min(), inc["ct_date"].max()
+    gap = (inc["mri_date"] - inc["ct_date"]).dt.days.abs()
+    sites = ", ".join(str(s) for s in inc["site"].cat.categories)
+    return {
+        "8": f"Sites {sites}; CT dates of included patients {first:%Y-%m-%d} to {last:%Y-%m-%d}.",
+        "22": (
+            f"CT to MRI interval, included cases: median {gap.median():.0f} days "
+            f"(range {gap.min():.0f}-{gap.max():.0f}); no intervention between the tests by design."
+        ),
+    }
+
+
+def _draw_figures(tables: dict[str, pd.DataFrame], plan: AnalysisPlan, directory: Path) -> None:
+    models = plan.model_names
+    for set_ in ("external", "internal"):
+        pts = tables["roc_points"][tables["roc_points"]["set"] == set_]
+        aucs = tables["auc"][tables["auc"]["set"] == set_]
+        fig = figures.roc_figure(pts, aucs, models=models)
+        figures.save_figure(fig, directory, f"roc_{set_}")
+        cm = tables["confusion"]
+        cm = cm[(cm["set"] == set_) & (cm["threshold_status"] == "pre-specified")]
+        fig = figures.confusion_figure(
+            cm, models=models, positive=plan.outcome.positive, negative=plan.outcome.negative,
+            threshold=plan.thresholds[0].value,
+        )
+        figures.save_figure(fig, directory, f"confusion_{set_}")
+    fig = figures.flow_figure(flow_stages(tables["flow"], plan))
+    figures.save_figure(fig, directory, "flow")
+
+
+def flow_stages(flow: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:
+    """Boxes of the STARD flow diagram (text and layout) from the flow counts."""
+    pos, neg = plan.outcome.positive, plan.outcome.negative
+
+    def n(stage: str, **where: str) -> int:
+        sub = flow[flow["stage"] == stage]
+        for k, v in where.items():
+            sub = sub[sub[k] == v]
+        return int(sub["n_patients"].sum())
+
+    def cases(stage: str, **where: str) -> int:
+        sub = flow[flow["stage"] == stage]
+        for k, v in where.items():
+            sub = sub[sub[k] == v]
+        return int(sub["n_cases"].sum())
+
+    excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
+    excl_lines = "\n".join(f"{r.group.replace('_', ' ')}: {r.n_patients}" for r in excl.itertuples())
+    boxes = [
+        {"key": "screened", "text": f"Patients with OVCF screened\nn = {n('screened')} ({cases('screened')} vertebrae)", "column": 0, "row": 0, "parent": None, "side": False},
+        {"key": "excluded", "text": f"Excluded, n = {n('excluded')}\n{excl_lines}", "column": 1, "row": 0, "parent": "screened", "side": True},
+        {"key": "included", "text": f"Included\nn = {n('included')} ({cases('included')} vertebrae)", "column": 0, "row": 1, "parent": "screened", "side": False},
+        {"key": "development", "text": f"Development split\nn = {n('split', set='development')}\n(training, not evaluated)", "column": 1, "row": 1, "parent": "included", "side": True},
+    ]
+    for col, set_ in enumerate(("internal", "external")):
+        failed = n("index_test_failed", set=set_)
+        boxes.append({"key": f"set_{set_}", "text": f"{set_.capitalize()} test set\nn = {n('split', set=set_)}", "column": col, "row": 2, "parent": "included", "side": False})
+        boxes.append({"key": f"failed_{set_}", "text": f"Index test failed\n(no score): n = {failed}", "column": col, "row": 3, "parent": f"set_{set_}", "side": True})
+        boxes.append({"key": f"analysed_{set_}", "text": f"Analysed (index vertebra)\n{pos}: {n('analysed', set=set_, group=pos)}   {neg}: {n('analysed', set=set_, group=neg)}", "column": col, "row": 4, "parent": f"failed_{set_}", "side": False})
+    return pd.DataFrame(boxes)
+
+
+def synthetic_cohort(slug: str, *, seed: int | None = None) -> Any:
+    """The synthetic cohort generator of protocol ``slug`` (seeded with the plan's seed)."""
+    protocol_module(slug)
+    module = importlib.import_module(f"studyval.synthetic.{slug.replace('-', '_')}")
+    return module.generate(seed=load_plan(slug).seed if seed is None else seed)
+
+
+def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
+    """Render the report of an existing bundle again (the bundle's tables are not touched).
+
+    The report is rendered to a temporary file and moved onto
+    ``bundle/report/report.html`` only when complete.
+    """
+    from studyval.bundle import read_manifest
+    from studyval.render import render_report
+
+    bundle = Path(bundle)
+    manifest = read_manifest(bundle)
+    slug = manifest["protocol"]["slug"]
+    (bundle / "report").mkdir(exist_ok=True)
+    return render_report(report_path(slug), bundle / "report" / "report.html", params={"bundle": str(bundle.resolve())}, engine=engine)

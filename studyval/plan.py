@@ -1,0 +1,296 @@
+"""Analysis plans: the registered protocol as a machine-checked YAML file.
+
+Each protocol's plan lives beside its report (``reports/<slug>/plan.yml``). It
+names the registry entry, the outcome and its positive class, the models, the
+pre-specified thresholds, the endpoints (each mapped to an analysis), the
+subgroups and the sample-size assumptions with the registered numbers. The
+plan is validated on load: unknown keys, a misspelt analysis name, a threshold
+outside [0, 1] or a column the data dictionary lacks are errors listing every
+problem, with the YAML path of each.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from studyval.dictionary import DataDictionary, load_dictionary
+from studyval.errors import InputValidationError, PlanError, StudyvalError, Violation
+
+__all__ = ["AnalysisPlan", "load_plan", "plan_path"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Registry(_Strict):
+    """Registry entry of the protocol."""
+
+    id: str = Field(description="Registry identifier, e.g. NCT07306858")
+    acronym: str | None = None
+    title: str
+    brief_title: str | None = None
+    sponsor: str | None = None
+    version_date: str = Field(description="Date of the registry version the plan follows")
+    study_type: Literal["diagnostic_accuracy", "prediction_model", "service_evaluation"]
+    checklist: Literal["STARD-2015", "TRIPOD+AI-2024"]
+    design: str = Field(description="Design in words (retrospective, multicentre...)")
+    url: str | None = None
+
+
+class Outcome(_Strict):
+    """The reference-standard outcome and its positive class."""
+
+    variable: str
+    positive: str
+    negative: str
+    reference_standard: str
+
+
+class ModelSpec(_Strict):
+    """A model whose predictions the plan analyses."""
+
+    name: str
+    role: Literal["primary", "comparator"]
+    description: str = ""
+
+
+class ThresholdSpec(_Strict):
+    """A pre-specified decision threshold on the predicted probability."""
+
+    name: str
+    value: float
+    rule: Literal["score >= threshold is positive"] = "score >= threshold is positive"
+    source: str = Field(description="Where the threshold was fixed (protocol, SAP version...)")
+
+    @field_validator("value")
+    @classmethod
+    def _in_unit_interval(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError(f"threshold must lie strictly between 0 and 1, got {v}")
+        return v
+
+
+class AnalysisSets(_Strict):
+    """Which split is the primary evaluation set, and which are secondary."""
+
+    primary: Literal["internal", "external"]
+    secondary: list[Literal["internal", "external"]] = []
+    unit: str = Field(description="Unit of the primary analysis, in words")
+    primary_cases: Literal["index_vertebra", "all_cases"]
+    external_sites: list[str]
+    development_sites: list[str]
+
+
+ANALYSES = (
+    "auc",
+    "compare_auc",
+    "compare_auc_k",
+    "compare_auc_unpaired",
+    "accuracy",
+    "youden",
+    "sample_size",
+    "confusion_matrix",
+    "roc_curve",
+)
+
+
+class Endpoint(_Strict):
+    """A registered outcome measure mapped to the analyses that answer it."""
+
+    id: str
+    kind: Literal["primary", "secondary"]
+    measure: str
+    registered_text: str = ""
+    analyses: list[str]
+    set: Literal["internal", "external", "both"] = "external"
+
+    @field_validator("analyses")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        import difflib
+
+        for name in v:
+            if name not in ANALYSES:
+                close = difflib.get_close_matches(name, ANALYSES, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"unknown analysis {name!r}{hint}")
+        return v
+
+
+class Subgroup(_Strict):
+    """A subgroup variable for variability analyses (STARD 17)."""
+
+    variable: str
+    status: Literal["pre-specified", "exploratory"]
+
+
+class SampleSize(_Strict):
+    """Registered sample-size statement and the assumptions behind it."""
+
+    method: Literal["buderer"]
+    registered_text: str
+    sensitivity: float | None = None
+    specificity: float | None = None
+    precision: float
+    alpha: float = 0.05
+    registered_positives: int
+    registered_negatives: int
+    registered_total: int
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SampleSize:
+        if self.registered_positives + self.registered_negatives != self.registered_total:
+            raise ValueError("registered_positives + registered_negatives != registered_total")
+        if self.sensitivity is None and self.specificity is None:
+            raise ValueError("give sensitivity and/or specificity")
+        return self
+
+
+class AnalysisPlan(_Strict):
+    """A protocol's analysis plan (``reports/<slug>/plan.yml``)."""
+
+    slug: str
+    plan_version: str
+    dictionary: str
+    registry: Registry
+    outcome: Outcome
+    models: list[ModelSpec]
+    sets: AnalysisSets
+    thresholds: list[ThresholdSpec]
+    endpoints: list[Endpoint]
+    subgroups: list[Subgroup] = []
+    sample_size: SampleSize
+    alpha: float = 0.05
+    proportion_ci: Literal["wilson", "clopper-pearson"] = "wilson"
+    seed: int
+    intended_use: str = ""
+    index_test: str = ""
+
+    @model_validator(mode="after")
+    def _cross(self) -> AnalysisPlan:
+        primaries = [m for m in self.models if m.role == "primary"]
+        if len(primaries) != 1:
+            raise ValueError(f"exactly one model must have role primary, found {len(primaries)}")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("model names must be distinct")
+        if not any(e.kind == "primary" for e in self.endpoints):
+            raise ValueError("at least one endpoint must be primary")
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must be in (0, 1)")
+        return self
+
+    @property
+    def primary_model(self) -> str:
+        """Name of the model with role primary."""
+        return next(m.name for m in self.models if m.role == "primary")
+
+    @property
+    def model_names(self) -> list[str]:
+        """Model names in plan order (primary first as written)."""
+        return [m.name for m in self.models]
+
+    def check_against(self, dictionary: DataDictionary, source: str) -> None:
+        """Check that every column the plan names exists in ``dictionary`` with a fitting role.
+
+        Raises
+        ------
+        InputValidationError
+            Listing every inconsistency with its YAML path.
+        """
+        problems: list[Violation] = []
+        out = self.outcome
+        if out.variable not in dictionary:
+            problems.append(
+                Violation(source, "outcome.variable", None, f"{dictionary.name} dictionary has no variable", out.variable)
+            )
+        else:
+            var = dictionary[out.variable]
+            for key, label in (("positive", out.positive), ("negative", out.negative)):
+                if label not in var.levels:
+                    problems.append(
+                        Violation(
+                            source,
+                            f"outcome.{key}",
+                            None,
+                            f"not a level of {out.variable} ({', '.join(var.levels)})",
+                            label,
+                        )
+                    )
+        for i, sg in enumerate(self.subgroups):
+            if sg.variable not in dictionary:
+                problems.append(
+                    Violation(source, f"subgroups[{i}].variable", None, f"{dictionary.name} dictionary has no variable", sg.variable)
+                )
+        if "site" in dictionary:
+            levels = dictionary["site"].levels
+            for key in ("external_sites", "development_sites"):
+                for site in getattr(self.sets, key):
+                    if levels and site not in levels:
+                        problems.append(
+                            Violation(source, f"sets.{key}", None, f"not a level of site ({', '.join(levels)})", site)
+                        )
+        InputValidationError.collect(problems)
+
+
+def plan_path(slug: str) -> Path:
+    """Path of the bundled plan of protocol ``slug``."""
+    res = resources.files("studyval.reports").joinpath(slug, "plan.yml")
+    if not res.is_file():
+        raise StudyvalError(f"no analysis plan for protocol {slug!r} (looked for reports/{slug}/plan.yml)")
+    return Path(str(res))
+
+
+def load_plan(slug_or_path: str | Path, *, check_dictionary: bool = True) -> AnalysisPlan:
+    """Load and validate an analysis plan.
+
+    Parameters
+    ----------
+    slug_or_path : str or Path
+        A protocol slug (bundled plan) or a path to a ``plan.yml``.
+    check_dictionary : bool
+        Also check the plan against its data dictionary.
+
+    Raises
+    ------
+    PlanError
+        Unreadable YAML.
+    InputValidationError
+        Every schema violation, with the YAML path of each (``thresholds[0].value``).
+    """
+    path = Path(slug_or_path)
+    if not (path.suffix in (".yml", ".yaml") or path.exists()):
+        path = plan_path(str(slug_or_path))
+    if not path.is_file():
+        raise PlanError(f"analysis plan {path} does not exist")
+    source = str(path)
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PlanError(f"{source}: must be a YAML mapping")
+    try:
+        plan = AnalysisPlan.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ""
+            for part in err["loc"]:
+                loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            value = err.get("input")
+            shown = None if isinstance(value, (dict, list)) or value is None else str(value)
+            problems.append(Violation(source, loc or None, None, msg, shown))
+        raise InputValidationError(problems) from None
+    if check_dictionary:
+        plan.check_against(load_dictionary(plan.dictionary), source)
+    return plan

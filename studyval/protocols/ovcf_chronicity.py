@@ -1,0 +1,358 @@
+"""ovcf-chronicity (NCT07306858): the registered analyses, from validated inputs to tables.
+
+The protocol: a CT deep-learning classifier tells an acute from a chronic
+osteoporotic vertebral compression fracture; the reference standard is MRI
+within 14 days; development at CQMU, external validation at a second centre;
+primary outcome the AUC; secondary sensitivity, specificity, accuracy, PPV,
+NPV, ROC curves and confusion matrices; sample size 276 (138 + 138) from
+sensitivity 0.90, alpha 0.05, allowable error 0.05 (Buderer).
+
+Unit of the primary analysis: the *index vertebra* of each patient (one per
+patient, so the DeLong and binomial methods' independence holds). Analyses
+of all fractured vertebrae with patient-clustered intervals belong to the
+clustered layer.
+
+:func:`analyse` is pure: it takes validated data and the plan and returns the
+tables of the results bundle; it neither reads files nor draws.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from studyval.analysis import accuracy, discrimination, sample_size, thresholds
+from studyval.analysis.descriptive import baseline_table
+from studyval.cohort import Cohort
+from studyval.errors import EstimationError, Violation
+from studyval.plan import AnalysisPlan
+
+__all__ = ["SLUG", "analyse", "check_eligibility", "flow_counts"]
+
+SLUG = "ovcf-chronicity"
+SETS = ("external", "internal")
+MAX_CT_MRI_DAYS = 14
+MIN_AGE = 50
+
+
+def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
+    """Protocol rules that span rows or columns of the clinical table.
+
+    * one site, age, sex and exclusion reason per patient;
+    * exactly one index vertebra per patient;
+    * an included patient (``exclusion_reason == "none"``) is >= 50 years old
+      and had the MRI less than 14 days from the CT (either order).
+    """
+    problems: list[Violation] = []
+    by_patient = clinical.groupby("patient_id", observed=True, sort=False)
+    for col in ("site", "age", "sex", "exclusion_reason"):
+        n_distinct = by_patient[col].nunique(dropna=False)
+        for pid in n_distinct.index[n_distinct > 1]:
+            idx = clinical.index[clinical["patient_id"] == pid]
+            problems.append(
+                Violation(label, col, int(idx[1]) + 2, f"patient {pid} has {n_distinct[pid]} different values; it must be constant within a patient")
+            )
+    n_index = by_patient["index_vertebra"].sum()
+    for pid in n_index.index[n_index != 1]:
+        idx = clinical.index[clinical["patient_id"] == pid]
+        problems.append(
+            Violation(label, "index_vertebra", int(idx[0]) + 2, f"patient {pid} has {int(n_index[pid])} index vertebrae; exactly one is required")
+        )
+    included = clinical["exclusion_reason"] == "none"
+    young = included & (clinical["age"] < MIN_AGE)
+    for idx in clinical.index[young.fillna(False)]:
+        problems.append(
+            Violation(label, "age", int(idx) + 2, f"included patient is younger than {MIN_AGE}; set exclusion_reason to age_under_50", str(clinical.at[idx, "age"]))
+        )
+    gap = (clinical["mri_date"] - clinical["ct_date"]).dt.days.abs()
+    late = included & (gap >= MAX_CT_MRI_DAYS)
+    for idx in clinical.index[late.fillna(False)]:
+        problems.append(
+            Violation(label, "mri_date", int(idx) + 2, f"included case has CT and MRI {int(gap[idx])} days apart (must be < {MAX_CT_MRI_DAYS}); set exclusion_reason to ct_mri_interval_14d_or_more")
+        )
+    return problems
+
+
+# ----------------------------------------------------------------------------- flow
+
+
+def flow_counts(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
+    """Participant-flow counts for the STARD diagram.
+
+    Returns a tidy table with columns ``stage, set, site, group, n_patients,
+    n_cases, detail``: screened; excluded by reason; included by site and
+    class; split by patient; for each evaluation set the index-test failures
+    of the primary model (with reasons) and the analysed patients by class.
+    """
+    clin = cohort.clinical
+    pos, neg = plan.outcome.positive, plan.outcome.negative
+    rows: list[dict[str, object]] = []
+
+    def add(stage: str, frame: pd.DataFrame, *, set_: str = "", site: str = "", group: str = "", detail: str = "") -> None:
+        rows.append({
+            "stage": stage, "set": set_, "site": site, "group": group,
+            "n_patients": int(frame["patient_id"].nunique()), "n_cases": len(frame), "detail": detail,
+        })
+
+    add("screened", clin)
+    excluded = clin[clin["exclusion_reason"] != "none"]
+    add("excluded", excluded)
+    for reason in clin["exclusion_reason"].cat.categories:
+        if reason == "none":
+            continue
+        add("excluded_reason", excluded[excluded["exclusion_reason"] == reason], group=str(reason))
+    included = clin[clin["exclusion_reason"] == "none"]
+    add("included", included)
+    idx_incl = included[included["index_vertebra"].astype(bool)]
+    for site in clin["site"].cat.categories:
+        for cls in (pos, neg):
+            sub_p = idx_incl[(idx_incl["site"] == site) & (idx_incl[plan.outcome.variable] == cls)]
+            pids = set(sub_p["patient_id"])
+            add("included_site_class", included[included["patient_id"].isin(pids)], site=str(site), group=cls)
+    preds = cohort.predictions
+    primary = preds[preds["model_name"] == plan.primary_model]
+    split_of = primary.drop_duplicates("patient_id").set_index("patient_id")["split"].astype(str)
+    for split in ("development", "internal", "external"):
+        pids = set(split_of.index[split_of == split])
+        add("split", included[included["patient_id"].isin(pids)], set_=split)
+    for set_ in SETS:
+        in_set = primary[(primary["split"] == set_) & primary["index_vertebra"].astype(bool)]
+        failed = in_set[in_set["status"] == "failed"]
+        add("index_test_failed", failed, set_=set_, detail="; ".join(sorted(failed["failure_reason"].astype(str).unique())))
+        ok = in_set[in_set["status"] == "ok"]
+        for cls in (pos, neg):
+            add("analysed", ok[ok[plan.outcome.variable] == cls], set_=set_, group=cls)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- analyses
+
+
+@dataclass(frozen=True)
+class ProtocolTables:
+    """Tables of one run, by name (each becomes tables/<name>.parquet and .csv)."""
+
+    tables: dict[str, pd.DataFrame]
+
+
+def _set_frame(cohort: Cohort, set_: str) -> pd.DataFrame:
+    p = cohort.predictions
+    return p[(p["split"] == set_) & p["index_vertebra"].astype(bool)]
+
+
+def _wide(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """One row per case with a score column per model; cases where every model scored."""
+    ok = frame[frame["status"] == "ok"]
+    wide = ok.pivot(index="case_id", columns="model_name", values="score")
+    truth = ok.drop_duplicates("case_id").set_index("case_id")["positive"]
+    wide = wide[models].dropna()
+    wide.insert(0, "positive", truth.loc[wide.index].astype(bool))
+    return wide.sort_index()
+
+
+def analyse(cohort: Cohort, plan: AnalysisPlan, *, progress: Callable[[str], None] = lambda _: None) -> ProtocolTables:
+    """Run the plan's analyses; return the tidy tables of the bundle.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Validated, joined inputs.
+    plan : AnalysisPlan
+        The ovcf-chronicity plan.
+    progress : callable
+        Called with a short message before each step (the CLI shows them).
+    """
+    models = plan.model_names
+    alpha = plan.alpha
+    pos, neg = plan.outcome.positive, plan.outcome.negative
+    t: dict[str, pd.DataFrame] = {}
+
+    progress("participant flow and baseline characteristics")
+    t["flow"] = flow_counts(cohort, plan)
+    t["baseline"] = _baseline(cohort, plan)
+
+    auc_rows, roc_rows, acc_rows, cm_rows, youden_rows = [], [], [], [], []
+    paired_rows, joint_rows = [], []
+    auc_objects: dict[tuple[str, str], discrimination.AUCResult] = {}
+    youden_internal: dict[str, float] = {}
+    for set_ in ("internal", "external"):
+        progress(f"discrimination and accuracy, {set_} set")
+        frame = _set_frame(cohort, set_)
+        for model in models:
+            ok = frame[(frame["model_name"] == model) & (frame["status"] == "ok")]
+            y = np.where(ok["positive"].to_numpy(bool), pos, neg)
+            s = ok["score"].to_numpy(float)
+            try:
+                a = discrimination.auc(y, s, positive=pos, alpha=alpha)
+            except EstimationError as exc:
+                raise EstimationError(f"{set_} set, model {model}: {exc}") from None
+            auc_objects[(set_, model)] = a
+            auc_rows.append({"set": set_, "model": model, **a.to_dict()})
+            pts = a.roc.points_frame()
+            pts.insert(0, "model", model)
+            pts.insert(0, "set", set_)
+            roc_rows.append(pts)
+            for th in plan.thresholds:
+                r = accuracy.diagnostic_accuracy(
+                    y, s, positive=pos, threshold=th.value, threshold_status="pre-specified",
+                    alpha=alpha, ci_method=plan.proportion_ci,
+                )
+                acc_rows.append(_acc_table(r, set_, model, th.name, "pre-specified", th.source))
+                cm_rows.append(_cm_row(r, set_, model, th.name, th.value, "pre-specified"))
+            yd = thresholds.youden(y, s, positive=pos)
+            youden_rows.append({"set": set_, "model": model, **yd.to_dict()})
+            if set_ == "internal":
+                youden_internal[model] = float(yd.value)
+            else:
+                r = accuracy.diagnostic_accuracy(
+                    y, s, positive=pos, threshold=youden_internal[model], threshold_status="exploratory",
+                    alpha=alpha, ci_method=plan.proportion_ci,
+                )
+                src = "Youden index maximised on the internal set (data-derived, exploratory)"
+                acc_rows.append(_acc_table(r, set_, model, "youden-internal", "exploratory", src))
+                cm_rows.append(_cm_row(r, set_, model, "youden-internal", youden_internal[model], "exploratory"))
+        wide = _wide(frame, models)
+        y = np.where(wide["positive"].to_numpy(bool), pos, neg)
+        for a_name, b_name in itertools.combinations(models, 2):
+            c = discrimination.compare_auc(
+                y, wide[a_name].to_numpy(), wide[b_name].to_numpy(), positive=pos, alpha=alpha,
+                names=(a_name, b_name),
+            )
+            paired_rows.append({"set": set_, **c.to_dict()})
+        j = discrimination.compare_auc_k(y, {m: wide[m].to_numpy() for m in models}, positive=pos, alpha=alpha)
+        jd = j.to_dict()
+        jd["names"] = ", ".join(j.names)
+        jd.pop("aucs", None)
+        joint_rows.append({"set": set_, "n_cases": len(wide), **jd})
+    t["auc"] = pd.DataFrame(auc_rows)
+    t["roc_points"] = pd.concat(roc_rows, ignore_index=True)
+    t["accuracy"] = pd.concat(acc_rows, ignore_index=True)
+    t["confusion"] = pd.DataFrame(cm_rows)
+    t["youden"] = pd.DataFrame(youden_rows)
+    t["compare_paired"] = pd.DataFrame(paired_rows)
+    t["compare_joint"] = pd.DataFrame(joint_rows)
+
+    progress("internal vs external (unpaired DeLong)")
+    unpaired = []
+    for model in models:
+        fi = _set_frame(cohort, "internal")
+        fe = _set_frame(cohort, "external")
+        fi = fi[(fi["model_name"] == model) & (fi["status"] == "ok")]
+        fe = fe[(fe["model_name"] == model) & (fe["status"] == "ok")]
+        u = discrimination.compare_auc_unpaired(
+            np.where(fi["positive"].to_numpy(bool), pos, neg), fi["score"].to_numpy(float),
+            np.where(fe["positive"].to_numpy(bool), pos, neg), fe["score"].to_numpy(float),
+            positive=pos, alpha=alpha, names=("internal", "external"),
+        )
+        unpaired.append({"model": model, **u.to_dict()})
+    t["compare_unpaired"] = pd.DataFrame(unpaired)
+
+    progress("sample size check")
+    t["sample_size"] = _sample_size(plan, t["flow"])
+    t["models"] = _models_table(cohort, plan)
+    return ProtocolTables(tables=t)
+
+
+def _acc_table(r: accuracy.AccuracyResult, set_: str, model: str, name: str, status: str, source: str) -> pd.DataFrame:
+    tab = r.table().copy() if callable(getattr(r, "table", None)) else r.table.copy()
+    tab.insert(0, "threshold_source", source)
+    tab.insert(0, "threshold_status", status)
+    tab.insert(0, "threshold", float(r.threshold))
+    tab.insert(0, "threshold_name", name)
+    tab.insert(0, "model", model)
+    tab.insert(0, "set", set_)
+    return tab
+
+
+def _cm_row(r: accuracy.AccuracyResult, set_: str, model: str, name: str, value: float, status: str) -> dict[str, object]:
+    cm = r.confusion
+    return {
+        "set": set_, "model": model, "threshold_name": name, "threshold": float(value),
+        "threshold_status": status, "tp": int(cm.tp), "fp": int(cm.fp), "fn": int(cm.fn), "tn": int(cm.tn),
+    }
+
+
+def _baseline(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
+    clin = cohort.clinical
+    inc = clin[clin["exclusion_reason"] == "none"]
+    per_patient = inc[inc["index_vertebra"].astype(bool)].copy()
+    n_vert = inc.groupby("patient_id", observed=True).size()
+    per_patient["fractured_vertebrae"] = per_patient["patient_id"].map(n_vert).astype(float)
+    per_patient["index_level_region"] = pd.Categorical(
+        np.select(
+            [per_patient["vertebral_level"].astype(str).isin(["T11", "T12", "L1", "L2"])],
+            ["thoracolumbar (T11-L2)"],
+            default="other",
+        ),
+        categories=["thoracolumbar (T11-L2)", "other"],
+    )
+    out = []
+    for grouping, col in (("class", plan.outcome.variable), ("site", "site")):
+        tab = baseline_table(
+            per_patient, group=col,
+            continuous=["age", "dxa_t_score", "fractured_vertebrae"],
+            categorical=["sex", "index_level_region"] + (["site"] if col != "site" else [plan.outcome.variable]),
+        )
+        tab.insert(0, "grouping", grouping)
+        out.append(tab)
+    return pd.concat(out, ignore_index=True)
+
+
+def _sample_size(plan: AnalysisPlan, flow: pd.DataFrame) -> pd.DataFrame:
+    ss = plan.sample_size
+    rows = []
+    if ss.sensitivity is not None:
+        b = sample_size.buderer(sensitivity=ss.sensitivity, precision=ss.precision, alpha=ss.alpha)
+        chk = sample_size.check_registered(b, ss.registered_positives, label=f"{plan.outcome.positive} cases")
+        rows.append({
+            "check": "registered", "quantity": f"{plan.outcome.positive} cases (sensitivity)",
+            "assumption": f"sensitivity {ss.sensitivity}, allowable error {ss.precision}, alpha {ss.alpha}",
+            "method": "Buderer 1996", "required_unrounded": float(b.n), "required": int(np.ceil(b.n)),
+            "available": int(ss.registered_positives), "shortfall": int(chk.shortfall),
+            "adequate": bool(chk.adequate), "message": chk.message,
+        })
+        analysed = flow[(flow["stage"] == "analysed") & (flow["group"] == plan.outcome.positive)]
+        for rec in analysed.itertuples(index=False):
+            chk2 = sample_size.check_registered(b.n, int(rec.n_patients), label=f"{plan.outcome.positive} cases")
+            verdict = (
+                f"{chk2.shortfall} fewer than the {chk2.required} the formula requires, so the sensitivity CI "
+                f"is wider than the registered +/-{ss.precision:g}"
+                if chk2.shortfall > 0
+                else f"at least the {chk2.required} the formula requires"
+            )
+            message = f"The {rec.set} set has {int(rec.n_patients)} analysed {plan.outcome.positive} cases: {verdict}."
+            rows.append({
+                "check": f"observed ({rec.set})", "quantity": f"{plan.outcome.positive} cases analysed, {rec.set} set",
+                "assumption": f"sensitivity {ss.sensitivity}, allowable error {ss.precision}, alpha {ss.alpha}",
+                "method": "Buderer 1996", "required_unrounded": float(b.n), "required": int(np.ceil(b.n)),
+                "available": int(rec.n_patients), "shortfall": int(chk2.shortfall),
+                "adequate": bool(chk2.adequate), "message": message,
+            })
+    if ss.specificity is not None:
+        b = sample_size.buderer(specificity=ss.specificity, precision=ss.precision, alpha=ss.alpha)
+        chk = sample_size.check_registered(b.n_non_diseased, ss.registered_negatives, label=f"{plan.outcome.negative} cases", basis="the Buderer formula")
+        rows.append({
+            "check": "registered", "quantity": f"{plan.outcome.negative} cases (specificity)",
+            "assumption": f"specificity {ss.specificity}, allowable error {ss.precision}, alpha {ss.alpha}",
+            "method": "Buderer 1996", "required_unrounded": float(b.n_non_diseased),
+            "required": int(np.ceil(b.n_non_diseased)), "available": int(ss.registered_negatives),
+            "shortfall": int(chk.shortfall), "adequate": bool(chk.adequate), "message": chk.message,
+        })
+    return pd.DataFrame(rows)
+
+
+def _models_table(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
+    p = cohort.predictions
+    rows = []
+    for spec in plan.models:
+        sub = p[p["model_name"] == spec.name]
+        rows.append({
+            "model": spec.name, "role": spec.role, "model_version": str(sub["model_version"].iloc[0]),
+            "n_cases_scored": int((sub["status"] == "ok").sum()), "n_failed": int((sub["status"] == "failed").sum()),
+            "description": spec.description,
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,71 @@
+"""Analysis plans are validated on load, every problem listed with its YAML path."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from studyval.errors import InputValidationError, PlanError, StudyvalError
+from studyval.plan import load_plan, plan_path
+
+
+@pytest.fixture
+def raw_plan():
+    return yaml.safe_load(plan_path("ovcf-chronicity").read_text())
+
+
+def _write(tmp_path, raw):
+    path = tmp_path / "plan.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_bundled_plan_loads():
+    plan = load_plan("ovcf-chronicity")
+    assert plan.registry.id == "NCT07306858"
+    assert plan.outcome.positive == "acute"
+    assert plan.primary_model == "DenseNet-121"
+    assert plan.sample_size.registered_positives == 138
+    assert plan.thresholds[0].value == 0.5
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        pytest.param(lambda p: p["thresholds"][0].__setitem__("value", 1.5), r"field 'thresholds\[0\]\.value': threshold must lie strictly between 0 and 1", id="threshold-outside-unit-interval"),
+        pytest.param(lambda p: p["thresholds"][0].__setitem__("value", 0.0), r"thresholds\[0\]\.value", id="threshold-zero"),
+        pytest.param(lambda p: p["endpoints"][0].__setitem__("analyses", ["acu"]), r"unknown analysis 'acu'; did you mean 'auc'\?", id="misspelt-analysis"),
+        pytest.param(lambda p: p.__setitem__("alpah", 0.05), r"field 'alpah': unknown key", id="unknown-key"),
+        pytest.param(lambda p: p["outcome"].__setitem__("positive", "Acute"), r"field 'outcome\.positive': not a level of chronicity", id="positive-not-a-level"),
+        pytest.param(lambda p: p["outcome"].__setitem__("variable", "chronicty"), r"field 'outcome\.variable': ovcf-chronicity dictionary has no variable", id="plan-column-not-in-dictionary"),
+        pytest.param(lambda p: p["subgroups"].append({"variable": "bmi", "status": "pre-specified"}), r"field 'subgroups\[3\]\.variable': ovcf-chronicity dictionary has no variable", id="subgroup-not-in-dictionary"),
+        pytest.param(lambda p: p["models"][1].__setitem__("role", "primary"), r"exactly one model must have role primary", id="two-primary-models"),
+        pytest.param(lambda p: p["sample_size"].__setitem__("registered_total", 270), r"registered_positives \+ registered_negatives != registered_total", id="inconsistent-registered-numbers"),
+        pytest.param(lambda p: p["sets"].__setitem__("external_sites", ["EXTERNAL"]), r"field 'sets\.external_sites': not a level of site", id="unknown-site"),
+        pytest.param(lambda p: p.pop("seed"), r"field 'seed': Field required", id="seed-missing"),
+    ],
+)
+def test_bad_plan(tmp_path, raw_plan, mutate, message):
+    mutate(raw_plan)
+    with pytest.raises(InputValidationError, match=message):
+        load_plan(_write(tmp_path, raw_plan))
+
+
+def test_plan_lists_every_problem(tmp_path, raw_plan):
+    raw_plan["thresholds"][0]["value"] = 2
+    raw_plan["alpah"] = 1
+    with pytest.raises(InputValidationError) as info:
+        load_plan(_write(tmp_path, raw_plan))
+    assert len(info.value.violations) >= 2
+
+
+def test_plan_not_yaml(tmp_path):
+    path = tmp_path / "plan.yml"
+    path.write_text("slug: [unclosed\n")
+    with pytest.raises(PlanError, match="not valid YAML"):
+        load_plan(path)
+
+
+def test_unknown_protocol():
+    with pytest.raises(StudyvalError, match="no analysis plan for protocol 'nope'"):
+        load_plan("nope")
