@@ -29,9 +29,7 @@ def check_option(value: str, allowed: Sequence[str], name: str) -> str:
 
     close = difflib.get_close_matches(str(value), list(allowed), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise StudyvalError(
-        f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}{hint}"
-    )
+    raise StudyvalError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}{hint}")
 
 
 def check_alpha(alpha: float) -> float:
@@ -65,6 +63,7 @@ def check_binary_outcome(
     StudyvalError
         ``positive`` is not among the labels, more than two labels occur, a
         label is missing, or (with ``require_both``) one class is absent.
+
     """
     arr = np.asarray(y_true)
     if arr.ndim != 1:
@@ -109,6 +108,7 @@ def check_scores(y_score: Any, n: int | None = None, *, name: str = "y_score") -
     ------
     StudyvalError
         Wrong shape or length, or a NaN / infinite value (with its position).
+
     """
     arr = np.asarray(y_score, dtype=np.float64)
     if arr.ndim != 1:

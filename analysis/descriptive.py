@@ -60,6 +60,7 @@ def baseline_table(
         ``median_iqr`` rows value/value2/value3 are median/Q1/Q3, for
         ``n_pct`` rows value is the count and value2 the percentage of
         non-missing, and for ``missing`` rows value is the count.
+
     """
     for col in [*continuous, *categorical, *([group] if group else [])]:
         if col not in frame.columns:
@@ -77,8 +78,17 @@ def baseline_table(
     rows: list[dict[str, object]] = []
     for gname, sub in groups:
         rows.append(
-            {"variable": "n", "level": "", "statistic": "count", "group": gname, "n": len(sub),
-             "value": float(len(sub)), "value2": np.nan, "value3": np.nan, "display": str(len(sub))}
+            {
+                "variable": "n",
+                "level": "",
+                "statistic": "count",
+                "group": gname,
+                "n": len(sub),
+                "value": float(len(sub)),
+                "value2": np.nan,
+                "value3": np.nan,
+                "display": str(len(sub)),
+            }
         )
     for var in continuous:
         for gname, sub in groups:
@@ -88,20 +98,54 @@ def baseline_table(
             mean = float(present.mean()) if n else np.nan
             sd = float(present.std(ddof=1)) if n > 1 else np.nan
             med, q1, q3 = (
-                (float(present.median()), float(present.quantile(0.25)), float(present.quantile(0.75)))
+                (
+                    float(present.median()),
+                    float(present.quantile(0.25)),
+                    float(present.quantile(0.75)),
+                )
                 if n
                 else (np.nan, np.nan, np.nan)
             )
-            rows.append({"variable": var, "level": "", "statistic": "mean_sd", "group": gname, "n": n,
-                         "value": mean, "value2": sd, "value3": np.nan,
-                         "display": f"{_fmt_num(mean, digits)} ({_fmt_num(sd, digits)})"})
-            rows.append({"variable": var, "level": "", "statistic": "median_iqr", "group": gname, "n": n,
-                         "value": med, "value2": q1, "value3": q3,
-                         "display": f"{_fmt_num(med, digits)} [{_fmt_num(q1, digits)}, {_fmt_num(q3, digits)}]"})
+            rows.append(
+                {
+                    "variable": var,
+                    "level": "",
+                    "statistic": "mean_sd",
+                    "group": gname,
+                    "n": n,
+                    "value": mean,
+                    "value2": sd,
+                    "value3": np.nan,
+                    "display": f"{_fmt_num(mean, digits)} ({_fmt_num(sd, digits)})",
+                }
+            )
+            rows.append(
+                {
+                    "variable": var,
+                    "level": "",
+                    "statistic": "median_iqr",
+                    "group": gname,
+                    "n": n,
+                    "value": med,
+                    "value2": q1,
+                    "value3": q3,
+                    "display": f"{_fmt_num(med, digits)} [{_fmt_num(q1, digits)}, {_fmt_num(q3, digits)}]",
+                }
+            )
             miss = len(sub) - n
-            rows.append({"variable": var, "level": "missing", "statistic": "missing", "group": gname,
-                         "n": len(sub), "value": float(miss), "value2": np.nan, "value3": np.nan,
-                         "display": str(miss)})
+            rows.append(
+                {
+                    "variable": var,
+                    "level": "missing",
+                    "statistic": "missing",
+                    "group": gname,
+                    "n": len(sub),
+                    "value": float(miss),
+                    "value2": np.nan,
+                    "value3": np.nan,
+                    "display": str(miss),
+                }
+            )
     for var in categorical:
         col = frame[var]
         if isinstance(col.dtype, pd.CategoricalDtype):
@@ -115,11 +159,31 @@ def baseline_table(
             for level in levels:
                 k = int((present == level).sum())
                 pct = 100.0 * k / n if n else np.nan
-                rows.append({"variable": var, "level": level, "statistic": "n_pct", "group": gname, "n": n,
-                             "value": float(k), "value2": pct, "value3": np.nan,
-                             "display": f"{k} ({_fmt_num(pct, digits)}%)"})
+                rows.append(
+                    {
+                        "variable": var,
+                        "level": level,
+                        "statistic": "n_pct",
+                        "group": gname,
+                        "n": n,
+                        "value": float(k),
+                        "value2": pct,
+                        "value3": np.nan,
+                        "display": f"{k} ({_fmt_num(pct, digits)}%)",
+                    }
+                )
             miss = len(sub) - n
-            rows.append({"variable": var, "level": "missing", "statistic": "missing", "group": gname,
-                         "n": len(sub), "value": float(miss), "value2": np.nan, "value3": np.nan,
-                         "display": str(miss)})
+            rows.append(
+                {
+                    "variable": var,
+                    "level": "missing",
+                    "statistic": "missing",
+                    "group": gname,
+                    "n": len(sub),
+                    "value": float(miss),
+                    "value2": np.nan,
+                    "value3": np.nan,
+                    "display": str(miss),
+                }
+            )
     return pd.DataFrame(rows)

@@ -828,7 +828,7 @@ def check_registered(
     ...                  label="acute cases").message
     'The registered 138 acute cases are 1 short of the 139 that the Buderer formula requires (138.3 unrounded).'
 
-    """  # noqa: E501
+    """
     if isinstance(required, BudererResult):
         basis = "the Buderer formula" if basis is None else basis
         required = required.n

@@ -19,7 +19,8 @@ Two models on the same cases (paired DeLong test):
 * ``MLstatkit`` -- ``MLstatkit.Delong_test`` (both AUCs with CIs and the test),
 * ``pROC``      -- two ``roc()`` + ``roc.test(paired = TRUE, method = "delong")``.
 
-Times are medians over ``--repeats`` runs (the methods interleaved run by run), or
+BLAS is limited to one thread (as all the methods are single-threaded). Times are
+medians over ``--repeats`` runs (the methods interleaved run by run), or
 over fewer runs when a method has used up ``--budget`` seconds at that n. The
 benchmark checks that the tools agree on the numbers (printed), never on timings.
 Missing tools (scikit-learn, MLstatkit, Rscript with pROC) are skipped with a note.
@@ -39,8 +40,15 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-from studyval.analysis.discrimination import auc, compare_auc
+# One BLAS thread: every method here is single-threaded (pROC included), and idle
+# BLAS workers spinning after one method's call would steal CPU from the next.
+# Set before numpy (and scikit-learn, MLstatkit) load their BLAS.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+from studyval.analysis.discrimination import auc, compare_auc  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 
@@ -184,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"{proc_missing}: pROC columns skipped")
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"{platform.machine()}, {os.cpu_count()} CPUs")  # fmt: skip
+          f"{platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average at start {os.getloadavg()[0]:.2f}")  # fmt: skip
     for note in notes:
         print("note:", note)
 
@@ -255,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
          "MLstatkit/ours", "pROC/ours"],
         pair_rows,
     ))  # fmt: skip
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}")
     print("\nAgreement and run counts")
     for line in checks:
         print(" ", line)

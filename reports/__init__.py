@@ -1,0 +1,1 @@
+"""Quarto reports and analysis plans, one folder per registered protocol."""

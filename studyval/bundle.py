@@ -81,7 +81,12 @@ def git_info() -> dict[str, Any]:
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True, timeout=10
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -155,6 +160,7 @@ def atomic_bundle(
     -------
     Path
         ``out``.
+
     """
     out = Path(out)
     if out.exists():

@@ -51,20 +51,47 @@ def main() -> None:
 
 @main.command()
 @click.argument("slug")
-@click.option("--clinical", "-c", type=click.Path(path_type=Path), required=True, help="Clinical table (CSV or parquet).")
-@click.option("--predictions", "-p", type=click.Path(path_type=Path), required=True, help="Prediction table (CSV or parquet).")
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="Results bundle directory.")
+@click.option(
+    "--clinical",
+    "-c",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Clinical table (CSV or parquet).",
+)
+@click.option(
+    "--predictions",
+    "-p",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Prediction table (CSV or parquet).",
+)
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Results bundle directory."
+)
 @click.option("--engine", type=ENGINES, default="auto", show_default=True, help="Report renderer.")
 @click.option("--no-render", is_flag=True, help="Write tables and figures only.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def run(slug: str, clinical: Path, predictions: Path, out: Path, engine: str, no_render: bool, quiet: bool) -> None:
+def run(
+    slug: str,
+    clinical: Path,
+    predictions: Path,
+    out: Path,
+    engine: str,
+    no_render: bool,
+    quiet: bool,
+) -> None:
     """Run protocol SLUG on a clinical table and a prediction table."""
     from studyval.pipeline import run_protocol
 
     try:
         res = run_protocol(
-            slug, clinical=clinical, predictions=predictions, out=out, render=not no_render,
-            engine=engine, progress=_Progress(slug, quiet),
+            slug,
+            clinical=clinical,
+            predictions=predictions,
+            out=out,
+            render=not no_render,
+            engine=engine,
+            progress=_Progress(slug, quiet),
         )
     except StudyvalError as exc:
         _fail(exc)
@@ -76,7 +103,13 @@ def run(slug: str, clinical: Path, predictions: Path, out: Path, engine: str, no
 @main.command()
 @click.argument("slug")
 @click.option("--clinical", "-c", type=click.Path(path_type=Path), required=True)
-@click.option("--predictions", "-p", type=click.Path(path_type=Path), default=None, help="Also check the prediction table.")
+@click.option(
+    "--predictions",
+    "-p",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also check the prediction table.",
+)
 def validate(slug: str, clinical: Path, predictions: Path | None) -> None:
     """Check inputs of protocol SLUG against its data dictionary; run nothing."""
     from studyval.pipeline import load_inputs
@@ -87,7 +120,9 @@ def validate(slug: str, clinical: Path, predictions: Path | None) -> None:
         _fail(exc)
     n = len(loaded.cohort.clinical)
     extra = f" and {len(loaded.cohort.predictions)} prediction rows" if predictions else ""
-    click.echo(f"{clinical}: {n} rows{extra} valid against the {loaded.dictionary.name} dictionary {loaded.dictionary.version}")
+    click.echo(
+        f"{clinical}: {n} rows{extra} valid against the {loaded.dictionary.name} dictionary {loaded.dictionary.version}"
+    )
 
 
 @main.command()
@@ -121,7 +156,9 @@ def synthetic(slug: str, out: Path, seed: int | None) -> None:
 
 
 @main.command()
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=Path("results/demo"), show_default=True)
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), default=Path("results/demo"), show_default=True
+)
 @click.option("--engine", type=ENGINES, default="auto", show_default=True)
 @click.option("--no-render", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True)
@@ -136,10 +173,18 @@ def demo(out: Path, engine: str, no_render: bool, quiet: bool) -> None:
             progress("generating the synthetic cohort")
             inputs = synthetic_cohort(slug, seed=load_plan(slug).seed).write(out / slug / "inputs")
             res = run_protocol(
-                slug, clinical=inputs["clinical"], predictions=inputs["predictions"], out=out / slug / "bundle",
-                render=not no_render, engine=engine, progress=progress,
+                slug,
+                clinical=inputs["clinical"],
+                predictions=inputs["predictions"],
+                out=out / slug / "bundle",
+                render=not no_render,
+                engine=engine,
+                progress=progress,
             )
-            click.echo(f"{slug}: bundle {res.bundle}" + (f", report {res.report} ({res.engine})" if res.report else ""))
+            click.echo(
+                f"{slug}: bundle {res.bundle}"
+                + (f", report {res.report} ({res.engine})" if res.report else "")
+            )
     except StudyvalError as exc:
         _fail(exc)
 

@@ -42,6 +42,7 @@ class Cohort:
         Long table: one row per included case per model, joined with the
         clinical columns the analyses need, and a boolean ``positive`` column
         (reference standard equals the plan's positive class).
+
     """
 
     clinical: pd.DataFrame
@@ -75,6 +76,7 @@ def join_predictions(
     ------
     InputValidationError
         Listing every violated rule with file, column and row.
+
     """
     problems: list[Violation] = []
     pl = predictions_label
@@ -88,22 +90,42 @@ def join_predictions(
         close = difflib.get_close_matches(model, plan_models, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         problems.append(
-            Violation(pl, "model_name", _row(rows[0]), f"model is not named in the analysis plan ({', '.join(plan_models)}){hint}", model)
+            Violation(
+                pl,
+                "model_name",
+                _row(rows[0]),
+                f"model is not named in the analysis plan ({', '.join(plan_models)}){hint}",
+                model,
+            )
         )
     for model in plan_models:
         if not (predictions["model_name"] == model).any():
-            problems.append(Violation(pl, "model_name", None, f"the plan's model {model!r} has no predictions"))
+            problems.append(
+                Violation(pl, "model_name", None, f"the plan's model {model!r} has no predictions")
+            )
     for model, versions in predictions.groupby("model_name", observed=True)["model_version"]:
         distinct = versions.dropna().unique()
         if len(distinct) > 1:
             first_other = versions.index[versions != distinct[0]][0]
             problems.append(
-                Violation(pl, "model_version", _row(first_other), f"model {model!r} has {len(distinct)} weight versions; one run evaluates one version", str(versions[first_other]))
+                Violation(
+                    pl,
+                    "model_version",
+                    _row(first_other),
+                    f"model {model!r} has {len(distinct)} weight versions; one run evaluates one version",
+                    str(versions[first_other]),
+                )
             )
     wrong_pos = predictions.index[predictions["positive_class"] != plan.outcome.positive]
     for idx in wrong_pos[:20]:
         problems.append(
-            Violation(pl, "positive_class", _row(idx), f"the plan's positive class is {plan.outcome.positive!r}; the score must refer to it", str(predictions.at[idx, "positive_class"]))
+            Violation(
+                pl,
+                "positive_class",
+                _row(idx),
+                f"the plan's positive class is {plan.outcome.positive!r}; the score must refer to it",
+                str(predictions.at[idx, "positive_class"]),
+            )
         )
 
     # ---- score present iff status ok
@@ -112,15 +134,27 @@ def join_predictions(
     for idx in predictions.index[ok & ~has_score]:
         problems.append(Violation(pl, "score", _row(idx), "status is ok but the score is empty"))
     for idx in predictions.index[~ok & has_score]:
-        problems.append(Violation(pl, "score", _row(idx), "status is failed but a score is given", str(predictions.at[idx, "score"])))
+        problems.append(
+            Violation(
+                pl,
+                "score",
+                _row(idx),
+                "status is failed but a score is given",
+                str(predictions.at[idx, "score"]),
+            )
+        )
     no_reason = ~ok & predictions["failure_reason"].isna()
     for idx in predictions.index[no_reason]:
-        problems.append(Violation(pl, "failure_reason", _row(idx), "a failed case needs a failure_reason"))
+        problems.append(
+            Violation(pl, "failure_reason", _row(idx), "a failed case needs a failure_reason")
+        )
 
     # ---- every prediction refers to a known case, same patient and site
     for idx, case in predictions["case_id"].items():
         if case not in known:
-            problems.append(Violation(pl, "case_id", _row(idx), f"case is not in {clinical_label}", str(case)))
+            problems.append(
+                Violation(pl, "case_id", _row(idx), f"case is not in {clinical_label}", str(case))
+            )
             continue
         for col in ("patient_id", "site"):
             a, b = str(predictions.at[idx, col]), str(clin.at[case, col])
@@ -133,7 +167,13 @@ def join_predictions(
     dup = predictions.duplicated(["case_id", "model_name"], keep="first")
     for idx in predictions.index[dup]:
         problems.append(
-            Violation(pl, "case_id", _row(idx), f"second prediction for this case by model {predictions.at[idx, 'model_name']!r}", str(predictions.at[idx, "case_id"]))
+            Violation(
+                pl,
+                "case_id",
+                _row(idx),
+                f"second prediction for this case by model {predictions.at[idx, 'model_name']!r}",
+                str(predictions.at[idx, "case_id"]),
+            )
         )
 
     # ---- every included case scored (or failed) by every plan model
@@ -148,28 +188,57 @@ def join_predictions(
                 missing_count += 1
                 if missing_count <= 20:
                     problems.append(
-                        Violation(clinical_label, "case_id", _row(idx), f"included case has no row in {pl} for model {model!r} (a case a model could not score needs status 'failed')", str(case))
+                        Violation(
+                            clinical_label,
+                            "case_id",
+                            _row(idx),
+                            f"included case has no row in {pl} for model {model!r} "
+                            "(a case a model could not score needs status 'failed')",
+                            str(case),
+                        )
                     )
     if missing_count > 20:
-        problems.append(Violation(clinical_label, "case_id", None, f"... {missing_count - 20} more included cases without predictions"))
+        problems.append(
+            Violation(
+                clinical_label,
+                "case_id",
+                None,
+                f"... {missing_count - 20} more included cases without predictions",
+            )
+        )
 
     # ---- splits: one per patient, external <=> external site
     split_per_patient = predictions.groupby("patient_id", observed=True)["split"].nunique()
     for pid in split_per_patient.index[split_per_patient > 1]:
         idx = predictions.index[predictions["patient_id"] == pid][0]
-        splits = sorted(predictions.loc[predictions["patient_id"] == pid, "split"].astype(str).unique())
-        problems.append(Violation(pl, "split", _row(idx), f"patient {pid} is in more than one split ({', '.join(splits)}): splits must be by patient"))
+        splits = sorted(
+            predictions.loc[predictions["patient_id"] == pid, "split"].astype(str).unique()
+        )
+        problems.append(
+            Violation(
+                pl,
+                "split",
+                _row(idx),
+                f"patient {pid} is in more than one split ({', '.join(splits)}): splits must be by patient",
+            )
+        )
     ext_sites = set(plan.sets.external_sites)
     is_ext_split = predictions["split"] == "external"
     is_ext_site = predictions["site"].isin(ext_sites)
     for idx in predictions.index[is_ext_split != is_ext_site][:20]:
         problems.append(
-            Violation(pl, "split", _row(idx), f"split 'external' must be used exactly for the external sites ({', '.join(sorted(ext_sites))})", f"{predictions.at[idx, 'split']} at {predictions.at[idx, 'site']}")
+            Violation(
+                pl,
+                "split",
+                _row(idx),
+                f"split 'external' must be used exactly for the external sites ({', '.join(sorted(ext_sites))})",
+                f"{predictions.at[idx, 'split']} at {predictions.at[idx, 'site']}",
+            )
         )
     InputValidationError.collect(problems)
 
     keep = [c for c in clinical.columns if c not in ("patient_id", "site", "vertebral_level")]
     joined = predictions.merge(clinical[keep], on="case_id", how="inner", validate="many_to_one")
     joined = joined[joined["exclusion_reason"] == "none"].reset_index(drop=True)
-    joined["positive"] = (joined[plan.outcome.variable].astype(str) == plan.outcome.positive)
+    joined["positive"] = joined[plan.outcome.variable].astype(str) == plan.outcome.positive
     return Cohort(clinical=clinical, predictions=joined)

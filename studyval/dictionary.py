@@ -93,6 +93,7 @@ class Variable:
         If True, no value may occur twice.
     pattern : str or None
         Regular expression a string value must match in full.
+
     """
 
     name: str
@@ -139,6 +140,7 @@ class DataDictionary:
         If False (the default), a column the dictionary does not declare is an error.
     source : str
         Where the dictionary was read from.
+
     """
 
     name: str
@@ -306,6 +308,7 @@ def load_dictionary(name_or_path: str | Path) -> DataDictionary:
     StudyvalError
         No such dictionary, unreadable YAML, or a malformed definition (every
         problem listed).
+
     """
     path = Path(name_or_path)
     if path.suffix in (".yml", ".yaml") or path.exists():
@@ -364,11 +367,17 @@ def _read_raw(path: Path, label: str) -> pd.DataFrame:
             raise InputValidationError(
                 [Violation(label, None, None, f"cannot be read as parquet: {exc}")]
             ) from None
-        out = {str(col): [_cell_to_text(v) for v in frame[col].astype(object)] for col in frame.columns}
+        out = {
+            str(col): [_cell_to_text(v) for v in frame[col].astype(object)] for col in frame.columns
+        }
         return pd.DataFrame(out, dtype=object)
     if suffix not in (".csv", ".txt"):
         raise InputValidationError(
-            [Violation(label, None, None, f"unsupported file type {suffix!r}; use .csv or .parquet")]
+            [
+                Violation(
+                    label, None, None, f"unsupported file type {suffix!r}; use .csv or .parquet"
+                )
+            ]
         )
     raw_bytes = path.read_bytes()
     try:
@@ -511,6 +520,7 @@ def validate_frame(
         variables become ordered ``category`` dtypes with the dictionary's levels.
     violations : list of Violation
         Every broken rule; empty when the table is valid.
+
     """
     problems: list[Violation] = []
     columns = [str(c) for c in raw.columns]
@@ -530,7 +540,9 @@ def validate_frame(
                 close = difflib.get_close_matches(col, dictionary.names, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 problems.append(
-                    Violation(label, col, 1, f"column is not in the {dictionary.name} dictionary{hint}")
+                    Violation(
+                        label, col, 1, f"column is not in the {dictionary.name} dictionary{hint}"
+                    )
                 )
     typed: dict[str, pd.Series] = {}
     n = raw.shape[0]
@@ -539,7 +551,9 @@ def validate_frame(
             if var.required:
                 close = difflib.get_close_matches(var.name, columns, n=1)
                 hint = f"; found {close[0]!r} instead (misspelt?)" if close else ""
-                problems.append(Violation(label, var.name, None, f"required column is missing{hint}"))
+                problems.append(
+                    Violation(label, var.name, None, f"required column is missing{hint}")
+                )
             continue
         cells = raw[var.name].tolist()
         values: list[Any] = [None] * n
@@ -592,9 +606,7 @@ def validate_frame(
 
 def _typed_series(series: pd.Series, var: Variable) -> pd.Series:
     if var.type == "categorical":
-        return pd.Series(
-            pd.Categorical(series, categories=list(var.levels)), name=var.name
-        )
+        return pd.Series(pd.Categorical(series, categories=list(var.levels)), name=var.name)
     if var.type == "date":
         return pd.to_datetime(series)
     return series.astype(_DTYPES[var.type])
@@ -631,6 +643,7 @@ def read_table(
     ------
     InputValidationError
         Listing every violation (file, column, row, rule, value).
+
     """
     path = Path(path)
     if isinstance(dictionary, str):
@@ -640,4 +653,3 @@ def read_table(
     typed, problems = validate_frame(raw, dictionary, label=label)
     InputValidationError.collect(problems)
     return typed
-

@@ -33,6 +33,7 @@ class Violation:
         The rule, in words (``"allowed levels: acute, chronic"``).
     value : str or None
         The offending value as read, truncated for display.
+
     """
 
     file: str

@@ -27,7 +27,14 @@ from studyval.dictionary import DataDictionary, load_dictionary, read_table
 from studyval.errors import InputValidationError, StudyvalError, Violation
 from studyval.plan import AnalysisPlan, load_plan, plan_path
 
-__all__ = ["PROTOCOLS", "RunResult", "load_inputs", "protocol_module", "report_path", "run_protocol"]
+__all__ = [
+    "PROTOCOLS",
+    "RunResult",
+    "load_inputs",
+    "protocol_module",
+    "report_path",
+    "run_protocol",
+]
 
 #: Protocols with an implemented analysis plan: slug -> module under studyval.protocols.
 PROTOCOLS: dict[str, str] = {"ovcf-chronicity": "studyval.protocols.ovcf_chronicity"}
@@ -42,7 +49,9 @@ def protocol_module(slug: str) -> ModuleType:
 
         close = difflib.get_close_matches(slug, list(PROTOCOLS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise StudyvalError(f"unknown protocol {slug!r} (implemented: {', '.join(PROTOCOLS)}){hint}")
+        raise StudyvalError(
+            f"unknown protocol {slug!r} (implemented: {', '.join(PROTOCOLS)}){hint}"
+        )
     return importlib.import_module(PROTOCOLS[slug])
 
 
@@ -86,15 +95,23 @@ def load_inputs(slug: str, clinical: Path, predictions: Path | None) -> LoadedIn
     InputValidationError.collect(violations)
     if clin_df is None:  # pragma: no cover - collect() raised already
         raise StudyvalError(f"{clinical} could not be read")
-    direct = tuple(v.name for v in dictionary.with_role("direct_identifier") if v.name in clin_df.columns)
+    direct = tuple(
+        v.name for v in dictionary.with_role("direct_identifier") if v.name in clin_df.columns
+    )
     clin_df = clin_df.drop(columns=list(direct))
     if pred_df is None:
         cohort = Cohort(clinical=clin_df, predictions=pd.DataFrame())
     else:
         cohort = join_predictions(
-            clin_df, pred_df, plan, clinical_label=Path(clinical).name, predictions_label=Path(predictions).name
+            clin_df,
+            pred_df,
+            plan,
+            clinical_label=Path(clinical).name,
+            predictions_label=Path(predictions).name,
         )
-    return LoadedInputs(plan=plan, dictionary=dictionary, cohort=cohort, removed_identifier_columns=direct)
+    return LoadedInputs(
+        plan=plan, dictionary=dictionary, cohort=cohort, removed_identifier_columns=direct
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,7 @@ def run_protocol(
         Overrides the plan's seed (recorded in the manifest).
     progress : callable
         Receives a short message before each step.
+
     """
     clinical, predictions, out = Path(clinical), Path(predictions), Path(out)
     module = protocol_module(slug)
@@ -189,7 +207,12 @@ def run_protocol(
         from studyval.render import render_report
 
         (tmp / "report").mkdir()
-        res = render_report(report_path(slug), tmp / "report" / "report.html", params={"bundle": str(tmp.resolve())}, engine=engine)
+        res = render_report(
+            report_path(slug),
+            tmp / "report" / "report.html",
+            params={"bundle": str(tmp.resolve())},
+            engine=engine,
+        )
         engine_used["engine"] = res.engine
 
     atomic_bundle(out, build, finish=finish)
@@ -222,7 +245,10 @@ def _draw_figures(tables: dict[str, pd.DataFrame], plan: AnalysisPlan, directory
         cm = tables["confusion"]
         cm = cm[(cm["set"] == set_) & (cm["threshold_status"] == "pre-specified")]
         fig = figures.confusion_figure(
-            cm, models=models, positive=plan.outcome.positive, negative=plan.outcome.negative,
+            cm,
+            models=models,
+            positive=plan.outcome.positive,
+            negative=plan.outcome.negative,
             threshold=plan.thresholds[0].value,
         )
         figures.save_figure(fig, directory, f"confusion_{set_}")
@@ -247,18 +273,77 @@ def flow_stages(flow: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:
         return int(sub["n_cases"].sum())
 
     excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
-    excl_lines = "\n".join(f"{r.group.replace('_', ' ')}: {r.n_patients}" for r in excl.itertuples())
+    excl_lines = "\n".join(
+        f"{r.group.replace('_', ' ')}: {r.n_patients}" for r in excl.itertuples()
+    )
+    main, side = 0.36, 0.80
     boxes = [
-        {"key": "screened", "text": f"Patients with OVCF screened\nn = {n('screened')} ({cases('screened')} vertebrae)", "column": 0, "row": 0, "parent": None, "side": False},
-        {"key": "excluded", "text": f"Excluded, n = {n('excluded')}\n{excl_lines}", "column": 1, "row": 0, "parent": "screened", "side": True},
-        {"key": "included", "text": f"Included\nn = {n('included')} ({cases('included')} vertebrae)", "column": 0, "row": 1, "parent": "screened", "side": False},
-        {"key": "development", "text": f"Development split\nn = {n('split', set='development')}\n(training, not evaluated)", "column": 1, "row": 1, "parent": "included", "side": True},
+        {
+            "key": "screened",
+            "text": f"Patients with OVCF screened\nn = {n('screened')} ({cases('screened')} vertebrae)",
+            "x": main,
+            "row": 0,
+            "parent": None,
+            "side": False,
+        },
+        {
+            "key": "excluded",
+            "text": f"Excluded, n = {n('excluded')}\n{excl_lines}",
+            "x": side,
+            "row": 0,
+            "parent": "screened",
+            "side": True,
+        },
+        {
+            "key": "included",
+            "text": f"Included\nn = {n('included')} ({cases('included')} vertebrae)",
+            "x": main,
+            "row": 1,
+            "parent": "screened",
+            "side": False,
+        },
+        {
+            "key": "development",
+            "text": f"Development split, n = {n('split', set='development')}\n(model training; not evaluated)",
+            "x": side,
+            "row": 1,
+            "parent": "included",
+            "side": True,
+        },
     ]
-    for col, set_ in enumerate(("internal", "external")):
+    for x, set_ in ((0.18, "internal"), (0.62, "external")):
         failed = n("index_test_failed", set=set_)
-        boxes.append({"key": f"set_{set_}", "text": f"{set_.capitalize()} test set\nn = {n('split', set=set_)}", "column": col, "row": 2, "parent": "included", "side": False})
-        boxes.append({"key": f"failed_{set_}", "text": f"Index test failed\n(no score): n = {failed}", "column": col, "row": 3, "parent": f"set_{set_}", "side": True})
-        boxes.append({"key": f"analysed_{set_}", "text": f"Analysed (index vertebra)\n{pos}: {n('analysed', set=set_, group=pos)}   {neg}: {n('analysed', set=set_, group=neg)}", "column": col, "row": 4, "parent": f"failed_{set_}", "side": False})
+        boxes.append(
+            {
+                "key": f"set_{set_}",
+                "text": f"{set_.capitalize()} test set\nn = {n('split', set=set_)} patients",
+                "x": x,
+                "row": 2,
+                "parent": "included",
+                "side": False,
+            }
+        )
+        boxes.append(
+            {
+                "key": f"failed_{set_}",
+                "text": f"Excluded: index test failed\n(no score), n = {failed}",
+                "x": x,
+                "row": 3,
+                "parent": f"set_{set_}",
+                "side": True,
+            }
+        )
+        boxes.append(
+            {
+                "key": f"analysed_{set_}",
+                "text": f"Analysed (index vertebra)\n{pos}: {n('analysed', set=set_, group=pos)}, "
+                f"{neg}: {n('analysed', set=set_, group=neg)}",
+                "x": x,
+                "row": 4,
+                "parent": f"failed_{set_}",
+                "side": False,
+            }
+        )
     return pd.DataFrame(boxes)
 
 
@@ -282,4 +367,9 @@ def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
     manifest = read_manifest(bundle)
     slug = manifest["protocol"]["slug"]
     (bundle / "report").mkdir(exist_ok=True)
-    return render_report(report_path(slug), bundle / "report" / "report.html", params={"bundle": str(bundle.resolve())}, engine=engine)
+    return render_report(
+        report_path(slug),
+        bundle / "report" / "report.html",
+        params={"bundle": str(bundle.resolve())},
+        engine=engine,
+    )

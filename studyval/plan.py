@@ -203,12 +203,19 @@ class AnalysisPlan(_Strict):
         ------
         InputValidationError
             Listing every inconsistency with its YAML path.
+
         """
         problems: list[Violation] = []
         out = self.outcome
         if out.variable not in dictionary:
             problems.append(
-                Violation(source, "outcome.variable", None, f"{dictionary.name} dictionary has no variable", out.variable)
+                Violation(
+                    source,
+                    "outcome.variable",
+                    None,
+                    f"{dictionary.name} dictionary has no variable",
+                    out.variable,
+                )
             )
         else:
             var = dictionary[out.variable]
@@ -226,7 +233,13 @@ class AnalysisPlan(_Strict):
         for i, sg in enumerate(self.subgroups):
             if sg.variable not in dictionary:
                 problems.append(
-                    Violation(source, f"subgroups[{i}].variable", None, f"{dictionary.name} dictionary has no variable", sg.variable)
+                    Violation(
+                        source,
+                        f"subgroups[{i}].variable",
+                        None,
+                        f"{dictionary.name} dictionary has no variable",
+                        sg.variable,
+                    )
                 )
         if "site" in dictionary:
             levels = dictionary["site"].levels
@@ -234,7 +247,13 @@ class AnalysisPlan(_Strict):
                 for site in getattr(self.sets, key):
                     if levels and site not in levels:
                         problems.append(
-                            Violation(source, f"sets.{key}", None, f"not a level of site ({', '.join(levels)})", site)
+                            Violation(
+                                source,
+                                f"sets.{key}",
+                                None,
+                                f"not a level of site ({', '.join(levels)})",
+                                site,
+                            )
                         )
         InputValidationError.collect(problems)
 
@@ -243,7 +262,9 @@ def plan_path(slug: str) -> Path:
     """Path of the bundled plan of protocol ``slug``."""
     res = resources.files("studyval.reports").joinpath(slug, "plan.yml")
     if not res.is_file():
-        raise StudyvalError(f"no analysis plan for protocol {slug!r} (looked for reports/{slug}/plan.yml)")
+        raise StudyvalError(
+            f"no analysis plan for protocol {slug!r} (looked for reports/{slug}/plan.yml)"
+        )
     return Path(str(res))
 
 
@@ -263,6 +284,7 @@ def load_plan(slug_or_path: str | Path, *, check_dictionary: bool = True) -> Ana
         Unreadable YAML.
     InputValidationError
         Every schema violation, with the YAML path of each (``thresholds[0].value``).
+
     """
     path = Path(slug_or_path)
     if not (path.suffix in (".yml", ".yaml") or path.exists()):

@@ -62,13 +62,16 @@ def md_table(
         Alignment per column; text left, others right by default.
     caption : str, optional
         Table caption (pandoc ``: caption`` syntax).
+
     """
     if columns is not None:
         frame = frame[list(columns)].rename(columns=dict(columns))
     headers = [_escape(c) for c in frame.columns]
     if align is None:
         align = [
-            "r" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else "l"
+            "r"
+            if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+            else "l"
             for c in frame.columns
         ]
     rule = {"l": ":--", "r": "--:", "c": ":-:"}

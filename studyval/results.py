@@ -67,6 +67,7 @@ def results_frame(results: list[Result], **keys: list[Any] | Any) -> pd.DataFram
         Results of the same type.
     **keys
         Extra columns; a list gives one value per result, a scalar repeats.
+
     """
     frame = pd.concat([r.to_frame() for r in results], ignore_index=True)
     front = []

@@ -32,6 +32,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from studyval.analysis.accuracy import (
     MEASURES,
     AccuracyResult,
@@ -41,7 +42,6 @@ from studyval.analysis.accuracy import (
     diagnostic_accuracy,
 )
 from studyval.analysis.thresholds import prespecified, youden
-
 from studyval.errors import EstimationError, StudyvalError
 
 REL = 1e-6

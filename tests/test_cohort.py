@@ -53,24 +53,69 @@ def _first_included(clin):
 
 
 CASES = [
-    pytest.param(lambda c, p: (c, p.assign(case_id=p["case_id"].where(p.index != 0, "P9999-V1"))),
-                 r"predictions\.csv, column 'case_id', row 2: case is not in clinical\.csv \(found 'P9999-V1'\)", id="prediction-for-unknown-case"),
-    pytest.param(lambda c, p: (c, p[~((p["case_id"] == c.loc[_first_included(c), "case_id"]) & (p["model_name"] == "ViT"))]),
-                 r"clinical\.csv, column 'case_id', row \d+: included case has no row in predictions\.csv for model 'ViT'", id="included-case-without-prediction"),
-    pytest.param(lambda c, p: (c, pd.concat([p, p.iloc[[0]]], ignore_index=True)),
-                 r"second prediction for this case by model", id="duplicate-case-model"),
-    pytest.param(lambda c, p: (c, p.assign(model_name=p["model_name"].replace({"ViT": "VIT"}))),
-                 r"model is not named in the analysis plan .*did you mean 'ViT'\?", id="unknown-model-name"),
-    pytest.param(lambda c, p: (c, p.assign(positive_class="chronic")),
-                 r"column 'positive_class', row 2: the plan's positive class is 'acute'", id="score-for-wrong-class"),
-    pytest.param(lambda c, p: (c, p.assign(score=p["score"].where(p.index != 0, ""))),
-                 r"column 'score', row 2: status is ok but the score is empty", id="missing-score-status-ok"),
-    pytest.param(lambda c, p: (c, p.assign(site=p["site"].where(p.index != 0, "XX"))),
-                 r"column 'site', row 2: clinical\.csv has '\w+' for case", id="site-mismatch"),
-    pytest.param(lambda c, p: (c, p.assign(split=p["split"].where(p.index != 0, "external" if p.loc[0, "split"] != "external" else "internal"))),
-                 r"is in more than one split", id="patient-in-two-splits"),
-    pytest.param(lambda c, p: (c, p.assign(model_version=p["model_version"].where(p.index != 0, "sha256:" + "0" * 64))),
-                 r"has 2 weight versions", id="two-weight-versions"),
+    pytest.param(
+        lambda c, p: (c, p.assign(case_id=p["case_id"].where(p.index != 0, "P9999-V1"))),
+        r"predictions\.csv, column 'case_id', row 2: case is not in clinical\.csv \(found 'P9999-V1'\)",
+        id="prediction-for-unknown-case",
+    ),
+    pytest.param(
+        lambda c, p: (
+            c,
+            p[
+                ~(
+                    (p["case_id"] == c.loc[_first_included(c), "case_id"])
+                    & (p["model_name"] == "ViT")
+                )
+            ],
+        ),
+        r"clinical\.csv, column 'case_id', row \d+: included case has no row in predictions\.csv for model 'ViT'",
+        id="included-case-without-prediction",
+    ),
+    pytest.param(
+        lambda c, p: (c, pd.concat([p, p.iloc[[0]]], ignore_index=True)),
+        r"second prediction for this case by model",
+        id="duplicate-case-model",
+    ),
+    pytest.param(
+        lambda c, p: (c, p.assign(model_name=p["model_name"].replace({"ViT": "VIT"}))),
+        r"model is not named in the analysis plan .*did you mean 'ViT'\?",
+        id="unknown-model-name",
+    ),
+    pytest.param(
+        lambda c, p: (c, p.assign(positive_class="chronic")),
+        r"column 'positive_class', row 2: the plan's positive class is 'acute'",
+        id="score-for-wrong-class",
+    ),
+    pytest.param(
+        lambda c, p: (c, p.assign(score=p["score"].where(p.index != 0, ""))),
+        r"column 'score', row 2: status is ok but the score is empty",
+        id="missing-score-status-ok",
+    ),
+    pytest.param(
+        lambda c, p: (c, p.assign(site=p["site"].where(p.index != 0, "XX"))),
+        r"column 'site', row 2: clinical\.csv has '\w+' for case",
+        id="site-mismatch",
+    ),
+    pytest.param(
+        lambda c, p: (
+            c,
+            p.assign(
+                split=p["split"].where(
+                    p.index != 0, "external" if p.loc[0, "split"] != "external" else "internal"
+                )
+            ),
+        ),
+        r"is in more than one split",
+        id="patient-in-two-splits",
+    ),
+    pytest.param(
+        lambda c, p: (
+            c,
+            p.assign(model_version=p["model_version"].where(p.index != 0, "sha256:" + "0" * 64)),
+        ),
+        r"has 2 weight versions",
+        id="two-weight-versions",
+    ),
 ]
 
 

@@ -39,6 +39,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
 from studyval.analysis.discrimination import (
     AUCResult,
     JointAUCTest,
@@ -54,7 +55,6 @@ from studyval.analysis.discrimination import (
     delong_covariance,
     roc_curve,
 )
-
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 
 REL = 1e-9  # the requirement is 1e-6; observed agreement is ~1e-15

@@ -32,16 +32,54 @@ def test_bundled_plan_loads():
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        pytest.param(lambda p: p["thresholds"][0].__setitem__("value", 1.5), r"field 'thresholds\[0\]\.value': threshold must lie strictly between 0 and 1", id="threshold-outside-unit-interval"),
-        pytest.param(lambda p: p["thresholds"][0].__setitem__("value", 0.0), r"thresholds\[0\]\.value", id="threshold-zero"),
-        pytest.param(lambda p: p["endpoints"][0].__setitem__("analyses", ["acu"]), r"unknown analysis 'acu'; did you mean 'auc'\?", id="misspelt-analysis"),
-        pytest.param(lambda p: p.__setitem__("alpah", 0.05), r"field 'alpah': unknown key", id="unknown-key"),
-        pytest.param(lambda p: p["outcome"].__setitem__("positive", "Acute"), r"field 'outcome\.positive': not a level of chronicity", id="positive-not-a-level"),
-        pytest.param(lambda p: p["outcome"].__setitem__("variable", "chronicty"), r"field 'outcome\.variable': ovcf-chronicity dictionary has no variable", id="plan-column-not-in-dictionary"),
-        pytest.param(lambda p: p["subgroups"].append({"variable": "bmi", "status": "pre-specified"}), r"field 'subgroups\[3\]\.variable': ovcf-chronicity dictionary has no variable", id="subgroup-not-in-dictionary"),
-        pytest.param(lambda p: p["models"][1].__setitem__("role", "primary"), r"exactly one model must have role primary", id="two-primary-models"),
-        pytest.param(lambda p: p["sample_size"].__setitem__("registered_total", 270), r"registered_positives \+ registered_negatives != registered_total", id="inconsistent-registered-numbers"),
-        pytest.param(lambda p: p["sets"].__setitem__("external_sites", ["EXTERNAL"]), r"field 'sets\.external_sites': not a level of site", id="unknown-site"),
+        pytest.param(
+            lambda p: p["thresholds"][0].__setitem__("value", 1.5),
+            r"field 'thresholds\[0\]\.value': threshold must lie strictly between 0 and 1",
+            id="threshold-outside-unit-interval",
+        ),
+        pytest.param(
+            lambda p: p["thresholds"][0].__setitem__("value", 0.0),
+            r"thresholds\[0\]\.value",
+            id="threshold-zero",
+        ),
+        pytest.param(
+            lambda p: p["endpoints"][0].__setitem__("analyses", ["acu"]),
+            r"unknown analysis 'acu'; did you mean 'auc'\?",
+            id="misspelt-analysis",
+        ),
+        pytest.param(
+            lambda p: p.__setitem__("alpah", 0.05), r"field 'alpah': unknown key", id="unknown-key"
+        ),
+        pytest.param(
+            lambda p: p["outcome"].__setitem__("positive", "Acute"),
+            r"field 'outcome\.positive': not a level of chronicity",
+            id="positive-not-a-level",
+        ),
+        pytest.param(
+            lambda p: p["outcome"].__setitem__("variable", "chronicty"),
+            r"field 'outcome\.variable': ovcf-chronicity dictionary has no variable",
+            id="plan-column-not-in-dictionary",
+        ),
+        pytest.param(
+            lambda p: p["subgroups"].append({"variable": "bmi", "status": "pre-specified"}),
+            r"field 'subgroups\[3\]\.variable': ovcf-chronicity dictionary has no variable",
+            id="subgroup-not-in-dictionary",
+        ),
+        pytest.param(
+            lambda p: p["models"][1].__setitem__("role", "primary"),
+            r"exactly one model must have role primary",
+            id="two-primary-models",
+        ),
+        pytest.param(
+            lambda p: p["sample_size"].__setitem__("registered_total", 270),
+            r"registered_positives \+ registered_negatives != registered_total",
+            id="inconsistent-registered-numbers",
+        ),
+        pytest.param(
+            lambda p: p["sets"].__setitem__("external_sites", ["EXTERNAL"]),
+            r"field 'sets\.external_sites': not a level of site",
+            id="unknown-site",
+        ),
         pytest.param(lambda p: p.pop("seed"), r"field 'seed': Field required", id="seed-missing"),
     ],
 )

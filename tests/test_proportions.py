@@ -20,13 +20,13 @@ import math
 
 import numpy as np
 import pytest
+
 from studyval.analysis.proportions import (
     CI_METHODS,
     ProportionResult,
     proportion_ci,
     proportion_ci_array,
 )
-
 from studyval.errors import EstimationError, StudyvalError
 
 REL = 1e-6

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from studyval.analysis.sample_size import (
     AucPowerResult,
     BudererResult,
@@ -33,7 +34,6 @@ from studyval.analysis.sample_size import (
     buderer,
     check_registered,
 )
-
 from studyval.errors import EstimationError, StudyvalError
 
 REL = 1e-6

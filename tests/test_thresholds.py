@@ -21,13 +21,13 @@ import warnings
 
 import numpy as np
 import pytest
+
 from studyval.analysis.thresholds import (
     DECISION_RULE,
     Threshold,
     prespecified,
     youden,
 )
-
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 
 ACUTE = [0.86, 0.17, 0.62, 0.64, 0.61, 0.85, 0.79, 0.66, 0.75, 0.71, 0.68, 0.68, 0.71,

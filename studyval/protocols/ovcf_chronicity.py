@@ -54,25 +54,47 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
         for pid in n_distinct.index[n_distinct > 1]:
             idx = clinical.index[clinical["patient_id"] == pid]
             problems.append(
-                Violation(label, col, int(idx[1]) + 2, f"patient {pid} has {n_distinct[pid]} different values; it must be constant within a patient")
+                Violation(
+                    label,
+                    col,
+                    int(idx[1]) + 2,
+                    f"patient {pid} has {n_distinct[pid]} different values; it must be constant within a patient",
+                )
             )
     n_index = by_patient["index_vertebra"].sum()
     for pid in n_index.index[n_index != 1]:
         idx = clinical.index[clinical["patient_id"] == pid]
         problems.append(
-            Violation(label, "index_vertebra", int(idx[0]) + 2, f"patient {pid} has {int(n_index[pid])} index vertebrae; exactly one is required")
+            Violation(
+                label,
+                "index_vertebra",
+                int(idx[0]) + 2,
+                f"patient {pid} has {int(n_index[pid])} index vertebrae; exactly one is required",
+            )
         )
     included = clinical["exclusion_reason"] == "none"
     young = included & (clinical["age"] < MIN_AGE)
     for idx in clinical.index[young.fillna(False)]:
         problems.append(
-            Violation(label, "age", int(idx) + 2, f"included patient is younger than {MIN_AGE}; set exclusion_reason to age_under_50", str(clinical.at[idx, "age"]))
+            Violation(
+                label,
+                "age",
+                int(idx) + 2,
+                f"included patient is younger than {MIN_AGE}; set exclusion_reason to age_under_50",
+                str(clinical.at[idx, "age"]),
+            )
         )
     gap = (clinical["mri_date"] - clinical["ct_date"]).dt.days.abs()
     late = included & (gap >= MAX_CT_MRI_DAYS)
     for idx in clinical.index[late.fillna(False)]:
         problems.append(
-            Violation(label, "mri_date", int(idx) + 2, f"included case has CT and MRI {int(gap[idx])} days apart (must be < {MAX_CT_MRI_DAYS}); set exclusion_reason to ct_mri_interval_14d_or_more")
+            Violation(
+                label,
+                "mri_date",
+                int(idx) + 2,
+                f"included case has CT and MRI {int(gap[idx])} days apart (must be < {MAX_CT_MRI_DAYS}); "
+                "set exclusion_reason to ct_mri_interval_14d_or_more",
+            )
         )
     return problems
 
@@ -92,11 +114,26 @@ def flow_counts(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
     pos, neg = plan.outcome.positive, plan.outcome.negative
     rows: list[dict[str, object]] = []
 
-    def add(stage: str, frame: pd.DataFrame, *, set_: str = "", site: str = "", group: str = "", detail: str = "") -> None:
-        rows.append({
-            "stage": stage, "set": set_, "site": site, "group": group,
-            "n_patients": int(frame["patient_id"].nunique()), "n_cases": len(frame), "detail": detail,
-        })
+    def add(
+        stage: str,
+        frame: pd.DataFrame,
+        *,
+        set_: str = "",
+        site: str = "",
+        group: str = "",
+        detail: str = "",
+    ) -> None:
+        rows.append(
+            {
+                "stage": stage,
+                "set": set_,
+                "site": site,
+                "group": group,
+                "n_patients": int(frame["patient_id"].nunique()),
+                "n_cases": len(frame),
+                "detail": detail,
+            }
+        )
 
     add("screened", clin)
     excluded = clin[clin["exclusion_reason"] != "none"]
@@ -112,7 +149,12 @@ def flow_counts(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
         for cls in (pos, neg):
             sub_p = idx_incl[(idx_incl["site"] == site) & (idx_incl[plan.outcome.variable] == cls)]
             pids = set(sub_p["patient_id"])
-            add("included_site_class", included[included["patient_id"].isin(pids)], site=str(site), group=cls)
+            add(
+                "included_site_class",
+                included[included["patient_id"].isin(pids)],
+                site=str(site),
+                group=cls,
+            )
     preds = cohort.predictions
     primary = preds[preds["model_name"] == plan.primary_model]
     split_of = primary.drop_duplicates("patient_id").set_index("patient_id")["split"].astype(str)
@@ -122,7 +164,12 @@ def flow_counts(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
     for set_ in SETS:
         in_set = primary[(primary["split"] == set_) & primary["index_vertebra"].astype(bool)]
         failed = in_set[in_set["status"] == "failed"]
-        add("index_test_failed", failed, set_=set_, detail="; ".join(sorted(failed["failure_reason"].astype(str).unique())))
+        add(
+            "index_test_failed",
+            failed,
+            set_=set_,
+            detail="; ".join(sorted(failed["failure_reason"].astype(str).unique())),
+        )
         ok = in_set[in_set["status"] == "ok"]
         for cls in (pos, neg):
             add("analysed", ok[ok[plan.outcome.variable] == cls], set_=set_, group=cls)
@@ -154,7 +201,9 @@ def _wide(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     return wide.sort_index()
 
 
-def analyse(cohort: Cohort, plan: AnalysisPlan, *, progress: Callable[[str], None] = lambda _: None) -> ProtocolTables:
+def analyse(
+    cohort: Cohort, plan: AnalysisPlan, *, progress: Callable[[str], None] = lambda _: None
+) -> ProtocolTables:
     """Run the plan's analyses; return the tidy tables of the bundle.
 
     Parameters
@@ -165,6 +214,7 @@ def analyse(cohort: Cohort, plan: AnalysisPlan, *, progress: Callable[[str], Non
         The ovcf-chronicity plan.
     progress : callable
         Called with a short message before each step (the CLI shows them).
+
     """
     models = plan.model_names
     alpha = plan.alpha
@@ -198,8 +248,13 @@ def analyse(cohort: Cohort, plan: AnalysisPlan, *, progress: Callable[[str], Non
             roc_rows.append(pts)
             for th in plan.thresholds:
                 r = accuracy.diagnostic_accuracy(
-                    y, s, positive=pos, threshold=th.value, threshold_status="pre-specified",
-                    alpha=alpha, ci_method=plan.proportion_ci,
+                    y,
+                    s,
+                    positive=pos,
+                    threshold=th.value,
+                    threshold_status="pre-specified",
+                    alpha=alpha,
+                    ci_method=plan.proportion_ci,
                 )
                 acc_rows.append(_acc_table(r, set_, model, th.name, "pre-specified", th.source))
                 cm_rows.append(_cm_row(r, set_, model, th.name, th.value, "pre-specified"))
@@ -209,21 +264,36 @@ def analyse(cohort: Cohort, plan: AnalysisPlan, *, progress: Callable[[str], Non
                 youden_internal[model] = float(yd.value)
             else:
                 r = accuracy.diagnostic_accuracy(
-                    y, s, positive=pos, threshold=youden_internal[model], threshold_status="exploratory",
-                    alpha=alpha, ci_method=plan.proportion_ci,
+                    y,
+                    s,
+                    positive=pos,
+                    threshold=youden_internal[model],
+                    threshold_status="exploratory",
+                    alpha=alpha,
+                    ci_method=plan.proportion_ci,
                 )
                 src = "Youden index maximised on the internal set (data-derived, exploratory)"
                 acc_rows.append(_acc_table(r, set_, model, "youden-internal", "exploratory", src))
-                cm_rows.append(_cm_row(r, set_, model, "youden-internal", youden_internal[model], "exploratory"))
+                cm_rows.append(
+                    _cm_row(
+                        r, set_, model, "youden-internal", youden_internal[model], "exploratory"
+                    )
+                )
         wide = _wide(frame, models)
         y = np.where(wide["positive"].to_numpy(bool), pos, neg)
         for a_name, b_name in itertools.combinations(models, 2):
             c = discrimination.compare_auc(
-                y, wide[a_name].to_numpy(), wide[b_name].to_numpy(), positive=pos, alpha=alpha,
+                y,
+                wide[a_name].to_numpy(),
+                wide[b_name].to_numpy(),
+                positive=pos,
+                alpha=alpha,
                 names=(a_name, b_name),
             )
             paired_rows.append({"set": set_, **c.to_dict()})
-        j = discrimination.compare_auc_k(y, {m: wide[m].to_numpy() for m in models}, positive=pos, alpha=alpha)
+        j = discrimination.compare_auc_k(
+            y, {m: wide[m].to_numpy() for m in models}, positive=pos, alpha=alpha
+        )
         jd = j.to_dict()
         jd["names"] = ", ".join(j.names)
         jd.pop("aucs", None)
@@ -244,9 +314,13 @@ def analyse(cohort: Cohort, plan: AnalysisPlan, *, progress: Callable[[str], Non
         fi = fi[(fi["model_name"] == model) & (fi["status"] == "ok")]
         fe = fe[(fe["model_name"] == model) & (fe["status"] == "ok")]
         u = discrimination.compare_auc_unpaired(
-            np.where(fi["positive"].to_numpy(bool), pos, neg), fi["score"].to_numpy(float),
-            np.where(fe["positive"].to_numpy(bool), pos, neg), fe["score"].to_numpy(float),
-            positive=pos, alpha=alpha, names=("internal", "external"),
+            np.where(fi["positive"].to_numpy(bool), pos, neg),
+            fi["score"].to_numpy(float),
+            np.where(fe["positive"].to_numpy(bool), pos, neg),
+            fe["score"].to_numpy(float),
+            positive=pos,
+            alpha=alpha,
+            names=("internal", "external"),
         )
         unpaired.append({"model": model, **u.to_dict()})
     t["compare_unpaired"] = pd.DataFrame(unpaired)
@@ -257,7 +331,9 @@ def analyse(cohort: Cohort, plan: AnalysisPlan, *, progress: Callable[[str], Non
     return ProtocolTables(tables=t)
 
 
-def _acc_table(r: accuracy.AccuracyResult, set_: str, model: str, name: str, status: str, source: str) -> pd.DataFrame:
+def _acc_table(
+    r: accuracy.AccuracyResult, set_: str, model: str, name: str, status: str, source: str
+) -> pd.DataFrame:
     tab = r.table().copy() if callable(getattr(r, "table", None)) else r.table.copy()
     tab.insert(0, "threshold_source", source)
     tab.insert(0, "threshold_status", status)
@@ -268,11 +344,20 @@ def _acc_table(r: accuracy.AccuracyResult, set_: str, model: str, name: str, sta
     return tab
 
 
-def _cm_row(r: accuracy.AccuracyResult, set_: str, model: str, name: str, value: float, status: str) -> dict[str, object]:
+def _cm_row(
+    r: accuracy.AccuracyResult, set_: str, model: str, name: str, value: float, status: str
+) -> dict[str, object]:
     cm = r.confusion
     return {
-        "set": set_, "model": model, "threshold_name": name, "threshold": float(value),
-        "threshold_status": status, "tp": int(cm.tp), "fp": int(cm.fp), "fn": int(cm.fn), "tn": int(cm.tn),
+        "set": set_,
+        "model": model,
+        "threshold_name": name,
+        "threshold": float(value),
+        "threshold_status": status,
+        "tp": int(cm.tp),
+        "fp": int(cm.fp),
+        "fn": int(cm.fn),
+        "tn": int(cm.tn),
     }
 
 
@@ -293,9 +378,11 @@ def _baseline(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
     out = []
     for grouping, col in (("class", plan.outcome.variable), ("site", "site")):
         tab = baseline_table(
-            per_patient, group=col,
+            per_patient,
+            group=col,
             continuous=["age", "dxa_t_score", "fractured_vertebrae"],
-            categorical=["sex", "index_level_region"] + (["site"] if col != "site" else [plan.outcome.variable]),
+            categorical=["sex", "index_level_region"]
+            + (["site"] if col != "site" else [plan.outcome.variable]),
         )
         tab.insert(0, "grouping", grouping)
         out.append(tab)
@@ -307,17 +394,28 @@ def _sample_size(plan: AnalysisPlan, flow: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if ss.sensitivity is not None:
         b = sample_size.buderer(sensitivity=ss.sensitivity, precision=ss.precision, alpha=ss.alpha)
-        chk = sample_size.check_registered(b, ss.registered_positives, label=f"{plan.outcome.positive} cases")
-        rows.append({
-            "check": "registered", "quantity": f"{plan.outcome.positive} cases (sensitivity)",
-            "assumption": f"sensitivity {ss.sensitivity}, allowable error {ss.precision}, alpha {ss.alpha}",
-            "method": "Buderer 1996", "required_unrounded": float(b.n), "required": int(np.ceil(b.n)),
-            "available": int(ss.registered_positives), "shortfall": int(chk.shortfall),
-            "adequate": bool(chk.adequate), "message": chk.message,
-        })
+        chk = sample_size.check_registered(
+            b, ss.registered_positives, label=f"{plan.outcome.positive} cases"
+        )
+        rows.append(
+            {
+                "check": "registered",
+                "quantity": f"{plan.outcome.positive} cases (sensitivity)",
+                "assumption": f"sensitivity {ss.sensitivity}, allowable error {ss.precision}, alpha {ss.alpha}",
+                "method": "Buderer 1996",
+                "required_unrounded": float(b.n),
+                "required": int(np.ceil(b.n)),
+                "available": int(ss.registered_positives),
+                "shortfall": int(chk.shortfall),
+                "adequate": bool(chk.adequate),
+                "message": chk.message,
+            }
+        )
         analysed = flow[(flow["stage"] == "analysed") & (flow["group"] == plan.outcome.positive)]
         for rec in analysed.itertuples(index=False):
-            chk2 = sample_size.check_registered(b.n, int(rec.n_patients), label=f"{plan.outcome.positive} cases")
+            chk2 = sample_size.check_registered(
+                b.n, int(rec.n_patients), label=f"{plan.outcome.positive} cases"
+            )
             verdict = (
                 f"{chk2.shortfall} fewer than the {chk2.required} the formula requires, so the sensitivity CI "
                 f"is wider than the registered +/-{ss.precision:g}"
@@ -325,23 +423,42 @@ def _sample_size(plan: AnalysisPlan, flow: pd.DataFrame) -> pd.DataFrame:
                 else f"at least the {chk2.required} the formula requires"
             )
             message = f"The {rec.set} set has {int(rec.n_patients)} analysed {plan.outcome.positive} cases: {verdict}."
-            rows.append({
-                "check": f"observed ({rec.set})", "quantity": f"{plan.outcome.positive} cases analysed, {rec.set} set",
-                "assumption": f"sensitivity {ss.sensitivity}, allowable error {ss.precision}, alpha {ss.alpha}",
-                "method": "Buderer 1996", "required_unrounded": float(b.n), "required": int(np.ceil(b.n)),
-                "available": int(rec.n_patients), "shortfall": int(chk2.shortfall),
-                "adequate": bool(chk2.adequate), "message": message,
-            })
+            rows.append(
+                {
+                    "check": f"observed ({rec.set})",
+                    "quantity": f"{plan.outcome.positive} cases analysed, {rec.set} set",
+                    "assumption": f"sensitivity {ss.sensitivity}, allowable error {ss.precision}, alpha {ss.alpha}",
+                    "method": "Buderer 1996",
+                    "required_unrounded": float(b.n),
+                    "required": int(np.ceil(b.n)),
+                    "available": int(rec.n_patients),
+                    "shortfall": int(chk2.shortfall),
+                    "adequate": bool(chk2.adequate),
+                    "message": message,
+                }
+            )
     if ss.specificity is not None:
         b = sample_size.buderer(specificity=ss.specificity, precision=ss.precision, alpha=ss.alpha)
-        chk = sample_size.check_registered(b.n_non_diseased, ss.registered_negatives, label=f"{plan.outcome.negative} cases", basis="the Buderer formula")
-        rows.append({
-            "check": "registered", "quantity": f"{plan.outcome.negative} cases (specificity)",
-            "assumption": f"specificity {ss.specificity}, allowable error {ss.precision}, alpha {ss.alpha}",
-            "method": "Buderer 1996", "required_unrounded": float(b.n_non_diseased),
-            "required": int(np.ceil(b.n_non_diseased)), "available": int(ss.registered_negatives),
-            "shortfall": int(chk.shortfall), "adequate": bool(chk.adequate), "message": chk.message,
-        })
+        chk = sample_size.check_registered(
+            b.n_non_diseased,
+            ss.registered_negatives,
+            label=f"{plan.outcome.negative} cases",
+            basis="the Buderer formula",
+        )
+        rows.append(
+            {
+                "check": "registered",
+                "quantity": f"{plan.outcome.negative} cases (specificity)",
+                "assumption": f"specificity {ss.specificity}, allowable error {ss.precision}, alpha {ss.alpha}",
+                "method": "Buderer 1996",
+                "required_unrounded": float(b.n_non_diseased),
+                "required": int(np.ceil(b.n_non_diseased)),
+                "available": int(ss.registered_negatives),
+                "shortfall": int(chk.shortfall),
+                "adequate": bool(chk.adequate),
+                "message": chk.message,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -350,9 +467,14 @@ def _models_table(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
     rows = []
     for spec in plan.models:
         sub = p[p["model_name"] == spec.name]
-        rows.append({
-            "model": spec.name, "role": spec.role, "model_version": str(sub["model_version"].iloc[0]),
-            "n_cases_scored": int((sub["status"] == "ok").sum()), "n_failed": int((sub["status"] == "failed").sum()),
-            "description": spec.description,
-        })
+        rows.append(
+            {
+                "model": spec.name,
+                "role": spec.role,
+                "model_version": str(sub["model_version"].iloc[0]),
+                "n_cases_scored": int((sub["status"] == "ok").sum()),
+                "n_failed": int((sub["status"] == "failed").sum()),
+                "description": spec.description,
+            }
+        )
     return pd.DataFrame(rows)

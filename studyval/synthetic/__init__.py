@@ -1,0 +1,1 @@
+"""Synthetic cohorts with documented true parameters, one module per protocol."""

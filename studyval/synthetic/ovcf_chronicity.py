@@ -1,4 +1,4 @@
-"""Synthetic cohort for NCT07306858 (ovcf-chronicity), with documented true parameters.
+r"""Synthetic cohort for NCT07306858 (ovcf-chronicity), with documented true parameters.
 
 No real patient data exist in this repository. This generator builds a cohort
 shaped like the registered study so that the whole chain (validation, analysis,
@@ -73,7 +73,10 @@ TRUE_PARAMETERS: dict[str, Any] = {
     "n_included_patients": 276,
     "n_acute_patients": 138,
     "n_chronic_patients": 138,
-    "patients_by_site_and_class": {"CQMU": {"acute": 98, "chronic": 98}, "EXT": {"acute": 40, "chronic": 40}},
+    "patients_by_site_and_class": {
+        "CQMU": {"acute": 98, "chronic": 98},
+        "EXT": {"acute": 40, "chronic": 40},
+    },
     "cqmu_split_per_class": {"development": 68, "internal": 30},
     "excluded_patients": {
         "age_under_50": 6,
@@ -120,6 +123,7 @@ class SyntheticCohort:
         ``predictions`` contract).
     truth : dict
         :data:`TRUE_PARAMETERS` plus the seed.
+
     """
 
     clinical: pd.DataFrame
@@ -136,7 +140,9 @@ class SyntheticCohort:
             "truth": directory / "truth.json",
         }
         self.clinical.to_csv(paths["clinical"], index=False, lineterminator="\n")
-        self.predictions.to_csv(paths["predictions"], index=False, lineterminator="\n", float_format="%.6f")
+        self.predictions.to_csv(
+            paths["predictions"], index=False, lineterminator="\n", float_format="%.6f"
+        )
         paths["truth"].write_text(json.dumps(self.truth, indent=2, sort_keys=True) + "\n")
         return paths
 
@@ -160,6 +166,7 @@ def generate(seed: int = 20251216) -> SyntheticCohort:
     Returns
     -------
     SyntheticCohort
+
     """
     rng = np.random.Generator(np.random.PCG64(seed))
     tp = TRUE_PARAMETERS
@@ -172,7 +179,11 @@ def generate(seed: int = 20251216) -> SyntheticCohort:
         for cls, n in by_class.items():
             for k in range(n):
                 if site == "CQMU":
-                    split = "development" if k < tp["cqmu_split_per_class"]["development"] else "internal"
+                    split = (
+                        "development"
+                        if k < tp["cqmu_split_per_class"]["development"]
+                        else "internal"
+                    )
                 else:
                     split = "external"
                 add_patient(site, cls, split, "none")
@@ -197,7 +208,11 @@ def generate(seed: int = 20251216) -> SyntheticCohort:
         t_score = float(np.round(np.clip(rng.normal(-2.8, 0.9), -6.5, 1.5), 1))
         t_missing = rng.random() < 0.05 or excl == "incomplete_clinical_data"
         ct = start + pd.Timedelta(days=int(rng.integers(0, span_days)))
-        interval = int(rng.integers(14, 45)) if excl == "ct_mri_interval_14d_or_more" else int(rng.integers(0, 14))
+        interval = (
+            int(rng.integers(14, 45))
+            if excl == "ct_mri_interval_14d_or_more"
+            else int(rng.integers(0, 14))
+        )
         mri = ct + pd.Timedelta(days=interval)
         dob = ct - pd.Timedelta(days=int(age * 365.25 + rng.integers(0, 365)))
         n_vert = int(rng.choice([1, 2, 3], p=[0.65, 0.25, 0.10]))
@@ -262,12 +277,16 @@ def generate(seed: int = 20251216) -> SyntheticCohort:
                     "site": included["site"],
                     "model_name": model,
                     "model_version": version,
-                    "input_sha256": [_sha256(f"synthetic-ct:{c}:{seed}") for c in included["case_id"]],
+                    "input_sha256": [
+                        _sha256(f"synthetic-ct:{c}:{seed}") for c in included["case_id"]
+                    ],
                     "split": included["_split"],
                     "positive_class": "acute",
                     "score": np.where(failed, np.nan, np.clip(prob, 1e-6, 1 - 1e-6)),
                     "status": np.where(failed, "failed", "ok"),
-                    "failure_reason": np.where(failed, "segmentation failed: vertebral body not delineated", None),
+                    "failure_reason": np.where(
+                        failed, "segmentation failed: vertebral body not delineated", None
+                    ),
                     "vertebral_level": included["vertebral_level"],
                 }
             )

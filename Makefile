@@ -1,0 +1,35 @@
+# The two commands a new user runs (see README.md):
+#   make demo   install into .venv, run every protocol on its synthetic data, render the reports
+#   make test   install into .venv with the test tools, lint, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OUT    ?= results/demo
+
+.PHONY: demo test install install-test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+demo: install
+	$(BIN)/studyval demo --out $(OUT)
+
+lint: install-test
+	$(BIN)/ruff check .
+
+test: install-test lint
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/bench_delong.py
+
+clean:
+	rm -rf results _site .quarto .pytest_cache .ruff_cache
