@@ -23,14 +23,31 @@ Variances and covariances follow DeLong, DeLong & Clarke-Pearson (1988),
 Biometrics 44:837-845, doi:10.2307/2531595, computed with the
 :math:`O(N \log N)` algorithm of Sun & Xu (2014), IEEE Signal Processing
 Letters 21(11):1389-1393, doi:10.1109/LSP.2014.2337313: one sort per model,
-ties handled exactly. Results agree with R's pROC 1.18 (``ci.auc``,
-``var``, ``cov`` and ``roc.test`` with ``method = "delong"``); each function
-states where and why it deviates.
+ties handled exactly, and the AUC an exact ratio of integer counts (never above 1).
+Results agree with R's pROC 1.18 (``roc(..., direction = "<")``, ``ci.auc``,
+``var``, ``cov`` and ``roc.test`` with ``method = "delong"``) to rounding,
+including pROC's truncation of the AUC interval to [0, 1]. Deliberate
+differences:
+
+* fewer than 2 cases in a class: pROC returns ``NA`` for the DeLong interval;
+  we raise :class:`~studyval.errors.EstimationError` (the variance divides by
+  ``m - 1`` and ``n - 1``);
+* a zero DeLong variance (interval of zero width, or a degenerate comparison)
+  gives the same numbers as pROC plus a
+  :class:`~studyval.errors.StatisticalWarning`;
+* the interval of a paired difference is truncated to [-1, 1] (pROC does not
+  truncate it; this only matters when a limit passes ±1);
+* the unpaired comparison also reports an interval (pROC reports none), from
+  the same t distribution as pROC's p-value;
+* ROC thresholds are the distinct scores themselves (rule "score >= threshold"),
+  where pROC reports midpoints between them; the points are the same;
+* the k-model test (:func:`compare_auc_k`) has no pROC counterpart.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Mapping
@@ -161,7 +178,7 @@ class ROCCurve(_ValueEq, Result):
         )
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class AUCResult(Result):
     r"""Empirical AUC with a DeLong confidence interval.
 
@@ -222,7 +239,7 @@ class AUCResult(Result):
     method: str = "DeLong"
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class PairedAUCComparison(Result):
     r"""DeLong test of two correlated AUCs (two models scored on the same cases).
 
@@ -296,7 +313,7 @@ class PairedAUCComparison(Result):
     method: str = "DeLong paired"
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class UnpairedAUCComparison(Result):
     r"""Comparison of two AUCs from independent samples (e.g. internal vs external cohort).
 
@@ -477,7 +494,7 @@ def _holm(p: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------- core algorithm
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class _Groups:
     """Class counts per distinct score of one model (``g`` distinct scores, ascending).
 
@@ -527,24 +544,28 @@ def _groups(is_pos: np.ndarray, score: np.ndarray) -> _Groups:
     np.not_equal(s[1:], s[:-1], out=is_last[:-1])
     is_last[-1] = True
     g = int(np.count_nonzero(is_last))
+    pos_cum = np.zeros(g + 1, dtype=np.int64)
+    neg_cum = np.zeros(g + 1, dtype=np.int64)
+    pos_upto, total_upto = pos_cum[1:], neg_cum[1:]
+    # (Written with out= buffers: fresh large temporaries cost page faults.)
     if g == n_all:  # no ties: every case is its own run
-        last = np.arange(n_all)
         idx_last, values = idx, s
+        total_upto.fill(1)
+        np.cumsum(total_upto, out=total_upto)  # cases at or below each run: 1..N
     else:
         last = np.flatnonzero(is_last)
         idx_last, values = idx[last], s[last]
-    pos_cum = np.zeros(g + 1, dtype=np.int64)
-    neg_cum = np.zeros(g + 1, dtype=np.int64)
-    # cases at or below each run: last + 1; of which positives:
-    upto = pos_cum[1:]
-    np.add(idx_last, 1, out=upto)  # right if the last case of the run is positive
+        np.add(last, 1, out=total_upto)
     neg_last = idx_last >= m
-    np.subtract(last + (m + 1), upto, out=upto, where=neg_last)  # else (last + 1) - (idx - m + 1)
-    np.subtract(last + 1, upto, out=neg_cum[1:])
+    np.add(idx_last, 1, out=pos_upto)  # positives at or below, if the last case is positive
+    # else (last + 1) - (negatives at or below) = total - (idx + 1) + m
+    np.subtract(total_upto, pos_upto, out=pos_upto, where=neg_last)
+    np.add(pos_upto, m, out=pos_upto, where=neg_last)
+    np.subtract(total_upto, pos_upto, out=total_upto)  # now negatives at or below
     return _Groups(values, pos_cum, neg_cum)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class _Placements:
     r"""DeLong structural components (placements) of ``k`` models on the same cases.
 
@@ -610,6 +631,15 @@ class _Placements:
         """AUCs, shape (k,), computed exactly from the integer numerators."""
         return self.c10.sum(axis=1) / (2.0 * self.n_positive * self.n_negative)
 
+    @functools.cached_property
+    def _centered(self) -> tuple[np.ndarray, np.ndarray]:
+        total = self.c10.sum(axis=1, keepdims=True)
+        a = (self.n_positive * self.c10 - total).astype(np.float64)
+        b = (self.n_negative * self.c01 - total).astype(np.float64)
+        a.setflags(write=False)
+        b.setflags(write=False)
+        return a, b
+
     def centered(self, contrast: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         r"""Centred placements scaled to integers, optionally contrasted.
 
@@ -618,12 +648,10 @@ class _Placements:
         and ``B = n*c01 - sum(c01)`` (exact integers below :math:`2^{53}`, i.e.
         for :math:`N` up to about :math:`1.3 \times 10^8`; returned as float64),
         multiplied on the left by ``contrast`` (shape (q, k)) if given. A row
-        of a contrast is exactly zero when the contrasted placements are
-        constant, which is how exact zero variances are detected.
+        of an integer contrast is exactly zero when the contrasted placements
+        are constant, which is how exact zero variances are detected.
         """
-        total = self.c10.sum(axis=1, keepdims=True)
-        a = (self.n_positive * self.c10 - total).astype(np.float64)
-        b = (self.n_negative * self.c01 - total).astype(np.float64)
+        a, b = self._centered
         if contrast is not None:
             a = contrast @ a
             b = contrast @ b
@@ -636,6 +664,32 @@ class _Placements:
         s = (a @ a.T) / (m * (m - 1.0)) + (b @ b.T) / (n * (n - 1.0))
         s = s / (2.0 * m * n) ** 2
         return (s + s.T) / 2.0
+
+    def pair_covariance(self, i: int, j: int) -> tuple[float, float, float, float]:
+        r"""``(S_ii, S_jj, S_ij, Var(theta_i - theta_j))`` for models ``i`` and ``j``.
+
+        The variance of the difference is computed from the exact integer
+        differences of the centred placements, so it is exactly zero when the
+        placement differences are constant (e.g. identical scores).
+        """
+        m, n = self.n_positive, self.n_negative
+        a, b = self._centered
+        wa, wb = 1.0 / (m * (m - 1.0)), 1.0 / (n * (n - 1.0))
+        scale = 1.0 / (2.0 * m * n) ** 2
+
+        def dot(u: np.ndarray, v: np.ndarray) -> float:
+            return float(np.einsum("i,i->", u, v))
+
+        def cov(ua, ub, va, vb) -> float:
+            return (dot(ua, va) * wa + dot(ub, vb) * wb) * scale
+
+        da, db = a[i] - a[j], b[i] - b[j]
+        return (
+            cov(a[i], b[i], a[i], b[i]),
+            cov(a[j], b[j], a[j], b[j]),
+            cov(a[i], b[i], a[j], b[j]),
+            cov(da, db, da, db),
+        )
 
 
 def _placements(is_pos: np.ndarray, scores: np.ndarray) -> _Placements:
@@ -655,7 +709,7 @@ def _placements(is_pos: np.ndarray, scores: np.ndarray) -> _Placements:
     """
     scores = np.ascontiguousarray(scores, dtype=np.float64)
     k, n_all = scores.shape
-    m = int(is_pos.sum())
+    m = int(np.count_nonzero(is_pos))
     order = np.argsort(scores, axis=1)
     s = np.take_along_axis(scores, order, axis=1)
     lab = is_pos[order].ravel()
@@ -679,9 +733,12 @@ def _placements(is_pos: np.ndarray, scores: np.ndarray) -> _Placements:
     sorted_c = np.where(lab, c10_group[gid], c01_group[gid]).reshape(k, n_all)
     c = np.empty((k, n_all), dtype=np.int64)
     np.put_along_axis(c, order, sorted_c, axis=1)
-    positive_index = np.flatnonzero(is_pos)
-    negative_index = np.flatnonzero(~is_pos)
-    return _Placements(c[:, positive_index], c[:, negative_index], positive_index, negative_index)
+    return _Placements(
+        c10=np.compress(is_pos, c, axis=1),
+        c01=np.compress(~is_pos, c, axis=1),
+        positive_index=np.flatnonzero(is_pos),
+        negative_index=np.flatnonzero(~is_pos),
+    )
 
 
 def _require_two_per_class(n_pos: int, n_neg: int, what: str = "y_true") -> None:
@@ -829,22 +886,23 @@ def auc(y_true: Any, y_score: Any, *, positive: Any, alpha: float = 0.05) -> AUC
     #                    = 2m - pos_cum[j] - pos_cum[j + 1].
     # They are integers below 2**53, so float64 holds them and their sums exactly.
     below, upto = slice(None, -1), slice(1, None)
-    pos_in = np.subtract(g.pos_cum[upto], g.pos_cum[below], dtype=np.float64)
-    neg_in = np.subtract(g.neg_cum[upto], g.neg_cum[below], dtype=np.float64)
+    # (Two work arrays, reused: fresh large temporaries cost page faults.)
+    w = np.subtract(g.pos_cum[upto], g.pos_cum[below], dtype=np.float64)  # positives tied
     a = np.add(g.neg_cum[below], g.neg_cum[upto], dtype=np.float64)  # c10
     # Reductions use einsum, not np.dot: a BLAS call wakes BLAS worker threads,
     # which then compete with the rest of this function for the CPUs.
-    total = float(np.einsum("i,i->", pos_in, a))  # sum c10 = sum c01 = 2 m n theta, exact
+    total = float(np.einsum("i,i->", w, a))  # sum c10 = sum c01 = 2 m n theta, exact
     estimate = total / (2.0 * m * n)
     a *= m
     a -= total  # m c10 - total = 2mn (V10 - theta)
-    b = np.add(g.pos_cum[below], g.pos_cum[upto], dtype=np.float64)  # 2m - c01
-    b *= -n
-    b += 2.0 * m * n - total  # n c01 - total = 2mn (V01 - theta)
     a *= a
-    b *= b
-    ss10 = float(np.einsum("i,i->", pos_in, a))
-    ss01 = float(np.einsum("i,i->", neg_in, b))
+    ss10 = float(np.einsum("i,i->", w, a))
+    np.subtract(g.neg_cum[upto], g.neg_cum[below], out=w, dtype=np.float64)  # negatives tied
+    np.add(g.pos_cum[below], g.pos_cum[upto], out=a, dtype=np.float64)  # 2m - c01
+    a *= -n
+    a += 2.0 * m * n - total  # n c01 - total = 2mn (V01 - theta)
+    a *= a
+    ss01 = float(np.einsum("i,i->", w, a))
     var = (ss10 / (m * (m - 1.0)) + ss01 / (n * (n - 1.0))) / (2.0 * m * n) ** 2
     se = math.sqrt(var)
     if se == 0.0:
@@ -882,9 +940,7 @@ def _check_score_matrix(scores: Any, n: int) -> np.ndarray:
     return np.stack(cols)
 
 
-def delong_covariance(
-    y_true: Any, scores: Any, *, positive: Any
-) -> tuple[np.ndarray, np.ndarray]:
+def delong_covariance(y_true: Any, scores: Any, *, positive: Any) -> tuple[np.ndarray, np.ndarray]:
     r"""AUCs of ``k`` models on the same cases and their DeLong covariance matrix.
 
     .. math::
@@ -943,13 +999,8 @@ def _paired(pl: _Placements, i: int, j: int, names: tuple[str, str], alpha: floa
     """Paired DeLong comparison of models ``i`` and ``j`` of ``pl``."""
     m, n = pl.n_positive, pl.n_negative
     theta = pl.theta
-    k = pl.c10.shape[0]
-    contrast = np.zeros((1, k))
-    contrast[0, i], contrast[0, j] = 1.0, -1.0
-    # exact integers: zero iff the placement differences are constant
-    var = float(pl.covariance(contrast)[0, 0])
-    cov2 = pl.covariance(contrast=np.eye(k)[[i, j]])
-    se = math.sqrt(max(var, 0.0))
+    var_i, var_j, cov_ij, var = pl.pair_covariance(i, j)
+    se = math.sqrt(var)
     diff = float(theta[i] - theta[j])
     if se > 0.0:
         z = diff / se
@@ -957,15 +1008,16 @@ def _paired(pl: _Placements, i: int, j: int, names: tuple[str, str], alpha: floa
         z = 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
         warnings.warn(
             f"the DeLong variance of the AUC difference {names[0]} - {names[1]} is zero: "
-            "the two models order every positive-negative pair alike (up to a constant "
-            f"shift); z is set to {z} and the test is degenerate",
+            "the placement differences between the two models are constant across cases "
+            "(e.g. identical scores, scores related by an increasing function, or perfect "
+            f"separation by both); z is set to {z} and the test is degenerate",
             StatisticalWarning,
             stacklevel=3,
         )
-    p = float(2.0 * stats.norm.sf(abs(z)))
+    p = math.erfc(abs(z) / math.sqrt(2.0))  # = 2 * Phi(-|z|), accurate in the tails
     half = _z_crit(alpha) * se
-    denom = math.sqrt(cov2[0, 0] * cov2[1, 1])
-    corr = float(cov2[0, 1] / denom) if denom > 0.0 else math.nan
+    denom = math.sqrt(var_i * var_j)
+    corr = cov_ij / denom if denom > 0.0 else math.nan
     return PairedAUCComparison(
         name_a=names[0],
         name_b=names[1],
