@@ -10,6 +10,20 @@ Imported as ``studyval.analysis``. Modules:
 * :mod:`~studyval.analysis.thresholds` -- pre-specified and exploratory cut-offs.
 * :mod:`~studyval.analysis.sample_size` -- Buderer, Obuchowski / Hanley-McNeil,
   and checks of registered numbers.
+* :mod:`~studyval.analysis.resampling` -- one vectorised, seeded bootstrap engine
+  that resamples patients (clusters), percentile and BCa intervals.
+* :mod:`~studyval.analysis.clustered` -- vertebra-level AUC and paired
+  comparison with patient-clustered DeLong variance (Obuchowski 1997).
+* :mod:`~studyval.analysis.calibration` -- calibration of external predicted
+  probabilities (as rms::val.prob, with CIs) and flexible curves.
+* :mod:`~studyval.analysis.decision_curve` -- net benefit, and differences
+  between models with bootstrap CIs.
+* :mod:`~studyval.analysis.subgroups` -- subgroup estimates with heterogeneity tests.
+* :mod:`~studyval.analysis.multiclass` -- one-vs-rest AUCs, macro AUC, Hand & Till's M,
+  multi-class confusion matrices.
+* :mod:`~studyval.analysis.agreement` -- weighted kappa, ICC, Bland-Altman.
+* :mod:`~studyval.analysis.segmentation` -- Dice, IoU, HD95 per case, summarised per patient.
+* :mod:`~studyval.analysis.descriptive` -- baseline tables.
 
 Conventions: a higher score always means *more likely positive*; the positive
 class is always an explicit argument; nothing is dropped silently.

@@ -171,6 +171,28 @@ def _flow_n(flow: pd.DataFrame, stage: str, **where: str) -> int:
     return int(sub["n_patients"].sum())
 
 
+def _item17(plan: AnalysisPlan, tables: Mapping[str, pd.DataFrame]) -> str:
+    het = tables.get("subgroup_heterogeneity")
+    parts = []
+    for sg in plan.subgroups:
+        text = f"{sg.variable} ({sg.status}"
+        if sg.unit == "vertebra":
+            text += ", all vertebrae, patient-clustered"
+        if het is not None:
+            row = het[(het["grouping"] == sg.variable) & (het["measure"] == "auc")]
+            if len(row) and bool(row["performed"].iloc[0]):
+                text += f"; AUC heterogeneity p = {row['p_value'].iloc[0]:.3f}"
+            elif len(row):
+                text += f"; no heterogeneity test: {row['reason'].iloc[0]}"
+        parts.append(text + ")")
+    return (
+        "Subgroups: "
+        + "; ".join(parts)
+        + ". Internal vs external AUC compared (pre-specified secondary). "
+        "Exploratory subgroups are labelled as such wherever shown."
+    )
+
+
 def stard_2015(
     plan: AnalysisPlan,
     tables: Mapping[str, pd.DataFrame],
@@ -303,12 +325,7 @@ def stard_2015(
             "baseline table; DXA does not enter the index test. Reference standard complete by eligibility.",
             "Participant flow; Baseline characteristics",
         ),
-        "17": (
-            "; ".join(f"{s.variable} ({s.status})" for s in plan.subgroups)
-            + ". Internal vs external AUC compared "
-            "(pre-specified secondary).",
-            "Model comparison",
-        ),
+        "17": (_item17(plan, tables), "Subgroup analyses; Model comparison"),
         "18": (str(ss_reg["message"]), "Sample size"),
         "19": (
             f"{_flow_n(flow, 'screened')} patients screened, {_flow_n(flow, 'excluded')} excluded, "

@@ -11,6 +11,7 @@ the complete bundle into place atomically.
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +165,22 @@ def run_protocol(
     inputs = load_inputs(slug, clinical, predictions)
     plan = inputs.plan
     input_info = {"clinical": _file_info(clinical), "predictions": _file_info(predictions)}
-    result = module.analyse(inputs.cohort, plan, progress=progress)
+    step = ["analysis"]
+    records: list[tuple[str, warnings.WarningMessage]] = []
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        def tracking(message: str) -> None:
+            records.extend((step[0], w) for w in caught)
+            caught.clear()
+            step[0] = message
+            progress(message)
+
+        result = module.analyse(inputs.cohort, plan, progress=tracking)
+        records.extend((step[0], w) for w in caught)
     tables = dict(result.tables)
+    tables["warnings"] = _warnings_table(records)
     tables["checklist"] = stard_2015(plan, tables, extra=_stard_extra(inputs.cohort))
     tables["dictionary"] = inputs.dictionary.to_frame()
     used_seed = plan.seed if seed is None else seed
@@ -220,6 +235,21 @@ def run_protocol(
     return RunResult(bundle=out, report=report, engine=engine_used["engine"])
 
 
+def _warnings_table(records: list[tuple[str, warnings.WarningMessage]]) -> pd.DataFrame:
+    """Warnings raised during the analysis, kept in the bundle so that the report shows them.
+
+    One row per distinct (step, category, message); ``count`` says how often it occurred.
+    """
+    rows: dict[tuple[str, str, str], int] = {}
+    for step, w in records:
+        key = (step, w.category.__name__, str(w.message))
+        rows[key] = rows.get(key, 0) + 1
+    return pd.DataFrame(
+        [{"step": s, "category": c, "message": m, "count": n} for (s, c, m), n in rows.items()],
+        columns=["step", "category", "message", "count"],
+    )
+
+
 def _stard_extra(cohort: Cohort) -> dict[str, str]:
     clin = cohort.clinical
     inc = clin[clin["exclusion_reason"] == "none"]
@@ -254,6 +284,33 @@ def _draw_figures(tables: dict[str, pd.DataFrame], plan: AnalysisPlan, directory
         figures.save_figure(fig, directory, f"confusion_{set_}")
     fig = figures.flow_figure(flow_stages(tables["flow"], plan))
     figures.save_figure(fig, directory, "flow")
+    if "calibration_curves" in tables:
+        fig = figures.calibration_figure(
+            tables["calibration_curves"], models=models, histogram=tables["calibration_histograms"]
+        )
+        figures.save_figure(fig, directory, f"calibration_{plan.sets.primary}")
+    if "decision_curve" in tables:
+        fig = figures.decision_curve_figure(tables["decision_curve"], models=models)
+        figures.save_figure(fig, directory, f"decision_curve_{plan.sets.primary}")
+    if "subgroups" in tables:
+        sg = tables["subgroups"]
+        het = tables["subgroup_heterogeneity"]
+        # Each grouping has its own overall row (the pooled site grouping, the all-vertebrae one);
+        # the diamond shows the primary set's patient-level overall.
+        ref = next((s.variable for s in plan.subgroups if s.set == "primary" and s.unit == "patient"), None)
+        if ref is not None:
+            sg = sg[(sg["row_type"] != "overall") | (sg["grouping"] == ref)]
+        for measure, label in (
+            ("auc", "AUC"),
+            ("sensitivity", "Sensitivity"),
+            ("specificity", "Specificity"),
+        ):
+            sub = sg[sg["measure"] == measure]
+            if len(sub):
+                fig = figures.forest_figure(
+                    sub, estimate_label=label, heterogeneity=het[het["measure"] == measure]
+                )
+                figures.save_figure(fig, directory, f"forest_{measure}")
 
 
 def flow_stages(flow: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:

@@ -97,6 +97,10 @@ ANALYSES = (
     "sample_size",
     "confusion_matrix",
     "roc_curve",
+    "calibration",
+    "decision_curve",
+    "subgroups",
+    "clustered_auc",
 )
 
 
@@ -104,7 +108,7 @@ class Endpoint(_Strict):
     """A registered outcome measure mapped to the analyses that answer it."""
 
     id: str
-    kind: Literal["primary", "secondary"]
+    kind: Literal["primary", "secondary", "supplementary"]
     measure: str
     registered_text: str = ""
     analyses: list[str]
@@ -124,10 +128,45 @@ class Endpoint(_Strict):
 
 
 class Subgroup(_Strict):
-    """A subgroup variable for variability analyses (STARD 17)."""
+    """A subgroup variable for variability analyses (STARD 17).
+
+    ``derived`` variables are computed by the protocol module from dictionary
+    variables, following ``definition`` (shown in the report). ``unit`` says
+    whether levels are defined per patient (index vertebra) or per vertebra
+    (then every vertebra counts and intervals are patient-clustered).
+    ``set: pooled`` analyses the internal and external sets together (used
+    for site).
+    """
 
     variable: str
     status: Literal["pre-specified", "exploratory"]
+    derived: bool = False
+    definition: str = ""
+    unit: Literal["patient", "vertebra"] = "patient"
+    set: Literal["primary", "pooled"] = "primary"
+
+
+class CalibrationSpec(_Strict):
+    """Calibration of the predicted probabilities in the primary set."""
+
+    n_resamples: int = Field(1000, ge=0)
+    ci_method: Literal["bca", "percentile"] = "bca"
+
+
+class DecisionCurveSpec(_Strict):
+    """Decision curves over a range of threshold probabilities."""
+
+    threshold_from: float = Field(0.05, gt=0, lt=1)
+    threshold_to: float = Field(0.95, gt=0, lt=1)
+    threshold_step: float = Field(0.01, gt=0, lt=1)
+    compare: list[tuple[str, str]] = []
+    n_resamples: int = Field(1000, ge=1)
+
+
+class ClusteredSpec(_Strict):
+    """Vertebra-level (all fractured vertebrae) analyses with patient-clustered intervals."""
+
+    n_resamples: int = Field(2000, ge=1)
 
 
 class SampleSize(_Strict):
@@ -165,6 +204,9 @@ class AnalysisPlan(_Strict):
     thresholds: list[ThresholdSpec]
     endpoints: list[Endpoint]
     subgroups: list[Subgroup] = []
+    calibration: CalibrationSpec | None = None
+    decision_curve: DecisionCurveSpec | None = None
+    vertebra_level: ClusteredSpec | None = None
     sample_size: SampleSize
     alpha: float = 0.05
     proportion_ci: Literal["wilson", "clopper-pearson"] = "wilson"
@@ -184,6 +226,15 @@ class AnalysisPlan(_Strict):
             raise ValueError("at least one endpoint must be primary")
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be in (0, 1)")
+        if self.decision_curve is not None:
+            for a, b in self.decision_curve.compare:
+                for name in (a, b):
+                    if name not in names:
+                        raise ValueError(
+                            f"decision_curve.compare names {name!r}, which is not a plan model"
+                        )
+            if self.decision_curve.threshold_from >= self.decision_curve.threshold_to:
+                raise ValueError("decision_curve.threshold_from must be below threshold_to")
         return self
 
     @property
@@ -231,7 +282,7 @@ class AnalysisPlan(_Strict):
                         )
                     )
         for i, sg in enumerate(self.subgroups):
-            if sg.variable not in dictionary:
+            if not sg.derived and sg.variable not in dictionary:
                 problems.append(
                     Violation(
                         source,

@@ -34,6 +34,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import math
 import os
 import re
@@ -48,7 +49,7 @@ from typing import Any
 
 import yaml
 
-from studyval.errors import StudyvalError
+from studyval.errors import RenderError, StudyvalError
 
 __all__ = [
     "ENGINES",
@@ -67,16 +68,11 @@ ENGINES = ("auto", "quarto", "jupyter")
 #: Environment variable naming a Quarto launcher to use instead of ``quarto`` on PATH.
 QUARTO_ENV = "STUDYVAL_QUARTO"
 
-_COMMON_DIR = Path(__file__).resolve().parent.parent / "reports" / "_common"
 _CSS_NAME = "studyval.css"
 
 # --------------------------------------------------------------------------- #
 # Public types
 # --------------------------------------------------------------------------- #
-
-
-class RenderError(StudyvalError):
-    """A report cannot be rendered: bad source, failing cell or missing tool."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -686,6 +682,10 @@ def _plain_value(value: object, name: str) -> Any:
 
 
 def _python_literal(value: Any) -> str:
+    """Python source for a plain value, spelled as papermill spells it for Quarto."""
+    if isinstance(value, str):
+        escaped = value.encode("unicode_escape").decode("utf-8").replace('"', '\\"')
+        return f'"{escaped}"'
     if isinstance(value, list):
         return "[" + ", ".join(_python_literal(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -877,8 +877,9 @@ def _check_self_contained(html: bytes, engine: str) -> None:
         ref = match["ref"].decode("utf-8", "replace")
         if not re.match(r"^(?:data:|https?:|mailto:)", ref, re.IGNORECASE):
             raise RenderError(
-                f"the {engine} output is not self-contained: it links to {ref!r} "
-                "(set 'embed-resources: true' under 'format: html:')"
+                f"the {engine} output is not self-contained: it links to {ref!r}, which "
+                "could not be embedded (a missing file, or an absolute path: Quarto resolves "
+                "'/...' against the report's directory; use a relative path or a file:// URL)"
             )
 
 
@@ -1211,12 +1212,22 @@ def _pandoc_args(doc: QmdDocument, workdir: Path, md_name: str, out_name: str) -
     return args
 
 
+def _studyval_css() -> Path:
+    """``reports/_common/studyval.css`` of the installed ``studyval.reports`` package."""
+    try:
+        from importlib.resources import files
+
+        css = Path(str(files("studyval.reports") / "_common" / _CSS_NAME))
+    except (ImportError, TypeError):
+        css = Path(__file__).resolve().parent.parent / "reports" / "_common" / _CSS_NAME
+    if not css.is_file():
+        raise RenderError(f"the report stylesheet {css} is missing")
+    return css
+
+
 def _stylesheets(doc: QmdDocument, workdir: Path) -> list[str]:
     """The studyval stylesheet, then the report's own ``css`` (without duplicates)."""
-    base = _COMMON_DIR / _CSS_NAME
-    if not base.is_file():
-        raise RenderError(f"the report stylesheet {base} is missing")
-    sheets = [base]
+    sheets = [_studyval_css()]
     declared = doc.html.get("css", [])
     for entry in [declared] if isinstance(declared, str) else declared:
         path = (workdir / entry).resolve()
@@ -1275,21 +1286,46 @@ def _reduce_outputs(
             ext = {"image/svg+xml": "svg", "image/png": "png", "image/jpeg": "jpg"}[mime]
             rel = f"{stem}-output-{position}.{ext}"
             target = workdir / rel
+            width = height = None
             if ext == "svg":
                 target.write_text(value, encoding="utf-8")
             else:
-                target.write_bytes(base64.b64decode(value))
-            meta = (out.get("metadata") or {}).get(mime) or {}
-            width, height = meta.get("width"), meta.get("height")
-            reduced.append(
-                _Output(
-                    "image",
-                    path=rel,
-                    width=int(width) if width else None,
-                    height=int(height) if height else None,
-                )
-            )
+                data = base64.b64decode(value)
+                target.write_bytes(data)
+                if ext == "png":
+                    width, height = _retina_size(data, doc)
+            reduced.append(_Output("image", path=rel, width=width, height=height))
     return reduced
+
+
+def _retina_size(png: bytes, doc: QmdDocument) -> tuple[int | None, int | None]:
+    """Display size of a retina PNG, decided as Quarto decides it.
+
+    Quarto sets an image's width and height only when the figure format is
+    ``retina`` and the PNG's resolution is twice ``fig-dpi``: then the image
+    is shown at half its pixel size.  Width metadata of the output is ignored.
+    """
+    if doc.html.get("fig-format", "retina") != "retina" or png[:8] != b"\x89PNG\r\n\x1a\n":
+        return None, None
+    target = 2 * int(doc.html.get("fig-dpi", 96))
+    width = height = dpi_x = dpi_y = -1
+    pos = 8
+    while pos + 8 <= len(png):
+        length = int.from_bytes(png[pos : pos + 4], "big")
+        kind = png[pos + 4 : pos + 8]
+        body = png[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR" and len(body) >= 8:
+            width = int.from_bytes(body[0:4], "big")
+            height = int.from_bytes(body[4:8], "big")
+        elif kind == b"pHYs" and len(body) >= 9 and body[8] == 1:
+            dpi_x = math.floor(int.from_bytes(body[0:4], "big") * 0.0254 + 0.5)
+            dpi_y = math.floor(int.from_bytes(body[4:8], "big") * 0.0254 + 0.5)
+        elif kind == b"IDAT":
+            break
+        pos += 12 + length
+    if width > 0 and dpi_x == target and dpi_y == target:
+        return math.floor(width / 2 + 0.5), math.floor(height / 2 + 0.5)
+    return None, None
 
 
 def _pick_mime(data: Mapping[str, Any]) -> str | None:
@@ -1329,7 +1365,7 @@ def _execute(
     deadline: float,
 ) -> None:
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -1344,7 +1380,7 @@ def _execute(
                 env=dict(_KERNEL_ENV),
             )
 
-    km = KernelManager(kernel_name="python3", kernel_spec_manager=_ThisPythonKernels())
+    km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=_ThisPythonKernels())
     client = NotebookClient(
         nb,
         km=km,
@@ -1358,7 +1394,7 @@ def _execute(
     cell_of = dict(plan)
     with open(kernel_log, "wb") as log:
         try:
-            with client.setup_kernel(stdout=log, stderr=log):
+            with client.setup_kernel(cleanup_kc=True, stdout=log, stderr=log):
                 for index in range(len(nb.cells)):
                     cell = cell_of.get(index)
                     if cell is not None and not doc.option(cell, "eval"):
@@ -1448,8 +1484,19 @@ def _render_quarto(
 
 
 def _quarto_style_args(doc: QmdDocument, workdir: Path) -> list[str]:
-    """Metadata that makes Quarto's page match the fallback's."""
-    return ["--metadata", "embed-resources:true"]
+    """Metadata that makes Quarto's page match the fallback's.
+
+    The output is always one self-contained file, and Quarto loads the same
+    stylesheet as the fallback (after its own theme, so that ``.placeholder``
+    overrides Bootstrap's class of that name).
+    """
+    css = _studyval_css()
+    return [
+        "--metadata",
+        "embed-resources:true",
+        "--metadata",
+        "css:" + json.dumps(str(css)),
+    ]
 
 
 def _quarto_version(quarto: Sequence[str], env: Mapping[str, str], deadline: float) -> str:
@@ -1481,7 +1528,8 @@ def _quarto_failure(doc: QmdDocument, log: str) -> RenderError:
         )
     if _QUARTO_CELL_ERROR in log:
         after = log.split(_QUARTO_CELL_ERROR, 1)[1]
-        blocks = re.split(r"^-{10,}\s*$", after, flags=re.MULTILINE)
+        # the cell source sits between two rules of dashes; the traceback follows
+        blocks = re.split(r"^-{10,}\s*$", after, maxsplit=2, flags=re.MULTILINE)
         source = blocks[1].strip("\n") if len(blocks) > 1 else ""
         traceback = blocks[2] if len(blocks) > 2 else after
         tb_lines = [ln for ln in traceback.splitlines() if ln.strip()]
@@ -1519,7 +1567,7 @@ def _match_cell(doc: QmdDocument, source: str) -> QmdCell | None:
 
 _HTML_TEMPLATE = """\
 <!DOCTYPE html>
-<html lang="$if(lang)$$lang$$else$en$endif$">
+<html lang="$if(lang)$$lang$$else$en$endif$" class="studyval">
 <head>
 <meta charset="utf-8">
 <meta name="generator" content="studyval (jupyter + pandoc)">
@@ -1730,6 +1778,13 @@ local function check_blocks(doc)
       if tbl.identifier ~= "" and crossref_prefix(tbl.identifier) then
         fail("table cross-reference '#%s'" .. UNSUPPORTED, tbl.identifier)
       end
+      -- Quarto's HTML default (tbl-colwidths: auto) lets the browser size the columns
+      local colspecs = tbl.colspecs
+      for i, spec in ipairs(colspecs) do
+        colspecs[i] = { spec[1], pandoc.ColWidthDefault }
+      end
+      tbl.colspecs = colspecs
+      return tbl
     end,
     Str = function(str)
       local id = str.text:match("^{#([%w_-]+)}")
@@ -1769,6 +1824,12 @@ local function number_figures(doc)
   })
   doc:walk({
     Image = function(img)
+      if img.src:match("^/") or img.src:match("^%a:[/\\]") then
+        fail("image '%s' has an absolute path, which Quarto resolves against the report's "
+          .. "directory, not the file system, so Quarto's report would miss it; link it with "
+          .. "a path relative to the working directory (os.path.relpath) or a file:// URL, "
+          .. "or show it with IPython.display.Image in a cell", img.src)
+      end
       if img.identifier ~= "" and crossref_prefix(img.identifier) then
         fail("image '#%s' is not alone in its paragraph, so it is no figure", img.identifier)
       end
@@ -1805,7 +1866,50 @@ local function resolve_references(doc, numbers)
   })
 end
 
+-- HTML tables in cell output (pandas) become pandoc tables, as Quarto's
+-- html-table-processing makes them, so that they are styled like the others.
+local function html_tables(doc)
+  return doc:walk({
+    RawBlock = function(raw)
+      if raw.format ~= "html" or not raw.text:lower():find("<table") then
+        return nil
+      end
+      local ok, parsed = pcall(pandoc.read, raw.text, "html")
+      if not ok then
+        return nil
+      end
+      return parsed.blocks:walk({
+        RawBlock = function(inner)
+          if inner.format == "html" and inner.text:match("^%s*<style") then
+            return {}
+          end
+        end,
+        RawInline = function(inner)
+          if inner.format == "html" and inner.text:match("^%s*<style") then
+            return {}
+          end
+        end,
+        Table = function(tbl)
+          if tbl.classes:includes("dataframe") then
+            tbl.classes:extend({ "table-sm", "table-striped", "small" })
+          end
+          local head = tbl.head
+          local rows = head.rows
+          for i, row in ipairs(rows) do
+            row.attr = pandoc.Attr()
+            rows[i] = row
+          end
+          head.rows = rows
+          tbl.head = head
+          return tbl
+        end,
+      })
+    end,
+  })
+end
+
 function Pandoc(doc)
+  doc = html_tables(doc)
   doc = check_blocks(doc)
   local numbers
   doc, numbers = number_figures(doc)

@@ -7,6 +7,7 @@ proportion into a percentage for display).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -99,8 +100,13 @@ class Bundle:
         return self._cache[name]
 
     def figure(self, name: str, ext: str = "png") -> str:
-        """Absolute path of figure ``name`` (for a Markdown image link)."""
+        """Path of figure ``name`` for a Markdown image link.
+
+        Relative to the working directory of the rendering kernel (the
+        report's directory), because Quarto resolves an absolute link against
+        the project, not the file system.
+        """
         path = self.path / "figures" / f"{name}.{ext}"
         if not path.is_file():
             raise FileNotFoundError(f"bundle has no figure {name}.{ext}")
-        return path.as_posix()
+        return Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()

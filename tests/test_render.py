@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -272,4 +273,22 @@ def test_quarto_engine_without_quarto_is_a_clear_error(
     output = tmp_path / "q.html"
     with pytest.raises(StudyvalError, match="Quarto CLI was not found"):
         render_report(qmd, output, params={}, engine="quarto")
+    assert not output.exists()
+
+
+@pytest.mark.render
+def test_timeout_stops_a_running_cell(tmp_path: Path) -> None:
+    qmd = write_qmd(
+        tmp_path,
+        "---\ntitle: Slow\n---\n\n```{python}\n#| label: slow-cell\nimport time\n"
+        "time.sleep(120)\n```\n",
+    )
+    output = tmp_path / "slow.html"
+    started = time.monotonic()
+    with pytest.raises(StudyvalError) as info:
+        render_report(qmd, output, params={}, engine="jupyter", timeout=6)
+    # depending on the machine's load the time runs out in the cell or just before it
+    assert "slow-cell" in str(info.value)
+    assert re.search(r"did not finish|ran out of time", str(info.value))
+    assert time.monotonic() - started < 60
     assert not output.exists()

@@ -25,7 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from studyval.analysis import accuracy, discrimination, sample_size, thresholds
+from studyval.analysis import (
+    accuracy,
+    calibration,
+    clustered,
+    decision_curve,
+    discrimination,
+    resampling,
+    sample_size,
+    subgroups,
+    thresholds,
+)
 from studyval.analysis.descriptive import baseline_table
 from studyval.cohort import Cohort
 from studyval.errors import EstimationError, Violation
@@ -328,7 +338,291 @@ def analyse(
     progress("sample size check")
     t["sample_size"] = _sample_size(plan, t["flow"])
     t["models"] = _models_table(cohort, plan)
+    t.update(_supplementary(cohort, plan, progress))
     return ProtocolTables(tables=t)
+
+
+# ----------------------------------------------------------------------------- supplementary
+
+REGIONS = {
+    **{f"T{i}": "thoracic (T1-T10)" for i in range(1, 11)},
+    **{lvl: "thoracolumbar (T11-L2)" for lvl in ("T11", "T12", "L1", "L2")},
+    **{lvl: "lumbar (L3-L5)" for lvl in ("L3", "L4", "L5")},
+}
+DERIVED_LEVELS = {
+    "age_band": ["50-64", "65-79", ">=80"],
+    "bmd_category": ["osteoporosis", "osteopenia", "normal"],
+    "vertebral_region": ["thoracic (T1-T10)", "thoracolumbar (T11-L2)", "lumbar (L3-L5)"],
+}
+
+
+def derive_subgroup_variables(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the plan's derived subgroup variables (definitions in plan.yml).
+
+    ``age_band``: 50-64, 65-79, >=80 years. ``bmd_category`` (WHO): T <= -2.5
+    osteoporosis, -2.5 < T < -1.0 osteopenia, T >= -1.0 normal; missing stays
+    missing (its own level in the tables, never tested). ``vertebral_region``:
+    thoracic T1-T10, thoracolumbar T11-L2, lumbar L3-L5.
+    """
+    out = frame.copy()
+    age = out["age"].astype(float)
+    out["age_band"] = pd.Categorical(
+        np.select(
+            [age < 65, age < 80], DERIVED_LEVELS["age_band"][:2], DERIVED_LEVELS["age_band"][2]
+        ),
+        categories=DERIVED_LEVELS["age_band"],
+    )
+    t = out["dxa_t_score"].astype(float)
+    bmd = np.select([t <= -2.5, t < -1.0, t >= -1.0], DERIVED_LEVELS["bmd_category"], default="")
+    out["bmd_category"] = pd.Categorical(
+        np.where(bmd == "", None, bmd), categories=DERIVED_LEVELS["bmd_category"]
+    )
+    out["vertebral_region"] = pd.Categorical(
+        out["vertebral_level"].astype(str).map(REGIONS),
+        categories=DERIVED_LEVELS["vertebral_region"],
+    )
+    return out
+
+
+def _labels(frame: pd.DataFrame, plan: AnalysisPlan) -> np.ndarray:
+    return np.where(frame["positive"].to_numpy(bool), plan.outcome.positive, plan.outcome.negative)
+
+
+def _supplementary(
+    cohort: Cohort, plan: AnalysisPlan, progress: Callable[[str], None]
+) -> dict[str, pd.DataFrame]:
+    """Calibration, decision curves, subgroups and vertebra-level analyses (plan section A1)."""
+    t: dict[str, pd.DataFrame] = {}
+    pos = plan.outcome.positive
+    prim = plan.sets.primary
+    models = plan.model_names
+    seed = plan.seed
+    frame = _set_frame(cohort, prim)
+
+    if plan.calibration is not None:
+        progress(f"calibration, {prim} set")
+        results = {}
+        rows = []
+        for k, model in enumerate(models):
+            ok = frame[(frame["model_name"] == model) & (frame["status"] == "ok")]
+            res = calibration.calibration(
+                _labels(ok, plan),
+                ok["score"].to_numpy(float),
+                positive=pos,
+                alpha=plan.alpha,
+                n_resamples=plan.calibration.n_resamples,
+                seed=seed + k,
+                ci_method=plan.calibration.ci_method,
+            )
+            results[model] = res
+            tab = res.table()
+            tab.insert(0, "model", model)
+            tab.insert(0, "set", prim)
+            rows.append(tab)
+        t["calibration"] = pd.concat(rows, ignore_index=True)
+        t["calibration_curves"] = calibration.curves_frame(results)
+        t["calibration_histograms"] = calibration.histograms_frame(results)
+
+    if plan.decision_curve is not None:
+        progress(f"decision curves, {prim} set")
+        spec = plan.decision_curve
+        grid = np.round(
+            np.arange(
+                spec.threshold_from,
+                spec.threshold_to + spec.threshold_step / 2,
+                spec.threshold_step,
+            ),
+            10,
+        )
+        wide = _wide(frame, models)
+        y = np.where(wide["positive"].to_numpy(bool), pos, plan.outcome.negative)
+        dc = decision_curve.net_benefit(
+            y, {m: wide[m].to_numpy() for m in models}, positive=pos, thresholds=grid
+        )
+        t["decision_curve"] = dc.frame()
+        diffs = []
+        for k, (a, b) in enumerate(spec.compare):
+            d = decision_curve.net_benefit_difference(
+                y,
+                wide[a].to_numpy(),
+                wide[b].to_numpy(),
+                positive=pos,
+                thresholds=grid,
+                n_resamples=spec.n_resamples,
+                seed=seed + 100 + k,
+                alpha=plan.alpha,
+                labels=(a, b),
+            )
+            diffs.append(d.frame())
+        if diffs:
+            t["decision_curve_difference"] = pd.concat(diffs, ignore_index=True)
+
+    if plan.subgroups:
+        progress("subgroup analyses")
+        t.update(_subgroups(cohort, plan))
+
+    if plan.vertebra_level is not None:
+        progress(f"vertebra-level analysis with patient-clustered intervals, {prim} set")
+        t.update(_vertebra_level(cohort, plan))
+    return t
+
+
+def _subgroups(cohort: Cohort, plan: AnalysisPlan) -> dict[str, pd.DataFrame]:
+    pos, neg = plan.outcome.positive, plan.outcome.negative
+    model = plan.primary_model
+    th = plan.thresholds[0]
+    preds = derive_subgroup_variables(cohort.predictions)
+    preds = preds[(preds["model_name"] == model) & (preds["status"] == "ok")]
+    tables, hets = [], []
+    for k, sg in enumerate(plan.subgroups):
+        if sg.set == "pooled":
+            data = preds[
+                preds["split"].isin(["internal", "external"]) & preds["index_vertebra"].astype(bool)
+            ]
+            groups = data["site"].astype(str) if sg.variable == "site" else data[sg.variable]
+        elif sg.unit == "vertebra":
+            data = preds[preds["split"] == plan.sets.primary]
+        else:
+            data = preds[
+                (preds["split"] == plan.sets.primary) & preds["index_vertebra"].astype(bool)
+            ]
+        if sg.variable not in data.columns:
+            raise EstimationError(
+                f"subgroup variable {sg.variable!r} is neither in the data nor derived by {SLUG}"
+            )
+        groups = data[sg.variable]
+        levels = DERIVED_LEVELS.get(sg.variable)
+        if levels is None and isinstance(groups.dtype, pd.CategoricalDtype):
+            levels = [str(c) for c in groups.cat.categories]
+        groups = (
+            groups.astype(object)
+            .where(groups.notna(), None)
+            .map(lambda v: v if v is None else str(v))
+        )
+        clusters = data["patient_id"].to_numpy() if sg.unit == "vertebra" else None
+        y = _labels(data, plan)
+        s = data["score"].to_numpy(float)
+        common = {
+            "positive": pos,
+            "negative": neg,
+            "status": sg.status,
+            "alpha": plan.alpha,
+            "name": sg.variable,
+            "levels": levels,
+            "missing": "level",
+            "clusters": clusters,
+            "n_resamples": plan.vertebra_level.n_resamples if plan.vertebra_level else 2000,
+            "seed": plan.seed + 200 + k if clusters is not None else None,
+        }
+        results = [subgroups.subgroup_auc(y, s, groups.to_numpy(), **common)]
+        for measure in ("sensitivity", "specificity"):
+            results.append(
+                subgroups.subgroup_accuracy(
+                    y,
+                    s,
+                    groups.to_numpy(),
+                    threshold=th.value,
+                    threshold_status="pre-specified",
+                    measure=measure,
+                    ci_method=plan.proportion_ci,
+                    **common,
+                )
+            )
+        for res in results:
+            tab = res.table()
+            tab.insert(0, "unit", sg.unit)
+            tab.insert(0, "model", model)
+            tables.append(tab)
+            het = res.heterogeneity.to_frame()
+            het.insert(0, "measure", tab["measure"].iloc[0])
+            het.insert(0, "status", sg.status)
+            het.insert(0, "grouping", sg.variable)
+            het.insert(0, "model", model)
+            hets.append(het)
+    return {
+        "subgroups": pd.concat(tables, ignore_index=True),
+        "subgroup_heterogeneity": pd.concat(hets, ignore_index=True),
+    }
+
+
+def _vertebra_level(cohort: Cohort, plan: AnalysisPlan) -> dict[str, pd.DataFrame]:
+    pos = plan.outcome.positive
+    prim = plan.sets.primary
+    p = cohort.predictions
+    data = p[(p["split"] == prim) & (p["status"] == "ok")]
+    spec = plan.vertebra_level
+    rows, acc_rows = [], []
+    th = plan.thresholds[0]
+    for k, model in enumerate(plan.model_names):
+        d = data[data["model_name"] == model]
+        y = _labels(d, plan)
+        s = d["score"].to_numpy(float)
+        cl = d["patient_id"].to_numpy()
+        r = clustered.auc_clustered(y, s, cl, positive=pos, alpha=plan.alpha)
+        rows.append({"set": prim, "model": model, **r.to_dict()})
+        is_pos = d["positive"].to_numpy(bool)
+        test_pos = s >= th.value
+        for measure, success, denom in (
+            ("sensitivity", test_pos, is_pos),
+            ("specificity", ~test_pos, ~is_pos),
+        ):
+            b = resampling.bootstrap(
+                lambda w, success=success, denom=denom: resampling.weighted_proportion(
+                    success, denom, w
+                ),
+                n_rows=len(d),
+                clusters=cl,
+                n_resamples=spec.n_resamples,
+                seed=plan.seed + 300 + k,
+                alpha=plan.alpha,
+                method="percentile",
+            )
+            acc_rows.append(
+                {
+                    "set": prim,
+                    "model": model,
+                    "measure": measure,
+                    "threshold": th.value,
+                    "threshold_status": "pre-specified",
+                    "numerator": int((success & denom).sum()),
+                    "denominator": int(denom.sum()),
+                    "n_patients": int(pd.unique(cl).size),
+                    **{
+                        key: b.to_dict()[key]
+                        for key in (
+                            "estimate",
+                            "ci_low",
+                            "ci_high",
+                            "ci_level",
+                            "method",
+                            "n_resamples",
+                            "n_failed",
+                        )
+                    },
+                }
+            )
+    wide_rows = []
+    ok = data.pivot(index="case_id", columns="model_name", values="score")[
+        plan.model_names
+    ].dropna()
+    meta = data.drop_duplicates("case_id").set_index("case_id").loc[ok.index]
+    y = _labels(meta, plan)
+    for a, b in itertools.combinations(plan.model_names, 2):
+        c = clustered.compare_auc_clustered(
+            y,
+            ok[a].to_numpy(),
+            ok[b].to_numpy(),
+            meta["patient_id"].to_numpy(),
+            positive=pos,
+            alpha=plan.alpha,
+            names=(a, b),
+        )
+        wide_rows.append({"set": prim, **c.to_dict()})
+    return {
+        "vertebra_auc": pd.DataFrame(rows),
+        "vertebra_accuracy": pd.DataFrame(acc_rows),
+        "vertebra_compare": pd.DataFrame(wide_rows),
+    }
 
 
 def _acc_table(
