@@ -30,6 +30,8 @@ test: install-test lint
 bench: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/bench_delong.py
+	$(BIN)/python bench/bench_bootstrap.py
+	$(BIN)/python bench/bench_survival.py
 
 clean:
 	rm -rf results _site .quarto .pytest_cache .ruff_cache

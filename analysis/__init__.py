@@ -24,7 +24,16 @@ Imported as ``studyval.analysis``. Modules:
 * :mod:`~studyval.analysis.agreement` -- weighted kappa, ICC, Bland-Altman.
 * :mod:`~studyval.analysis.segmentation` -- Dice, IoU, HD95 per case, summarised per patient.
 * :mod:`~studyval.analysis.descriptive` -- baseline tables.
+* :mod:`~studyval.analysis.survival` -- Cox (Efron/Breslow, strata), PH tests
+  (cox.zph), Kaplan-Meier, log-rank, Harrell's and Uno's C.
+* :mod:`~studyval.analysis.survival_validation` -- time-dependent AUC, Brier and
+  calibration at a horizon (IPCW, influence-function SEs as riskRegression::Score).
+* :mod:`~studyval.analysis.competing_risks` -- Aalen-Johansen cumulative incidence,
+  Gray's test, Fine-Gray regression, cause-specific Cox.
+* :mod:`~studyval.analysis.sample_size_survival` -- Riley et al. criteria for
+  time-to-event prediction models, Schoenfeld's required events.
 
-Conventions: a higher score always means *more likely positive*; the positive
-class is always an explicit argument; nothing is dropped silently.
+Conventions: a higher score always means *more likely positive*; for survival a
+higher risk always means *worse* (earlier event); the positive class is always
+an explicit argument; nothing is dropped silently.
 """

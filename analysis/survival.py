@@ -969,7 +969,8 @@ class ConcordanceResult(Result):
     estimate : float
         The C-index; 0.5 = no discrimination, 1 = perfect ranking.
     se : float
-        Infinitesimal-jackknife standard error (``sqrt(fit$var)`` in R).
+        Infinitesimal-jackknife standard error (``sqrt(fit$var)`` in R). When it
+        is 0 (constant risk, perfect ordering) a StatisticalWarning is issued.
     ci_low, ci_high : float
         Wald limits truncated to [0, 1].
     ci_level : float
@@ -1054,6 +1055,13 @@ def _concordance(
     dfbeta = (infl[:, 0] - infl[:, 1]) / npair - (somer / npair) * infl.sum(axis=1)
     se = math.sqrt(float(np.sum(dfbeta**2)) / 4.0)
     est = (somer + 1.0) / 2.0
+    if se == 0.0:
+        warnings.warn(
+            f"{method} C: the standard error is 0 (every subject's comparable pairs have the same "
+            "make-up, e.g. a constant risk or a perfect ordering); the interval is degenerate",
+            StatisticalWarning,
+            stacklevel=3,
+        )
     z = _z(alpha)
     rnd = np.rint(cnt).astype(np.int64)
     return ConcordanceResult(
@@ -2083,6 +2091,12 @@ def cox_zph(fit: CoxResult, *, transform: str = "km", data: pd.DataFrame) -> ZPH
     """
     if not isinstance(fit, CoxResult):
         raise StudyvalError(f"fit must be a CoxResult from cox(), got {type(fit).__name__}")
+    if not fit.converged:
+        warnings.warn(
+            "cox_zph: the Cox fit did not converge; the PH test is computed at its last iterate",
+            StatisticalWarning,
+            stacklevel=2,
+        )
     transform = check_option(transform, _ZPH_TRANSFORMS, "transform")
     t, e, x, codes, _, covs, _ = _cox_design(
         data, fit.duration, fit.event, list(fit.covariates), list(fit.strata) or None

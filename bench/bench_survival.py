@@ -87,13 +87,15 @@ cat("conc", sprintf("%.6f", con$wall), sprintf("%.6f", con$cpu), con$n,
 """
 
 
-def _data(n: int, seed: int) -> pd.DataFrame:
+def _data(n: int, seed: int, continuous: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 5))
     lp = x @ BETA
     t_event = rng.exponential(500.0 * np.exp(-lp))
     t_cens = rng.uniform(30.0, 2000.0, size=n)
-    time_ = np.ceil(np.minimum(t_event, t_cens))
+    time_ = np.minimum(t_event, t_cens)
+    if not continuous:
+        time_ = np.ceil(time_)  # whole days: many tied event times
     d = pd.DataFrame(x, columns=COVS)
     d["time"] = time_
     d["status"] = (t_event <= t_cens).astype(np.int64)
@@ -153,7 +155,12 @@ def _run_r(d: pd.DataFrame, repeats: int, budget: float) -> dict[str, tuple]:
     for line in out.splitlines():
         parts = line.split()
         if parts and parts[0] in ("cox", "conc"):
-            result[parts[0]] = (float(parts[1]), float(parts[2]), int(parts[3]), [float(v) for v in parts[4:]])
+            result[parts[0]] = (
+                float(parts[1]),
+                float(parts[2]),
+                int(parts[3]),
+                [float(v) for v in parts[4:]],
+            )
     return result
 
 
@@ -175,7 +182,9 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     line = "| " + " | ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)) + " |"
     sep = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
-    body = ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    body = [
+        "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
     return "\n".join([line, sep, *body])
 
 
@@ -183,8 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-n", type=float, default=1e5, help="largest n (default 1e5)")
     parser.add_argument("--repeats", type=int, default=5, help="runs per method (default 5)")
-    parser.add_argument("--budget", type=float, default=30.0, help="seconds per method and n (default 30)")
+    parser.add_argument(
+        "--budget", type=float, default=30.0, help="seconds per method and n (default 30)"
+    )
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--continuous-times",
+        action="store_true",
+        help="untied (continuous) times instead of whole days",
+    )
+    parser.add_argument(
+        "--no-sksurv", action="store_true", help="skip scikit-survival (slow at 1e5)"
+    )
     args = parser.parse_args(argv)
     sizes = [n for n in SIZES if n <= args.max_n]
 
@@ -196,11 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         CoxPHFitter = concordance_index = None
         notes.append("lifelines not installed (pip install lifelines): columns skipped")
     try:
+        if args.no_sksurv:
+            raise ImportError
         from sksurv.linear_model import CoxPHSurvivalAnalysis
         from sksurv.metrics import concordance_index_censored
     except ImportError:
         CoxPHSurvivalAnalysis = concordance_index_censored = None
-        notes.append("scikit-survival not installed (pip install scikit-survival): columns skipped")
+        why = "--no-sksurv" if args.no_sksurv else "not installed (pip install scikit-survival)"
+        notes.append(f"scikit-survival {why}: columns skipped")
     r_missing = _r_available()
     if r_missing:
         notes.append(f"{r_missing}: R columns skipped")
@@ -211,24 +233,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     for note in notes:
         print("note:", note)
+    print("times:", "continuous (untied)" if args.continuous_times else "whole days (tied)")
 
-    rows: dict[str, dict[str, list[list[str]]]] = {"cox": {"wall": [], "cpu": []}, "c": {"wall": [], "cpu": []}}
+    rows: dict[str, dict[str, list[list[str]]]] = {
+        "cox": {"wall": [], "cpu": []},
+        "c": {"wall": [], "cpu": []},
+    }
     checks = []
     for n in sizes:
-        d = _data(n, args.seed)
+        d = _data(n, args.seed, args.continuous_times)
         t, e, risk = d["time"].to_numpy(), d["status"].to_numpy(), d["risk"].to_numpy()
         fns: dict[str, Callable[[], object]] = {
             "ours_cox": lambda d=d: cox(d, duration="time", event="status", covariates=COVS),
             "ours_c": lambda t=t, e=e, risk=risk: harrell_c(t, e, risk),
         }
         if CoxPHFitter is not None:
-            fns["ll_cox"] = lambda d=d: CoxPHFitter().fit(d[[*COVS, "time", "status"]], "time", "status")
+            fns["ll_cox"] = lambda d=d: CoxPHFitter().fit(
+                d[[*COVS, "time", "status"]], "time", "status"
+            )
             fns["ll_c"] = lambda t=t, e=e, risk=risk: concordance_index(t, -risk, e)
         if CoxPHSurvivalAnalysis is not None:
-            ys = np.array(list(zip(e.astype(bool), t, strict=True)), dtype=[("event", "?"), ("time", "<f8")])
+            ys = np.array(
+                list(zip(e.astype(bool), t, strict=True)), dtype=[("event", "?"), ("time", "<f8")]
+            )
             xs = d[COVS].to_numpy()
             fns["sk_cox"] = lambda xs=xs, ys=ys: CoxPHSurvivalAnalysis(ties="efron").fit(xs, ys)
-            fns["sk_c"] = lambda t=t, e=e, risk=risk: concordance_index_censored(e.astype(bool), t, risk)
+            fns["sk_c"] = lambda t=t, e=e, risk=risk: concordance_index_censored(
+                e.astype(bool), t, risk
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # comparator chatter (convergence notes); timings only
             tm = _time_block(fns, args.repeats, args.budget)
@@ -271,17 +303,27 @@ def main(argv: list[str] | None = None) -> int:
         ours = cox(d, duration="time", event="status", covariates=COVS)
         oc = harrell_c(t, e, risk)
         runs = {k: v[2] for k, v in tm.items()} | {f"R_{k}": v[2] for k, v in rr.items()}
-        msg = [f"n={n:.0e} ({int(e.sum())} events, {len(np.unique(t[e == 1]))} distinct event times): runs "]
+        msg = [
+            f"n={n:.0e} ({int(e.sum())} events, {len(np.unique(t[e == 1]))} distinct event times): runs "
+        ]
         msg[0] += ", ".join(f"{k}={v}" for k, v in runs.items())
         if "cox" in rr:
-            msg.append(f"max|coef ours - R| = {np.max(np.abs(np.array(rr['cox'][3]) - ours.coef)):.1e}")
+            msg.append(
+                f"max|coef ours - R| = {np.max(np.abs(np.array(rr['cox'][3]) - ours.coef)):.1e}"
+            )
         if "conc" in rr:
             c_r, se_r = rr["conc"][3]
-            msg.append(f"|C ours - R| = {abs(oc.estimate - c_r):.1e}, |SE ours - R| = {abs(oc.se - se_r):.1e}")
+            msg.append(
+                f"|C ours - R| = {abs(oc.estimate - c_r):.1e}, |SE ours - R| = {abs(oc.se - se_r):.1e}"
+            )
         if CoxPHFitter is not None:
             ll = CoxPHFitter().fit(d[[*COVS, "time", "status"]], "time", "status")
-            msg.append(f"max|coef ours - lifelines| = {np.max(np.abs(ll.params_.to_numpy() - ours.coef)):.1e}")
-            msg.append(f"|C ours - lifelines| = {abs(oc.estimate - concordance_index(t, -risk, e)):.1e}")
+            msg.append(
+                f"max|coef ours - lifelines| = {np.max(np.abs(ll.params_.to_numpy() - ours.coef)):.1e}"
+            )
+            msg.append(
+                f"|C ours - lifelines| = {abs(oc.estimate - concordance_index(t, -risk, e)):.1e}"
+            )
         if CoxPHSurvivalAnalysis is not None:
             sk = CoxPHSurvivalAnalysis(ties="efron").fit(xs, ys)
             msg.append(f"max|coef ours - sksurv| = {np.max(np.abs(sk.coef_ - ours.coef)):.1e}")
@@ -296,7 +338,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nCox fit, 5 covariates, Efron ties ({title})\n")
         print(
             _table(
-                ["n", "ours cox()", "R coxph", "lifelines", "sksurv", "ours/R", "lifelines/ours", "sksurv/ours"],
+                [
+                    "n",
+                    "ours cox()",
+                    "R coxph",
+                    "lifelines",
+                    "sksurv",
+                    "ours/R",
+                    "lifelines/ours",
+                    "sksurv/ours",
+                ],
                 rows["cox"][metric],
             )
         )

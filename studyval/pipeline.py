@@ -20,9 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from studyval import __version__, figures
+from studyval import __version__
 from studyval.bundle import atomic_bundle, environment_info, file_sha256, git_info, write_table
-from studyval.checklists import stard_2015
 from studyval.cohort import Cohort, join_predictions
 from studyval.dictionary import DataDictionary, load_dictionary, read_table
 from studyval.errors import InputValidationError, StudyvalError, Violation
@@ -181,7 +180,7 @@ def run_protocol(
         records.extend((step[0], w) for w in caught)
     tables = dict(result.tables)
     tables["warnings"] = _warnings_table(records)
-    tables["checklist"] = stard_2015(plan, tables, extra=_stard_extra(inputs.cohort))
+    tables["checklist"] = module.checklist(plan, tables, inputs.cohort)
     tables["dictionary"] = inputs.dictionary.to_frame()
     used_seed = plan.seed if seed is None else seed
 
@@ -192,7 +191,7 @@ def run_protocol(
         for name, frame in sorted(tables.items()):
             write_table(frame, tmp / "tables", name)
         progress("drawing figures")
-        _draw_figures(tables, plan, tmp / "figures")
+        module.draw_figures(tables, plan, tmp / "figures")
         manifest = {
             "studyval_version": __version__,
             "protocol": {
@@ -248,160 +247,6 @@ def _warnings_table(records: list[tuple[str, warnings.WarningMessage]]) -> pd.Da
         [{"step": s, "category": c, "message": m, "count": n} for (s, c, m), n in rows.items()],
         columns=["step", "category", "message", "count"],
     )
-
-
-def _stard_extra(cohort: Cohort) -> dict[str, str]:
-    clin = cohort.clinical
-    inc = clin[clin["exclusion_reason"] == "none"]
-    first, last = inc["ct_date"].min(), inc["ct_date"].max()
-    gap = (inc["mri_date"] - inc["ct_date"]).dt.days.abs()
-    sites = ", ".join(str(s) for s in inc["site"].cat.categories)
-    return {
-        "8": f"Sites {sites}; CT dates of included patients {first:%Y-%m-%d} to {last:%Y-%m-%d}.",
-        "22": (
-            f"CT to MRI interval, included cases: median {gap.median():.0f} days "
-            f"(range {gap.min():.0f}-{gap.max():.0f}); no intervention between the tests by design."
-        ),
-    }
-
-
-def _draw_figures(tables: dict[str, pd.DataFrame], plan: AnalysisPlan, directory: Path) -> None:
-    models = plan.model_names
-    for set_ in ("external", "internal"):
-        pts = tables["roc_points"][tables["roc_points"]["set"] == set_]
-        aucs = tables["auc"][tables["auc"]["set"] == set_]
-        fig = figures.roc_figure(pts, aucs, models=models)
-        figures.save_figure(fig, directory, f"roc_{set_}")
-        cm = tables["confusion"]
-        cm = cm[(cm["set"] == set_) & (cm["threshold_status"] == "pre-specified")]
-        fig = figures.confusion_figure(
-            cm,
-            models=models,
-            positive=plan.outcome.positive,
-            negative=plan.outcome.negative,
-            threshold=plan.thresholds[0].value,
-        )
-        figures.save_figure(fig, directory, f"confusion_{set_}")
-    fig = figures.flow_figure(flow_stages(tables["flow"], plan))
-    figures.save_figure(fig, directory, "flow")
-    if "calibration_curves" in tables:
-        fig = figures.calibration_figure(
-            tables["calibration_curves"], models=models, histogram=tables["calibration_histograms"]
-        )
-        figures.save_figure(fig, directory, f"calibration_{plan.sets.primary}")
-    if "decision_curve" in tables:
-        fig = figures.decision_curve_figure(tables["decision_curve"], models=models)
-        figures.save_figure(fig, directory, f"decision_curve_{plan.sets.primary}")
-    if "subgroups" in tables:
-        sg = tables["subgroups"]
-        het = tables["subgroup_heterogeneity"]
-        # Each grouping has its own overall row (the pooled site grouping, the all-vertebrae one);
-        # the diamond shows the primary set's patient-level overall.
-        ref = next((s.variable for s in plan.subgroups if s.set == "primary" and s.unit == "patient"), None)
-        if ref is not None:
-            sg = sg[(sg["row_type"] != "overall") | (sg["grouping"] == ref)]
-        for measure, label in (
-            ("auc", "AUC"),
-            ("sensitivity", "Sensitivity"),
-            ("specificity", "Specificity"),
-        ):
-            sub = sg[sg["measure"] == measure]
-            if len(sub):
-                fig = figures.forest_figure(
-                    sub, estimate_label=label, heterogeneity=het[het["measure"] == measure]
-                )
-                figures.save_figure(fig, directory, f"forest_{measure}")
-
-
-def flow_stages(flow: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:
-    """Boxes of the STARD flow diagram (text and layout) from the flow counts."""
-    pos, neg = plan.outcome.positive, plan.outcome.negative
-
-    def n(stage: str, **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub["n_patients"].sum())
-
-    def cases(stage: str, **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub["n_cases"].sum())
-
-    excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
-    excl_lines = "\n".join(
-        f"{r.group.replace('_', ' ')}: {r.n_patients}" for r in excl.itertuples()
-    )
-    main, side = 0.36, 0.80
-    boxes = [
-        {
-            "key": "screened",
-            "text": f"Patients with OVCF screened\nn = {n('screened')} ({cases('screened')} vertebrae)",
-            "x": main,
-            "row": 0,
-            "parent": None,
-            "side": False,
-        },
-        {
-            "key": "excluded",
-            "text": f"Excluded, n = {n('excluded')}\n{excl_lines}",
-            "x": side,
-            "row": 0,
-            "parent": "screened",
-            "side": True,
-        },
-        {
-            "key": "included",
-            "text": f"Included\nn = {n('included')} ({cases('included')} vertebrae)",
-            "x": main,
-            "row": 1,
-            "parent": "screened",
-            "side": False,
-        },
-        {
-            "key": "development",
-            "text": f"Development split, n = {n('split', set='development')}\n(model training; not evaluated)",
-            "x": side,
-            "row": 1,
-            "parent": "included",
-            "side": True,
-        },
-    ]
-    for x, set_ in ((0.18, "internal"), (0.62, "external")):
-        failed = n("index_test_failed", set=set_)
-        boxes.append(
-            {
-                "key": f"set_{set_}",
-                "text": f"{set_.capitalize()} test set\nn = {n('split', set=set_)} patients",
-                "x": x,
-                "row": 2,
-                "parent": "included",
-                "side": False,
-            }
-        )
-        boxes.append(
-            {
-                "key": f"failed_{set_}",
-                "text": f"Excluded: index test failed\n(no score), n = {failed}",
-                "x": x,
-                "row": 3,
-                "parent": f"set_{set_}",
-                "side": True,
-            }
-        )
-        boxes.append(
-            {
-                "key": f"analysed_{set_}",
-                "text": f"Analysed (index vertebra)\n{pos}: {n('analysed', set=set_, group=pos)}, "
-                f"{neg}: {n('analysed', set=set_, group=neg)}",
-                "x": x,
-                "row": 4,
-                "parent": f"failed_{set_}",
-                "side": False,
-            }
-        )
-    return pd.DataFrame(boxes)
 
 
 def synthetic_cohort(slug: str, *, seed: int | None = None) -> Any:

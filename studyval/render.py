@@ -18,13 +18,16 @@ embedded, using one of two engines:
 
 Both engines start from the same source and give equivalent pages.  The
 fallback is honest: a construct it cannot render the way Quarto would (an
-``{r}`` cell, a shortcode, an unknown cell option, a citation, a tabset ...)
-raises :class:`RenderError` naming it.  The same checks run before a Quarto
-render, so every report that renders with Quarto also renders without it.
+``{r}`` cell, a shortcode, an unknown cell option, a citation, a tabset, an
+image linked by absolute path ...) raises :class:`RenderError` naming it.  The
+checks that need no execution also run before a Quarto render, so a report
+that relies on Quarto-only features fails early with either engine.
 
 Parameters follow Quarto's Jupyter convention: the cell whose options contain
 ``#| tags: [parameters]`` holds the defaults, and the values passed to
-:func:`render_report` are assigned in a cell injected right after it.
+:func:`render_report` are assigned in a cell injected right after it (with
+Quarto through ``--execute-params``, which needs ``papermill`` in the Python
+that Quarto runs, ``QUARTO_PYTHON``; this interpreter unless set).
 """
 
 from __future__ import annotations
@@ -1778,13 +1781,22 @@ local function check_blocks(doc)
       if tbl.identifier ~= "" and crossref_prefix(tbl.identifier) then
         fail("table cross-reference '#%s'" .. UNSUPPORTED, tbl.identifier)
       end
-      -- Quarto's HTML default (tbl-colwidths: auto) lets the browser size the columns
-      local colspecs = tbl.colspecs
-      for i, spec in ipairs(colspecs) do
-        colspecs[i] = { spec[1], pandoc.ColWidthDefault }
+      -- Quarto's HTML default, tbl-colwidths: auto, drops pandoc's relative column
+      -- widths from tables that contain a link
+      local has_link = false
+      pandoc.Blocks({ tbl }):walk({
+        Link = function()
+          has_link = true
+        end,
+      })
+      if has_link then
+        local colspecs = tbl.colspecs
+        for i, spec in ipairs(colspecs) do
+          colspecs[i] = { spec[1], pandoc.ColWidthDefault }
+        end
+        tbl.colspecs = colspecs
+        return tbl
       end
-      tbl.colspecs = colspecs
-      return tbl
     end,
     Str = function(str)
       local id = str.text:match("^{#([%w_-]+)}")

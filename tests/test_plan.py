@@ -62,7 +62,7 @@ def test_bundled_plan_loads():
         ),
         pytest.param(
             lambda p: p["subgroups"].append({"variable": "bmi", "status": "pre-specified"}),
-            r"field 'subgroups\[3\]\.variable': ovcf-chronicity dictionary has no variable",
+            r"field 'subgroups\[5\]\.variable': ovcf-chronicity dictionary has no variable",
             id="subgroup-not-in-dictionary",
         ),
         pytest.param(

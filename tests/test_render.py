@@ -248,6 +248,7 @@ def test_plain_code_blocks_are_not_cells(tmp_path: Path) -> None:
         ("See @fig-missing.\n", "refers to no figure"),
         ("::: {.panel-tabset}\n## A\nx\n:::\n", "panel-tabset"),
         ("::: {.callout-note collapse=true}\nx\n:::\n", "collapse"),
+        ("![Flow diagram](/bundle/figures/flow.png)\n", "absolute path"),
     ],
 )
 def test_markdown_the_fallback_cannot_honour_is_rejected(

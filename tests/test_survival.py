@@ -182,12 +182,13 @@ def test_km_grouped_medians_against_survfit(lung, conf_type, expected):
 
 
 def test_km_median_midpoint_when_curve_sits_at_half():
-    # S drops to exactly 0.5 at t = 2 and next drops at t = 4: print.survfit reports 3
-    r = kaplan_meier([1, 2, 3, 4, 5, 6], [0, 1, 0, 1, 0, 0])
-    # S(2) = 4/5 ... use a clean example instead: 4 subjects, deaths at 1, 2, 3, 4
+    # deaths at 1, 2, 3, 4: S(2) = 0.5 exactly, next drop at 3; print.survfit reports
+    # the midpoint: print(survfit(Surv(1:4, rep(1, 4)) ~ 1)) gives median 2.5, LCL 1, UCL NA
     r = kaplan_meier([1, 2, 3, 4], [1, 1, 1, 1])
     assert r.table.survival.tolist()[1] == 0.5
     assert r.median == 2.5
+    assert r.medians.ci_low.iloc[0] == 1
+    assert math.isnan(r.medians.ci_high.iloc[0])  # NaN = not reached, as R's NA
 
 
 def test_km_at_times_against_summary_survfit(lung):
@@ -709,6 +710,24 @@ def test_cox_predictions_consistent_with_baseline(ties):
         r.predict_risk_at(ties.assign(stratum="Z").iloc[:2], 10)
 
 
+def test_cox_several_strata_columns_are_crossed(ties):
+    d = ties.assign(half=(ties.x1 > 0).astype(int))
+    both = cox(d, duration="time", event="status", covariates=["x2"], strata=["stratum", "half"])
+    crossed = d.assign(s=d.stratum + ", " + d.half.astype(str))
+    one = cox(crossed, duration="time", event="status", covariates=["x2"], strata="s")
+    close(both.coef, one.coef, rel=1e-12)
+    assert both.strata == ("stratum", "half")
+    assert sorted(set(both.baseline_hazard.strata)) == [
+        "A, 0",
+        "A, 1",
+        "B, 0",
+        "B, 1",
+        "C, 0",
+        "C, 1",
+    ]
+    close(both.predict_risk_at(d, 5), one.predict_risk_at(crossed, 5), rel=1e-12)
+
+
 def test_cox_row_order_invariance(ties):
     a = cox(ties, duration="time", event="status", covariates=["x1", "x2"], strata="stratum")
     shuffled = ties.sample(frac=1.0, random_state=7)
@@ -1099,6 +1118,13 @@ def test_cox_zph_against_r_heavy_ties(ties, ties_, strata, transform, chisq):
     close(z.table.chisq, chisq, rel=REL_FIT)
 
 
+def test_cox_zph_warns_on_unconverged_fit(lungcc):
+    with pytest.warns(StatisticalWarning, match="no convergence"):
+        f = cox(lungcc, duration="time", event="status", covariates=["age", "sex"], max_iter=1)
+    with pytest.warns(StatisticalWarning, match="did not converge"):
+        cox_zph(f, data=lungcc)
+
+
 def test_cox_zph_errors(lungcc):
     f = cox(lungcc, duration="time", event="status", covariates=["age", "sex"])
     with pytest.raises(StudyvalError, match="pass the data the model was fitted on"):
@@ -1320,6 +1346,24 @@ def _brute_concordance(t, e, x, w=None):
     return (somer + 1) / 2, math.sqrt(np.sum(dfb**2) / 4), counts
 
 
+def _quiet_c(fn, *args, **kwargs):
+    """Call a C-index function; the only warning allowed is the one for a zero SE."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = fn(*args, **kwargs)
+    assert all(issubclass(w.category, StatisticalWarning) for w in caught)
+    assert any("standard error is 0" in str(w.message) for w in caught) == (r.se == 0)
+    return r
+
+
+def test_harrell_c_zero_se_warns():
+    # a constant risk: every comparable pair is tied, C = 0.5 with IJ variance 0
+    with pytest.warns(StatisticalWarning, match="standard error is 0"):
+        r = harrell_c([1, 2, 3, 4], [1, 1, 0, 1], [2.0, 2.0, 2.0, 2.0])
+    assert (r.estimate, r.se, r.ci_low, r.ci_high) == (0.5, 0.0, 0.5, 0.5)
+    assert r.n_tied_risk == r.comparable_pairs == 5
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -1335,7 +1379,7 @@ def test_harrell_c_against_brute_force_with_ties(rows):
         with pytest.raises(EstimationError):
             harrell_c(t, e.astype(int), x)
         return
-    r = harrell_c(t, e.astype(int), x)
+    r = _quiet_c(harrell_c, t, e.astype(int), x)
     close([r.estimate, r.se], [est, se], rel=1e-9, abs_=1e-12)
     assert [r.n_concordant, r.n_discordant, r.n_tied_risk, r.n_tied_time, r.n_tied_both] == counts
 
@@ -1375,14 +1419,14 @@ def test_harrell_c_property_reversed_risk(n, seed):
     e[0] = 1
     x = rng.permutation(n).astype(float)  # no tied risks
     try:
-        a = harrell_c(t, e, x)
+        a = _quiet_c(harrell_c, t, e, x)
     except EstimationError:
         return
-    b = harrell_c(t, e, -x)
+    b = _quiet_c(harrell_c, t, e, -x)
     assert b.estimate == pytest.approx(1 - a.estimate, abs=1e-12)
     assert b.se == pytest.approx(a.se, rel=1e-9, abs=1e-15)
     # invariant to a monotone transform of the risk
-    c = harrell_c(t, e, np.exp(x / n))
+    c = _quiet_c(harrell_c, t, e, np.exp(x / n))
     assert c.estimate == a.estimate
 
 
@@ -1402,9 +1446,13 @@ def test_pair_sums_against_brute_force():
             assert b[i] == pytest.approx(np.sum(v[after & (r > r[i])]), abs=1e-12)
 
 
-def test_uno_with_tau_beyond_follow_up_and_one_event_warns():
-    with pytest.warns(StatisticalWarning, match="fewer than two events"):
+def test_uno_with_one_event_warns():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         r = uno_c([1, 2, 3, 4], [1, 0, 0, 0], [4, 3, 2, 1], tau=10)
+    messages = [str(w.message) for w in caught]
+    assert any("fewer than two events" in m for m in messages)
+    assert any("standard error is 0" in m for m in messages)  # one event: perfect ordering
     assert r.estimate == 1.0
 
 

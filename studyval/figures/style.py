@@ -9,6 +9,7 @@ objects (no pyplot global state) and saved with deterministic metadata.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,6 +77,20 @@ def new_figure(width_mm: float, height_mm: float) -> Figure:
     return fig
 
 
+def _renumber_svg_ids(path: Path) -> None:
+    """Replace matplotlib's hashed SVG element ids by sequential ones.
+
+    The hashes can depend on object identities (e.g. a blended transform's
+    repr), which would make two runs of the same analysis differ; sequential
+    ids in document order are deterministic.
+    """
+    text = path.read_text(encoding="utf-8")
+    ids = list(dict.fromkeys(re.findall(r'id="([A-Za-z][0-9a-f]{8,})"', text)))
+    for k, old in enumerate(ids):
+        text = re.sub(rf"\b{re.escape(old)}\b", f"{old[0]}{k:06d}", text)
+    path.write_text(text, encoding="utf-8")
+
+
 def save_figure(
     fig: Figure, directory: Path, name: str, *, dpi: Sequence[int] = (300,)
 ) -> list[Path]:
@@ -96,5 +111,6 @@ def save_figure(
         paths.append(p)
         p = directory / f"{name}.svg"
         fig.savefig(p, metadata={"Date": None, "Creator": None})
+        _renumber_svg_ids(p)
         paths.append(p)
     return paths
