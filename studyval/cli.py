@@ -62,8 +62,8 @@ def main() -> None:
     "--predictions",
     "-p",
     type=click.Path(path_type=Path),
-    required=True,
-    help="Prediction table (CSV or parquet).",
+    default=None,
+    help="Prediction table (CSV or parquet); not needed when the protocol fits its own models.",
 )
 @click.option(
     "--out", "-o", type=click.Path(path_type=Path), required=True, help="Results bundle directory."
@@ -74,7 +74,7 @@ def main() -> None:
 def run(
     slug: str,
     clinical: Path,
-    predictions: Path,
+    predictions: Path | None,
     out: Path,
     engine: str,
     no_render: bool,
@@ -175,7 +175,7 @@ def demo(out: Path, engine: str, no_render: bool, quiet: bool) -> None:
             res = run_protocol(
                 slug,
                 clinical=inputs["clinical"],
-                predictions=inputs["predictions"],
+                predictions=inputs.get("predictions"),
                 out=out / slug / "bundle",
                 render=not no_render,
                 engine=engine,

@@ -36,8 +36,23 @@ __all__ = [
     "run_protocol",
 ]
 
+# A protocol module (studyval/protocols/<slug>.py) provides:
+#   SLUG: str
+#   check_eligibility(clinical, *, label) -> list[Violation]    rules spanning rows or columns
+#   analyse(cohort, plan, *, progress) -> ProtocolTables         pure: returns tables only
+#   checklist(plan, tables, cohort) -> DataFrame                 STARD / TRIPOD+AI items
+#   draw_figures(tables, plan, directory) -> None                figures drawn from the tables
+# and optionally:
+#   REQUIRES_PREDICTIONS: bool (default True)                      False when the plan fits its own models
+#   join(clinical, predictions, plan, *, clinical_label, predictions_label) -> Cohort
+#                                                                  (default: studyval.cohort.join_predictions)
+
 #: Protocols with an implemented analysis plan: slug -> module under studyval.protocols.
-PROTOCOLS: dict[str, str] = {"ovcf-chronicity": "studyval.protocols.ovcf_chronicity"}
+PROTOCOLS: dict[str, str] = {
+    "ovcf-chronicity": "studyval.protocols.ovcf_chronicity",
+    "refracture-pvp": "studyval.protocols.refracture_pvp",
+    "cirrhosis-sarcopenia": "studyval.protocols.cirrhosis_sarcopenia",
+}
 
 Progress = Callable[[str], None]
 
@@ -102,7 +117,8 @@ def load_inputs(slug: str, clinical: Path, predictions: Path | None) -> LoadedIn
     if pred_df is None:
         cohort = Cohort(clinical=clin_df, predictions=pd.DataFrame())
     else:
-        cohort = join_predictions(
+        join = getattr(module, "join", join_predictions)
+        cohort = join(
             clin_df,
             pred_df,
             plan,
@@ -131,7 +147,7 @@ def run_protocol(
     slug: str,
     *,
     clinical: Path,
-    predictions: Path,
+    predictions: Path | None,
     out: Path,
     render: bool = True,
     engine: str = "auto",
@@ -158,12 +174,17 @@ def run_protocol(
         Receives a short message before each step.
 
     """
-    clinical, predictions, out = Path(clinical), Path(predictions), Path(out)
+    clinical, out = Path(clinical), Path(out)
+    predictions = None if predictions is None else Path(predictions)
     module = protocol_module(slug)
+    if predictions is None and getattr(module, "REQUIRES_PREDICTIONS", True):
+        raise StudyvalError(f"protocol {slug} needs a prediction table (--predictions)")
     progress("validating inputs against the data dictionaries")
     inputs = load_inputs(slug, clinical, predictions)
     plan = inputs.plan
-    input_info = {"clinical": _file_info(clinical), "predictions": _file_info(predictions)}
+    input_info = {"clinical": _file_info(clinical)}
+    if predictions is not None:
+        input_info["predictions"] = _file_info(predictions)
     step = ["analysis"]
     records: list[tuple[str, warnings.WarningMessage]] = []
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from studyval.dictionary import DataDictionary, load_dictionary
 from studyval.errors import InputValidationError, PlanError, StudyvalError, Violation
 
-__all__ = ["AnalysisPlan", "load_plan", "plan_path"]
+__all__ = ["AnalysisPlan", "PredictionModelPlan", "load_plan", "plan_path"]
 
 
 class _Strict(BaseModel):
@@ -309,6 +309,157 @@ class AnalysisPlan(_Strict):
         InputValidationError.collect(problems)
 
 
+# ----------------------------------------------------------------------------- prediction models
+
+
+class TimeToEventOutcome(_Strict):
+    """A time-to-event outcome, with competing events declared, and the evaluation horizon."""
+
+    time: str = Field(description="Column with the follow-up time")
+    time_unit: Literal["days", "months", "years"]
+    event: str = Field(description="Column with the event code (0 = censored)")
+    event_codes: dict[int, str] = Field(
+        description="Every code and its meaning; 0 must be censored"
+    )
+    cause: int = Field(description="Code of the event of interest")
+    competing: list[int] = []
+    horizon: float = Field(gt=0, description="Evaluation horizon, in time_unit")
+    horizon_label: str = Field(description='The horizon in words, e.g. "1 year"')
+    definition: str = ""
+
+    @model_validator(mode="after")
+    def _codes(self) -> TimeToEventOutcome:
+        if 0 not in self.event_codes:
+            raise ValueError("event_codes must declare 0 (censored)")
+        if self.cause not in self.event_codes or self.cause == 0:
+            raise ValueError(f"cause {self.cause} is not a declared non-zero event code")
+        for c in self.competing:
+            if c not in self.event_codes or c in (0, self.cause):
+                raise ValueError(
+                    f"competing code {c} must be a declared code other than 0 and the cause"
+                )
+        return self
+
+
+class ModelFormula(_Strict):
+    """A prediction model the plan fits (e.g. a Cox model) or evaluates."""
+
+    name: str
+    role: Literal["primary", "comparator"]
+    covariates: list[str]
+    description: str = ""
+
+
+class PredictionSets(_Strict):
+    """Development and validation data: which sites, and how internal validation is done."""
+
+    development_sites: list[str]
+    external_sites: list[str] = []
+    internal_validation: Literal["bootstrap", "split"] = "bootstrap"
+    n_bootstrap: int = Field(200, ge=1)
+
+
+class RileySampleSize(_Strict):
+    """Riley et al. (2020) criteria and the registered number."""
+
+    method: Literal["riley"]
+    registered_text: str
+    parameters: int = Field(gt=0)
+    r2_cs: float | None = None
+    r2_nagelkerke: float | None = None
+    rate: float = Field(gt=0)
+    timepoint: float = Field(gt=0)
+    mean_follow_up: float = Field(gt=0)
+    shrinkage: float = 0.9
+    registered_total: int = Field(gt=0)
+    assumptions_source: str = Field(
+        description="Where the planning values come from (the registry states none)"
+    )
+    schoenfeld_hr: float | None = None
+    schoenfeld_power: float = 0.8
+    schoenfeld_proportion_exposed: float | None = None
+
+
+class PredictionModelPlan(_Strict):
+    """Analysis plan of a prediction-model protocol (TRIPOD+AI)."""
+
+    slug: str
+    plan_version: str
+    dictionary: str
+    registry: Registry
+    intended_use: str = ""
+    outcome: TimeToEventOutcome
+    models: list[ModelFormula]
+    sets: PredictionSets
+    endpoints: list[Endpoint]
+    subgroups: list[Subgroup] = []
+    sample_size: RileySampleSize
+    alpha: float = 0.05
+    seed: int
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="Protocol-specific settings, documented in the plan"
+    )
+
+    @model_validator(mode="after")
+    def _cross(self) -> PredictionModelPlan:
+        primaries = [m for m in self.models if m.role == "primary"]
+        if len(primaries) != 1:
+            raise ValueError(f"exactly one model must have role primary, found {len(primaries)}")
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must be in (0, 1)")
+        return self
+
+    @property
+    def primary_model(self) -> str:
+        """Name of the model with role primary."""
+        return next(m.name for m in self.models if m.role == "primary")
+
+    @property
+    def model_names(self) -> list[str]:
+        """Model names in plan order."""
+        return [m.name for m in self.models]
+
+    def check_against(self, dictionary: DataDictionary, source: str) -> None:
+        """Every column the plan names must exist in ``dictionary``."""
+        problems: list[Violation] = []
+        for key in ("time", "event"):
+            col = getattr(self.outcome, key)
+            if col not in dictionary:
+                problems.append(
+                    Violation(
+                        source,
+                        f"outcome.{key}",
+                        None,
+                        f"{dictionary.name} dictionary has no variable",
+                        col,
+                    )
+                )
+        for i, m in enumerate(self.models):
+            for j, cov in enumerate(m.covariates):
+                if cov not in dictionary:
+                    problems.append(
+                        Violation(
+                            source,
+                            f"models[{i}].covariates[{j}]",
+                            None,
+                            f"{dictionary.name} dictionary has no variable",
+                            cov,
+                        )
+                    )
+        for i, sg in enumerate(self.subgroups):
+            if not sg.derived and sg.variable not in dictionary:
+                problems.append(
+                    Violation(
+                        source,
+                        f"subgroups[{i}].variable",
+                        None,
+                        f"{dictionary.name} dictionary has no variable",
+                        sg.variable,
+                    )
+                )
+        InputValidationError.collect(problems)
+
+
 def plan_path(slug: str) -> Path:
     """Path of the bundled plan of protocol ``slug``."""
     res = resources.files("studyval.reports").joinpath(slug, "plan.yml")
@@ -319,7 +470,9 @@ def plan_path(slug: str) -> Path:
     return Path(str(res))
 
 
-def load_plan(slug_or_path: str | Path, *, check_dictionary: bool = True) -> AnalysisPlan:
+def load_plan(
+    slug_or_path: str | Path, *, check_dictionary: bool = True
+) -> AnalysisPlan | PredictionModelPlan:
     """Load and validate an analysis plan.
 
     Parameters
@@ -349,8 +502,14 @@ def load_plan(slug_or_path: str | Path, *, check_dictionary: bool = True) -> Ana
         raise PlanError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise PlanError(f"{source}: must be a YAML mapping")
+    study_type = (
+        (raw.get("registry") or {}).get("study_type")
+        if isinstance(raw.get("registry"), dict)
+        else None
+    )
+    schema = PredictionModelPlan if study_type == "prediction_model" else AnalysisPlan
     try:
-        plan = AnalysisPlan.model_validate(raw)
+        plan = schema.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
