@@ -276,7 +276,8 @@ def zph_figure(
     smooth: pd.DataFrame,
     *,
     tests: pd.DataFrame | None = None,
-    time_label: str = "Time (KM scale)",
+    labels: dict[str, str] | None = None,
+    time_label: str = "Time",
     width_mm: float = DOUBLE_COLUMN_MM,
 ) -> Figure:
     """Scaled Schoenfeld residuals against time with a smooth, one panel per term.
@@ -292,6 +293,8 @@ def zph_figure(
         proportional hazards.
     tests : DataFrame, optional
         Columns ``term, p_value``, shown in each panel's title.
+    labels : dict, optional
+        Panel titles by term.
 
     """
     _require(residuals, ["term", "time", "residual"], "residuals")
@@ -314,13 +317,15 @@ def zph_figure(
             if {"ci_low", "ci_high"} <= set(s.columns):
                 ax.fill_between(s["time"], s["ci_low"], s["ci_high"], color=PALETTE[0], alpha=0.2)
             ax.plot(s["time"], s["fit"], color=PALETTE[0])
+            if "coef" in s.columns and len(s):
+                ax.axhline(float(s["coef"].iloc[0]), color=_IDEAL_COLOUR, lw=0.8, ls="--")
             lo, hi = np.nanquantile(r["residual"], [0.02, 0.98])
             if s.shape[0]:
                 lo = min(lo, float(np.nanmin(s.get("ci_low", s["fit"]))))
                 hi = max(hi, float(np.nanmax(s.get("ci_high", s["fit"]))))
             pad = 0.05 * (hi - lo if hi > lo else 1.0)
             ax.set_ylim(lo - pad, hi + pad)
-            head = term
+            head = labels.get(term, term) if labels else term
             if term in pvals:
                 p = pvals[term]
                 head += f"  (p = {p:.3f})" if p >= 0.001 else "  (p < 0.001)"

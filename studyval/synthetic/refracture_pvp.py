@@ -161,7 +161,10 @@ def design_terms(frame: pd.DataFrame) -> pd.DataFrame:
             "pdff_percent": frame["pdff_percent"].astype(float),
             "r2star_per_s": frame["r2star_per_s"].astype(float),
             "n_fractured_vertebrae": frame["n_fractured_vertebrae"].astype(float),
-            "cement_leakage": frame["cement_leakage"].astype(str).isin(["true", "True"]).astype(float),
+            "cement_leakage": frame["cement_leakage"]
+            .astype(str)
+            .isin(["true", "True"])
+            .astype(float),
             "cement_volume_ml": frame["cement_volume_ml"].astype(float),
             "procedure[PKP]": (frame["procedure"].astype(str) == "PKP").astype(float),
         },

@@ -1,0 +1,1248 @@
+"""cirrhosis-sarcopenia (NCT06531200): CT sarcopenia added to MELD-Na, death with transplant competing.
+
+The protocol: a deep-learning segmentation of the L3 CT slice gives the
+skeletal muscle index (SMI, cm2/m2); sarcopenia is SMI below a sex-specific
+cut-off (plan ``extra.sarcopenia_cutoffs``). A prognostic model adding
+sarcopenia to clinical data (MELD-Na) is developed at the development centre
+and validated internally (bootstrap optimism correction by refitting) and
+externally. Liver transplantation competes with death: it is a competing
+event everywhere (cause-specific Cox models for both causes give the predicted
+cumulative incidence of death; Aalen-Johansen for observed incidence; td-AUC
+with ``cause=1``; IPCW Brier for the cumulative incidence), never censoring.
+
+:func:`analyse` is pure: it takes validated data and the plan and returns the
+tables of the results bundle; it neither reads files nor draws.
+
+Oracles: :func:`predicted_cif` equals riskRegression's ``predictRisk`` of a
+``CSC`` fit (``product.limit = FALSE``) and :func:`brier_competing` equals
+``Score(..., metrics = "brier", cens.model = "km")`` for the model and the null
+model (R calls in ``tests/test_protocol_cirrhosis_sarcopenia.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from studyval import figures
+from studyval.analysis import competing_risks, proportions, sample_size, sample_size_survival
+from studyval.analysis import survival as sv
+from studyval.analysis import survival_validation as svv
+from studyval.analysis.descriptive import baseline_table
+from studyval.checklists_tripod import tripod_ai_2024
+from studyval.cohort import Cohort
+from studyval.errors import EstimationError, Violation
+from studyval.figures import competing_risks as crfig
+from studyval.plan import PredictionModelPlan, load_plan
+
+__all__ = [
+    "REQUIRES_PREDICTIONS",
+    "SLUG",
+    "analyse",
+    "check_eligibility",
+    "checklist",
+    "draw_figures",
+    "flow_counts",
+    "flow_stages",
+    "predicted_cif",
+]
+
+SLUG = "cirrhosis-sarcopenia"
+REQUIRES_PREDICTIONS = False
+SETS = ("internal", "external")
+
+
+# ----------------------------------------------------------------------------- eligibility
+
+
+def _meld(bili: pd.Series, inr: pd.Series, creat: pd.Series) -> np.ndarray:
+    b = np.maximum(bili.to_numpy(float), 1.0)
+    i = np.maximum(inr.to_numpy(float), 1.0)
+    c = np.clip(creat.to_numpy(float), 1.0, 4.0)
+    return 3.78 * np.log(b) + 11.2 * np.log(i) + 9.57 * np.log(c) + 6.43
+
+
+def _meld_na(meld: np.ndarray, sodium: pd.Series) -> np.ndarray:
+    na = np.clip(sodium.to_numpy(float), 125.0, 137.0)
+    return meld + 1.32 * (137.0 - na) - 0.033 * meld * (137.0 - na)
+
+
+def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
+    """Rules spanning columns of the clinical table, for included patients.
+
+    * MELD agrees with bilirubin, INR and creatinine, and MELD-Na with MELD and
+      sodium (formulas in the data dictionary), within ``extra.meld_tolerance``;
+    * the muscle area, the SMI and sarcopenia are present; SMI = area / height^2
+      within ``extra.smi_tolerance``; sarcopenia agrees with the plan's
+      sex-specific cut-offs;
+    * one segmentation model version in the table.
+    """
+    plan = load_plan(SLUG, check_dictionary=False)
+    tol = float(plan.extra.get("meld_tolerance", 0.5))
+    smi_tol = float(plan.extra.get("smi_tolerance", 0.05))
+    cut = plan.extra["sarcopenia_cutoffs"]
+    problems: list[Violation] = []
+    inc = clinical[clinical["exclusion_reason"] == "none"]
+
+    def flag(mask: np.ndarray, column: str, rule: str, values: pd.Series) -> None:
+        for idx in inc.index[mask]:
+            problems.append(Violation(label, column, int(idx) + 2, rule, f"{values[idx]:g}"))
+
+    meld = _meld(inc["bilirubin_mg_dl"], inc["inr"], inc["creatinine_mg_dl"])
+    bad = np.abs(inc["meld"].to_numpy(float) - meld) > tol
+    flag(
+        bad,
+        "meld",
+        f"MELD does not match bilirubin, INR and creatinine (UNOS formula) within {tol:g} points",
+        inc["meld"],
+    )
+    mna = _meld_na(inc["meld"].to_numpy(float), inc["sodium_mmol_l"])
+    bad = np.abs(inc["meld_na"].to_numpy(float) - mna) > tol
+    flag(
+        bad,
+        "meld_na",
+        f"MELD-Na does not match MELD and sodium (Kim 2008 formula) within {tol:g} points",
+        inc["meld_na"],
+    )
+    for col in ("l3_muscle_area_cm2", "smi_cm2_m2", "sarcopenia"):
+        for idx in inc.index[inc[col].isna()]:
+            problems.append(
+                Violation(
+                    label,
+                    col,
+                    int(idx) + 2,
+                    "missing for an included patient; set exclusion_reason",
+                )
+            )
+    have = inc["smi_cm2_m2"].notna() & inc["l3_muscle_area_cm2"].notna()
+    smi = inc["l3_muscle_area_cm2"] / inc["height_m"] ** 2
+    bad = (have & ((inc["smi_cm2_m2"] - smi).abs() > smi_tol)).to_numpy(bool)
+    flag(
+        bad,
+        "smi_cm2_m2",
+        f"SMI is not l3_muscle_area_cm2 / height_m^2 within {smi_tol:g}",
+        inc["smi_cm2_m2"],
+    )
+    cutoff = inc["sex"].astype(str).map({"M": float(cut["M"]), "F": float(cut["F"])})
+    expected = inc["smi_cm2_m2"] < cutoff
+    has_s = have & inc["sarcopenia"].notna()
+    bad = (has_s & (inc["sarcopenia"].astype("boolean") != expected)).to_numpy(bool)
+    for idx in inc.index[bad]:
+        problems.append(
+            Violation(
+                label,
+                "sarcopenia",
+                int(idx) + 2,
+                f"does not agree with SMI {inc.at[idx, 'smi_cm2_m2']:g} and the plan's cut-off for sex "
+                f"{inc.at[idx, 'sex']} (< {cutoff[idx]:g} cm2/m2)",
+                str(inc.at[idx, "sarcopenia"]),
+            )
+        )
+    versions = clinical["segmentation_model_version"].dropna().unique()
+    if len(versions) > 1:
+        problems.append(
+            Violation(
+                label,
+                "segmentation_model_version",
+                None,
+                f"{len(versions)} segmentation weight versions; one run evaluates one version",
+            )
+        )
+    return problems
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class ProtocolTables:
+    """Tables of one run, by name (each becomes tables/<name>.parquet and .csv)."""
+
+    tables: dict[str, pd.DataFrame]
+
+
+def _analysis_frame(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
+    clin = cohort.clinical
+    d = clin[clin["exclusion_reason"] == "none"].copy()
+    o = plan.outcome
+    d["time"] = d[o.time].astype(float)
+    d["code"] = d[o.event].astype(int)
+    d["sarcopenia"] = d["sarcopenia"].astype(bool).astype(float)
+    d["sarcopenia_label"] = np.where(d["sarcopenia"] > 0, "sarcopenia", "no sarcopenia")
+    dev = d["site"].astype(str).isin(plan.sets.development_sites)
+    ext = d["site"].astype(str).isin(plan.sets.external_sites)
+    d["set"] = np.where(dev, "internal", np.where(ext, "external", "other"))
+    return d.reset_index(drop=True)
+
+
+def _check_outcome(d: pd.DataFrame, plan: PredictionModelPlan) -> None:
+    o = plan.outcome
+    for set_ in SETS:
+        sub = d[d["set"] == set_]
+        if len(sub) == 0:
+            raise EstimationError(f"the {set_} set has no included patients")
+        if not (sub["code"] == o.cause).any():
+            raise EstimationError(
+                f"{set_} set: no {o.event_codes[o.cause]} events (every patient censored or "
+                "competing); the cause-specific model and the discrimination cannot be estimated"
+            )
+        last = float(sub["time"].max())
+        if o.horizon >= last:
+            raise EstimationError(
+                f"{set_} set: the horizon {o.horizon:g} {o.time_unit} ({o.horizon_label}) is beyond the "
+                f"last follow-up time ({last:g} {o.time_unit}); shorten the horizon in the plan"
+            )
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """Cause-specific Cox fits of one model formula, one per cause."""
+
+    covariates: tuple[str, ...]
+    fits: dict[int, sv.CoxResult]
+
+
+def _fit(d: pd.DataFrame, covs: list[str], plan: PredictionModelPlan) -> _Fitted:
+    o = plan.outcome
+    fits = {}
+    for k in [o.cause, *o.competing]:
+        fits[k] = competing_risks.cause_specific_cox(
+            d,
+            duration="time",
+            event="code",
+            cause=k,
+            covariates=covs,
+            alpha=plan.alpha,
+            causes=[c for c in o.event_codes if c != 0],
+        )
+    return _Fitted(covariates=tuple(covs), fits=fits)
+
+
+def predicted_cif(model: _Fitted, d: pd.DataFrame, cause: int, horizon: float) -> np.ndarray:
+    r"""Predicted cumulative incidence of ``cause`` by ``horizon`` from cause-specific Cox fits.
+
+    .. math::
+
+        \hat F_k(\tau \mid x) = \sum_{t_j \le \tau} \exp\Bigl\{-\sum_l \hat H_{0l}(t_j-)
+            e^{x^\top\hat\beta_l}\Bigr\}\, \Delta\hat H_{0k}(t_j)\, e^{x^\top\hat\beta_k}
+
+    (Benichou & Gail 1990; riskRegression ``CSC`` with ``product.limit =
+    FALSE``), with the Breslow/Efron baseline hazards of every cause.
+    """
+    grid = np.unique(
+        np.concatenate([f.baseline_hazard["time"].to_numpy(float) for f in model.fits.values()])
+    )
+    grid = grid[grid <= horizon]
+    if grid.size == 0:
+        return np.zeros(len(d))
+    cum = {}
+    for k, f in model.fits.items():
+        bh = f.baseline_hazard
+        idx = np.searchsorted(bh["time"].to_numpy(float), grid, side="right")
+        cum[k] = np.concatenate(([0.0], bh["cumhaz"].to_numpy(float)))[idx]
+    lp = {k: np.exp(f.predict_risk(d)) for k, f in model.fits.items()}
+    total_left = np.zeros((len(d), grid.size))
+    for k in model.fits:
+        h_left = np.concatenate(([0.0], cum[k][:-1]))
+        total_left += lp[k][:, None] * h_left[None, :]
+    dh = np.diff(np.concatenate(([0.0], cum[cause])))
+    return (np.exp(-total_left) * (lp[cause][:, None] * dh[None, :])).sum(axis=1)
+
+
+# ----------------------------------------------------------------------------- measures
+
+
+def brier_competing(
+    time: np.ndarray,
+    code: np.ndarray,
+    risk: np.ndarray,
+    *,
+    cause: int,
+    horizon: float,
+    with_null: bool = True,
+) -> tuple[float, float]:
+    r"""IPCW Brier score of a predicted cumulative incidence at ``horizon``, and its null model.
+
+    .. math::
+
+        BS(\tau) = \frac1n \sum_i \hat W_i\,\{I(T_i \le \tau, \delta_i = k) - \hat F_k(\tau\mid x_i)\}^2,
+
+    with :math:`\hat W_i = 1/\hat G(T_i-)` for any event by :math:`\tau`,
+    :math:`1/\hat G(\tau)` for subjects still event-free after :math:`\tau`, 0
+    for censoring by :math:`\tau` (Graf et al. 1999; Schoop et al. 2011 for
+    competing risks; riskRegression ``Score``). A subject with a competing
+    event by :math:`\tau` counts as 0 for the cause of interest. The null model
+    predicts the Aalen-Johansen cumulative incidence of the same data.
+
+    Returns
+    -------
+    (brier, null_brier)
+        ``null_brier`` is NaN with ``with_null=False`` (saves the Aalen-Johansen fit in resampling loops).
+
+    """
+    g = sv._km_censoring(time, (code > 0).astype(int))
+    event_by = (time <= horizon) & (code > 0)
+    after = time > horizon
+    w = np.zeros_like(time, dtype=float)
+    w[event_by] = 1.0 / g.left(time[event_by])
+    w[after] = 1.0 / g.at(horizon)
+    y = ((time <= horizon) & (code == cause)).astype(float)
+    n = len(time)
+    if not with_null:
+        return float(np.sum(w * (y - risk) ** 2) / n), float("nan")
+    aj = competing_risks.cumulative_incidence(time, code, cause=cause, times=[horizon])
+    f0 = float(aj.table()["estimate"].iloc[0])
+    return float(np.sum(w * (y - risk) ** 2) / n), float(np.sum(w * (y - f0) ** 2) / n)
+
+
+def _measures(
+    d: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan, *, with_se: bool
+) -> dict[str, float]:
+    o = plan.outcome
+    t, c = d["time"].to_numpy(float), d["code"].to_numpy(int)
+    auc = svv.time_dependent_auc(t, c, risk, horizon=o.horizon, cause=o.cause, alpha=plan.alpha)
+    hc = sv.harrell_c(t, (c == o.cause).astype(int), risk, alpha=plan.alpha)
+    bs, bs0 = brier_competing(t, c, risk, cause=o.cause, horizon=o.horizon, with_null=with_se)
+    out = {"td_auc": auc.estimate, "harrell_c": hc.estimate, "brier": bs, "brier_null": bs0}
+    if with_se:
+        out.update(
+            td_auc_ci_low=auc.ci_low,
+            td_auc_ci_high=auc.ci_high,
+            harrell_c_ci_low=hc.ci_low,
+            harrell_c_ci_high=hc.ci_high,
+            n_cases=auc.n_cases,
+            n_controls=auc.n_controls,
+            n_censored_before_horizon=auc.n_censored_before_horizon,
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- analyse
+
+
+def analyse(
+    cohort: Cohort,
+    plan: PredictionModelPlan,
+    *,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ProtocolTables:
+    """Run the plan's analyses; return the tidy tables of the bundle."""
+    o = plan.outcome
+    t: dict[str, pd.DataFrame] = {}
+    d = _analysis_frame(cohort, plan)
+    _check_outcome(d, plan)
+    dev = d[d["set"] == "internal"].reset_index(drop=True)
+    ext = d[d["set"] == "external"].reset_index(drop=True)
+    sets = {"internal": dev, "external": ext}
+
+    progress("participant flow and baseline characteristics")
+    t["flow"] = flow_counts(cohort, plan, d)
+    t["baseline"] = _baseline(d)
+    t["prevalence"] = _prevalence(d, plan)
+    t["sample_size"] = _sample_size(plan, d)
+
+    progress("cause-specific Cox models (development centre)")
+    fitted = {m.name: _fit(dev, list(m.covariates), plan) for m in plan.models}
+    cox_rows, zph_rows = [], []
+    for m in plan.models:
+        for k, fit in fitted[m.name].fits.items():
+            s = fit.summary.copy()
+            s.insert(0, "cause", o.event_codes[k])
+            s.insert(0, "model", m.name)
+            s["n"], s["n_events"] = fit.n, fit.n_events
+            s["loglik"], s["ci_level"] = fit.loglik, fit.ci_level
+            cox_rows.append(s)
+            z = sv.cox_zph(fit, data=_cs_frame(dev, k)).table.copy()
+            z.insert(0, "cause", o.event_codes[k])
+            z.insert(0, "model", m.name)
+            z["ph_violated"] = z["p_value"] < plan.alpha
+            zph_rows.append(z)
+    t["cox"] = pd.concat(cox_rows, ignore_index=True)
+    t["ph_test"] = pd.concat(zph_rows, ignore_index=True)
+    t["models"] = _models_table(plan, fitted, d)
+    t["baseline_hazard"] = pd.concat(
+        [
+            fit.baseline_hazard.assign(model=m.name, cause=o.event_codes[k])[
+                ["model", "cause", "time", "cumhaz"]
+            ]
+            for m in plan.models
+            for k, fit in fitted[m.name].fits.items()
+        ],
+        ignore_index=True,
+    )
+
+    progress("Fine-Gray subdistribution hazards (companion analysis)")
+    prim = next(m for m in plan.models if m.role == "primary")
+    comp = next((m for m in plan.models if m.role != "primary"), None)
+    fg_rows = []
+    for k in [o.cause, *o.competing]:
+        fg = competing_risks.fine_gray(
+            dev,
+            duration="time",
+            event="code",
+            cause=k,
+            covariates=list(prim.covariates),
+            alpha=plan.alpha,
+            causes=[c for c in o.event_codes if c != 0],
+        )
+        s = fg.table()
+        s.insert(0, "cause", o.event_codes[k])
+        s["n"], s["n_events"], s["n_competing"] = fg.n, fg.n_events, fg.n_competing
+        fg_rows.append(s)
+    t["fine_gray"] = pd.concat(fg_rows, ignore_index=True)
+
+    progress("likelihood-ratio test for the added term")
+    t["lr_test"] = _lr_test(plan, fitted)
+
+    progress("cumulative incidence by sarcopenia (Aalen-Johansen) and Gray's test")
+    t["cif_curves"], t["cif_at"], t["gray_test"] = _cif(d, plan)
+
+    progress("discrimination, Brier score and calibration at the horizon")
+    risks = {
+        (set_, m.name): predicted_cif(fitted[m.name], frame, o.cause, o.horizon)
+        for set_, frame in sets.items()
+        for m in plan.models
+    }
+    optimism = _optimism(dev, plan, progress)
+    t["optimism"] = optimism
+    perf_rows = []
+    for set_, frame in sets.items():
+        for m in plan.models:
+            r = _measures(frame, risks[(set_, m.name)], plan, with_se=True)
+            for measure in ("td_auc", "harrell_c", "brier"):
+                row = {
+                    "set": set_,
+                    "model": m.name,
+                    "measure": measure,
+                    "apparent": r[measure],
+                    "ci_low": r.get(f"{measure}_ci_low", np.nan),
+                    "ci_high": r.get(f"{measure}_ci_high", np.nan),
+                    "optimism": np.nan,
+                    "corrected": r[measure],
+                    "null": r["brier_null"] if measure == "brier" else np.nan,
+                    "n": len(frame),
+                    "n_deaths_by_horizon": r["n_cases"],
+                    "n_censored_before_horizon": r["n_censored_before_horizon"],
+                }
+                if set_ == "internal":
+                    opt = optimism[(optimism["model"] == m.name) & (optimism["measure"] == measure)]
+                    row["optimism"] = float(opt["optimism"].iloc[0])
+                    row["corrected"] = r[measure] - row["optimism"]
+                    if measure != "brier":
+                        row["ci_low"] -= row["optimism"]
+                        row["ci_high"] -= row["optimism"]
+                perf_rows.append(row)
+    perf = pd.DataFrame(perf_rows)
+    ipa = perf[perf["measure"] == "brier"].copy()
+    ipa["measure"] = "ipa"
+    for col in ("apparent", "corrected"):
+        ipa[col] = 1 - ipa[col] / ipa["null"]
+    ipa[["ci_low", "ci_high", "optimism"]] = np.nan
+    t["performance"] = pd.concat([perf, ipa], ignore_index=True)
+
+    cal_rows, cal_sum = [], []
+    groups = int(plan.extra.get("calibration_groups", 5))
+    for set_, frame in sets.items():
+        for m in plan.models:
+            g, s = _calibration(frame, risks[(set_, m.name)], plan, groups)
+            g.insert(0, "model", m.name)
+            g.insert(0, "set", set_)
+            s.update(set=set_, model=m.name)
+            cal_rows.append(g)
+            cal_sum.append(s)
+    t["calibration_groups"] = pd.concat(cal_rows, ignore_index=True)
+    t["calibration_summary"] = pd.DataFrame(cal_sum)
+
+    if plan.subgroups:
+        progress("performance in the plan's subgroups")
+        t["subgroup_performance"] = _subgroups(sets, risks, plan)
+    if comp is not None:
+        progress("added value of sarcopenia")
+        t["added_value"] = _added_value(sets, risks, plan, prim.name, comp.name, optimism)
+    return ProtocolTables(tables=t)
+
+
+def _cs_frame(d: pd.DataFrame, cause: int) -> pd.DataFrame:
+    """The data cause_specific_cox fitted on (with its event indicator column)."""
+    out = d.copy()
+    out[f"code == {cause}"] = (out["code"] == cause).astype(np.int64)
+    return out
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def flow_counts(cohort: Cohort, plan: PredictionModelPlan, d: pd.DataFrame) -> pd.DataFrame:
+    """Participant flow: screened, excluded by reason, included and outcomes by centre.
+
+    Columns ``stage, set, site, group, n_patients, detail``; ``outcome`` rows
+    count deaths, transplants and censored patients over the whole follow-up
+    and ``outcome_by_horizon`` by the horizon.
+    """
+    clin = cohort.clinical
+    o = plan.outcome
+    rows: list[dict[str, object]] = []
+
+    def add(stage: str, n: int, *, set_: str = "", site: str = "", group: str = "") -> None:
+        rows.append(
+            {"stage": stage, "set": set_, "site": site, "group": group, "n_patients": int(n)}
+        )
+
+    add("screened", len(clin))
+    excl = clin[clin["exclusion_reason"] != "none"]
+    add("excluded", len(excl))
+    for reason in clin["exclusion_reason"].cat.categories:
+        if reason != "none":
+            add(
+                "excluded_reason",
+                int((excl["exclusion_reason"] == reason).sum()),
+                group=str(reason),
+            )
+    add("included", len(d))
+    for set_ in SETS:
+        sub = d[d["set"] == set_]
+        site = ", ".join(sorted(sub["site"].astype(str).unique()))
+        add("included_set", len(sub), set_=set_, site=site)
+        for code, name in sorted(o.event_codes.items()):
+            add("outcome", int((sub["code"] == code).sum()), set_=set_, site=site, group=name)
+        for code, name in sorted(o.event_codes.items()):
+            if code == 0:
+                n = int(
+                    (sub["time"] <= o.horizon).sum()
+                    - (sub["code"][sub["time"] <= o.horizon] > 0).sum()
+                )
+                name = "censored before horizon"
+            else:
+                n = int(((sub["code"] == code) & (sub["time"] <= o.horizon)).sum())
+            add("outcome_by_horizon", n, set_=set_, site=site, group=name)
+        add("followup_median_days", round(float(sub["time"].median())), set_=set_, site=site)
+    return pd.DataFrame(rows)
+
+
+def flow_stages(flow: pd.DataFrame, plan: PredictionModelPlan) -> pd.DataFrame:
+    """Boxes of the TRIPOD+AI flow diagram from the flow counts."""
+
+    def n(stage: str, **where: str) -> int:
+        sub = flow[flow["stage"] == stage]
+        for k, v in where.items():
+            sub = sub[sub[k] == v]
+        return int(sub["n_patients"].sum())
+
+    excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
+    excl_lines = "\n".join(
+        f"{r.group.replace('_', ' ')}: {r.n_patients}" for r in excl.itertuples()
+    )
+    boxes = [
+        {
+            "key": "screened",
+            "text": f"Patients with cirrhosis screened\nn = {n('screened')}",
+            "x": 0.36,
+            "row": 0,
+            "parent": None,
+            "side": False,
+        },
+        {
+            "key": "excluded",
+            "text": f"Excluded, n = {n('excluded')}\n{excl_lines}",
+            "x": 0.80,
+            "row": 0,
+            "parent": "screened",
+            "side": True,
+        },
+        {
+            "key": "included",
+            "text": f"Included\nn = {n('included')}",
+            "x": 0.36,
+            "row": 1,
+            "parent": "screened",
+            "side": False,
+        },
+    ]
+    labels = {"internal": "Development centre", "external": "External centre"}
+    for x, set_ in ((0.18, "internal"), (0.62, "external")):
+        site = flow.loc[(flow["stage"] == "included_set") & (flow["set"] == set_), "site"].iloc[0]
+        lines = [
+            f"{r.group}: {r.n_patients}"
+            for r in flow[(flow["stage"] == "outcome") & (flow["set"] == set_)].itertuples()
+        ]
+        boxes.append(
+            {
+                "key": f"set_{set_}",
+                "text": f"{labels[set_]} ({site})\nn = {n('included_set', set=set_)}",
+                "x": x,
+                "row": 2,
+                "parent": "included",
+                "side": False,
+            }
+        )
+        boxes.append(
+            {
+                "key": f"out_{set_}",
+                "text": "Outcome (whole follow-up)\n" + "\n".join(lines),
+                "x": x,
+                "row": 3,
+                "parent": f"set_{set_}",
+                "side": False,
+            }
+        )
+    return pd.DataFrame(boxes)
+
+
+def _baseline(d: pd.DataFrame) -> pd.DataFrame:
+    cont = [
+        "age",
+        "height_cm",
+        "l3_muscle_area_cm2",
+        "smi_cm2_m2",
+        "bilirubin_mg_dl",
+        "inr",
+        "creatinine_mg_dl",
+        "sodium_mmol_l",
+        "meld",
+        "meld_na",
+        "time",
+    ]
+    f = d.copy()
+    f["height_cm"] = f["height_m"] * 100.0
+    f["centre"] = pd.Categorical(
+        np.where(f["set"] == "internal", "development", "external"),
+        categories=["development", "external"],
+    )
+    f["sarcopenia_status"] = pd.Categorical(
+        f["sarcopenia_label"], categories=["no sarcopenia", "sarcopenia"]
+    )
+    f["outcome"] = pd.Categorical(
+        f["code"].map({0: "censored", 1: "death", 2: "transplant"}),
+        categories=["censored", "death", "transplant"],
+    )
+    out = []
+    for grouping, col in (("centre", "centre"), ("sarcopenia", "sarcopenia_status")):
+        other = "sarcopenia_status" if col == "centre" else "centre"
+        tab = baseline_table(
+            f,
+            group=col,
+            continuous=cont,
+            categorical=["sex", "child_pugh", "ascites", "etiology", other, "outcome"],
+        )
+        tab.insert(0, "grouping", grouping)
+        out.append(tab)
+    res = pd.concat(out, ignore_index=True)
+    res["variable"] = res["variable"].replace({"time": "followup_days"})
+    return res
+
+
+def _prevalence(d: pd.DataFrame, plan: PredictionModelPlan) -> pd.DataFrame:
+    cut = plan.extra["sarcopenia_cutoffs"]
+    rows = []
+    for set_ in (*SETS, "all"):
+        sub = d if set_ == "all" else d[d["set"] == set_]
+        for sex in ("M", "F", "all"):
+            s = sub if sex == "all" else sub[sub["sex"].astype(str) == sex]
+            x, n = int(s["sarcopenia"].sum()), len(s)
+            p = proportions.proportion_ci(x, n, alpha=plan.alpha, method="wilson")
+            rows.append(
+                {
+                    "set": set_,
+                    "sex": sex,
+                    "cutoff": (f"< {cut[sex]:g} cm2/m2" if sex != "all" else "sex-specific"),
+                    "n": n,
+                    "n_sarcopenia": x,
+                    "estimate": p.estimate,
+                    "ci_low": p.ci_low,
+                    "ci_high": p.ci_high,
+                    "smi_median": float(s["smi_cm2_m2"].median()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _sample_size(plan: PredictionModelPlan, d: pd.DataFrame) -> pd.DataFrame:
+    ss = plan.sample_size
+    r = sample_size_survival.riley_survival(
+        parameters=ss.parameters,
+        rate=ss.rate,
+        timepoint=ss.timepoint,
+        mean_follow_up=ss.mean_follow_up,
+        r2_cs=ss.r2_cs,
+        r2_nagelkerke=ss.r2_nagelkerke,
+        shrinkage=ss.shrinkage,
+    )
+    chk = sample_size.check_registered(
+        r.n, ss.registered_total, label="patients", basis=f"Riley criterion ({r.governing})"
+    )
+    rows = [
+        {
+            "check": "registered",
+            "quantity": "patients (development)",
+            "method": "Riley et al. 2020 (pmsampsize type s)",
+            "assumption": f"{ss.parameters} parameters, R2_CS {ss.r2_cs}, rate {ss.rate}/year, "
+            f"mean follow-up {ss.mean_follow_up} y, time point {ss.timepoint} y, shrinkage {ss.shrinkage}",
+            "required_unrounded": float(r.n),
+            "required": int(r.required),
+            "required_events": int(r.required_events),
+            "available": int(ss.registered_total),
+            "adequate": bool(chk.adequate),
+            "message": chk.message,
+        }
+    ]
+    dev = d[d["set"] == "internal"]
+    n_dev, deaths_dev = len(dev), int((dev["code"] == plan.outcome.cause).sum())
+    rows.append(
+        {
+            "check": "observed (development)",
+            "quantity": "patients and deaths at the development centre",
+            "method": "Riley et al. 2020",
+            "assumption": "as above",
+            "required_unrounded": float(r.n),
+            "required": int(r.required),
+            "required_events": int(r.required_events),
+            "available": n_dev,
+            "adequate": bool(n_dev >= r.required and deaths_dev >= r.required_events),
+            "message": f"The development centre has {n_dev} patients and {deaths_dev} deaths; the Riley "
+            f"criteria require {r.required} patients and {r.required_events} events.",
+        }
+    )
+    if ss.schoenfeld_hr is not None:
+        p_event = float((d["code"] == plan.outcome.cause).mean())
+        sch = sample_size_survival.schoenfeld_events(
+            ss.schoenfeld_hr,
+            alpha=plan.alpha,
+            power=ss.schoenfeld_power,
+            proportion_exposed=ss.schoenfeld_proportion_exposed or 0.5,
+            event_probability=p_event,
+        )
+        rows.append(
+            {
+                "check": "schoenfeld",
+                "quantity": "deaths to detect the sarcopenia hazard ratio",
+                "method": "Schoenfeld 1983",
+                "assumption": f"HR {ss.schoenfeld_hr}, power {ss.schoenfeld_power}, "
+                f"{ss.schoenfeld_proportion_exposed} sarcopenic, alpha {plan.alpha}",
+                "required_unrounded": float(sch.events),
+                "required": int(sch.required_events),
+                "required_events": int(sch.required_events),
+                "available": deaths_dev,
+                "adequate": bool(deaths_dev >= sch.required_events),
+                "message": f"{sch.required_events} deaths are needed to detect HR {ss.schoenfeld_hr} with "
+                f"power {ss.schoenfeld_power}; the development centre has {deaths_dev}.",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _model_hash(f: _Fitted) -> str:
+    payload = {
+        str(k): {
+            "coef": [round(float(b), 12) for b in fit.coef],
+            "cumhaz": [round(float(h), 12) for h in fit.baseline_hazard["cumhaz"]],
+        }
+        for k, fit in f.fits.items()
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _models_table(
+    plan: PredictionModelPlan, fitted: dict[str, _Fitted], d: pd.DataFrame
+) -> pd.DataFrame:
+    seg = str(d["segmentation_model_version"].iloc[0])
+    return pd.DataFrame(
+        [
+            {
+                "model": m.name,
+                "role": m.role,
+                "covariates": ", ".join(m.covariates),
+                "model_version": _model_hash(fitted[m.name]),
+                "segmentation_model_version": seg if "sarcopenia" in m.covariates else "",
+                "description": m.description,
+            }
+            for m in plan.models
+        ]
+    )
+
+
+def _lr_test(plan: PredictionModelPlan, fitted: dict[str, _Fitted]) -> pd.DataFrame:
+    o = plan.outcome
+    prim = next(m for m in plan.models if m.role == "primary")
+    rows = []
+    for m in plan.models:
+        if m.role == "primary" or not set(m.covariates) < set(prim.covariates):
+            continue
+        for k in [o.cause, *o.competing]:
+            full, red = fitted[prim.name].fits[k], fitted[m.name].fits[k]
+            chisq = 2.0 * (full.loglik - red.loglik)
+            df = len(prim.covariates) - len(m.covariates)
+            rows.append(
+                {
+                    "cause": o.event_codes[k],
+                    "full": prim.name,
+                    "reduced": m.name,
+                    "added": ", ".join(c for c in prim.covariates if c not in m.covariates),
+                    "chisq": chisq,
+                    "df": df,
+                    "p_value": float(stats.chi2.sf(chisq, df)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _cif(
+    d: pd.DataFrame, plan: PredictionModelPlan
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    o = plan.outcome
+    causes = [c for c in o.event_codes if c != 0]
+    times = [float(x) for x in plan.extra.get("cif_times_days", [o.horizon])]
+    curves, at, tests = [], [], []
+    for set_ in SETS:
+        sub = d[d["set"] == set_]
+        for k in causes:
+            ci = competing_risks.cumulative_incidence(
+                sub["time"],
+                sub["code"],
+                cause=k,
+                groups=sub["sarcopenia_label"],
+                alpha=plan.alpha,
+                causes=causes,
+            )
+            c = ci.table()
+            c.insert(0, "cause", o.event_codes[k])
+            c.insert(0, "set", set_)
+            curves.append(c)
+            ct = competing_risks.cumulative_incidence(
+                sub["time"],
+                sub["code"],
+                cause=k,
+                groups=sub["sarcopenia_label"],
+                times=times,
+                alpha=plan.alpha,
+                causes=causes,
+            ).table()
+            ct.insert(0, "cause", o.event_codes[k])
+            ct.insert(0, "set", set_)
+            at.append(ct)
+            g = ci.test
+            tests.append(
+                {
+                    "set": set_,
+                    "cause": o.event_codes[k],
+                    "statistic": g.statistic,
+                    "df": g.df,
+                    "p_value": g.p_value,
+                }
+            )
+    return (
+        pd.concat(curves, ignore_index=True),
+        pd.concat(at, ignore_index=True),
+        pd.DataFrame(tests),
+    )
+
+
+def _optimism(
+    dev: pd.DataFrame, plan: PredictionModelPlan, progress: Callable[[str], None]
+) -> pd.DataFrame:
+    """Harrell's bootstrap optimism: refit on each resample, test on the resample and the original."""
+    o = plan.outcome
+    rng = np.random.default_rng(plan.seed)
+    b_total = plan.sets.n_bootstrap
+    cols = sorted({"time", "code", *(c for m in plan.models for c in m.covariates)})
+    dev = dev[cols]
+    acc: dict[tuple[str, str], list[float]] = {}
+    n_failed = 0
+    for b in range(b_total):
+        if b % 50 == 0:
+            progress(f"bootstrap optimism {b + 1}-{min(b + 50, b_total)} of {b_total}")
+        idx = rng.integers(0, len(dev), len(dev))
+        boot = dev.iloc[idx].reset_index(drop=True)
+        try:
+            res = {}
+            for m in plan.models:
+                f = _fit(boot, list(m.covariates), plan)
+                app = _measures(
+                    boot, predicted_cif(f, boot, o.cause, o.horizon), plan, with_se=False
+                )
+                test = _measures(
+                    dev, predicted_cif(f, dev, o.cause, o.horizon), plan, with_se=False
+                )
+                res[m.name] = (app, test)
+        except EstimationError:
+            n_failed += 1
+            continue
+        for name, (app, test) in res.items():
+            for measure in ("td_auc", "harrell_c", "brier"):
+                acc.setdefault((name, measure), []).append(app[measure] - test[measure])
+    rows = []
+    for (name, measure), vals in acc.items():
+        rows.append(
+            {
+                "model": name,
+                "measure": measure,
+                "optimism": float(np.mean(vals)),
+                "n_bootstrap": len(vals),
+                "n_failed": n_failed,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _calibration(
+    frame: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan, groups: int
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """Predicted cumulative incidence vs Aalen-Johansen observed, by quantile group of predicted risk."""
+    o = plan.outcome
+    causes = [c for c in o.event_codes if c != 0]
+    q = np.quantile(risk, np.linspace(0, 1, groups + 1))
+    grp = np.clip(np.searchsorted(q[1:-1], risk, side="right"), 0, groups - 1)
+    ci = competing_risks.cumulative_incidence(
+        frame["time"],
+        frame["code"],
+        cause=o.cause,
+        groups=grp + 1,
+        times=[o.horizon],
+        alpha=plan.alpha,
+        causes=causes,
+    ).table()
+    rows = []
+    for gi in range(groups):
+        m = grp == gi
+        obs = ci[ci["group"] == gi + 1].iloc[0]
+        rows.append(
+            {
+                "group": gi + 1,
+                "n": int(m.sum()),
+                "predicted": float(risk[m].mean()),
+                "observed": float(obs["estimate"]),
+                "ci_low": float(obs["ci_low"]),
+                "ci_high": float(obs["ci_high"]),
+                "n_deaths": int(
+                    (
+                        (frame["code"].to_numpy() == o.cause)
+                        & (frame["time"].to_numpy() <= o.horizon)
+                        & m
+                    ).sum()
+                ),
+            }
+        )
+    overall = competing_risks.cumulative_incidence(
+        frame["time"],
+        frame["code"],
+        cause=o.cause,
+        times=[o.horizon],
+        alpha=plan.alpha,
+        causes=causes,
+    ).table()
+    obs = float(overall["estimate"].iloc[0])
+    g = pd.DataFrame(rows)
+    summary: dict[str, object] = {
+        "observed": obs,
+        "observed_ci_low": float(overall["ci_low"].iloc[0]),
+        "observed_ci_high": float(overall["ci_high"].iloc[0]),
+        "mean_predicted": float(risk.mean()),
+        "oe_ratio": obs / float(risk.mean()),
+        "max_abs_group_difference": float((g["observed"] - g["predicted"]).abs().max()),
+        "groups": groups,
+    }
+    return g, summary
+
+
+def _subgroups(
+    sets: dict[str, pd.DataFrame],
+    risks: dict[tuple[str, str], np.ndarray],
+    plan: PredictionModelPlan,
+) -> pd.DataFrame:
+    """td-AUC (cause 1) and Harrell's C of the primary model within each subgroup level (apparent)."""
+    o = plan.outcome
+    rows = []
+    for sg in plan.subgroups:
+        for set_, frame in sets.items():
+            risk = risks[(set_, plan.primary_model)]
+            for level in sorted(frame[sg.variable].astype(str).unique()):
+                m = (frame[sg.variable].astype(str) == level).to_numpy()
+                t, c = frame["time"].to_numpy(float)[m], frame["code"].to_numpy(int)[m]
+                row = {
+                    "variable": sg.variable,
+                    "status": sg.status,
+                    "set": set_,
+                    "level": level,
+                    "n": int(m.sum()),
+                    "n_deaths_by_horizon": int(((c == o.cause) & (t <= o.horizon)).sum()),
+                    "td_auc": np.nan,
+                    "td_auc_ci_low": np.nan,
+                    "td_auc_ci_high": np.nan,
+                    "harrell_c": np.nan,
+                    "reason": "",
+                }
+                try:
+                    a = svv.time_dependent_auc(
+                        t, c, risk[m], horizon=o.horizon, cause=o.cause, alpha=plan.alpha
+                    )
+                    hc = sv.harrell_c(t, (c == o.cause).astype(int), risk[m], alpha=plan.alpha)
+                    row.update(
+                        td_auc=a.estimate,
+                        td_auc_ci_low=a.ci_low,
+                        td_auc_ci_high=a.ci_high,
+                        harrell_c=hc.estimate,
+                    )
+                except EstimationError as exc:
+                    row["reason"] = str(exc)
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _added_value(
+    sets: dict[str, pd.DataFrame],
+    risks: dict[tuple[str, str], np.ndarray],
+    plan: PredictionModelPlan,
+    prim: str,
+    comp: str,
+    optimism: pd.DataFrame,
+) -> pd.DataFrame:
+    o = plan.outcome
+    rows = []
+    rng = np.random.default_rng(plan.seed + 1)
+    for set_, frame in sets.items():
+        t, c = frame["time"].to_numpy(float), frame["code"].to_numpy(int)
+        ra, rb = risks[(set_, prim)], risks[(set_, comp)]
+        cmp = svv.compare_time_dependent_auc(
+            t, c, ra, rb, horizon=o.horizon, cause=o.cause, alpha=plan.alpha, names=(prim, comp)
+        )
+        rows.append(
+            {
+                "set": set_,
+                "measure": "td_auc",
+                "model_a": prim,
+                "model_b": comp,
+                "estimate_a": cmp.auc_a,
+                "estimate_b": cmp.auc_b,
+                "difference": cmp.difference,
+                "ci_low": cmp.ci_low,
+                "ci_high": cmp.ci_high,
+                "p_value": cmp.p_value,
+                "method": "paired influence-function SE (compare_time_dependent_auc, cause 1)",
+            }
+        )
+        e = (c == o.cause).astype(int)
+        ca = sv.harrell_c(t, e, ra).estimate
+        cb = sv.harrell_c(t, e, rb).estimate
+        diffs = []
+        for _ in range(plan.sets.n_bootstrap):
+            i = rng.integers(0, len(t), len(t))
+            diffs.append(
+                sv.harrell_c(t[i], e[i], ra[i]).estimate - sv.harrell_c(t[i], e[i], rb[i]).estimate
+            )
+        lo, hi = np.quantile(diffs, [plan.alpha / 2, 1 - plan.alpha / 2])
+        arr = np.asarray(diffs)
+        # two-sided bootstrap p-value, (k + 1) / (B + 1) so that it is never 0
+        p = 2 * (min((arr <= 0).sum(), (arr >= 0).sum()) + 1) / (len(arr) + 1)
+        rows.append(
+            {
+                "set": set_,
+                "measure": "harrell_c",
+                "model_a": prim,
+                "model_b": comp,
+                "estimate_a": ca,
+                "estimate_b": cb,
+                "difference": ca - cb,
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "p_value": float(min(1.0, p)),
+                "method": f"percentile bootstrap ({plan.sets.n_bootstrap} resamples of patients, models fixed)",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- report pieces
+
+
+def checklist(
+    plan: PredictionModelPlan, tables: dict[str, pd.DataFrame], cohort: Cohort
+) -> pd.DataFrame:
+    """The TRIPOD+AI 2024 checklist filled from the plan and the tables."""
+    o = plan.outcome
+    flow = tables["flow"]
+    clin = cohort.clinical
+    inc = clin[clin["exclusion_reason"] == "none"]
+
+    def fn(stage: str, **where: str) -> int:
+        sub = flow[flow["stage"] == stage]
+        for k, v in where.items():
+            sub = sub[sub[k] == v]
+        return int(sub["n_patients"].sum())
+
+    perf = tables["performance"]
+    cut = plan.extra["sarcopenia_cutoffs"]
+
+    def pm(set_: str, measure: str, col: str = "corrected") -> str:
+        r = perf[
+            (perf["set"] == set_)
+            & (perf["model"] == plan.primary_model)
+            & (perf["measure"] == measure)
+        ].iloc[0]
+        ci = f" ({r['ci_low']:.3f}-{r['ci_high']:.3f})" if np.isfinite(r["ci_low"]) else ""
+        return f"{r[col]:.3f}{ci}"
+
+    ph = tables["ph_test"]
+    ph_fail = ph[(ph["term"] != "GLOBAL") & ph["ph_violated"]]
+    excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
+    excl_text = ", ".join(f"{r.group.replace('_', ' ')} {r.n_patients}" for r in excl.itertuples())
+    seg = tables["models"]["segmentation_model_version"].replace("", np.nan).dropna()
+    content = {
+        "1": (
+            f"{plan.registry.title}: development and external validation of a prognostic model "
+            f"(death, transplant competing) in adults with cirrhosis.",
+            "Title",
+        ),
+        "2": (f"Draft from the plan: {plan.registry.design}", "Summary"),
+        "5a": (
+            "Development: patients of the development centre; evaluation: patients of other centres "
+            "(registry). Representativeness to be confirmed.",
+            "Protocol",
+        ),
+        "5b": (
+            f"Index CT dates of included patients {inc['ct_date'].min():%Y-%m-%d} to "
+            f"{inc['ct_date'].max():%Y-%m-%d}; maximum follow-up {inc[o.time].max():.0f} days.",
+            "Baseline characteristics",
+        ),
+        "6a": (
+            f"{inc['site'].nunique()} centres: development {', '.join(plan.sets.development_sites)} "
+            f"({fn('included_set', set='internal')} patients), external "
+            f"{', '.join(plan.sets.external_sites)} ({fn('included_set', set='external')}).",
+            "Participant flow",
+        ),
+        "6b": (f"Registry eligibility; exclusions applied: {excl_text}.", "Participant flow"),
+        "7": (
+            "Every table validated against the data dictionary; MELD, MELD-Na, SMI and sarcopenia "
+            "checked against their components for every included patient.",
+            "Data and methods",
+        ),
+        "8c": (
+            "Death and transplantation are recorded from hospital records; not influenced by the "
+            "predictors. Confirm.",
+            "Protocol",
+        ),
+        "9b": (
+            f"L3 skeletal muscle area from the deep-learning segmentation (weights {seg.iloc[0][:19]}...), "
+            f"SMI = area / height^2; sarcopenia SMI < {cut['M']:g} (men) / < {cut['F']:g} cm2/m2 "
+            "(women), Carey et al. 2017. MELD-Na from laboratory values at the index CT.",
+            "Models",
+        ),
+        "11": (
+            f"Complete-case by design: patients with incomplete data are excluded "
+            f"({fn('excluded_reason', group='incomplete_data')}) and no usable L3 CT "
+            f"({fn('excluded_reason', group='no_usable_l3_ct')}); no imputation.",
+            "Participant flow",
+        ),
+        "12a": (
+            "Development centre: model fitting and internal validation (bootstrap, "
+            f"{plan.sets.n_bootstrap} resamples with refitting); external centre: external validation.",
+            "Performance",
+        ),
+        "12b": (
+            "MELD-Na continuous, linear; sarcopenia binary from the sex-specific SMI cut-off.",
+            "Models",
+        ),
+        "12c": (
+            "Cause-specific Cox models for death and transplant (Efron ties); predicted cumulative "
+            f"incidence of death by {o.horizon_label} from both; Fine-Gray as companion; Harrell's "
+            "bootstrap optimism correction.",
+            "Models",
+        ),
+        "12d": (
+            "Centres analysed separately (development vs external); no pooling across centres.",
+            "Performance",
+        ),
+        "12e": (
+            f"Time-dependent AUC (cause 1) and Harrell's C, IPCW Brier score and IPA at "
+            f"{o.horizon_label}, calibration by risk group against Aalen-Johansen.",
+            "Performance",
+        ),
+        "12f": (
+            "No updating or recalibration: the development model is applied unchanged to the external centre.",
+            "Calibration",
+        ),
+        "12g": (
+            f"Coefficients and baseline hazards in the bundle; model hash "
+            f"{tables['models'].loc[tables['models']['role'] == 'primary', 'model_version'].iloc[0][:19]}...",
+            "Models",
+        ),
+        "13": ("Not applicable: time-to-event outcome, no resampling for class balance.", "Models"),
+        "14": (
+            "Sex-specific sarcopenia cut-offs; prevalence and discrimination reported by sex.",
+            "Sarcopenia prevalence",
+        ),
+        "15": (
+            f"Predicted cumulative incidence of death by {o.horizon_label}; no decision threshold.",
+            "Models",
+        ),
+        "16": (
+            "Same eligibility and definitions at both centres; case mix compared in the baseline table.",
+            "Baseline characteristics",
+        ),
+        "18f": ("studyval (this package); commit in the bundle manifest.", "Provenance"),
+        "20a": (
+            f"{fn('screened')} screened, {fn('excluded')} excluded, {fn('included')} included; deaths "
+            f"{fn('outcome', group='death')}, transplants {fn('outcome', group='liver transplantation')}, "
+            f"censored {fn('outcome', group='censored')}.",
+            "Participant flow",
+        ),
+        "20b": ("By centre and by sarcopenia, with missing values.", "Baseline characteristics"),
+        "20c": (
+            "Development vs external: see the baseline table by centre.",
+            "Baseline characteristics",
+        ),
+        "21": (
+            "Patients and deaths by horizon per analysis in the performance and model tables.",
+            "Performance",
+        ),
+        "22": (
+            "Coefficients (cause-specific HRs) in the model table; baseline hazards in the bundle.",
+            "Models",
+        ),
+        "23a": (
+            f"Primary model: td-AUC internal (optimism-corrected) {pm('internal', 'td_auc')}, "
+            f"external {pm('external', 'td_auc')}; by sex in the subgroup table.",
+            "Performance",
+        ),
+        "23b": ("Internal vs external side by side.", "Performance"),
+        "24": ("No model updating was done.", "Calibration"),
+        "27a": (
+            "Patients without a usable L3 CT cannot be scored (excluded); report their number.",
+            "Participant flow",
+        ),
+    }
+    if len(ph_fail):
+        content["12c"] = (
+            content["12c"][0] + f" PH assumption flagged for {len(ph_fail)} term(s).",
+            "Models",
+        )
+    return tripod_ai_2024(plan, tables, content=content)
+
+
+def draw_figures(
+    tables: dict[str, pd.DataFrame], plan: PredictionModelPlan, directory: Path
+) -> None:
+    """Draw the report's figures from the result tables into ``directory``."""
+    fig = figures.flow_figure(flow_stages(tables["flow"], plan))
+    figures.save_figure(fig, directory, "flow")
+    fig = crfig.cumulative_incidence_figure(
+        tables["cif_curves"],
+        gray=tables["gray_test"],
+        horizon=plan.outcome.horizon,
+        time_label="Days since index CT",
+    )
+    figures.save_figure(fig, directory, "cumulative_incidence")
+    fig = crfig.calibration_groups_figure(
+        tables["calibration_groups"],
+        models=plan.model_names,
+        horizon_label=plan.outcome.horizon_label,
+    )
+    figures.save_figure(fig, directory, "calibration")

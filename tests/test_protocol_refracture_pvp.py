@@ -1,0 +1,284 @@
+"""refracture-pvp end to end: bundle tables, truth recovery, sample-size message, survival bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from studyval import pipeline
+from studyval.analysis.survival import kaplan_meier
+from studyval.bundle import read_manifest
+from studyval.errors import EstimationError, InputValidationError
+from studyval.figures.survival import calibration_horizon_figure, km_figure, zph_figure
+from studyval.pipeline import run_protocol
+from studyval.plan import load_plan
+from studyval.synthetic.refracture_pvp import TRUE_LOG_HR, generate
+
+SLUG = "refracture-pvp"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    return generate().write(tmp_path_factory.mktemp("inputs"))
+
+
+#: Bootstrap refits per model in these tests (the plan's 200 run in ``studyval demo``); keeps the file < 60 s.
+N_BOOT_TEST = 40
+
+
+@pytest.fixture(scope="module")
+def bundle(inputs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "bundle"
+    plan = load_plan(SLUG)
+    fast = plan.model_copy(
+        update={"sets": plan.sets.model_copy(update={"n_bootstrap": N_BOOT_TEST})}
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            pipeline,
+            "load_plan",
+            lambda slug, **kw: fast if slug == SLUG else load_plan(slug, **kw),
+        )
+        run_protocol(SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=False)
+    return out
+
+
+def _table(bundle: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(bundle / "tables" / f"{name}.parquet")
+
+
+def test_bundle_tables_and_figures(bundle):
+    manifest = read_manifest(bundle)
+    assert manifest["protocol"]["slug"] == SLUG
+    for name in (
+        "flow",
+        "baseline",
+        "sample_size",
+        "sample_size_criteria",
+        "cox_coefficients",
+        "cox_fit",
+        "zph",
+        "zph_residuals",
+        "performance",
+        "optimism",
+        "calibration_groups",
+        "calibration_summary",
+        "km_risk_groups",
+        "km_at_risk",
+        "decision_curve",
+        "comparison",
+        "checklist",
+        "models",
+        "warnings",
+    ):
+        assert (bundle / "tables" / f"{name}.parquet").is_file(), name
+    for fig in ("flow", "km_risk_groups", "calibration_horizon", "zph", "decision_curve"):
+        assert (bundle / "figures" / f"{fig}.png").is_file(), fig
+    assert set(manifest["dictionary"]["removed_direct_identifier_columns"]) == {
+        "patient_name",
+        "medical_record_number",
+        "date_of_birth",
+    }
+
+
+def test_flow_counts(bundle):
+    flow = _table(bundle, "flow").set_index(["stage", "group"])["n"]
+    truth = generate().truth
+    assert flow[("screened", "")] == truth["realised"]["n_screened"]
+    assert flow[("included", "")] == 560
+    assert flow[("excluded", "")] == sum(truth["excluded_patients"].values())
+    assert (
+        flow[("status_end_of_follow_up", "re-fracture of a non-operated vertebra")]
+        == truth["realised"]["refractures"]
+    )
+    assert (
+        flow[("status_end_of_follow_up", "death before re-fracture")] == truth["realised"]["deaths"]
+    )
+
+
+def test_true_hazard_ratios_covered(bundle):
+    coefs = _table(bundle, "cox_coefficients")
+    primary = coefs[coefs["model"] == "Clinical + MRI"].set_index("term")
+    assert set(primary.index) == set(TRUE_LOG_HR)
+    for term, beta in TRUE_LOG_HR.items():
+        lo, hi = primary.loc[term, ["ci_low", "ci_high"]]
+        assert lo <= np.exp(beta) <= hi, (term, lo, np.exp(beta), hi)
+
+
+def test_optimism_correction_is_sane(bundle):
+    opt = _table(bundle, "optimism").set_index(["model", "measure"])
+    for model in ("Clinical + MRI", "Clinical only"):
+        row = opt.loc[(model, "harrell_c")]
+        assert row["optimism"] > 0
+        assert row["corrected"] == pytest.approx(row["apparent"] - row["optimism"])
+        assert 0.6 < row["corrected"] < row["apparent"]
+        assert opt.loc[(model, "calibration_slope"), "corrected"] < 1.0
+        assert row["n_resamples"] == N_BOOT_TEST
+    # more parameters, more optimism
+    assert (
+        opt.loc[("Clinical + MRI", "harrell_c"), "optimism"]
+        > opt.loc[("Clinical only", "harrell_c"), "optimism"]
+    )
+
+
+def test_sample_size_message(bundle):
+    ss = _table(bundle, "sample_size").set_index("check")
+    reg = ss.loc["registered"]
+    assert not reg["adequate"]
+    assert reg["required"] == 927
+    assert reg["message"] == (
+        "The registered 560 participants are 367 short of the 927 that the Riley criteria "
+        "(illustrative planning values) requires (926.5 unrounded)."
+    )
+
+
+def test_comparator_lr_test(bundle):
+    cmp = _table(bundle, "comparison").set_index("comparison")
+    lr = cmp.loc["likelihood ratio"]
+    fit = _table(bundle, "cox_fit").set_index("model")
+    expected = 2 * (fit.loc["Clinical + MRI", "loglik"] - fit.loc["Clinical only", "loglik"])
+    assert lr["estimate"] == pytest.approx(expected)
+    assert lr["df"] == 2
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+
+def _rewrite(inputs, tmp_path, edit) -> Path:
+    df = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
+    edit(df)
+    path = tmp_path / "clinical.csv"
+    df.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+def _run(path: Path, tmp_path: Path) -> None:
+    run_protocol(SLUG, clinical=path, predictions=None, out=tmp_path / "out", render=False)
+
+
+def _first_included(df: pd.DataFrame) -> int:
+    return int(np.flatnonzero(df["exclusion_reason"].to_numpy() == "none")[0])
+
+
+def test_negative_follow_up_rejected(inputs, tmp_path):
+    def edit(df):
+        df.loc[_first_included(df), "followup_days"] = "-5"
+
+    with pytest.raises(InputValidationError, match="followup_days"):
+        _run(_rewrite(inputs, tmp_path, edit), tmp_path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_zero_follow_up_rejected(inputs, tmp_path):
+    def edit(df):
+        i = _first_included(df)
+        df.loc[i, "followup_days"] = "0"
+        df.loc[i, "followup_end_date"] = df.loc[i, "surgery_date"]
+
+    with pytest.raises(InputValidationError, match=r"follow-up time must be > 0 days"):
+        _run(_rewrite(inputs, tmp_path, edit), tmp_path)
+
+
+def test_event_code_outside_dictionary_rejected(inputs, tmp_path):
+    def edit(df):
+        df.loc[_first_included(df), "event"] = "3"
+
+    with pytest.raises(InputValidationError, match=r"event"):
+        _run(_rewrite(inputs, tmp_path, edit), tmp_path)
+
+
+def test_dates_in_wrong_order_rejected(inputs, tmp_path):
+    def edit(df):
+        i = _first_included(df)
+        end = pd.Timestamp(df.loc[i, "surgery_date"]) - pd.Timedelta(days=10)
+        df.loc[i, "followup_end_date"] = end.strftime("%Y-%m-%d")
+
+    with pytest.raises(InputValidationError, match=r"before surgery_date"):
+        _run(_rewrite(inputs, tmp_path, edit), tmp_path)
+
+
+def test_follow_up_days_inconsistent_with_dates_rejected(inputs, tmp_path):
+    def edit(df):
+        i = _first_included(df)
+        df.loc[i, "followup_days"] = str(int(df.loc[i, "followup_days"]) + 7)
+
+    with pytest.raises(InputValidationError, match=r"differs from the \d+ days"):
+        _run(_rewrite(inputs, tmp_path, edit), tmp_path)
+
+
+def test_all_censored_is_a_clear_error(inputs, tmp_path):
+    def edit(df):
+        inc = df["exclusion_reason"] == "none"
+        df.loc[inc, "event"] = "0"
+
+    with pytest.raises(EstimationError, match=r"no re-fracture of a non-operated vertebra events"):
+        _run(_rewrite(inputs, tmp_path, edit), tmp_path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_horizon_beyond_last_follow_up_is_a_clear_error(inputs, tmp_path):
+    def edit(df):
+        inc = df["exclusion_reason"] == "none"
+        days = df.loc[inc, "followup_days"].astype(int)
+        cut = days > 300
+        df.loc[inc & cut.reindex(df.index, fill_value=False), "event"] = "0"
+        new = days.clip(upper=300)
+        df.loc[inc, "followup_days"] = new.astype(str)
+        ends = pd.to_datetime(df.loc[inc, "surgery_date"]) + pd.to_timedelta(new, unit="D")
+        df.loc[inc, "followup_end_date"] = ends.dt.strftime("%Y-%m-%d")
+
+    with pytest.raises(
+        EstimationError, match=r"horizon 365 days \(1 year\) is at or beyond the last"
+    ):
+        _run(_rewrite(inputs, tmp_path, edit), tmp_path)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def test_survival_figures_smoke(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 200
+    g = rng.integers(0, 2, n)
+    t = rng.exponential(300 / (1 + g))
+    c = rng.uniform(50, 400, n)
+    time = np.minimum(t, c)
+    event = (t <= c).astype(int)
+    km = kaplan_meier(time, event, groups=np.array(["low", "high"])[g])
+    fig = km_figure(km.table, km.at_risk([0, 100, 200, 300]), groups=["low", "high"])
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2  # curves and the numbers-at-risk table
+    texts = {t.get_text() for t in fig.axes[1].texts}
+    assert str(int((g == 1).sum())) in texts  # number at risk at time 0 in group "high"
+    fig = km_figure(km.table, km.at_risk([0, 100, 200]), cumulative=True, xmax=200)
+    assert fig.axes[0].get_xlim() == (0.0, 200.0)
+    curve = pd.DataFrame(
+        {"predicted": np.linspace(0.05, 0.5, 20), "observed": np.linspace(0.04, 0.55, 20)}
+    )
+    groups = pd.DataFrame(
+        {
+            "predicted": [0.1, 0.3],
+            "observed": [0.12, 0.28],
+            "ci_low": [0.05, 0.2],
+            "ci_high": [0.2, 0.36],
+        }
+    )
+    assert isinstance(calibration_horizon_figure(curve, groups, horizon_label="1 year"), Figure)
+    res = pd.DataFrame(
+        {
+            "term": ["a"] * 30 + ["b"] * 30,
+            "time": np.tile(np.arange(30.0), 2),
+            "residual": rng.normal(size=60),
+        }
+    )
+    smooth = pd.DataFrame(
+        {"term": ["a", "a", "b", "b"], "time": [0.0, 29.0, 0.0, 29.0], "fit": [0.1, 0.0, -0.1, 0.2]}
+    )
+    fig = zph_figure(
+        res, smooth, tests=pd.DataFrame({"term": ["a", "b"], "p_value": [0.5, 0.0001]})
+    )
+    assert [ax.get_title() for ax in fig.axes] == ["a  (p = 0.500)", "b  (p < 0.001)"]
