@@ -132,6 +132,28 @@ def _dump_json(data: Mapping[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove hidden temporary siblings left by runs that were killed (their process is gone)."""
+    for kind in ("tmp", "old"):
+        for path in out.parent.glob(f".{out.name}.{kind}-*"):
+            try:
+                pid = int(path.name.rsplit("-", 2)[-2])
+            except (ValueError, IndexError):
+                continue
+            if pid != os.getpid() and not _pid_alive(pid) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def atomic_bundle(
     out: str | Path,
     build: Callable[[Path], Mapping[str, Any]],
@@ -172,6 +194,7 @@ def atomic_bundle(
                 "choose a new directory (studyval never overwrites other files)"
             )
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:

@@ -16,6 +16,7 @@ import click
 
 from studyval import __version__
 from studyval.errors import StudyvalError
+from studyval.verify import verify
 
 EXIT_INPUT = 1
 EXIT_RENDER = 3
@@ -187,6 +188,9 @@ def demo(out: Path, engine: str, no_render: bool, quiet: bool) -> None:
             )
     except StudyvalError as exc:
         _fail(exc)
+
+
+main.add_command(verify)
 
 
 if __name__ == "__main__":  # pragma: no cover

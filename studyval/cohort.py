@@ -143,6 +143,21 @@ def join_predictions(
                 str(predictions.at[idx, "score"]),
             )
         )
+    if getattr(plan, "calibration", None) is not None:
+        extreme = ok & has_score & predictions["score"].isin([0.0, 1.0]).fillna(False)
+        for idx in predictions.index[extreme][:20]:
+            problems.append(
+                Violation(
+                    pl,
+                    "score",
+                    _row(idx),
+                    f"probability of exactly 0 or 1 for case {predictions.at[idx, 'case_id']} "
+                    f"(model {predictions.at[idx, 'model_name']}): the plan's calibration analysis needs "
+                    "probabilities strictly between 0 and 1 (their logit is infinite); export the model's "
+                    "probabilities at full precision, they are never clipped",
+                    str(predictions.at[idx, "score"]),
+                )
+            )
     no_reason = ~ok & predictions["failure_reason"].isna()
     for idx in predictions.index[no_reason]:
         problems.append(

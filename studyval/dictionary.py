@@ -416,6 +416,18 @@ def _read_raw(path: Path, label: str) -> pd.DataFrame:
         ) from None
     if frame.shape[0] == 0:
         raise InputValidationError([Violation(label, None, None, "has a header but no data rows")])
+    import csv
+
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])))
+    seen: set[str] = set()
+    dups = [h for h in header if h in seen or seen.add(h)]  # type: ignore[func-returns-value]
+    if dups:
+        raise InputValidationError(
+            [
+                Violation(label, d, 1, "column appears more than once in the header")
+                for d in dict.fromkeys(dups)
+            ]
+        )
     return frame
 
 

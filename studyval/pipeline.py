@@ -24,7 +24,7 @@ from studyval import __version__
 from studyval.bundle import atomic_bundle, environment_info, file_sha256, git_info, write_table
 from studyval.cohort import Cohort, join_predictions
 from studyval.dictionary import DataDictionary, load_dictionary, read_table
-from studyval.errors import InputValidationError, StudyvalError, Violation
+from studyval.errors import EstimationError, InputValidationError, StudyvalError, Violation
 from studyval.plan import AnalysisPlan, load_plan, plan_path
 
 __all__ = [
@@ -181,7 +181,7 @@ def run_protocol(
         raise StudyvalError(f"protocol {slug} needs a prediction table (--predictions)")
     progress("validating inputs against the data dictionaries")
     inputs = load_inputs(slug, clinical, predictions)
-    plan = inputs.plan
+    plan = inputs.plan if seed is None else inputs.plan.model_copy(update={"seed": int(seed)})
     input_info = {"clinical": _file_info(clinical)}
     if predictions is not None:
         input_info["predictions"] = _file_info(predictions)
@@ -197,13 +197,16 @@ def run_protocol(
             step[0] = message
             progress(message)
 
-        result = module.analyse(inputs.cohort, plan, progress=tracking)
+        try:
+            result = module.analyse(inputs.cohort, plan, progress=tracking)
+        except EstimationError as exc:
+            raise EstimationError(f"{clinical.name}, {exc}") from None
         records.extend((step[0], w) for w in caught)
     tables = dict(result.tables)
     tables["warnings"] = _warnings_table(records)
     tables["checklist"] = module.checklist(plan, tables, inputs.cohort)
     tables["dictionary"] = inputs.dictionary.to_frame()
-    used_seed = plan.seed if seed is None else seed
+    used_seed = plan.seed
 
     engine_used: dict[str, str | None] = {"engine": None}
 

@@ -207,7 +207,13 @@ def test_single_class_external_set_is_a_clear_error(inputs, tmp_path):
     clin = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
     clin.loc[clin["site"] == "EXT", "chronicity"] = "acute"
     clin.to_csv(tmp_path / "clinical.csv", index=False)
-    with pytest.raises(StudyvalError, match=r"external set, model DenseNet-121: .*single class"):
+    with pytest.raises(
+        StudyvalError,
+        match=(
+            r"clinical\.csv, column .chronicity. \(reference standard\), "
+            r"external set, model DenseNet-121: .*single class"
+        ),
+    ):
         run_protocol(
             SLUG,
             clinical=tmp_path / "clinical.csv",

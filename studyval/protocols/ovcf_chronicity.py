@@ -260,7 +260,9 @@ def analyse(
             try:
                 a = discrimination.auc(y, s, positive=pos, alpha=alpha)
             except EstimationError as exc:
-                raise EstimationError(f"{set_} set, model {model}: {exc}") from None
+                raise EstimationError(
+                    f"column '{plan.outcome.variable}' (reference standard), {set_} set, model {model}: {exc}"
+                ) from None
             auc_objects[(set_, model)] = a
             auc_rows.append({"set": set_, "model": model, **a.to_dict()})
             pts = a.roc.points_frame()

@@ -1,0 +1,301 @@
+"""Privacy: keyed pseudonyms for identifiers, and a scanner for leaked direct identifiers.
+
+:func:`pseudonymise` replaces patient or case identifiers by keyed HMAC-SHA256
+pseudonyms: the same id and key always give the same pseudonym (so tables
+pseudonymised separately still join), nobody without the key can recompute or
+reverse them, and a different key gives unrelated pseudonyms. The key is a
+secret of the site that holds the identifiers; it never enters a bundle.
+
+:func:`scan_for_identifiers` reads every file under the given paths and looks
+for planted (or known) direct identifiers, not only in the raw bytes but in
+what a reader would see: parquet cells, the decompressed streams of a PDF, the
+text of an SVG and the images embedded in an HTML report.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import re
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from studyval.errors import StudyvalError
+
+__all__ = ["Hit", "ScanReport", "pseudonymise", "scan_for_identifiers"]
+
+_MIN_KEY_BYTES = 16
+_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+def pseudonymise(
+    ids: Iterable[str], *, key: bytes | str, prefix: str = "PS", length: int = 12
+) -> list[str]:
+    """Keyed HMAC-SHA256 pseudonyms of ``ids``, e.g. ``PS-3f9a0c1b27de``.
+
+    Parameters
+    ----------
+    ids : iterable of str
+        Identifiers (patient ids, record numbers...). Missing values are refused.
+    key : bytes or str
+        Secret key, at least 16 bytes (a str is encoded as UTF-8).
+    prefix : str
+        Letters and digits put before the pseudonym, so that it is never
+        mistaken for an original id.
+    length : int
+        Hex digits kept from the HMAC (8 to 64; 12 digits = 48 bits).
+
+    Returns
+    -------
+    list of str
+        One pseudonym per id, in order; equal ids give equal pseudonyms. The
+        pseudonyms match the data dictionaries' id pattern.
+
+    Raises
+    ------
+    StudyvalError
+        Short key, bad prefix or length, a missing or non-string id, or two
+        distinct ids that would share a pseudonym (then use a larger ``length``).
+
+    """
+    raw_key = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if len(raw_key) < _MIN_KEY_BYTES:
+        raise StudyvalError(
+            f"pseudonymisation key must be at least {_MIN_KEY_BYTES} bytes, got {len(raw_key)}"
+        )
+    if not _PREFIX_RE.match(prefix):
+        raise StudyvalError(f"prefix must be letters and digits starting with a letter: {prefix!r}")
+    if not 8 <= int(length) <= 64:
+        raise StudyvalError(f"length must be between 8 and 64 hex digits, got {length}")
+    out: list[str] = []
+    seen: dict[str, str] = {}
+    for i, value in enumerate(ids):
+        if not isinstance(value, str) or value == "":
+            raise StudyvalError(f"id at position {i} is missing or not a string: {value!r}")
+        digest = hmac.new(raw_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+        pseudo = f"{prefix}-{digest[: int(length)]}"
+        other = seen.setdefault(pseudo, value)
+        if other != value:
+            raise StudyvalError(
+                f"two ids share the pseudonym {pseudo} at length {length}; use a larger length"
+            )
+        out.append(pseudo)
+    return out
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One planted identifier found in one file.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    value : str
+        The identifier found.
+    view : str
+        Where it was seen: ``bytes``, ``text``, ``parquet cells``, ``pdf stream``,
+        ``embedded image``.
+
+    """
+
+    path: Path
+    value: str
+    view: str
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What :func:`scan_for_identifiers` read and found.
+
+    Attributes
+    ----------
+    files : tuple of Path
+        Every file read.
+    bytes_read : int
+        Their total size.
+    hits : tuple of Hit
+        Every planted identifier found (empty when clean).
+
+    """
+
+    files: tuple[Path, ...]
+    bytes_read: int
+    hits: tuple[Hit, ...]
+
+    @property
+    def n_files(self) -> int:
+        """Number of files read."""
+        return len(self.files)
+
+    @property
+    def ok(self) -> bool:
+        """True when no planted identifier was found."""
+        return not self.hits
+
+    def summary(self, limit: int = 10) -> str:
+        """One paragraph for a message or a test failure."""
+        head = f"scanned {self.n_files} files ({self.bytes_read} bytes): "
+        if self.ok:
+            return head + "no planted identifier found"
+        shown = "; ".join(f"{h.path.name} [{h.view}]: {h.value!r}" for h in self.hits[:limit])
+        more = f" ... and {len(self.hits) - limit} more" if len(self.hits) > limit else ""
+        return head + f"{len(self.hits)} hit(s): {shown}{more}"
+
+
+_STREAM_RE = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.DOTALL)
+_TJ_RE = re.compile(
+    rb"\[((?:\((?:\\.|[^\\)])*\)|[^\]])*)\]\s*TJ|(\((?:\\.|[^\\)])*\))\s*Tj", re.DOTALL
+)
+_PDF_STRING_RE = re.compile(rb"\((?:\\.|[^\\)])*\)", re.DOTALL)
+_PDF_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+
+def _pdf_unescape(literal: bytes) -> bytes:
+    out = bytearray()
+    i, body = 0, literal[1:-1]
+    while i < len(body):
+        ch = body[i : i + 1]
+        if ch != b"\\":
+            out += ch
+            i += 1
+            continue
+        nxt = body[i + 1 : i + 2]
+        if nxt in _PDF_ESCAPES:
+            out += _PDF_ESCAPES[nxt]
+            i += 2
+        elif nxt.isdigit():
+            digits = re.match(rb"[0-7]{1,3}", body[i + 1 : i + 4])
+            n = len(digits.group(0)) if digits else 1
+            out.append(int(body[i + 1 : i + 1 + n], 8) & 0xFF if digits else 0)
+            i += 1 + n
+        elif nxt in (b"\n", b"\r"):
+            i += 2
+        else:
+            out += nxt
+            i += 2
+    return bytes(out)
+
+
+def _pdf_text(content: bytes) -> bytes:
+    """Text shown by a PDF content stream, one line per text operator.
+
+    Strings are decoded as two-byte codes (UTF-16BE, as matplotlib writes
+    Type 42 fonts with Identity-H encoding and an identity ToUnicode map)
+    when they look like it, else as Latin-1.
+    """
+    lines: list[str] = []
+    for match in _TJ_RE.finditer(content):
+        raw = b"".join(_pdf_unescape(m.group(0)) for m in _PDF_STRING_RE.finditer(match.group(0)))
+        if raw and len(raw) % 2 == 0 and raw[0::2].count(0) >= len(raw) // 4:
+            text = raw.decode("utf-16-be", errors="replace")
+        else:
+            text = raw.decode("latin-1")
+        lines.append(text)
+    return "\n".join(lines).encode("utf-8")
+
+
+_DATA_URI_RE = re.compile(rb"data:([a-z]+/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]+)")
+
+
+def _views(path: Path, data: bytes) -> list[tuple[str, bytes]]:
+    """The byte strings in which an identifier could be read in this file."""
+    views: list[tuple[str, bytes]] = [("bytes", data)]
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm", ".svg", ".xml", ".csv", ".json", ".txt", ".md", ".qmd"):
+        text = data.decode("utf-8", errors="replace")
+        views.append(("text", html.unescape(text).encode("utf-8")))
+    if suffix == ".parquet":
+        try:
+            import pandas as pd
+
+            frame = pd.read_parquet(path)
+            cells = frame.astype(str).to_csv(index=False) + ",".join(map(str, frame.columns))
+            views.append(("parquet cells", cells.encode("utf-8")))
+        except Exception as exc:  # a scanner must not stop at an unreadable file
+            views.append(("parquet cells", f"<unreadable parquet: {exc}>".encode()))
+    if suffix == ".pdf":
+        for match in _STREAM_RE.finditer(data):
+            try:
+                content = zlib.decompress(match.group(1))
+            except zlib.error:
+                content = match.group(1)
+            views.append(("pdf stream", content))
+            views.append(("pdf text", _pdf_text(content)))
+    if suffix in (".html", ".htm", ".svg"):
+        for match in _DATA_URI_RE.finditer(data):
+            try:
+                payload = base64.b64decode(re.sub(rb"\s", b"", match.group(2)))
+            except ValueError:
+                continue
+            views.append(("embedded image", payload))
+            if match.group(1) == b"application/pdf":
+                for stream in _STREAM_RE.finditer(payload):
+                    try:
+                        views.append(("embedded pdf stream", zlib.decompress(stream.group(1))))
+                    except zlib.error:
+                        continue
+    return views
+
+
+def _files(paths: Iterable[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found.extend(sorted(q for q in p.rglob("*") if q.is_file()))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise StudyvalError(f"cannot scan {p}: no such file or directory")
+    return found
+
+
+def scan_for_identifiers(paths: Iterable[str | Path], planted: Iterable[str]) -> ScanReport:
+    """Look for every ``planted`` identifier in every file under ``paths``.
+
+    Parameters
+    ----------
+    paths : iterable of path
+        Files, or directories (read recursively, hidden files included).
+    planted : iterable of str
+        Direct identifiers that must not appear (names, record numbers, dates
+        of birth). A name written ``Family^Given`` (DICOM style) is also
+        looked for as ``Family Given`` and ``Given Family``.
+
+    Returns
+    -------
+    ScanReport
+        Files read and every hit; :attr:`ScanReport.ok` is True when clean.
+
+    """
+    needles: set[str] = set()
+    for value in planted:
+        value = str(value).strip()
+        if len(value) < 4:
+            raise StudyvalError(
+                f"planted identifier {value!r} is too short to scan for without false hits"
+            )
+        needles.add(value)
+        if "^" in value:
+            parts = [s for s in value.split("^") if s]
+            needles.add(" ".join(parts))
+            needles.add(" ".join(reversed(parts)))
+    encoded = sorted((n.encode("utf-8"), n) for n in needles)
+    files = _files(paths)
+    hits: list[Hit] = []
+    total = 0
+    for path in files:
+        data = path.read_bytes()
+        total += len(data)
+        found: set[str] = set()
+        for view, blob in _views(path, data):
+            for raw, value in encoded:
+                if value not in found and raw in blob:
+                    found.add(value)
+                    hits.append(Hit(path, value, view))
+    return ScanReport(files=tuple(files), bytes_read=total, hits=tuple(hits))

@@ -1,0 +1,158 @@
+"""Privacy: keyed pseudonyms, and no planted direct identifier anywhere in a rendered bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import shutil
+import zlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from studyval.errors import StudyvalError
+from studyval.privacy import pseudonymise, scan_for_identifiers
+
+SLUG = "ovcf-chronicity"
+KEY = b"site-secret-key-0123456789abcdef"
+
+
+def shared_bundle(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """The demo bundle of ovcf-chronicity, rendered with Jupyter, built once per session.
+
+    test_privacy, test_verify and test_faults all use this same directory (it lives under
+    the session's base temporary directory), so the run is paid for once. It is made by
+    ``studyval run`` in a subprocess with 2 BLAS/OpenMP threads, hash seed 2 and relative
+    paths; the determinism test compares it with a run made with 1 thread.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from studyval.synthetic.ovcf_chronicity import generate
+
+    root = tmp_path_factory.getbasetemp() / "studyval-shared-demo"
+    inputs = {"clinical": root / "inputs" / "clinical.csv"}
+    inputs["predictions"] = root / "inputs" / "predictions.csv"
+    if not (root / "DONE").is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        generate().write(root / "inputs")
+        env = dict(os.environ)
+        env.update(
+            OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2", MKL_NUM_THREADS="2", PYTHONHASHSEED="2"
+        )
+        cmd = [sys.executable, "-m", "studyval.cli", "run", SLUG, "-c", "clinical.csv"]
+        cmd += ["-p", "predictions.csv", "-o", "../bundle", "--engine", "jupyter", "-q"]
+        done = subprocess.run(cmd, cwd=root / "inputs", env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        (root / "DONE").write_text("complete\n")
+    return root / "bundle", inputs
+
+
+# ------------------------------------------------------------------------------ pseudonyms
+
+
+def test_pseudonyms_are_keyed_hmac_sha256_short_and_prefixed():
+    ids = ["P0001", "P0002", "P0001"]
+    out = pseudonymise(ids, key=KEY)
+    assert out[0] == out[2] != out[1]
+    expected = hmac.new(KEY, b"P0001", hashlib.sha256).hexdigest()[:12]
+    assert out[0] == f"PS-{expected}"
+    assert all(re.fullmatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", p) for p in out), "valid ids"
+    other = pseudonymise(ids, key=KEY[::-1])
+    assert not set(out) & set(other), "another key gives unrelated pseudonyms"
+    assert pseudonymise(["P0001"], key=KEY.decode(), prefix="PT", length=20)[0].startswith("PT-")
+    assert len(pseudonymise(["P0001"], key=KEY, length=20)[0]) == 3 + 20
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"key": b"short"}, "at least 16 bytes", id="short-key"),
+        pytest.param({"key": KEY, "prefix": "P S"}, "prefix must be", id="bad-prefix"),
+        pytest.param({"key": KEY, "length": 4}, "between 8 and 64", id="too-short"),
+    ],
+)
+def test_pseudonymise_refuses_weak_settings(kwargs, message):
+    with pytest.raises(StudyvalError, match=message):
+        pseudonymise(["P0001"], **kwargs)
+
+
+def test_pseudonymise_refuses_missing_ids():
+    with pytest.raises(StudyvalError, match="position 1 is missing"):
+        pseudonymise(["P0001", None], key=KEY)  # type: ignore[list-item]
+
+
+def test_pseudonyms_do_not_collide_on_the_synthetic_cohort():
+    from studyval.synthetic.ovcf_chronicity import generate
+
+    ids = generate().clinical["case_id"].tolist()
+    assert len(set(pseudonymise(ids, key=KEY, length=8))) == len(set(ids))
+
+
+# ------------------------------------------------------------------------------ the scanner
+
+
+def test_scanner_finds_identifiers_wherever_a_reader_would(tmp_path):
+    """Positive controls: a scanner that reads nothing would pass every privacy test."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from studyval import figures
+
+    planted = ["Zhang^Wei", "MRN12345678", "1950-03-04"]
+    fig = Figure()
+    fig.add_subplot().set_title("Wei Zhang, MRN12345678")
+    figures.save_figure(fig, tmp_path / "fig", "leak")  # PNG, PDF (Type 42) and SVG
+    pd.DataFrame({"x": ["1950-03-04"] * 50}).to_parquet(tmp_path / "t.parquet")
+    (tmp_path / "r.html").write_text("<p>Zhang&#94;Wei</p>", encoding="utf-8")
+    report = scan_for_identifiers([tmp_path], planted)
+    found = {(h.path.name, h.value) for h in report.hits}
+    assert ("leak.pdf", "Wei Zhang") in found, report.summary()
+    assert ("leak.pdf", "MRN12345678") in found
+    assert ("leak.svg", "MRN12345678") in found
+    assert ("t.parquet", "1950-03-04") in found
+    assert ("r.html", "Zhang^Wei") in found
+    assert report.n_files == 5 and not report.ok
+    compressed = tmp_path / "z.pdf"
+    compressed.write_bytes(b"stream\n" + zlib.compress(b"(MRN12345678) Tj") + b"\nendstream")
+    assert not scan_for_identifiers([compressed], planted).ok
+
+
+def test_scanner_refuses_needles_too_short_to_mean_anything(tmp_path):
+    with pytest.raises(StudyvalError, match="too short"):
+        scan_for_identifiers([tmp_path], ["Li"])
+
+
+# ------------------------------------------------------------------------------ the bundle
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_no_planted_identifier_reaches_any_file_of_a_rendered_bundle(
+    tmp_path_factory, record_property, capsys
+):
+    bundle, inputs = shared_bundle(tmp_path_factory)
+    clinical = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
+    planted = (
+        set(clinical["patient_name"])
+        | set(clinical["medical_record_number"])
+        | set(clinical["date_of_birth"])
+    )
+    assert len(planted) > 300
+    every_file = sorted(p for p in bundle.rglob("*") if p.is_file())
+    kinds = {p.suffix for p in every_file}
+    assert {".parquet", ".csv", ".png", ".pdf", ".svg", ".json", ".html"} <= kinds
+    assert (bundle / "report" / "report.html").is_file()
+
+    report = scan_for_identifiers([bundle], planted)
+
+    assert report.files == tuple(every_file), "every file of the bundle is read"
+    assert report.ok, report.summary()
+    record_property("privacy_files_scanned", report.n_files)
+    with capsys.disabled():
+        print(f"\nprivacy scan: {report.summary()}")
