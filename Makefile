@@ -1,6 +1,7 @@
 # The two commands a new user runs (see README.md):
 #   make demo   install into .venv, run every protocol on its synthetic data, render the reports
-#   make test   install into .venv with the test tools, lint, run the test suite
+#   make test   install into .venv with the test tools and the imaging extra (torch==2.13.0 CPU, MONAI),
+#               lint, run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -16,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
 install-test: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,models]"
 
 demo: install
 	$(BIN)/studyval demo --out $(OUT)

@@ -35,10 +35,7 @@ def test_configs_shipped():
     }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n.startswith("swin") else n for n in CONFIGS],
-)
+@pytest.mark.parametrize("name", CONFIGS)
 def test_config_smoke(name):
     cfg = load_config(name)
     meta = cfg.metadata
