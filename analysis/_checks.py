@@ -18,6 +18,7 @@ __all__ = [
     "check_alpha",
     "check_binary_outcome",
     "check_option",
+    "check_probabilities",
     "check_scores",
 ]
 
@@ -79,7 +80,11 @@ def check_binary_outcome(
             if v is None or (isinstance(v, float) and np.isnan(v)):
                 raise StudyvalError(f"{name} has a missing label at position {i}")
     # Hash-based unique (O(n)); np.unique sorts, which dominated auc() at large n.
-    labels = np.sort(pd.unique(arr)) if arr.dtype.kind in "biuf" else np.asarray(sorted(pd.unique(arr), key=str))
+    labels = (
+        np.sort(pd.unique(arr))
+        if arr.dtype.kind in "biuf"
+        else np.asarray(sorted(pd.unique(arr), key=str))
+    )
     if positive not in set(labels.tolist()):
         if require_both or len(labels) > 1:
             raise EstimationError(
@@ -123,4 +128,46 @@ def check_scores(y_score: Any, n: int | None = None, *, name: str = "y_score") -
         raise StudyvalError(
             f"{name} has {int(bad.sum())} non-finite value(s); first at position {i}: {arr[i]}"
         )
+    return arr
+
+
+def check_probabilities(prob: Any, n: int, *, name: str = "prob", open_: bool = True) -> np.ndarray:
+    """Predicted probabilities as float64; NaN, out-of-range (and exactly 0/1 if ``open_``) raise.
+
+    Never clips: a probability of exactly 0 or 1 has an infinite logit, and
+    clipping it would invent a calibration.
+    """
+    arr = np.asarray(prob)
+    if arr.ndim != 1:
+        raise StudyvalError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    try:
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise StudyvalError(f"{name} must be numeric probabilities: {exc}") from exc
+    if arr.shape[0] != n:
+        raise StudyvalError(f"{name} has {arr.shape[0]} values but y_true has {n}")
+    nan = np.isnan(arr)
+    if nan.any():
+        i = int(np.flatnonzero(nan)[0])
+        raise StudyvalError(
+            f"{name} has {int(nan.sum())} missing (NaN) value(s); first at position {i}"
+        )
+    outside = (arr < 0.0) | (arr > 1.0)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise StudyvalError(
+            f"{name} must be probabilities in [0, 1]; {int(outside.sum())} value(s) outside, "
+            f"first at position {i}: {arr[i]:.17g} (scores on another scale must be converted "
+            "by the model, not here)"
+        )
+    if open_:
+        edge = (arr == 0.0) | (arr == 1.0)
+        if edge.any():
+            i = int(np.flatnonzero(edge)[0])
+            raise StudyvalError(
+                f"{name} has {int(edge.sum())} probability(ies) of exactly 0 or 1; first at "
+                f"position {i}: {arr[i]:.17g}. Their logit is infinite, so the logistic "
+                "recalibration is undefined; they are not clipped. Export the model's "
+                "probabilities (or logits) at full precision"
+            )
     return arr

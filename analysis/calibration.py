@@ -97,7 +97,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from studyval.analysis._checks import check_alpha, check_binary_outcome, check_option
+from studyval.analysis._checks import (
+    check_alpha,
+    check_binary_outcome,
+    check_option,
+    check_probabilities,
+)
 from studyval.analysis.resampling import bootstrap_many
 from studyval.errors import EstimationError, StudyvalError
 from studyval.results import Result
@@ -169,50 +174,6 @@ class _ValueEq:
         )
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def _check_probabilities(
-    prob: Any, n: int, *, name: str = "prob", open_: bool = True
-) -> np.ndarray:
-    """Predicted probabilities as float64; NaN, out-of-range (and 0/1 if ``open_``) raise.
-
-    Never clips: a probability of exactly 0 or 1 has an infinite logit, and
-    clipping it would invent a calibration.
-    """
-    arr = np.asarray(prob)
-    if arr.ndim != 1:
-        raise StudyvalError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    try:
-        arr = arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise StudyvalError(f"{name} must be numeric probabilities: {exc}") from exc
-    if arr.shape[0] != n:
-        raise StudyvalError(f"{name} has {arr.shape[0]} values but y_true has {n}")
-    nan = np.isnan(arr)
-    if nan.any():
-        i = int(np.flatnonzero(nan)[0])
-        raise StudyvalError(
-            f"{name} has {int(nan.sum())} missing (NaN) value(s); first at position {i}"
-        )
-    outside = (arr < 0.0) | (arr > 1.0)
-    if outside.any():
-        i = int(np.flatnonzero(outside)[0])
-        raise StudyvalError(
-            f"{name} must be probabilities in [0, 1]; {int(outside.sum())} value(s) outside, "
-            f"first at position {i}: {arr[i]!r} (scores on another scale must be converted "
-            "by the model, not here)"
-        )
-    if open_:
-        edge = (arr == 0.0) | (arr == 1.0)
-        if edge.any():
-            i = int(np.flatnonzero(edge)[0])
-            raise StudyvalError(
-                f"{name} has {int(edge.sum())} probability(ies) of exactly 0 or 1; first at "
-                f"position {i}: {arr[i]!r}. Their logit is infinite, so the logistic "
-                "recalibration is undefined; they are not clipped. Export the model's "
-                "probabilities (or logits) at full precision"
-            )
-    return arr
 
 
 def _check_n_resamples(value: Any) -> int:
@@ -815,7 +776,7 @@ def calibration(
     """
     is_pos = check_binary_outcome(y_true, positive)
     n = is_pos.size
-    p = _check_probabilities(prob, n)
+    p = check_probabilities(prob, n)
     alpha = check_alpha(alpha)
     ci_method = check_option(ci_method, _CI_METHODS, "ci_method")
     n_resamples = _check_n_resamples(n_resamples)

@@ -45,7 +45,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studyval.analysis._checks import check_alpha, check_binary_outcome, check_option
+from studyval.analysis._checks import (
+    check_alpha,
+    check_binary_outcome,
+    check_option,
+    check_probabilities,
+)
 from studyval.analysis.resampling import bootstrap_many
 from studyval.errors import StudyvalError
 from studyval.results import Result
@@ -133,32 +138,6 @@ def _check_thresholds(thresholds: Any) -> np.ndarray:
             f"{t[i]!r} after {t[i - 1]!r}"
         )
     return t
-
-
-def _check_prob(prob: Any, n: int, name: str) -> np.ndarray:
-    arr = np.asarray(prob)
-    if arr.ndim != 1:
-        raise StudyvalError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    try:
-        arr = arr.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise StudyvalError(f"{name} must be numeric probabilities: {exc}") from exc
-    if arr.shape[0] != n:
-        raise StudyvalError(f"{name} has {arr.shape[0]} values but y_true has {n}")
-    bad = np.isnan(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise StudyvalError(
-            f"{name} has {int(bad.sum())} missing (NaN) value(s); first at position {i}"
-        )
-    out = (arr < 0.0) | (arr > 1.0)
-    if out.any():
-        i = int(np.flatnonzero(out)[0])
-        raise StudyvalError(
-            f"{name} must be probabilities in [0, 1]; {int(out.sum())} value(s) outside, "
-            f"first at position {i}: {arr[i]!r}"
-        )
-    return arr
 
 
 def _odds(t: np.ndarray) -> np.ndarray:
@@ -394,7 +373,7 @@ def net_benefit(
     n_events = int(is_pos.sum())
     tp_rows, fp_rows = [], []
     for name, prob in zip(names, probs.values(), strict=True):
-        p = _check_prob(prob, n, f"probs[{name!r}]")
+        p = check_probabilities(prob, n, name=f"probs[{name!r}]", open_=False)
         treat = p[:, None] >= t[None, :]
         tp_rows.append(y @ treat)
         fp_rows.append((1.0 - y) @ treat)
@@ -498,8 +477,8 @@ def net_benefit_difference(
         or labels[0] == labels[1]
     ):
         raise StudyvalError(f"labels must be two distinct strings, got {labels!r}")
-    pa = _check_prob(prob_a, n, "prob_a")
-    pb = _check_prob(prob_b, n, "prob_b")
+    pa = check_probabilities(prob_a, n, name="prob_a", open_=False)
+    pb = check_probabilities(prob_b, n, name="prob_b", open_=False)
     y = is_pos.astype(np.float64)
     odds = _odds(t)
     # Per-row contribution to n * NB at each threshold.
