@@ -17,6 +17,7 @@ from studyval.errors import EstimationError, StudyvalError
 __all__ = [
     "check_alpha",
     "check_binary_outcome",
+    "check_follow_up_time",
     "check_option",
     "check_probabilities",
     "check_scores",
@@ -171,3 +172,33 @@ def check_probabilities(prob: Any, n: int, *, name: str = "prob", open_: bool = 
                 "probabilities (or logits) at full precision"
             )
     return arr
+
+
+def check_follow_up_time(time: Any, *, name: str = "time") -> np.ndarray:
+    """Follow-up times as float64: one-dimensional, numeric, finite and ``>= 0``.
+
+    Zero is allowed (as in R's ``Surv``); a negative, missing or infinite time
+    raises, naming the count and the first position.
+    """
+    t = np.asarray(time)
+    if t.ndim != 1:
+        raise StudyvalError(f"{name} must be one-dimensional, got shape {t.shape}")
+    if t.size == 0:
+        raise StudyvalError(f"{name} is empty")
+    if t.dtype.kind not in "iuf":
+        raise StudyvalError(f"{name} must be numeric, got dtype {t.dtype}")
+    t = t.astype(np.float64)
+    bad = ~np.isfinite(t)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise StudyvalError(
+            f"{name} has {int(bad.sum())} missing or infinite value(s); first at position {i}: {t[i]}"
+        )
+    neg = t < 0
+    if neg.any():
+        i = int(np.flatnonzero(neg)[0])
+        raise StudyvalError(
+            f"{name} must be >= 0 (a follow-up duration); {int(neg.sum())} negative value(s), "
+            f"first at position {i}: {t[i]}"
+        )
+    return t

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studyval.analysis._checks import check_alpha
+from studyval.analysis._checks import check_alpha, check_follow_up_time
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
@@ -81,32 +81,6 @@ def _z(alpha: float) -> float:
 
 
 # --------------------------------------------------------------------------- checks
-def _check_time(time: Any, *, name: str = "time") -> np.ndarray:
-    """Follow-up times: one-dimensional, numeric, finite and ``>= 0``."""
-    t = np.asarray(time)
-    if t.ndim != 1:
-        raise StudyvalError(f"{name} must be one-dimensional, got shape {t.shape}")
-    if t.size == 0:
-        raise StudyvalError(f"{name} is empty")
-    if t.dtype.kind not in "biuf":
-        raise StudyvalError(f"{name} must be numeric, got dtype {t.dtype}")
-    t = t.astype(np.float64)
-    bad = ~np.isfinite(t)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise StudyvalError(
-            f"{name} has {int(bad.sum())} missing or infinite value(s); first at position {i}: {t[i]}"
-        )
-    neg = t < 0
-    if neg.any():
-        i = int(np.flatnonzero(neg)[0])
-        raise StudyvalError(
-            f"{name} must be >= 0 (a follow-up duration); {int(neg.sum())} negative value(s), "
-            f"first at position {i}: {t[i]}"
-        )
-    return t
-
-
 def _check_cause_value(value: Any, name: str = "cause") -> int:
     integral = isinstance(value, numbers.Integral | np.integer) or (
         isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer()
@@ -494,7 +468,7 @@ def gray_test(
     (one row per cause) to about 1e-12.
 
     """
-    t = _check_time(time)
+    t = check_follow_up_time(time)
     codes, k, _ = _check_event_codes(event_code, t.shape[0], cause=cause, causes=causes)
     levels, gcodes = _check_groups(groups, t.shape[0], "groups")
     if levels.shape[0] < 2:
@@ -660,7 +634,7 @@ def cumulative_incidence(
 
     """
     alpha = check_alpha(alpha)
-    t = _check_time(time)
+    t = check_follow_up_time(time)
     codes, k, declared = _check_event_codes(event_code, t.shape[0], cause=cause, causes=causes)
     if groups is None:
         levels = np.array(["all"], dtype=object)
@@ -786,7 +760,7 @@ def _design(
     if not np.isfinite(x).all():
         j = int(np.flatnonzero(~np.isfinite(x).all(axis=0))[0])
         raise StudyvalError(f"covariate {covs[j]!r} has non-finite values")
-    t = _check_time(df[duration].to_numpy(), name=f"column {duration!r}")
+    t = check_follow_up_time(df[duration].to_numpy(), name=f"column {duration!r}")
     return t, df[event].to_numpy(), x, covs
 
 

@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studyval.analysis._checks import check_alpha, check_option
+from studyval.analysis._checks import check_alpha, check_follow_up_time, check_option
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
@@ -98,27 +98,7 @@ def _check_time_event(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate follow-up times and event indicators; return float64 and int8 arrays."""
     tn, en = names
-    t = np.asarray(time)
-    if t.ndim != 1:
-        raise StudyvalError(f"{tn} must be one-dimensional, got shape {t.shape}")
-    if t.size == 0:
-        raise StudyvalError(f"{tn} is empty")
-    if t.dtype.kind not in "iuf":
-        raise StudyvalError(f"{tn} must be numeric, got dtype {t.dtype}")
-    t = t.astype(np.float64)
-    bad = ~np.isfinite(t)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise StudyvalError(
-            f"{tn} has {int(bad.sum())} missing or infinite value(s); first at position {i}: {t[i]}"
-        )
-    neg = t < 0
-    if neg.any():
-        i = int(np.flatnonzero(neg)[0])
-        raise StudyvalError(
-            f"{tn} must be >= 0 (a follow-up duration); {int(neg.sum())} negative value(s), "
-            f"first at position {i}: {t[i]}"
-        )
+    t = check_follow_up_time(time, name=tn)
     e = np.asarray(event)
     if e.ndim != 1:
         raise StudyvalError(f"{en} must be one-dimensional, got shape {e.shape}")

@@ -71,8 +71,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studyval.analysis._checks import check_alpha
-from studyval.analysis.competing_risks import _check_event_codes, _check_time
+from studyval.analysis._checks import check_alpha, check_follow_up_time
+from studyval.analysis.competing_risks import _check_event_codes
 from studyval.analysis.survival import _km_censoring, cox, kaplan_meier
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
@@ -119,7 +119,7 @@ def _check_binary_event(event: Any, n: int) -> np.ndarray:
 
 def _check_outcome(time: Any, event: Any, cause: Any) -> tuple[np.ndarray, np.ndarray, int]:
     """Return times, status codes (0 = censored, ``cause`` = case, others competing) and cause."""
-    t = _check_time(time)
+    t = check_follow_up_time(time)
     if cause is None:
         return t, _check_binary_event(event, t.shape[0]), 1
     codes, k, _ = _check_event_codes(event, t.shape[0], cause=cause, name="event")
