@@ -787,7 +787,7 @@ def calibration(
         )
     if np.unique(p).size == 1:
         raise EstimationError(
-            f"all {n} predicted probabilities equal {p[0]!r}: the calibration slope is not "
+            f"all {n} predicted probabilities equal {float(p[0]):.10g}: the calibration slope is not "
             "identifiable (logit(prob) has no variance) and the calibration curve is a single "
             "point; a model that predicts one value for everybody cannot be assessed for "
             "calibration beyond its mean (compare the prevalence with that value)"

@@ -268,8 +268,8 @@ def predict_vertebrae(
     *,
     seg_config: ModelConfig,
     seg_checkpoint: str | Path | None,
-    cls_config: ModelConfig,
-    cls_checkpoint: str | Path | None,
+    cls_config: ModelConfig | Sequence[ModelConfig],
+    cls_checkpoint: str | Path | Sequence[str | Path | None] | None,
     out_path: str | Path | None = None,
     gradcam_dir: str | Path | None = None,
     device: str = "cpu",
@@ -284,9 +284,12 @@ def predict_vertebrae(
         ``vertebral_level`` of the case and ``lowest_level`` (the level of
         the most inferior vertebral body in the scan).
     seg_config, cls_config : ModelConfig
-        Segmentation and classification configs.
+        Segmentation and classification configs; ``cls_config`` may be a
+        sequence (several classifiers scored on the same segmentation, one
+        block of rows per classifier, in the order given).
     seg_checkpoint, cls_checkpoint : str or Path
-        Weights files; ``None`` or a missing file raises
+        Weights files (``cls_checkpoint`` a sequence matching ``cls_config``);
+        ``None`` or a missing file raises
         :class:`~studyval.models.checkpoints.CheckpointError` before any case
         is read.
     out_path : str or Path, optional
@@ -300,67 +303,81 @@ def predict_vertebrae(
     Returns
     -------
     DataFrame
-        The prediction table (:data:`PREDICTION_COLUMNS`), one row per case,
-        in the order of ``cases``.
+        The prediction table (:data:`PREDICTION_COLUMNS`), one row per case
+        and classifier, in the order of ``cases`` within each classifier.
 
     """
     missing = [c for c in CASE_COLUMNS if c not in cases.columns]
     if missing:
         raise ValueError(f"cases table lacks columns: {', '.join(missing)}")
-    if cls_config.task != "classification" or seg_config.task != "segmentation":
+    cls_configs = [cls_config] if isinstance(cls_config, ModelConfig) else list(cls_config)
+    cls_checkpoints = (
+        [cls_checkpoint] if isinstance(cls_config, ModelConfig) else list(cls_checkpoint)  # type: ignore[arg-type]
+    )
+    if len(cls_configs) != len(cls_checkpoints) or not cls_configs:
+        raise ValueError("give one classification checkpoint per classification config")
+    if seg_config.task != "segmentation" or any(c.task != "classification" for c in cls_configs):
         raise ValueError(
             "seg_config must be a segmentation config and cls_config a classification config"
         )
     seg_model, _ = load_model(seg_config, seg_checkpoint, device=device)
-    cls_model, version = load_model(cls_config, cls_checkpoint, device=device)
-    pos = cls_config.classes.index(str(cls_config.positive_class))
+    loaded = [
+        (cfg, *load_model(cfg, ckpt, device=device))
+        for cfg, ckpt in zip(cls_configs, cls_checkpoints, strict=True)
+    ]
     rows = []
-    cache: dict[str, tuple[Volume | None, list[Crop], str | None]] = {}
-    for case in cases.itertuples(index=False):
-        key = f"{case.image_path}|{case.lowest_level}"
-        if key not in cache:
-            try:
-                vol = load_image(case.image_path, spacing=seg_config.spacing)
-                img01 = apply_window(vol.array, seg_config.hu_window)
-                mask = segment(seg_model, img01, roi_size=seg_config.roi_size, device=device) > 0
-                crops = vertebra_crops(
-                    img01, mask, roi_size=cls_config.roi_size, lowest_level=case.lowest_level
+    cache: dict[tuple[str, tuple[int, ...]], tuple[Volume | None, list[Crop], str | None]] = {}
+    for cfg, cls_model, version in loaded:
+        pos = cfg.classes.index(str(cfg.positive_class))
+        for case in cases.itertuples(index=False):
+            key = (f"{case.image_path}|{case.lowest_level}", tuple(cfg.roi_size))
+            if key not in cache:
+                try:
+                    vol = load_image(case.image_path, spacing=seg_config.spacing)
+                    img01 = apply_window(vol.array, seg_config.hu_window)
+                    mask = (
+                        segment(seg_model, img01, roi_size=seg_config.roi_size, device=device) > 0
+                    )
+                    crops = vertebra_crops(
+                        img01, mask, roi_size=cfg.roi_size, lowest_level=case.lowest_level
+                    )
+                    cache[key] = (vol, crops, None)
+                except ImageReadError as exc:
+                    cache[key] = (None, [], f"image unreadable: {exc}")
+            vol, crops, error = cache[key]
+            row = {
+                "case_id": case.case_id,
+                "patient_id": case.patient_id,
+                "site": case.site,
+                "model_name": cfg.model_name,
+                "model_version": version,
+                "input_sha256": vol.sha256
+                if vol is not None
+                else _input_sha(Path(case.image_path)),
+                "split": case.split,
+                "positive_class": cfg.positive_class,
+                "score": None,
+                "status": "failed",
+                "failure_reason": error,
+                "vertebral_level": case.vertebral_level,
+            }
+            match = [c for c in crops if c.level == case.vertebral_level]
+            if error is None and not match:
+                row["failure_reason"] = "segmentation failed: vertebral body not delineated"
+            elif error is None:
+                score = float(
+                    classify(cls_model, [match[0].array], positive_index=pos, device=device)[0]
                 )
-                cache[key] = (vol, crops, None)
-            except ImageReadError as exc:
-                cache[key] = (None, [], f"image unreadable: {exc}")
-        vol, crops, error = cache[key]
-        row = {
-            "case_id": case.case_id,
-            "patient_id": case.patient_id,
-            "site": case.site,
-            "model_name": cls_config.model_name,
-            "model_version": version,
-            "input_sha256": vol.sha256 if vol is not None else _input_sha(Path(case.image_path)),
-            "split": case.split,
-            "positive_class": cls_config.positive_class,
-            "score": None,
-            "status": "failed",
-            "failure_reason": error,
-            "vertebral_level": case.vertebral_level,
-        }
-        match = [c for c in crops if c.level == case.vertebral_level]
-        if error is None and not match:
-            row["failure_reason"] = "segmentation failed: vertebral body not delineated"
-        elif error is None:
-            score = float(
-                classify(cls_model, [match[0].array], positive_index=pos, device=device)[0]
-            )
-            row.update(score=score, status="ok", failure_reason=None)
-            if gradcam_dir is not None and cls_config.arch in CAM_LAYERS:
-                grad_cam_png(
-                    cls_model,
-                    match[0].array,
-                    Path(gradcam_dir) / f"{case.case_id}.png",
-                    arch=cls_config.arch,
-                    class_index=pos,
-                )
-        rows.append(row)
+                row.update(score=score, status="ok", failure_reason=None)
+                if gradcam_dir is not None and cfg.arch in CAM_LAYERS:
+                    grad_cam_png(
+                        cls_model,
+                        match[0].array,
+                        Path(gradcam_dir) / f"{case.case_id}.png",
+                        arch=cfg.arch,
+                        class_index=pos,
+                    )
+            rows.append(row)
     table = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
     if out_path is not None:
         table.to_csv(out_path, index=False, float_format="%.10g")

@@ -21,6 +21,7 @@ the patient's right, anterior and superior), matching the arrays that
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def spine_phantom(
     patterns: tuple[str, ...] = ("intact", "acute", "chronic"),
     first_level: str = "L1",
     noise_hu: float = 15.0,
+    conspicuity: float | Sequence[float] = 1.0,
     seed: int = 0,
 ) -> SpinePhantom:
     """Build a seeded CT-like spine phantom.
@@ -127,6 +129,14 @@ def spine_phantom(
         levels of :data:`LEVELS` (e.g. ``"L1"`` then ``"L2"``).
     noise_hu : float
         Standard deviation of the Gaussian noise in HU.
+    conspicuity : float or sequence of float
+        How clearly each fractured body shows its pattern, in [0, 1] (one
+        value, or one per body). At 1 the patterns are as described above; at
+        0 an acute and a chronic fracture look the same (a uniform 20 % height
+        loss, cancellous core, no oedema band, no sclerosis); in between,
+        heights and HU are interpolated linearly. It makes the acute-vs-chronic
+        task as hard as a demo needs (``studyval.models.demo``). Intact bodies
+        ignore it.
     seed : int
         Seed of the noise and of the small jitter of each body.
 
@@ -140,6 +150,13 @@ def spine_phantom(
     if first_level not in LEVELS:
         raise ValueError(f"unknown vertebral level {first_level!r}")
     start = LEVELS.index(first_level)
+    conspic = (
+        [float(conspicuity)] * len(patterns)
+        if np.isscalar(conspicuity)
+        else [float(c) for c in conspicuity]  # type: ignore[union-attr]
+    )
+    if len(conspic) != len(patterns) or not all(0.0 <= c <= 1.0 for c in conspic):
+        raise ValueError("conspicuity must be one value or one per body, each in [0, 1]")
     if start + len(patterns) > len(LEVELS):
         raise ValueError(f"{len(patterns)} bodies from {first_level} run past L5")
     rng = np.random.default_rng(seed)
@@ -166,12 +183,16 @@ def spine_phantom(
         z0 = (i * pitch + 0.14 * pitch) * sz  # inferior endplate, mm
         # anterior-posterior fraction: 0 at the anterior wall, 1 at the posterior wall
         ap = np.clip((cy + b_mm - yy) / (2 * b_mm), 0.0, 1.0)
+        # (1 - c) * (indeterminate - pattern) is exactly 0.0 at c = 1, so the default
+        # phantoms are bit-for-bit those of the clear patterns.
+        blur = 1.0 - conspic[i]
         if pattern == "intact":
             top = np.full_like(xx, z0 + full_h)
         elif pattern == "acute":
-            top = np.full_like(xx, z0 + 0.75 * full_h)
+            top = np.full_like(xx, z0 + (0.75 + blur * 0.05) * full_h)
         else:  # chronic: wedge, anterior 55 % of posterior height
-            top = z0 + full_h * (0.55 + 0.45 * ap)
+            wedge = 0.55 + 0.45 * ap
+            top = z0 + full_h * (wedge + blur * (0.8 - wedge))
         zc = (np.arange(nz) + 0.5) * sz
         body = (
             inside[:, :, None] & (zc[None, None, :] >= z0) & (zc[None, None, :] < top[:, :, None])
@@ -181,12 +202,16 @@ def spine_phantom(
             | (zc[None, None, :] < z0 + sz)
             | (zc[None, None, :] >= top[:, :, None] - sz)
         )
-        core_hu = HU["sclerotic"] if pattern == "chronic" else HU["cancellous"]
+        core_hu = (
+            HU["sclerotic"] + blur * (HU["cancellous"] - HU["sclerotic"])
+            if pattern == "chronic"
+            else HU["cancellous"]
+        )
         image[body] = core_hu
         image[shell] = HU["cortex"]
         if pattern == "acute":
             band = body & ~shell & (zc[None, None, :] >= top[:, :, None] - 0.45 * full_h)
-            image[band] = HU["oedema_band"]
+            image[band] = HU["oedema_band"] + blur * (HU["cancellous"] - HU["oedema_band"])
         label[body] = 1
         # disc above the body
         above = (zc[None, None, :] >= top[:, :, None]) & (
@@ -197,7 +222,11 @@ def spine_phantom(
         idx = np.argwhere(body)
         lo, hi = idx.min(axis=0), idx.max(axis=0) + 1
         center = tuple(int(v) for v in (lo + hi) // 2)
-        factor = {"intact": (1.0, 1.0), "acute": (0.75, 0.75), "chronic": (0.55, 1.0)}[pattern]
+        factor = {
+            "intact": (1.0, 1.0),
+            "acute": (0.75 + blur * 0.05, 0.75 + blur * 0.05),
+            "chronic": (0.55 + blur * 0.25, 1.0 - blur * 0.2),
+        }[pattern]
         vertebrae.append(
             Vertebra(
                 level=LEVELS[start + i],
@@ -268,6 +297,7 @@ def l3_phantom(
     muscle_thickness_mm: float = 18.0,
     fat_thickness_mm: float = 20.0,
     noise_hu: float = 8.0,
+    muscle_area_mm2: float | None = None,
     seed: int = 0,
 ) -> L3Phantom:
     r"""Build a seeded axial L3 slice with known compartment areas.
@@ -290,6 +320,13 @@ def l3_phantom(
         Thickness of the muscle wall and of the subcutaneous fat.
     noise_hu : float
         Standard deviation of the Gaussian noise in HU.
+    muscle_area_mm2 : float, optional
+        Analytic skeletal-muscle area wanted; the wall thickness is then solved
+        for it (``muscle_thickness_mm`` is ignored). With outer semi-axes
+        :math:`a, b` of the muscle wall and thickness :math:`m`, the area of
+        the wall plus the two psoas muscles is
+        :math:`\pi\{0.0384\,ab + 0.9616\,m(a+b) - 0.9616\,m^2\}`; the
+        smaller root of that quadratic is taken.
     seed : int
         Seed of the noise and of a small jitter of the body size.
 
@@ -308,6 +345,12 @@ def l3_phantom(
     a_body, b_body = 0.42 * nx * sx * scale, 0.30 * ny * sy * scale
     f, m = fat_thickness_mm, muscle_thickness_mm
     a_mo, b_mo = a_body - f, b_body - f  # outer muscle boundary
+    if muscle_area_mm2 is not None:
+        c = float(muscle_area_mm2) / math.pi - 0.0384 * a_mo * b_mo
+        disc = (a_mo + b_mo) ** 2 - 4 * c / 0.9616
+        if c <= 0 or disc < 0:
+            raise ValueError(f"no muscle wall of area {muscle_area_mm2:g} mm2 fits this body")
+        m = 0.5 * ((a_mo + b_mo) - math.sqrt(disc))
     a_mi, b_mi = a_mo - m, b_mo - m  # inner muscle boundary
     if min(a_mi, b_mi) <= 25.0:
         raise ValueError("field of view too small for the requested fat and muscle thickness")

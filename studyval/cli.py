@@ -1,4 +1,4 @@
-"""Command-line interface: ``studyval demo | run | validate | render | synthetic``.
+"""Command-line interface: ``studyval demo | run | validate | render | synthetic | verify | deidentify``.
 
 Exit codes: 0 success; 1 bad input (the message names file, column, row and
 rule), a plan error or a statistic that cannot be estimated; 2 wrong usage of
@@ -69,6 +69,12 @@ def main() -> None:
 @click.option(
     "--out", "-o", type=click.Path(path_type=Path), required=True, help="Results bundle directory."
 )
+@click.option(
+    "--imaging",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Output directory of an imaging chain (manifest.json, tables/, figures/) to include.",
+)
 @click.option("--engine", type=ENGINES, default="auto", show_default=True, help="Report renderer.")
 @click.option("--no-render", is_flag=True, help="Write tables and figures only.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
@@ -77,6 +83,7 @@ def run(
     clinical: Path,
     predictions: Path | None,
     out: Path,
+    imaging: Path | None,
     engine: str,
     no_render: bool,
     quiet: bool,
@@ -92,6 +99,7 @@ def run(
             out=out,
             render=not no_render,
             engine=engine,
+            imaging=imaging,
             progress=_Progress(slug, quiet),
         )
     except StudyvalError as exc:
@@ -162,32 +170,149 @@ def synthetic(slug: str, out: Path, seed: int | None) -> None:
 )
 @click.option("--engine", type=ENGINES, default="auto", show_default=True)
 @click.option("--no-render", is_flag=True)
+@click.option(
+    "--imaging/--no-imaging",
+    default=True,
+    show_default=True,
+    help="Build the ovcf-chronicity and cirrhosis-sarcopenia inputs with the imaging models "
+    "(phantom CTs, a few CPU epochs, inference; needs the 'models' extra) instead of the "
+    "synthetic score tables.",
+)
+@click.option("--only", multiple=True, help="Run only these protocols (repeatable); default: all.")
 @click.option("--quiet", "-q", is_flag=True)
-def demo(out: Path, engine: str, no_render: bool, quiet: bool) -> None:
+def demo(
+    out: Path, engine: str, no_render: bool, imaging: bool, only: tuple[str, ...], quiet: bool
+) -> None:
     """Run every implemented protocol on its bundled synthetic data and render the reports."""
-    from studyval.pipeline import PROTOCOLS, run_protocol, synthetic_cohort
+    from studyval.pipeline import (
+        IMAGING_CHAINS,
+        PROTOCOLS,
+        imaging_chain,
+        protocol_module,
+        run_protocol,
+        synthetic_cohort,
+    )
     from studyval.plan import load_plan
 
     try:
-        for slug in PROTOCOLS:
-            progress = _Progress(slug, quiet)
-            progress("generating the synthetic cohort")
-            inputs = synthetic_cohort(slug, seed=load_plan(slug).seed).write(out / slug / "inputs")
-            res = run_protocol(
-                slug,
-                clinical=inputs["clinical"],
-                predictions=inputs.get("predictions"),
-                out=out / slug / "bundle",
-                render=not no_render,
-                engine=engine,
-                progress=progress,
+        for slug in only:
+            protocol_module(slug)
+        selected = [s for s in PROTOCOLS if not only or s in only]
+        chained = [s for s in selected if imaging and s in IMAGING_CHAINS]
+        if chained:
+            import importlib.util
+
+            if not all(importlib.util.find_spec(m) for m in ("torch", "monai", "pydicom")):
+                raise StudyvalError(
+                    "the demo trains the imaging models for "
+                    + " and ".join(chained)
+                    + ": install them with pip install -e '.[models]', or pass --no-imaging "
+                    "to use the synthetic score tables"
+                )
+        inputs: dict[str, dict[str, Path]] = {}
+        for slug in selected:
+            inputs[slug] = synthetic_cohort(slug, seed=load_plan(slug).seed).write(
+                out / slug / "inputs"
             )
-            click.echo(
-                f"{slug}: bundle {res.bundle}"
-                + (f", report {res.report} ({res.engine})" if res.report else "")
+        # The imaging chains (one torch thread each) run in worker processes while the other
+        # protocols are analysed; each chain is seeded, so the order changes no result.
+        futures = {}
+        pool = None
+        if chained:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(
+                max_workers=min(2, len(chained)), mp_context=multiprocessing.get_context("spawn")
             )
+            for slug in chained:
+                futures[slug] = pool.submit(
+                    imaging_chain,
+                    slug,
+                    inputs[slug],
+                    out / slug / "imaging-run",
+                    seed=load_plan(slug).seed,
+                    progress=_Progress(slug, quiet),
+                )
+        try:
+            for slug in sorted(selected, key=lambda s: s in futures):
+                progress = _Progress(slug, quiet)
+                used = inputs[slug]
+                chain = None
+                if slug in futures:
+                    progress("waiting for the imaging chain")
+                    try:
+                        chain = futures[slug].result()
+                    except StudyvalError:
+                        raise
+                    except Exception as exc:
+                        raise StudyvalError(f"{slug} imaging chain failed: {exc}") from exc
+                    used = {**used, **{k: v for k, v in chain.items() if k != "imaging"}}
+                res = run_protocol(
+                    slug,
+                    clinical=used["clinical"],
+                    predictions=used.get("predictions"),
+                    out=out / slug / "bundle",
+                    render=not no_render,
+                    engine=engine,
+                    imaging=None if chain is None else chain["imaging"],
+                    progress=progress,
+                )
+                click.echo(
+                    f"{slug}: bundle {res.bundle}"
+                    + (f", report {res.report} ({res.engine})" if res.report else "")
+                )
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
     except StudyvalError as exc:
         _fail(exc)
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Must not exist yet."
+)
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="File with the secret key (at least 16 bytes) of the UID replacement and the pseudonym.",
+)
+@click.option(
+    "--patient-id",
+    default=None,
+    help="The patient's id; its keyed pseudonym is written into Patient ID (0010,0020).",
+)
+def deidentify(source: Path, out: Path, key_file: Path, patient_id: str | None) -> None:
+    """Copy DICOM series (or file) SOURCE to OUT with the PS3.15 Basic Profile applied.
+
+    The source is checked first (0-byte files, files without pixel data, mixed
+    series, missing slices, mixed spacing are refused, naming the file) and
+    nothing is written unless every file passes. The source is never modified.
+    """
+    try:
+        import pydicom  # noqa: F401
+    except ImportError:
+        _fail(StudyvalError("deidentify needs pydicom: pip install -e '.[models]'"))
+    from studyval.models.deid import deidentify_series
+    from studyval.privacy import pseudonymise
+
+    try:
+        if not key_file.is_file():
+            raise StudyvalError(f"{key_file}: key file does not exist")
+        key = key_file.read_bytes().strip()
+        if len(key) < 16:
+            raise StudyvalError(f"{key_file}: the key must be at least 16 bytes, found {len(key)}")
+        if out.exists():
+            raise StudyvalError(f"{out} exists; de-identified copies are never overwritten")
+        pseudonym = pseudonymise([patient_id], key=key)[0] if patient_id else None
+        rep = deidentify_series(source, out, key=key, patient_pseudonym=pseudonym)
+    except StudyvalError as exc:
+        _fail(exc)
+    actions = ", ".join(f"{k} {v}" for k, v in rep.actions.items())
+    click.echo(f"{out}: {rep.files} file(s) de-identified ({actions})")
 
 
 main.add_command(verify)

@@ -28,8 +28,10 @@ from studyval.errors import EstimationError, InputValidationError, StudyvalError
 from studyval.plan import AnalysisPlan, load_plan, plan_path
 
 __all__ = [
+    "IMAGING_CHAINS",
     "PROTOCOLS",
     "RunResult",
+    "imaging_chain",
     "load_inputs",
     "protocol_module",
     "report_path",
@@ -41,7 +43,8 @@ __all__ = [
 #   check_eligibility(clinical, *, label) -> list[Violation]    rules spanning rows or columns
 #   analyse(cohort, plan, *, progress) -> ProtocolTables         pure: returns tables only
 #   checklist(plan, tables, cohort) -> DataFrame                 STARD / TRIPOD+AI items
-#   draw_figures(tables, plan, directory) -> None                figures drawn from the tables
+#   figure_specs(tables, plan) -> list[FigureSpec]               figures (name, caption, draw(width))
+#     or, older form, draw_figures(tables, plan, directory) -> None
 # and optionally:
 #   REQUIRES_PREDICTIONS: bool (default True)                      False when the plan fits its own models
 #   join(clinical, predictions, plan, *, clinical_label, predictions_label) -> Cohort
@@ -152,6 +155,7 @@ def run_protocol(
     render: bool = True,
     engine: str = "auto",
     seed: int | None = None,
+    imaging: Path | None = None,
     progress: Progress = lambda _: None,
 ) -> RunResult:
     """Run protocol ``slug`` on the given inputs and write a results bundle at ``out``.
@@ -170,12 +174,19 @@ def run_protocol(
         Rendering engine (see :func:`studyval.render.render_report`).
     seed : int, optional
         Overrides the plan's seed (recorded in the manifest).
+    imaging : Path, optional
+        Output of an imaging chain (:mod:`studyval.models.demo`): a directory
+        with ``manifest.json``, ``tables/*.csv`` and ``figures/*.png`` that is
+        copied into the bundle's ``imaging/`` (model versions, training curves,
+        segmentation quality, Grad-CAM overlays) with the SHA-256 of each
+        file recorded in the manifest.
     progress : callable
         Receives a short message before each step.
 
     """
     clinical, out = Path(clinical), Path(out)
     predictions = None if predictions is None else Path(predictions)
+    imaging_files = _imaging_files(Path(imaging)) if imaging is not None else {}
     module = protocol_module(slug)
     if predictions is None and getattr(module, "REQUIRES_PREDICTIONS", True):
         raise StudyvalError(f"protocol {slug} needs a prediction table (--predictions)")
@@ -214,8 +225,19 @@ def run_protocol(
         progress("writing tables")
         for name, frame in sorted(tables.items()):
             write_table(frame, tmp / "tables", name)
+        if imaging_files:
+            progress("copying the imaging chain's outputs")
+            for rel, src in imaging_files.items():
+                dst = tmp / "imaging" / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(src.read_bytes())
         progress("drawing figures")
-        module.draw_figures(tables, plan, tmp / "figures")
+        if hasattr(module, "figure_specs"):
+            from studyval.figures.spec import draw_specs
+
+            draw_specs(module.figure_specs(tables, plan), tmp / "figures")
+        else:
+            module.draw_figures(tables, plan, tmp / "figures")
         manifest = {
             "studyval_version": __version__,
             "protocol": {
@@ -236,6 +258,10 @@ def run_protocol(
             "git": git_info(),
             "models": tables["models"][["model", "model_version"]].to_dict(orient="records"),
         }
+        if imaging_files:
+            manifest["imaging"] = {
+                rel: file_sha256(tmp / "imaging" / rel) for rel in sorted(imaging_files)
+            }
         return manifest
 
     def finish(tmp: Path) -> None:
@@ -258,6 +284,37 @@ def run_protocol(
     return RunResult(bundle=out, report=report, engine=engine_used["engine"])
 
 
+#: What an imaging chain may put into a bundle (no images of patients, no weights).
+_IMAGING_SUFFIXES = {
+    ".csv": "tables",
+    ".png": "figures",
+    ".pdf": "figures",
+    ".svg": "figures",
+    ".json": "",
+}
+
+
+def _imaging_files(directory: Path) -> dict[str, Path]:
+    """The files of an imaging chain's output directory, checked: relative path -> source."""
+    if not (directory / "manifest.json").is_file():
+        raise StudyvalError(f"{directory}: not an imaging output (it has no manifest.json)")
+    files: dict[str, Path] = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        rel = path.relative_to(directory).as_posix()
+        folder = _IMAGING_SUFFIXES.get(path.suffix)
+        if (
+            folder is None
+            or (folder and not rel.startswith(folder + "/"))
+            or (not folder and "/" in rel)
+        ):
+            raise StudyvalError(
+                f"{path}: an imaging output holds manifest.json, tables/*.csv and "
+                "figures/*.png|pdf|svg only"
+            )
+        files[rel] = path
+    return files
+
+
 def _warnings_table(records: list[tuple[str, warnings.WarningMessage]]) -> pd.DataFrame:
     """Warnings raised during the analysis, kept in the bundle so that the report shows them.
 
@@ -271,6 +328,42 @@ def _warnings_table(records: list[tuple[str, warnings.WarningMessage]]) -> pd.Da
         [{"step": s, "category": c, "message": m, "count": n} for (s, c, m), n in rows.items()],
         columns=["step", "category", "message", "count"],
     )
+
+
+#: Protocols whose demo inputs can come out of the imaging models (studyval.models.demo).
+IMAGING_CHAINS: dict[str, str] = {
+    "ovcf-chronicity": "ovcf_imaging",
+    "cirrhosis-sarcopenia": "cirrhosis_imaging",
+}
+
+
+def imaging_chain(
+    slug: str, inputs: dict[str, Path], work: Path, *, seed: int, progress: Progress
+) -> dict[str, Path]:
+    """Run the imaging chain of protocol ``slug`` on its synthetic inputs.
+
+    Returns the inputs to analyse instead (``clinical``, ``predictions`` where
+    the chain writes them) and ``imaging``, the directory for the bundle.
+    The previous contents of ``work`` are removed first.
+    """
+    import shutil
+
+    from studyval.models import demo
+
+    if slug not in IMAGING_CHAINS:
+        raise StudyvalError(f"protocol {slug} has no imaging chain")
+    if work.exists():
+        shutil.rmtree(work)
+    fn = getattr(demo, IMAGING_CHAINS[slug])
+    kwargs: dict[str, Any] = {"seed": seed, "progress": progress}
+    if slug == "cirrhosis-sarcopenia":
+        cut = load_plan(slug).extra["sarcopenia_cutoffs"]
+        kwargs["cutoffs"] = {"M": float(cut["M"]), "F": float(cut["F"])}
+    res = fn(inputs["clinical"], work, **kwargs)
+    out = {"clinical": res.clinical, "imaging": res.imaging}
+    if res.predictions is not None:
+        out["predictions"] = res.predictions
+    return out
 
 
 def synthetic_cohort(slug: str, *, seed: int | None = None) -> Any:

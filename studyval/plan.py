@@ -37,7 +37,9 @@ class Registry(_Strict):
     brief_title: str | None = None
     sponsor: str | None = None
     version_date: str = Field(description="Date of the registry version the plan follows")
-    study_type: Literal["diagnostic_accuracy", "prediction_model", "service_evaluation"]
+    study_type: Literal[
+        "diagnostic_accuracy", "prediction_model", "multimodal_staging", "service_evaluation"
+    ]
     checklist: Literal["STARD-2015", "TRIPOD+AI-2024"]
     design: str = Field(description="Design in words (retrospective, multicentre...)")
     url: str | None = None
@@ -470,6 +472,26 @@ def plan_path(slug: str) -> Path:
     return Path(str(res))
 
 
+#: Plan schema of each study type that does not use :class:`AnalysisPlan`
+#: ("module:class", imported on first use so that a protocol's schema lives beside it).
+PLAN_SCHEMAS: dict[str, str] = {
+    "prediction_model": "studyval.plan:PredictionModelPlan",
+    "multimodal_staging": "studyval.plan_msk_aging:MskAgingPlan",
+    "service_evaluation": "studyval.plan_vcf_opportunistic:OpportunisticPlan",
+}
+
+
+def _plan_schema(study_type: object) -> type[BaseModel]:
+    """The pydantic model that validates a plan of ``study_type``."""
+    target = PLAN_SCHEMAS.get(study_type) if isinstance(study_type, str) else None
+    if target is None:
+        return AnalysisPlan
+    import importlib
+
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def load_plan(
     slug_or_path: str | Path, *, check_dictionary: bool = True
 ) -> AnalysisPlan | PredictionModelPlan:
@@ -507,7 +529,7 @@ def load_plan(
         if isinstance(raw.get("registry"), dict)
         else None
     )
-    schema = PredictionModelPlan if study_type == "prediction_model" else AnalysisPlan
+    schema = _plan_schema(study_type)
     try:
         plan = schema.model_validate(raw)
     except ValidationError as exc:

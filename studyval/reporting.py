@@ -110,3 +110,30 @@ class Bundle:
         if not path.is_file():
             raise FileNotFoundError(f"bundle has no figure {name}.{ext}")
         return Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
+
+    # ---- the imaging chain's part of the bundle (studyval.models.demo) ---------------------
+    @property
+    def has_imaging(self) -> bool:
+        """Whether the bundle holds an imaging chain's outputs (``imaging/``)."""
+        return (self.path / "imaging" / "manifest.json").is_file()
+
+    @property
+    def imaging_manifest(self) -> dict:
+        """The imaging chain's manifest (models, weights hashes, epochs, scans)."""
+        import json
+
+        return json.loads((self.path / "imaging" / "manifest.json").read_text(encoding="utf-8"))
+
+    def imaging_table(self, name: str) -> pd.DataFrame:
+        """Table ``imaging/tables/<name>.csv``."""
+        path = self.path / "imaging" / "tables" / f"{name}.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"bundle has no imaging table {name}")
+        return pd.read_csv(path)
+
+    def imaging_figure(self, name: str, ext: str = "png") -> str:
+        """Path of imaging figure ``name`` for a Markdown image link (see :meth:`figure`)."""
+        path = self.path / "imaging" / "figures" / f"{name}.{ext}"
+        if not path.is_file():
+            raise FileNotFoundError(f"bundle has no imaging figure {name}.{ext}")
+        return Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()

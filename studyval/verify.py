@@ -446,6 +446,8 @@ def verify_bundle(
                 render=engine is not None,
                 engine=engine or "auto",
                 seed=seed,
+                # the imaging chain's outputs are inputs of the analysis: the bundle's copy
+                imaging=bundle / "imaging" if (bundle / "imaging").is_dir() else None,
             )
         except StudyvalError as exc:
             return compare_bundles(
