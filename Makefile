@@ -1,5 +1,6 @@
 # The two commands a new user runs (see README.md):
-#   make demo   install into .venv, run every protocol on its synthetic data, render the reports
+#   make demo   install into .venv (with the imaging extra: torch==2.13.0 CPU, MONAI), build the
+#               imaging inputs from phantom CTs, run every protocol on its synthetic data, render the reports
 #   make test   install into .venv with the test tools and the imaging extra (torch==2.13.0 CPU, MONAI),
 #               lint, run the test suite
 PYTHON ?= python3
@@ -14,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[models]"
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,models]"

@@ -46,9 +46,10 @@ tables (the weights are named by their SHA-256 and recorded in the tables).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,9 @@ PHANTOM_PARAMETERS: dict[str, Any] = {
 
 Progress = Callable[[str], None]
 
+#: Grad-CAM layer for the smoke networks on 32³ crops (their default layer has no spatial extent).
+CAM_LAYER_SMOKE = {"DenseNet121": "features.denseblock1", "VGG16": "features"}
+
 
 @dataclass(frozen=True)
 class ImagingOutputs:
@@ -126,15 +130,21 @@ def _write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     )
 
 
-def _torch_threads() -> None:
-    """Use one intra-op thread.
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run the block with one intra-op torch thread, then restore the previous setting.
 
     Results then do not depend on the machine's core count, and an OpenMP pool
     on a busy two-core machine spins instead of working (20x slower, measured).
     """
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +187,21 @@ def ovcf_imaging(
         use fewer epochs); recorded in the imaging manifest.
 
     """
+    with _one_torch_thread():
+        return _ovcf_imaging(
+            clinical_csv, work, seed=seed, parameters=parameters, progress=progress
+        )
+
+
+def _ovcf_imaging(
+    clinical_csv: str | Path,
+    work: str | Path,
+    *,
+    seed: int,
+    parameters: dict[str, Any] | None = None,
+    progress: Progress = lambda _: None,
+) -> ImagingOutputs:
+    """Body of :func:`ovcf_imaging`, run under one torch thread."""
     from studyval.models.config import load_config
     from studyval.models.deid import deidentify_series
     from studyval.models.imaging import ImageReadError, apply_window
@@ -193,7 +218,6 @@ def ovcf_imaging(
     from studyval.models.training import train
     from studyval.privacy import pseudonymise
 
-    _torch_threads()
     par = {**PHANTOM_PARAMETERS["ovcf-chronicity"], **(parameters or {})}
     work = Path(work)
     for sub in ("images", "deid", "weights", "imaging/tables", "imaging/figures"):
@@ -262,7 +286,7 @@ def ovcf_imaging(
             except ImageReadError as exc:
                 # never read for outputs: inference reads the original and fails on it too
                 path = src
-                deid_rows.append({"scan": "dicom", "files": 0, "refused": str(exc)})
+                deid_rows.append({"scan": "dicom", "files": 0, "refused": exc.problem})
         else:
             path = work / "images" / f"{pid}.nii.gz"
             write_nifti(ph.image, path, spacing=ph.spacing)
@@ -434,6 +458,9 @@ def ovcf_imaging(
             work / "imaging" / "figures" / f"{name}.png",
             arch=primary_cfg.arch,
             class_index=pos,
+            # the smoke DenseNet's last feature map is 1 voxel for a 32³ crop; its first dense
+            # block (8³) is the deepest layer with a spatial map worth showing
+            target_layer=CAM_LAYER_SMOKE.get(primary_cfg.arch),
         )
         cam_rows.append(
             {
@@ -443,6 +470,7 @@ def ovcf_imaging(
                 "model": primary_cfg.model_name,
                 "score": round(score, 6),
                 "call": "correct" if correct else "wrong",
+                "layer": CAM_LAYER_SMOKE.get(primary_cfg.arch, "default"),
             }
         )
 
@@ -528,6 +556,22 @@ def cirrhosis_imaging(
         Replaces entries of ``PHANTOM_PARAMETERS["cirrhosis-sarcopenia"]``.
 
     """
+    with _one_torch_thread():
+        return _cirrhosis_imaging(
+            clinical_csv, work, seed=seed, cutoffs=cutoffs, parameters=parameters, progress=progress
+        )
+
+
+def _cirrhosis_imaging(
+    clinical_csv: str | Path,
+    work: str | Path,
+    *,
+    seed: int,
+    cutoffs: dict[str, float],
+    parameters: dict[str, Any] | None = None,
+    progress: Progress = lambda _: None,
+) -> ImagingOutputs:
+    """Body of :func:`cirrhosis_imaging`, run under one torch thread."""
     from studyval.analysis.agreement import bland_altman, icc
     from studyval.analysis.segmentation import summarise_by_patient
     from studyval.models.body_composition import sarcopenia, skeletal_muscle_index
@@ -537,7 +581,6 @@ def cirrhosis_imaging(
     from studyval.models.phantoms import l3_phantom, write_nifti
     from studyval.models.training import train
 
-    _torch_threads()
     par = {**PHANTOM_PARAMETERS["cirrhosis-sarcopenia"], **(parameters or {})}
     work = Path(work)
     for sub in ("images", "weights", "imaging/tables", "imaging/figures"):

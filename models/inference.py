@@ -343,7 +343,13 @@ def predict_vertebrae(
                     )
                     cache[key] = (vol, crops, None)
                 except ImageReadError as exc:
-                    cache[key] = (None, [], f"image unreadable: {exc}")
+                    # the problem and the file's name, never its path: folders are often
+                    # named by patient id or record number, and this text reaches reports
+                    cache[key] = (
+                        None,
+                        [],
+                        f"image unreadable: {exc.problem} ({Path(exc.file).name})",
+                    )
             vol, crops, error = cache[key]
             row = {
                 "case_id": case.case_id,

@@ -208,22 +208,31 @@ def atomic_bundle(
         (tmp / MANIFEST).write_text(_dump_json(manifest), encoding="utf-8")
         if finish is not None:
             finish(tmp)
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            if old is not None:
-                os.replace(old, out)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def swap_into_place(tmp: Path, out: Path) -> None:
+    """Move the complete directory ``tmp`` onto ``out``, keeping the previous ``out`` on failure.
+
+    The previous ``out`` is first renamed to a hidden ``.<out>.old-<pid>-*`` sibling, so
+    that at every moment ``out`` is either the old complete directory or the new one.
+    """
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def python_command() -> str:

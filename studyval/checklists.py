@@ -21,7 +21,7 @@ import pandas as pd
 
 from studyval.plan import AnalysisPlan
 
-__all__ = ["PLACEHOLDER", "stard_2015"]
+__all__ = ["PLACEHOLDER", "stard_2015", "stard_table"]
 
 PLACEHOLDER = "[TO BE WRITTEN BY THE INVESTIGATORS]"
 
@@ -363,6 +363,16 @@ def stard_2015(
         "28": (f"{reg.id} ({reg.acronym or ''}), ClinicalTrials.gov.", "Title"),
         "29": (reg.url or f"ClinicalTrials.gov record {reg.id}", "Title"),
     }
+    return stard_table(content)
+
+
+def stard_table(content: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
+    """The 30 STARD 2015 items with the given ``item -> (text, where shown)`` filled in.
+
+    Items of class ``H`` (for the investigators to write) get the placeholder;
+    items of class ``A`` given in ``content`` are ``filled``, others
+    ``drafted: confirm``; an item missing from ``content`` gets the placeholder.
+    """
     rows = []
     for item, section, topic, cls in STARD_ITEMS:
         if cls == "H":

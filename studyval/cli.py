@@ -1,4 +1,4 @@
-"""Command-line interface: ``studyval demo | run | validate | render | synthetic | verify | deidentify``.
+"""Command-line interface: ``studyval demo | run | validate | render | synthetic | verify | figures | deidentify``.
 
 Exit codes: 0 success; 1 bad input (the message names file, column, row and
 rule), a plan error or a statistic that cannot be estimated; 2 wrong usage of
@@ -16,6 +16,7 @@ import click
 
 from studyval import __version__
 from studyval.errors import StudyvalError
+from studyval.manuscript import figures_command
 from studyval.verify import verify
 
 EXIT_INPUT = 1
@@ -316,6 +317,7 @@ def deidentify(source: Path, out: Path, key_file: Path, patient_id: str | None) 
 
 
 main.add_command(verify)
+main.add_command(figures_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

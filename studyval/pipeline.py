@@ -54,6 +54,8 @@ __all__ = [
 PROTOCOLS: dict[str, str] = {
     "ovcf-chronicity": "studyval.protocols.ovcf_chronicity",
     "refracture-pvp": "studyval.protocols.refracture_pvp",
+    "msk-aging": "studyval.protocols.msk_aging",
+    "vcf-opportunistic": "studyval.protocols.vcf_opportunistic",
     "cirrhosis-sarcopenia": "studyval.protocols.cirrhosis_sarcopenia",
 }
 

@@ -28,6 +28,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NamedModels:
+    """``primary_model`` and ``model_names`` for a plan whose ``models`` have a name and a role."""
+
+    @property
+    def primary_model(self) -> str:
+        """Name of the model with role primary."""
+        return next(m.name for m in self.models if m.role == "primary")  # type: ignore[attr-defined]
+
+    @property
+    def model_names(self) -> list[str]:
+        """Model names in plan order."""
+        return [m.name for m in self.models]  # type: ignore[attr-defined]
+
+
 class Registry(_Strict):
     """Registry entry of the protocol."""
 
@@ -193,7 +207,7 @@ class SampleSize(_Strict):
         return self
 
 
-class AnalysisPlan(_Strict):
+class AnalysisPlan(NamedModels, _Strict):
     """A protocol's analysis plan (``reports/<slug>/plan.yml``)."""
 
     slug: str
@@ -238,16 +252,6 @@ class AnalysisPlan(_Strict):
             if self.decision_curve.threshold_from >= self.decision_curve.threshold_to:
                 raise ValueError("decision_curve.threshold_from must be below threshold_to")
         return self
-
-    @property
-    def primary_model(self) -> str:
-        """Name of the model with role primary."""
-        return next(m.name for m in self.models if m.role == "primary")
-
-    @property
-    def model_names(self) -> list[str]:
-        """Model names in plan order (primary first as written)."""
-        return [m.name for m in self.models]
 
     def check_against(self, dictionary: DataDictionary, source: str) -> None:
         """Check that every column the plan names exists in ``dictionary`` with a fitting role.
@@ -382,7 +386,7 @@ class RileySampleSize(_Strict):
     schoenfeld_proportion_exposed: float | None = None
 
 
-class PredictionModelPlan(_Strict):
+class PredictionModelPlan(NamedModels, _Strict):
     """Analysis plan of a prediction-model protocol (TRIPOD+AI)."""
 
     slug: str
@@ -410,16 +414,6 @@ class PredictionModelPlan(_Strict):
         if not 0 < self.alpha < 1:
             raise ValueError("alpha must be in (0, 1)")
         return self
-
-    @property
-    def primary_model(self) -> str:
-        """Name of the model with role primary."""
-        return next(m.name for m in self.models if m.role == "primary")
-
-    @property
-    def model_names(self) -> list[str]:
-        """Model names in plan order."""
-        return [m.name for m in self.models]
 
     def check_against(self, dictionary: DataDictionary, source: str) -> None:
         """Every column the plan names must exist in ``dictionary``."""

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from studyval.errors import StudyvalError
 
-__all__ = ["Hit", "ScanReport", "pseudonymise", "scan_for_identifiers"]
+__all__ = ["Hit", "ScanReport", "ids_shown_in_report", "pseudonymise", "scan_for_identifiers"]
 
 _MIN_KEY_BYTES = 16
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -299,3 +299,20 @@ def scan_for_identifiers(paths: Iterable[str | Path], planted: Iterable[str]) ->
                     found.add(value)
                     hits.append(Hit(path, value, view))
     return ScanReport(files=tuple(files), bytes_read=total, hits=tuple(hits))
+
+
+def ids_shown_in_report(report: str | Path, ids: Iterable[str]) -> list[str]:
+    """The ``ids`` (patient, case or scan ids) that a rendered HTML report shows as text.
+
+    Embedded images (``data:`` URIs) are left out before searching: base64 text
+    would give chance hits for short ids. An id counts when it stands as a whole
+    token (not inside a longer id or pseudonym). Everything a report shows should
+    identify patients by keyed pseudonym only, so the expected answer is ``[]``.
+    """
+    text = Path(report).read_text(encoding="utf-8")
+    text = html.unescape(_DATA_URI_RE.sub(b"", text.encode("utf-8")).decode("utf-8"))
+    return sorted(
+        i
+        for i in {str(v) for v in ids}
+        if re.search(rf"(?<![A-Za-z0-9]){re.escape(i)}(?![A-Za-z0-9])", text)
+    )

@@ -74,7 +74,9 @@ def test_ovcf_chain_writes_a_contract_table(ovcf_run):
     failed = table[table["status"] == "failed"]
     assert len(failed) >= 3
     assert failed["failure_reason"].str.contains("has no pixel data").any()
-    assert failed["failure_reason"].str.contains("/images/").all()  # the original, not the copy
+    # the file's name only: its folder is named by patient id
+    assert failed["failure_reason"].str.contains(r"\(slice_\d+\.dcm\)").all()
+    assert not failed["failure_reason"].str.contains("/").any()
     ok = table[table["status"] == "ok"]
     assert ok["score"].between(0, 1, inclusive="neither").all()
 
@@ -222,3 +224,16 @@ def test_cirrhosis_chain_table_passes_the_protocol_rules(cirrhosis_run):
     assert inc.sum() == len(
         loaded.cohort.clinical[loaded.cohort.clinical["exclusion_reason"] == "none"]
     )
+
+
+def test_imaging_outputs_carry_no_identifier(ovcf_run):
+    """No planted identifier, patient id or case id in anything the chain hands to a bundle."""
+    from studyval.privacy import scan_for_identifiers
+
+    _, clinical, res = ovcf_run
+    clin = pd.read_csv(clinical, dtype=str, keep_default_na=False)
+    planted = set(clin["patient_name"]) | set(clin["medical_record_number"])
+    planted |= set(clin["date_of_birth"]) | set(clin["patient_id"]) | set(clin["case_id"])
+    report = scan_for_identifiers([res.imaging], planted)
+    assert report.n_files >= 8
+    assert report.ok, report.summary()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from studyval.errors import StudyvalError
-from studyval.privacy import pseudonymise, scan_for_identifiers
+from studyval.privacy import ids_shown_in_report, pseudonymise, scan_for_identifiers
 
 SLUG = "ovcf-chronicity"
 KEY = b"site-secret-key-0123456789abcdef"
@@ -156,3 +156,23 @@ def test_no_planted_identifier_reaches_any_file_of_a_rendered_bundle(
     record_property("privacy_files_scanned", report.n_files)
     with capsys.disabled():
         print(f"\nprivacy scan: {report.summary()}")
+
+
+@pytest.mark.slow
+@pytest.mark.render
+def test_report_shows_no_patient_or_case_id(tmp_path_factory, tmp_path):
+    """Everything a report shows identifies patients by keyed pseudonym only.
+
+    The text of the rendered report (embedded images removed: base64 would give chance
+    hits for 5-character ids) is searched for each patient id and case id of the inputs;
+    a reader needing to trace a case uses the pseudonym.
+    """
+    bundle, inputs = shared_bundle(tmp_path_factory)
+    clinical = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
+    ids = set(clinical["patient_id"]) | set(clinical["case_id"])
+    assert ids_shown_in_report(bundle / "report" / "report.html", ids) == []
+    # positive control: ids written as text are found (a case id, and the patient id inside
+    # it); an id that is only part of a longer token is not
+    probe = tmp_path / "probe.html"
+    probe.write_text("<p>case P0001-V1 and PS-P0002x</p>", encoding="utf-8")
+    assert ids_shown_in_report(probe, ids) == ["P0001", "P0001-V1"]

@@ -9,6 +9,7 @@ objects (no pyplot global state) and saved with deterministic metadata.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,28 +18,45 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from cycler import cycler
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 __all__ = [
     "DOUBLE_COLUMN_MM",
+    "GREY_MARGIN",
     "LINESTYLES",
     "MARKERS",
     "PALETTE",
     "RC",
     "SINGLE_COLUMN_MM",
+    "grey_level",
+    "legend_below",
     "new_figure",
+    "png_bytes",
+    "save_as",
     "save_figure",
+    "series_style",
     "style",
+    "tiff_from_png",
 ]
 
 SINGLE_COLUMN_MM = 85.0
 DOUBLE_COLUMN_MM = 170.0
 MM = 1 / 25.4
 
-#: Okabe & Ito (2008) colour-blind-safe palette.
+#: Okabe & Ito (2008) colour-blind-safe palette (blue, vermillion, bluish green, reddish
+#: purple, orange, sky blue, yellow, black). Several of these have nearly the same grey
+#: level (orange and sky blue; blue and bluish green), so series are also told apart by
+#: line style and marker: series ``k`` uses ``PALETTE[k]``, ``LINESTYLES[k]`` and
+#: ``MARKERS[k]`` (:func:`series_style`), which differ for the first six series.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1))]
 MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+#: Smallest difference of grey level (0 = black, 1 = white; :func:`grey_level`) that
+#: tells two series of the same line style and marker apart in a greyscale print.
+GREY_MARGIN = 0.15
 
 RC = {
     "font.family": "DejaVu Sans",
@@ -60,7 +78,29 @@ RC = {
     "svg.hashsalt": "studyval",
     "savefig.dpi": 300,
     "figure.dpi": 100,
+    # a series drawn without an explicit colour still takes the Okabe-Ito palette; line
+    # styles are not cycled (that would restyle lines given only a colour), so figure
+    # functions pass series_style(k) explicitly
+    "axes.prop_cycle": cycler(color=PALETTE),
 }
+
+
+def series_style(k: int, *, marker: bool = False) -> dict:
+    """Colour, line style (and marker) of series ``k``: distinct in colour and in greyscale."""
+    st: dict = {"color": PALETTE[k % len(PALETTE)], "linestyle": LINESTYLES[k % len(LINESTYLES)]}
+    if marker:
+        st["marker"] = MARKERS[k % len(MARKERS)]
+    return st
+
+
+def grey_level(color: object) -> float:
+    """Grey level of ``color`` in a greyscale print, 0 (black) to 1 (white).
+
+    ITU-R BT.601 luma of the sRGB values, as Pillow's ``convert("L")`` and most
+    printers' greyscale conversion compute it.
+    """
+    r, g, b = to_rgb(color)
+    return 0.299 * r + 0.587 * g + 0.114 * b
 
 
 def style() -> matplotlib.RcParams:
@@ -74,6 +114,38 @@ def new_figure(width_mm: float, height_mm: float) -> Figure:
     """A constrained-layout figure of ``width_mm`` x ``height_mm`` in the house style."""
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(width_mm * MM, height_mm * MM), layout="constrained")
+    return fig
+
+
+def legend_below(fig: Figure, ax: object = None, *, ncols: int = 3) -> Figure:
+    """Move ``ax``'s legend under the plot (as a figure legend) and make the figure taller.
+
+    For figures whose curves fill the whole panel (decision curves), where a
+    legend inside the axes would hide data at a single-column width. The
+    figure grows by the legend's height, so the panel keeps its size.
+    ``ax`` defaults to the figure's first axes.
+    """
+    ax = fig.axes[0] if ax is None else ax
+    leg = ax.get_legend()
+    if leg is None:
+        return fig
+    handles = list(leg.legend_handles)
+    labels = [t.get_text() for t in leg.get_texts()]
+    title = leg.get_title().get_text() or None
+    leg.remove()
+    rows = -(-len(labels) // ncols) + (1 if title else 0)
+    w, h = fig.get_size_inches()
+    with matplotlib.rc_context(RC):
+        fig.set_size_inches(w, h + (rows * 3.6 + 2.0) * MM)
+        fig.legend(
+            handles,
+            labels,
+            title=title,
+            loc="outside lower center",
+            ncols=ncols,
+            frameon=False,
+            title_fontsize=RC["legend.fontsize"],
+        )
     return fig
 
 
@@ -91,6 +163,54 @@ def _renumber_svg_ids(path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def png_bytes(fig: Figure, dpi: int) -> bytes:
+    """``fig`` rendered as PNG at ``dpi`` (resolution recorded, no software tag)."""
+    buf = io.BytesIO()
+    with matplotlib.rc_context(RC):
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def tiff_from_png(png: bytes, path: Path, *, dpi: int) -> Path:
+    """Write PNG bytes as an RGB, LZW-compressed TIFF with a ``dpi`` resolution tag."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        rgba = im.convert("RGBA")
+    rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+    rgb.paste(rgba, mask=rgba.getchannel("A"))
+    rgb.save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+    return Path(path)
+
+
+def save_as(fig: Figure, path: Path, *, dpi: int | None = None) -> Path:
+    """Save ``fig`` at ``path`` with deterministic bytes; the format follows the suffix.
+
+    * ``.pdf``: TrueType fonts embedded (``pdf.fonttype`` 42), no dates or producer;
+    * ``.svg``: text as paths, sequential element ids, no date;
+    * ``.png``: ``dpi`` (default 300), resolution recorded, no software tag;
+    * ``.tif``/``.tiff``: ``dpi`` (default 300), RGB (white background, no alpha),
+      LZW-compressed, resolution tag in dots per inch, drawn through the same
+      PNG rendering as ``.png``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    with matplotlib.rc_context(RC):
+        if suffix == ".png":
+            path.write_bytes(png_bytes(fig, int(dpi or RC["savefig.dpi"])))
+        elif suffix in (".tif", ".tiff"):
+            d = int(dpi or RC["savefig.dpi"])
+            tiff_from_png(png_bytes(fig, d), path, dpi=d)
+        elif suffix == ".pdf":
+            fig.savefig(path, metadata={"CreationDate": None, "Producer": None, "Creator": None})
+        elif suffix == ".svg":
+            fig.savefig(path, metadata={"Date": None, "Creator": None})
+            _renumber_svg_ids(path)
+        else:
+            raise ValueError(f"cannot save a figure as {path.name}: use .pdf, .svg, .png or .tiff")
+    return path
+
+
 def save_figure(
     fig: Figure, directory: Path, name: str, *, dpi: Sequence[int] = (300,)
 ) -> list[Path]:
@@ -101,16 +221,9 @@ def save_figure(
     """
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    with matplotlib.rc_context(RC):
-        for k, d in enumerate(dpi):
-            p = directory / (f"{name}.png" if k == 0 else f"{name}_{d}dpi.png")
-            fig.savefig(p, dpi=d, metadata={"Software": None})
-            paths.append(p)
-        p = directory / f"{name}.pdf"
-        fig.savefig(p, metadata={"CreationDate": None, "Producer": None, "Creator": None})
-        paths.append(p)
-        p = directory / f"{name}.svg"
-        fig.savefig(p, metadata={"Date": None, "Creator": None})
-        _renumber_svg_ids(p)
-        paths.append(p)
+    for k, d in enumerate(dpi):
+        p = directory / (f"{name}.png" if k == 0 else f"{name}_{d}dpi.png")
+        paths.append(save_as(fig, p, dpi=d))
+    paths.append(save_as(fig, directory / f"{name}.pdf"))
+    paths.append(save_as(fig, directory / f"{name}.svg"))
     return paths

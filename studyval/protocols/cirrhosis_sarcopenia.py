@@ -25,7 +25,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,6 +39,7 @@ from studyval.checklists_tripod import tripod_ai_2024
 from studyval.cohort import Cohort
 from studyval.errors import EstimationError, Violation
 from studyval.figures import competing_risks as crfig
+from studyval.figures.spec import FigureSpec, ci_text, count
 from studyval.plan import PredictionModelPlan, load_plan
 
 __all__ = [
@@ -48,7 +48,7 @@ __all__ = [
     "analyse",
     "check_eligibility",
     "checklist",
-    "draw_figures",
+    "figure_specs",
     "flow_counts",
     "flow_stages",
     "predicted_cif",
@@ -1227,22 +1227,95 @@ def checklist(
     return tripod_ai_2024(plan, tables, content=content)
 
 
-def draw_figures(
-    tables: dict[str, pd.DataFrame], plan: PredictionModelPlan, directory: Path
-) -> None:
-    """Draw the report's figures from the result tables into ``directory``."""
-    fig = figures.flow_figure(flow_stages(tables["flow"], plan))
-    figures.save_figure(fig, directory, "flow")
-    fig = crfig.cumulative_incidence_figure(
-        tables["cif_curves"],
-        gray=tables["gray_test"],
-        horizon=plan.outcome.horizon,
-        time_label="Days since index CT",
+_SET_WORDS = {"internal": "development centre", "external": "external centre"}
+
+
+def figure_specs(tables: dict[str, pd.DataFrame], plan: PredictionModelPlan) -> list[FigureSpec]:
+    """The report's figures, each drawn from the result tables at any width, with its caption.
+
+    Captions state what is shown, the patients and events behind it and the
+    interval method, all read from the tables.
+    """
+    o = plan.outcome
+    flow = tables["flow"]
+    level = 1 - plan.alpha
+    death, transplant = o.event_codes[o.cause], [o.event_codes[c] for c in o.competing]
+
+    def fn(stage: str, **where: str) -> int:
+        sub = flow[flow["stage"] == stage]
+        for k, v in where.items():
+            sub = sub[sub[k] == v]
+        return int(sub["n_patients"].sum())
+
+    def outcomes(set_: str, stage: str = "outcome") -> str:
+        parts = [f"{count(fn(stage, set=set_, group=death))} {death}s"]
+        parts += [f"{count(fn(stage, set=set_, group=c))} {c}s" for c in transplant]
+        return ", ".join(parts)
+
+    sets_text = "; ".join(
+        f"{_SET_WORDS.get(s, s)} n = {count(fn('included_set', set=s))} ({outcomes(s)})"
+        for s in SETS
     )
-    figures.save_figure(fig, directory, "cumulative_incidence")
-    fig = crfig.calibration_groups_figure(
-        tables["calibration_groups"],
-        models=plan.model_names,
-        horizon_label=plan.outcome.horizon_label,
+    specs = [
+        FigureSpec(
+            "flow",
+            f"Participant flow: {count(fn('screened'))} patients with cirrhosis screened, "
+            f"{count(fn('excluded'))} excluded, {count(fn('included'))} included ({sets_text} over "
+            "the whole follow-up). Counts are patients.",
+            lambda w: figures.flow_figure(flow_stages(tables["flow"], plan), width_mm=w),
+            "double",
+        )
+    ]
+    prev = tables["prevalence"]
+    prev = prev[prev["sex"] == "all"].set_index("set")
+    groups_text = "; ".join(
+        f"{_SET_WORDS.get(s, s)}: n = {count(prev.loc[s, 'n'])} patients, "
+        f"{count(prev.loc[s, 'n_sarcopenia'])} with sarcopenia, {outcomes(s)}"
+        for s in SETS
+        if s in prev.index
     )
-    figures.save_figure(fig, directory, "calibration")
+    specs.append(
+        FigureSpec(
+            "cumulative_incidence",
+            f"Aalen-Johansen cumulative incidence of {death} and of {', '.join(transplant)} "
+            f"(competing events) by sarcopenia ({groups_text}), with pointwise "
+            f"{ci_text('(cmprsk::cuminc variance, log(-log) scale)', level)} bands and the numbers "
+            "at risk; curves stop where fewer than 10 patients remain at risk; dotted line: the "
+            f"{o.horizon_label} horizon; Gray's test p values in the panel titles.",
+            lambda w: crfig.cumulative_incidence_figure(
+                tables["cif_curves"],
+                gray=tables["gray_test"],
+                horizon=plan.outcome.horizon,
+                time_label="Days since index CT",
+                width_mm=w,
+            ),
+            "double",
+        )
+    )
+    cal = tables["calibration_groups"]
+    first = cal[cal["model"] == cal["model"].iloc[0]]
+    by_set = first.groupby("set", sort=False)[["n", "n_deaths"]].sum()
+    cal_text = "; ".join(
+        f"{_SET_WORDS.get(s, s)}{' (apparent)' if s == 'internal' else ''}: n = "
+        f"{count(r.n)} patients, {count(r.n_deaths)} {death}s by {o.horizon_label}"
+        for s, r in by_set.iterrows()
+    )
+    n_groups = int(first.groupby("set")["group"].nunique().max())
+    specs.append(
+        FigureSpec(
+            "calibration",
+            f"Calibration of {', '.join(plan.model_names)} at {o.horizon_label}: mean predicted "
+            f"against observed (Aalen-Johansen) cumulative incidence of {death} in {n_groups} "
+            f"quantile groups of predicted risk ({cal_text}); bars: "
+            f"{ci_text('(cmprsk::cuminc variance, log(-log) scale)', level)} of the observed "
+            "incidence; dotted line: ideal calibration.",
+            lambda w: crfig.calibration_groups_figure(
+                tables["calibration_groups"],
+                models=plan.model_names,
+                horizon_label=plan.outcome.horizon_label,
+                width_mm=w,
+            ),
+            "double",
+        )
+    )
+    return specs

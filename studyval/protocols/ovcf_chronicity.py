@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,6 +41,8 @@ from studyval.analysis.descriptive import baseline_table
 from studyval.checklists import stard_2015
 from studyval.cohort import Cohort
 from studyval.errors import EstimationError, Violation
+from studyval.figures.spec import FigureSpec, ci_text, count
+from studyval.figures.style import legend_below
 from studyval.plan import AnalysisPlan
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
     "analyse",
     "check_eligibility",
     "checklist",
-    "draw_figures",
+    "figure_specs",
     "flow_counts",
     "flow_stages",
 ]
@@ -810,34 +811,126 @@ def _stard_extra(cohort: Cohort) -> dict[str, str]:
     }
 
 
-def draw_figures(tables: dict[str, pd.DataFrame], plan: AnalysisPlan, directory: Path) -> None:
-    """Draw the report's figures from the result tables into ``directory``."""
+_SET_WORDS = {
+    "external": "external validation set",
+    "internal": "internal test set (development centre, held-out patients)",
+}
+
+
+def figure_specs(tables: dict[str, pd.DataFrame], plan: AnalysisPlan) -> list[FigureSpec]:
+    """The report's figures, each drawn from the result tables at any width, with its caption.
+
+    Captions state what is shown, the patients (and acute fractures) behind it
+    and the interval method, all read from the tables.
+    """
     models = plan.model_names
-    for set_ in ("external", "internal"):
+    pos, neg = plan.outcome.positive, plan.outcome.negative
+    prim = plan.sets.primary
+    auc = tables["auc"]
+
+    def patients(set_: str) -> str:
+        a = auc[auc["set"] == set_].iloc[0]
+        n_pos, n_neg = int(a["n_positive"]), int(a["n_negative"])
+        return f"n = {count(n_pos + n_neg)} patients: {count(n_pos)} {pos}, {count(n_neg)} {neg}"
+
+    flow = tables["flow"]
+
+    def fn(stage: str, **where: str) -> int:
+        sub = flow[flow["stage"] == stage]
+        for k, v in where.items():
+            sub = sub[sub[k] == v]
+        return int(sub["n_patients"].sum())
+
+    specs = [
+        FigureSpec(
+            "flow",
+            "STARD flow diagram: "
+            f"{count(fn('screened'))} patients with an osteoporotic vertebral compression fracture "
+            f"screened, {count(fn('excluded'))} excluded, {count(fn('included'))} included; "
+            + ", ".join(
+                f"{count(fn('analysed', set=s))} analysed in the {s} test set" for s in SETS
+            )
+            + ". Counts are patients (vertebrae in brackets where shown).",
+            lambda w: figures.flow_figure(flow_stages(tables["flow"], plan), width_mm=w),
+            "double",
+        )
+    ]
+    for set_ in SETS:
+        a = auc[auc["set"] == set_]
         pts = tables["roc_points"][tables["roc_points"]["set"] == set_]
-        aucs = tables["auc"][tables["auc"]["set"] == set_]
-        fig = figures.roc_figure(pts, aucs, models=models)
-        figures.save_figure(fig, directory, f"roc_{set_}")
+        specs.append(
+            FigureSpec(
+                f"roc_{set_}",
+                f"Empirical ROC curves of {', '.join(models)}, {_SET_WORDS[set_]}, index vertebra "
+                f"(one per patient; {patients(set_)}). Legend: AUC with "
+                f"{ci_text(a['method'].iloc[0], float(a['ci_level'].iloc[0]))}.",
+                lambda w, pts=pts, a=a: figures.roc_figure(pts, a, models=models, width_mm=w),
+                "single",
+            )
+        )
+    th = plan.thresholds[0].value
+    for set_ in ("external", "internal"):
         cm = tables["confusion"]
         cm = cm[(cm["set"] == set_) & (cm["threshold_status"] == "pre-specified")]
-        fig = figures.confusion_figure(
-            cm,
-            models=models,
-            positive=plan.outcome.positive,
-            negative=plan.outcome.negative,
-            threshold=plan.thresholds[0].value,
+        specs.append(
+            FigureSpec(
+                f"confusion_{set_}",
+                f"Confusion matrices of {', '.join(models)} at the pre-specified threshold "
+                f"(predicted probability of {pos} at least {th:g}), {_SET_WORDS[set_]} "
+                f"({patients(set_)}); counts and row percentages. No intervals are drawn; "
+                f"sensitivity and specificity with {ci_text(plan.proportion_ci)}s are in the "
+                "accuracy table.",
+                lambda w, cm=cm: figures.confusion_figure(
+                    cm, models=models, positive=pos, negative=neg, threshold=th, width_mm=w
+                ),
+                "double",
+            )
         )
-        figures.save_figure(fig, directory, f"confusion_{set_}")
-    fig = figures.flow_figure(flow_stages(tables["flow"], plan))
-    figures.save_figure(fig, directory, "flow")
     if "calibration_curves" in tables:
-        fig = figures.calibration_figure(
-            tables["calibration_curves"], models=models, histogram=tables["calibration_histograms"]
+        cal = tables["calibration"]
+        boot = cal[cal["ci_method"].astype(str).str.startswith("bootstrap")]
+        method = str(boot["ci_method"].iloc[0]) if len(boot) else "bootstrap"
+        n_res = plan.calibration.n_resamples if plan.calibration is not None else 0
+        curves = tables["calibration_curves"]
+        level = (
+            float(curves["ci_level"].dropna().iloc[0]) if curves["ci_level"].notna().any() else 0.95
         )
-        figures.save_figure(fig, directory, f"calibration_{plan.sets.primary}")
+        specs.append(
+            FigureSpec(
+                f"calibration_{prim}",
+                f"Flexible (lowess) calibration curves of {', '.join(models)}, {_SET_WORDS[prim]} "
+                f"({patients(prim)}); shaded bands: pointwise "
+                f"{ci_text(f'{method} ({count(n_res)} resamples of patients)', level)}; "
+                "histograms of the predicted probabilities by reference standard below.",
+                lambda w: figures.calibration_figure(
+                    tables["calibration_curves"],
+                    models=models,
+                    histogram=tables["calibration_histograms"],
+                    width_mm=w,
+                ),
+                "single",
+            )
+        )
     if "decision_curve" in tables:
-        fig = figures.decision_curve_figure(tables["decision_curve"], models=models)
-        figures.save_figure(fig, directory, f"decision_curve_{plan.sets.primary}")
+        dc = tables["decision_curve"]
+        every = dc[dc["model"] == "treat all"].iloc[0]
+        specs.append(
+            FigureSpec(
+                f"decision_curve_{prim}",
+                f"Decision curves of {', '.join(models)}, {_SET_WORDS[prim]} (n = "
+                f"{count(every['n'])} patients, {count(every['tp'])} {pos}): net benefit of treating "
+                f"as {pos} when the predicted probability is at least the threshold, with treat all "
+                "and treat none for reference. No intervals are drawn (differences in net benefit "
+                "with bootstrap CIs are in the decision-curve table).",
+                # legend under the panel: at 85 mm the curves fill it and a legend inside hides them
+                lambda w: legend_below(
+                    figures.decision_curve_figure(
+                        tables["decision_curve"], models=models, width_mm=w
+                    )
+                ),
+                "single",
+            )
+        )
     if "subgroups" in tables:
         sg = tables["subgroups"]
         het = tables["subgroup_heterogeneity"]
@@ -854,11 +947,35 @@ def draw_figures(tables: dict[str, pd.DataFrame], plan: AnalysisPlan, directory:
             ("specificity", "Specificity"),
         ):
             sub = sg[sg["measure"] == measure]
-            if len(sub):
-                fig = figures.forest_figure(
-                    sub, estimate_label=label, heterogeneity=het[het["measure"] == measure]
+            if not len(sub):
+                continue
+            methods = sub.drop_duplicates("unit")
+            ci = "; ".join(
+                f"{r.unit}-level rows: {ci_text(r.method, float(r.ci_level))}"
+                for r in methods.itertuples()
+            )
+            overall = sub[sub["row_type"] == "overall"]
+            n_text = ""
+            if len(overall):
+                o = overall.iloc[0]
+                n_text = f" (n = {count(o['n'])} patients, {count(o['n_positive'])} {pos})"
+            model = str(sub["model"].iloc[0])
+            specs.append(
+                FigureSpec(
+                    f"forest_{measure}",
+                    f"{label} of {model} by subgroup, with n per subgroup beside each row; the "
+                    f"diamond is the {_SET_WORDS[prim]} overall{n_text}. Intervals: {ci}. "
+                    "Heterogeneity tests under each block; open markers are exploratory subgroups.",
+                    lambda w, sub=sub, label=label, measure=measure: figures.forest_figure(
+                        sub,
+                        estimate_label=label,
+                        heterogeneity=het[het["measure"] == measure],
+                        width_mm=w,
+                    ),
+                    "double",
                 )
-                figures.save_figure(fig, directory, f"forest_{measure}")
+            )
+    return specs
 
 
 def flow_stages(flow: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:

@@ -27,7 +27,6 @@ import json
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +49,8 @@ from studyval.analysis.survival_validation import (
 from studyval.checklists_tripod import tripod_ai_2024
 from studyval.cohort import Cohort
 from studyval.errors import EstimationError, StatisticalWarning, Violation
+from studyval.figures.spec import FigureSpec, ci_text, count
+from studyval.figures.style import legend_below
 from studyval.figures.survival import calibration_horizon_figure, km_figure, zph_figure
 from studyval.plan import PredictionModelPlan
 
@@ -60,7 +61,7 @@ __all__ = [
     "check_eligibility",
     "checklist",
     "design_frame",
-    "draw_figures",
+    "figure_specs",
     "flow_counts",
     "optimism_bootstrap",
 ]
@@ -1073,39 +1074,133 @@ def flow_stages(flow: pd.DataFrame, plan: PredictionModelPlan) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def draw_figures(
-    tables: dict[str, pd.DataFrame], plan: PredictionModelPlan, directory: Path
-) -> None:
-    """Draw the report's figures from the result tables into ``directory``."""
-    figures.save_figure(figures.flow_figure(flow_stages(tables["flow"], plan)), directory, "flow")
-    order = list(tables["risk_groups"].sort_values("order")["group"])
-    fig = km_figure(
-        tables["km_risk_groups"],
-        tables["km_at_risk"],
-        groups=order,
-        cumulative=True,
-        time_label="Days since surgery",
-        y_label="Cumulative incidence (1 - KM)",
-        legend_title="Predicted 1-year risk",
-        xmax=float(plan.outcome.horizon),
+_TIME_SCALE = {"km": "Kaplan-Meier", "rank": "rank", "identity": "untransformed", "log": "log"}
+
+
+def figure_specs(tables: dict[str, pd.DataFrame], plan: PredictionModelPlan) -> list[FigureSpec]:
+    """The report's figures, each drawn from the result tables at any width, with its caption.
+
+    Captions state what is shown, the patients and events behind it and the
+    interval method, all read from the tables.
+    """
+    o = plan.outcome
+    flow = tables["flow"]
+    event = o.event_codes[o.cause]
+
+    def fn(stage: str, group: str | None = None) -> int:
+        sub = flow[flow["stage"] == stage]
+        if group is not None:
+            sub = sub[sub["group"] == group]
+        return int(sub["n"].sum())
+
+    n_all = fn("included")
+    ev_h = fn("by_horizon", event)
+    deaths_h = "; ".join(
+        f"{o.event_codes[c]}, n = {count(fn('by_horizon', o.event_codes[c]))}" for c in o.competing
     )
-    figures.save_figure(fig, directory, "km_risk_groups")
-    g = tables["calibration_groups"].rename(columns={"mean_predicted": "predicted"})
-    fig = calibration_horizon_figure(
-        tables["calibration_curve"], g, horizon_label=plan.outcome.horizon_label
+    models = tables["models"]
+    prim = models[models["model"] == plan.primary_model].iloc[0]
+    level = 1 - plan.alpha
+    specs = [
+        FigureSpec(
+            "flow",
+            f"Participant flow: {count(fn('screened'))} patients treated with PVP/PKP screened, "
+            f"{count(fn('excluded'))} excluded, {count(n_all)} included in model development; by "
+            f"{o.horizon_label}: {event}, n = {count(ev_h)}; {deaths_h} (competing event); "
+            f"censored, n = {count(fn('by_horizon', 'censored before the horizon'))}. Counts are "
+            "patients.",
+            lambda w: figures.flow_figure(flow_stages(tables["flow"], plan), width_mm=w),
+            "double",
+        )
+    ]
+    zph = tables["zph"]
+    terms = zph[zph["term"] != "GLOBAL"]
+    scale = str(terms["transform"].iloc[0])
+    specs.append(
+        FigureSpec(
+            "zph",
+            f"Scaled Schoenfeld residuals of the {len(terms)} terms of the {plan.primary_model} "
+            f"model against days since surgery (one point per event; n = {count(prim['n'])} "
+            f"patients, {count(prim['n_events'])} events), with a restricted-cubic-spline smooth "
+            f"(fitted on the {_TIME_SCALE.get(scale, scale)} time scale of the test) and its pointwise "
+            f"{ci_text('(normal approximation from the least-squares fit)', level)}; dashed line: the "
+            "fitted coefficient; p values of the cox.zph test in the panel titles. A flat smooth "
+            "means a constant log hazard ratio.",
+            lambda w: zph_figure(
+                tables["zph_residuals"],
+                tables["zph_smooth"],
+                tests=tables["zph"][tables["zph"]["term"] != "GLOBAL"],
+                labels=TERM_LABELS,
+                time_label="Days since surgery",
+                width_mm=w,
+            ),
+            "double",
+        )
     )
-    figures.save_figure(fig, directory, "calibration_horizon")
-    fig = zph_figure(
-        tables["zph_residuals"],
-        tables["zph_smooth"],
-        tests=tables["zph"][tables["zph"]["term"] != "GLOBAL"],
-        labels=TERM_LABELS,
-        time_label="Days since surgery",
+    cs = tables["calibration_summary"].iloc[0]
+    specs.append(
+        FigureSpec(
+            "calibration_horizon",
+            f"Calibration of the {plan.primary_model} model at {o.horizon_label} (n = "
+            f"{count(cs['n'])} patients, {count(cs['n_events'])} events by {o.horizon_label}): "
+            "smooth calibration curve (Cox model on restricted cubic splines of the complementary "
+            "log-log predicted risk, Austin et al. 2020; no band) and the Kaplan-Meier observed risk "
+            f"in {count(cs['n_groups'])} quantile groups of predicted risk with "
+            f"{ci_text('(Greenwood variance, log(-log) scale)', level)}; deaths censored.",
+            lambda w: calibration_horizon_figure(
+                tables["calibration_curve"],
+                tables["calibration_groups"].rename(columns={"mean_predicted": "predicted"}),
+                horizon_label=o.horizon_label,
+                width_mm=w,
+            ),
+            "single",
+        )
     )
-    figures.save_figure(fig, directory, "zph")
+    rg = tables["risk_groups"].sort_values("order")
+    order = list(rg["group"])
+    km = tables["km_risk_groups"]
+    by_h = km[km["time"] <= float(o.horizon)].groupby("group", observed=True)["n_event"].sum()
+    groups_text = "; ".join(
+        f"{r.group}: n = {count(r.n)} patients, {count(by_h.get(r.group, 0))} events"
+        for r in rg.itertuples()
+    )
+    specs.append(
+        FigureSpec(
+            "km_risk_groups",
+            f"Cumulative incidence of {event} (1 - Kaplan-Meier) by group of predicted risk at "
+            f"{o.horizon_label} of the {plan.primary_model} model ({groups_text} by {o.horizon_label}), with "
+            f"pointwise {ci_text('(Greenwood variance, log scale)', level)} bands, censoring ticks and the numbers at "
+            "risk under the axis; deaths censored.",
+            lambda w: km_figure(
+                tables["km_risk_groups"],
+                tables["km_at_risk"],
+                groups=order,
+                cumulative=True,
+                time_label="Days since surgery",
+                y_label="Cumulative incidence (1 - KM)",
+                legend_title="Predicted 1-year risk",
+                xmax=float(plan.outcome.horizon),
+                width_mm=w,
+            ),
+            "single",
+        )
+    )
     dc = tables["decision_curve"].rename(columns={"strategy": "model"}).copy()
-    n_all = int(dc.loc[dc["model"] == "treat all", "n_treated"].iloc[0])
+    n_dc = int(dc.loc[dc["model"] == "treat all", "n_treated"].iloc[0])
     dc["tp"] = (dc["km_risk_treated"].fillna(0.0) * dc["n_treated"]).astype(float)
-    dc["n"] = n_all
-    fig = figures.decision_curve_figure(dc, models=plan.model_names)
-    figures.save_figure(fig, directory, "decision_curve")
+    dc["n"] = n_dc
+    specs.append(
+        FigureSpec(
+            "decision_curve",
+            f"Decision curves at {o.horizon_label} of {', '.join(plan.model_names)} (n = "
+            f"{count(n_dc)} patients, {count(ev_h)} events by {o.horizon_label}): net benefit "
+            "(Kaplan-Meier risk among those above the threshold; deaths censored) against the "
+            "threshold risk, with treat all and treat none for reference. No intervals are drawn.",
+            # legend under the panel: at 85 mm the curves fill it and a legend inside hides them
+            lambda w: legend_below(
+                figures.decision_curve_figure(dc, models=plan.model_names, width_mm=w)
+            ),
+            "single",
+        )
+    )
+    return specs

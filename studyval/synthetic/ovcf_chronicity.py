@@ -47,7 +47,6 @@ Design (all numbers are in :data:`TRUE_PARAMETERS`)
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from studyval.synthetic._io import FAMILY_NAMES, GIVEN_NAMES, write_cohort
 
 __all__ = ["TRUE_PARAMETERS", "SyntheticCohort", "generate"]
 
@@ -132,27 +133,17 @@ class SyntheticCohort:
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``clinical.csv``, ``predictions.csv`` and ``truth.json`` to ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "clinical": directory / "clinical.csv",
-            "predictions": directory / "predictions.csv",
-            "truth": directory / "truth.json",
-        }
-        self.clinical.to_csv(paths["clinical"], index=False, lineterminator="\n")
-        self.predictions.to_csv(
-            paths["predictions"], index=False, lineterminator="\n", float_format="%.6f"
+        return write_cohort(
+            directory, clinical=self.clinical, truth=self.truth, predictions=self.predictions
         )
-        paths["truth"].write_text(json.dumps(self.truth, indent=2, sort_keys=True) + "\n")
-        return paths
 
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_GIVEN = ["Wei", "Fang", "Li", "Min", "Hua", "Jun", "Lan", "Ying", "Qiang", "Mei"]
-_FAMILY = ["Zhang", "Wang", "Chen", "Liu", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu"]
+_GIVEN = GIVEN_NAMES
+_FAMILY = FAMILY_NAMES
 
 
 def generate(seed: int = 20251216) -> SyntheticCohort:

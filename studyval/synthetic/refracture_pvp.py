@@ -44,13 +44,14 @@ Design (all numbers are in :data:`TRUE_PARAMETERS`)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from studyval.synthetic._io import FAMILY_NAMES, GIVEN_NAMES, write_cohort
 
 __all__ = ["TRUE_PARAMETERS", "SyntheticCohort", "generate"]
 
@@ -139,16 +140,11 @@ class SyntheticCohort:
 
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``clinical.csv`` and ``truth.json`` to ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = {"clinical": directory / "clinical.csv", "truth": directory / "truth.json"}
-        self.clinical.to_csv(paths["clinical"], index=False, lineterminator="\n")
-        paths["truth"].write_text(json.dumps(self.truth, indent=2, sort_keys=True) + "\n")
-        return paths
+        return write_cohort(directory, clinical=self.clinical, truth=self.truth)
 
 
-_GIVEN = ["Wei", "Fang", "Li", "Min", "Hua", "Jun", "Lan", "Ying", "Qiang", "Mei"]
-_FAMILY = ["Zhang", "Wang", "Chen", "Liu", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu"]
+_GIVEN = GIVEN_NAMES
+_FAMILY = FAMILY_NAMES
 
 
 def design_terms(frame: pd.DataFrame) -> pd.DataFrame:

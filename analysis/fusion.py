@@ -1,0 +1,382 @@
+r"""Multimodal fusion classifiers with nested, patient-grouped cross-validation.
+
+Two model kinds, both multi-class over an explicit, ordered list of classes:
+
+* ``"xgboost"``: gradient-boosted trees (:class:`xgboost.XGBClassifier`,
+  ``multi:softprob``, ``tree_method="hist"``, fixed ``random_state``); scores
+  are the predicted class probabilities.
+* ``"svm"``: standardised features and an RBF support vector machine
+  (:class:`sklearn.svm.SVC`, ``decision_function_shape="ovr"``); scores are the
+  one-vs-rest decision values (not probabilities: no Platt scaling, whose
+  internal cross-validation would ignore the patient grouping).
+
+A higher score in column :math:`c` always means more likely class :math:`c`.
+
+Nested cross-validation (Varma & Simon 2006, doi:10.1186/1471-2105-7-91):
+the outer loop (:class:`sklearn.model_selection.StratifiedGroupKFold`, groups =
+patients, stratified by class, shuffled with the seed) gives every row one
+out-of-fold score from a model that never saw any row of its patient; inside
+each outer training set an inner grouped K-fold picks the grid point with the
+highest mean macro one-vs-rest AUC, and the model is refitted on the whole
+outer training set with it. :func:`tune_and_fit` runs the inner loop alone,
+for the final model that is applied once to the external cohort.
+
+Everything is deterministic for a given seed (folds, boosting, SVM).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from studyval.errors import EstimationError, StudyvalError
+from studyval.results import Result
+
+__all__ = [
+    "KINDS",
+    "NestedCVResult",
+    "TunedModel",
+    "grouped_folds",
+    "macro_auc",
+    "make_estimator",
+    "model_sha256",
+    "nested_cv",
+    "predict_scores",
+    "tune_and_fit",
+]
+
+KINDS = ("xgboost", "svm")
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        import difflib
+
+        close = difflib.get_close_matches(str(kind), KINDS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise StudyvalError(f"unknown model kind {kind!r} (one of {', '.join(KINDS)}){hint}")
+    return kind
+
+
+def _check_xy(
+    X: Any, y: Any, groups: Any, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    if X.ndim != 2:
+        raise StudyvalError(f"X must be 2-D (rows x features), got shape {X.shape}")
+    if not (len(y) == len(groups) == X.shape[0]):
+        raise StudyvalError(
+            f"X ({X.shape[0]} rows), y ({len(y)}) and groups ({len(groups)}) must have the same length"
+        )
+    if not np.isfinite(X).all():
+        r, c = np.argwhere(~np.isfinite(X))[0]
+        raise StudyvalError(f"X has a missing or non-finite value (row {r}, feature {c})")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
+        raise StudyvalError(f"y must be integer class codes 0..{n_classes - 1}")
+    return X, y.astype(np.int64), groups
+
+
+def macro_auc(y: Any, scores: Any, n_classes: int) -> float:
+    r"""Mean one-vs-rest AUC over the classes present with both cases and non-cases.
+
+    .. math:: \frac{1}{|C|}\sum_{c \in C} \hat\theta_c, \quad
+        \hat\theta_c = \frac{R_c - m_c(m_c+1)/2}{m_c (N - m_c)}
+
+    with :math:`R_c` the rank sum of the class-:math:`c` cases in score column
+    :math:`c` (mid-ranks for ties; Mann-Whitney). Used as the tuning criterion.
+    """
+    y = np.asarray(y)
+    s = np.asarray(scores, float)
+    aucs = []
+    for c in range(n_classes):
+        pos = y == c
+        m = int(pos.sum())
+        if 0 < m < len(y):
+            r = rankdata(s[:, c])
+            aucs.append((r[pos].sum() - m * (m + 1) / 2) / (m * (len(y) - m)))
+    if not aucs:
+        raise EstimationError("no class has both cases and non-cases; the AUC is undefined")
+    return float(np.mean(aucs))
+
+
+def grouped_folds(y: Any, groups: Any, *, n_splits: int, seed: int) -> np.ndarray:
+    """Fold number (0..n_splits-1) of every row; all rows of a group share one fold.
+
+    :class:`sklearn.model_selection.StratifiedGroupKFold` with ``shuffle=True``
+    and ``random_state=seed`` (stratified by ``y`` as far as the groups allow).
+
+    Raises
+    ------
+    EstimationError
+        Fewer groups than folds.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    n_groups = len(np.unique(groups))
+    if n_groups < n_splits:
+        raise EstimationError(f"{n_groups} patients cannot be split into {n_splits} grouped folds")
+    fold = np.full(len(y), -1, dtype=np.int64)
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for k, (_, test) in enumerate(cv.split(np.zeros(len(y)), y, groups)):
+        fold[test] = k
+    return fold
+
+
+def make_estimator(kind: str, params: Mapping[str, Any], *, n_classes: int, seed: int) -> Any:
+    """An unfitted estimator of ``kind`` with ``params`` (fixed + tuned hyper-parameters)."""
+    _check_kind(kind)
+    if kind == "xgboost":
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(
+            objective="multi:softprob",
+            num_class=n_classes,
+            random_state=seed,
+            eval_metric="mlogloss",
+            **dict(params),
+        )
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    return make_pipeline(
+        StandardScaler(), SVC(decision_function_shape="ovr", random_state=seed, **dict(params))
+    )
+
+
+def predict_scores(estimator: Any, X: Any) -> np.ndarray:
+    """Scores of shape (n, k): probabilities (XGBoost) or one-vs-rest decision values (SVM)."""
+    X = np.asarray(X, float)
+    if hasattr(estimator, "predict_proba") and type(estimator).__name__ == "XGBClassifier":
+        return np.asarray(estimator.predict_proba(X), float)
+    return np.asarray(estimator.decision_function(X), float)
+
+
+def _fit(
+    kind: str, params: Mapping[str, Any], X: np.ndarray, y: np.ndarray, n_classes: int, seed: int
+):
+    missing = sorted(set(range(n_classes)) - set(np.unique(y).tolist()))
+    if missing:
+        raise EstimationError(
+            f"a training set has no case of class code(s) {missing}; the {kind} model cannot be fitted"
+        )
+    est = make_estimator(kind, params, n_classes=n_classes, seed=seed)
+    est.fit(X, y)
+    return est
+
+
+def _grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    keys = sorted(grid)
+    if not keys:
+        return [{}]
+    return [
+        dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(grid[k] for k in keys))
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class TunedModel:
+    """A model tuned by grouped K-fold over the grid and refitted on all its rows.
+
+    Attributes
+    ----------
+    kind : str
+    params : dict
+        Fixed and selected hyper-parameters.
+    selected : dict
+        The grid point chosen.
+    tuning : DataFrame
+        One row per grid point: ``params`` (JSON), ``mean_macro_auc``, ``selected``.
+    estimator : object
+        The fitted estimator.
+    n_rows, n_groups : int
+    """
+
+    kind: str
+    params: dict[str, Any]
+    selected: dict[str, Any]
+    tuning: pd.DataFrame
+    estimator: Any
+    n_rows: int
+    n_groups: int
+
+
+def tune_and_fit(
+    X: Any,
+    y: Any,
+    groups: Any,
+    *,
+    kind: str,
+    fixed: Mapping[str, Any],
+    grid: Mapping[str, Sequence[Any]],
+    n_classes: int,
+    inner_folds: int,
+    seed: int,
+) -> TunedModel:
+    """Pick the grid point with the best mean inner macro AUC (grouped folds), refit on all rows.
+
+    Ties between grid points go to the first in sorted-grid order (deterministic).
+    """
+    _check_kind(kind)
+    X, y, groups = _check_xy(X, y, groups, n_classes)
+    folds = grouped_folds(y, groups, n_splits=inner_folds, seed=seed)
+    rows = []
+    best, best_auc = None, -np.inf
+    for point in _grid_points(grid):
+        params = {**dict(fixed), **point}
+        aucs = []
+        for k in range(inner_folds):
+            tr, te = folds != k, folds == k
+            est = _fit(kind, params, X[tr], y[tr], n_classes, seed)
+            aucs.append(macro_auc(y[te], predict_scores(est, X[te]), n_classes))
+        mean = float(np.mean(aucs))
+        rows.append({"params": json.dumps(point, sort_keys=True), "mean_macro_auc": mean})
+        if mean > best_auc:
+            best, best_auc = point, mean
+    assert best is not None
+    tuning = pd.DataFrame(rows)
+    tuning["selected"] = tuning["params"] == json.dumps(best, sort_keys=True)
+    params = {**dict(fixed), **best}
+    est = _fit(kind, params, X, y, n_classes, seed)
+    return TunedModel(
+        kind=kind,
+        params=params,
+        selected=dict(best),
+        tuning=tuning,
+        estimator=est,
+        n_rows=len(y),
+        n_groups=len(np.unique(groups)),
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NestedCVResult(Result):
+    """Out-of-fold scores of nested, patient-grouped cross-validation.
+
+    Attributes
+    ----------
+    kind : str
+    scores : numpy.ndarray, shape (n, k)
+        Out-of-fold scores: row ``i`` scored by the model of the outer fold
+        that held out its patient.
+    fold : numpy.ndarray of int, shape (n,)
+        Outer fold of every row.
+    tuning : DataFrame
+        Per outer fold and grid point: ``fold, params, mean_macro_auc, selected``.
+    n_rows, n_groups, outer_folds, inner_folds : int
+    """
+
+    kind: str
+    scores: np.ndarray = dataclasses.field(repr=False)
+    fold: np.ndarray = dataclasses.field(repr=False)
+    tuning: pd.DataFrame = dataclasses.field(repr=False)
+    n_rows: int
+    n_groups: int
+    outer_folds: int
+    inner_folds: int
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tuning table (one row per outer fold and grid point)."""
+        return self.tuning.copy()
+
+
+def nested_cv(
+    X: Any,
+    y: Any,
+    groups: Any,
+    *,
+    kind: str,
+    fixed: Mapping[str, Any],
+    grid: Mapping[str, Sequence[Any]],
+    n_classes: int,
+    outer_folds: int,
+    inner_folds: int,
+    seed: int,
+) -> NestedCVResult:
+    """Nested grouped cross-validation; returns out-of-fold scores for every row.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, p)
+        Features, finite.
+    y : array-like of int, shape (n,)
+        Class codes ``0..n_classes-1`` (the order of the plan's classes).
+    groups : array-like, shape (n,)
+        Patient id of every row; a patient's rows are always in the same fold
+        (outer and inner).
+    kind : {"xgboost", "svm"}
+    fixed, grid : mapping
+        Fixed hyper-parameters and the pre-specified tuning grid.
+    n_classes, outer_folds, inner_folds, seed : int
+
+    Returns
+    -------
+    NestedCVResult
+    """
+    _check_kind(kind)
+    X, y, groups = _check_xy(X, y, groups, n_classes)
+    fold = grouped_folds(y, groups, n_splits=outer_folds, seed=seed)
+    scores = np.full((len(y), n_classes), np.nan)
+    tabs = []
+    for k in range(outer_folds):
+        tr, te = fold != k, fold == k
+        tuned = tune_and_fit(
+            X[tr],
+            y[tr],
+            groups[tr],
+            kind=kind,
+            fixed=fixed,
+            grid=grid,
+            n_classes=n_classes,
+            inner_folds=inner_folds,
+            seed=seed + 1 + k,
+        )
+        scores[te] = predict_scores(tuned.estimator, X[te])
+        tabs.append(tuned.tuning.assign(fold=k)[["fold", "params", "mean_macro_auc", "selected"]])
+    return NestedCVResult(
+        kind=kind,
+        scores=scores,
+        fold=fold,
+        tuning=pd.concat(tabs, ignore_index=True),
+        n_rows=len(y),
+        n_groups=len(np.unique(groups)),
+        outer_folds=outer_folds,
+        inner_folds=inner_folds,
+    )
+
+
+def model_sha256(model: TunedModel) -> str:
+    """``sha256:<hex>`` of a fitted model's parameters and hyper-parameters.
+
+    XGBoost: the booster's JSON dump (``save_raw("json")``); SVM: the scaler's
+    means and scales, the support vectors, dual coefficients and intercepts (as
+    float64 bytes); both followed by the hyper-parameters as sorted JSON.
+    """
+    h = hashlib.sha256()
+    est = model.estimator
+    if model.kind == "xgboost":
+        h.update(bytes(est.get_booster().save_raw("json")))
+    else:
+        scaler, svc = est[0], est[-1]
+        for a in (
+            scaler.mean_,
+            scaler.scale_,
+            svc.support_vectors_,
+            svc.dual_coef_,
+            svc.intercept_,
+        ):
+            h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    h.update(json.dumps(model.params, sort_keys=True, default=str).encode())
+    return "sha256:" + h.hexdigest()

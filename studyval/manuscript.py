@@ -1,0 +1,442 @@
+"""Manuscript figures from a results bundle: ``studyval figures SLUG --out DIR``.
+
+Every figure of a protocol, drawn from the bundle's tables by the protocol's
+``figure_specs(tables, plan)`` (the same functions that drew the bundle's own
+figures, so a manuscript figure never disagrees with the report), written at
+journal column widths (single 85 mm, double 170 mm) as vector PDF and SVG and
+as 300 and 600 dpi PNG and TIFF, with a caption file::
+
+    DIR/
+      captions.md                     Figure 1. caption ... (files listed under each)
+      captions.json                   protocol, plan, and per figure: number, name,
+                                      caption, column, files by width
+      <name>_85mm.pdf                 vector, TrueType fonts embedded
+      <name>_85mm.svg                 vector, text as paths
+      <name>_85mm_300dpi.png          and _600dpi.png
+      <name>_85mm_300dpi.tiff         and _600dpi.tiff (RGB, LZW)
+      <name>_170mm.*                  the same at double-column width
+
+A single-column figure is written at 85 and 170 mm; a double-column one
+(multi-panel, forest plot, flow diagram) at 170 mm only, since squeezing it
+into 85 mm would clip its text.
+
+The bundle is checked before anything is drawn: its manifest must name the
+protocol asked for, the protocol's analysis plan must be the one the bundle
+was made with (same SHA-256), and every table must match the SHA-256 the
+manifest recorded. Output is written into a hidden temporary sibling of
+``DIR`` and moved into place only when complete; on any error nothing is left
+at ``DIR``. Every file's bytes are deterministic.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from studyval.bundle import MANIFEST, _remove_stale, file_sha256, read_manifest, swap_into_place
+from studyval.errors import StudyvalError
+from studyval.figures.spec import COLUMN_MM, FigureSpec, check_specs
+from studyval.figures.style import png_bytes, save_as, tiff_from_png
+
+__all__ = [
+    "DEFAULT_DPI",
+    "FORMATS",
+    "WIDTHS",
+    "BundleMismatchError",
+    "ManuscriptError",
+    "default_bundle",
+    "figure_files",
+    "figures_command",
+    "write_manuscript_figures",
+]
+
+#: File formats written; ``png`` and ``tiff`` at every resolution in ``dpi``.
+FORMATS: tuple[str, ...] = ("pdf", "svg", "png", "tiff")
+#: Widths: a journal column by name, or ``"column"`` for each figure's own column.
+WIDTHS: tuple[str, ...] = ("single", "double", "column")
+DEFAULT_DPI: tuple[int, ...] = (300, 600)
+CAPTIONS_MD = "captions.md"
+CAPTIONS_JSON = "captions.json"
+_GENERATOR = "studyval figures"
+
+
+class ManuscriptError(StudyvalError):
+    """Manuscript figures cannot be written (bad option, unreadable bundle, protocol without figures)."""
+
+
+class BundleMismatchError(ManuscriptError):
+    """The bundle does not belong to this protocol or plan: its figures would not match the report."""
+
+
+def default_bundle(slug: str) -> Path:
+    """Where ``studyval demo`` puts the bundle of protocol ``slug``."""
+    return Path("results") / "demo" / slug / "bundle"
+
+
+def _closed(values: Sequence[Any], allowed: Sequence[Any], what: str) -> list[Any]:
+    if isinstance(values, str | int):
+        values = [values]
+    values = list(values)
+    if not values:
+        raise ManuscriptError(f"{what}: give at least one of {', '.join(map(str, allowed))}")
+    for v in values:
+        if v not in allowed:
+            close = difflib.get_close_matches(str(v), [str(a) for a in allowed], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ManuscriptError(
+                f"{what} {v!r} is not one of {', '.join(map(str, allowed))}{hint}"
+            )
+    return list(dict.fromkeys(values))
+
+
+def _check_dpi(dpi: Sequence[int]) -> list[int]:
+    if isinstance(dpi, int):
+        dpi = [dpi]
+    out = []
+    for d in dpi:
+        if isinstance(d, bool) or not isinstance(d, int) or not 72 <= d <= 2400:
+            raise ManuscriptError(f"dpi must be whole numbers from 72 to 2400, got {d!r}")
+        out.append(d)
+    if not out:
+        raise ManuscriptError("dpi: give at least one resolution")
+    return list(dict.fromkeys(out))
+
+
+def figure_files(
+    name: str,
+    width_mm: float,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: Sequence[int] = DEFAULT_DPI,
+) -> list[tuple[str, int | None]]:
+    """File names of figure ``name`` at ``width_mm``: ``[(file name, dpi or None), ...]``."""
+    stem = f"{name}_{width_mm:g}mm"
+    files: list[tuple[str, int | None]] = []
+    for fmt in formats:
+        if fmt in ("pdf", "svg"):
+            files.append((f"{stem}.{fmt}", None))
+        else:
+            files.extend((f"{stem}_{d}dpi.{fmt}", d) for d in dpi)
+    return files
+
+
+def _read_tables(bundle: Path, manifest: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Every table of the bundle, each checked against the SHA-256 in the manifest."""
+    tdir = bundle / "tables"
+    paths = sorted(tdir.glob("*.parquet")) if tdir.is_dir() else []
+    if not paths:
+        raise ManuscriptError(f"bundle {bundle} has no tables (tables/*.parquet missing)")
+    recorded = manifest.get("outputs", {})
+    changed = []
+    for p in paths:
+        rel = f"tables/{p.name}"
+        if rel not in recorded or recorded[rel] != file_sha256(p):
+            changed.append(rel)
+    if changed:
+        raise BundleMismatchError(
+            f"bundle {bundle}: {', '.join(changed)} not as recorded in its {MANIFEST} (edited or "
+            "replaced after the bundle was made); figures drawn from it would not match the report. "
+            "Run the protocol again (studyval run) or check the bundle with studyval verify"
+        )
+    return {p.stem: pd.read_parquet(p) for p in paths}
+
+
+def _load(bundle: Path, slug: str | None) -> tuple[str, dict[str, pd.DataFrame], Any, Any, dict]:
+    """Check the bundle against protocol ``slug`` and its plan.
+
+    Returns the slug, the tables, the protocol module, the plan and the manifest.
+    """
+    from studyval.pipeline import PROTOCOLS, protocol_module
+    from studyval.plan import load_plan, plan_path
+
+    if slug is not None:
+        protocol_module(slug)  # an unknown slug: "did you mean" before looking at the bundle
+    bundle = Path(bundle)
+    if not bundle.is_dir():
+        hint = ""
+        if slug is not None and bundle == default_bundle(slug):
+            hint = (
+                " (the default is the demo's bundle: run `studyval demo` first, or give --bundle)"
+            )
+        raise ManuscriptError(f"bundle {bundle} does not exist{hint}")
+    manifest = read_manifest(bundle)
+    protocol = manifest.get("protocol")
+    if not isinstance(protocol, dict) or not protocol.get("slug"):
+        raise ManuscriptError(f"{bundle / MANIFEST} names no protocol (protocol.slug missing)")
+    found = str(protocol["slug"])
+    if slug is not None and found != slug:
+        raise BundleMismatchError(
+            f"bundle {bundle} is a {found} bundle, not {slug}; give the bundle of {slug} "
+            f"(--bundle) or ask for the figures of {found}"
+        )
+    if found not in PROTOCOLS:
+        raise ManuscriptError(f"bundle {bundle} is of protocol {found!r}, which is not implemented")
+    module = protocol_module(found)
+    if not hasattr(module, "figure_specs"):
+        raise ManuscriptError(
+            f"protocol {found} defines no figure_specs(tables, plan); manuscript figures need it"
+        )
+    now = file_sha256(plan_path(found))
+    then = protocol.get("plan_sha256")
+    if now != then:
+        raise BundleMismatchError(
+            f"the analysis plan of {found} ({plan_path(found).name}, SHA-256 {now[:12]}...) is not "
+            f"the one bundle {bundle} was made with (SHA-256 {str(then)[:12]}...): the figures "
+            "would not match the report. Run the protocol again with the current plan "
+            "(studyval run), or use the studyval version the bundle was made with"
+        )
+    plan = load_plan(found)
+    seed = manifest.get("seed")
+    if seed is not None and getattr(plan, "seed", seed) != seed:
+        plan = plan.model_copy(update={"seed": int(seed)})
+    tables = _read_tables(bundle, manifest)
+    return found, tables, module, plan, manifest
+
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _captions_md(slug: str, manifest: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    proto = manifest.get("protocol", {})
+    lines = [
+        f"# Figures: {slug}",
+        "",
+        f"Registry {proto.get('registry_id', '?')}, analysis plan {proto.get('plan_version', '?')} "
+        f"(SHA-256 {proto.get('plan_sha256', '?')}). Drawn from the results bundle's tables by "
+        f"studyval {manifest.get('studyval_version', '?')}.",
+        "",
+    ]
+    for r in records:
+        lines.append(f"**Figure {r['number']}.** {r['caption']}")
+        lines.append("")
+        for width, files in r["files"].items():
+            lines.append(f"- {width}: " + ", ".join(f"`{f}`" for f in files))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise ManuscriptError(f"--out {out} exists and is not a directory")
+        mine = False
+        cap = out / CAPTIONS_JSON
+        if cap.is_file():
+            try:
+                mine = json.loads(cap.read_text(encoding="utf-8")).get("generator") == _GENERATOR
+            except (ValueError, AttributeError):
+                mine = False
+        if any(out.iterdir()) and not mine:
+            raise ManuscriptError(
+                f"--out {out} exists, is not empty and was not written by `studyval figures`; "
+                "choose a new directory (studyval never overwrites other files)"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+
+def write_manuscript_figures(
+    bundle: str | Path,
+    out: str | Path,
+    *,
+    slug: str | None = None,
+    widths: Sequence[str] = ("single", "double"),
+    formats: Sequence[str] = FORMATS,
+    dpi: Sequence[int] = DEFAULT_DPI,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[Path]:
+    """Write every figure of the bundle's protocol for a manuscript into ``out``.
+
+    Parameters
+    ----------
+    bundle : path
+        A results bundle (``studyval run``); read only.
+    out : path
+        Output directory; replaced atomically if it holds earlier output of
+        this function, refused if it holds anything else.
+    slug : str, optional
+        The protocol the bundle must belong to (default: whatever its manifest says).
+    widths : sequence of {"single", "double", "column"}
+        Journal column widths (85 and 170 mm); ``"column"`` draws each figure
+        at the column its spec is designed for. A figure is never drawn
+        narrower than its own column: a double-column figure (multi-panel,
+        forest plot, flow diagram) comes at 170 mm only.
+    formats : sequence of {"pdf", "svg", "png", "tiff"}
+        File formats; PNG and TIFF at each of ``dpi``.
+    dpi : sequence of int
+        Raster resolutions (default 300 and 600).
+    progress : callable
+        Receives a short message per figure.
+
+    Returns
+    -------
+    list of Path
+        The written files, at their final place under ``out``.
+
+    Raises
+    ------
+    BundleMismatchError
+        The bundle is of another protocol, was made with another version of
+        the plan, or its tables changed since it was made.
+    ManuscriptError
+        An unknown width or format, a missing bundle, a protocol without
+        ``figure_specs``, or an ``out`` that holds other files.
+
+    """
+    widths = _closed(widths, WIDTHS, "width")
+    formats = _closed(formats, FORMATS, "format")
+    dpi = _check_dpi(dpi)
+    bundle, out = Path(bundle), Path(out)
+    found, tables, module, plan, manifest = _load(bundle, slug)
+    try:
+        specs: list[FigureSpec] = check_specs(module.figure_specs(tables, plan))
+    except ValueError as exc:
+        if isinstance(exc, StudyvalError):
+            raise
+        raise ManuscriptError(f"protocol {found}: {exc}") from exc
+    if not specs:
+        raise ManuscriptError(f"protocol {found} has no figures (figure_specs returned none)")
+    _prepare_out(out)
+    _remove_stale(out)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        records = []
+        written: list[str] = []
+        for number, spec in enumerate(specs, start=1):
+            progress(f"figure {number} of {len(specs)}: {spec.name}")
+            # a figure is never squeezed below the column it is designed for: a double-column
+            # figure (multi-panel, forest, flow) asked for at single width is drawn at 170 mm
+            mm_list = [
+                spec.width_mm if w == "column" else max(COLUMN_MM[w], spec.width_mm) for w in widths
+            ]
+            files_by_width: dict[str, list[str]] = {}
+            for mm in dict.fromkeys(mm_list):
+                fig = spec.draw(mm)
+                names = figure_files(spec.name, mm, formats=formats, dpi=dpi)
+                # one raster rendering per dpi for PNG and TIFF; the 300 dpi one first, as the
+                # bundle does: constrained layout settles on the first draw, so the PDF and SVG
+                # drawn after it are byte-identical to the bundle's
+                rendered: dict[int, bytes] = {300: png_bytes(fig, 300)}
+                for fname, d in names:
+                    if d is None:
+                        save_as(fig, tmp / fname)
+                        continue
+                    png = rendered.setdefault(d, png_bytes(fig, d))
+                    if fname.endswith(".png"):
+                        (tmp / fname).write_bytes(png)
+                    else:
+                        tiff_from_png(png, tmp / fname, dpi=d)
+                files_by_width[f"{mm:g}mm"] = [n for n, _ in names]
+                written.extend(n for n, _ in names)
+            records.append(
+                {
+                    "number": number,
+                    "name": spec.name,
+                    "caption": spec.caption,
+                    "column": spec.column,
+                    "width_mm": spec.width_mm,
+                    "files": files_by_width,
+                }
+            )
+        proto = manifest["protocol"]
+        index = {
+            "generator": _GENERATOR,
+            "studyval_version": manifest.get("studyval_version"),
+            "protocol": {
+                k: proto.get(k)
+                for k in ("slug", "registry_id", "registry_version_date", "plan_version")
+            }
+            | {"plan_sha256": proto.get("plan_sha256")},
+            "bundle_manifest_sha256": file_sha256(bundle / MANIFEST),
+            "formats": formats,
+            "dpi": dpi,
+            "figures": records,
+        }
+        (tmp / CAPTIONS_JSON).write_text(_dump(index), encoding="utf-8", newline="\n")
+        (tmp / CAPTIONS_MD).write_text(
+            _captions_md(found, manifest, records), encoding="utf-8", newline="\n"
+        )
+        written += [CAPTIONS_MD, CAPTIONS_JSON]
+        swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out / n for n in written]
+
+
+@click.command(name="figures")
+@click.argument("slug")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Output directory."
+)
+@click.option(
+    "--bundle",
+    "-b",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Results bundle to draw from [default: results/demo/SLUG/bundle].",
+)
+@click.option(
+    "--width",
+    "widths",
+    type=click.Choice(list(WIDTHS)),
+    multiple=True,
+    help="Column width, repeatable: single (85 mm), double (170 mm) or column (each "
+    "figure's own) [default: single and double].",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(list(FORMATS)),
+    multiple=True,
+    help="File format, repeatable [default: all].",
+)
+@click.option(
+    "--dpi",
+    type=int,
+    multiple=True,
+    help="Raster resolution, repeatable [default: 300 and 600].",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def figures_command(
+    slug: str,
+    out: Path,
+    bundle: Path | None,
+    widths: tuple[str, ...],
+    formats: tuple[str, ...],
+    dpi: tuple[int, ...],
+    quiet: bool,
+) -> None:
+    """Write every figure of protocol SLUG for a manuscript, drawn from its results bundle.
+
+    PDF and SVG (vector, fonts embedded) and 300 and 600 dpi PNG and TIFF at
+    single (85 mm) and double (170 mm) column width, with captions.md and
+    captions.json stating n, events and the interval method of each figure.
+    """
+    from studyval.cli import _fail, _Progress
+
+    try:
+        paths = write_manuscript_figures(
+            default_bundle(slug) if bundle is None else bundle,
+            out,
+            slug=slug,
+            widths=widths or ("single", "double"),
+            formats=formats or FORMATS,
+            dpi=dpi or DEFAULT_DPI,
+            progress=_Progress(slug, quiet),
+        )
+    except StudyvalError as exc:
+        _fail(exc)
+    n_fig = len(json.loads((Path(out) / CAPTIONS_JSON).read_text(encoding="utf-8"))["figures"])
+    click.echo(f"figures: {out} ({n_fig} figures, {len(paths)} files)")
+    click.echo(f"captions: {Path(out) / CAPTIONS_MD}")

@@ -1,0 +1,307 @@
+"""Analysis-plan schema of the service evaluation vcf-opportunistic (AI Centre project AIC003).
+
+``load_plan`` (:mod:`studyval.plan`) dispatches plans whose ``registry.study_type``
+is ``service_evaluation`` to :class:`OpportunisticPlan`. Like the other plan
+schemas it is strict (unknown keys are errors) and frozen, and
+:meth:`OpportunisticPlan.check_against` names every column the data dictionary
+lacks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from studyval.dictionary import DataDictionary
+from studyval.errors import InputValidationError, Violation
+from studyval.plan import NamedModels, Outcome, Registry, _Strict
+
+__all__ = ["OpportunisticPlan"]
+
+Alternative = Literal["two-sided", "greater", "less"]
+Measure = Literal["detection", "referral"]
+
+
+class Window(_Strict):
+    """A period of scan dates (both ends inclusive)."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class Periods(_Strict):
+    """The two evaluation periods; weeks of the prospective period count from its start."""
+
+    retrospective: Window
+    prospective: Window
+    prospective_weeks: int = Field(gt=0, description="Number of weeks of the prospective period")
+
+    @model_validator(mode="after")
+    def _weeks(self) -> Periods:
+        days = (self.prospective.end - self.prospective.start).days + 1
+        if days > 7 * self.prospective_weeks:
+            raise ValueError(
+                f"the prospective window has {days} days, more than prospective_weeks "
+                f"({self.prospective_weeks}) x 7"
+            )
+        if self.retrospective.end >= self.prospective.start:
+            raise ValueError(
+                "the retrospective period must end before the prospective period starts"
+            )
+        return self
+
+
+class Baseline(_Strict):
+    """A published baseline rate, the improvement the project aims for, and their sources."""
+
+    measure: Measure
+    definition: str
+    value: float = Field(gt=0, lt=1)
+    source: str
+    target: float = Field(gt=0, lt=1)
+    target_source: str
+
+    @model_validator(mode="after")
+    def _improvement(self) -> Baseline:
+        if self.target <= self.value:
+            raise ValueError(f"target {self.target} must exceed the baseline {self.value}")
+        return self
+
+
+class Tests(_Strict):
+    """Which tests are run, and their sidedness."""
+
+    alternative: Alternative
+    alternative_rationale: str
+    two_period_test: Literal["fisher", "score", "score-cc"]
+    two_period_secondary_test: Literal["fisher", "score", "score-cc"] | None = None
+    mcnemar: Literal["exact", "asymptotic", "asymptotic-cc"]
+    proportion_ci: Literal["clopper-pearson", "wilson"] = "clopper-pearson"
+
+
+class ModelSpec(_Strict):
+    """A tool whose flags the plan analyses (rows of the prediction table)."""
+
+    name: str
+    role: Literal["primary", "comparator"]
+    required: bool = Field(description="False: the tool's absence is reported, not an error")
+    threshold: float = Field(description="score >= threshold is a positive flag")
+    threshold_source: str
+    periods: list[Literal["retrospective", "prospective"]]
+    description: str = ""
+
+    @field_validator("threshold")
+    @classmethod
+    def _unit(cls, v: float) -> float:
+        if not 0.0 < v < 1.0:
+            raise ValueError(f"threshold must lie strictly between 0 and 1, got {v}")
+        return v
+
+
+class Columns(_Strict):
+    """Clinical-table columns the analyses use."""
+
+    period: str = "period"
+    scan_date: str = "scan_date"
+    week: str = "week"
+    age: str = "age"
+    exclusion: str = "exclusion_reason"
+    genant_grade: str = "genant_grade"
+    report: str = "report_vcf"
+    referral: str = "referred"
+    baseline_continuous: list[str] = Field(default_factory=lambda: ["age"])
+    baseline_categorical: list[str] = Field(default_factory=lambda: ["sex", "ct_region"])
+
+
+class Unit(_Strict):
+    """Unit of the primary analysis and how clustering is handled."""
+
+    primary: Literal["first_scan_per_patient"]
+    description: str
+    sensitivity_analysis: Literal["all_scans_patient_bootstrap"]
+    n_resamples: int = Field(ge=100)
+    bootstrap_ci: Literal["percentile", "bca"] = "percentile"
+
+
+class Eligibility(_Strict):
+    """Registered inclusion rule checked on included scans."""
+
+    min_age_exclusive: int
+
+
+class Monitoring(_Strict):
+    """Weekly control charts of the prospective period."""
+
+    centre: Literal["pooled", "standard"]
+    centre_rationale: str
+    sigma_multiplier: float = Field(3.0, gt=0)
+    cusum_h: float = Field(gt=0, description="Decision interval in missed events")
+    cusum_rationale: str
+    reset_after_signal: bool
+    chart_ai_flag_rate: bool = True
+
+
+class SampleSize(_Strict):
+    """Planning assumptions (the registry states only ~1,000 scans and 2 months)."""
+
+    registered_text: str
+    planned_retrospective_scans: int = Field(gt=0)
+    registered_prospective_weeks: int = Field(gt=0)
+    assumed_prevalence: float = Field(gt=0, lt=1)
+    assumed_weekly_scans: float = Field(gt=0)
+    target_power: float = Field(gt=0, lt=1)
+    assumptions_source: str
+    n_max: int = Field(2000, gt=0)
+
+
+class Endpoint(_Strict):
+    """An outcome the registry or the issue asks for, mapped to the report section answering it."""
+
+    id: str
+    kind: Literal["primary", "secondary", "supplementary"]
+    measure: str
+    registered_text: str = ""
+    section: str
+
+
+class OpportunisticPlan(NamedModels, _Strict):
+    """Analysis plan of vcf-opportunistic (``reports/vcf-opportunistic/plan.yml``)."""
+
+    slug: str
+    plan_version: str
+    dictionary: str
+    registry: Registry
+    intended_use: str = ""
+    index_test: str = ""
+    seed: int
+    alpha: float = 0.05
+    outcome: Outcome
+    reference_standard_rule: str
+    unit: Unit
+    periods: Periods
+    baselines: list[Baseline]
+    tests: Tests
+    models: list[ModelSpec]
+    evaluation_split: Literal["external", "internal"]
+    columns: Columns = Columns()
+    eligibility: Eligibility
+    monitoring: Monitoring
+    sample_size: SampleSize
+    endpoints: list[Endpoint]
+
+    @model_validator(mode="after")
+    def _cross(self) -> OpportunisticPlan:
+        if not 0 < self.alpha < 1:
+            raise ValueError("alpha must be in (0, 1)")
+        primaries = [m for m in self.models if m.role == "primary"]
+        if len(primaries) != 1:
+            raise ValueError(f"exactly one model must have role primary, found {len(primaries)}")
+        if not primaries[0].required:
+            raise ValueError("the primary model must be required")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("model names must be distinct")
+        measures = [b.measure for b in self.baselines]
+        if sorted(measures) != ["detection", "referral"]:
+            raise ValueError(
+                f"baselines must give detection and referral once each, got {', '.join(measures)}"
+            )
+        if not any(e.kind == "primary" for e in self.endpoints):
+            raise ValueError("at least one endpoint must be primary")
+        if self.registry.checklist != "STARD-2015":
+            raise ValueError("this service evaluation reports with STARD-2015")
+        return self
+
+    def model(self, name: str) -> ModelSpec:
+        """The plan's spec of model ``name``."""
+        return next(m for m in self.models if m.name == name)
+
+    def baseline(self, measure: str) -> Baseline:
+        """The baseline of ``measure`` (detection or referral)."""
+        return next(b for b in self.baselines if b.measure == measure)
+
+    def check_against(self, dictionary: DataDictionary, source: str) -> None:
+        """Every column the plan names must exist in ``dictionary``; outcome levels must match.
+
+        Raises
+        ------
+        InputValidationError
+            Listing every inconsistency with its YAML path.
+
+        """
+        problems: list[Violation] = []
+
+        def need(path: str, column: str) -> bool:
+            if column not in dictionary:
+                problems.append(
+                    Violation(
+                        source, path, None, f"{dictionary.name} dictionary has no variable", column
+                    )
+                )
+                return False
+            return True
+
+        out = self.outcome
+        if need("outcome.variable", out.variable):
+            levels = dictionary[out.variable].levels
+            for key, label in (("positive", out.positive), ("negative", out.negative)):
+                if label not in levels:
+                    problems.append(
+                        Violation(
+                            source,
+                            f"outcome.{key}",
+                            None,
+                            f"not a level of {out.variable} ({', '.join(levels)})",
+                            label,
+                        )
+                    )
+        cols = self.columns
+        for key in (
+            "period",
+            "scan_date",
+            "week",
+            "age",
+            "exclusion",
+            "genant_grade",
+            "report",
+            "referral",
+        ):
+            need(f"columns.{key}", getattr(cols, key))
+        for key in ("baseline_continuous", "baseline_categorical"):
+            for i, col in enumerate(getattr(cols, key)):
+                need(f"columns.{key}[{i}]", col)
+        if cols.period in dictionary:
+            levels = dictionary[cols.period].levels
+            for i, m in enumerate(self.models):
+                for j, p in enumerate(m.periods):
+                    if p not in levels:
+                        problems.append(
+                            Violation(
+                                source,
+                                f"models[{i}].periods[{j}]",
+                                None,
+                                f"not a level of {cols.period} ({', '.join(levels)})",
+                                p,
+                            )
+                        )
+        if cols.week in dictionary:
+            wmax = dictionary[cols.week].maximum
+            if wmax is not None and float(wmax) < self.periods.prospective_weeks:
+                problems.append(
+                    Violation(
+                        source,
+                        "periods.prospective_weeks",
+                        None,
+                        f"exceeds the dictionary's maximum week ({wmax})",
+                        str(self.periods.prospective_weeks),
+                    )
+                )
+        InputValidationError.collect(problems)

@@ -1,0 +1,258 @@
+"""One figure style for every protocol (studyval.figures.style and studyval.figures.spec).
+
+Colour-blind-safe palette (Okabe & Ito 2008) that also reads in greyscale: the first
+series of every figure differ in line style, marker or grey level; fonts embedded as
+TrueType; deterministic bytes; captions files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import matplotlib
+import pytest
+from matplotlib.container import ErrorbarContainer
+from matplotlib.lines import Line2D
+from PIL import Image
+
+from studyval.bundle import read_table
+from studyval.figures.spec import FigureSpec, captions_json, check_specs, ci_text, draw_specs
+from studyval.figures.style import (
+    GREY_MARGIN,
+    LINESTYLES,
+    MARKERS,
+    PALETTE,
+    RC,
+    grey_level,
+    new_figure,
+    save_as,
+    series_style,
+)
+from studyval.pipeline import protocol_module, run_protocol, synthetic_cohort
+from studyval.plan import load_plan
+
+SLUGS = ("ovcf-chronicity", "refracture-pvp", "cirrhosis-sarcopenia")
+#: How many series of a figure must stay distinguishable in greyscale.
+N_SERIES = 6
+
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+
+
+@pytest.fixture(scope="module")
+def specs(tmp_path_factory) -> dict[str, list[FigureSpec]]:
+    """Every protocol's figure specs, built from the tables of a bundle read back from disk."""
+    out = {}
+    for slug in SLUGS:
+        root = tmp_path_factory.mktemp(slug)
+        files = synthetic_cohort(slug).write(root / "inputs")
+        bundle = run_protocol(
+            slug,
+            clinical=files["clinical"],
+            predictions=files.get("predictions"),
+            out=root / "bundle",
+            render=False,
+        ).bundle
+        tables = {p.stem: read_table(bundle, p.stem) for p in (bundle / "tables").glob("*.parquet")}
+        out[slug] = check_specs(protocol_module(slug).figure_specs(tables, load_plan(slug)))
+    return out
+
+
+def test_palette_is_okabe_ito():
+    assert [c.upper() for c in PALETTE] == OKABE_ITO
+
+
+def test_series_styles_differ_in_line_style_and_marker():
+    styles = [series_style(k, marker=True) for k in range(N_SERIES)]
+    assert len({str(s["linestyle"]) for s in styles}) == N_SERIES
+    assert len({s["marker"] for s in styles}) == N_SERIES
+    assert len(LINESTYLES) >= N_SERIES and len(MARKERS) >= N_SERIES
+
+
+@pytest.mark.parametrize(
+    ("color", "grey"),
+    [
+        pytest.param("#000000", 0.0, id="black"),
+        pytest.param("#FFFFFF", 1.0, id="white"),
+        pytest.param("#0072B2", (0.587 * 0x72 + 0.114 * 0xB2) / 255, id="okabe-ito-blue"),
+    ],
+)
+def test_grey_level_is_bt601_luma(color, grey):
+    assert grey_level(color) == pytest.approx(grey)
+
+
+def _style_key(handle) -> tuple:
+    """Line style (dash pattern), marker and grey level of a legend entry."""
+    if isinstance(handle, ErrorbarContainer):
+        handle = handle.lines[0]
+    if isinstance(handle, Line2D):
+        ls = handle.get_linestyle()
+        dashes = getattr(handle, "_unscaled_dash_pattern", (None, None))[1]
+        dash = "none" if ls in ("None", "none", " ", "") else (ls, tuple(dashes or ()))
+        marker = handle.get_marker()
+        marker = None if marker in (None, "None", "none", "", " ") else str(marker)
+        if dash == "none" and marker is None:
+            dash = "invisible"
+        return dash, marker, grey_level(handle.get_color())
+    face = handle.get_facecolor()
+    face = face[0] if hasattr(face, "ndim") and face.ndim == 2 else face
+    return (
+        ("patch", handle.get_hatch() if hasattr(handle, "get_hatch") else None),
+        None,
+        grey_level(face[:3]),
+    )
+
+
+def _legend_handles(fig) -> list[list]:
+    """The artists behind each legend (axes legends: the plotted artists; figure legends: the
+    legend's own handles)."""
+    out = [ax.get_legend_handles_labels()[0] for ax in fig.axes if ax.get_legend() is not None]
+    return out + [list(leg.legend_handles) for leg in fig.legends]
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("width_mm", [85.0, 170.0], ids=["single", "double"])
+def test_first_series_stay_distinguishable_in_greyscale(specs, slug, width_mm):
+    """The first N series of each legend differ in line style or marker, or in grey level by
+    at least GREY_MARGIN (0.15 on a 0-1 scale)."""
+    checked = 0
+    for spec in specs[slug]:
+        if width_mm < spec.width_mm:
+            continue  # double-column figures are never drawn at single width
+        fig = spec.draw(width_mm)
+        for handles in _legend_handles(fig):
+            keys = [_style_key(h) for h in handles[:N_SERIES]]
+            for (i, a), (j, b) in itertools.combinations(enumerate(keys), 2):
+                same_shape = a[0] == b[0] and a[1] == b[1]
+                assert not same_shape or abs(a[2] - b[2]) >= GREY_MARGIN, (
+                    f"{slug} {spec.name}: legend entries {i} and {j} have the same line style "
+                    f"and marker and grey levels {a[2]:.2f} and {b[2]:.2f}"
+                )
+                checked += 1
+    if any(spec.width_mm <= width_mm for spec in specs[slug]):
+        assert checked > 0
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_figures_use_the_house_font_and_sizes(specs, slug):
+    for spec in specs[slug]:
+        fig = spec.draw(spec.width_mm)
+        assert fig.get_figwidth() * 25.4 == pytest.approx(spec.width_mm)
+        for text in fig.findobj(matplotlib.text.Text):
+            if text.get_text():
+                assert text.get_fontfamily() == ["DejaVu Sans"], (spec.name, text.get_text())
+                assert text.get_fontsize() >= 5, (spec.name, text.get_text())
+
+
+def test_rc_embeds_truetype_fonts():
+    assert RC["pdf.fonttype"] == 42
+    assert RC["svg.fonttype"] == "path"
+
+
+def _sample_figure(width_mm: float = 85.0):
+    fig = new_figure(width_mm, 60)
+    ax = fig.add_subplot()
+    for k in range(3):
+        ax.plot([0, 1], [k, k + 1], label=f"model {k} ≥ χ²", **series_style(k, marker=True))
+    ax.legend()
+    ax.set_xlabel("Threshold ≥ 0.5")
+    return fig
+
+
+def test_pdf_embeds_truetype_even_for_unicode(tmp_path):
+    data = save_as(_sample_figure(), tmp_path / "f.pdf").read_bytes()
+    assert b"/FontFile2" in data
+    assert b"/Type3" not in data
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg", ".tiff"])
+def test_save_as_is_byte_deterministic(tmp_path, suffix):
+    a = save_as(_sample_figure(), tmp_path / f"a{suffix}", dpi=300)
+    b = save_as(_sample_figure(), tmp_path / f"b{suffix}", dpi=300)
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize("dpi", [300, 600])
+def test_tiff_resolution_and_size(tmp_path, dpi):
+    with Image.open(save_as(_sample_figure(85.0), tmp_path / "f.tiff", dpi=dpi)) as im:
+        assert im.info["dpi"] == pytest.approx((dpi, dpi))
+        assert im.info["compression"] == "tiff_lzw"
+        assert abs(im.width - 85.0 / 25.4 * dpi) <= 1
+
+
+def test_save_as_refuses_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match=r"use \.pdf, \.svg, \.png or \.tiff"):
+        save_as(_sample_figure(), tmp_path / "f.jpg")
+
+
+@pytest.mark.parametrize(
+    ("method", "text"),
+    [
+        pytest.param("DeLong", "DeLong 95% CI", id="delong"),
+        pytest.param("wilson", "Wilson 95% CI", id="wilson"),
+        pytest.param(
+            "cluster bootstrap (bca, 2000 resamples)",
+            "cluster bootstrap 95% CI (BCa, 2,000 resamples)",
+            id="cluster-bootstrap",
+        ),
+        pytest.param(
+            "(Greenwood variance, log scale)",
+            "95% CI (Greenwood variance, log scale)",
+            id="detail-only",
+        ),
+        pytest.param("log (Simel 1991)", "log 95% CI (Simel 1991)", id="year-not-a-count"),
+    ],
+)
+def test_ci_text(method, text):
+    assert ci_text(method, 0.95) == text
+
+
+def test_ci_text_level():
+    assert ci_text("wilson", 0.9) == "Wilson 90% CI"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"name": "roc external"}, "file stem", id="space-in-name"),
+        pytest.param({"name": "../roc"}, "file stem", id="path-in-name"),
+        pytest.param({"caption": "  "}, "empty caption", id="empty-caption"),
+        pytest.param({"column": "triple"}, "column must be", id="bad-column"),
+        pytest.param({"draw": None}, "draw must be callable", id="draw-not-callable"),
+    ],
+)
+def test_figure_spec_is_validated(kwargs, match):
+    args = {"name": "roc", "caption": "ROC, n = 10 patients.", "draw": _sample_figure}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        FigureSpec(**args)
+
+
+def test_draw_specs_writes_captions_json_deterministically(tmp_path):
+    specs = [
+        FigureSpec("zeta", "Z, n = 3 patients.", _sample_figure, "single"),
+        FigureSpec("alpha", "A, n = 4 patients; Wilson 95% CI.", _sample_figure, "double"),
+    ]
+    paths = draw_specs(specs, tmp_path / "a")
+    draw_specs(specs, tmp_path / "b")
+    text = (tmp_path / "a" / "captions.json").read_text(encoding="utf-8")
+    assert text == (tmp_path / "b" / "captions.json").read_text(encoding="utf-8")
+    assert text == captions_json(specs)
+    data = json.loads(text)
+    assert list(data) == ["alpha", "zeta"]  # sorted keys
+    assert data["alpha"] == {
+        "caption": "A, n = 4 patients; Wilson 95% CI.",
+        "column": "double",
+        "width_mm": 170.0,
+    }
+    assert {p.name for p in paths} >= {"zeta.png", "zeta.pdf", "zeta.svg", "captions.json"}
+    for name in ("zeta", "alpha"):
+        assert (tmp_path / "a" / f"{name}.png").read_bytes() == (
+            tmp_path / "b" / f"{name}.png"
+        ).read_bytes()
+
+
+def test_duplicated_figure_names_are_refused(tmp_path):
+    spec = FigureSpec("roc", "ROC, n = 10.", _sample_figure)
+    with pytest.raises(ValueError, match="duplicated figure names: roc"):
+        draw_specs([spec, spec], tmp_path)

@@ -1,0 +1,145 @@
+"""Nested, patient-grouped cross-validation of the fusion models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from studyval.analysis import fusion
+from studyval.errors import EstimationError, StudyvalError
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n_patients=st.integers(10, 60),
+    n_splits=st.integers(2, 5),
+    seed=st.integers(0, 10_000),
+)
+def test_grouped_folds_never_split_a_patient(n_patients, n_splits, seed):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_patients), rng.integers(1, 3, n_patients))
+    y = rng.integers(0, 3, len(groups))
+    fold = fusion.grouped_folds(y, groups, n_splits=n_splits, seed=seed)
+    assert fold.min() == 0 and fold.max() == n_splits - 1
+    for g in np.unique(groups):
+        assert len(np.unique(fold[groups == g])) == 1
+
+
+def test_macro_auc_against_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    p = rng.dirichlet([1, 1, 1], 200) + np.eye(3)[y] * 0.3
+    p /= p.sum(1, keepdims=True)
+    assert fusion.macro_auc(y, p, 3) == pytest.approx(
+        roc_auc_score(y, p, multi_class="ovr"), rel=1e-12
+    )
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(5)
+    n = 120
+    groups = np.repeat(np.arange(n // 2), 2)
+    X = rng.normal(size=(n, 4))
+    y = np.digitize(X[:, 0] + 0.5 * rng.normal(size=n), [-0.5, 0.5])
+    return X, y, groups
+
+
+@pytest.mark.parametrize(
+    ("kind", "fixed", "grid"),
+    [
+        pytest.param(
+            "xgboost",
+            {"n_estimators": 10, "n_jobs": 1, "tree_method": "hist"},
+            {"max_depth": [1, 2]},
+            id="xgboost",
+        ),
+        pytest.param("svm", {"kernel": "rbf", "gamma": "scale"}, {"C": [0.5, 2.0]}, id="svm"),
+    ],
+)
+def test_nested_cv_is_deterministic_and_complete(toy, kind, fixed, grid):
+    X, y, g = toy
+    a = fusion.nested_cv(
+        X,
+        y,
+        g,
+        kind=kind,
+        fixed=fixed,
+        grid=grid,
+        n_classes=3,
+        outer_folds=3,
+        inner_folds=2,
+        seed=9,
+    )
+    b = fusion.nested_cv(
+        X,
+        y,
+        g,
+        kind=kind,
+        fixed=fixed,
+        grid=grid,
+        n_classes=3,
+        outer_folds=3,
+        inner_folds=2,
+        seed=9,
+    )
+    assert np.isfinite(a.scores).all()
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert fusion.macro_auc(y, a.scores, 3) > 0.7
+    assert a.tuning.groupby("fold")["selected"].sum().eq(1).all()
+    t = fusion.tune_and_fit(
+        X, y, g, kind=kind, fixed=fixed, grid=grid, n_classes=3, inner_folds=2, seed=9
+    )
+    assert fusion.model_sha256(t) == fusion.model_sha256(
+        fusion.tune_and_fit(
+            X, y, g, kind=kind, fixed=fixed, grid=grid, n_classes=3, inner_folds=2, seed=9
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        pytest.param({"kind": "svn"}, StudyvalError, "did you mean 'svm'", id="misspelt-kind"),
+        pytest.param({"outer_folds": 100}, EstimationError, "cannot be split", id="too-many-folds"),
+    ],
+)
+def test_errors(toy, args, error, match):
+    X, y, g = toy
+    kw = (
+        dict(
+            kind="svm",
+            fixed={},
+            grid={"C": [1.0]},
+            n_classes=3,
+            outer_folds=3,
+            inner_folds=2,
+            seed=1,
+        )
+        | args
+    )
+    with pytest.raises(error, match=match):
+        fusion.nested_cv(X, y, g, **kw)
+
+
+def test_missing_feature_is_an_error(toy):
+    X, y, g = toy
+    X = X.copy()
+    X[4, 2] = np.nan
+    with pytest.raises(StudyvalError, match=r"row 4, feature 2"):
+        fusion.nested_cv(
+            X,
+            y,
+            g,
+            kind="svm",
+            fixed={},
+            grid={"C": [1.0]},
+            n_classes=3,
+            outer_folds=3,
+            inner_folds=2,
+            seed=1,
+        )

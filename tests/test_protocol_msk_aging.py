@@ -1,0 +1,197 @@
+"""msk-aging end to end: truth recovery, clustering, determinism, rendered report, privacy."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studyval.analysis.mixed_models import random_intercept_lmm
+from studyval.pipeline import run_protocol
+from studyval.privacy import scan_for_identifiers
+from studyval.synthetic.msk_aging import TRUE_PARAMETERS, generate
+
+SLUG = "msk-aging"
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return generate()
+
+
+@pytest.fixture(scope="module")
+def inputs(cohort, tmp_path_factory) -> dict[str, Path]:
+    return cohort.write(tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.fixture(scope="module")
+def bundle(inputs, tmp_path_factory) -> Path:
+    """One rendered end-to-end run (Jupyter + pandoc engine)."""
+    out = tmp_path_factory.mktemp("run") / "bundle"
+    run_protocol(
+        SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=True, engine="jupyter"
+    )
+    return out
+
+
+def _t(bundle: Path, name: str) -> pd.DataFrame:
+    return pd.read_parquet(bundle / "tables" / f"{name}.parquet")
+
+
+def test_bundle_tables_figures_and_report(bundle):
+    for name in (
+        "flow",
+        "models",
+        "discrimination",
+        "accuracy",
+        "confusion",
+        "kl_agreement",
+        "shap_summary",
+        "fracture_cox",
+        "lmm",
+        "lmm_followed",
+        "sample_size",
+        "checklist",
+    ):
+        assert (bundle / "tables" / f"{name}.parquet").is_file(), name
+    for fig in (
+        "flow",
+        "confusion_op_external",
+        "confusion_kl_external",
+        "shap_modalities",
+        "fracture_km_predicted",
+        "fracture_km_dxa",
+        "functional_scores",
+    ):
+        assert (bundle / "figures" / f"{fig}.png").is_file(), fig
+    html = (bundle / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Osteoporosis staging" in html and "TRIPOD+AI" in html
+    models = _t(bundle, "models")
+    assert models["model_version"].str.match(r"^sha256:[0-9a-f]{64}$").all()
+
+
+def test_flow_matches_the_generator(bundle):
+    flow = _t(bundle, "flow")
+    inc = TRUE_PARAMETERS["included"]
+    for set_, cohort_ in (("internal", "retrospective"), ("external", "prospective")):
+        for site, n in inc[cohort_].items():
+            row = flow[
+                (flow["stage"] == "included_set") & (flow["set"] == set_) & (flow["site"] == site)
+            ]
+            assert int(row["n_patients"].iloc[0]) == n
+    ex = flow[flow["stage"] == "excluded_reason"].set_index("group")["n_patients"]
+    assert ex.to_dict() == TRUE_PARAMETERS["excluded_patients"]
+
+
+def test_discrimination_and_clustered_intervals(bundle):
+    d = _t(bundle, "discrimination")
+    sel = (d["site"] == "all") & (d["set"] == "external") & (d["measure"] == "auc_macro")
+    assert (d[sel]["estimate"] > 0.75).all()
+    kl = d[(d["condition"] == "kl") & (d["measure"] == "auc_ovr")]
+    assert kl["method"].str.contains("clustered DeLong").all()
+    k = _t(bundle, "kl_agreement")
+    assert k["ci_method"].str.contains("patient-level").all()
+    q = k[(k["measure"] == "kappa_quadratic") & (k["site"] == "all")]
+    assert ((q["ci_low"] < q["estimate"]) & (q["estimate"] < q["ci_high"])).all()
+
+
+def test_fracture_hazard_ratios_by_dxa_stage_recover_truth(bundle):
+    # generator: exponential hazards by the true DXA stage, HR 2 (osteopenia) and 4 (osteoporosis)
+    c = _t(bundle, "fracture_cox")
+    c = c[(c["grouping"] == "dxa") & (c["set"] == "all")].set_index("term")
+    for stage, hr in TRUE_PARAMETERS["fracture_hr"].items():
+        r = c.loc[f"{stage} vs normal"]
+        assert r["ci_low"] < hr < r["ci_high"], (stage, r["hr"])
+
+
+def test_shap_image_dominates_kl_and_laboratory_is_small(bundle):
+    s = _t(bundle, "shap_summary")
+    kl = s[(s["condition"] == "kl")].groupby("modality")["share"].mean()
+    assert kl["image"] > 0.6 and kl["laboratory"] < 0.1  # labs carry no KL signal in the generator
+    assert (s["efficiency_gap"] < 1e-3).all()
+
+
+def test_lmm_with_reference_oa_recovers_generator(cohort):
+    # Fit on the reference-reader OA (what the generator used); tolerance: 3 SE for fixed effects,
+    # 15% for variance components (OKS rounding adds ~1/12 to the residual variance; clipping is rare).
+    clin = cohort.clinical[cohort.clinical["exclusion_reason"] == "none"]
+    oa = (clin.groupby("patient_id")["kl_grade"].max() >= 2).astype(float)
+    pats = clin.drop_duplicates("patient_id").set_index("patient_id")
+    for outcome, truth in TRUE_PARAMETERS["lmm"].items():
+        rows = []
+        for m in TRUE_PARAMETERS["visits_months"]:
+            v = pats[f"{outcome}_m{m}"].astype(float).dropna()
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "patient": v.index,
+                        "years": m / 12,
+                        "oa": oa[v.index].to_numpy(),
+                        "y": v.to_numpy(),
+                    }
+                )
+            )
+        r = random_intercept_lmm(
+            pd.concat(rows, ignore_index=True), formula="y ~ years * oa", group="patient"
+        )
+        fe = r.fixed.set_index("term")
+        for term, key in (
+            ("Intercept", "intercept"),
+            ("years", "years"),
+            ("oa", "oa"),
+            ("years:oa", "years:oa"),
+        ):
+            assert abs(fe.at[term, "estimate"] - truth[key]) < 3 * fe.at[term, "se"], (
+                outcome,
+                term,
+            )
+        assert r.var_patient == pytest.approx(truth["patient_sd"] ** 2, rel=0.15)
+        assert r.var_residual == pytest.approx(truth["residual_sd"] ** 2, rel=0.15)
+
+
+def test_t_score_model_recovers_generator(cohort):
+    p = cohort.clinical[cohort.clinical["exclusion_reason"] == "none"].drop_duplicates("patient_id")
+    X = np.column_stack(
+        [np.ones(len(p)), p["age"] - 60, (p["sex"] == "F").astype(float), p["bmi_kg_m2"] - 24]
+    )
+    beta = np.linalg.lstsq(X.astype(float), p["dxa_t_score"].astype(float), rcond=None)[0]
+    tm = TRUE_PARAMETERS["t_score_model"]
+    np.testing.assert_allclose(
+        beta, [tm["intercept"], tm["age_per_year"], tm["female"], tm["bmi_per_unit"]], atol=0.06
+    )
+
+
+def test_followed_per_visit_decreases(bundle):
+    f = _t(bundle, "lmm_followed")
+    allv = (
+        f[(f["grouping"] == "all") & (f["outcome"] == "oks")]
+        .sort_values("month")["n_followed"]
+        .to_numpy()
+    )
+    assert (np.diff(allv) < 0).all() and allv[0] <= 2000
+
+
+def test_no_planted_identifier_reaches_the_bundle(bundle, cohort):
+    planted = list(cohort.clinical["patient_name"]) + list(cohort.clinical["medical_record_number"])
+    report = scan_for_identifiers([bundle], planted[:400])
+    assert not report.hits, report.hits[:3]
+
+
+def test_same_inputs_give_identical_tables(bundle, inputs, tmp_path):
+    out = tmp_path / "again"
+    run_protocol(SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=False)
+    for p in sorted((bundle / "tables").glob("*.csv")):
+        a = hashlib.sha256(p.read_bytes()).hexdigest()
+        b = hashlib.sha256((out / "tables" / p.name).read_bytes()).hexdigest()
+        assert a == b, p.name
+
+
+def test_report_shows_no_patient_id(bundle, inputs):
+    """The rendered report identifies nobody by patient id (keyed pseudonyms only)."""
+    from studyval.privacy import ids_shown_in_report
+
+    clinical = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
+    assert ids_shown_in_report(bundle / "report" / "report.html", clinical["patient_id"]) == []
