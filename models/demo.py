@@ -451,13 +451,16 @@ def _ovcf_imaging(
             if c.level == row["vertebral_level"]
         )
         score = float(classify(cls_model, [crop.array], positive_index=pos)[0])
+        # the map of the class the model predicts at 0.5 (the positive class's map is empty
+        # where the model argues for the other class)
+        predicted = pos if score >= 0.5 else 1 - pos
         name = f"gradcam_{i}"
         grad_cam_png(
             cls_model,
             crop.array,
             work / "imaging" / "figures" / f"{name}.png",
             arch=primary_cfg.arch,
-            class_index=pos,
+            class_index=predicted,
             # the smoke DenseNet's last feature map is 1 voxel for a 32³ crop; its first dense
             # block (8³) is the deepest layer with a spatial map worth showing
             target_layer=CAM_LAYER_SMOKE.get(primary_cfg.arch),
@@ -470,6 +473,7 @@ def _ovcf_imaging(
                 "model": primary_cfg.model_name,
                 "score": round(score, 6),
                 "call": "correct" if correct else "wrong",
+                "map_of": primary_cfg.classes[predicted],
                 "layer": CAM_LAYER_SMOKE.get(primary_cfg.arch, "default"),
             }
         )
