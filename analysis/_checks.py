@@ -6,7 +6,9 @@ names the argument, the rule and an offending value or position.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,8 @@ __all__ = [
     "check_option",
     "check_probabilities",
     "check_scores",
+    "wald_difference",
+    "z_critical",
 ]
 
 
@@ -202,3 +206,33 @@ def check_follow_up_time(time: Any, *, name: str = "time") -> np.ndarray:
             f"first at position {i}: {t[i]}"
         )
     return t
+
+
+def z_critical(alpha: float) -> float:
+    r"""The two-sided standard-normal critical value :math:`z_{1-\alpha/2}`.
+
+    ``statistics.NormalDist`` uses Wichura's AS 241, as R's ``qnorm`` does;
+    it is accurate to about 1e-16 and much cheaper than ``scipy.stats.norm.ppf``.
+    """
+    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
+
+
+def wald_difference(
+    diff: float, se: float, alpha: float, *, bounds: tuple[float, float] = (-1.0, 1.0)
+) -> tuple[float, float, float, float]:
+    r"""Wald test and interval of a difference: ``(z, p, ci_low, ci_high)``.
+
+    :math:`z = d / \mathrm{SE}`, :math:`p = 2\Phi(-|z|)` (computed as
+    ``erfc(|z|/sqrt 2)``, accurate in the tails), interval
+    :math:`d \pm z_{1-\alpha/2}\,\mathrm{SE}` clipped to ``bounds`` (an AUC
+    difference lies in [-1, 1]). With a zero SE the test is degenerate:
+    :math:`z = 0` for a zero difference, else :math:`\pm\infty`; the caller
+    warns, naming what made the variance vanish.
+    """
+    if se > 0.0:
+        z = diff / se
+    else:
+        z = 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
+    p = math.erfc(abs(z) / math.sqrt(2.0))
+    half = z_critical(alpha) * se
+    return z, p, max(bounds[0], diff - half), min(bounds[1], diff + half)

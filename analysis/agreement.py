@@ -25,7 +25,6 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Hashable, Sequence
-from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from studyval.analysis._checks import check_alpha, check_option, check_scores
+from studyval.analysis._checks import z_critical as _z
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result, results_frame
 
@@ -49,10 +49,6 @@ __all__ = [
 ]
 
 _WEIGHTS = ("linear", "quadratic")
-
-
-def _z(alpha: float) -> float:
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
 # =========================================================================== kappa

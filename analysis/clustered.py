@@ -79,13 +79,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import stats
 
-from studyval.analysis._checks import check_alpha, check_binary_outcome, check_scores
+from studyval.analysis._checks import (
+    check_alpha,
+    check_binary_outcome,
+    check_scores,
+    wald_difference,
+)
+from studyval.analysis._checks import z_critical as _z_crit
 from studyval.analysis.discrimination import _placements
 from studyval.analysis.resampling import _check_clusters
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
@@ -326,10 +330,6 @@ def _components(is_pos: np.ndarray, scores: np.ndarray, codes: np.ndarray, g: in
     )
 
 
-def _z_crit(alpha: float) -> float:
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
-
-
 def _prepare(y_true: Any, scores: list[tuple[Any, str]], clusters: Any, positive: Any):
     is_pos = check_binary_outcome(y_true, positive)
     mat = np.stack([check_scores(s, is_pos.size, name=nm) for s, nm in scores])
@@ -501,10 +501,8 @@ def compare_auc_clustered(
     var = comp.variance(np.array([1, -1], dtype=np.int64))
     se = math.sqrt(var)
     cov = comp.covariance()
-    if se > 0.0:
-        z = diff / se
-    else:
-        z = 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
+    z, p, ci_low, ci_high = wald_difference(diff, se, alpha)
+    if se == 0.0:
         warnings.warn(
             f"the clustered variance of the AUC difference {names[0]} - {names[1]} is zero: "
             "the two models order every positive-negative pair alike; z is set to "
@@ -512,8 +510,6 @@ def compare_auc_clustered(
             StatisticalWarning,
             stacklevel=2,
         )
-    p = float(2.0 * stats.norm.sf(abs(z)))
-    half = _z_crit(alpha) * se
     denom = math.sqrt(cov[0, 0] * cov[1, 1])
     return ClusteredPairedAUCComparison(
         name_a=names[0],
@@ -522,8 +518,8 @@ def compare_auc_clustered(
         auc_b=float(theta[1]),
         difference=diff,
         se=se,
-        ci_low=max(-1.0, diff - half),
-        ci_high=min(1.0, diff + half),
+        ci_low=ci_low,
+        ci_high=ci_high,
         ci_level=1.0 - alpha,
         z=z,
         p_value=p,

@@ -54,7 +54,6 @@ import math
 import numbers
 import warnings
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,6 +61,7 @@ import pandas as pd
 from scipy import stats
 
 from studyval.analysis._checks import check_alpha, check_follow_up_time
+from studyval.analysis._checks import z_critical as _z
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
@@ -74,10 +74,6 @@ __all__ = [
     "fine_gray",
     "gray_test",
 ]
-
-
-def _z(alpha: float) -> float:
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
 # --------------------------------------------------------------------------- checks

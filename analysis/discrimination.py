@@ -52,14 +52,19 @@ import math
 import warnings
 from collections.abc import Mapping
 from itertools import combinations
-from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studyval.analysis._checks import check_alpha, check_binary_outcome, check_scores
+from studyval.analysis._checks import (
+    check_alpha,
+    check_binary_outcome,
+    check_scores,
+    wald_difference,
+)
+from studyval.analysis._checks import z_critical as _z_crit
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result, results_frame
 
@@ -757,12 +762,6 @@ def _prepare(y_true: Any, y_score: Any, positive: Any, *, score_name: str = "y_s
     return is_pos, score
 
 
-def _z_crit(alpha: float) -> float:
-    # statistics.NormalDist uses Wichura's AS 241, as R's qnorm does; it is
-    # accurate to about 1e-16 and much cheaper to call than scipy.stats.norm.ppf.
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
-
-
 # -------------------------------------------------------------------- public API
 
 
@@ -1002,10 +1001,8 @@ def _paired(pl: _Placements, i: int, j: int, names: tuple[str, str], alpha: floa
     var_i, var_j, cov_ij, var = pl.pair_covariance(i, j)
     se = math.sqrt(var)
     diff = float(theta[i] - theta[j])
-    if se > 0.0:
-        z = diff / se
-    else:
-        z = 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
+    z, p, ci_low, ci_high = wald_difference(diff, se, alpha)
+    if se == 0.0:
         warnings.warn(
             f"the DeLong variance of the AUC difference {names[0]} - {names[1]} is zero: "
             "the placement differences between the two models are constant across cases "
@@ -1014,8 +1011,6 @@ def _paired(pl: _Placements, i: int, j: int, names: tuple[str, str], alpha: floa
             StatisticalWarning,
             stacklevel=3,
         )
-    p = math.erfc(abs(z) / math.sqrt(2.0))  # = 2 * Phi(-|z|), accurate in the tails
-    half = _z_crit(alpha) * se
     denom = math.sqrt(var_i * var_j)
     corr = cov_ij / denom if denom > 0.0 else math.nan
     return PairedAUCComparison(
@@ -1025,8 +1020,8 @@ def _paired(pl: _Placements, i: int, j: int, names: tuple[str, str], alpha: floa
         auc_b=float(theta[j]),
         difference=diff,
         se=se,
-        ci_low=max(-1.0, diff - half),
-        ci_high=min(1.0, diff + half),
+        ci_low=ci_low,
+        ci_high=ci_high,
         ci_level=1.0 - alpha,
         z=z,
         p_value=p,

@@ -101,12 +101,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping
-from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from studyval.analysis._checks import z_critical as _z_crit
 from studyval.errors import EstimationError, StudyvalError
 from studyval.results import Result
 
@@ -258,10 +258,6 @@ def _check_prob(prob: Any, classes: tuple[Any, ...], n: int | None) -> np.ndarra
         raise StudyvalError("prob has no rows")
     cols = [check_scores(arr[:, j], n, name=f"prob[:, {j}] ({classes[j]!r})") for j in range(k)]
     return np.stack(cols, axis=1)
-
-
-def _z_crit(alpha: float) -> float:
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
 # --------------------------------------------------------------------------- influence terms

@@ -60,7 +60,6 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
@@ -68,6 +67,7 @@ import pandas as pd
 from scipy import stats
 
 from studyval.analysis._checks import check_alpha, check_follow_up_time, check_option
+from studyval.analysis._checks import z_critical as _z
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
@@ -144,10 +144,6 @@ def _encode(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     except TypeError as exc:  # mixed types that do not sort
         raise StudyvalError(f"labels must be mutually comparable: {exc}") from None
     return levels, codes.reshape(-1).astype(np.int64)
-
-
-def _z(alpha: float) -> float:
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

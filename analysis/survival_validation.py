@@ -64,14 +64,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from statistics import NormalDist
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from studyval.analysis._checks import check_alpha, check_follow_up_time
+from studyval.analysis._checks import check_alpha, check_follow_up_time, wald_difference
+from studyval.analysis._checks import z_critical as _z
 from studyval.analysis.competing_risks import _check_event_codes
 from studyval.analysis.survival import _km_censoring, cox, kaplan_meier
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
@@ -87,10 +86,6 @@ __all__ = [
     "compare_time_dependent_auc",
     "time_dependent_auc",
 ]
-
-
-def _z(alpha: float) -> float:
-    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
 # --------------------------------------------------------------------------- checks
@@ -607,12 +602,7 @@ def compare_time_dependent_auc(
     fb = _auc_fit(t, status, rb, k, h, bool(conservative))
     diff = fa.auc - fb.auc
     se = _se(fa.influence - fb.influence)
-    if se > 0:
-        z = diff / se
-    else:
-        z = 0.0 if diff == 0 else math.copysign(math.inf, diff)
-    p = float(2.0 * stats.norm.sf(abs(z)))
-    half = _z(alpha) * se
+    z, p, ci_low, ci_high = wald_difference(diff, se, alpha)
     return TimeDependentAUCComparison(
         name_a=names[0],
         name_b=names[1],
@@ -620,8 +610,8 @@ def compare_time_dependent_auc(
         auc_b=fb.auc,
         difference=diff,
         se=se,
-        ci_low=max(-1.0, diff - half),
-        ci_high=min(1.0, diff + half),
+        ci_low=ci_low,
+        ci_high=ci_high,
         ci_level=1.0 - alpha,
         z=z,
         p_value=p,
