@@ -406,7 +406,8 @@ def bad_model_version(c: Ctx):
 def prediction_for_unknown_case(c: Ctx):
     c.pred.loc[40, "case_id"] = "P9999-V1"
     return [
-        r"predictions\.csv, column 'case_id', row 42: case is not in clinical\.csv \(found 'P9999-V1'\)"
+        r"predictions\.csv, column 'case_id', row 42: case is not in clinical\.csv "
+        r"\(model DenseNet-121\) \(found 'P9999-V1'\)"
     ]
 
 
@@ -422,7 +423,7 @@ def included_case_without_predictions(c: Ctx):
 
 def plan_model_absent(c: Ctx):
     c.pred = c.pred[c.pred["model_name"] != "VGG-16"].reset_index(drop=True)
-    return [r"predictions\.csv, column 'model_name': the plan's model 'VGG-16' has no predictions"]
+    return [r"predictions\.csv, column 'model_name': the plan's required model 'VGG-16' has no predictions"]
 
 
 def unknown_model(c: Ctx):

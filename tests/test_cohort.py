@@ -55,7 +55,8 @@ def _first_included(clin):
 CASES = [
     pytest.param(
         lambda c, p: (c, p.assign(case_id=p["case_id"].where(p.index != 0, "P9999-V1"))),
-        r"predictions\.csv, column 'case_id', row 2: case is not in clinical\.csv \(found 'P9999-V1'\)",
+        r"predictions\.csv, column 'case_id', row 2: case is not in clinical\.csv "
+        r"\(model DenseNet-121\) \(found 'P9999-V1'\)",
         id="prediction-for-unknown-case",
     ),
     pytest.param(

@@ -25,7 +25,6 @@ tables; it neither reads files nor draws.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -39,7 +38,12 @@ from studyval.analysis.descriptive import baseline_table
 from studyval.analysis.discrimination import auc
 from studyval.analysis.proportions import proportion_ci
 from studyval.checklists import stard_table
-from studyval.cohort import Cohort
+from studyval.cohort import (
+    MAX_LISTED,
+    Cohort,
+    missing_prediction_violations,
+    prediction_row_violations,
+)
 from studyval.errors import EstimationError, InputValidationError, Violation
 from studyval.figures.spec import FigureSpec
 from studyval.plan_vcf_opportunistic import OpportunisticPlan
@@ -59,7 +63,6 @@ SLUG = "vcf-opportunistic"
 REQUIRES_PREDICTIONS = True
 PERIODS = ("retrospective", "prospective")
 MEASURES = ("detection", "referral")
-MAX_LISTED = 20
 
 
 def _row(index: int) -> int:
@@ -258,54 +261,17 @@ def join(
     pl = predictions_label
     names = plan.model_names
     clin = clinical.set_index("case_id", drop=False)
-    for model in sorted(set(predictions["model_name"].dropna()) - set(names)):
-        idx = predictions.index[predictions["model_name"] == model][0]
-        close = difflib.get_close_matches(model, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        problems.append(
-            Violation(
-                pl,
-                "model_name",
-                _row(idx),
-                f"model is not named in the analysis plan ({', '.join(names)}){hint}",
-                model,
-            )
-        )
-    for spec in plan.models:
-        if spec.required and not (predictions["model_name"] == spec.name).any():
-            problems.append(
-                Violation(
-                    pl,
-                    "model_name",
-                    None,
-                    f"the plan's required model {spec.name!r} has no predictions",
-                )
-            )
-    for model, versions in predictions.groupby("model_name", observed=True)["model_version"]:
-        distinct = versions.dropna().unique()
-        if len(distinct) > 1:
-            idx = versions.index[versions != distinct[0]][0]
-            problems.append(
-                Violation(
-                    pl,
-                    "model_version",
-                    _row(idx),
-                    f"model {model!r} has {len(distinct)} weight versions; one run evaluates one version",
-                    str(versions[idx]),
-                )
-            )
-    for idx in predictions.index[predictions["positive_class"] != plan.outcome.positive][
-        :MAX_LISTED
-    ]:
-        problems.append(
-            Violation(
-                pl,
-                "positive_class",
-                _row(idx),
-                f"the plan's positive class is {plan.outcome.positive!r}; the score must refer to it",
-                str(predictions.at[idx, "positive_class"]),
-            )
-        )
+    problems += prediction_row_violations(
+        predictions,
+        clinical,
+        model_names=names,
+        required_models=[m.name for m in plan.models if m.required],
+        positive=plan.outcome.positive,
+        strict_probabilities=False,  # no calibration analysis: a flag at the threshold is used
+        predictions_label=pl,
+        clinical_label=clinical_label,
+        unit="scan",
+    )
     for idx in predictions.index[predictions["split"] != plan.evaluation_split][:MAX_LISTED]:
         problems.append(
             Violation(
@@ -316,45 +282,15 @@ def join(
                 str(predictions.at[idx, "split"]),
             )
         )
-    ok = predictions["status"] == "ok"
-    has = predictions["score"].notna()
-    for idx in predictions.index[ok & ~has][:MAX_LISTED]:
-        problems.append(Violation(pl, "score", _row(idx), "status is ok but the score is empty"))
-    for idx in predictions.index[~ok & has][:MAX_LISTED]:
-        problems.append(
-            Violation(
-                pl,
-                "score",
-                _row(idx),
-                "status is failed but a score is given",
-                str(predictions.at[idx, "score"]),
-            )
-        )
-    for idx in predictions.index[~ok & predictions["failure_reason"].isna()][:MAX_LISTED]:
-        problems.append(
-            Violation(pl, "failure_reason", _row(idx), "a failed case needs a failure_reason")
-        )
+    # ---- each model only on the periods the plan evaluates it on
     period_of = clin[plan.columns.period].astype(str)
     for idx, case in predictions["case_id"].items():
-        if case not in clin.index:
-            problems.append(
-                Violation(
-                    pl,
-                    "case_id",
-                    _row(idx),
-                    f"scan is not in {clinical_label} (model {predictions.at[idx, 'model_name']})",
-                    str(case),
-                )
-            )
-            continue
-        for col in ("patient_id", "site"):
-            a, b = str(predictions.at[idx, col]), str(clin.at[case, col])
-            if a != b:
-                problems.append(
-                    Violation(pl, col, _row(idx), f"{clinical_label} has {b!r} for scan {case}", a)
-                )
         model = predictions.at[idx, "model_name"]
-        if model in names and period_of[case] not in plan.model(model).periods:
+        if (
+            case in clin.index
+            and model in names
+            and period_of[case] not in plan.model(model).periods
+        ):
             problems.append(
                 Violation(
                     pl,
@@ -365,46 +301,19 @@ def join(
                     str(case),
                 )
             )
-    for idx in predictions.index[predictions.duplicated(["case_id", "model_name"])][:MAX_LISTED]:
-        problems.append(
-            Violation(
-                pl,
-                "case_id",
-                _row(idx),
-                f"second prediction for this scan by model {predictions.at[idx, 'model_name']!r}",
-                str(predictions.at[idx, "case_id"]),
-            )
-        )
-    have = set(zip(predictions["case_id"], predictions["model_name"], strict=True))
+    # ---- every included scan of a model's periods scored (or failed) by each supplied model
     included = clinical[clinical[plan.columns.exclusion] == "none"]
-    missing = 0
-    for spec in plan.models:
-        if not (predictions["model_name"] == spec.name).any():
-            continue
-        sub = included[included[plan.columns.period].isin(spec.periods)]
-        for idx, case in sub["case_id"].items():
-            if (case, spec.name) not in have:
-                missing += 1
-                if missing <= MAX_LISTED:
-                    problems.append(
-                        Violation(
-                            clinical_label,
-                            "case_id",
-                            _row(idx),
-                            f"included scan has no row in {pl} for model {spec.name!r} "
-                            "(a scan a model could not score needs status 'failed')",
-                            str(case),
-                        )
-                    )
-    if missing > MAX_LISTED:
-        problems.append(
-            Violation(
-                clinical_label,
-                "case_id",
-                None,
-                f"... {missing - MAX_LISTED} more included scans without predictions",
-            )
-        )
+    expected = [
+        (idx, case, spec.name)
+        for spec in plan.models
+        if (predictions["model_name"] == spec.name).any()
+        for idx, case in included.loc[
+            included[plan.columns.period].isin(spec.periods), "case_id"
+        ].items()
+    ]
+    problems += missing_prediction_violations(
+        expected, predictions, predictions_label=pl, clinical_label=clinical_label, unit="scan"
+    )
     InputValidationError.collect(problems)
 
     keep = [c for c in clinical.columns if c not in ("patient_id", "site")]
