@@ -153,3 +153,20 @@ def test_swapping_groups_flips_the_difference_and_interval():
 def test_errors_name_the_problem(call, match):
     with pytest.raises((StudyvalError, EstimationError), match=match):
         call()
+
+
+def test_two_sided_p_values_for_every_count_against_R():
+    """sapply(0:20, function(x) binom.test(x, 20, p = 0.3)$p.value), R 4.2.2, digits = 17."""
+    import numpy as np
+
+    from studyval.analysis.binomial_tests import binomial_two_sided_p_values
+
+    expected = [
+        0.0010589696700355855, 0.012775421309321397, 0.052627948729727092, 0.22041826738070938,
+        0.46523598145944089, 0.80836101724655718, 1, 0.62949796667667735, 0.33481500708557038,
+        0.1488145951754471, 0.083445029629812109, 0.024782076205458421, 0.0059360841980975144,
+        0.0020768022671963358, 0.00026104700705946698, 4.2940021953591667e-05,
+        5.550253078298753e-06, 5.4269474678630885e-07, 3.7730881423709988e-08,
+        1.6620338978099931e-09, 3.4867844009999923e-11,
+    ]  # fmt: skip
+    np.testing.assert_allclose(binomial_two_sided_p_values(20, 0.3), expected, rtol=1e-12)

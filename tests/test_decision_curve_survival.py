@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,42 @@ def test_errors():
         net_benefit_survival(np.r_[0.0, TIME[1:]], EVENT, {"m": RISK}, horizon=3, thresholds=[0.2])
     with pytest.raises(StudyvalError, match="thresholds"):
         net_benefit_survival(TIME, EVENT, {"m": RISK}, horizon=3, thresholds=[1.0])
+
+
+def test_net_benefit_survival_against_R_survfit():
+    """Vickers et al. 2008 (BMC Med Inform Decis Mak 8:53) net benefit at a horizon, computed in R
+    from Kaplan-Meier risks among the treated (pbc, death = event, transplant censored):
+
+        d <- read.csv("tests/data/pbc_competing.csv"); d$dead <- as.integer(d$status == 2)
+        nb <- function(pt, tau = 1825) { tr <- d$risk_a >= pt; if (!any(tr)) return(0)
+          s <- summary(survfit(Surv(time, dead) ~ 1, data = d[tr, ]), times = tau,
+                       extend = TRUE)$surv
+          mean(tr) * (1 - s) - mean(tr) * s * pt / (1 - pt) }
+        sapply(c(0.1, 0.2, 0.3, 0.5), nb)
+        # 0.24517320046673313 0.22778606795938533 0.18895587631285574 0.15259800295857986
+        S <- summary(survfit(Surv(time, dead) ~ 1, data = d), times = 1825)$surv
+        # 0.71072798198747456;  treat all: (1 - S) - S * pt / (1 - pt)
+        # 0.21030224223613939 0.11159002251565681 -0.015325688553535111 -0.42145596397494911
+    """
+    import pandas as pd
+
+    d = pd.read_csv(Path(__file__).parent / "data" / "pbc_competing.csv")
+    dead = (d["status"] == 2).astype(int).to_numpy()
+    s, reaches = km_survival_at(d["time"].to_numpy(float), dead, 1825)
+    assert reaches
+    assert s == pytest.approx(0.71072798198747456, rel=1e-12)
+    f = net_benefit_survival(
+        d["time"], dead, {"a": d["risk_a"]}, horizon=1825, thresholds=[0.1, 0.2, 0.3, 0.5]
+    ).frame()
+    model = f[f["strategy"] == "a"]
+    np.testing.assert_allclose(
+        model["net_benefit"],
+        [0.24517320046673313, 0.22778606795938533, 0.18895587631285574, 0.15259800295857986],
+        rtol=1e-12,
+    )
+    assert list(model["n_treated"]) == [200, 132, 99, 66]
+    np.testing.assert_allclose(
+        f.loc[f["strategy"] == "treat all", "net_benefit"],
+        [0.21030224223613939, 0.11159002251565681, -0.015325688553535111, -0.42145596397494911],
+        rtol=1e-12,
+    )

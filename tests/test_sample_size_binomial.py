@@ -102,3 +102,20 @@ def test_periods_needed_by_hand():
 def test_errors(call, match):
     with pytest.raises(StudyvalError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    ("p1", "p2", "n1", "n2", "expected"),
+    [
+        # Hmisc::bpower(p1 = 0.9, p2 = 0.77, n1 = 230, n2 = 180) = 0.94428075970045411, which adds
+        # the far tail pnorm((-ds - |p1 - p2|) / sd) = 2.99e-08 (Fleiss eq. 4.14 leaves it out):
+        # 0.94428075970045411 - 2.9895e-08 = 0.94428072980502087
+        pytest.param(0.9, 0.77, 230, 180, 0.94428072980502087, id="bpower-230-180"),
+        # Hmisc::bpower(p1 = 0.43, p2 = 0.60, n1 = 120, n2 = 60) = 0.57705781714384519;
+        # far tail 1.4602e-05 -> 0.57704321490510835
+        pytest.param(0.43, 0.60, 120, 60, 0.57704321490510835, id="bpower-120-60"),
+    ],
+)
+def test_two_proportion_power_unequal_n_against_Hmisc_bpower(p1, p2, n1, n2, expected):
+    res = two_proportion_power(p1=p1, p2=p2, n1=n1, n2=n2)
+    assert res.power == pytest.approx(expected, rel=1e-10)

@@ -18,7 +18,11 @@ def _linear(w):
 
 
 def test_linear_model_matches_closed_form():
-    # For f(x) = w'x the interventional group Shapley value is sum_{j in g} w_j (x_j - mean(z_j)).
+    # Published result: for a linear model f(x) = w'x with independent features the
+    # interventional Shapley value of feature j is w_j (x_j - E z_j) (Aas, Jullum & Loland,
+    # Artif Intell 2021;298:103502, section 2; Lundberg & Lee, NeurIPS 2017, "Linear SHAP"),
+    # and a group's value is the sum over its features (Jullum et al., groupShapley,
+    # arXiv:2106.12228). The expected value below is that closed form.
     rng = np.random.default_rng(1)
     X, Z, w = rng.normal(size=(7, 5)), rng.normal(size=(9, 5)), rng.normal(size=5)
     r = group_shapley(_linear(w), X, Z, groups=GROUPS, classes=["a", "b"])
