@@ -89,3 +89,22 @@ def test_cusum_without_reset_keeps_accumulating():
 def test_errors(call, match):
     with pytest.raises(StudyvalError, match=match):
         call()
+
+
+def test_p_chart_against_montgomery_example_7_1():
+    """Published worked example: Montgomery, Introduction to Statistical Quality Control (6th ed.,
+    Wiley 2009), Example 7.1 (frozen orange-juice cans, 30 samples of n = 50, 347 nonconforming):
+    p-bar = 0.2313, UCL = 0.4102, LCL = 0.0524 (printed to 4 dp); samples 15 and 23 plot above
+    the UCL (trial control limits)."""
+    from studyval.analysis.monitoring import p_chart
+
+    x = [12, 15, 8, 10, 4, 7, 16, 9, 14, 10, 5, 6, 17, 12, 22,
+         8, 10, 5, 13, 11, 20, 18, 24, 15, 9, 12, 7, 13, 9, 6]  # fmt: skip
+    res = p_chart(x, [50] * 30)
+    f = res.points_frame()
+    assert res.total_successes == 347 and res.centre_source == "pooled"
+    assert round(res.centre, 4) == 0.2313
+    assert round(float(f["ucl"].iloc[0]), 4) == 0.4102
+    assert round(float(f["lcl"].iloc[0]), 4) == 0.0524
+    assert list(f.loc[f["signal"] == "above", "period"]) == [15, 23]
+    assert res.n_signals == 2
