@@ -125,7 +125,15 @@ def read_manifest(bundle: str | Path) -> dict[str, Any]:
     path = Path(bundle) / MANIFEST
     if not path.is_file():
         raise StudyvalError(f"{bundle} is not a results bundle: {MANIFEST} is missing")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StudyvalError(
+            f"{path}: not a readable results manifest (invalid JSON: {exc})"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise StudyvalError(f"{path}: not a results manifest (a JSON object is expected)")
+    return manifest
 
 
 def _dump_json(data: Mapping[str, Any]) -> str:

@@ -311,7 +311,7 @@ def load_dictionary(name_or_path: str | Path) -> DataDictionary:
 
     """
     path = Path(name_or_path)
-    if path.suffix in (".yml", ".yaml") or path.exists():
+    if path.suffix in (".yml", ".yaml") or path.is_file():  # a bare name is a bundled dictionary
         if not path.is_file():
             raise StudyvalError(f"data dictionary {path} does not exist")
         text = path.read_text(encoding="utf-8")

@@ -507,7 +507,9 @@ def load_plan(
 
     """
     path = Path(slug_or_path)
-    if not (path.suffix in (".yml", ".yaml") or path.exists()):
+    # a bare slug names the bundled plan, even when a folder of that name is in the working
+    # directory (``studyval synthetic msk-aging -o msk-aging`` makes one)
+    if not (path.suffix in (".yml", ".yaml") or path.is_file()):
         path = plan_path(str(slug_or_path))
     if not path.is_file():
         raise PlanError(f"analysis plan {path} does not exist")

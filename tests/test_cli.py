@@ -128,3 +128,43 @@ def test_console_script_is_installed():
         check=True,
     )
     assert "studyval" in out.stdout
+
+
+def test_slug_is_not_taken_for_a_folder_of_that_name(tmp_path, monkeypatch):
+    """`studyval synthetic msk-aging -o msk-aging` makes a folder named like the slug; the slug
+    must still name the bundled plan and dictionary."""
+    from click.testing import CliRunner
+
+    from studyval.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert (
+        runner.invoke(main, ["synthetic", "refracture-pvp", "-o", "refracture-pvp"]).exit_code == 0
+    )
+    res = runner.invoke(main, ["validate", "refracture-pvp", "-c", "refracture-pvp/clinical.csv"])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(
+    ("content", "rule"),
+    [
+        pytest.param("{oops", "invalid JSON", id="manifest-not-json"),
+        pytest.param("[]", "a JSON object is expected", id="manifest-not-an-object"),
+    ],
+)
+def test_damaged_manifest_is_a_clear_error(tmp_path, content, rule):
+    from click.testing import CliRunner
+
+    from studyval.cli import main
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(content)
+    out = tmp_path / "figs"
+    res = CliRunner().invoke(
+        main, ["figures", "ovcf-chronicity", "--bundle", str(bundle), "--out", str(out)]
+    )
+    assert res.exit_code == 1
+    assert "Traceback" not in res.output and rule in res.output and "manifest.json" in res.output
+    assert not out.exists()
