@@ -24,12 +24,20 @@ Imported as ``studyval.analysis``. Modules:
 * :mod:`~studyval.analysis.agreement` -- weighted kappa, ICC, Bland-Altman.
 * :mod:`~studyval.analysis.segmentation` -- Dice, IoU, HD95 per case, summarised per patient.
 * :mod:`~studyval.analysis.descriptive` -- baseline tables.
-* :mod:`~studyval.analysis.survival` -- Cox (Efron/Breslow, strata), PH tests
-  (cox.zph), Kaplan-Meier, log-rank, Harrell's and Uno's C.
+* :mod:`~studyval.analysis.kaplan_meier` -- Kaplan-Meier curves, log-rank tests.
+* :mod:`~studyval.analysis.concordance` -- Harrell's and Uno's C.
+* :mod:`~studyval.analysis.cox` -- Cox regression (Efron/Breslow ties, strata) and its predictions.
+* :mod:`~studyval.analysis.cox_zph` -- proportional-hazards tests (as survival::cox.zph).
+* :mod:`~studyval.analysis.survival` -- the four above under one name (a facade).
 * :mod:`~studyval.analysis.survival_validation` -- time-dependent AUC, Brier and
   calibration at a horizon (IPCW, influence-function SEs as riskRegression::Score).
+* :mod:`~studyval.analysis.internal_validation` -- Harrell's bootstrap optimism
+  correction of a refitted model's performance (Cox ready-made; as rms::validate).
+* :mod:`~studyval.analysis.paired_bootstrap` -- bootstrap difference in a performance
+  measure between two models on the same cases (e.g. Harrell's C).
 * :mod:`~studyval.analysis.competing_risks` -- Aalen-Johansen cumulative incidence,
-  Gray's test, Fine-Gray regression, cause-specific Cox.
+  Gray's test, Fine-Gray regression, cause-specific Cox, predicted cumulative
+  incidence and the competing-risks Brier score (as riskRegression).
 * :mod:`~studyval.analysis.sample_size_survival` -- Riley et al. criteria for
   time-to-event prediction models, Schoenfeld's required events.
 

@@ -37,6 +37,13 @@ do not describe any clinical population. Pass ``prevalence=`` (an assumed
 population prevalence) to add ``ppv_adjusted`` and ``npv_adjusted``, the
 predictive values at that prevalence by Bayes' theorem.
 
+**Several rows per patient.** Pass ``clusters=`` (patient ids) and ``seed=``
+to :func:`diagnostic_accuracy`: every interval then comes from a
+patient-level (cluster) bootstrap of the same estimator
+(:mod:`studyval.analysis.resampling`), ``ci_method="percentile"`` (default) or
+``"bca"``, and the table's ``ci_method`` says so, e.g. ``"patient-level
+percentile bootstrap (2000 resamples)"``. Without ``clusters`` nothing changes.
+
 References
 ----------
 Simel DL, Samsa GP, Matchar DB (1991). Likelihood ratios with confidence:
@@ -77,6 +84,7 @@ from .proportions import CI_METHODS, _as_count, proportion_ci
 from .thresholds import DECISION_RULE, THRESHOLD_STATUSES, Threshold, check_threshold_value
 
 __all__ = [
+    "BOOTSTRAP_CI_METHODS",
     "DECISION_RULE",
     "MEASURES",
     "AccuracyResult",
@@ -118,6 +126,94 @@ _TABLE_COLUMNS = [
 
 def _fmt_threshold(value: float) -> str:
     return repr(float(value))
+
+
+# --------------------------------------------------------------------------- #
+# Cluster-bootstrap option (shared with agreement and multiclass)
+# --------------------------------------------------------------------------- #
+#: Interval methods of the cluster bootstrap (``ci_method`` with ``clusters``).
+BOOTSTRAP_CI_METHODS: tuple[str, ...] = ("percentile", "bca")
+_BOOTSTRAP_DEFAULT_RESAMPLES = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class _BootstrapSpec:
+    """Validated cluster-bootstrap options of a statistic (``clusters`` given)."""
+
+    clusters: Any
+    method: str
+    n_resamples: int
+    seed: int
+
+    @property
+    def label(self) -> str:
+        """What the interval is, for the ``ci_method`` / ``method`` column."""
+        name = "BCa" if self.method == "bca" else "percentile"
+        return f"patient-level {name} bootstrap ({self.n_resamples} resamples)"
+
+
+def _bootstrap_spec(
+    *,
+    clusters: Any,
+    ci_method: Any,
+    n_resamples: Any,
+    seed: Any,
+    analytic: str,
+) -> _BootstrapSpec | None:
+    """Check the cluster-bootstrap keywords; None without ``clusters``.
+
+    ``analytic`` names the interval used without clusters (for messages).
+    Without clusters, ``seed`` and ``n_resamples`` must be left out and
+    ``ci_method`` must not be a bootstrap method; with clusters, ``seed`` is
+    required and ``ci_method`` is ``"percentile"`` (default) or ``"bca"``.
+    """
+    if clusters is None:
+        if ci_method in BOOTSTRAP_CI_METHODS:
+            raise StudyvalError(
+                f"ci_method={ci_method!r} is a cluster bootstrap and needs clusters= (the patient "
+                "id of every row); for an ordinary bootstrap of independent rows pass "
+                "clusters=numpy.arange(n)"
+            )
+        for name, value in (("seed", seed), ("n_resamples", n_resamples)):
+            if value is not None:
+                raise StudyvalError(
+                    f"{name}= is used only by the cluster bootstrap, i.e. with clusters= (the "
+                    f"patient id of every row); without clusters the interval is {analytic}"
+                )
+        return None
+    method = "percentile" if ci_method is None else ci_method
+    if method not in BOOTSTRAP_CI_METHODS:
+        raise StudyvalError(
+            f"with clusters, ci_method must be 'percentile' or 'bca' (got {ci_method!r}): "
+            f"the {analytic} interval assumes independent rows, not several rows per patient"
+        )
+    if seed is None:
+        raise StudyvalError(
+            "seed= is required with clusters: the intervals come from a cluster bootstrap and "
+            "must be reproducible"
+        )
+    b = _BOOTSTRAP_DEFAULT_RESAMPLES if n_resamples is None else n_resamples
+    if isinstance(b, bool | np.bool_) or not isinstance(b, int | np.integer) or b < 2:
+        raise StudyvalError(f"n_resamples must be an integer >= 2, got {n_resamples!r}")
+    return _BootstrapSpec(clusters=clusters, method=method, n_resamples=int(b), seed=seed)
+
+
+def _run_bootstrap(
+    statistic: Any, names: list[str], n_rows: int, spec: _BootstrapSpec, alpha: float
+) -> Any:
+    """:func:`~studyval.analysis.resampling.bootstrap_many` with the options of ``spec``."""
+    from .resampling import bootstrap_many
+
+    return bootstrap_many(
+        statistic,
+        names=names,
+        n_rows=n_rows,
+        clusters=spec.clusters,
+        n_resamples=spec.n_resamples,
+        seed=spec.seed,
+        alpha=alpha,
+        method=spec.method,
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -535,7 +631,9 @@ class AccuracyResult(Result):
         :math:`1 - \alpha`.
     ci_method : str
         Interval method for the proportions (see
-        :func:`studyval.analysis.proportions.proportion_ci`).
+        :func:`studyval.analysis.proportions.proportion_ci`); with clusters,
+        the cluster bootstrap of every measure, e.g. ``"patient-level
+        percentile bootstrap (2000 resamples)"``.
     prevalence : float or None
         Assumed population prevalence for ``ppv_adjusted`` / ``npv_adjusted``.
     zero_cell_correction : float
@@ -543,6 +641,10 @@ class AccuracyResult(Result):
         zero (0 = none).
     decision_rule : str
         Always :data:`DECISION_RULE`.
+    bootstrap : BootstrapManyResult or None
+        With clusters, the cluster bootstrap of the measures with a finite
+        estimate (statistic names as in :data:`MEASURES`: replicates, SEs,
+        failures, seed); None otherwise. Not in :meth:`table`.
 
     """
 
@@ -558,6 +660,13 @@ class AccuracyResult(Result):
     prevalence: float | None
     zero_cell_correction: float
     decision_rule: str = DECISION_RULE
+    bootstrap: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Scalar fields, without ``bootstrap`` (as before the bootstrap option)."""
+        out = super().to_dict()
+        out.pop("bootstrap", None)  # None is scalar; a bootstrap result is not
+        return out
 
     def table(self) -> pd.DataFrame:
         """Tidy table, one row per measure.
@@ -804,12 +913,15 @@ def diagnostic_accuracy(
     threshold: float | Threshold,
     threshold_status: str,
     alpha: float = 0.05,
-    ci_method: str = "wilson",
+    ci_method: str | None = None,
     negative: str | None = None,
     prevalence: float | None = None,
     zero_cell_correction: float = 0.0,
+    clusters: Any = None,
+    n_resamples: int | None = None,
+    seed: int | None = None,
 ) -> AccuracyResult:
-    """Sensitivity, specificity, predictive values, LRs and DOR at a threshold.
+    r"""Sensitivity, specificity, predictive values, LRs and DOR at a threshold.
 
     Decision rule: index test positive iff score >= ``threshold`` (a score
     equal to the threshold is positive).
@@ -831,9 +943,11 @@ def diagnostic_accuracy(
         is ``"exploratory"`` and its accuracy is optimistic.
     alpha : float, default 0.05
         Two-sided error rate of every interval.
-    ci_method : str, default "wilson"
-        Interval method for the proportions, one of
-        :data:`~studyval.analysis.proportions.CI_METHODS`.
+    ci_method : str, optional
+        Without ``clusters``: the interval method for the proportions, one of
+        :data:`~studyval.analysis.proportions.CI_METHODS` (default
+        ``"wilson"``). With ``clusters``: ``"percentile"`` (default) or
+        ``"bca"``, the interval of the cluster bootstrap.
     negative : str, optional
         Display label of the other class (e.g. ``"chronic"``); default
         ``"not <positive>"``.
@@ -845,11 +959,38 @@ def diagnostic_accuracy(
         Added to every cell for LR+, LR-, DOR and adjusted predictive values
         when a cell is zero; 0 adds nothing (zero cells give ``inf``/0/NaN
         with a note). See :func:`accuracy_from_confusion`.
+    clusters : array-like, shape (n,), optional
+        Patient id of every row when a patient contributes several rows
+        (vertebrae, knees, lesions). Every measure with a finite estimate
+        then gets the interval of a patient-level (cluster) bootstrap:
+        :func:`studyval.analysis.resampling.bootstrap_many` resamples
+        patients with replacement and recomputes the measure from the
+        weighted 2x2 table of each resample,
+
+        .. math::
+
+            TP^{*}_r = \sum_i w_{ri}\,[\text{pos}_i \wedge \text{test}_i],
+            \quad\dots,\qquad w_{ri} = \text{times patient } g(i)
+            \text{ was drawn in resample } r,
+
+        with the same zero-cell rule per resample (Davison & Hinkley 1997,
+        §3.8, doi:10.1017/CBO9780511802843; Field & Welsh 2007,
+        doi:10.1111/j.1467-9868.2007.00593.x). Resamples where a measure is
+        undefined or infinite (e.g. no false positive for LR+) are counted as
+        failed and left out (the engine warns above 1 %); the estimate is
+        that of the data. ``ci_method`` of every row then names the bootstrap
+        (``"patient-level percentile bootstrap (2000 resamples)"``); a measure
+        whose estimate is not finite keeps NaN limits, with a note.
+    n_resamples : int, optional
+        Bootstrap resamples (default 2000); only with ``clusters``.
+    seed : int, optional
+        Seed of the bootstrap; required with ``clusters``, refused without.
 
     Returns
     -------
     AccuracyResult
-        ``.table()`` gives one row per measure; ``.confusion`` the 2x2 counts.
+        ``.table()`` gives one row per measure; ``.confusion`` the 2x2 counts;
+        ``.bootstrap`` the bootstrap (with ``clusters``).
 
     Raises
     ------
@@ -857,9 +998,17 @@ def diagnostic_accuracy(
         Missing or unknown ``threshold_status``, a Threshold whose status
         differs from ``threshold_status``, non-finite threshold, NaN/infinite
         scores, invalid labels, invalid ``alpha``/``ci_method``/
-        ``prevalence``/``zero_cell_correction``.
+        ``prevalence``/``zero_cell_correction``; a bootstrap ``ci_method``,
+        ``seed`` or ``n_resamples`` without ``clusters``; a proportion method
+        with ``clusters``; bad ``clusters``.
     EstimationError
-        ``positive`` absent or only one class present.
+        ``positive`` absent or only one class present; with ``clusters``,
+        fewer than 2 patients or a measure undefined in all resamples.
+
+    Warns
+    -----
+    StatisticalWarning
+        With ``clusters``, a measure undefined in more than 1 % of the resamples.
 
     See Also
     --------
@@ -867,6 +1016,13 @@ def diagnostic_accuracy(
 
     """
     check_option(threshold_status, THRESHOLD_STATUSES, "threshold_status")
+    spec = _bootstrap_spec(
+        clusters=clusters,
+        ci_method=ci_method,
+        n_resamples=n_resamples,
+        seed=seed,
+        analytic="a binomial (Wilson) interval",
+    )
     if isinstance(threshold, Threshold) and threshold.status != threshold_status:
         raise StudyvalError(
             f"threshold_status={threshold_status!r} contradicts the threshold, which is "
@@ -877,11 +1033,111 @@ def diagnostic_accuracy(
     cm = confusion_matrix(
         y_true, y_score, positive=positive, threshold=threshold, negative=negative
     )
-    return accuracy_from_confusion(
+    result = accuracy_from_confusion(
         cm,
         threshold_status=threshold_status,
         alpha=alpha,
-        ci_method=ci_method,
+        ci_method="wilson" if ci_method is None or spec is not None else ci_method,
         prevalence=prevalence,
         zero_cell_correction=zero_cell_correction,
     )
+    if spec is None:
+        return result
+    is_pos = check_binary_outcome(y_true, positive)
+    test_pos = check_scores(y_score, is_pos.shape[0]) >= cm.threshold
+    cells = np.column_stack(
+        [is_pos & test_pos, ~is_pos & test_pos, is_pos & ~test_pos, ~is_pos & ~test_pos]
+    ).astype(np.float64)
+    names = [m.measure for m in result.measures if math.isfinite(m.estimate)]
+    c = result.zero_cell_correction
+
+    def statistic(weights: np.ndarray) -> np.ndarray:
+        tp, fp, fn, tn = (weights @ cells).T
+        values = _weighted_measures(tp, fp, fn, tn, c, result.prevalence)
+        return np.column_stack([values[name] for name in names])
+
+    boot = _run_bootstrap(statistic, names, cells.shape[0], spec, result.alpha)
+    corrected = c > 0 and min(cm.tp, cm.fp, cm.fn, cm.tn) == 0
+    notes = {}
+    for name in ("lr_positive", "lr_negative", "dor", "ppv_adjusted", "npv_adjusted"):
+        parts = [f"{c:g} added to every cell (zero cell present)"] if corrected else []
+        if name.endswith("_adjusted") and result.prevalence is not None:
+            parts.append(f"at assumed prevalence {result.prevalence:g} (Bayes' theorem)")
+        notes[name] = "; ".join(parts)
+    return dataclasses.replace(
+        result,
+        measures=_bootstrapped(result.measures, boot, spec.label, notes),
+        ci_method=spec.label,
+        bootstrap=boot,
+    )
+
+
+def _weighted_measures(
+    tp: np.ndarray,
+    fp: np.ndarray,
+    fn: np.ndarray,
+    tn: np.ndarray,
+    c: float,
+    prevalence: float | None,
+) -> dict[str, np.ndarray]:
+    """Every measure of :func:`accuracy_from_confusion` from (weighted) cell counts, vectorised.
+
+    The same formulas and zero-cell rule as the scalar code: NaN where a
+    measure is undefined (0/0), ``inf`` where it is infinite.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n1, n0 = tp + fn, fp + tn
+        n = n1 + n0
+        out = {
+            "sensitivity": tp / n1,
+            "specificity": tn / n0,
+            "ppv": tp / (tp + fp),
+            "npv": tn / (tn + fn),
+            "accuracy": (tp + tn) / n,
+            "prevalence": n1 / n,
+        }
+        out["balanced_accuracy"] = (out["sensitivity"] + out["specificity"]) / 2
+        if c > 0:
+            zero = np.minimum(np.minimum(tp, fp), np.minimum(fn, tn)) == 0
+            tp, fp, fn, tn = (np.where(zero, v + c, v) for v in (tp, fp, fn, tn))
+        n1, n0 = tp + fn, fp + tn
+        lr_pos = (tp / n1) / (fp / n0)
+        lr_neg = (fn / n1) / (tn / n0)
+        out["lr_positive"] = lr_pos
+        out["lr_negative"] = lr_neg
+        out["dor"] = (tp * tn) / (fp * fn)
+        if prevalence is not None:
+            prior = math.log(prevalence / (1 - prevalence))
+            out["ppv_adjusted"] = 1 / (1 + np.exp(-(prior + np.log(lr_pos))))
+            out["npv_adjusted"] = 1 / (1 + np.exp(prior + np.log(lr_neg)))
+    return out
+
+
+def _bootstrapped(
+    measures: Any, boot: Any, label: str, notes: dict[str, str] | None = None
+) -> tuple[Measure, ...]:
+    """``measures`` with the bootstrap limits of those in ``boot`` and ``ci_method`` = ``label``.
+
+    A bootstrapped measure's note becomes ``notes.get(name, "")``: the notes of
+    the analytic intervals (zero cells, "no CI") no longer apply.
+    """
+    notes = notes or {}
+    out = []
+    for m in measures:
+        if m.measure in boot.names:
+            b = boot[m.measure]
+            out.append(
+                dataclasses.replace(
+                    m,
+                    ci_low=b.ci_low,
+                    ci_high=b.ci_high,
+                    ci_method=label,
+                    note=notes.get(m.measure, ""),
+                )
+            )
+        else:
+            note = "; ".join(
+                filter(None, [m.note, "no bootstrap interval: the estimate is not finite"])
+            )
+            out.append(dataclasses.replace(m, ci_method=label, note=note))
+    return tuple(out)

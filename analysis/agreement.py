@@ -3,7 +3,9 @@ r"""Agreement between raters and between methods of measurement.
 * :func:`weighted_kappa` / :func:`cohen_kappa` / :func:`kappa_from_table` --
   Cohen's kappa for two raters on an ordered categorical scale, unweighted or
   with linear / quadratic agreement weights, with the large-sample standard
-  errors of Fleiss, Cohen & Everitt (1969).
+  errors of Fleiss, Cohen & Everitt (1969), or with ``clusters=`` (several
+  rated units per patient) a patient-level cluster-bootstrap interval
+  (:mod:`studyval.analysis.resampling`).
 * :func:`icc` -- the six intraclass correlations of Shrout & Fleiss (1979)
   from a two-way ANOVA, with the F-based confidence intervals of
   ``psych::ICC`` (McGraw & Wong 1996 for ICC(A,1)).
@@ -124,13 +126,27 @@ class KappaResult(Result):
     observed_agreement, expected_agreement : float
         :math:`p_o` and :math:`p_e` (weighted when weights are used).
     method : str
-        Name of the variance method.
+        Name of the variance method: ``"Fleiss-Cohen-Everitt asymptotic"``,
+        or with clusters the bootstrap, e.g. ``"patient-level percentile
+        bootstrap (2000 resamples)"``.
     categories : tuple
         The ordered categories (rows of :attr:`counts`, rater A; columns, rater B).
     counts : tuple of tuple of int
         The :math:`k \times k` table :math:`n_{ij}`.
     weight_matrix : tuple of tuple of float
         The agreement weights :math:`w_{ij}`.
+    n_clusters, n_resamples, seed : int or None
+        With clusters (:func:`weighted_kappa`): patients, bootstrap resamples
+        and seed; None otherwise. In :meth:`to_frame` only with clusters.
+    bootstrap : BootstrapResult or None
+        With clusters, the cluster bootstrap of :math:`\hat\kappa_w`
+        (replicates, failures); None otherwise.
+
+    With clusters (several rated units per patient) ``se`` is the bootstrap
+    standard error and ``ci_low``/``ci_high`` the bootstrap limits (not
+    truncated: replicates lie in [-1, 1]); ``se_null``, ``z`` and ``p_value``
+    are NaN, because the null variance above assumes independent cases: use
+    the interval.
 
     """
 
@@ -154,6 +170,19 @@ class KappaResult(Result):
     categories: tuple[Any, ...] = dataclasses.field(repr=False)
     counts: tuple[tuple[int, ...], ...] = dataclasses.field(repr=False)
     weight_matrix: tuple[tuple[float, ...], ...] = dataclasses.field(repr=False)
+    n_clusters: int | None = dataclasses.field(default=None, repr=False)
+    n_resamples: int | None = dataclasses.field(default=None, repr=False)
+    seed: int | None = dataclasses.field(default=None, repr=False)
+    bootstrap: Any = dataclasses.field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Scalar fields; the bootstrap fields only when there was a bootstrap."""
+        out = super().to_dict()
+        out.pop("bootstrap", None)  # None is scalar; the result itself is not
+        if self.bootstrap is None:
+            for name in ("n_clusters", "n_resamples", "seed"):
+                out.pop(name, None)
+        return out
 
     def confusion_frame(self) -> pd.DataFrame:
         r"""The :math:`k \times k` agreement table as a DataFrame.
@@ -388,6 +417,10 @@ def weighted_kappa(
     weights: str | Any | None = None,
     categories: Sequence[Any] | None = None,
     alpha: float = 0.05,
+    clusters: Any = None,
+    ci_method: str | None = None,
+    n_resamples: int | None = None,
+    seed: int | None = None,
 ) -> KappaResult:
     r"""Cohen's kappa between two raters, unweighted or weighted, with a confidence interval.
 
@@ -412,21 +445,51 @@ def weighted_kappa(
         categories nor on their order).
     alpha : float
         One minus the confidence level.
+    clusters : array-like, shape (n,), optional
+        Patient id of every rated case when a patient contributes several
+        (e.g. both knees). The interval then comes from a patient-level
+        (cluster) bootstrap, :func:`studyval.analysis.resampling.bootstrap`:
+        resample :math:`r` draws patients with replacement, weights every
+        case by the number of times its patient was drawn, and recomputes
+        :math:`\hat\kappa_w` from the weighted table
+        :math:`n^*_{ij} = \sum_l w_{rl}[a_l = i, b_l = j]` (Davison & Hinkley
+        1997, §3.8, doi:10.1017/CBO9780511802843). A resample where kappa is
+        undefined (expected agreement 1) counts as failed. See
+        :class:`KappaResult` for what changes in the result.
+    ci_method : {"percentile", "bca"}, optional
+        The bootstrap interval, with ``clusters`` only (default
+        ``"percentile"``). Without clusters the interval is always the
+        Fleiss-Cohen-Everitt Wald interval and ``ci_method`` must be left out.
+    n_resamples : int, optional
+        Bootstrap resamples (default 2000); only with ``clusters``.
+    seed : int, optional
+        Bootstrap seed; required with ``clusters``, refused without.
 
     Returns
     -------
     KappaResult
         Estimate, Fleiss-Cohen-Everitt (1969) standard error and Wald interval,
         the test of :math:`\kappa_w = 0` with the null standard error, the
-        counts table and the weights. Formulas in :class:`KappaResult`.
+        counts table and the weights (with ``clusters``: the bootstrap SE and
+        interval instead, no test). Formulas in :class:`KappaResult`.
 
     Raises
     ------
     StudyvalError
         Unequal lengths, a missing label, a label outside ``categories``,
-        weights without ``categories``, or an invalid ``weights``.
+        weights without ``categories``, or an invalid ``weights``; bootstrap
+        options without ``clusters``, a ``ci_method`` other than
+        ``"percentile"``/``"bca"`` or no ``seed`` with them; bad ``clusters``.
     EstimationError
-        Kappa is undefined (both raters used one identical category throughout).
+        Kappa is undefined (both raters used one identical category
+        throughout); with ``clusters``, fewer than 2 patients or kappa
+        undefined in all resamples.
+
+    Warns
+    -----
+    StatisticalWarning
+        A zero standard error; with ``clusters``, kappa undefined in more than
+        1 % of the resamples.
 
     Notes
     -----
@@ -438,8 +501,20 @@ def weighted_kappa(
     with ``statsmodels.stats.inter_rater.cohens_kappa`` and with the numerical
     delta-method variance. The point estimate equals
     ``sklearn.metrics.cohen_kappa_score(a, b, labels=categories, weights=...)``.
+    With clusters, every bootstrap replicate equals ``psych::cohen.kappa`` of
+    the resampled cases (the tests check the percentile limits against R
+    with the same resamples).
 
     """
+    from studyval.analysis.accuracy import _bootstrap_spec
+
+    spec = _bootstrap_spec(
+        clusters=clusters,
+        ci_method=ci_method,
+        n_resamples=n_resamples,
+        seed=seed,
+        analytic="the Fleiss-Cohen-Everitt Wald interval",
+    )
     a = _check_labels(rater_a, "rater_a")
     b = _check_labels(rater_b, "rater_b")
     if len(a) != len(b):
@@ -479,7 +554,82 @@ def weighted_kappa(
                 ) from None
     table = np.zeros((k, k), dtype=np.int64)
     np.add.at(table, (codes[0], codes[1]), 1)
-    return kappa_from_table(table, weights=weights, categories=cats, alpha=alpha)
+    if spec is None:
+        return kappa_from_table(table, weights=weights, categories=cats, alpha=alpha)
+    return _kappa_bootstrap(table, codes, weights, cats, alpha, spec)
+
+
+def _kappa_bootstrap(
+    table: np.ndarray,
+    codes: np.ndarray,
+    weights: Any,
+    cats: tuple[Any, ...],
+    alpha: float,
+    spec: Any,
+) -> KappaResult:
+    """Kappa with a cluster-bootstrap interval (``weighted_kappa`` with ``clusters``)."""
+    from studyval.analysis.resampling import bootstrap
+
+    alpha = check_alpha(alpha)
+    k = len(cats)
+    w, kind = _weight_matrix(weights, k)
+    n = int(table.sum())
+    if n < 2:
+        raise EstimationError(f"kappa needs at least two rated cases, got {n}")
+    kappa, _, _, po, pe = _kappa_core(table.astype(np.float64), w)
+    cell = codes[0] * k + codes[1]
+    onehot = np.zeros((n, k * k))
+    onehot[np.arange(n), cell] = 1.0
+    wflat = w.reshape(-1)
+
+    def statistic(wts: np.ndarray) -> np.ndarray:
+        tab = (wts @ onehot).reshape(-1, k, k)
+        p = tab / tab.sum(axis=(1, 2))[:, None, None]
+        p_o = p.reshape(-1, k * k) @ wflat
+        p_e = np.einsum("bi,ij,bj->b", p.sum(axis=2), w, p.sum(axis=1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(p_e < 1.0, (p_o - p_e) / (1.0 - p_e), np.nan)
+
+    boot = bootstrap(
+        statistic,
+        n_rows=n,
+        clusters=spec.clusters,
+        n_resamples=spec.n_resamples,
+        seed=spec.seed,
+        alpha=alpha,
+        method=spec.method,
+    )
+    if boot.se == 0.0:
+        warnings.warn(
+            "the bootstrap standard error of kappa is zero (e.g. perfect agreement in every "
+            "resample); the interval has zero width",
+            StatisticalWarning,
+            stacklevel=3,
+        )
+    return KappaResult(
+        estimate=float(kappa),
+        se=boot.se,
+        se_null=math.nan,
+        ci_low=boot.ci_low,
+        ci_high=boot.ci_high,
+        ci_level=1.0 - alpha,
+        z=math.nan,
+        p_value=math.nan,
+        n=n,
+        n_categories=k,
+        n_agree=int(np.trace(table)),
+        weights=kind,
+        observed_agreement=po,
+        expected_agreement=pe,
+        method=spec.label,
+        categories=cats,
+        counts=tuple(tuple(int(v) for v in row) for row in table),
+        weight_matrix=tuple(tuple(float(v) for v in row) for row in w),
+        n_clusters=boot.n_clusters,
+        n_resamples=boot.n_resamples,
+        seed=boot.seed,
+        bootstrap=boot,
+    )
 
 
 def cohen_kappa(
@@ -488,14 +638,29 @@ def cohen_kappa(
     *,
     categories: Sequence[Any] | None = None,
     alpha: float = 0.05,
+    clusters: Any = None,
+    ci_method: str | None = None,
+    n_resamples: int | None = None,
+    seed: int | None = None,
 ) -> KappaResult:
     """Unweighted Cohen's kappa: :func:`weighted_kappa` with ``weights=None``.
 
     Cohen (1960), Educ Psychol Meas 20:37-46, doi:10.1177/001316446002000104;
     standard error of Fleiss, Cohen & Everitt (1969), doi:10.1037/h0028106.
-    See :func:`weighted_kappa` for parameters, return value and errors.
+    See :func:`weighted_kappa` for parameters (the cluster bootstrap
+    included), return value and errors.
     """
-    return weighted_kappa(rater_a, rater_b, weights=None, categories=categories, alpha=alpha)
+    return weighted_kappa(
+        rater_a,
+        rater_b,
+        weights=None,
+        categories=categories,
+        alpha=alpha,
+        clusters=clusters,
+        ci_method=ci_method,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
 
 
 # =========================================================================== ICC

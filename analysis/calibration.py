@@ -77,6 +77,22 @@ then **every** interval is a cluster (patient) bootstrap, and ``ci_method`` in
 ``clusters``. The Spiegelhalter test assumes independent rows; with clusters
 its p-value is anti-conservative (its note says so).
 
+Separation
+----------
+When a threshold on the predictions puts every positive case on one side and
+every negative case on the other (complete separation; quasi-complete when
+the two classes meet at the threshold), the maximum-likelihood slope of the
+logistic recalibration is infinite (Albert & Anderson 1984, Biometrika
+71:1-10, doi:10.1093/biomet/71.1.1). With the single covariate
+:math:`\ell` this is decided exactly from the data: separation holds iff
+:math:`\max_{y_i=0}\ell_i \le \min_{y_i=1}\ell_i` or
+:math:`\max_{y_i=1}\ell_i \le \min_{y_i=0}\ell_i`. :func:`calibration`
+checks it before fitting and raises :class:`~studyval.errors.EstimationError`
+naming it, rather than trusting the fit: Newton-Raphson (and R's ``glm``)
+can stop at a huge slope with a huge or undefined standard error and report
+convergence. A bootstrap resample that is separated has no slope either; it
+counts as an undefined resample (its ``note`` says how many).
+
 Bootstrap replicates are computed from resampling *weights* (how often each
 row is drawn): every statistic here is written for a weight matrix of shape
 (b, n), and with integer weights equals the statistic on the data with rows
@@ -296,6 +312,73 @@ def _quantile_type7(values: np.ndarray, counts: np.ndarray, q: float) -> float:
 # ---------------------------------------------------------------- logistic fitting
 
 
+def _separated(lp: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    r"""Rows of ``weights`` whose data ``logit(p)`` separates (completely or quasi-completely).
+
+    With one covariate and an intercept, the maximum-likelihood estimate of
+    ``logit P(y=1) = a + b * lp`` exists (is finite) if and only if the
+    classes overlap (Albert & Anderson 1984, Biometrika 71:1-10,
+    doi:10.1093/biomet/71.1.1): there is no threshold :math:`t` with
+    :math:`\ell_i \le t` for every negative and :math:`\ell_i \ge t` for every
+    positive row, nor the reverse. Among the rows present (weight > 0), with
+    :math:`\ell^-_{\max}` the largest ``lp`` of a negative and
+    :math:`\ell^+_{\min}` the smallest of a positive, the data are separated when
+    :math:`\ell^-_{\max} \le \ell^+_{\min}` or :math:`\ell^+_{\max} \le
+    \ell^-_{\min}` (equality: quasi-complete separation). A row with one
+    class only counts as separated.
+
+    Returns a boolean array of shape (b,).
+    """
+    present = weights > 0
+    pos = present & (y[None, :] == 1.0)
+    neg = present & (y[None, :] == 0.0)
+    max_neg = np.where(neg, lp[None, :], -np.inf).max(axis=1)
+    min_neg = np.where(neg, lp[None, :], np.inf).min(axis=1)
+    max_pos = np.where(pos, lp[None, :], -np.inf).max(axis=1)
+    min_pos = np.where(pos, lp[None, :], np.inf).min(axis=1)
+    return (max_neg <= min_pos) | (max_pos <= min_neg)
+
+
+def _separation_message(p: np.ndarray, lp: np.ndarray, y: np.ndarray) -> str | None:
+    """Why the unit-weight recalibration has no finite slope, or None if the classes overlap."""
+    pos, neg = y == 1.0, y == 0.0
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    for sign, higher, lower in ((1, pos, neg), (-1, neg, pos)):
+        top_low = float(lp[lower].max())
+        bottom_high = float(lp[higher].min())
+        if top_low > bottom_high:
+            continue
+        hi_name, lo_name = ("positive", "negative") if sign == 1 else ("negative", "positive")
+        p_low_max = float(p[lower][lp[lower] == top_low][0])
+        p_high_min = float(p[higher][lp[higher] == bottom_high][0])
+        if top_low < bottom_high:
+            kind = "complete separation"
+            how = (
+                f"every {hi_name} case has a higher predicted probability than every "
+                f"{lo_name} case ({lo_name} cases up to {p_low_max:.6g}, {hi_name} cases from "
+                f"{p_high_min:.6g})"
+            )
+        else:
+            k_hi = int((lp[higher] == top_low).sum())
+            k_lo = int((lp[lower] == top_low).sum())
+            kind = "quasi-complete separation"
+            how = (
+                f"every {hi_name} case has a predicted probability at least as high as every "
+                f"{lo_name} case's, the classes meeting only at prob = {p_low_max:.6g} "
+                f"({k_hi} {hi_name} and {k_lo} {lo_name} cases there)"
+            )
+        slope = "+infinity" if sign == 1 else "-infinity"
+        return (
+            f"logit(prob) separates the two classes ({kind}, Albert & Anderson 1984; "
+            f"{n_pos} positive and {n_neg} negative cases): {how}. The maximum-likelihood "
+            f"calibration slope does not exist (it diverges to {slope}; glm reports a huge "
+            "slope and standard error or 'fitted probabilities numerically 0 or 1 "
+            "occurred'), so the calibration slope and the joint intercept cannot be "
+            "estimated and no calibration result is reported"
+        )
+    return None
+
+
 def _logistic_fit(
     lp: np.ndarray, y: np.ndarray, weights: np.ndarray, *, slope: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -303,7 +386,11 @@ def _logistic_fit(
 
     Model ``logit P(y=1) = a + lp`` (``slope=False``) or ``a + b * lp``.
     Newton-Raphson from ``a = 0, b = 1`` (rms' start) with step halving; a row
-    that does not converge (separation, a single class) gets NaN.
+    that does not converge (a single class) gets NaN. With ``slope=True`` a
+    row whose data ``lp`` separates (:func:`_separated`: the slope has no
+    finite maximum-likelihood estimate) is not fitted and gets NaN: Newton
+    would otherwise stop where every fitted probability is numerically 0 or 1
+    and report an arbitrary, huge slope as converged.
 
     Returns ``coef`` of shape (b, 1 or 2) and ``converged`` of shape (b,).
     """
@@ -313,6 +400,8 @@ def _logistic_fit(
     if slope:
         coef[:, 1] = 1.0
     active = np.ones(b, dtype=bool)
+    if slope:
+        active &= ~_separated(lp, y, weights)
     converged = np.zeros(b, dtype=bool)
 
     def eta(c: np.ndarray) -> np.ndarray:
@@ -759,9 +848,17 @@ def calibration(
         ``clusters`` or ``grid``; ``clusters`` with ``n_resamples = 0``.
     studyval.errors.EstimationError
         One class only; all predictions equal (the slope is not identifiable:
-        :math:`\operatorname{logit}(p)` has no variance); the recalibration
-        does not converge (``logit(p)`` separates the classes: the slope is
-        infinite); an undefined bootstrap interval (see
+        :math:`\operatorname{logit}(p)` has no variance); complete or
+        quasi-complete separation (Albert & Anderson 1984, Biometrika 71:1-10,
+        doi:10.1093/biomet/71.1.1): a threshold on ``prob`` puts every positive
+        case on one side and every negative case on the other (ties allowed at
+        the threshold), so the maximum-likelihood slope of
+        :math:`\operatorname{logit} P(y=1) = a' + b\,\ell` is infinite; this
+        is checked on the data before fitting, because the fit itself can stop
+        at a huge slope and report convergence (R's ``glm`` does so, with or
+        without "fitted probabilities numerically 0 or 1 occurred"); the
+        recalibration does not converge, or its information matrix is
+        numerically singular; an undefined bootstrap interval (see
         :func:`~studyval.analysis.resampling.bootstrap_many`).
 
     Examples
@@ -799,17 +896,31 @@ def calibration(
     level = 1.0 - alpha
 
     # --- logistic recalibration (unit weights), Wald from the information
+    separation = _separation_message(p, lp, y)
+    if separation is not None:
+        raise EstimationError(separation)
     ones = np.ones((1, n))
     citl, ok_citl = _logistic_fit(lp, y, ones, slope=False)
     joint, ok_joint = _logistic_fit(lp, y, ones, slope=True)
     if not (ok_citl[0] and ok_joint[0]):
         raise EstimationError(
-            "the logistic recalibration does not converge: logit(prob) separates the two "
-            "classes (every positive case has a higher prediction than every negative one, "
-            "or nearly), so the calibration slope is infinite"
+            "the logistic recalibration (maximum likelihood, Newton-Raphson) does not "
+            f"converge in {_NEWTON_MAX_ITER} iterations although logit(prob) does not "
+            "separate the two classes; no calibration intercept or slope is reported"
         )
-    se_citl = math.sqrt(1.0 / _information(lp, citl[0], slope=False)[0, 0])
-    cov_joint = np.linalg.inv(_information(lp, joint[0], slope=True))
+    info_citl = _information(lp, citl[0], slope=False)[0, 0]
+    info_joint = _information(lp, joint[0], slope=True)
+    if not (
+        info_citl > 0.0 and np.all(np.isfinite(info_joint)) and np.linalg.det(info_joint) > 0.0
+    ):
+        raise EstimationError(
+            "the information matrix of the logistic recalibration is singular at its "
+            "maximum-likelihood estimate (every fitted probability numerically 0 or 1: "
+            "logit(prob) nearly separates the two classes), so the slope has no standard "
+            "error; no calibration intercept or slope is reported"
+        )
+    se_citl = math.sqrt(1.0 / info_citl)
+    cov_joint = np.linalg.inv(info_joint)
     se_joint = np.sqrt(np.diag(cov_joint))
 
     # --- Brier, Spiegelhalter

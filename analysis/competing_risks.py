@@ -9,6 +9,12 @@ r"""Competing risks: cumulative incidence, Gray's test, Fine-Gray and cause-spec
   ``cmprsk::crr`` (own implementation; no R or cmprsk needed).
 * :func:`cause_specific_cox` -- the companion cause-specific Cox model (other
   causes censored), fitted by :func:`studyval.analysis.survival.cox`.
+* :func:`predict_cumulative_incidence` -- predicted cumulative incidence at
+  horizons from one cause-specific Cox model per cause (Benichou & Gail 1990),
+  as ``riskRegression::predictRisk`` of a ``CSC`` fit.
+* :func:`brier_competing` -- IPCW Brier score of a predicted cumulative
+  incidence at a horizon, its Aalen-Johansen null model and the IPA (Graf et
+  al. 1999; Schoop et al. 2011), as ``riskRegression::Score``.
 
 Event coding
 ------------
@@ -22,9 +28,10 @@ positive code is a competing event.
 Ties in time: at a time with events and censorings the events come first
 (censored subjects are still at risk), as in ``survival`` and ``cmprsk``.
 
-Oracles: R 4.2 with cmprsk 2.2-11 (``cuminc``, ``timepoints``, ``crr``) and
-survival 3.5 (``coxph``, ``survfit(Surv(time, factor(status)) ~ 1)``); R
-calls beside the expected values in ``tests/test_competing_risks.py``.
+Oracles: R 4.2 with cmprsk 2.2-11 (``cuminc``, ``timepoints``, ``crr``),
+survival 3.5 (``coxph``, ``survfit(Surv(time, factor(status)) ~ 1)``) and
+riskRegression 2022.11.28 (``CSC``, ``predictRisk``, ``Score``); R calls
+beside the expected values in ``tests/test_competing_risks.py``.
 
 References
 ----------
@@ -45,6 +52,17 @@ References
 * Austin PC, Lee DS, Fine JP (2016). Introduction to the analysis of survival
   data in the presence of competing risks. Circulation 133:601-609.
   doi:10.1161/CIRCULATIONAHA.115.017719
+* Benichou J, Gail MH (1990). Estimates of absolute cause-specific risk in
+  cohort studies. Biometrics 46:813-826. doi:10.2307/2532151
+* Graf E, Schmoor C, Sauerbrei W, Schumacher M (1999). Assessment and
+  comparison of prognostic classification schemes for survival data. Stat Med
+  18:2529-2545. doi:10.1002/(SICI)1097-0258(19990915/30)18:17/18<2529::AID-SIM274>3.0.CO;2-5
+* Schoop R, Beyersmann J, Schumacher M, Binder H (2011). Quantifying the
+  predictive accuracy of time-to-event models in the presence of competing
+  risks. Biom J 53:88-112. doi:10.1002/bimj.201000073
+* Kattan MW, Gerds TA (2018). The index of prediction accuracy: an intuitive
+  measure useful for evaluating risk prediction models. Diagn Progn Res 2:7.
+  doi:10.1186/s41512-018-0029-2
 """
 
 from __future__ import annotations
@@ -66,13 +84,17 @@ from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
 __all__ = [
+    "CompetingRisksBrierResult",
     "CumulativeIncidenceResult",
     "FineGrayResult",
     "GrayTestResult",
+    "PredictedCumulativeIncidence",
+    "brier_competing",
     "cause_specific_cox",
     "cumulative_incidence",
     "fine_gray",
     "gray_test",
+    "predict_cumulative_incidence",
 ]
 
 
@@ -1220,4 +1242,473 @@ def cause_specific_cox(
         ties=ties,
         strata=strata,
         alpha=alpha,
+    )
+
+
+# --------------------------------------------------------------------------- predicted CIF
+_CSC_METHOD = "cause-specific Cox (Benichou & Gail 1990; riskRegression::CSC)"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PredictedCumulativeIncidence(Result):
+    r"""Predicted cumulative incidence of one cause from cause-specific Cox models.
+
+    With :math:`\hat H_{0l}` the (Breslow or Efron) cumulative baseline hazard
+    and :math:`\hat\beta_l` the coefficients of the cause-specific Cox model of
+    cause :math:`l` (every declared cause has one), the cause-specific
+    cumulative hazards of a subject with covariates :math:`x` are
+    :math:`\hat\Lambda_l(t \mid x) = \hat H_{0l}(t)\,e^{x^\top\hat\beta_l}`, and
+    (Benichou & Gail 1990, doi:10.2307/2532151)
+
+    .. math::
+
+        \hat F_k(\tau \mid x) = \sum_{t_j \le \tau} \hat S(t_j- \mid x)\,
+            \Delta\hat\Lambda_k(t_j \mid x),
+
+    summed over the jump times :math:`t_j` of the baseline hazards, with the
+    event-free survival just before :math:`t_j` either
+
+    .. math::
+
+        \hat S(t- \mid x) = \exp\Bigl\{-\sum_l \hat\Lambda_l(t- \mid x)\Bigr\}
+        \quad (\text{product\_limit=False}), \qquad
+        \hat S(t- \mid x) = \prod_{s < t}\Bigl\{1 - \sum_l \Delta\hat\Lambda_l(s \mid x)\Bigr\}
+        \quad (\text{product\_limit=True}).
+
+    The exponential form can give :math:`\hat F_k > 1` for subjects at very
+    high risk (the hazards are not constrained); the product-limit form is
+    bounded by 1 as long as every factor is non-negative.
+
+    Attributes
+    ----------
+    cause : int
+        The cause predicted.
+    causes : tuple of int
+        The causes with a model (all causes of the data).
+    times : tuple of float
+        The horizons :math:`\tau`, increasing.
+    product_limit : bool
+        Which survival formula was used (see above).
+    n : int
+        Rows of ``newdata``.
+    risk : numpy.ndarray, shape (n, len(times))
+        :math:`\hat F_k(\tau \mid x_i)`, row ``i`` of ``newdata``, column per
+        horizon; read-only. Not in :meth:`to_frame` as an array: there it is
+        one row per subject and horizon.
+    method : str
+        Description.
+
+    """
+
+    cause: int
+    causes: tuple[int, ...]
+    times: tuple[float, ...]
+    product_limit: bool
+    n: int
+    risk: np.ndarray = dataclasses.field(repr=False)
+    method: str = _CSC_METHOD
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table: one row per subject (``row``, position in ``newdata``) and horizon.
+
+        Columns ``row, time, cause, cumulative_incidence, product_limit``.
+        """
+        n, k = self.risk.shape
+        return pd.DataFrame(
+            {
+                "row": np.repeat(np.arange(n), k),
+                "time": np.tile(np.asarray(self.times, dtype=np.float64), n),
+                "cause": self.cause,
+                "cumulative_incidence": self.risk.reshape(-1),
+                "product_limit": self.product_limit,
+            }
+        )
+
+
+def _check_models(models: Any, cause: Any) -> tuple[int, dict[int, Any]]:
+    from studyval.analysis.survival import CoxResult
+
+    if not isinstance(models, dict) or not models:
+        raise StudyvalError(
+            "models must be a non-empty dict {cause code: fitted cause-specific Cox model}, "
+            f"one per cause (from cause_specific_cox), got {type(models).__name__}"
+        )
+    k = _check_cause_value(cause)
+    out: dict[int, Any] = {}
+    for key, fit in models.items():
+        code = _check_cause_value(key, "models key")
+        if not isinstance(fit, CoxResult):
+            raise StudyvalError(
+                f"models[{code}] must be a fitted Cox model (cause_specific_cox), "
+                f"got {type(fit).__name__}"
+            )
+        if fit.strata:
+            raise StudyvalError(
+                f"models[{code}] is stratified by {', '.join(fit.strata)}; predictions from "
+                "stratified cause-specific models are not implemented"
+            )
+        label = str(fit.event)
+        if " == " in label:
+            fitted_code = label.rsplit(" == ", 1)[1]
+            if fitted_code != str(code):
+                raise StudyvalError(
+                    f"models[{code}] was fitted for event {label!r}, i.e. cause {fitted_code}; "
+                    "key each model by the cause it models"
+                )
+        out[code] = fit
+    if k not in out:
+        raise StudyvalError(
+            f"cause={k} has no model; models are given for causes {', '.join(map(str, sorted(out)))}"
+        )
+    sizes = {c: f.n for c, f in out.items()}
+    if len(set(sizes.values())) > 1:
+        raise StudyvalError(
+            "the cause-specific models were fitted on different data (subjects: "
+            + ", ".join(f"cause {c}: {m}" for c, m in sorted(sizes.items()))
+            + "); fit every cause on the same rows"
+        )
+    return k, dict(sorted(out.items()))
+
+
+def predict_cumulative_incidence(
+    models: dict[int, Any],
+    newdata: pd.DataFrame,
+    *,
+    cause: int,
+    times: Any,
+    product_limit: bool,
+) -> PredictedCumulativeIncidence:
+    r"""Predicted cumulative incidence of ``cause`` by each of ``times`` from cause-specific Cox fits.
+
+    Parameters
+    ----------
+    models : dict of int to CoxResult
+        ``{cause code: fit}``, one unstratified model per cause of the data,
+        each from :func:`cause_specific_cox` on the same rows. A cause left
+        out would be treated as impossible, which overestimates the incidence
+        of the others: give every cause (the caller knows the causes; this
+        function cannot check that none is missing).
+    newdata : pandas.DataFrame
+        Subjects to predict for; must hold the covariates of every model.
+    cause : int
+        The cause whose cumulative incidence is predicted.
+    times : float or array-like of float
+        Horizons, strictly increasing, ``>= 0`` and not after the last
+        follow-up time of the fitted data.
+    product_limit : bool
+        Required. ``False``: :math:`\hat S(t-) = \exp\{-\sum_l
+        \hat\Lambda_l(t-)\}`; ``True``: the product-limit form
+        :math:`\prod_{s<t}\{1 - \sum_l \Delta\hat\Lambda_l(s)\}` (formulas in
+        :class:`PredictedCumulativeIncidence`). riskRegression's
+        ``predictRisk`` (and ``predict``) of a ``CSC`` fit defaults to
+        ``product.limit = TRUE``.
+
+    Returns
+    -------
+    PredictedCumulativeIncidence
+        ``.risk[:, j]`` is the predicted incidence by ``times[j]``.
+
+    Raises
+    ------
+    StudyvalError
+        ``models`` not a dict of Cox fits keyed by their cause, a stratified
+        fit, fits on different data, no model for ``cause``, a missing or
+        non-numeric covariate in ``newdata``, bad ``times`` (or a time after
+        the last follow-up time, where ``predictRisk`` returns NA).
+
+    Warns
+    -----
+    StatisticalWarning
+        A predicted incidence above 1 (possible with ``product_limit=False``
+        for subjects at very high risk; ``predictRisk`` warns too and returns
+        the values, as this function does).
+
+    Notes
+    -----
+    Agrees with ``riskRegression::predictRisk(CSC(Hist(time, status) ~ x1 +
+    x2, data = d), newdata = nd, times = times, cause = k, product.limit =
+    FALSE)`` (and ``TRUE``) to about 1e-9 (``coxph`` stops at its own
+    convergence tolerance; the formula itself is exact), Efron ties included (``CSC``
+    fits ``coxph`` with ``ties = "efron"``; its baseline hazard is the Efron
+    one, as :attr:`~studyval.analysis.survival.CoxResult.baseline_hazard`).
+    ``CSC``'s default ``surv.type = "hazard"`` (one Cox model per cause) is
+    what this implements; ``surv.type = "survival"`` (a Cox model of the
+    event-free survival) is not offered.
+
+    """
+    k, fits = _check_models(models, cause)
+    if not isinstance(newdata, pd.DataFrame):
+        raise StudyvalError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
+    if not isinstance(product_limit, bool | np.bool_):
+        raise StudyvalError(
+            f"product_limit must be True or False (riskRegression's default is True), "
+            f"got {product_limit!r}"
+        )
+    q = _check_query_times(times)
+    last = max(float(f.baseline_hazard["time"].max()) for f in fits.values())
+    if q[-1] > last:
+        raise StudyvalError(
+            f"times: {q[-1]:g} is after the last follow-up time {last:g} of the fitted data, "
+            "where the baseline hazards (and predictRisk) are undefined"
+        )
+    grid = np.unique(
+        np.concatenate([f.baseline_hazard["time"].to_numpy(np.float64) for f in fits.values()])
+    )
+    grid = grid[grid <= q[-1]]
+    n = len(newdata)
+    total_left = np.zeros((n, grid.size))  # sum_l Lambda_l(t_j- | x)
+    d_total = np.zeros((n, grid.size))
+    d_cause = np.zeros((n, grid.size))
+    for code, fit in fits.items():
+        bh = fit.baseline_hazard
+        idx = np.searchsorted(bh["time"].to_numpy(np.float64), grid, side="right")
+        h0 = np.concatenate(([0.0], bh["cumhaz"].to_numpy(np.float64)))[idx]
+        dh0 = np.diff(np.concatenate(([0.0], h0)))
+        rel = np.exp(fit.predict_risk(newdata))[:, None]
+        total_left += rel * (h0 - dh0)[None, :]
+        d_total += rel * dh0[None, :]
+        if code == k:
+            d_cause = rel * dh0[None, :]
+    if product_limit:
+        # S(t_j-) = prod_{i < j} (1 - dLambda(t_i)), by a running product
+        factors = np.concatenate((np.ones((n, 1)), 1.0 - d_total[:, :-1]), axis=1)
+        surv_left = np.cumprod(factors, axis=1)
+    else:
+        surv_left = np.exp(-total_left)
+    cum = np.concatenate((np.zeros((n, 1)), np.cumsum(surv_left * d_cause, axis=1)), axis=1)
+    risk = np.ascontiguousarray(cum[:, np.searchsorted(grid, q, side="right")])
+    risk.setflags(write=False)
+    above = risk > 1.0
+    if above.any():
+        warnings.warn(
+            f"predicted cumulative incidence above 1 for {int(above.any(axis=1).sum())} of {n} "
+            f"subject(s) (largest {float(risk.max()):.6g}): the exponential form "
+            "(product_limit=False) does not bound it; product_limit=True does",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    return PredictedCumulativeIncidence(
+        cause=k,
+        causes=tuple(fits),
+        times=tuple(float(v) for v in q),
+        product_limit=bool(product_limit),
+        n=int(n),
+        risk=risk,
+    )
+
+
+# --------------------------------------------------------------------------- Brier
+_BRIER_METHOD = (
+    "IPCW Brier score for competing risks, Kaplan-Meier censoring weights, "
+    "influence-function SE (riskRegression::Score)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CompetingRisksBrierResult(Result):
+    r"""IPCW Brier score of a predicted cumulative incidence, its null model and the IPA.
+
+    With :math:`\hat p_i` the predicted cumulative incidence of cause
+    :math:`k` by :math:`\tau`, :math:`\hat G` the Kaplan-Meier estimate of the
+    censoring distribution (reverse KM, events before censorings at tied
+    times, as ``prodlim``) and :math:`\delta_i` the cause of subject
+    :math:`i` (0 = censored),
+
+    .. math::
+
+        \widehat{\mathrm{BS}}_k(\tau) = \frac1n\sum_i R_i,\qquad
+        R_i = \begin{cases}
+            (1 - \hat p_i)^2 / \hat G(T_i-) & T_i \le \tau,\ \delta_i = k\\
+            \hat p_i^2 / \hat G(T_i-) & T_i \le \tau,\ \delta_i \notin \{0, k\}\\
+            \hat p_i^2 / \hat G(\tau) & T_i > \tau\\
+            0 & T_i \le \tau,\ \delta_i = 0
+        \end{cases}
+
+    (Graf et al. 1999, doi:10.1002/(SICI)1097-0258(19990915/30)18:17/18<2529::AID-SIM274>3.0.CO;2-5;
+    for competing risks Schoop, Beyersmann, Schumacher & Binder 2011,
+    doi:10.1002/bimj.201000073): a subject with a competing event by
+    :math:`\tau` has outcome 0 for cause :math:`k`. The standard error is
+    :math:`\mathrm{sd}(\mathrm{IF})/\sqrt n` with
+    :math:`\mathrm{IF}_j = R_j - \overline R + C_j(R)`, :math:`C_j` the term
+    for estimating :math:`\hat G` (see
+    :class:`~studyval.analysis.survival_validation.TimeDependentAUCResult`;
+    omitted when ``conservative=True``). The null model predicts the
+    Aalen-Johansen cumulative incidence :math:`\hat F_k(\tau)`
+    (:func:`cumulative_incidence`) for everybody; its Brier score and SE are
+    computed the same way (the Aalen-Johansen risk treated as a fixed
+    prediction, as ``Score`` does). The index of prediction accuracy (Kattan &
+    Gerds 2018, doi:10.1186/s41512-018-0029-2) is
+    :math:`1 - \widehat{\mathrm{BS}}/\widehat{\mathrm{BS}}_{\text{null}}`.
+    Intervals are Wald intervals truncated to [0, 1], as in ``Score``.
+
+    ``estimate, ci_low, ci_high = result`` unpacks.
+
+    Attributes
+    ----------
+    estimate, se, ci_low, ci_high : float
+        The model's Brier score (lower = better), SE and limits.
+    ci_level : float
+        ``1 - alpha``.
+    null_estimate, null_se, null_ci_low, null_ci_high : float
+        The same for the null (Aalen-Johansen) model.
+    null_risk : float
+        :math:`\hat F_k(\tau)`, the null model's prediction.
+    ipa : float
+        Index of prediction accuracy.
+    horizon : float
+        :math:`\tau`.
+    cause : int
+        The cause of interest :math:`k`.
+    n : int
+        Subjects.
+    n_events : int
+        Events of ``cause`` at or before the horizon.
+    n_competing : int
+        Events of other causes at or before the horizon.
+    n_censored_before_horizon : int
+        Subjects censored at or before the horizon (weight 0).
+    n_event_free : int
+        Subjects with follow-up beyond the horizon.
+    conservative : bool
+        True if the censoring term of the influence function was omitted.
+    method : str
+        Description.
+
+    """
+
+    _unpack: ClassVar[tuple[str, ...]] = ("estimate", "ci_low", "ci_high")
+
+    estimate: float
+    se: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    null_estimate: float
+    null_se: float
+    null_ci_low: float
+    null_ci_high: float
+    null_risk: float
+    ipa: float
+    horizon: float
+    cause: int
+    n: int
+    n_events: int
+    n_competing: int
+    n_censored_before_horizon: int
+    n_event_free: int
+    conservative: bool
+    method: str = _BRIER_METHOD
+
+
+def brier_competing(
+    time: Any,
+    event_code: Any,
+    predicted_risk: Any,
+    *,
+    cause: int,
+    horizon: float,
+    alpha: float = 0.05,
+    causes: Sequence[int] | None = None,
+    conservative: bool = False,
+) -> CompetingRisksBrierResult:
+    r"""IPCW Brier score of a predicted cumulative incidence at ``horizon``, null model and IPA.
+
+    Parameters
+    ----------
+    time : array-like, shape (n,)
+        Follow-up times, finite and ``>= 0``.
+    event_code : array-like, shape (n,)
+        0 = censored, 1..K = cause of the event.
+    predicted_risk : array-like, shape (n,)
+        Predicted cumulative incidence of ``cause`` by ``horizon``, in [0, 1]
+        (e.g. ``predict_cumulative_incidence(...).risk[:, 0]``).
+    cause : int
+        The cause of interest; other causes are competing events (outcome 0).
+    horizon : float
+        :math:`\tau > 0`, before the last follow-up time.
+    alpha : float, default 0.05
+        Intervals have level ``1 - alpha``.
+    causes : sequence of int, optional
+        Declared causes; other non-zero codes are an error.
+    conservative : bool, default False
+        Omit the censoring term of the influence function
+        (``Score(conservative = TRUE)``).
+
+    Returns
+    -------
+    CompetingRisksBrierResult
+        Formulas there.
+
+    Raises
+    ------
+    StudyvalError
+        Invalid inputs; a predicted risk outside [0, 1] (a cause-specific Cox
+        prediction with ``product_limit=False`` can exceed 1).
+    EstimationError
+        All subjects censored, the horizon at or beyond the last follow-up
+        time (``1/G(horizon)`` undefined), or no event of ``cause`` by the
+        horizon (the null model predicts 0 and the IPA is undefined).
+
+    Notes
+    -----
+    Agrees with ``riskRegression::Score(list(m = p), formula = Hist(time,
+    status) ~ 1, data = d, times = horizon, cause = k, metrics = "brier",
+    null.model = TRUE, se.fit = TRUE, summary = "ipa")`` (``Brier``, ``se``,
+    ``lower``, ``upper`` of the model and of the ``Null model``, and ``IPA``;
+    ``cens.model = "km"``, which is what ``Score`` uses for ``~ 1``). A
+    subject whose event (of any cause) is at exactly :math:`\tau` counts as an
+    event by :math:`\tau`; one censored at exactly :math:`\tau` gets weight 0.
+
+    """
+    from studyval.analysis.survival_validation import (
+        _censoring_correction,
+        _check_horizon,
+        _check_prediction,
+        _ipcw,
+        _se,
+    )
+
+    alpha = check_alpha(alpha)
+    t = check_follow_up_time(time)
+    codes, k, _ = _check_event_codes(event_code, t.shape[0], cause=cause, causes=causes)
+    p = _check_prediction(predicted_risk, t.shape[0], "predicted_risk", probability=True)
+    h = _check_horizon(horizon, t, codes, k)
+    cons = bool(conservative)
+    w = _ipcw(t, codes, k, h)
+    any_event = (codes != 0).astype(np.int64)
+
+    def fit(pred: np.ndarray) -> tuple[float, float]:
+        resid = np.where(w.case > 0, (1.0 - pred) ** 2 * w.case, pred**2 * w.control)
+        est = float(resid.mean())
+        infl = resid - est
+        if not cons:
+            infl = infl + _censoring_correction(t, any_event, h, resid)
+        return est, _se(infl)
+
+    est, se = fit(p)
+    aj = cumulative_incidence(t, codes, cause=k, times=[h], causes=causes)
+    null_risk = float(aj.table()["estimate"].iloc[0])
+    null_est, null_se = fit(np.full_like(p, null_risk))
+    z = _z(alpha)
+    before = t <= h
+    return CompetingRisksBrierResult(
+        estimate=est,
+        se=se,
+        ci_low=max(0.0, est - z * se),
+        ci_high=min(1.0, est + z * se),
+        ci_level=1.0 - alpha,
+        null_estimate=null_est,
+        null_se=null_se,
+        null_ci_low=max(0.0, null_est - z * null_se),
+        null_ci_high=min(1.0, null_est + z * null_se),
+        null_risk=null_risk,
+        ipa=1.0 - est / null_est,
+        horizon=h,
+        cause=k,
+        n=int(t.shape[0]),
+        n_events=int(np.count_nonzero(before & (codes == k))),
+        n_competing=int(np.count_nonzero(before & (codes != 0) & (codes != k))),
+        n_censored_before_horizon=int(np.count_nonzero(before & (codes == 0))),
+        n_event_free=int(np.count_nonzero(~before)),
+        conservative=cons,
     )

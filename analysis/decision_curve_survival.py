@@ -104,7 +104,8 @@ def net_benefit_survival(
     Parameters
     ----------
     time : array-like, shape (n,)
-        Follow-up times, finite and > 0.
+        Follow-up times, finite and >= 0 (an event at time 0, e.g. a death on the day
+        of surgery, has every subject at risk, as in R's ``survival::survfit``).
     event : array-like, shape (n,)
         1 = event, 0 = censored (competing events coded 0 by the caller).
     risks : mapping of str to array-like, shape (n,)
@@ -126,8 +127,8 @@ def net_benefit_survival(
     e = np.asarray(event)
     if t.ndim != 1 or e.shape != t.shape:
         raise StudyvalError("time and event must be one-dimensional and of equal length")
-    if not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise StudyvalError("time must be finite and > 0")
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise StudyvalError("time must be finite and >= 0")
     if not np.isin(e, (0, 1)).all():
         raise StudyvalError("event must be 0 (censored) or 1 (event)")
     e = e.astype(np.int64)

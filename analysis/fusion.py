@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,15 +38,17 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from studyval.errors import EstimationError, StudyvalError
+from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
 __all__ = [
     "KINDS",
+    "MacroAUCResult",
     "NestedCVResult",
     "TunedModel",
     "grouped_folds",
     "macro_auc",
+    "macro_auc_result",
     "make_estimator",
     "model_sha256",
     "nested_cv",
@@ -86,27 +89,174 @@ def _check_xy(
     return X, y.astype(np.int64), groups
 
 
-def macro_auc(y: Any, scores: Any, n_classes: int) -> float:
+@dataclasses.dataclass(frozen=True, eq=False)
+class MacroAUCResult(Result):
+    r"""Macro one-vs-rest AUC, with the classes it could and could not use.
+
+    Attributes
+    ----------
+    estimate : float
+        Mean one-vs-rest AUC over :attr:`classes_used`.
+    n : int
+        Rows.
+    n_classes : int
+        Classes of the outcome (codes ``0..n_classes-1``).
+    classes_used : tuple of int
+        Class codes with both cases and non-cases among the rows.
+    classes_skipped : tuple of (int, str)
+        Every class code left out, with the reason (``"no case of class 2
+        among the 14 rows"``); empty when every class was used.
+    auc_per_class : tuple of float
+        One-vs-rest AUC of every class code, NaN for a skipped class.
+    """
+
+    estimate: float
+    n: int
+    n_classes: int
+    classes_used: tuple[int, ...]
+    classes_skipped: tuple[tuple[int, str], ...]
+    auc_per_class: tuple[float, ...] = dataclasses.field(repr=False)
+
+    def skipped_text(self) -> str:
+        """The skipped classes as ``"class 2: <reason>; ..."`` (empty when none)."""
+        return "; ".join(f"class {c}: {why}" for c, why in self.classes_skipped)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``estimate, n, n_classes, n_classes_used, classes_skipped`` (text)."""
+        return pd.DataFrame(
+            [
+                {
+                    "estimate": self.estimate,
+                    "n": self.n,
+                    "n_classes": self.n_classes,
+                    "n_classes_used": len(self.classes_used),
+                    "classes_skipped": self.skipped_text(),
+                }
+            ]
+        )
+
+    def classes_frame(self) -> pd.DataFrame:
+        """One row per class code: ``class_code, auc, used, reason_skipped``."""
+        why = dict(self.classes_skipped)
+        return pd.DataFrame(
+            {
+                "class_code": np.arange(self.n_classes),
+                "auc": np.asarray(self.auc_per_class, float),
+                "used": [c in self.classes_used for c in range(self.n_classes)],
+                "reason_skipped": [why.get(c, "") for c in range(self.n_classes)],
+            }
+        )
+
+
+def _macro_auc(y: Any, scores: Any, n_classes: int) -> MacroAUCResult:
+    """:func:`macro_auc_result` without its warning (callers warn once, with their context)."""
+    y = np.asarray(y)
+    s = np.asarray(scores, float)
+    n = len(y)
+    if s.ndim != 2 or s.shape != (n, n_classes):
+        raise StudyvalError(
+            f"scores must have shape (rows, classes) = ({n}, {n_classes}), got {s.shape}"
+        )
+    aucs, used, skipped = [], [], []
+    for c in range(n_classes):
+        pos = y == c
+        m = int(pos.sum())
+        if m == 0:
+            skipped.append((c, f"no case of class {c} among the {n} rows"))
+            aucs.append(np.nan)
+        elif m == n:
+            skipped.append((c, f"all {n} rows are class {c} (no non-case)"))
+            aucs.append(np.nan)
+        else:
+            r = rankdata(s[:, c])
+            aucs.append(float((r[pos].sum() - m * (m + 1) / 2) / (m * (n - m))))
+            used.append(c)
+    if len(used) < 2:
+        raise EstimationError(
+            f"a macro AUC needs at least two classes with both cases and non-cases; "
+            f"{len(used)} of {n_classes} in these {n} rows ("
+            + "; ".join(f"class {c}: {why}" for c, why in skipped)
+            + ")"
+        )
+    return MacroAUCResult(
+        estimate=float(np.mean([aucs[c] for c in used])),
+        n=n,
+        n_classes=n_classes,
+        classes_used=tuple(used),
+        classes_skipped=tuple(skipped),
+        auc_per_class=tuple(aucs),
+    )
+
+
+def _warn_skipped(res: MacroAUCResult, where: str = "", *, stacklevel: int = 3) -> None:
+    if res.classes_skipped:
+        warnings.warn(
+            f"{where}macro AUC over {len(res.classes_used)} of {res.n_classes} classes; skipped "
+            + res.skipped_text(),
+            StatisticalWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def macro_auc_result(y: Any, scores: Any, n_classes: int) -> MacroAUCResult:
     r"""Mean one-vs-rest AUC over the classes present with both cases and non-cases.
 
     .. math:: \frac{1}{|C|}\sum_{c \in C} \hat\theta_c, \quad
         \hat\theta_c = \frac{R_c - m_c(m_c+1)/2}{m_c (N - m_c)}
 
-    with :math:`R_c` the rank sum of the class-:math:`c` cases in score column
-    :math:`c` (mid-ranks for ties; Mann-Whitney). Used as the tuning criterion.
+    with :math:`C` the classes with :math:`0 < m_c < N` cases among the
+    :math:`N` rows and :math:`R_c` the rank sum of the class-:math:`c` cases
+    in score column :math:`c` (mid-ranks for ties; Mann-Whitney, Hanley &
+    McNeil 1982, doi:10.1148/radiology.143.1.7063747; the unweighted macro
+    average of the one-vs-rest AUCs, Fawcett 2006,
+    doi:10.1016/j.patrec.2005.10.010). Used as the tuning criterion.
+
+    A class without a case among the rows (e.g. in a small cross-validation
+    fold) has no one-vs-rest AUC: it is left out of the mean, named in
+    :attr:`MacroAUCResult.classes_skipped` with the reason, and a
+    :class:`~studyval.errors.StatisticalWarning` says so, because the mean is
+    then over fewer classes and is not comparable with a mean over all of them.
+
+    Parameters
+    ----------
+    y : array-like of int, shape (n,)
+        Class codes ``0..n_classes-1``.
+    scores : array-like, shape (n, n_classes)
+        Higher in column :math:`c` = more likely class :math:`c`.
+    n_classes : int
+
+    Returns
+    -------
+    MacroAUCResult
+
+    Raises
+    ------
+    EstimationError
+        Fewer than two classes have both cases and non-cases.
+    StudyvalError
+        ``scores`` is not of shape ``(n, n_classes)``.
+
+    Warns
+    -----
+    StatisticalWarning
+        Some class was skipped.
     """
-    y = np.asarray(y)
-    s = np.asarray(scores, float)
-    aucs = []
-    for c in range(n_classes):
-        pos = y == c
-        m = int(pos.sum())
-        if 0 < m < len(y):
-            r = rankdata(s[:, c])
-            aucs.append((r[pos].sum() - m * (m + 1) / 2) / (m * (len(y) - m)))
-    if not aucs:
-        raise EstimationError("no class has both cases and non-cases; the AUC is undefined")
-    return float(np.mean(aucs))
+    res = _macro_auc(y, scores, n_classes)
+    _warn_skipped(res)
+    return res
+
+
+def macro_auc(y: Any, scores: Any, n_classes: int) -> float:
+    """The :attr:`~MacroAUCResult.estimate` of :func:`macro_auc_result`, as a float.
+
+    Kept for callers that want the number only; it warns
+    (:class:`~studyval.errors.StatisticalWarning`) and raises exactly as
+    :func:`macro_auc_result`, so a skipped class is never silent. Use
+    :func:`macro_auc_result` to see which classes were used.
+    """
+    res = _macro_auc(y, scores, n_classes)
+    _warn_skipped(res)
+    return res.estimate
 
 
 def grouped_folds(y: Any, groups: Any, *, n_splits: int, seed: int) -> np.ndarray:
@@ -198,7 +348,10 @@ class TunedModel:
     selected : dict
         The grid point chosen.
     tuning : DataFrame
-        One row per grid point: ``params`` (JSON), ``mean_macro_auc``, ``selected``.
+        One row per grid point: ``params`` (JSON), ``mean_macro_auc``,
+        ``classes_skipped`` (the classes left out of an inner fold's macro
+        AUC, ``"inner fold 1: class 2: no case of class 2 among the 14 rows"``;
+        empty when none), ``selected``.
     estimator : object
         The fitted estimator.
     n_rows, n_groups : int
@@ -228,25 +381,39 @@ def tune_and_fit(
     """Pick the grid point with the best mean inner macro AUC (grouped folds), refit on all rows.
 
     Ties between grid points go to the first in sorted-grid order (deterministic).
+    An inner fold without a case of some class has a macro AUC over the other
+    classes only (:func:`macro_auc_result`): the tuning table's
+    ``classes_skipped`` names them and one
+    :class:`~studyval.errors.StatisticalWarning` per such fold says so (the
+    folds, hence the classes skipped, are the same for every grid point).
     """
     _check_kind(kind)
     X, y, groups = _check_xy(X, y, groups, n_classes)
     folds = grouped_folds(y, groups, n_splits=inner_folds, seed=seed)
     rows = []
     best, best_auc = None, -np.inf
+    skipped: dict[int, MacroAUCResult] = {}
     for point in _grid_points(grid):
         params = {**dict(fixed), **point}
         aucs = []
         for k in range(inner_folds):
             tr, te = folds != k, folds == k
             est = _fit(kind, params, X[tr], y[tr], n_classes, seed)
-            aucs.append(macro_auc(y[te], predict_scores(est, X[te]), n_classes))
+            res = _macro_auc(y[te], predict_scores(est, X[te]), n_classes)
+            if res.classes_skipped:
+                skipped[k] = res
+            aucs.append(res.estimate)
         mean = float(np.mean(aucs))
         rows.append({"params": json.dumps(point, sort_keys=True), "mean_macro_auc": mean})
         if mean > best_auc:
             best, best_auc = point, mean
     assert best is not None
+    for k, res in sorted(skipped.items()):
+        _warn_skipped(res, f"{kind} tuning, inner fold {k} of {inner_folds}: ")
     tuning = pd.DataFrame(rows)
+    tuning["classes_skipped"] = "; ".join(
+        f"inner fold {k}: {res.skipped_text()}" for k, res in sorted(skipped.items())
+    )
     tuning["selected"] = tuning["params"] == json.dumps(best, sort_keys=True)
     params = {**dict(fixed), **best}
     est = _fit(kind, params, X, y, n_classes, seed)
@@ -274,7 +441,8 @@ class NestedCVResult(Result):
     fold : numpy.ndarray of int, shape (n,)
         Outer fold of every row.
     tuning : DataFrame
-        Per outer fold and grid point: ``fold, params, mean_macro_auc, selected``.
+        Per outer fold and grid point: ``fold, params, mean_macro_auc,
+        classes_skipped, selected`` (see :class:`TunedModel`).
     n_rows, n_groups, outer_folds, inner_folds : int
     """
 
@@ -344,7 +512,11 @@ def nested_cv(
             seed=seed + 1 + k,
         )
         scores[te] = predict_scores(tuned.estimator, X[te])
-        tabs.append(tuned.tuning.assign(fold=k)[["fold", "params", "mean_macro_auc", "selected"]])
+        tabs.append(
+            tuned.tuning.assign(fold=k)[
+                ["fold", "params", "mean_macro_auc", "classes_skipped", "selected"]
+            ]
+        )
     return NestedCVResult(
         kind=kind,
         scores=scores,

@@ -13,6 +13,21 @@ CIs are Wald intervals :math:`\hat\beta \pm z_{1-\alpha/2}\,\mathrm{SE}`
 distribution (large-sample; lmerTest's Satterthwaite df would differ in the
 third decimal for these sample sizes). Missing visits are left out
 (likelihood-based: valid under missing at random, no imputation).
+
+Optimisers
+----------
+The profiled REML criterion is maximised by the optimisers of
+:data:`OPTIMISERS`, in that order, stopping at the first that converges (the
+first, L-BFGS, converges on ordinary data; small data sets can make it step
+onto a singular random-effects covariance, ``LinAlgError``, and BFGS or Powell
+then finds the optimum). Nothing about this is silent: the result records the
+optimiser that produced the reported fit (:attr:`MixedModelResult.optimiser`)
+and every optimiser tried with its outcome
+(:attr:`MixedModelResult.optimisers_tried`); every warning statsmodels raises
+while fitting (``ConvergenceWarning``, ``SingularMatrixWarning``, ...) is
+re-issued in its own category with the model formula and the optimiser in its
+message, and a :class:`~studyval.errors.StatisticalWarning` says so when the
+reported fit is not the first optimiser's.
 """
 
 from __future__ import annotations
@@ -25,10 +40,56 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studyval.errors import EstimationError, StudyvalError
+from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
-__all__ = ["MixedModelResult", "n_followed", "random_intercept_lmm"]
+__all__ = [
+    "BOUNDARY_ICC",
+    "OPTIMISERS",
+    "MixedModelResult",
+    "OptimiserAttempt",
+    "n_followed",
+    "random_intercept_lmm",
+]
+
+#: ``MixedLM.fit(method=...)`` optimisers tried in turn, until one converges.
+OPTIMISERS = ("lbfgs", "bfgs", "powell")
+
+#: The patient variance is "on the boundary" when the ICC is at most this (scale-free).
+BOUNDARY_ICC = 1e-8
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimiserAttempt:
+    """One optimiser's attempt at the REML fit.
+
+    Attributes
+    ----------
+    optimiser : str
+        The ``method`` passed to ``MixedLM.fit`` (one of :data:`OPTIMISERS`).
+    outcome : str
+        ``"converged"``, ``"not converged"`` (the optimiser stopped without
+        meeting its criterion) or ``"failed"`` (it raised; see ``detail``).
+    detail : str
+        For ``"failed"``: the exception, ``"<type>: <message>"``; otherwise empty.
+    warnings : tuple of str
+        The warnings raised during the attempt, ``"<category>: <message>"``,
+        in order (each was also re-issued).
+    """
+
+    optimiser: str
+    outcome: str
+    detail: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.optimiser}: {self.outcome}"
+        if self.detail:
+            text += f" ({self.detail})"
+        if self.warnings:
+            n = len(self.warnings)
+            text += f" [{n} warning{'s' if n > 1 else ''}: " + "; ".join(self.warnings) + "]"
+        return text
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,8 +107,16 @@ class MixedModelResult(Result):
     reml_loglik : float
     n_obs, n_patients : int
     converged : bool
+        Whether the optimiser that produced the reported fit converged; always
+        ``True`` (a fit that no optimiser brings to convergence raises
+        :class:`~studyval.errors.EstimationError`), kept for the tables.
     ci_level : float
     formula : str
+    optimiser : str
+        The optimiser (``MixedLM.fit`` ``method``) whose fit is reported.
+    optimisers_tried : tuple of OptimiserAttempt
+        Every optimiser tried, in order, with its outcome and warnings; the
+        last is :attr:`optimiser`.
     """
 
     fixed: pd.DataFrame = dataclasses.field(repr=False)
@@ -60,10 +129,39 @@ class MixedModelResult(Result):
     converged: bool
     ci_level: float
     formula: str
+    optimiser: str
+    optimisers_tried: tuple[OptimiserAttempt, ...] = dataclasses.field(repr=False)
     method: str = "REML, random patient intercept (statsmodels MixedLM)"
 
+    def optimisers_frame(self) -> pd.DataFrame:
+        """One row per optimiser tried: ``formula, optimiser, outcome, detail, warnings, reported``.
+
+        ``warnings`` joins the attempt's warnings with ``" | "``; ``reported``
+        is true for the optimiser whose fit is reported.
+        """
+        return pd.DataFrame(
+            [
+                {
+                    "formula": self.formula,
+                    "optimiser": a.optimiser,
+                    "outcome": a.outcome,
+                    "detail": a.detail,
+                    "warnings": " | ".join(a.warnings),
+                    "reported": a.optimiser == self.optimiser,
+                }
+                for a in self.optimisers_tried
+            ],
+            columns=["formula", "optimiser", "outcome", "detail", "warnings", "reported"],
+        )
+
     def to_frame(self) -> pd.DataFrame:
-        """Fixed effects, then the two variance components (``term`` = ``var_patient``, ``var_residual``)."""
+        """Fixed effects, then the two variance components (``term`` = ``var_patient``, ``var_residual``).
+
+        Every row also carries ``n_obs, n_patients, ci_level, converged,
+        formula, optimiser`` (the optimiser of the reported fit),
+        ``optimisers_tried`` (every attempt, ``"lbfgs: failed (LinAlgError:
+        Singular matrix) [...]; bfgs: converged"``) and ``method``.
+        """
         f = self.fixed.copy()
         extra = pd.DataFrame(
             [
@@ -77,6 +175,8 @@ class MixedModelResult(Result):
         out["ci_level"] = self.ci_level
         out["converged"] = self.converged
         out["formula"] = self.formula
+        out["optimiser"] = self.optimiser
+        out["optimisers_tried"] = "; ".join(str(a) for a in self.optimisers_tried)
         out["method"] = self.method
         return out
 
@@ -88,7 +188,35 @@ def random_intercept_lmm(
     group: str,
     alpha: float = 0.05,
 ) -> MixedModelResult:
-    """Fit ``formula`` with a random intercept per ``group`` by REML.
+    r"""Fit ``formula`` with a random intercept per ``group`` by REML.
+
+    The REML criterion (Patterson & Thompson 1971) is maximised by each
+    optimiser of :data:`OPTIMISERS` in turn until one converges; the first
+    converged fit is reported and the optimisers after it are not tried.
+
+    Convergence and its record:
+
+    * the result names the optimiser of the reported fit
+      (:attr:`~MixedModelResult.optimiser`) and every optimiser tried with
+      its outcome (:attr:`~MixedModelResult.optimisers_tried`, also in
+      :meth:`~MixedModelResult.to_frame` and
+      :meth:`~MixedModelResult.optimisers_frame`);
+    * every warning raised by statsmodels during a fit (``ConvergenceWarning``:
+      optimisation failed, "MLE may be on the boundary", Hessian not positive
+      definite; ``SingularMatrixWarning``; ...) is caught only to be recorded
+      and is re-issued in its own category as ``"<formula> (random intercept
+      per <group>), optimiser <name>: <message>"``, so the pipeline's
+      warnings table shows it;
+    * when the reported fit is not the first optimiser's, a
+      :class:`~studyval.errors.StatisticalWarning` names the optimisers that
+      failed and the one used.
+
+    When no optimiser converges, :class:`~studyval.errors.EstimationError`
+    is raised (as documented before; no non-converged fit is returned, even
+    flagged): the estimates and standard errors at the point where an
+    optimiser stopped are not REML estimates, and a validation report should
+    carry no number for that model rather than a number with a footnote. The
+    error message lists every optimiser's outcome.
 
     Parameters
     ----------
@@ -109,10 +237,22 @@ def random_intercept_lmm(
     Raises
     ------
     StudyvalError
-        ``group`` not a column, missing values, fewer than 2 patients.
+        ``group`` not a column, missing values.
     EstimationError
-        The optimiser does not converge, or the random-intercept variance is
-        estimated on the boundary (0).
+        Fewer than 2 patients, or no patient with 2 observations (the two
+        variances are not separately identifiable); no optimiser converges;
+        or the random-intercept variance is estimated on the boundary:
+        :math:`\hat\sigma_b^2 \le 10^{-8}\,(\hat\sigma_b^2 +
+        \hat\sigma_e^2)` (an ICC of at most :data:`BOUNDARY_ICC`; scale-free,
+        so the criterion does not depend on the unit of the outcome), where
+        the REML estimate of a variance is 0 and its Wald theory does not hold.
+
+    Warns
+    -----
+    statsmodels.tools.sm_exceptions.ConvergenceWarning, SingularMatrixWarning
+        Re-issued from statsmodels with the formula and optimiser named.
+    StatisticalWarning
+        The reported fit is not from the first optimiser.
     """
     from statsmodels.regression.mixed_linear_model import MixedLM
 
@@ -126,24 +266,63 @@ def random_intercept_lmm(
     n_pat = data[group].nunique()
     if n_pat < 2:
         raise EstimationError(f"{n_pat} patient(s): a random intercept needs at least 2")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        model = MixedLM.from_formula(formula, data=data, groups=data[group], re_formula="1")
-        fit = None
-        for method in ("lbfgs", "bfgs", "powell"):
+    if int(data[group].value_counts().max()) < 2:
+        raise EstimationError(
+            f"{formula}: every patient has a single observation, so the patient and residual "
+            "variances are not separately identifiable; a random intercept needs repeated "
+            "observations"
+        )
+    model = MixedLM.from_formula(formula, data=data, groups=data[group], re_formula="1")
+    label = f"{formula} (random intercept per {group})"
+    fit = None
+    attempts: list[OptimiserAttempt] = []
+    for optimiser in OPTIMISERS:
+        with warnings.catch_warnings(record=True) as caught:
+            # record every warning of this attempt (once each), to re-issue it below
+            warnings.simplefilter("always")
             try:
-                fit = model.fit(reml=True, method=method)
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-            if fit.converged:
-                break
-    if fit is None or not fit.converged:
-        raise EstimationError(f"the mixed model {formula} did not converge")
+                candidate = model.fit(reml=True, method=optimiser)
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                candidate, outcome, detail = None, "failed", f"{type(exc).__name__}: {exc}"
+            else:
+                outcome = "converged" if candidate.converged else "not converged"
+                detail = ""
+        for w in caught:
+            warnings.warn(
+                f"{label}, optimiser {optimiser}: {w.message}", category=w.category, stacklevel=2
+            )
+        attempts.append(
+            OptimiserAttempt(
+                optimiser=optimiser,
+                outcome=outcome,
+                detail=detail,
+                warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
+            )
+        )
+        if candidate is not None and candidate.converged:
+            fit = candidate
+            break
+    tried = "; ".join(str(a) for a in attempts)
+    if fit is None:
+        raise EstimationError(
+            f"the mixed model {label} did not converge with any optimiser ({tried}); "
+            "no fit is reported"
+        )
+    if len(attempts) > 1:
+        failed = ", ".join(f"{a.optimiser} ({a.outcome})" for a in attempts[:-1])
+        warnings.warn(
+            f"{label}: the reported fit is from optimiser {attempts[-1].optimiser}, because "
+            f"{failed} did not converge",
+            StatisticalWarning,
+            stacklevel=2,
+        )
     var_b = float(np.asarray(fit.cov_re)[0, 0])
     var_e = float(fit.scale)
-    if var_b <= 1e-10:
+    if not var_b > BOUNDARY_ICC * (var_b + var_e):
         raise EstimationError(
-            f"{formula}: the patient random-intercept variance is estimated at 0 (boundary)"
+            f"{label}: the patient random-intercept variance is estimated at 0 (boundary: "
+            f"{var_b:.3g} against a residual variance of {var_e:.3g}; optimiser "
+            f"{attempts[-1].optimiser})"
         )
     names = list(fit.model.exog_names)
     est = np.asarray(fit.fe_params, float)
@@ -172,6 +351,8 @@ def random_intercept_lmm(
         converged=bool(fit.converged),
         ci_level=1 - alpha,
         formula=formula,
+        optimiser=attempts[-1].optimiser,
+        optimisers_tried=tuple(attempts),
     )
 
 

@@ -78,6 +78,17 @@ jackknife and with the row bootstrap (:func:`studyval.analysis.resampling.bootst
 which the tests check; summing the one-vs-rest variances as if the AUCs were
 independent understates it (the AUCs are positively correlated).
 
+Several cases per patient
+-------------------------
+With ``clusters=`` (patient ids) and ``seed=``, :func:`one_vs_rest_auc` gives
+each one-vs-rest AUC the clustered DeLong interval (Obuchowski 1997,
+:func:`studyval.analysis.clustered.auc_clustered`) and the three averages a
+patient-level (cluster) bootstrap interval, and :func:`multiclass_confusion`
+gives every measure a patient-level bootstrap interval
+(:mod:`studyval.analysis.resampling`; ``ci_method="percentile"`` or
+``"bca"``). The tables name the method (``"patient-level percentile bootstrap
+(2000 resamples)"``). Without ``clusters`` nothing changes.
+
 References
 ----------
 Hand DJ, Till RJ (2001). A simple generalisation of the area under the ROC
@@ -111,7 +122,7 @@ from studyval.errors import EstimationError, StudyvalError
 from studyval.results import Result
 
 from ._checks import check_alpha, check_option, check_scores
-from .accuracy import Measure
+from .accuracy import Measure, _bootstrap_spec, _run_bootstrap
 from .discrimination import AUCResult, _placements, auc
 from .proportions import CI_METHODS, proportion_ci
 
@@ -371,6 +382,19 @@ class MultiClassAUCResult(Result):
     pairwise_auc : numpy.ndarray, shape (k, k)
         ``pairwise_auc[i, j]`` is :math:`\hat A(i \mid j)` for ``i != j``; the
         diagonal is undefined and holds NaN (use :meth:`pairwise_frame`).
+    per_class_method : str
+        How the one-vs-rest intervals were computed (the ``method`` of their
+        rows in :meth:`table`).
+    bootstrap : BootstrapManyResult or None
+        With clusters, the cluster bootstrap of the one-vs-rest AUCs
+        (``auc_ovr:<j>``, ``j`` the position of the class) and of
+        ``auc_macro``, ``auc_weighted`` and ``hand_till_m``; None otherwise.
+
+    With clusters (:func:`one_vs_rest_auc`), ``per_class`` holds
+    :class:`~studyval.analysis.clustered.ClusteredAUCResult` (clustered
+    DeLong, Obuchowski 1997), the three averages have bootstrap SEs and
+    limits, and ``covariance`` is the bootstrap covariance of the one-vs-rest
+    AUCs (``numpy.cov`` of their replicates).
 
     """
 
@@ -384,6 +408,15 @@ class MultiClassAUCResult(Result):
     ci_level: float
     covariance: np.ndarray = dataclasses.field(repr=False)
     pairwise_auc: np.ndarray = dataclasses.field(repr=False)
+    per_class_method: str = dataclasses.field(default="DeLong (class vs rest)", repr=False)
+    bootstrap: Any = dataclasses.field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Scalar fields, without ``bootstrap`` and ``per_class_method`` (as before the bootstrap option)."""
+        out = super().to_dict()
+        out.pop("bootstrap", None)  # None is scalar; a bootstrap result is not
+        out.pop("per_class_method", None)  # the ``method`` column of :meth:`table`
+        return out
 
     def table(self) -> pd.DataFrame:
         """Tidy table: one row per class (one-vs-rest), then macro, weighted and M.
@@ -408,7 +441,7 @@ class MultiClassAUCResult(Result):
                     "n": self.n,
                     "n_positive": r.n_positive,
                     "n_negative": r.n_negative,
-                    "method": "DeLong (class vs rest)",
+                    "method": self.per_class_method,
                 }
             )
         for a in (self.macro, self.weighted, self.hand_till):
@@ -478,6 +511,10 @@ def one_vs_rest_auc(
     *,
     classes: Any,
     alpha: float = 0.05,
+    clusters: Any = None,
+    ci_method: str | None = None,
+    n_resamples: int | None = None,
+    seed: int | None = None,
 ) -> MultiClassAUCResult:
     r"""One-vs-rest AUCs with DeLong CIs, their macro and weighted means, and Hand & Till's M.
 
@@ -523,6 +560,29 @@ def one_vs_rest_auc(
         The ``k >= 2`` classes in order; required (never inferred from the data).
     alpha : float, default 0.05
         Every interval has level ``1 - alpha``.
+    clusters : array-like, shape (N,), optional
+        Patient id of every case when a patient contributes several (e.g.
+        both knees). Then each one-vs-rest AUC gets the clustered DeLong
+        interval of :func:`studyval.analysis.clustered.auc_clustered`
+        (Obuchowski 1997, doi:10.2307/2533958; method ``"clustered DeLong
+        (Obuchowski 1997), patients as clusters"``), and the macro mean, the
+        weighted mean and :math:`\hat M` get the interval of a patient-level
+        (cluster) bootstrap, :func:`studyval.analysis.resampling.bootstrap_many`:
+        each resample weights every case by the number of times its patient
+        was drawn and recomputes the weighted AUCs
+        (:func:`~studyval.analysis.resampling.weighted_auc`), the class
+        shares :math:`m_c/N` and the averages, so the averages keep the
+        correlation between the AUCs. A resample without a class (an AUC
+        undefined) counts as failed and is left out (the engine warns above
+        1 %). The ``method`` of those rows names it, e.g. ``"patient-level
+        percentile bootstrap (2000 resamples)"``; ``se`` is the bootstrap SE.
+    ci_method : {"percentile", "bca"}, optional
+        The bootstrap interval, with ``clusters`` only (default
+        ``"percentile"``); must be left out without clusters.
+    n_resamples : int, optional
+        Bootstrap resamples (default 2000); only with ``clusters``.
+    seed : int, optional
+        Bootstrap seed; required with ``clusters``, refused without.
 
     Returns
     -------
@@ -534,17 +594,20 @@ def one_vs_rest_auc(
     ------
     studyval.errors.EstimationError
         A class has fewer than 2 cases (its DeLong variance is undefined), or
-        the rest has fewer than 2.
+        the rest has fewer than 2; with ``clusters``, a class (or the rest)
+        in fewer than 2 patients, or an average undefined in all resamples.
     studyval.errors.StudyvalError
         Bad ``classes``; a label outside ``classes`` or missing (count and
         first position named); ``prob`` of the wrong shape, keyed by the wrong
-        classes, or not finite; bad ``alpha``.
+        classes, or not finite; bad ``alpha``; bootstrap options without
+        ``clusters`` or a bad ``ci_method``/``seed``/``clusters`` with them.
 
     Warns
     -----
     StatisticalWarning
-        A one-vs-rest DeLong standard error is exactly zero (see
-        :func:`~studyval.analysis.discrimination.auc`).
+        A one-vs-rest (clustered) DeLong standard error is exactly zero (see
+        :func:`~studyval.analysis.discrimination.auc`); with ``clusters``, an
+        average undefined in more than 1 % of the resamples.
 
     Examples
     --------
@@ -561,6 +624,13 @@ def one_vs_rest_auc(
 
     """
     alpha = check_alpha(alpha)
+    spec = _bootstrap_spec(
+        clusters=clusters,
+        ci_method=ci_method,
+        n_resamples=n_resamples,
+        seed=seed,
+        analytic="DeLong's (with influence-function SEs for the averages)",
+    )
     cls = _check_classes(classes)
     codes = _encode(y_true, cls, "y_true")
     n_all = codes.size
@@ -610,6 +680,8 @@ def one_vs_rest_auc(
     cov = psi_ovr @ psi_ovr.T
     cov = (cov + cov.T) / 2.0
     influence = "Wald, influence-function SE on shared cases"
+    if spec is not None:
+        return _ovr_clustered(cls, codes, mat, masks, theta, pairwise, counts, alpha, spec)
     return MultiClassAUCResult(
         classes=cls,
         per_class=tuple(per_class),
@@ -623,6 +695,79 @@ def one_vs_rest_auc(
         ci_level=1.0 - alpha,
         covariance=_readonly(cov),
         pairwise_auc=_readonly(pairwise),
+    )
+
+
+def _ovr_clustered(
+    cls: tuple[Any, ...],
+    codes: np.ndarray,
+    mat: np.ndarray,
+    masks: list[np.ndarray],
+    theta: np.ndarray,
+    pairwise: np.ndarray,
+    counts: np.ndarray,
+    alpha: float,
+    spec: Any,
+) -> MultiClassAUCResult:
+    """:func:`one_vs_rest_auc` with clusters: clustered DeLong per class, bootstrap averages."""
+    from .clustered import auc_clustered
+    from .resampling import weighted_auc_statistic
+
+    k = len(cls)
+    n_all = codes.size
+    clustered = tuple(
+        auc_clustered(masks[j], mat[:, j], spec.clusters, positive=True, alpha=alpha)
+        for j in range(k)
+    )
+    ovr = [weighted_auc_statistic(masks[j], mat[:, j]) for j in range(k)]
+    pairs = []
+    for i in range(k):
+        for j in range(k):
+            if i != j:
+                rows = np.flatnonzero(masks[i] | masks[j])
+                pairs.append((rows, weighted_auc_statistic(masks[i][rows], mat[rows, i])))
+    onehot = np.zeros((n_all, k))
+    onehot[np.arange(n_all), codes] = 1.0
+    names = [f"auc_ovr:{j}" for j in range(k)] + ["auc_macro", "auc_weighted", "hand_till_m"]
+
+    def statistic(w: np.ndarray) -> np.ndarray:
+        aucs = np.column_stack([f(w) for f in ovr])
+        share = (w @ onehot) / w.sum(axis=1)[:, None]
+        m = np.mean(np.column_stack([f(np.take(w, rows, axis=1)) for rows, f in pairs]), axis=1)
+        return np.column_stack([aucs, aucs.mean(axis=1), (share * aucs).sum(axis=1), m])
+
+    boot = _run_bootstrap(statistic, names, n_all, spec, alpha)
+
+    def averaged(name: str, estimate: float) -> AveragedAUC:
+        b = boot[name]
+        return AveragedAUC(
+            measure=name,
+            estimate=estimate,
+            se=b.se,
+            ci_low=b.ci_low,
+            ci_high=b.ci_high,
+            ci_level=1.0 - alpha,
+            method=spec.label,
+        )
+
+    n_pairs = k * (k - 1)
+    reps = np.asarray(boot.replicates[:, :k])
+    reps = reps[np.isfinite(reps).all(axis=1)]
+    cov = np.cov(reps, rowvar=False) if reps.shape[0] > 1 else np.full((k, k), np.nan)
+    w = counts / n_all
+    return MultiClassAUCResult(
+        classes=cls,
+        per_class=clustered,  # type: ignore[arg-type]
+        macro=averaged("auc_macro", float(theta.mean())),
+        weighted=averaged("auc_weighted", float(w @ theta)),
+        hand_till=averaged("hand_till_m", float(np.nansum(pairwise) / n_pairs)),
+        class_counts=tuple(int(x) for x in counts),
+        n=int(n_all),
+        ci_level=1.0 - alpha,
+        covariance=_readonly(cov),
+        pairwise_auc=_readonly(pairwise),
+        per_class_method="clustered DeLong (Obuchowski 1997), patients as clusters",
+        bootstrap=boot,
     )
 
 
@@ -730,7 +875,12 @@ class MultiClassConfusion(Result):
     ci_level : float
         ``1 - alpha``.
     ci_method : str
-        Interval method of every proportion.
+        Interval method of every proportion; with clusters the cluster
+        bootstrap, e.g. ``"patient-level percentile bootstrap (2000 resamples)"``.
+    bootstrap : BootstrapManyResult or None
+        With clusters, the cluster bootstrap of every measure with a finite
+        estimate (names ``"<measure>:<j>"`` with ``j`` the position of the
+        class, ``"accuracy"``, ``"accuracy_within_one"``); None otherwise.
 
     """
 
@@ -743,6 +893,13 @@ class MultiClassConfusion(Result):
     n: int
     ci_level: float
     ci_method: str
+    bootstrap: Any = dataclasses.field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Scalar fields, without ``bootstrap`` (as before the bootstrap option)."""
+        out = super().to_dict()
+        out.pop("bootstrap", None)  # None is scalar; a bootstrap result is not
+        return out
 
     def matrix(self, *, margins: bool = False) -> pd.DataFrame:
         """The k x k table, rows ``reference standard``, columns ``predicted``.
@@ -823,9 +980,12 @@ def multiclass_confusion(
     classes: Any,
     ordinal: bool = False,
     alpha: float = 0.05,
-    ci_method: str = "wilson",
+    ci_method: str | None = None,
+    clusters: Any = None,
+    n_resamples: int | None = None,
+    seed: int | None = None,
 ) -> MultiClassConfusion:
-    """Cross-tabulate reference standard against predicted class, with accuracy measures.
+    r"""Cross-tabulate reference standard against predicted class, with accuracy measures.
 
     Parameters
     ----------
@@ -840,8 +1000,31 @@ def multiclass_confusion(
         The classes are ordered categories; adds ``accuracy_within_one``.
     alpha : float, default 0.05
         Every interval has level ``1 - alpha``.
-    ci_method : str, default "wilson"
-        One of :data:`~studyval.analysis.proportions.CI_METHODS`.
+    ci_method : str, optional
+        Without ``clusters``: one of
+        :data:`~studyval.analysis.proportions.CI_METHODS` (default
+        ``"wilson"``). With ``clusters``: ``"percentile"`` (default) or
+        ``"bca"``, the interval of the cluster bootstrap.
+    clusters : array-like, shape (N,), optional
+        Patient id of every case when a patient contributes several (e.g.
+        both knees). Every measure with a finite estimate then gets the
+        interval of a patient-level (cluster) bootstrap,
+        :func:`studyval.analysis.resampling.bootstrap_many`: resample
+        :math:`r` weights case :math:`l` by :math:`w_{rl}`, the number of
+        times its patient was drawn, the table becomes
+        :math:`C^*_{ij} = \sum_l w_{rl}[y_l = i, \hat y_l = j]` and every
+        measure is recomputed from it with the formulas of
+        :class:`MultiClassConfusion` (Davison & Hinkley 1997, §3.8,
+        doi:10.1017/CBO9780511802843). A resample where a measure is
+        undefined (e.g. no case of a class drawn) counts as failed and is left
+        out (the engine warns above 1 %). ``ci_method`` of every row then
+        names the bootstrap, e.g. ``"patient-level percentile bootstrap (2000
+        resamples)"``; a measure whose estimate is undefined keeps NaN limits,
+        with a note.
+    n_resamples : int, optional
+        Bootstrap resamples (default 2000); only with ``clusters``.
+    seed : int, optional
+        Bootstrap seed; required with ``clusters``, refused without.
 
     Returns
     -------
@@ -853,11 +1036,30 @@ def multiclass_confusion(
     ------
     studyval.errors.StudyvalError
         Missing labels or labels outside ``classes`` (count and first position
-        named), lengths differ, bad ``classes``, ``alpha`` or ``ci_method``.
+        named), lengths differ, bad ``classes``, ``alpha`` or ``ci_method``;
+        bootstrap options without ``clusters``; a proportion method,
+        no ``seed`` or bad ``clusters`` with ``clusters``.
+    studyval.errors.EstimationError
+        With ``clusters``: fewer than 2 patients, or a measure undefined in
+        all resamples.
+
+    Warns
+    -----
+    StatisticalWarning
+        With ``clusters``, a measure undefined in more than 1 % of the resamples.
 
     """
     alpha = check_alpha(alpha)
-    ci_method = check_option(ci_method, CI_METHODS, "ci_method")
+    spec = _bootstrap_spec(
+        clusters=clusters,
+        ci_method=ci_method,
+        n_resamples=n_resamples,
+        seed=seed,
+        analytic="a binomial (Wilson) interval",
+    )
+    ci_method = check_option(
+        "wilson" if ci_method is None or spec is not None else ci_method, CI_METHODS, "ci_method"
+    )
     if not isinstance(ordinal, (bool, np.bool_)):
         raise StudyvalError(f"ordinal must be True or False, got {ordinal!r}")
     cls = _check_classes(classes)
@@ -891,6 +1093,17 @@ def multiclass_confusion(
         i, j = np.indices((k, k))
         near = int(counts[np.abs(i - j) <= 1].sum())
         within = _prop("accuracy_within_one", near, n_all, alpha, ci_method, "no cases")
+    boot = None
+    if spec is not None:
+        boot = _confusion_bootstrap(t, p, k, per_class, acc, within, alpha, spec)
+        per_class = [
+            tuple(_with_bootstrap(m, f"{m.measure}:{j}", boot, spec.label) for m in ms)
+            for j, ms in enumerate(per_class)
+        ]
+        acc = _with_bootstrap(acc, "accuracy", boot, spec.label)
+        if within is not None:
+            within = _with_bootstrap(within, "accuracy_within_one", boot, spec.label)
+        ci_method = spec.label
     return MultiClassConfusion(
         classes=cls,
         counts=_readonly(counts),
@@ -901,4 +1114,59 @@ def multiclass_confusion(
         n=n_all,
         ci_level=1.0 - alpha,
         ci_method=ci_method,
+        bootstrap=boot,
     )
+
+
+def _confusion_bootstrap(
+    t: np.ndarray,
+    p: np.ndarray,
+    k: int,
+    per_class: list[tuple[Measure, ...]],
+    acc: Measure,
+    within: Measure | None,
+    alpha: float,
+    spec: Any,
+) -> Any:
+    """Cluster bootstrap of the measures of :func:`multiclass_confusion` with a finite estimate."""
+    n_all = t.size
+    onehot = np.zeros((n_all, k * k))
+    onehot[np.arange(n_all), t * k + p] = 1.0
+    i, j = np.indices((k, k))
+    near = (np.abs(i - j) <= 1).astype(np.float64)
+    columns: list[tuple[str, Measure]] = [
+        (f"{m.measure}:{c}", m) for c, ms in enumerate(per_class) for m in ms
+    ]
+    columns.append(("accuracy", acc))
+    if within is not None:
+        columns.append(("accuracy_within_one", within))
+    names = [name for name, m in columns if math.isfinite(m.estimate)]
+
+    def statistic(w: np.ndarray) -> np.ndarray:
+        tab = (w @ onehot).reshape(-1, k, k)
+        tot = tab.sum(axis=(1, 2))
+        values: dict[str, np.ndarray] = {}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for c in range(k):
+                tp = tab[:, c, c]
+                row = tab[:, c, :].sum(axis=1)  # TP + FN
+                col = tab[:, :, c].sum(axis=1)  # TP + FP
+                tn = tot - row - col + tp
+                values[f"sensitivity:{c}"] = tp / row
+                values[f"specificity:{c}"] = tn / (tot - row)
+                values[f"ppv:{c}"] = tp / col
+                values[f"npv:{c}"] = tn / (tot - col)
+            values["accuracy"] = np.trace(tab, axis1=1, axis2=2) / tot
+            values["accuracy_within_one"] = (tab * near).sum(axis=(1, 2)) / tot
+        return np.column_stack([values[name] for name in names])
+
+    return _run_bootstrap(statistic, names, n_all, spec, alpha)
+
+
+def _with_bootstrap(m: Measure, name: str, boot: Any, label: str) -> Measure:
+    """``m`` with the bootstrap limits of statistic ``name`` and ``ci_method`` = ``label``."""
+    if name in boot.names:
+        b = boot[name]
+        return dataclasses.replace(m, ci_low=b.ci_low, ci_high=b.ci_high, ci_method=label)
+    note = "; ".join(filter(None, [m.note, "no bootstrap interval: the estimate is undefined"]))
+    return dataclasses.replace(m, ci_method=label, note=note)

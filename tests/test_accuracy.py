@@ -23,6 +23,36 @@ Oracles
       plogis(-qlogis(p) - log(lrn) + c(0, -1, 1) * z * se_lrn)    # NPV at prevalence p
 
   all printed with ``sprintf("%.17g", ...)``.
+* Cluster bootstrap, same resamples in R: the table TP 20, FN 5, FP 6, TN 41
+  laid out by ``_scores_for`` (rows in the order TP, FN, FP, TN), two rows per
+  patient (``pid = (0:71) %/% 2``), the engine's draws exported with
+
+  .. code-block:: python
+
+      d = numpy.random.Generator(numpy.random.PCG64(20240611)).integers(0, 36, size=(200, 36))
+      numpy.savetxt("draws.csv", d, fmt="%d", delimiter=",")
+
+  and every measure recomputed in R from the drawn patients' rows, with the
+  zero-cell correction 0.5 added to every cell of a resample with a zero cell
+  (7 of the 200) for the ratio measures; limits ``quantile(type = 7)`` (numpy's
+  default, the engine's percentile rule) of the finite replicates::
+
+      D <- as.matrix(read.csv("draws.csv", header = FALSE))
+      pos <- rep(c(TRUE, FALSE), c(25, 47)); tst <- rep(c(TRUE, FALSE, TRUE, FALSE), c(20, 5, 6, 41))
+      pid <- (0:71) %/% 2
+      stat <- function(i) {
+        a <- sum(pos[i] & tst[i]); b <- sum(!pos[i] & tst[i]); c <- sum(pos[i] & !tst[i])
+        d <- sum(!pos[i] & !tst[i]); se <- a / (a + c); sp <- d / (b + d); n <- a + b + c + d
+        v <- c(se, sp, a / (a + b), d / (c + d), (a + d) / n, (se + sp) / 2, (a + c) / n)
+        if (min(a, b, c, d) == 0) { a <- a + 0.5; b <- b + 0.5; c <- c + 0.5; d <- d + 0.5 }
+        lrp <- (a / (a + c)) / (b / (b + d)); lrn <- (c / (a + c)) / (d / (b + d))
+        c(v, lrp, lrn, a * d / (b * c), plogis(qlogis(0.1) + log(lrp)),
+          plogis(-qlogis(0.1) - log(lrn)))
+      }
+      res <- t(sapply(1:200, function(r)
+        stat(unlist(lapply(D[r, ], function(g) which(pid == g))))))
+      apply(res, 2, function(x) { x <- x[is.finite(x)]
+        sprintf("%.17g", c(quantile(x, c(0.025, 0.975), type = 7), sd(x))) })
 """
 
 from __future__ import annotations
@@ -41,8 +71,9 @@ from studyval.analysis.accuracy import (
     confusion_matrix,
     diagnostic_accuracy,
 )
+from studyval.analysis.resampling import resampling_weights
 from studyval.analysis.thresholds import prespecified, youden
-from studyval.errors import EstimationError, StudyvalError
+from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 
 REL = 1e-6
 
@@ -485,3 +516,135 @@ def test_accuracy_from_confusion_rejects_other_objects():
 def test_unknown_measure_name_suggests():
     with pytest.raises(StudyvalError, match="did you mean 'sensitivity'"):
         _table(**LIVER).measure("sensitivty")
+
+
+# --------------------------------------------------------------------------- #
+# Cluster bootstrap
+# --------------------------------------------------------------------------- #
+BOOT_SEED = 20240611
+PATIENTS = np.arange(72) // 2
+# apply(res, 2, ...) of the module docstring: 2.5 % and 97.5 % quantiles and sd
+CLUSTER_BOOT_R = {
+    "sensitivity": (0.53833333333333333, 0.96637931034482782, 0.11643066173420748),
+    "specificity": (0.72896075581395348, 0.97781249999999997, 0.068158460430408949),
+    "ppv": (0.5, 0.96007407407407408, 0.11600797366991177),
+    "npv": (0.76918604651162792, 0.9816037735849058, 0.062206116262295615),
+    "accuracy": (0.70833333333333337, 0.95833333333333337, 0.06236962175141221),
+    "balanced_accuracy": (0.68756856497539731, 0.95659048101999411, 0.070573214753987937),
+    "prevalence": (0.20798611111111112, 0.5, 0.076896377801009358),
+    "lr_positive": (2.5258241758241762, 37.505357142857143, 10.958623740551905),
+    "lr_negative": (0.037061244494575138, 0.51326923076923092, 0.13689287167479985),
+    "dor": (5.3818681318681323, 518.70000000000039, 153.89711315395587),
+    "ppv_adjusted": (0.21914415134899976, 0.80647380881917741, 0.15342557708021384),
+    "npv_adjusted": (0.94604710128374991, 0.99589897166394326, 0.014316042157800702),
+}
+
+
+def _clustered(**kwargs):
+    y, s = _scores_for(20, 6, 5, 41)
+    args = {"positive": "acute", "threshold": 0.5, "threshold_status": "pre-specified",
+            "prevalence": 0.1, "zero_cell_correction": 0.5, "clusters": PATIENTS,
+            "n_resamples": 200, "seed": BOOT_SEED, **kwargs}  # fmt: skip
+    return diagnostic_accuracy(y, s, **args)
+
+
+def test_exported_draws_are_the_engines_resamples():
+    d = np.random.Generator(np.random.PCG64(BOOT_SEED)).integers(0, 36, size=(200, 36))
+    counts = np.stack([np.bincount(row, minlength=36) for row in d])
+    w = np.concatenate(list(resampling_weights(PATIENTS, n_resamples=200, seed=BOOT_SEED)))
+    assert np.array_equal(w, counts[:, PATIENTS])
+
+
+def test_cluster_bootstrap_against_R_same_resamples():
+    r = _clustered()
+    frame = r.bootstrap.to_frame().set_index("statistic")
+    assert list(frame.index) == list(MEASURES)
+    for name, (lo, hi, sd) in CLUSTER_BOOT_R.items():
+        assert frame.loc[name, ["ci_low", "ci_high", "se"]].tolist() == pytest.approx(
+            [lo, hi, sd], rel=1e-9
+        )
+        assert frame.loc[name, "n_failed"] == 0
+        m = r.measure(name)
+        assert (m.ci_low, m.ci_high) == pytest.approx((lo, hi), rel=1e-9)
+    label = "patient-level percentile bootstrap (200 resamples)"
+    assert r.ci_method == label and (r.table()["ci_method"] == label).all()
+
+
+def test_cluster_bootstrap_keeps_estimates_counts_and_relevant_notes():
+    plain = _clustered(clusters=None, n_resamples=None, seed=None)
+    boot = _clustered()
+    cols = ["measure", "estimate", "ci_level", "numerator", "denominator"]
+    pd.testing.assert_frame_equal(plain.table()[cols], boot.table()[cols])
+    notes = boot.table().set_index("measure")["note"]
+    assert notes["balanced_accuracy"] == ""  # the bootstrap gives it an interval
+    assert notes["ppv_adjusted"] == "at assumed prevalence 0.1 (Bayes' theorem)"
+    assert plain.bootstrap is None and plain.ci_method == "wilson"
+    assert math.isnan(plain.measure("balanced_accuracy").ci_low)
+
+
+def test_cluster_bootstrap_with_infinite_estimate_and_zero_cell_note():
+    # no false positive in the data: LR+ and DOR are infinite, no interval
+    y, s = _scores_for(12, 0, 4, 20)
+    r = diagnostic_accuracy(y, s, positive="acute", threshold=0.5,
+                            threshold_status="pre-specified", clusters=np.arange(36) // 2,
+                            seed=3, n_resamples=100)  # fmt: skip
+    lr = r.measure("lr_positive")
+    assert math.isinf(lr.estimate) and math.isnan(lr.ci_low)
+    assert lr.note.endswith("; no bootstrap interval: the estimate is not finite")
+    assert lr.ci_method == "patient-level percentile bootstrap (100 resamples)"
+    assert "lr_positive" not in r.bootstrap.names and "dor" not in r.bootstrap.names
+    assert r.measure("lr_negative").note == ""
+    corrected = diagnostic_accuracy(y, s, positive="acute", threshold=0.5,
+                                    threshold_status="pre-specified", zero_cell_correction=0.5,
+                                    clusters=np.arange(36) // 2, seed=3,
+                                    n_resamples=100)  # fmt: skip
+    m = corrected.measure("lr_positive")
+    assert math.isfinite(m.estimate) and m.ci_low < m.estimate < m.ci_high
+    assert m.note == "0.5 added to every cell (zero cell present)"
+
+
+def test_cluster_bootstrap_bca_and_row_order():
+    a = _clustered(ci_method="bca", n_resamples=500, seed=1)
+    assert a.ci_method == "patient-level BCa bootstrap (500 resamples)"
+    y, s = _scores_for(20, 6, 5, 41)
+    order = np.random.default_rng(2).permutation(72)
+    b = diagnostic_accuracy(
+        np.array(y)[order], np.array(s)[order], positive="acute", threshold=0.5,
+        threshold_status="pre-specified", prevalence=0.1, zero_cell_correction=0.5,
+        clusters=PATIENTS[order], n_resamples=500, seed=1, ci_method="bca",
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(a.table(), b.table(), rtol=1e-12)
+
+
+def test_cluster_bootstrap_warns_when_a_measure_often_fails():
+    # three positive patients of twelve: resamples without a positive, sensitivity undefined
+    y = ["acute"] * 6 + ["chronic"] * 18
+    s = [0.9, 0.2, 0.8, 0.7, 0.6, 0.1] + [0.1, 0.6] * 9
+    with pytest.warns(StatisticalWarning) as record:
+        r = diagnostic_accuracy(y, s, positive="acute", threshold=0.5,
+                                threshold_status="pre-specified",
+                                clusters=np.arange(24) // 2, seed=4, n_resamples=400)  # fmt: skip
+    assert any("'sensitivity' is undefined in" in str(w.message) for w in record)
+    assert r.bootstrap["sensitivity"].n_failed > 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"clusters": None, "n_resamples": None}, r"seed= is used only",
+                     id="seed-without-clusters"),
+        pytest.param({"clusters": None, "seed": None}, r"n_resamples= is used only",
+                     id="resamples-without-clusters"),
+        pytest.param({"clusters": None, "n_resamples": None, "seed": None,
+                      "ci_method": "percentile"}, r"needs clusters=", id="percentile-alone"),
+        pytest.param({"ci_method": "wilson"}, r"ci_method must be 'percentile' or 'bca'",
+                     id="wilson-with-clusters"),
+        pytest.param({"seed": None}, r"seed= is required with clusters", id="no-seed"),
+        pytest.param({"n_resamples": 1.5}, r"n_resamples must be an integer >= 2",
+                     id="fractional-resamples"),
+        pytest.param({"clusters": PATIENTS[:-2]}, r"clusters has 70 values", id="short"),
+    ],
+)  # fmt: skip
+def test_cluster_bootstrap_option_errors(kwargs, match):
+    with pytest.raises(StudyvalError, match=match):
+        _clustered(**kwargs)

@@ -24,6 +24,28 @@ Oracles
 * Base R for Bland-Altman (``mean``, ``sd``, ``qt``, ``qt(..., ncp=)`` for
   Carkeet's exact limits, ``lm``, ``aov`` for the repeated-pairs ANOVA).
 * ``sklearn.metrics.cohen_kappa_score`` for kappa point estimates.
+* Cluster bootstrap of kappa, same resamples in R: the KL knees (``KL_A``,
+  ``KL_B``) are 20 patients with two knees each (rows ``2p``, ``2p + 1`` =
+  patient ``p``, 0-based); the patient draws of the engine
+  (:mod:`studyval.analysis.resampling`) are exported with
+
+  .. code-block:: python
+
+      d = numpy.random.Generator(numpy.random.PCG64(20240611)).integers(0, 20, size=(200, 20))
+      numpy.savetxt("kl_draws.csv", d, fmt="%d", delimiter=",")
+
+  and in R every resample's kappa is ``psych::cohen.kappa`` of the drawn
+  patients' knees; the interval is R's ``quantile(type = 7)`` (numpy's
+  default, the engine's percentile rule)::
+
+      k <- data.frame(a = KL_A, b = KL_B, pid = (0:39) %/% 2)
+      D <- as.matrix(read.csv("kl_draws.csv", header = FALSE))
+      lin <- 1 - abs(outer(0:4, 0:4, "-")) / 4
+      kq <- sapply(1:200, function(r) {
+        i <- unlist(lapply(D[r, ], function(g) which(k$pid == g)))
+        cohen.kappa(cbind(k$a[i], k$b[i]), levels = 0:4)$weighted.kappa  # w = lin; $kappa
+      })
+      sprintf("%.17g", c(quantile(kq, c(0.025, 0.975), type = 7), sd(kq)))
 
 Deliberate deviations from psych (documented in the module):
 * weighted-kappa standard error: formula of Fleiss et al. (1969), not psych's
@@ -540,6 +562,151 @@ def test_zero_null_se_gives_nan_test_with_warning():
     assert "standard error of kappa is zero (e.g. perfect agreement)" in messages
     assert math.isnan(r.z) and math.isnan(r.p_value)
     assert r.estimate == pytest.approx(0.0)
+
+
+# --------------------------------------------------------------- kappa: cluster bootstrap
+KL_PATIENTS = np.arange(40) // 2
+BOOT_SEED = 20240611
+
+
+def test_kl_draws_are_the_engines_resamples():
+    """The exported draws (module docstring) are the resamples the engine uses."""
+    from studyval.analysis.resampling import resampling_weights
+
+    d = np.random.Generator(np.random.PCG64(BOOT_SEED)).integers(0, 20, size=(200, 20))
+    counts = np.stack([np.bincount(row, minlength=20) for row in d])
+    w = np.concatenate(list(resampling_weights(KL_PATIENTS, n_resamples=200, seed=BOOT_SEED)))
+    assert np.array_equal(w, counts[:, KL_PATIENTS])
+
+
+@pytest.mark.parametrize(
+    ("weights", "ci", "sd"),
+    [
+        # kq: cohen.kappa(cbind(a, b), levels = 0:4)$weighted.kappa per resample
+        pytest.param("quadratic", (0.81003470804409938, 0.93928890543559251),
+                     0.03638566470252217, id="quadratic"),
+        # kl: cohen.kappa(cbind(a, b), w = lin, levels = 0:4)$weighted.kappa
+        pytest.param("linear", (0.64299967484127107, 0.87929706971444854),
+                     0.064497953750268996, id="linear"),
+        # ku: cohen.kappa(cbind(a, b), levels = 0:4)$kappa
+        pytest.param(None, (0.43018419489007725, 0.79987955084120166),
+                     0.10029021636063208, id="unweighted"),
+    ],
+)  # fmt: skip
+def test_kappa_cluster_bootstrap_against_psych_same_resamples(weights, ci, sd):
+    r = weighted_kappa(
+        KL_A, KL_B, weights=weights, categories=KL, clusters=KL_PATIENTS, n_resamples=200,
+        seed=BOOT_SEED,
+    )  # fmt: skip
+    assert (r.ci_low, r.ci_high) == pytest.approx(ci, rel=REL)
+    assert r.se == pytest.approx(sd, rel=REL)
+    plain = weighted_kappa(KL_A, KL_B, weights=weights, categories=KL)
+    assert r.estimate == plain.estimate and r.counts == plain.counts
+    assert r.method == "patient-level percentile bootstrap (200 resamples)"
+    assert (r.n_clusters, r.n_resamples, r.seed, r.bootstrap.n_failed) == (20, 200, BOOT_SEED, 0)
+    assert math.isnan(r.se_null) and math.isnan(r.z) and math.isnan(r.p_value)
+
+
+def test_kappa_bootstrap_first_replicates_against_psych():
+    # kq[1:3]
+    r = weighted_kappa(
+        KL_A, KL_B, weights="quadratic", categories=KL, clusters=KL_PATIENTS, n_resamples=200,
+        seed=BOOT_SEED,
+    )  # fmt: skip
+    assert r.bootstrap.replicates[:3].tolist() == pytest.approx(
+        [0.86386138613861352, 0.87138263665594851, 0.85714285714285743], rel=REL
+    )
+
+
+def test_kappa_bootstrap_table_reports_the_bootstrap():
+    plain = weighted_kappa(KL_A, KL_B, weights="linear", categories=KL)
+    boot = weighted_kappa(KL_A, KL_B, weights="linear", categories=KL, clusters=KL_PATIENTS, seed=1)
+    assert list(plain.to_frame().columns) == [
+        "estimate", "se", "se_null", "ci_low", "ci_high", "ci_level", "z", "p_value", "n",
+        "n_categories", "n_agree", "weights", "observed_agreement", "expected_agreement",
+        "method",
+    ]  # fmt: skip
+    frame = boot.to_frame()
+    assert list(frame.columns) == [*plain.to_frame().columns, "n_clusters", "n_resamples", "seed"]
+    assert frame["method"].iloc[0] == "patient-level percentile bootstrap (2000 resamples)"
+    assert frame[["n_clusters", "n_resamples", "seed"]].iloc[0].tolist() == [20, 2000, 1]
+    assert plain.to_frame().equals(
+        weighted_kappa(KL_A, KL_B, weights="linear", categories=KL, clusters=None).to_frame()
+    )
+
+
+def test_kappa_bootstrap_bca_and_cohen_kappa_alias():
+    pct = weighted_kappa(
+        KL_A, KL_B, weights="quadratic", categories=KL, clusters=KL_PATIENTS, seed=5
+    )
+    bca = weighted_kappa(
+        KL_A, KL_B, weights="quadratic", categories=KL, clusters=KL_PATIENTS, seed=5,
+        ci_method="bca",
+    )  # fmt: skip
+    assert np.array_equal(pct.bootstrap.replicates, bca.bootstrap.replicates)
+    assert bca.method == "patient-level BCa bootstrap (2000 resamples)"
+    assert (bca.ci_low, bca.ci_high) != (pct.ci_low, pct.ci_high)
+    assert math.isfinite(bca.bootstrap.acceleration)
+    a = cohen_kappa(KL_A, KL_B, clusters=KL_PATIENTS, seed=5, n_resamples=300)
+    b = weighted_kappa(KL_A, KL_B, clusters=KL_PATIENTS, seed=5, n_resamples=300)
+    assert a == b
+
+
+def test_kappa_bootstrap_is_invariant_to_row_order_and_id_type():
+    a = weighted_kappa(
+        KL_A, KL_B, weights="linear", categories=KL, clusters=KL_PATIENTS, seed=3, n_resamples=400
+    )
+    order = np.random.default_rng(0).permutation(40)
+    ids = np.array([f"P{p:02d}" for p in KL_PATIENTS])  # sorts like the integers
+    b = weighted_kappa(
+        np.array(KL_A)[order], np.array(KL_B)[order], weights="linear", categories=KL,
+        clusters=ids[order], seed=3, n_resamples=400,
+    )  # fmt: skip
+    assert (b.ci_low, b.ci_high, b.se) == pytest.approx((a.ci_low, a.ci_high, a.se), rel=1e-12)
+
+
+def test_kappa_bootstrap_one_knee_per_patient_is_the_ordinary_bootstrap():
+    """Clusters of one row each: resampling knees, weights w_i = times knee i was drawn."""
+    r = weighted_kappa(
+        KL_A, KL_B, weights="quadratic", categories=KL, clusters=np.arange(40), seed=9,
+        n_resamples=50,
+    )  # fmt: skip
+    d = np.random.Generator(np.random.PCG64(9)).integers(0, 40, size=(50, 40))
+    for row, value in zip(d, r.bootstrap.replicates, strict=True):
+        again = weighted_kappa(
+            np.array(KL_A)[row], np.array(KL_B)[row], weights="quadratic", categories=KL
+        )
+        assert value == pytest.approx(again.estimate, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"seed": 1}, r"seed= is used only by the cluster bootstrap", id="seed-alone"),
+        pytest.param({"n_resamples": 100}, r"n_resamples= is used only", id="resamples-alone"),
+        pytest.param({"ci_method": "percentile"}, r"needs clusters=", id="method-alone"),
+        pytest.param({"clusters": KL_PATIENTS}, r"seed= is required with clusters",
+                     id="no-seed"),
+        pytest.param({"clusters": KL_PATIENTS, "seed": 1, "ci_method": "wald"},
+                     r"with clusters, ci_method must be 'percentile' or 'bca'", id="wald"),
+        pytest.param({"clusters": KL_PATIENTS, "seed": 1, "n_resamples": 1},
+                     r"n_resamples must be an integer >= 2", id="one-resample"),
+        pytest.param({"clusters": KL_PATIENTS[:-1], "seed": 1}, r"clusters has 39 values",
+                     id="short-clusters"),
+        pytest.param({"clusters": [None, *KL_PATIENTS[1:].tolist()], "seed": 1},
+                     r"clusters has 1 missing id", id="missing-id"),
+        pytest.param({"clusters": KL_PATIENTS, "seed": -1}, r"seed must be a non-negative",
+                     id="negative-seed"),
+    ],
+)  # fmt: skip
+def test_kappa_bootstrap_option_errors(kwargs, match):
+    with pytest.raises(StudyvalError, match=match):
+        weighted_kappa(KL_A, KL_B, weights="linear", categories=KL, **kwargs)
+
+
+def test_kappa_bootstrap_needs_two_patients():
+    with pytest.raises(EstimationError, match=r"at least 2 clusters"):
+        weighted_kappa(KL_A, KL_B, categories=KL, clusters=np.zeros(40), seed=1)
 
 
 # =========================================================================== ICC

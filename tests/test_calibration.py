@@ -24,6 +24,14 @@ Data (exported once to R as text; embedded below)
   texture, smoothness and concave points) fitted on the even rows, predictions
   (linear predictors, 6 significant digits; ``p = plogis(lp)``) on the 284 odd
   rows. Under-confident (slope about 2.9): strong shrinkage.
+* ``tests/data/pima_te_glm.csv``: ``MASS::Pima.te`` (332 Pima women, diabetes
+  test set; MASS 7.3-58.2, GPL-2 | GPL-3; Venables & Ripley 2002, *Modern
+  Applied Statistics with S*; originally the US National Institute of
+  Diabetes and Digestive and Kidney Diseases) with ``p_glm``, the fitted
+  probabilities of ``glm(type ~ ., binomial, Pima.te)`` (R 4.2.2, printed
+  ``%.17g``). Written by ``d <- Pima.te; d$p_glm <- sprintf("%.17g",
+  fitted(glm(type ~ ., binomial, Pima.te))); write.csv(d, row.names = FALSE,
+  quote = FALSE)``. Used for a separated outcome (``y = p_glm > 0.3``).
 
 Documented differences from the oracles
 ----------------------------------------
@@ -745,6 +753,105 @@ def test_separation_raises():
     y = np.array([0, 0, 0, 1, 1, 1])
     with pytest.raises(EstimationError, match="separates the two classes"):
         calibration(y, p, positive=1, n_resamples=0, seed=None)
+
+
+PIMA = pd.read_csv(Path(__file__).parent / "data" / "pima_te_glm.csv")
+# 10 + 10 predictions at 0.4 and 0.6, y = 1 exactly when p > 0.5, in the row order that gave
+# (before the separation check) a "converged" slope of 136 with a standard error of 2.6e15.
+SEP_BITS = _bits("00001110101000110111")
+
+
+def _pima(order_by: str | None) -> tuple[np.ndarray, np.ndarray]:
+    d = PIMA if order_by is None else PIMA.sort_values(order_by, kind="stable")
+    p = d["p_glm"].to_numpy(float)
+    return (p > 0.3).astype(int), p
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        # R: p <- c(.4, .6)[bits + 1]; y <- bits; glm(y ~ qlogis(p), family = binomial)
+        #    -> converged, slope 63.05 (SE 119120), no warning
+        pytest.param(
+            (SEP_BITS, np.where(SEP_BITS == 1, 0.6, 0.4)),
+            r"\(complete separation, Albert & Anderson 1984; 10 positive and 10 negative cases\)"
+            r".*negative cases up to 0\.4, positive cases from 0\.6.*\+infinity",
+            id="p-0.4-0.6-interleaved",
+        ),
+        pytest.param(
+            (np.repeat([0, 1], 10), np.repeat([0.4, 0.6], 10)),
+            r"complete separation.*negative cases up to 0\.4, positive cases from 0\.6",
+            id="p-0.4-0.6-sorted",
+        ),
+        # R: d <- read.csv("tests/data/pima_te_glm.csv"); p <- d$p_glm; y <- as.integer(p > 0.3)
+        #    glm(y ~ qlogis(p), family = binomial): slope 2665 (SE 51420), warnings "algorithm
+        #    did not converge" and "fitted probabilities numerically 0 or 1 occurred"
+        pytest.param(
+            _pima(None),
+            r"complete separation.*134 positive and 198 negative.*negative cases up to 0\.29876, "
+            r"positive cases from 0\.300758",
+            id="pima-te-above-0.3",
+        ),
+        # the same data in row orders that gave, before the check, a "converged" slope of 7882
+        # with a NaN standard error (sorted by npreg) and a raw LinAlgError (sorted by ped)
+        pytest.param(_pima("npreg"), "complete separation", id="pima-te-sorted-by-npreg"),
+        pytest.param(_pima("ped"), "complete separation", id="pima-te-sorted-by-ped"),
+        # R: p <- rep(c(.3, .5, .7), c(6, 4, 6)); y <- c(rep(0, 6), 0, 1, 0, 1, rep(1, 6))
+        #    glm(y ~ qlogis(p), family = binomial): converged, slope 24.27 (SE 6041), no warning
+        pytest.param(
+            (
+                np.r_[np.zeros(6), 0, 1, 0, 1, np.ones(6)].astype(int),
+                np.repeat([0.3, 0.5, 0.7], [6, 4, 6]),
+            ),
+            r"quasi-complete separation.*meeting only at prob = 0\.5 "
+            r"\(2 positive and 2 negative cases there\)",
+            id="quasi-complete",
+        ),
+        pytest.param(
+            (np.repeat([1, 0], 5), np.repeat([0.2, 0.7], 5)),
+            r"complete separation.*every negative case has a higher predicted probability than "
+            r"every positive case.*-infinity",
+            id="positives-predicted-lower",
+        ),
+    ],
+)
+def test_separation_raises_naming_it(data, match):
+    y, p = data
+    with pytest.raises(EstimationError, match=match):
+        calibration(y, p, positive=1, n_resamples=0, seed=None)
+
+
+def test_overlap_by_one_pair_is_estimated():
+    # Not separated (the positive at 0.4 lies below the negative at 0.5): the slope is finite.
+    # R: p <- c(.1, .2, .3, .4, .5, .6, .7, .8); y <- c(0, 0, 0, 1, 0, 1, 1, 1)
+    #    g <- glm(y ~ qlogis(p), family = binomial,
+    #             control = glm.control(epsilon = 1e-14, maxit = 100))
+    #    sprintf("%.17g", c(coef(g), sqrt(diag(vcov(g)))))
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    r = calibration(y, p, positive=1, n_resamples=0, seed=None)
+    assert r.intercept_joint.estimate == pytest.approx(0.64737158715700116, rel=1e-8)
+    assert r.slope.estimate == pytest.approx(2.9879798614350483, rel=1e-8)
+    assert r.intercept_joint.se == pytest.approx(1.2112829269003909, rel=1e-6)
+    assert r.slope.se == pytest.approx(2.1176011199669418, rel=1e-6)
+
+
+def test_separated_resample_has_no_slope():
+    """A bootstrap resample that logit(p) separates is undefined (NaN), not a huge slope."""
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    stat = _Statistic(y.astype(float), p, np.array([0.3, 0.6]), ("slope", "intercept_joint"))
+    weights = np.array(
+        [
+            [1, 1, 1, 1, 1, 1, 1, 1],  # the data: overlapping
+            [2, 1, 1, 0, 1, 1, 1, 1],  # without the positive at 0.4: complete separation
+            [1, 1, 1, 2, 0, 1, 1, 1],  # without the negative at 0.5: complete separation
+        ],
+        dtype=float,
+    )
+    out = stat(weights)
+    assert out[0, 0] == pytest.approx(2.9879798614350483, rel=1e-8)
+    assert np.isnan(out[1:]).all()
 
 
 @pytest.mark.parametrize(

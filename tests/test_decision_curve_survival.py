@@ -64,8 +64,8 @@ def test_errors():
         net_benefit_survival(TIME, np.zeros(6, int), {"m": RISK}, horizon=3, thresholds=[0.2])
     with pytest.raises(EstimationError, match="after the last follow-up"):
         net_benefit_survival(TIME, EVENT, {"m": RISK}, horizon=6, thresholds=[0.2])
-    with pytest.raises(StudyvalError, match="time must be finite and > 0"):
-        net_benefit_survival(np.r_[0.0, TIME[1:]], EVENT, {"m": RISK}, horizon=3, thresholds=[0.2])
+    with pytest.raises(StudyvalError, match="time must be finite and >= 0"):
+        net_benefit_survival(np.r_[-1.0, TIME[1:]], EVENT, {"m": RISK}, horizon=3, thresholds=[0.2])
     with pytest.raises(StudyvalError, match="thresholds"):
         net_benefit_survival(TIME, EVENT, {"m": RISK}, horizon=3, thresholds=[1.0])
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from studyval.analysis import fusion
-from studyval.errors import EstimationError, StudyvalError
+from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 
 
 @settings(max_examples=30, deadline=None)
@@ -37,6 +39,97 @@ def test_macro_auc_against_sklearn():
     assert fusion.macro_auc(y, p, 3) == pytest.approx(
         roc_auc_score(y, p, multi_class="ovr"), rel=1e-12
     )
+
+
+def test_macro_auc_with_every_class_uses_all_and_does_not_warn():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 60)
+    p = rng.dirichlet([1, 1, 1], 60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StatisticalWarning)
+        r = fusion.macro_auc_result(y, p, 3)
+        assert fusion.macro_auc(y, p, 3) == r.estimate
+    assert r.classes_used == (0, 1, 2) and r.classes_skipped == ()
+    assert r.to_frame().loc[0, "classes_skipped"] == ""
+
+
+def test_macro_auc_names_and_warns_about_a_class_without_cases():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 30)  # class 2 has no case in these rows (e.g. a small fold)
+    p = rng.dirichlet([1, 1, 1], 30)
+    with pytest.warns(
+        StatisticalWarning,
+        match=r"macro AUC over 2 of 3 classes; skipped class 2: no case of class 2 among the 30 rows",
+    ):
+        r = fusion.macro_auc_result(y, p, 3)
+    assert r.classes_used == (0, 1)
+    assert r.classes_skipped == ((2, "no case of class 2 among the 30 rows"),)
+    expected = [roc_auc_score(y == c, p[:, c]) for c in (0, 1)]
+    assert r.estimate == pytest.approx(np.mean(expected), rel=1e-12)
+    np.testing.assert_allclose(r.auc_per_class[:2], expected, rtol=1e-12)
+    assert np.isnan(r.auc_per_class[2])
+    frame = r.classes_frame()
+    assert frame["used"].tolist() == [True, True, False]
+    assert frame["reason_skipped"].tolist() == ["", "", "no case of class 2 among the 30 rows"]
+    row = r.to_frame().iloc[0]
+    assert row["n_classes_used"] == 2
+    assert row["classes_skipped"] == "class 2: no case of class 2 among the 30 rows"
+    # the float-returning function (tuning criterion, runners) keeps its type and warns alike
+    with pytest.warns(StatisticalWarning, match="skipped class 2"):
+        value = fusion.macro_auc(y, p, 3)
+    assert isinstance(value, float) and value == r.estimate
+
+
+@pytest.mark.parametrize(
+    ("y", "scores", "error", "match"),
+    [
+        pytest.param(
+            np.zeros(10, dtype=int),
+            np.full((10, 3), 1 / 3),
+            EstimationError,
+            r"at least two classes.*0 of 3.*class 0: all 10 rows are class 0.*class 1: no case",
+            id="one-class-only",
+        ),
+        pytest.param(
+            np.array([0, 1, 0, 1]),
+            np.full((4, 2), 0.5),
+            StudyvalError,
+            r"scores must have shape \(rows, classes\) = \(4, 3\)",
+            id="scores-wrong-shape",
+        ),
+    ],
+)
+def test_macro_auc_errors(y, scores, error, match):
+    with pytest.raises(error, match=match):
+        fusion.macro_auc_result(y, scores, 3)
+
+
+def test_tuning_records_and_warns_about_an_inner_fold_without_a_class():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(20), 2)
+    y = np.repeat(np.r_[np.zeros(9), np.ones(9), 2, 2].astype(int), 2)  # 2 patients of class 2
+    X = rng.normal(size=(40, 3)) + y[:, None]
+    with pytest.warns(
+        StatisticalWarning,
+        match=r"svm tuning, inner fold 2 of 3: macro AUC over 2 of 3 classes; skipped class 2: "
+        r"no case of class 2 among the 12 rows",
+    ):
+        t = fusion.tune_and_fit(
+            X,
+            y,
+            groups,
+            kind="svm",
+            fixed={},
+            grid={"C": [0.5, 1.0]},
+            n_classes=3,
+            inner_folds=3,
+            seed=1,
+        )
+    assert (
+        t.tuning["classes_skipped"] == "inner fold 2: class 2: no case of class 2 among the 12 rows"
+    ).all()
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +184,7 @@ def test_nested_cv_is_deterministic_and_complete(toy, kind, fixed, grid):
     np.testing.assert_array_equal(a.scores, b.scores)
     assert fusion.macro_auc(y, a.scores, 3) > 0.7
     assert a.tuning.groupby("fold")["selected"].sum().eq(1).all()
+    assert (a.tuning["classes_skipped"] == "").all()
     t = fusion.tune_and_fit(
         X, y, g, kind=kind, fixed=fixed, grid=grid, n_classes=3, inner_folds=2, seed=9
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.regression.mixed_linear_model import MixedLM
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
 
-from studyval.analysis.mixed_models import n_followed, random_intercept_lmm
-from studyval.errors import EstimationError, StudyvalError
+from studyval.analysis.mixed_models import OptimiserAttempt, n_followed, random_intercept_lmm
+from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 
 DATA = Path(__file__).parent / "data"
 
@@ -69,6 +72,12 @@ def test_n_followed_counts_observations_per_visit(oks):
         pytest.param(
             lambda d: d[d["patient"] == 0], EstimationError, "at least 2", id="one-patient"
         ),
+        pytest.param(
+            lambda d: d.groupby("patient").head(1),
+            EstimationError,
+            "every patient has a single observation",
+            id="one-observation-per-patient",
+        ),
     ],
 )
 def test_errors(oks, change, error, match):
@@ -79,3 +88,146 @@ def test_errors(oks, change, error, match):
 def test_unknown_group_column(oks):
     with pytest.raises(StudyvalError, match="group column"):
         random_intercept_lmm(oks, formula="y ~ years", group="subject")
+
+
+# --------------------------------------------------------------------------- #
+# Optimisers: which one produced the fit, and no warning muted
+# --------------------------------------------------------------------------- #
+# 5 patients x 2 visits, y = 1 + 0.5 x + N(0, 1) patient + N(0, 1) noise (numpy default_rng(11)),
+# rounded to 6 decimals: L-BFGS steps onto a singular random-effects covariance here.
+TINY = pd.DataFrame(
+    {
+        "patient": np.repeat(np.arange(5), 2),
+        "x": np.tile([0.0, 1.0], 5),
+        "y": [
+            *(2.168657, 3.471607, -1.357632, 2.556242, 0.605598),
+            *(1.882409, 0.336049, 0.593517, 2.032837, 2.89424),
+        ],
+    }
+)
+# 5 patients x 3 visits (default_rng(14)): no patient variance; lme4 gives a singular fit
+# (R: lmer(y ~ x + (1 | patient), d3); VarCorr: patient 0, isSingular TRUE).
+NO_PATIENT_VARIANCE = pd.DataFrame(
+    {
+        "patient": np.repeat(np.arange(5), 3),
+        "x": np.tile([0.0, 1.0, 2.0], 5),
+        "y": [
+            *(0.725099, 1.736493, 0.331109, 2.189801, -0.839394, 0.911068, 3.562965, 1.209132),
+            *(1.937678, 1.111924, 2.45833, 0.497119, 0.369728, 3.21063, 2.227862),
+        ],
+    }
+)
+
+
+def test_converged_fit_records_its_optimiser_and_emits_no_warning(oks):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = random_intercept_lmm(oks, formula="y ~ years * oa", group="patient")
+    assert r.optimiser == "lbfgs" and r.converged
+    assert r.optimisers_tried == (OptimiserAttempt("lbfgs", "converged"),)
+    f = r.to_frame()
+    assert (f["optimiser"] == "lbfgs").all()
+    assert (f["optimisers_tried"] == "lbfgs: converged").all()
+    o = r.optimisers_frame()
+    assert o[["optimiser", "outcome", "reported"]].values.tolist() == [["lbfgs", "converged", True]]
+
+
+def test_fallback_optimiser_is_recorded_and_every_warning_surfaces():
+    # R 4.2.2, lme4 (bobyqa reaches the same optimum as the fallback optimiser):
+    #   d <- data.frame(patient = rep(0:4, each = 2), x = rep(c(0, 1), 5), y = c(2.168657,
+    #     3.471607, -1.357632, 2.556242, 0.605598, 1.882409, 0.336049, 0.593517, 2.032837, 2.89424))
+    #   f <- lmer(y ~ x + (1 | patient), data = d, REML = TRUE)
+    #   fixef(f); sqrt(diag(as.matrix(vcov(f)))); as.data.frame(VarCorr(f))$vcov; logLik(f)
+    with (
+        pytest.warns(
+            StatisticalWarning,
+            match=r"^y ~ x \(random intercept per patient\): the reported fit is from optimiser "
+            r"bfgs, because lbfgs \(failed\) did not converge$",
+        ),
+        pytest.warns(
+            SingularMatrixWarning,
+            match=r"^y ~ x \(random intercept per patient\), optimiser lbfgs: Random effects "
+            r"covariance is singular$",
+        ),
+    ):
+        r = random_intercept_lmm(TINY, formula="y ~ x", group="patient")
+    assert r.optimiser == "bfgs" and r.converged
+    assert r.optimisers_tried == (
+        OptimiserAttempt(
+            "lbfgs",
+            "failed",
+            "LinAlgError: Singular matrix",
+            ("SingularMatrixWarning: Random effects covariance is singular",),
+        ),
+        OptimiserAttempt("bfgs", "converged"),
+    )
+    assert r.to_frame()["optimisers_tried"].iloc[0] == (
+        "lbfgs: failed (LinAlgError: Singular matrix) [1 warning: SingularMatrixWarning: "
+        "Random effects covariance is singular]; bfgs: converged"
+    )
+    assert r.optimisers_frame()["reported"].tolist() == [False, True]
+    fe = r.fixed.set_index("term")
+    np.testing.assert_allclose(fe["estimate"], [0.7571018000, 1.5225012000], rtol=1e-5)
+    np.testing.assert_allclose(fe["se"], [0.5737629449, 0.6270801423], rtol=1e-5)
+    assert r.var_patient == pytest.approx(0.6629458226, rel=1e-5)
+    assert r.var_residual == pytest.approx(0.9830737622, rel=1e-5)
+    assert r.reml_loglik == pytest.approx(-14.6004030277, rel=1e-8)
+
+
+def test_small_variance_convergence_warning_surfaces_with_formula_and_optimiser(oks):
+    # Outcome in hundredths: statsmodels flags any variance below 0.01 ("may be on the boundary").
+    # The fit is interior (lme4 agrees) and is reported; the warning is no longer muted.
+    # R: d$y <- d$y / 100; f <- lmer(y ~ years * oa + (1 | patient), data = d, REML = TRUE)
+    #    as.data.frame(VarCorr(f))$vcov  # 0.002136710777 0.0007788730286
+    with pytest.warns(
+        ConvergenceWarning,
+        match=r"^y ~ years \* oa \(random intercept per patient\), optimiser lbfgs: The MLE may "
+        r"be on the boundary of the parameter space\.$",
+    ):
+        r = random_intercept_lmm(
+            oks.assign(y=oks["y"] / 100), formula="y ~ years * oa", group="patient"
+        )
+    assert r.optimiser == "lbfgs"
+    assert r.optimisers_tried == (
+        OptimiserAttempt(
+            "lbfgs",
+            "converged",
+            warnings=(
+                "ConvergenceWarning: The MLE may be on the boundary of the parameter space.",
+            ),
+        ),
+    )
+    assert r.var_patient == pytest.approx(0.002136710777, rel=1e-4)
+    assert r.var_residual == pytest.approx(0.0007788730286, rel=1e-4)
+
+
+def test_zero_patient_variance_raises_after_surfacing_the_warnings():
+    with (
+        pytest.warns(StatisticalWarning, match="reported fit is from optimiser powell"),
+        pytest.warns(SingularMatrixWarning, match="optimiser lbfgs: Random effects covariance"),
+        pytest.warns(ConvergenceWarning, match=r"optimiser bfgs: .*failed"),
+        pytest.warns(ConvergenceWarning, match="optimiser powell: The MLE may be on the boundary"),
+        pytest.raises(
+            EstimationError,
+            match=r"^y ~ x \(random intercept per patient\): the patient random-intercept "
+            r"variance is estimated at 0 \(boundary: .* optimiser powell\)$",
+        ),
+    ):
+        random_intercept_lmm(NO_PATIENT_VARIANCE, formula="y ~ x", group="patient")
+
+
+def test_no_optimiser_converges_raises_naming_formula_and_every_attempt(oks, monkeypatch):
+    fit = MixedLM.fit
+    monkeypatch.setattr(MixedLM, "fit", lambda self, **kw: fit(self, maxiter=1, **kw))
+    with (
+        pytest.warns(ConvergenceWarning, match=r"^y ~ years \* oa .*optimiser lbfgs: "),
+        pytest.warns(ConvergenceWarning, match=r"^y ~ years \* oa .*optimiser bfgs: "),
+        pytest.warns(ConvergenceWarning, match=r"^y ~ years \* oa .*optimiser powell: "),
+        pytest.raises(
+            EstimationError,
+            match=r"^the mixed model y ~ years \* oa \(random intercept per patient\) did not "
+            r"converge with any optimiser \(lbfgs: not converged .*; bfgs: not converged .*; "
+            r"powell: not converged .*\); no fit is reported$",
+        ),
+    ):
+        random_intercept_lmm(oks, formula="y ~ years * oa", group="patient")

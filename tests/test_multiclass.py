@@ -21,6 +21,37 @@ osteoporosis`` (``write.csv`` of the same four columns).
 
 Deliberate deviations: pROC drops a class that has no cases (with a warning);
 we raise. pROC gives no CI for M or the averages.
+
+Cluster bootstrap, same resamples in R: ``MC`` as 36 patients with two cases
+each (rows ``2p``, ``2p + 1`` = patient ``p``, 0-based), predicted class =
+``predict_argmax`` (no ties in ``MC``; R: ``cl[max.col(P)]``). The engine's
+patient draws are exported with
+
+.. code-block:: python
+
+    d = numpy.random.Generator(numpy.random.PCG64(20240611)).integers(0, 36, size=(200, 36))
+    numpy.savetxt("mc_draws.csv", d, fmt="%d", delimiter=",")
+
+and every resample is recomputed in R from the drawn patients' rows, the
+limits being ``quantile(x, c(0.025, 0.975), type = 7)`` (numpy's default, the
+engine's percentile rule)::
+
+    m <- read.csv("mc.csv")        # y, normal, osteopenia, osteoporosis, pred, pid = (0:71) %/% 2
+    D <- as.matrix(read.csv("mc_draws.csv", header = FALSE)); cl <- levels(factor(m$y))
+    stat <- function(i) {
+      y <- factor(m$y[i], levels = cl); p <- factor(m$pred[i], levels = cl)
+      P <- as.matrix(m[i, cl]); tab <- table(y, p); N <- sum(tab); v <- c()
+      for (c in 1:3) { tp <- tab[c, c]; row <- sum(tab[c, ]); col <- sum(tab[, c])
+        tn <- N - row - col + tp; v <- c(v, tp / row, tn / (N - row), tp / col, tn / (N - col)) }
+      v <- c(v, sum(diag(tab)) / N, sum(tab[abs(outer(1:3, 1:3, "-")) <= 1]) / N)
+      ovr <- sapply(1:3, function(c) as.numeric(auc(roc(as.integer(y == cl[c]), P[, c],
+                    levels = c(0, 1), direction = "<", quiet = TRUE))))
+      c(v, ovr, mean(ovr), sum(as.numeric(table(y)) / N * ovr),
+        as.numeric(multiclass.roc(y, P, quiet = TRUE)$auc))
+    }
+    res <- t(sapply(1:200, function(r)
+      stat(unlist(lapply(D[r, ], function(g) which(m$pid == g))))))
+    apply(res, 2, function(x) sprintf("%.17g", c(quantile(x, c(0.025, 0.975), type = 7), sd(x))))
 """
 
 from __future__ import annotations
@@ -35,6 +66,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from studyval.analysis.clustered import auc_clustered
 from studyval.analysis.discrimination import auc, delong_covariance
 from studyval.analysis.multiclass import (
     AveragedAUC,
@@ -45,7 +77,7 @@ from studyval.analysis.multiclass import (
     one_vs_rest_auc,
     predict_argmax,
 )
-from studyval.analysis.resampling import bootstrap, weighted_auc_statistic
+from studyval.analysis.resampling import bootstrap, resampling_weights, weighted_auc_statistic
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 
 REL = 1e-9  # requirement 1e-6; observed ~1e-15
@@ -779,3 +811,199 @@ def test_multiclass_confusion_figure_errors(matrix, match):
 
     with pytest.raises(StudyvalError, match=match):
         multiclass_confusion_figure(matrix)
+
+
+# --------------------------------------------------------------------------- cluster bootstrap
+PATIENTS = np.arange(72) // 2
+BOOT_SEED = 20240611
+# apply(res, 2, ...) of the module docstring: 2.5 % and 97.5 % quantiles, sd of the replicates
+CLUSTER_BOOT_R = {
+    "sensitivity:0": (0.75, 1, 0.057746671679479201),
+    "specificity:0": (0.72972972972972971, 0.92861295681063127, 0.052279873521733432),
+    "ppv:0": (0.66666666666666663, 0.91307453416149065, 0.060295547870920854),
+    "npv:0": (0.79385930047694753, 1, 0.050488162586961177),
+    "sensitivity:1": (0.07678571428571429, 0.42110323886639672, 0.090640518485794769),
+    "specificity:1": (0.71731366459627321, 0.92156862745098034, 0.05207244512048273),
+    "ppv:1": (0.21361607142857142, 0.68762019230769234, 0.12575785667949541),
+    "npv:1": (0.5787593984962407, 0.78705438459536825, 0.058423702553106811),
+    "sensitivity:2": (0.5714285714285714, 0.91682692307692304, 0.095329073661420266),
+    "specificity:2": (0.67291666666666672, 0.88684486373165616, 0.060248117645063916),
+    "ppv:2": (0.33300000000000002, 0.72026923076923077, 0.103987453049888),
+    "npv:2": (0.79988636363636367, 0.97780141843971624, 0.045906278310630509),
+    "accuracy": (0.51319444444444451, 0.73611111111111116, 0.058792330211457286),
+    "accuracy_within_one": (0.95833333333333337, 1, 0.0133921499581386),
+    "auc_ovr:0": (0.86902888777888776, 0.9807960007026898, 0.02934069227978503),
+    "auc_ovr:1": (0.61021112040133785, 0.83822947090974076, 0.062621291016167396),
+    "auc_ovr:2": (0.78219318181818176, 0.96060633704311871, 0.046109484609801819),
+    "auc_macro": (0.77294435270189576, 0.90746718216122635, 0.036646460548482106),
+    "auc_weighted": (0.76628453873712499, 0.91397236543677518, 0.039076228146091421),
+    "hand_till_m": (0.76563369568257411, 0.906942975097624, 0.038021991693187623),
+}
+BOOT_LABEL = "patient-level percentile bootstrap (200 resamples)"
+_BOOT = {"clusters": PATIENTS, "n_resamples": 200, "seed": BOOT_SEED}
+
+
+def test_mc_draws_are_the_engines_resamples():
+    d = np.random.Generator(np.random.PCG64(BOOT_SEED)).integers(0, 36, size=(200, 36))
+    counts = np.stack([np.bincount(row, minlength=36) for row in d])
+    w = np.concatenate(list(resampling_weights(PATIENTS, n_resamples=200, seed=BOOT_SEED)))
+    assert np.array_equal(w, counts[:, PATIENTS])
+
+
+@pytest.fixture(scope="module")
+def clustered_confusion() -> MultiClassConfusion:
+    pred = predict_argmax(P, CLASSES)
+    return multiclass_confusion(Y, pred, classes=CLASSES, ordinal=True, **_BOOT)
+
+
+@pytest.fixture(scope="module")
+def clustered_auc() -> MultiClassAUCResult:
+    return one_vs_rest_auc(Y, P, classes=CLASSES, **_BOOT)
+
+
+def test_confusion_cluster_bootstrap_against_R_same_resamples(clustered_confusion):
+    c = clustered_confusion
+    frame = c.bootstrap.to_frame().set_index("statistic")
+    names = [n for n in CLUSTER_BOOT_R if not n.startswith(("auc", "hand"))]
+    assert list(frame.index) == names
+    for name in names:
+        lo, hi, sd = CLUSTER_BOOT_R[name]
+        assert frame.loc[name, ["ci_low", "ci_high", "se"]].tolist() == pytest.approx(
+            [lo, hi, sd], rel=REL
+        )
+        assert frame.loc[name, "n_failed"] == 0
+    t = c.table()
+    assert (t["ci_method"] == BOOT_LABEL).all() and c.ci_method == BOOT_LABEL
+    row = t[(t["class"] == "osteopenia") & (t["measure"] == "ppv")].iloc[0]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(CLUSTER_BOOT_R["ppv:1"][:2], rel=REL)
+    row = t[t["measure"] == "accuracy_within_one"].iloc[0]
+    assert (row["numerator"], row["denominator"], row["ci_high"]) == (71, 72, 1.0)
+
+
+def test_confusion_bootstrap_keeps_estimates_and_counts(clustered_confusion):
+    plain = multiclass_confusion(Y, predict_argmax(P, CLASSES), classes=CLASSES, ordinal=True)
+    a, b = plain.table(), clustered_confusion.table()
+    cols = ["class", "measure", "estimate", "ci_level", "numerator", "denominator", "note"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    np.testing.assert_array_equal(plain.matrix(), clustered_confusion.matrix())
+    assert plain.bootstrap is None and plain.ci_method == "wilson"
+
+
+def test_ovr_cluster_bootstrap_against_pROC_same_resamples(clustered_auc):
+    r = clustered_auc
+    frame = r.bootstrap.to_frame().set_index("statistic")
+    for name in ("auc_ovr:0", "auc_ovr:1", "auc_ovr:2", "auc_macro", "auc_weighted",
+                 "hand_till_m"):  # fmt: skip
+        lo, hi, sd = CLUSTER_BOOT_R[name]
+        assert frame.loc[name, ["ci_low", "ci_high", "se"]].tolist() == pytest.approx(
+            [lo, hi, sd], rel=REL
+        )
+    t = r.table().set_index("measure")
+    for name, avg in (("auc_macro", r.macro), ("auc_weighted", r.weighted),
+                      ("hand_till_m", r.hand_till)):  # fmt: skip
+        lo, hi, sd = CLUSTER_BOOT_R[name]
+        assert (avg.ci_low, avg.ci_high, avg.se) == pytest.approx((lo, hi, sd), rel=REL)
+        assert t.loc[name, "method"] == BOOT_LABEL
+    plain = one_vs_rest_auc(Y, P, classes=CLASSES)
+    assert (r.macro.estimate, r.weighted.estimate, r.hand_till.estimate) == (
+        plain.macro.estimate,
+        plain.weighted.estimate,
+        plain.hand_till.estimate,
+    )
+    np.testing.assert_array_equal(r.pairwise_auc, plain.pairwise_auc)
+
+
+def test_ovr_per_class_rows_are_clustered_delong(clustered_auc):
+    t = clustered_auc.table()
+    ovr = t[t["measure"] == "auc_ovr"]
+    assert (ovr["method"] == "clustered DeLong (Obuchowski 1997), patients as clusters").all()
+    for j, cls in enumerate(CLASSES):
+        ref = auc_clustered(Y == cls, P[:, j], PATIENTS, positive=True)
+        row = ovr.iloc[j]
+        assert row["class"] == cls
+        assert [row["estimate"], row["se"], row["ci_low"], row["ci_high"]] == [
+            ref.estimate, ref.se, ref.ci_low, ref.ci_high,
+        ]  # fmt: skip
+        assert clustered_auc.per_class[j] == ref
+
+
+def test_ovr_bootstrap_covariance_is_that_of_the_replicates(clustered_auc):
+    reps = clustered_auc.bootstrap.replicates[:, :3]
+    np.testing.assert_allclose(clustered_auc.covariance, np.cov(reps, rowvar=False), rtol=1e-14)
+    assert np.diag(clustered_auc.covariance) == pytest.approx(
+        [CLUSTER_BOOT_R[f"auc_ovr:{j}"][2] ** 2 for j in range(3)], rel=1e-9
+    )
+
+
+def test_default_auc_table_is_unchanged_by_the_new_options(result):
+    again = one_vs_rest_auc(Y, P, classes=CLASSES, clusters=None)
+    pd.testing.assert_frame_equal(result.table(), again.table())
+    assert (result.table()["method"].iloc[:3] == "DeLong (class vs rest)").all()
+    assert result.bootstrap is None
+
+
+@pytest.mark.filterwarnings("ignore::studyval.errors.StatisticalWarning")
+def test_confusion_bootstrap_leaves_undefined_measures_undefined():
+    y = ["a", "a", "b", "b", "c", "c", "a", "b", "c", "a", "b", "c"]
+    pred = ["a", "b", "b", "b", "a", "a", "a", "b", "b", "a", "a", "b"]  # 'c' never predicted
+    c = multiclass_confusion(y, pred, classes=["a", "b", "c"], clusters=np.arange(12) // 2, seed=1,
+                             n_resamples=300)  # fmt: skip
+    t = c.table().set_index(["class", "measure"])
+    row = t.loc[("c", "ppv")]
+    assert math.isnan(row["estimate"]) and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+    assert row["note"] == (
+        "undefined: the denominator is zero (no case predicted 'c'); "
+        "no bootstrap interval: the estimate is undefined"
+    )
+    assert row["ci_method"] == "patient-level percentile bootstrap (300 resamples)"
+    assert "ppv:2" not in c.bootstrap.names and "sensitivity:2" in c.bootstrap.names
+
+
+def test_bootstrap_warns_when_resamples_lack_a_class():
+    # class 'c' in one patient of six: about a third of the resamples have no 'c'
+    y = ["a", "a", "b", "b", "a", "b", "b", "a", "c", "c", "a", "b"]
+    pred = ["a", "b", "b", "b", "a", "a", "b", "a", "c", "b", "a", "b"]
+    with pytest.warns(StatisticalWarning) as record:
+        c = multiclass_confusion(y, pred, classes=["a", "b", "c"], clusters=np.arange(12) // 2,
+                                 seed=2, n_resamples=200)  # fmt: skip
+    messages = [str(w.message) for w in record]
+    assert any(m.startswith("the statistic 'sensitivity:2' is undefined in") for m in messages)
+    b = c.bootstrap["sensitivity:2"]
+    assert 40 < b.n_failed < 120
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        pytest.param(lambda: one_vs_rest_auc(Y, P, classes=CLASSES, seed=1),
+                     r"seed= is used only by the cluster bootstrap", id="auc-seed-alone"),
+        pytest.param(lambda: one_vs_rest_auc(Y, P, classes=CLASSES, ci_method="bca"),
+                     r"needs clusters=", id="auc-bca-alone"),
+        pytest.param(lambda: one_vs_rest_auc(Y, P, classes=CLASSES, clusters=PATIENTS),
+                     r"seed= is required", id="auc-no-seed"),
+        pytest.param(lambda: one_vs_rest_auc(Y, P, classes=CLASSES, clusters=PATIENTS, seed=1,
+                                             ci_method="delong"),
+                     r"ci_method must be 'percentile' or 'bca'", id="auc-delong"),
+        pytest.param(lambda: multiclass_confusion(Y, Y, classes=CLASSES, clusters=PATIENTS,
+                                                  seed=1, ci_method="wilson"),
+                     r"with clusters, ci_method must be 'percentile' or 'bca' \(got 'wilson'\)",
+                     id="confusion-wilson"),
+        pytest.param(lambda: multiclass_confusion(Y, Y, classes=CLASSES, n_resamples=10),
+                     r"n_resamples= is used only", id="confusion-resamples-alone"),
+        pytest.param(lambda: multiclass_confusion(Y, Y, classes=CLASSES, ci_method="percentile"),
+                     r"needs clusters=", id="confusion-percentile-alone"),
+        pytest.param(lambda: multiclass_confusion(Y, Y, classes=CLASSES, clusters=PATIENTS[:10],
+                                                  seed=1),
+                     r"clusters has 10 values but the data have 72 rows", id="confusion-length"),
+    ],
+)  # fmt: skip
+def test_cluster_bootstrap_option_errors(call, match):
+    with pytest.raises(StudyvalError, match=match):
+        call()
+
+
+def test_ovr_clustered_needs_each_class_in_two_patients():
+    y = np.array(["a", "a", "b", "b", "c", "c", "a", "b"])
+    p = np.random.default_rng(0).random((8, 3))
+    with pytest.raises(EstimationError, match=r"2 clusters|clusters"):
+        one_vs_rest_auc(y, p, classes=["a", "b", "c"], clusters=[0, 0, 1, 1, 2, 2, 3, 4], seed=1)

@@ -1,0 +1,801 @@
+r"""Cox proportional-hazards regression (Efron or Breslow ties, strata), as ``survival::coxph``.
+
+* :func:`cox` -- Newton-Raphson fit of the partial likelihood: coefficients,
+  model-based SEs, hazard ratios with CIs, the likelihood-ratio, Wald and score
+  tests, Harrell's C of the linear predictor
+  (:func:`studyval.analysis.concordance.harrell_c`) and the baseline cumulative
+  hazard (``basehaz(fit, centered = FALSE)``).
+* :class:`CoxResult` -- the fit, with the prediction methods ``predict_risk``
+  (linear predictor), ``predict_survival`` and ``predict_risk_at``.
+* The private design, risk-set and likelihood routines (``_cox_design``,
+  ``_cox_prepare``, ``_cox_eval``, ``_weighted_info``) are shared with
+  :func:`studyval.analysis.cox_zph.cox_zph`.
+
+Conventions: the linear predictor is a *risk* (higher = worse, earlier
+event); ``time`` and ``event`` follow :mod:`studyval.analysis.kaplan_meier`;
+times are compared exactly (R merges floating-point near-ties, ``aeqSurv``).
+
+Oracles: R 4.2 with ``survival`` 3.5 (``coxph``, ``basehaz``); see
+``tests/test_survival_cox.py``. Second oracle: lifelines ``CoxPHFitter``
+(``tests/test_second_oracles.py``).
+
+References
+----------
+* Cox DR (1972). Regression models and life-tables. JRSS B 34:187-220.
+  doi:10.1111/j.2517-6161.1972.tb00899.x
+* Efron B (1977). The efficiency of Cox's likelihood function for censored
+  data. JASA 72:557-565. doi:10.1080/01621459.1977.10480613
+* Breslow NE (1974). Covariance analysis of censored survival data.
+  Biometrics 30:89-99. doi:10.2307/2529620
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from studyval.analysis._checks import check_alpha, check_option
+from studyval.analysis._checks import z_critical as _z
+from studyval.analysis._survival_common import (
+    _check_query_times,
+    _check_time_event,
+    _chol_solve,
+    _encode,
+    _readonly,
+)
+from studyval.analysis.concordance import harrell_c
+from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
+from studyval.results import Result
+
+__all__ = ["CoxResult", "cox"]
+
+_TIES = ("efron", "breslow")
+# Flag a coefficient as possibly infinite (monotone likelihood) when, after the
+# log-likelihood has converged, the next Newton step for it is still this large:
+# R's coxph rule (toler.inf = sqrt(eps), eps = 1e-9).
+_INF_STEP_ABS = 1e-6
+_INF_STEP_REL = math.sqrt(1e-9)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _CoxData:
+    """Design sorted by (stratum, time, events first), with the risk-set bookkeeping.
+
+    Rows are sorted by stratum, then time, and within a tied time the events
+    come first, so the events of one time form one contiguous run of rows.
+    """
+
+    x: np.ndarray  # (n, p) covariates centred at their means, sorted
+    means: np.ndarray  # (p,)
+    time: np.ndarray  # sorted
+    event: np.ndarray  # sorted, int8
+    strata: np.ndarray  # sorted codes
+    order: np.ndarray  # sorted position -> original row
+    slices: list[tuple[int, int]]  # contiguous row range of each stratum
+    block_start: np.ndarray  # (B,) first row of each distinct (stratum, time)
+    block_time: np.ndarray
+    block_stratum: np.ndarray
+    eb_of_block: np.ndarray  # (B,) event-block index of a block, -1 if it has no event
+    ev_rows: np.ndarray  # (m,) rows with an event
+    ev_block: np.ndarray  # (m,) event-block index 0..G-1 of each event
+    eb_first: np.ndarray  # (G,) first position in ev_rows of each event block
+    eb_size: np.ndarray  # (G,) tied events per event block
+    eb_start: np.ndarray  # (G,) first row (start of the risk set) of each event block
+    eb_stratum: np.ndarray  # (G,)
+    seg_starts: np.ndarray  # row segments: event-block starts and stratum starts
+    seg_slices: list[tuple[int, int]]  # segment range of each stratum
+    eb_seg: np.ndarray  # (G,) segment of each event block
+    ev_idx: np.ndarray  # reduceat indices: [start, end) of each event run, interleaved
+    last_eb: np.ndarray  # (n,) last event block with time <= t_i in i's stratum, -1 if none
+    frac: dict[str, np.ndarray]  # ties -> (m,) Efron fractions l/d (zeros for Breslow)
+    sum_x_ev: np.ndarray  # (p,) sum of x over the events
+
+
+def _df_column(df: pd.DataFrame, name: str, role: str) -> pd.Series:
+    if not isinstance(name, str):
+        raise StudyvalError(f"{role} must be a column name (str), got {name!r}")
+    if name not in df.columns:
+        import difflib
+
+        close = difflib.get_close_matches(name, [str(c) for c in df.columns], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise StudyvalError(f"{role} column {name!r} is not in the data{hint}")
+    return df[name]
+
+
+def _no_missing(col: pd.Series, name: str) -> None:
+    miss = col.isna().to_numpy()
+    if miss.any():
+        pos = np.flatnonzero(miss)
+        labels = ", ".join(repr(v) for v in col.index[pos[:5]].tolist())
+        more = f" (and {pos.size - 5} more)" if pos.size > 5 else ""
+        raise StudyvalError(
+            f"column {name!r} has {pos.size} missing value(s) at row(s) with index {labels}{more} "
+            f"(first at position {int(pos[0])}); remove or impute them before fitting"
+        )
+
+
+def _cox_design(
+    df: Any,
+    duration: str,
+    event: str,
+    covariates: Sequence[str],
+    strata: str | Sequence[str] | None,
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]
+]:
+    """Validated arrays (time, event, X, strata codes, strata levels) in original row order."""
+    if not isinstance(df, pd.DataFrame):
+        raise StudyvalError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    if len(df) == 0:
+        raise StudyvalError("df has no rows")
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covs = tuple(covariates)
+    if len(covs) == 0:
+        raise StudyvalError("covariates is empty; give at least one numeric column")
+    dup = sorted({c for c in covs if covs.count(c) > 1})
+    if dup:
+        raise StudyvalError(f"covariates lists {dup[0]!r} more than once")
+    for c in covs:
+        if c in (duration, event):
+            raise StudyvalError(f"covariate {c!r} is also the duration or event column")
+    strata_cols: tuple[str, ...] = ()
+    if strata is not None:
+        strata_cols = (strata,) if isinstance(strata, str) else tuple(strata)
+        for c in strata_cols:
+            if c in covs:
+                raise StudyvalError(f"column {c!r} is both a covariate and a stratum")
+    tcol = _df_column(df, duration, "duration")
+    ecol = _df_column(df, event, "event")
+    _no_missing(tcol, duration)
+    _no_missing(ecol, event)
+    t, e = _check_time_event(
+        tcol.to_numpy(),
+        ecol.to_numpy(),
+        (f"duration column {duration!r}", f"event column {event!r}"),
+    )
+    cols = []
+    for c in covs:
+        col = _df_column(df, c, "covariate")
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            raise StudyvalError(
+                f"covariate {c!r} is not numeric (dtype {col.dtype}); encode categorical "
+                "covariates as numeric indicator (dummy) columns before fitting"
+            )
+        _no_missing(col, c)
+        arr = col.to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise StudyvalError(
+                f"covariate {c!r} has an infinite value at row with index {col.index[i]!r}"
+            )
+        cols.append(arr)
+    x = np.column_stack(cols)
+    if strata_cols:
+        for c in strata_cols:
+            _no_missing(_df_column(df, c, "strata"), c)
+        if len(strata_cols) == 1:
+            lab = df[strata_cols[0]].to_numpy()
+        else:
+            lab = df[list(strata_cols)].astype(str).agg(", ".join, axis=1).to_numpy()
+        levels, codes = _encode(lab)
+    else:
+        levels, codes = np.array([None], dtype=object), np.zeros(t.shape[0], dtype=np.int64)
+    return t, e, x, codes, levels, covs, strata_cols
+
+
+def _cox_prepare(t: np.ndarray, e: np.ndarray, x: np.ndarray, codes: np.ndarray) -> _CoxData:
+    n = t.shape[0]
+    order = np.lexsort((-e.astype(np.int64), t, codes))
+    ts, es, ss = t[order], e[order], codes[order]
+    means = x.mean(axis=0)
+    xs = x[order] - means
+    new_block = np.empty(n, dtype=bool)
+    new_block[0] = True
+    new_block[1:] = (ts[1:] != ts[:-1]) | (ss[1:] != ss[:-1])
+    block = np.cumsum(new_block) - 1
+    block_start = np.flatnonzero(new_block)
+    has_ev = np.bincount(block, weights=es) > 0
+    eb_of_block = np.full(block_start.shape[0], -1, dtype=np.int64)
+    eb_of_block[has_ev] = np.arange(int(has_ev.sum()))
+    ev_rows = np.flatnonzero(es == 1)
+    ev_block = eb_of_block[block[ev_rows]]
+    eb_size = np.bincount(ev_block).astype(np.int64)
+    eb_first = np.concatenate(([0], np.cumsum(eb_size)[:-1])).astype(np.int64)
+    eb_start = block_start[has_ev]
+    eb_stratum = ss[eb_start]
+    # last event block at or before each row's time, within its stratum
+    last = (np.cumsum(has_ev) - 1)[block]
+    valid = last >= 0
+    valid[valid] = eb_stratum[last[valid]] == ss[valid]
+    last_eb = np.where(valid, last, -1)
+    within = np.arange(ev_rows.shape[0]) - eb_first[ev_block]
+    frac = {"efron": within / eb_size[ev_block], "breslow": np.zeros(ev_rows.shape[0])}
+    bounds = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1], True])
+    slices = [(int(bounds[i]), int(bounds[i + 1])) for i in range(bounds.shape[0] - 1)]
+    seg_starts = np.union1d(eb_start, bounds[:-1])
+    eb_seg = np.searchsorted(seg_starts, eb_start)
+    seg_bounds = np.searchsorted(seg_starts, bounds)
+    seg_slices = [(int(seg_bounds[i]), int(seg_bounds[i + 1])) for i in range(len(slices))]
+    ev_idx = np.empty(2 * eb_start.shape[0], dtype=np.int64)
+    ev_idx[0::2] = eb_start
+    ev_idx[1::2] = eb_start + eb_size
+    if ev_idx[-1] == n:
+        ev_idx = ev_idx[:-1]
+    return _CoxData(
+        x=xs,
+        means=means,
+        time=ts,
+        event=es,
+        strata=ss,
+        order=order,
+        slices=slices,
+        block_start=block_start,
+        block_time=ts[block_start],
+        block_stratum=ss[block_start],
+        eb_of_block=eb_of_block,
+        ev_rows=ev_rows,
+        ev_block=ev_block,
+        eb_first=eb_first,
+        eb_size=eb_size,
+        eb_start=eb_start,
+        eb_stratum=eb_stratum,
+        seg_starts=seg_starts,
+        seg_slices=seg_slices,
+        eb_seg=eb_seg,
+        ev_idx=ev_idx,
+        last_eb=last_eb,
+        frac=frac,
+        sum_x_ev=xs[ev_rows].sum(axis=0),
+    )
+
+
+def _cumsum_by_stratum(v: np.ndarray, strat: np.ndarray) -> np.ndarray:
+    """Cumulative sum restarting at each stratum (v sorted by stratum)."""
+    out = np.empty_like(v)
+    bounds = np.flatnonzero(np.r_[True, strat[1:] != strat[:-1], True])
+    for i in range(bounds.shape[0] - 1):
+        a, b = bounds[i], bounds[i + 1]
+        out[a:b] = np.cumsum(v[a:b], axis=0)
+    return out
+
+
+def _risk_set_sums(v: np.ndarray, cd: _CoxData) -> np.ndarray:
+    """Sum of ``v`` over the risk set of each event block (rows at or after it, same stratum).
+
+    Segment sums (``np.add.reduceat``) between consecutive event times, then a
+    reverse cumulative sum over the segments of each stratum: accumulated
+    backwards in time, as R's C code does, to avoid cancellation.
+    """
+    seg = np.add.reduceat(v, cd.seg_starts, axis=0)
+    out = np.empty_like(seg)
+    for a, b in cd.seg_slices:
+        out[a:b] = np.cumsum(seg[a:b][::-1], axis=0)[::-1]
+    return out[cd.eb_seg]
+
+
+@dataclasses.dataclass(frozen=True)
+class _CoxEval:
+    """Partial likelihood and its derivatives at one beta, with per-event-block pieces."""
+
+    loglik: float
+    score: np.ndarray
+    info: np.ndarray | None
+    w: np.ndarray  # exp(eta - shift), sorted rows
+    shift: float
+    s1: np.ndarray  # (G, p) risk-set sums of w x
+    d1: np.ndarray  # (G, p) tied-event sums of w x
+    c1: np.ndarray  # (G,) sum_l 1/den_l
+    c2: np.ndarray  # (G,) sum_l f_l/den_l
+    q: tuple[np.ndarray, np.ndarray, np.ndarray]  # (G,) sum_l f_l^k / den_l^2, k = 0, 1, 2
+
+
+def _cox_eval(beta: np.ndarray, cd: _CoxData, ties: str, info: bool = True) -> _CoxEval:
+    r"""Partial log-likelihood, score and information at ``beta`` (Efron or Breslow).
+
+    For an event block with risk-set sums :math:`S_0, S_1, S_2` and tied-event
+    sums :math:`D_0, D_1, D_2` (of :math:`w = e^{x\beta}`, :math:`w x`,
+    :math:`w x x^\top`), term :math:`l = 0..d-1` has fraction :math:`f_l = l/d`
+    (0 for Breslow), denominator :math:`\mathrm{den}_l = S_0 - f_l D_0` and mean
+    :math:`a_l = (S_1 - f_l D_1)/\mathrm{den}_l`. Sums over :math:`l` of
+    :math:`a_l` and :math:`a_l a_l^\top` expand into per-block scalars times
+    :math:`S_1, D_1`, and the :math:`S_2, D_2` parts of the information are
+    accumulated per row as :math:`X^\top \mathrm{diag}(w\,c) X`; no
+    (n, p, p) or (events, p) array is formed: O(n p^2) per evaluation.
+    """
+    eta = cd.x @ beta
+    shift = float(eta.max())
+    w = np.exp(eta - shift)
+    f = cd.frac[ties]
+    g = cd.ev_block
+    wx = w[:, None] * cd.x
+    s0 = _risk_set_sums(w, cd)
+    s1 = _risk_set_sums(wx, cd)
+    d0 = np.add.reduceat(w, cd.ev_idx)[0::2]
+    d1 = np.add.reduceat(wx, cd.ev_idx, axis=0)[0::2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = s0[g] - f * d0[g]
+        loglik = float(cd.sum_x_ev @ beta - shift * den.shape[0] - np.sum(np.log(den)))
+        inv = 1.0 / den
+    c1 = np.add.reduceat(inv, cd.eb_first)
+    c2 = np.add.reduceat(f * inv, cd.eb_first)
+    inv2 = inv * inv
+    q = (
+        np.add.reduceat(inv2, cd.eb_first),
+        np.add.reduceat(f * inv2, cd.eb_first),
+        np.add.reduceat(f * f * inv2, cd.eb_first),
+    )
+    score = cd.sum_x_ev - (s1.T @ c1 - d1.T @ c2)
+    ev = _CoxEval(loglik, score, None, w, shift, s1, d1, c1, c2, q)
+    if info:
+        ev = dataclasses.replace(ev, info=_weighted_info(cd, ev, None))
+    return ev
+
+
+def _weighted_info(cd: _CoxData, ev: _CoxEval, gw: np.ndarray | None) -> np.ndarray:
+    r"""Information :math:`\sum_{\text{blocks}} g \sum_l V_l` with per-event-block weights ``gw``.
+
+    :math:`V_l = (S_2 - f_l D_2)/\mathrm{den}_l - a_l a_l^\top`; ``gw = None`` means 1
+    (the usual information matrix); the PH test uses :math:`g(t)` and :math:`g(t)^2`.
+    """
+    one = np.ones_like(ev.c1) if gw is None else gw
+    cum = _cumsum_by_stratum(ev.c1 * one, cd.eb_stratum)
+    rowc = np.where(cd.last_eb >= 0, cum[np.maximum(cd.last_eb, 0)], 0.0)
+    rowc[cd.ev_rows] -= (ev.c2 * one)[cd.ev_block]
+    first = (cd.x * (ev.w * rowc)[:, None]).T @ cd.x
+    q0, q1, q2 = (qk * one for qk in ev.q)
+    s1, d1 = ev.s1, ev.d1
+    cross = s1.T @ (d1 * q1[:, None])
+    second = s1.T @ (s1 * q0[:, None]) - cross - cross.T + d1.T @ (d1 * q2[:, None])
+    out = first - second
+    return (out + out.T) / 2.0
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CoxResult(Result):
+    r"""Cox proportional-hazards fit (Newton-Raphson on the partial likelihood).
+
+    The hazard of subject :math:`i` in stratum :math:`s` is
+    :math:`h_s(t)\exp(x_i^\top\beta)`. With Efron's handling of :math:`d`
+    events tied at a time (Efron 1977, doi:10.1080/01621459.1977.10480613),
+    the log partial likelihood is
+
+    .. math::
+
+        \ell(\beta) = \sum_{\text{event times}} \Bigl[\sum_{i \in D} x_i^\top\beta
+            - \sum_{l=0}^{d-1} \log\Bigl(\sum_{j \in R} e^{x_j^\top\beta}
+            - \tfrac{l}{d} \sum_{j \in D} e^{x_j^\top\beta}\Bigr)\Bigr]
+
+    (:math:`R` the risk set, :math:`D` the tied events; Breslow's version drops
+    the :math:`l/d` term; Cox 1972, doi:10.1111/j.2517-6161.1972.tb00899.x).
+
+    Tests (each on ``p`` df): likelihood ratio :math:`2\{\ell(\hat\beta) - \ell(0)\}`;
+    Wald :math:`\hat\beta^\top I(\hat\beta)\hat\beta`; score
+    :math:`U(0)^\top I(0)^{-1} U(0)` at :math:`\beta = 0`, as ``summary(coxph)``
+    reports them. Hazard-ratio limits are :math:`\exp(\hat\beta \pm z\,\mathrm{se})`.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per covariate: ``term, coef, se, hr, ci_low, ci_high, z, p_value``.
+    coef : numpy.ndarray, shape (p,)
+        :math:`\hat\beta` (log hazard ratios per unit of each covariate).
+    variance : numpy.ndarray, shape (p, p)
+        :math:`I(\hat\beta)^{-1}` (model-based, as ``vcov(coxph)``).
+    covariates : tuple of str
+        Covariate columns, in order.
+    strata : tuple of str
+        Stratifying columns (empty if none).
+    ties : str
+        ``"efron"`` or ``"breslow"``.
+    n, n_events : int
+        Subjects and events used.
+    loglik_null, loglik : float
+        :math:`\ell(0)` and :math:`\ell(\hat\beta)`.
+    lr_chisq, lr_df, lr_p : float, int, float
+        Likelihood-ratio test.
+    wald_chisq, wald_df, wald_p : float, int, float
+        Wald test.
+    score_chisq, score_df, score_p : float, int, float
+        Score (log-rank) test at :math:`\beta = 0`.
+    concordance, concordance_se : float
+        Harrell's C of the linear predictor (within strata) with its IJ standard
+        error, as ``coxph`` reports it (see :func:`harrell_c`).
+    iterations : int
+        Newton-Raphson iterations.
+    converged : bool
+        False when the iteration limit was hit or a coefficient diverges
+        (monotone likelihood); a StatisticalWarning was issued.
+    ci_level : float
+        ``1 - alpha``.
+    baseline_hazard : pandas.DataFrame
+        Cumulative baseline hazard :math:`H_{0s}(t)` at covariates 0 (not at
+        their means), one row per stratum and distinct time (events and
+        censorings): ``strata`` (if stratified), ``time, cumhaz``. Equals
+        ``basehaz(fit, centered = FALSE)``: Breslow's estimator
+        :math:`\sum_{t_j \le t} d_j / \sum_R e^{x^\top\hat\beta}` for
+        ``ties="breslow"``, and for Efron
+        :math:`\sum_{t_j\le t}\sum_{l=0}^{d_j-1} 1/(\sum_R e^{x^\top\hat\beta}
+        - \tfrac{l}{d_j}\sum_D e^{x^\top\hat\beta})`.
+
+    """
+
+    summary: pd.DataFrame = dataclasses.field(repr=False)
+    coef: np.ndarray = dataclasses.field(repr=False)
+    variance: np.ndarray = dataclasses.field(repr=False)
+    covariates: tuple[str, ...]
+    strata: tuple[str, ...]
+    ties: str
+    n: int
+    n_events: int
+    loglik_null: float
+    loglik: float
+    lr_chisq: float
+    lr_df: int
+    lr_p: float
+    wald_chisq: float
+    wald_df: int
+    wald_p: float
+    score_chisq: float
+    score_df: int
+    score_p: float
+    concordance: float
+    concordance_se: float
+    iterations: int
+    converged: bool
+    ci_level: float
+    baseline_hazard: pd.DataFrame = dataclasses.field(repr=False)
+    duration: str = ""
+    event: str = ""
+    _strata_levels: np.ndarray = dataclasses.field(default=None, repr=False)  # type: ignore[assignment]
+
+    def _design(self, df: pd.DataFrame) -> np.ndarray:
+        if not isinstance(df, pd.DataFrame):
+            raise StudyvalError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        cols = []
+        for c in self.covariates:
+            col = _df_column(df, c, "covariate")
+            if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+                raise StudyvalError(f"covariate {c!r} is not numeric (dtype {col.dtype})")
+            _no_missing(col, c)
+            cols.append(col.to_numpy(dtype=np.float64))
+        return np.column_stack(cols)
+
+    def predict_risk(self, df: pd.DataFrame) -> np.ndarray:
+        r"""Linear predictor :math:`x^\top\hat\beta` (risk score: higher = worse).
+
+        Not centred (R's ``predict(fit, type = "lp")`` subtracts the mean
+        linear predictor; the difference is a constant that changes no ranking
+        and no C-index). It is the scale of :attr:`baseline_hazard`.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Rows to score; must hold the numeric covariate columns, no missing values.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+
+        """
+        return self._design(df) @ self.coef
+
+    def predict_survival(self, df: pd.DataFrame, times: Any) -> np.ndarray:
+        r"""Predicted survival :math:`\exp\{-H_{0s}(t)\,e^{x^\top\hat\beta}\}`.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Covariates (and the strata columns for a stratified fit).
+        times : array-like of float, shape (k,)
+            Times (``>= 0``). :math:`H_{0s}` is a step function; past the last
+            time of a stratum it stays at its last value, so pick horizons within
+            follow-up.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, k)
+
+        """
+        q = _check_query_times(times)
+        lp = self.predict_risk(df)
+        h = np.empty((lp.shape[0], q.shape[0]))
+        bh = self.baseline_hazard
+        if self.strata:
+            lab = (
+                df[self.strata[0]].to_numpy()
+                if len(self.strata) == 1
+                else df[list(self.strata)].astype(str).agg(", ".join, axis=1).to_numpy()
+            )
+            for c in self.strata:
+                _no_missing(_df_column(df, c, "strata"), c)
+            for lev in pd.unique(lab):
+                if lev not in set(self._strata_levels.tolist()):
+                    raise StudyvalError(
+                        f"stratum {lev!r} was not in the data the model was fitted on"
+                    )
+                sub = bh[bh["strata"] == lev]
+                h0 = _step_at(sub["time"].to_numpy(), sub["cumhaz"].to_numpy(), q)
+                m = lab == lev
+                h[m] = h0[None, :]
+        else:
+            h[:] = _step_at(bh["time"].to_numpy(), bh["cumhaz"].to_numpy(), q)[None, :]
+        return np.exp(-h * np.exp(lp)[:, None])
+
+    def predict_risk_at(self, df: pd.DataFrame, horizon: float) -> np.ndarray:
+        """Predicted probability of the event by ``horizon``: ``1 - S(horizon | x)``.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Covariates (and strata columns if stratified).
+        horizon : float
+            Time horizon, e.g. 365 days for 1-year risk.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n,)
+
+        """
+        return 1.0 - self.predict_survival(df, [horizon])[:, 0]
+
+
+def _step_at(x: np.ndarray, y: np.ndarray, q: np.ndarray) -> np.ndarray:
+    idx = np.searchsorted(x, q, side="right")
+    return np.concatenate(([0.0], y))[idx]
+
+
+def _baseline(
+    cd: _CoxData, ev: _CoxEval, beta: np.ndarray, levels: np.ndarray, stratified: bool
+) -> pd.DataFrame:
+    # Breslow: d / S0; Efron: sum_l 1 / (S0 - l/d D0) -- both are c1
+    dh = np.zeros(cd.block_start.shape[0])
+    has = cd.eb_of_block >= 0
+    dh[has] = ev.c1[cd.eb_of_block[has]]
+    # back from the shifted, centred weights to exp(x beta) at x = 0
+    scale = math.exp(-(ev.shift + float(cd.means @ beta)))
+    cum = _cumsum_by_stratum(dh, cd.block_stratum) * scale
+    out = pd.DataFrame({"time": cd.block_time, "cumhaz": cum})
+    if stratified:
+        out.insert(0, "strata", levels[cd.block_stratum])
+    return out
+
+
+def _collinearity_check(cd: _CoxData, covs: tuple[str, ...]) -> None:
+    """Raise if a covariate is constant (within every stratum) or a linear combination of others."""
+    p = cd.x.shape[1]
+    varies = np.zeros(p, dtype=bool)
+    cross = np.zeros((p, p))
+    for a, b in cd.slices:
+        xs = cd.x[a:b]
+        varies |= (xs != xs[0]).any(axis=0)
+        xc = xs - xs.mean(axis=0)
+        cross += xc.T @ xc
+    if not varies.all():
+        j = int(np.flatnonzero(~varies)[0])
+        where = " within every stratum" if len(cd.slices) > 1 else ""
+        raise EstimationError(
+            f"covariate {covs[j]!r} is constant{where}; its coefficient is not estimable"
+        )
+    sd = np.sqrt(np.diag(cross))
+    corr = cross / np.outer(sd, sd)
+    from scipy.linalg import lapack
+
+    _, piv, rank, _ = lapack.dpstrf(corr, tol=1e-10)
+    if rank < p:
+        dropped = [covs[j - 1] for j in piv[rank:]]
+        raise EstimationError(
+            "covariates are collinear: "
+            + ", ".join(repr(c) for c in dropped)
+            + " is (are) a linear combination of the others; remove it"
+        )
+
+
+def cox(
+    df: pd.DataFrame,
+    *,
+    duration: str,
+    event: str,
+    covariates: Sequence[str],
+    ties: str = "efron",
+    strata: str | Sequence[str] | None = None,
+    alpha: float = 0.05,
+    tol: float = 1e-12,
+    max_iter: int = 50,
+) -> CoxResult:
+    r"""Fit a Cox proportional-hazards model; agrees with ``survival::coxph``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per subject.
+    duration : str
+        Column of follow-up times (finite, ``>= 0``; a time of 0 is allowed, as
+        in ``coxph``: such a subject is in the risk set only at time 0).
+    event : str
+        Column of event indicators (1/True = event, 0/False = censored).
+    covariates : sequence of str
+        **Numeric** covariate columns (bool allowed). Categorical covariates
+        must be passed as indicator columns (choose the reference level
+        yourself); a non-numeric column is an error naming it.
+    ties : {"efron", "breslow"}
+        Handling of tied event times; ``"efron"`` is R's default.
+    strata : str or sequence of str, optional
+        Stratifying column(s): a separate baseline hazard per stratum
+        (``+ strata(s)`` in R); several columns are crossed.
+    alpha : float
+        Two-sided level for the hazard-ratio intervals.
+    tol : float
+        Convergence tolerance on the relative change of the log partial
+        likelihood, :math:`|\ell_{k} - \ell_{k-1}| \le \mathrm{tol}\,\max(1, |\ell_k|)`.
+        R's default is 1e-9; the tighter 1e-12 costs an iteration or two.
+    max_iter : int
+        Maximum Newton-Raphson iterations.
+
+    Returns
+    -------
+    CoxResult
+        Coefficients, SEs, HRs with CIs, the three global tests, Harrell's C,
+        the baseline cumulative hazard, ``predict_risk`` and ``predict_risk_at``.
+
+    Raises
+    ------
+    StudyvalError
+        A missing column, a non-numeric covariate, a missing value (the message
+        names the column and the row's index label), a negative time, an event
+        code other than 0/1.
+    EstimationError
+        No events; a constant or collinear covariate.
+
+    Warns
+    -----
+    StatisticalWarning
+        No convergence within ``max_iter``, or a coefficient that appears to be
+        infinite (monotone likelihood, e.g. a binary covariate whose one level
+        has no events). ``converged`` is then False; the estimates are not usable.
+
+    Notes
+    -----
+    Newton-Raphson from :math:`\beta = 0` with step-halving when the partial
+    likelihood decreases (as ``coxph.fit``). Covariates are centred at their
+    means internally (this changes no estimate). One sort; risk-set sums are
+    reverse cumulative sums; Efron's tied-event corrections are segment sums
+    (``np.add.reduceat``): O(n p^2) per iteration. The monotone-likelihood rule
+    is R's: after convergence, a coefficient whose next Newton step is still
+    larger than ``sqrt(1e-9) * |beta|`` is flagged.
+
+    """
+    ties = check_option(ties, _TIES, "ties")
+    alpha = check_alpha(alpha)
+    if not (isinstance(max_iter, (int, np.integer)) and max_iter >= 1):
+        raise StudyvalError(f"max_iter must be a positive integer, got {max_iter!r}")
+    tol = float(tol)
+    if not (0.0 < tol < 1e-3):
+        raise StudyvalError(f"tol must be in (0, 1e-3), got {tol}")
+    t, e, x, codes, levels, covs, strata_cols = _cox_design(df, duration, event, covariates, strata)
+    n, p = x.shape
+    if e.sum() == 0:
+        raise EstimationError(
+            f"no events in column {event!r}: all {n} subjects are censored; a Cox model needs events"
+        )
+    cd = _cox_prepare(t, e, x, codes)
+    _collinearity_check(cd, covs)
+
+    beta = np.zeros(p)
+    cur = _cox_eval(beta, cd, ties)
+    null = cur
+    converged = False
+    iterations = 0
+    failure = ""
+    for it in range(1, max_iter + 1):
+        iterations = it
+        step = _chol_solve(cur.info, cur.score)
+        if step is None or not np.all(np.isfinite(step)):
+            failure = "the information matrix became singular"
+            break
+        new_beta = beta + step
+        new = _cox_eval(new_beta, cd, ties)
+        halvings = 0
+        thresh = tol * max(1.0, abs(cur.loglik))
+        while (
+            not (math.isfinite(new.loglik) and new.loglik >= cur.loglik - thresh) and halvings < 30
+        ):
+            new_beta = (beta + new_beta) / 2.0
+            new = _cox_eval(new_beta, cd, ties)
+            halvings += 1
+        done = abs(new.loglik - cur.loglik) <= tol * max(1.0, abs(new.loglik))
+        beta, cur = new_beta, new
+        if done and halvings == 0:
+            converged = True
+            break
+    info = cur.info
+    var = np.full((p, p), np.nan)
+    if info is not None:
+        try:
+            var = np.linalg.inv(info)
+        except np.linalg.LinAlgError:
+            failure = failure or "the information matrix is singular"
+            converged = False
+    if converged:
+        step = var @ cur.score
+        inf = (np.abs(step) > _INF_STEP_ABS) & (np.abs(step) > _INF_STEP_REL * np.abs(beta))
+        if inf.any():
+            converged = False
+            failure = (
+                "the log-likelihood converged before coefficient(s) "
+                + ", ".join(repr(covs[j]) for j in np.flatnonzero(inf))
+                + "; they may be infinite (monotone likelihood: e.g. a level with no events)"
+            )
+    elif not failure:
+        failure = f"no convergence in {max_iter} iterations"
+    if not converged:
+        warnings.warn(
+            f"cox: {failure}; converged=False, do not use the estimates",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+
+    se = np.sqrt(np.diag(var))
+    z = _z(alpha)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        zstat = beta / se
+        pz = 2.0 * stats.norm.sf(np.abs(zstat))
+        hr, hr_lo, hr_hi = np.exp(beta), np.exp(beta - z * se), np.exp(beta + z * se)
+    summary = pd.DataFrame(
+        {
+            "term": list(covs),
+            "coef": beta,
+            "se": se,
+            "hr": hr,
+            "ci_low": hr_lo,
+            "ci_high": hr_hi,
+            "z": zstat,
+            "p_value": pz,
+        }
+    )
+    lr = 2.0 * (cur.loglik - null.loglik)
+    wald = float(beta @ info @ beta) if info is not None else math.nan
+    u0 = _chol_solve(null.info, null.score)
+    score_stat = float(null.score @ u0) if u0 is not None else math.nan
+    lp = x @ beta
+    conc = harrell_c(t, e, lp, strata=codes if strata_cols else None)
+    stratified = bool(strata_cols)
+    return CoxResult(
+        summary=summary,
+        coef=_readonly(beta.copy()),
+        variance=_readonly(var),
+        covariates=covs,
+        strata=strata_cols,
+        ties=ties,
+        n=int(n),
+        n_events=int(e.sum()),
+        loglik_null=float(null.loglik),
+        loglik=float(cur.loglik),
+        lr_chisq=float(lr),
+        lr_df=int(p),
+        lr_p=float(stats.chi2.sf(lr, p)),
+        wald_chisq=wald,
+        wald_df=int(p),
+        wald_p=float(stats.chi2.sf(wald, p)),
+        score_chisq=score_stat,
+        score_df=int(p),
+        score_p=float(stats.chi2.sf(score_stat, p)),
+        concordance=conc.estimate,
+        concordance_se=conc.se,
+        iterations=int(iterations),
+        converged=bool(converged),
+        ci_level=1.0 - alpha,
+        baseline_hazard=_baseline(cd, cur, beta, levels, stratified),
+        duration=duration,
+        event=event,
+        _strata_levels=levels,
+    )
