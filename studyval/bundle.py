@@ -19,16 +19,19 @@ complete bundle (or nothing), never a mix.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +41,27 @@ from studyval.errors import StudyvalError
 
 __all__ = [
     "MANIFEST",
+    "MARKER",
+    "BundleWriteError",
     "atomic_bundle",
+    "check_out",
     "environment_info",
     "file_sha256",
+    "foreign_files",
     "git_info",
+    "is_bundle",
     "read_manifest",
     "read_table",
     "write_table",
 ]
 
 MANIFEST = "manifest.json"
+#: Marks a folder as a studyval results bundle (the only kind of folder a run replaces).
+MARKER = ".studyval-bundle"
+_MARKER_TEXT = (
+    "studyval results bundle. The next 'studyval run' into this folder replaces it whole;\n"
+    "keep nothing else here (a folder holding other files is never replaced).\n"
+)
 _PACKAGES = ("studyval", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "pydantic", "pyyaml")
 
 
@@ -101,14 +115,52 @@ def git_info() -> dict[str, Any]:
         return {"commit": "unknown (not a git checkout)", "dirty": None}
 
 
+#: First characters with which a spreadsheet reads a text cell as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def csv_safe_text(value: object) -> object:
+    """A text cell as a spreadsheet shows it but never runs it.
+
+    A string starting with ``=``, ``+``, ``-``, ``@`` (or their full-width
+    forms), a tab or a carriage return (other than a plain number such as ``-0.5``) is prefixed with an
+    apostrophe, which spreadsheets read as "text follows". Other values are
+    returned unchanged.
+
+    Examples
+    --------
+    >>> print(csv_safe_text('=HYPERLINK("http://x")'))
+    '=HYPERLINK("http://x")
+    >>> csv_safe_text("-0.5"), csv_safe_text("acute")
+    ('-0.5', 'acute')
+
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        if not _PLAIN_NUMBER.match(value):
+            return "'" + value
+    return value
+
+
 def write_table(frame: pd.DataFrame, directory: Path, name: str) -> list[Path]:
-    """Write ``frame`` as ``name.parquet`` and ``name.csv`` (deterministic bytes)."""
+    """Write ``frame`` as ``name.parquet`` and ``name.csv`` (deterministic bytes).
+
+    The parquet file keeps every value as it is; in the CSV, text cells that a
+    spreadsheet would run as a formula are neutralised (:func:`csv_safe_text`).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pq = directory / f"{name}.parquet"
     csv = directory / f"{name}.csv"
     frame = frame.reset_index(drop=True)
     frame.to_parquet(pq, index=False, engine="pyarrow", compression="snappy")
-    frame.to_csv(csv, index=False, lineterminator="\n")
+    text = frame.copy()
+    for col in text.columns:
+        dtype = text[col].dtype
+        textual = pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+        if textual or isinstance(dtype, pd.CategoricalDtype):
+            text[col] = text[col].astype(object).map(csv_safe_text)
+    text.columns = [csv_safe_text(str(c)) for c in text.columns]
+    text.to_csv(csv, index=False, lineterminator="\n")
     return [pq, csv]
 
 
@@ -140,6 +192,10 @@ def _dump_json(data: Mapping[str, Any]) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+class BundleWriteError(StudyvalError):
+    """The bundle cannot be written where asked (a refused ``--out``, a filesystem fault)."""
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -150,16 +206,216 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _walk(root: Path) -> tuple[list[str], list[str]]:
+    """Files (and symbolic links) and folders under ``root``, as POSIX paths relative to it.
+
+    Symbolic links are listed as files and never followed.
+    """
+    files: list[str] = []
+    folders: list[str] = []
+    for base, dirs, names in os.walk(root, followlinks=False):
+        rel = Path(base).relative_to(root)
+        for d in list(dirs):
+            p = Path(base) / d
+            if p.is_symlink():
+                dirs.remove(d)
+                files.append((rel / d).as_posix())
+            else:
+                folders.append((rel / d).as_posix())
+        files.extend((rel / n).as_posix() for n in names)
+    return sorted(files), sorted(folders)
+
+
+def is_bundle(directory: Path) -> bool:
+    """True when ``directory`` carries the bundle marker (or is a bundle of studyval < 0.2)."""
+    if (directory / MARKER).is_file() and not (directory / MARKER).is_symlink():
+        return True
+    # bundles written before the marker existed: a manifest written by studyval
+    path = directory / MANIFEST
+    if not path.is_file() or path.is_symlink():
+        return False
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError):
+        return False
+    return isinstance(manifest, dict) and "studyval_version" in manifest and "outputs" in manifest
+
+
+def foreign_files(directory: Path) -> list[str]:
+    """Files under a bundle ``directory`` that studyval did not write there.
+
+    studyval writes the marker, ``manifest.json``, the tables and figures its
+    manifest lists under ``outputs``, the imaging files it lists under
+    ``imaging`` and ``report/report.html``. Anything else (a user's file saved
+    into the folder, a symbolic link, an unknown folder) is foreign, and a
+    folder holding a foreign file is never replaced.
+    """
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError):
+        manifest = {}
+    if not isinstance(manifest, dict):
+        manifest = {}
+    outputs = manifest.get("outputs", {})
+    imaging = manifest.get("imaging", {})
+    own = {MARKER, MANIFEST, "report/report.html"}
+    own.update(str(k) for k in (outputs if isinstance(outputs, dict) else {}))
+    own.update(f"imaging/{k}" for k in (imaging if isinstance(imaging, dict) else {}))
+    files, folders = _walk(directory)
+    foreign = [f for f in files if f not in own or (directory / f).is_symlink()]
+    own_dirs = {Path(f).parent.as_posix() for f in own} | {"report", "tables", "figures"}
+    own_dirs |= {p.as_posix() for f in own for p in Path(f).parents}
+    foreign += [d + "/" for d in folders if d not in own_dirs]
+    return sorted(foreign)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _describe(exc: OSError) -> str:
+    reason = exc.strerror or exc.__class__.__name__
+    if exc.errno == errno.ENOSPC:
+        reason = "no space left on the device"
+    elif exc.errno == errno.EROFS:
+        reason = "the file system is read-only"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        reason = "permission denied"
+    return reason
+
+
+def _write_fault(out: Path, exc: OSError, doing: str) -> BundleWriteError:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return BundleWriteError(
+        f"cannot write the bundle at --out {out}: {_describe(exc)} while {doing}{where}; "
+        "nothing was written and any previous bundle there is kept"
+    )
+
+
+def resolve_out(out: str | Path) -> Path:
+    """The folder a bundle is written into: ``out``, or the target of ``out`` when it is a link.
+
+    A symbolically linked ``--out`` keeps its link: the bundle replaces the
+    folder the link points to.
+    """
+    out = Path(out)
+    if str(out) in ("", "."):
+        raise BundleWriteError(
+            "--out must name a folder of its own for the bundle, not the current folder"
+        )
+    return out.resolve() if out.is_symlink() else out
+
+
+def check_out(out: str | Path, *, inputs: Iterable[str | Path] = ()) -> Path:
+    """Check, before any analysis, that a bundle may be written at ``out``; return the folder.
+
+    Refused, each with one message: ``out`` (or one of its parents) is a file;
+    ``out`` is a mount point (it cannot be replaced atomically); ``out`` is a
+    folder that is neither empty nor a studyval bundle, or a bundle holding
+    files studyval did not write (they are named); an input file lies inside
+    ``out`` (replacing the folder would delete it); the nearest existing
+    parent is not writable (read-only file system, no permission). Nothing
+    is written by the check except a probe folder that is removed at once,
+    and the cleanup of killed runs (:func:`_remove_stale`).
+
+    Raises
+    ------
+    BundleWriteError
+        Naming the path and the rule.
+
+    """
+    out = resolve_out(out)
+    _remove_stale(out)  # a run killed between its two renames left the bundle hidden: restore it
+    for path in inputs:
+        if path is not None and _inside(Path(path), out):
+            raise BundleWriteError(
+                f"the input {Path(path).name} lies inside --out {out}, which is replaced whole "
+                "by the new bundle: move the input out of that folder or choose another --out "
+                "(studyval never deletes an input)"
+            )
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise BundleWriteError(f"--out {out} exists and is not a folder")
+        if os.path.ismount(out):
+            raise BundleWriteError(
+                f"--out {out} is a mount point, which cannot be replaced atomically; "
+                "choose a folder inside it"
+            )
+        try:
+            entries = list(out.iterdir())
+        except OSError as exc:
+            raise BundleWriteError(f"--out {out} cannot be read: {_describe(exc)}") from None
+        if entries:
+            if not is_bundle(out):
+                raise BundleWriteError(
+                    f"--out {out} exists, is not empty and is not a studyval results bundle; "
+                    "choose a new folder (studyval never overwrites other files)"
+                )
+            foreign = foreign_files(out)
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (
+                    f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+                )
+                raise BundleWriteError(
+                    f"--out {out} is a studyval bundle but also holds files studyval did not "
+                    f"write ({shown}); the bundle is replaced whole, so move them out first or "
+                    "choose another --out"
+                )
+    ancestor = out.parent
+    while not ancestor.exists() and not ancestor.is_symlink():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise BundleWriteError(f"--out {out} cannot be created: {ancestor} is a file, not a folder")
+    try:
+        probe = tempfile.mkdtemp(prefix=".studyval-probe-", dir=ancestor)
+    except OSError as exc:
+        raise BundleWriteError(
+            f"--out {out} cannot be created: {ancestor} is not writable ({_describe(exc)})"
+        ) from None
+    os.rmdir(probe)
+    return out
+
+
+def _sibling(out: Path, kind: str) -> list[tuple[Path, int]]:
+    found = []
+    for path in out.parent.glob(f".{out.name}.{kind}-*"):
+        try:
+            pid = int(path.name[len(out.name) + len(kind) + 3 :].split("-", 1)[0])
+        except ValueError:
+            continue
+        found.append((path, pid))
+    return found
+
+
 def _remove_stale(out: Path) -> None:
-    """Remove hidden temporary siblings left by runs that were killed (their process is gone)."""
-    for kind in ("tmp", "old"):
-        for path in out.parent.glob(f".{out.name}.{kind}-*"):
-            try:
-                pid = int(path.name.rsplit("-", 2)[-2])
-            except (ValueError, IndexError):
-                continue
-            if pid != os.getpid() and not _pid_alive(pid) and path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
+    """Clean up after runs that were killed (their process is gone).
+
+    A killed run may leave its hidden temporary folder (removed: studyval made
+    it) and, when it died between the two renames of :func:`swap_into_place`,
+    the previous bundle in a hidden ``.<out>.old-*`` folder: when ``out`` is
+    missing, that bundle is moved back to ``out``; when ``out`` holds the newer
+    bundle, the superseded one is removed if it holds only studyval's files.
+    """
+    if not out.parent.is_dir():
+        return
+    for path, pid in _sibling(out, "tmp"):
+        if pid != os.getpid() and not _pid_alive(pid) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+    olds = sorted(
+        (p for p, pid in _sibling(out, "old") if pid != os.getpid() and not _pid_alive(pid)),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for path in reversed(olds):
+        if path.is_symlink() or not path.is_dir() or not is_bundle(path) or foreign_files(path):
+            continue
+        if not out.exists() and not out.is_symlink():
+            os.replace(path, out)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def atomic_bundle(
@@ -167,15 +423,17 @@ def atomic_bundle(
     build: Callable[[Path], Mapping[str, Any]],
     *,
     finish: Callable[[Path], None] | None = None,
+    inputs: Iterable[str | Path] = (),
 ) -> Path:
     """Build a bundle in a temporary sibling directory and move it into place.
 
     Parameters
     ----------
     out : path
-        Final bundle directory. If it exists it must be a previous bundle (it
-        has a ``manifest.json``) or empty; anything else is refused so that a
-        user's directory is never overwritten.
+        Final bundle directory. If it exists it must be empty or a previous
+        bundle holding only studyval's own files (see :func:`check_out`);
+        anything else is refused so that a user's file is never deleted. A
+        symbolic link is followed (the link is kept).
     build : callable
         ``build(tmpdir) -> manifest`` writes tables and figures under
         ``tmpdir`` and returns the manifest's content (without ``outputs``).
@@ -185,27 +443,34 @@ def atomic_bundle(
         ``finish(tmpdir)`` runs after the manifest is written and before the
         bundle is moved into place (the report is rendered here, so that it
         can read the complete bundle; a rendering failure leaves nothing).
+    inputs : iterable of path
+        Input files of the run: refused if they lie inside ``out``.
 
     Returns
     -------
     Path
-        ``out``.
+        The bundle folder (``out``, or the folder a linked ``out`` points to).
+
+    Raises
+    ------
+    BundleWriteError
+        A refused ``out`` or a filesystem fault (full disk, read-only file
+        system, no permission); the previous bundle is kept.
 
     """
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise StudyvalError(f"--out {out} exists and is not a directory")
-        if any(out.iterdir()) and not (out / MANIFEST).is_file():
-            raise StudyvalError(
-                f"--out {out} exists, is not empty and is not a studyval results bundle; "
-                "choose a new directory (studyval never overwrites other files)"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    shown = Path(out)
+    out = check_out(out, inputs=inputs)
+    created: list[Path] = []
+    tmp: Path | None = None
     try:
+        for parent in reversed([out.parent, *out.parent.parents]):
+            if not parent.exists():
+                parent.mkdir()
+                created.append(parent)
+        _remove_stale(out)
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        (tmp / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
         manifest = dict(build(tmp))
         outputs = {}
         for sub in ("tables", "figures"):
@@ -217,9 +482,17 @@ def atomic_bundle(
         if finish is not None:
             finish(tmp)
         swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        tmp = None
+    except OSError as exc:
+        raise _write_fault(shown, exc, "writing it") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            for parent in reversed(created):
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
     return out
 
 
@@ -227,7 +500,9 @@ def swap_into_place(tmp: Path, out: Path) -> None:
     """Move the complete directory ``tmp`` onto ``out``, keeping the previous ``out`` on failure.
 
     The previous ``out`` is first renamed to a hidden ``.<out>.old-<pid>-*`` sibling, so
-    that at every moment ``out`` is either the old complete directory or the new one.
+    that at every moment ``out`` is either the old complete directory or the new one (a
+    run killed between the two renames is repaired by the next one, see
+    :func:`_remove_stale`). The caller has checked that ``out`` holds only its own files.
     """
     old = None
     if out.exists():

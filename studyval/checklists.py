@@ -11,6 +11,11 @@ Each item has a class (see ``../shared/reference/guidelines.md``):
 
 STARD 2015: Bossuyt et al., BMJ 2015;351:h5527, doi:10.1136/bmj.h5527. Item
 texts are short paraphrases; the published checklist is the authority.
+
+Contents are plain text, never Markdown or HTML: they quote the data (failure
+reasons, site and model names, registry titles), so a report shows them through
+:func:`studyval.reporting.md_checklist_content`, which escapes them and marks
+:data:`PLACEHOLDER` in amber.
 """
 
 from __future__ import annotations

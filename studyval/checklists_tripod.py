@@ -13,7 +13,9 @@ Same design as :func:`studyval.checklists.stard_2015`: every item has a class
 Mixed items keep both parts: ``A/S`` (item 11: counts from the data, method
 from the plan) is drafted for confirmation; ``A/H`` (12e: measures from the
 pipeline, their rationale by a person) and ``S/H`` (14: fairness approach)
-show the drafted part followed by the placeholder for the human part.
+show the drafted part followed by the placeholder for the human part. As in
+STARD, contents are plain text that a report escapes
+(:func:`studyval.reporting.md_checklist_content`).
 
 TRIPOD+AI: Collins et al., BMJ 2024;385:e078378, doi:10.1136/bmj-2023-078378.
 Item texts are short paraphrases; the published checklist is the authority.

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -37,12 +40,43 @@ class _Progress:
             click.echo(f"[{self.label} {self.step:>2}] {message} ({dt:.1f} s)", err=True)
 
 
-def _fail(exc: Exception) -> None:
-    from studyval.errors import RenderError
+def _fail(exc: Exception, *, all_errors: bool = False) -> NoReturn:
+    """Print one message for ``exc`` and exit: 3 for a render error, 1 otherwise."""
+    from studyval.errors import InputValidationError, RenderError
 
     code = EXIT_RENDER if isinstance(exc, RenderError) else EXIT_INPUT
-    click.echo(f"studyval: error: {exc}", err=True)
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        text = f"file system error at{where}: {exc.strerror or exc}"
+    elif isinstance(exc, InputValidationError) and all_errors:
+        text = exc.full_message()
+    else:
+        text = str(exc)
+    click.echo(f"studyval: error: {text}", err=True)
     sys.exit(code)
+
+
+@contextmanager
+def _errors(*, all_errors: bool = False) -> Iterator[None]:
+    """Turn studyval's errors and file system faults into one message and an exit code."""
+    try:
+        yield
+    except (StudyvalError, OSError) as exc:
+        _fail(exc, all_errors=all_errors)
+
+
+def _out_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """An --out that names a folder (an empty string would mean the current folder)."""
+    if value is not None and str(value).strip() in ("", "."):
+        raise click.BadParameter("must name a folder for the output, not the current folder")
+    return value
+
+
+_ALL_ERRORS = click.option(
+    "--all-errors",
+    is_flag=True,
+    help="List every input violation, one per line (default: grouped by column and rule).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,17 +102,23 @@ def main() -> None:
     help="Prediction table (CSV or parquet); not needed when the protocol fits its own models.",
 )
 @click.option(
-    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Results bundle directory."
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    callback=_out_path,
+    help="Results bundle directory.",
 )
 @click.option(
     "--imaging",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
     help="Output directory of an imaging chain (manifest.json, tables/, figures/) to include.",
 )
 @click.option("--engine", type=ENGINES, default="auto", show_default=True, help="Report renderer.")
 @click.option("--no-render", is_flag=True, help="Write tables and figures only.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@_ALL_ERRORS
 def run(
     slug: str,
     clinical: Path,
@@ -88,11 +128,12 @@ def run(
     engine: str,
     no_render: bool,
     quiet: bool,
+    all_errors: bool,
 ) -> None:
     """Run protocol SLUG on a clinical table and a prediction table."""
     from studyval.pipeline import run_protocol
 
-    try:
+    with _errors(all_errors=all_errors):
         res = run_protocol(
             slug,
             clinical=clinical,
@@ -103,8 +144,6 @@ def run(
             imaging=imaging,
             progress=_Progress(slug, quiet),
         )
-    except StudyvalError as exc:
-        _fail(exc)
     click.echo(f"bundle: {res.bundle}")
     if res.report:
         click.echo(f"report: {res.report} (rendered with {res.engine})")
@@ -120,14 +159,13 @@ def run(
     default=None,
     help="Also check the prediction table.",
 )
-def validate(slug: str, clinical: Path, predictions: Path | None) -> None:
+@_ALL_ERRORS
+def validate(slug: str, clinical: Path, predictions: Path | None, all_errors: bool) -> None:
     """Check inputs of protocol SLUG against its data dictionary; run nothing."""
     from studyval.pipeline import load_inputs
 
-    try:
+    with _errors(all_errors=all_errors):
         loaded = load_inputs(slug, clinical, predictions)
-    except StudyvalError as exc:
-        _fail(exc)
     n = len(loaded.cohort.clinical)
     extra = f" and {len(loaded.cohort.predictions)} prediction rows" if predictions else ""
     click.echo(
@@ -142,32 +180,33 @@ def render(bundle: Path, engine: str) -> None:
     """Render (again) the report of an existing results BUNDLE."""
     from studyval.pipeline import render_bundle
 
-    try:
+    with _errors():
         res = render_bundle(bundle, engine=engine)
-    except StudyvalError as exc:
-        _fail(exc)
     click.echo(f"report: {res.output} (rendered with {res.engine})")
 
 
 @main.command()
 @click.argument("slug")
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, callback=_out_path)
 @click.option("--seed", type=int, default=None, help="Defaults to the plan's seed.")
 def synthetic(slug: str, out: Path, seed: int | None) -> None:
     """Write the synthetic demo inputs of protocol SLUG (and their true parameters)."""
     from studyval.pipeline import synthetic_cohort
 
-    try:
+    with _errors():
         paths = synthetic_cohort(slug, seed=seed).write(out)
-    except StudyvalError as exc:
-        _fail(exc)
     for kind, path in paths.items():
         click.echo(f"{kind}: {path}")
 
 
 @main.command()
 @click.option(
-    "--out", "-o", type=click.Path(path_type=Path), default=Path("results/demo"), show_default=True
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("results/demo"),
+    show_default=True,
+    callback=_out_path,
 )
 @click.option("--engine", type=ENGINES, default="auto", show_default=True)
 @click.option("--no-render", is_flag=True)
@@ -195,7 +234,7 @@ def demo(
     )
     from studyval.plan import load_plan
 
-    try:
+    with _errors():
         for slug in only:
             protocol_module(slug)
         selected = [s for s in PROTOCOLS if not only or s in only]
@@ -266,14 +305,17 @@ def demo(
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-    except StudyvalError as exc:
-        _fail(exc)
 
 
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
-    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Must not exist yet."
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    callback=_out_path,
+    help="Must not exist yet.",
 )
 @click.option(
     "--key-file",
@@ -300,7 +342,7 @@ def deidentify(source: Path, out: Path, key_file: Path, patient_id: str | None) 
     from studyval.models.deid import deidentify_series
     from studyval.privacy import pseudonymise
 
-    try:
+    with _errors():
         if not key_file.is_file():
             raise StudyvalError(f"{key_file}: key file does not exist")
         key = key_file.read_bytes().strip()
@@ -310,8 +352,6 @@ def deidentify(source: Path, out: Path, key_file: Path, patient_id: str | None) 
             raise StudyvalError(f"{out} exists; de-identified copies are never overwritten")
         pseudonym = pseudonymise([patient_id], key=key)[0] if patient_id else None
         rep = deidentify_series(source, out, key=key, patient_pseudonym=pseudonym)
-    except StudyvalError as exc:
-        _fail(exc)
     actions = ", ".join(f"{k} {v}" for k, v in rep.actions.items())
     click.echo(f"{out}: {rep.files} file(s) de-identified ({actions})")
 

@@ -13,27 +13,43 @@ span the two tables and the plan, and reports every violation at once:
   version, and its ``positive_class`` is the plan's positive class;
 * a score is present exactly when ``status`` is ``ok``; a failure has a reason;
 * no patient is in two splits, and the external split holds exactly the
-  plan's external sites.
+  plan's external sites;
+* every evaluation set the plan analyses (its primary and secondary sets)
+  holds at least one included case: a set that is empty (all cases at one
+  site, a split never written) is named with the splits and sites found,
+  before any analysis runs.
+
+It also holds what the protocol modules share about the inputs: the check
+that a column the plan needs but the dictionary lets be left out is present
+(:func:`absent_column_violations`), the flow tables' summary of failure
+reasons (:func:`failure_reason_summary`), and :func:`estimating`, which
+names the model, the set and the analysis in a statistic's estimation error.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from studyval.errors import InputValidationError, Violation
+from studyval.errors import EstimationError, InputValidationError, Violation
 from studyval.plan import AnalysisPlan
 
 __all__ = [
     "MAX_LISTED",
     "Cohort",
+    "absent_column_violations",
+    "estimating",
+    "evaluation_set_violations",
+    "failure_reason_summary",
     "join_predictions",
     "missing_prediction_violations",
     "prediction_row_violations",
+    "with_failure_reason",
 ]
 
 #: Violations of one kind listed at most (a count of the rest follows where it matters).
@@ -62,6 +78,124 @@ class Cohort:
 
 def _row(index: int) -> int:
     return int(index) + 2
+
+
+def absent_column_violations(
+    frame: pd.DataFrame, needs: Mapping[str, str], *, label: str
+) -> list[Violation]:
+    """Columns the plan's analyses need that the table leaves out.
+
+    A data dictionary marks a column ``required: false`` when its *cells* may
+    be empty (a missing DXA T-score, a predictor of an excluded patient);
+    :func:`studyval.dictionary.read_table` then also accepts a table without
+    the column. Where the plan's analyses use the column, leaving it out is an
+    error, named here with what needs it.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The typed table (only the columns the file had).
+    needs : mapping of str to str
+        Column -> what needs it, in words, completing "needed by the plan's
+        ..." (``"baseline table (DXA T-score by class and site)"``).
+    label : str
+        File name used in messages.
+
+    Returns
+    -------
+    list of Violation
+        One per absent column, in the order of ``needs``.
+
+    """
+    return [
+        Violation(
+            label,
+            col,
+            None,
+            f"column is missing: it is needed by the plan's {why}; the dictionary lets some of "
+            "its cells be empty, not the column be left out",
+        )
+        for col, why in needs.items()
+        if col not in frame.columns
+    ]
+
+
+@contextmanager
+def estimating(what: str) -> Iterator[None]:
+    """Prefix an :class:`~studyval.errors.EstimationError` raised inside with ``what``.
+
+    ``what`` names the model, the set and the analysis (``"model VGG-16,
+    external set, calibration"``), so that the message says which estimate
+    failed and why, not only why.
+
+    Parameters
+    ----------
+    what : str
+        The model, set and analysis, put before the error's own message.
+
+    Raises
+    ------
+    EstimationError
+        The one raised inside, its message prefixed with ``what``.
+
+    """
+    try:
+        yield
+    except EstimationError as exc:
+        raise EstimationError(f"{what}: {exc}") from None
+
+
+def failure_reason_summary(reasons: pd.Series) -> str:
+    """Failure reasons of a flow-table row as ``"category (n); category (n)"``.
+
+    ``failure_reason`` holds the category labels of the prediction contract's
+    closed vocabulary (``image unreadable``, ``segmentation failed``, ...):
+    each category is listed once with its count, the most frequent first
+    (ties alphabetically). Empty cells are counted as ``not given``.
+
+    Parameters
+    ----------
+    reasons : Series
+        ``failure_reason`` of the failed rows of one flow-table row.
+
+    Returns
+    -------
+    str
+        ``"image unreadable (2); segmentation failed (1)"``; ``""`` for no rows.
+
+    """
+    if len(reasons) == 0:
+        return ""
+    text = reasons.astype(object).where(reasons.notna(), "not given").astype(str)
+    counts = text.value_counts()
+    ordered = sorted(counts.items(), key=lambda kv: (-int(kv[1]), kv[0]))
+    return "; ".join(f"{label} ({int(n)})" for label, n in ordered)
+
+
+def with_failure_reason(predictions: pd.DataFrame) -> pd.DataFrame:
+    """``predictions`` with an empty ``failure_reason`` column where the table had none.
+
+    Only called after :func:`prediction_row_violations` passed, which allows
+    the column to be left out only when no row has status failed (then it is
+    truly unused).
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        The typed prediction table.
+
+    Returns
+    -------
+    DataFrame
+        ``predictions`` itself when it has the column, else a copy with an
+        empty string column ``failure_reason``.
+
+    """
+    if "failure_reason" in predictions.columns:
+        return predictions
+    return predictions.assign(
+        failure_reason=pd.Series(pd.NA, index=predictions.index, dtype="string")
+    )
 
 
 def join_predictions(
@@ -140,13 +274,113 @@ def join_predictions(
                 f"{predictions.at[idx, 'split']} at {predictions.at[idx, 'site']}",
             )
         )
+    problems += _copied_column_violations(
+        predictions,
+        clinical,
+        "vertebral_level",
+        predictions_label=pl,
+        clinical_label=clinical_label,
+    )
+    problems += evaluation_set_violations(predictions, clinical, plan, predictions_label=pl)
     InputValidationError.collect(problems)
 
-    keep = [c for c in clinical.columns if c not in ("patient_id", "site", "vertebral_level")]
-    joined = predictions.merge(clinical[keep], on="case_id", how="inner", validate="many_to_one")
+    # the clinical table is the source of every clinical column (vertebral_level included: a copy
+    # in the prediction table is optional and was checked against it above)
+    preds = with_failure_reason(predictions)
+    preds = preds.drop(
+        columns=[c for c in ("vertebral_level",) if c in clinical.columns], errors="ignore"
+    )
+    keep = [c for c in clinical.columns if c not in ("patient_id", "site")]
+    joined = preds.merge(clinical[keep], on="case_id", how="inner", validate="many_to_one")
     joined = joined[joined["exclusion_reason"] == "none"].reset_index(drop=True)
     joined["positive"] = joined[plan.outcome.variable].astype(str) == plan.outcome.positive
     return Cohort(clinical=clinical, predictions=joined)
+
+
+def _copied_column_violations(
+    predictions: pd.DataFrame,
+    clinical: pd.DataFrame,
+    column: str,
+    *,
+    predictions_label: str,
+    clinical_label: str,
+    max_listed: int = MAX_LISTED,
+) -> list[Violation]:
+    """Rows whose optional copy of a clinical column disagrees with the clinical table."""
+    if column not in predictions.columns or column not in clinical.columns:
+        return []
+    truth = clinical.set_index("case_id")[column].astype(object)
+    given = predictions[column].astype(object)
+    expected = predictions["case_id"].map(truth)
+    differs = given.notna() & expected.notna() & (given.astype(str) != expected.astype(str))
+    return [
+        Violation(
+            predictions_label,
+            column,
+            _row(idx),
+            f"{clinical_label} has {str(expected[idx])!r} for case {predictions.at[idx, 'case_id']}",
+            str(given[idx]),
+        )
+        for idx in predictions.index[differs.to_numpy(bool)][:max_listed]
+    ]
+
+
+def evaluation_set_violations(
+    predictions: pd.DataFrame,
+    clinical: pd.DataFrame,
+    plan: AnalysisPlan,
+    *,
+    predictions_label: str,
+) -> list[Violation]:
+    """Evaluation sets of the plan that hold no included case of the analysis unit.
+
+    The plan analyses its primary set and its secondary sets (``sets.primary``,
+    ``sets.secondary``). A set without any included case (of the primary
+    unit: the index vertebra where ``sets.primary_cases`` says so) in the
+    prediction table cannot be analysed; this names the set, the analyses
+    that need it, and the splits and sites the table does have (all cases
+    at one site is the usual cause).
+
+    Returns
+    -------
+    list of Violation
+        One per empty set, on column ``split`` of the prediction table.
+
+    """
+    unit, units = "case", "cases"
+    eligible = clinical["exclusion_reason"] == "none"
+    if plan.sets.primary_cases == "index_vertebra" and "index_vertebra" in clinical.columns:
+        unit, units = "index vertebra", "index vertebrae"
+        eligible = eligible & clinical["index_vertebra"].fillna(False).astype(bool)
+    cases = set(clinical.loc[eligible.to_numpy(bool), "case_id"])
+    rows = predictions[predictions["case_id"].isin(cases)]
+    per_split = rows.groupby(rows["split"].astype(str))["case_id"].nunique()
+    found = ", ".join(f"{k} ({int(n)} {unit if n == 1 else units})" for k, n in per_split.items())
+    found = found or "none"
+    sites = ", ".join(sorted(predictions["site"].dropna().astype(str).unique())) or "none"
+    problems = []
+    for set_ in dict.fromkeys([plan.sets.primary, *plan.sets.secondary]):
+        if set_ in per_split.index:
+            continue
+        role = "primary" if set_ == plan.sets.primary else "secondary"
+        endpoints = [e.id for e in plan.endpoints if e.set in (set_, "both")]
+        needs = f" (endpoints {', '.join(endpoints)})" if endpoints else ""
+        where = (
+            f"; the plan's external sites: {', '.join(plan.sets.external_sites)}"
+            if set_ == "external"
+            else f"; the plan's development sites: {', '.join(plan.sets.development_sites)}"
+        )
+        problems.append(
+            Violation(
+                predictions_label,
+                "split",
+                None,
+                f"the prediction table has no included {unit} in the {set_} set (split = {set_}): "
+                f"the plan's {role} analysis needs it{needs}; splits found: {found}; "
+                f"sites found: {sites}{where}",
+            )
+        )
+    return problems
 
 
 def prediction_row_violations(
@@ -223,38 +457,42 @@ def prediction_row_violations(
             )
         )
     ok = predictions["status"] == "ok"
-    has_score = predictions["score"].notna()
-    for idx in predictions.index[ok & ~has_score][:max_listed]:
-        problems.append(Violation(pl, "score", _row(idx), "status is ok but the score is empty"))
-    for idx in predictions.index[~ok & has_score][:max_listed]:
+    if "score" not in predictions.columns:
         problems.append(
             Violation(
                 pl,
                 "score",
-                _row(idx),
-                "status is failed but a score is given",
-                str(predictions.at[idx, "score"]),
+                None,
+                f"column is missing: it is needed by every analysis of the plan (the model's "
+                f"score of each {unit}); add the column (its cell is empty where status is failed)",
             )
         )
-    if strict_probabilities:
-        extreme = ok & has_score & predictions["score"].isin([0.0, 1.0]).fillna(False)
-        for idx in predictions.index[extreme][:max_listed]:
+    else:
+        problems += _score_violations(
+            predictions,
+            ok,
+            strict_probabilities=strict_probabilities,
+            label=pl,
+            unit=unit,
+            max_listed=max_listed,
+        )
+    if "failure_reason" not in predictions.columns:
+        n_failed = int((~ok).sum())
+        if n_failed:
             problems.append(
                 Violation(
                     pl,
-                    "score",
-                    _row(idx),
-                    f"probability of exactly 0 or 1 for {unit} {predictions.at[idx, 'case_id']} "
-                    f"(model {predictions.at[idx, 'model_name']}): the plan's calibration analysis needs "
-                    "probabilities strictly between 0 and 1 (their logit is infinite); export the model's "
-                    "probabilities at full precision, they are never clipped",
-                    str(predictions.at[idx, "score"]),
+                    "failure_reason",
+                    None,
+                    f"column is missing: it is needed by the plan's participant flow, which lists "
+                    f"why each failed {unit} has no score ({n_failed} rows have status failed)",
                 )
             )
-    for idx in predictions.index[~ok & predictions["failure_reason"].isna()][:max_listed]:
-        problems.append(
-            Violation(pl, "failure_reason", _row(idx), "a failed case needs a failure_reason")
-        )
+    else:
+        for idx in predictions.index[~ok & predictions["failure_reason"].isna()][:max_listed]:
+            problems.append(
+                Violation(pl, "failure_reason", _row(idx), "a failed case needs a failure_reason")
+            )
     for idx, case in predictions["case_id"].items():
         if case not in clin.index:
             problems.append(
@@ -286,6 +524,48 @@ def prediction_row_violations(
                 str(predictions.at[idx, "case_id"]),
             )
         )
+    return problems
+
+
+def _score_violations(
+    predictions: pd.DataFrame,
+    ok: pd.Series,
+    *,
+    strict_probabilities: bool,
+    label: str,
+    unit: str,
+    max_listed: int,
+) -> list[Violation]:
+    """Per-row rules of ``score``: present exactly when ok, strictly inside (0, 1) when calibrated."""
+    problems: list[Violation] = []
+    has_score = predictions["score"].notna()
+    for idx in predictions.index[ok & ~has_score][:max_listed]:
+        problems.append(Violation(label, "score", _row(idx), "status is ok but the score is empty"))
+    for idx in predictions.index[~ok & has_score][:max_listed]:
+        problems.append(
+            Violation(
+                label,
+                "score",
+                _row(idx),
+                "status is failed but a score is given",
+                str(predictions.at[idx, "score"]),
+            )
+        )
+    if strict_probabilities:
+        extreme = ok & has_score & predictions["score"].isin([0.0, 1.0]).fillna(False)
+        for idx in predictions.index[extreme][:max_listed]:
+            problems.append(
+                Violation(
+                    label,
+                    "score",
+                    _row(idx),
+                    f"probability of exactly 0 or 1 for {unit} {predictions.at[idx, 'case_id']} "
+                    f"(model {predictions.at[idx, 'model_name']}): the plan's calibration analysis needs "
+                    "probabilities strictly between 0 and 1 (their logit is infinite); export the model's "
+                    "probabilities at full precision, they are never clipped",
+                    str(predictions.at[idx, "score"]),
+                )
+            )
     return problems
 
 

@@ -12,13 +12,20 @@ stops at the first problem: every violation (file, column, row, rule, value)
 is collected and raised together in one
 :class:`~studyval.errors.InputValidationError`. Input files are only read,
 never modified.
+
+Rows are named by the line of the file where the record starts (header =
+line 1; blank lines and quoted multi-line cells counted); the typed frame's
+index is that line minus 2, so that later checks name the same row as
+``index + 2``. A string variable with a ``vocabulary`` (every ``free_text``
+variable) is kept only as category labels: its raw text never leaves
+:func:`read_table`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -54,6 +61,7 @@ ROLES = (
     "model",  # model name / version / hashes
     "design",  # split, index-lesion flag and other design variables
     "direct_identifier",  # name, MRN, date of birth...: never reaches a bundle or report
+    "free_text",  # free text mapped to a closed vocabulary on reading; the raw text is dropped
 )
 
 #: Cell contents read as missing. Nothing else is: "n/a" or "-" are errors.
@@ -63,6 +71,9 @@ _FALSE = frozenset({"false", "FALSE", "False", "0", "no"})
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# 1,317.9 or 1,317 (a comma every three digits); 1.317,9 (a point every three, a decimal comma)
+_THOUSANDS_COMMA_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$")
+_THOUSANDS_POINT_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+,\d+$")
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,15 @@ class Variable:
         If True, no value may occur twice.
     pattern : str or None
         Regular expression a string value must match in full.
+    vocabulary : tuple of (str, tuple of str)
+        Closed vocabulary of a string variable (required for a ``free_text`` one):
+        category labels in declaration order, each with the regular
+        expressions searched (case-insensitive) in the raw text. On reading,
+        each non-missing cell becomes the label of the first category with a
+        matching expression, or :attr:`other`; the raw text is not kept.
+    other : str or None
+        Label of a non-missing cell that matches no category (required with
+        a vocabulary).
 
     """
 
@@ -107,11 +127,54 @@ class Variable:
     levels: tuple[str, ...] = ()
     unique: bool = False
     pattern: str | None = None
+    vocabulary: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    other: str | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every label a cell of a vocabulary variable can become: categories, then ``other``."""
+        if not self.vocabulary:
+            return ()
+        return (*(label for label, _ in self.vocabulary), str(self.other))
+
+    def categorize(self, text: str) -> str:
+        """The vocabulary label of ``text``.
+
+        Parameters
+        ----------
+        text : str
+            A raw, non-missing cell.
+
+        Returns
+        -------
+        str
+            The label of the first category (in declaration order) with an
+            expression found in ``text`` (case-insensitive search), otherwise
+            :attr:`other`.
+
+        Raises
+        ------
+        ValueError
+            The variable has no vocabulary.
+
+        """
+        if not self.vocabulary or self.other is None:
+            raise ValueError(f"variable {self.name!r} has no vocabulary")
+        for label, patterns in self.vocabulary:
+            if any(re.search(p, text, flags=re.IGNORECASE) for p in patterns):
+                return label
+        return self.other
 
     def rule_text(self) -> str:
         """Short description of the allowed values, for tables and messages."""
         if self.type == "categorical":
             return "levels: " + ", ".join(self.levels)
+        if self.vocabulary:
+            return (
+                "free text, kept only as one of: "
+                + ", ".join(label for label, _ in self.vocabulary)
+                + f"; anything else: {self.other}"
+            )
         parts = [self.type]
         if self.minimum is not None or self.maximum is not None:
             lo = "-inf" if self.minimum is None else self.minimum
@@ -202,6 +265,8 @@ _VAR_KEYS = {
     "levels",
     "unique",
     "pattern",
+    "vocabulary",
+    "other",
 }
 
 
@@ -267,6 +332,7 @@ def _parse_dictionary(raw: Any, source: str) -> DataDictionary:
                 re.compile(pattern)
             except re.error as exc:
                 bad(f"{where}.pattern", f"invalid regular expression: {exc}")
+        vocabulary, other = _parse_vocabulary(spec, where, vtype, role, bad)
         variables.append(
             Variable(
                 name=str(name),
@@ -280,6 +346,8 @@ def _parse_dictionary(raw: Any, source: str) -> DataDictionary:
                 levels=levels,
                 unique=bool(spec.get("unique", False)),
                 pattern=pattern,
+                vocabulary=vocabulary,
+                other=other,
             )
         )
     InputValidationError.collect(problems)
@@ -292,6 +360,80 @@ def _parse_dictionary(raw: Any, source: str) -> DataDictionary:
         source=source,
         description=str(raw.get("description", "")).strip(),
     )
+
+
+def _parse_vocabulary(
+    spec: Mapping[str, Any],
+    where: str,
+    vtype: Any,
+    role: Any,
+    bad: Callable[..., None],
+) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], str | None]:
+    """Check ``vocabulary`` and ``other`` of one variable; report problems through ``bad``."""
+    raw_vocab = spec.get("vocabulary")
+    raw_other = spec.get("other")
+    has_vocab = "vocabulary" in spec
+    if role == "free_text":
+        if vtype != "string":
+            bad(f"{where}.type", "a free_text variable must be of type string", vtype)
+        if not has_vocab:
+            bad(
+                f"{where}.vocabulary",
+                "a free_text variable needs a vocabulary (category -> regular expressions): "
+                "its raw text is never kept",
+            )
+    if not has_vocab:
+        if "other" in spec:
+            bad(f"{where}.other", "'other' is only allowed with a vocabulary")
+        return (), None
+    if vtype != "string":
+        bad(f"{where}.vocabulary", "a vocabulary is only allowed for string variables")
+    vocabulary: list[tuple[str, tuple[str, ...]]] = []
+    if not isinstance(raw_vocab, Mapping) or not raw_vocab:
+        bad(
+            f"{where}.vocabulary",
+            "must be a non-empty mapping of category label -> list of regular expressions",
+        )
+        raw_vocab = {}
+    for label, patterns in raw_vocab.items():
+        path = f"{where}.vocabulary.{label}"
+        if not isinstance(label, str) or not label or label != label.strip():
+            bad(
+                path,
+                "a category label must be a non-empty string without leading or trailing spaces",
+                label,
+            )
+            continue
+        if (
+            not isinstance(patterns, list)
+            or not patterns
+            or not all(isinstance(p, str) and p for p in patterns)
+        ):
+            bad(path, "must be a non-empty list of regular expressions (non-empty strings)")
+            continue
+        for k, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern, flags=re.IGNORECASE)
+            except re.error as exc:
+                bad(f"{path}[{k}]", f"invalid regular expression: {exc}", pattern)
+        vocabulary.append((label, tuple(patterns)))
+    other: str | None = None
+    if raw_other is None:
+        bad(
+            f"{where}.other",
+            "a vocabulary needs 'other': the label of a cell that matches no category",
+        )
+    elif not isinstance(raw_other, str) or not raw_other.strip() or raw_other != raw_other.strip():
+        bad(
+            f"{where}.other",
+            "must be a non-empty string without leading or trailing spaces",
+            raw_other,
+        )
+    elif raw_other in raw_vocab:
+        bad(f"{where}.other", "must differ from every category label", raw_other)
+    else:
+        other = raw_other
+    return tuple(vocabulary), other
 
 
 def load_dictionary(name_or_path: str | Path) -> DataDictionary:
@@ -338,12 +480,43 @@ def load_dictionary(name_or_path: str | Path) -> DataDictionary:
 
 # --------------------------------------------------------------------------- reading
 
+#: How a rejected file's first bytes identify it, and what to do instead.
+_EXPORT_AS_CSV = "export it as CSV UTF-8 (in Excel: File > Save As > 'CSV UTF-8 (Comma delimited)')"
+#: Most line numbers named in one "not a well-formed CSV" message.
+_MAX_LINES_NAMED = 20
 
-def _sniff_problem(text_head: str) -> str | None:
-    first = text_head.splitlines()[0] if text_head else ""
-    if "," not in first:
+
+def _binary_format(head: bytes, path: Path) -> tuple[str, str] | None:
+    """Recognise a file that is not text by its magic bytes: (what it is, what to do)."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            names = []
+        if any(n.startswith("xl/") for n in names):
+            return "an Excel workbook (.xlsx)", _EXPORT_AS_CSV
+        if "content.xml" in names:
+            return "an OpenDocument spreadsheet (.ods)", "export it as CSV UTF-8"
+        return (
+            "a zip archive (an Excel .xlsx workbook is one)",
+            f"if it is a workbook, {_EXPORT_AS_CSV}; otherwise unzip it",
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "a legacy Excel workbook (.xls, OLE2 compound file)", _EXPORT_AS_CSV
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip-compressed", "decompress it (e.g. gunzip) and give the plain .csv"
+    if head.startswith(b"PAR1"):
+        return "a parquet file", "give it the suffix .parquet"
+    return None
+
+
+def _sniff_problem(first_line: str) -> str | None:
+    if "," not in first_line:
         for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
-            if sep in first:
+            if sep in first_line:
                 return (
                     f"the header has no commas but contains {name}s: the file looks "
                     f"{name}-delimited; studyval reads comma-separated UTF-8 CSV"
@@ -351,84 +524,176 @@ def _sniff_problem(text_head: str) -> str | None:
     return None
 
 
+def _fail(label: str, rule: str, row: int | None = None) -> InputValidationError:
+    return InputValidationError([Violation(label, None, row, rule)])
+
+
 def _read_raw(path: Path, label: str) -> pd.DataFrame:
-    """Read a CSV or parquet file with every cell as text (None for missing)."""
+    """Read a CSV or parquet file with every cell as text (None for missing).
+
+    The returned frame's index is the row number minus 2: for a CSV, the
+    file line where each record starts minus 2 (blank lines and the extra
+    lines of quoted multi-line cells counted); for parquet, the position.
+    ``frame.attrs["header_line"]`` is the file line of the header (1 unless
+    blank lines precede it).
+    """
     if not path.exists():
-        raise InputValidationError([Violation(label, None, None, "file does not exist")])
+        raise _fail(label, "file does not exist")
     if path.is_dir():
-        raise InputValidationError([Violation(label, None, None, "is a directory, not a file")])
+        raise _fail(label, "is a directory, not a file")
     if path.stat().st_size == 0:
-        raise InputValidationError([Violation(label, None, None, "file is empty (0 bytes)")])
+        raise _fail(label, "file is empty (0 bytes)")
     suffix = path.suffix.lower()
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    found = _binary_format(head, path)
     if suffix == ".parquet":
+        if found is not None and found[0] != "a parquet file":
+            raise _fail(label, f"is {found[0]}, not a parquet file: {found[1]}")
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for corrupt files
-            raise InputValidationError(
-                [Violation(label, None, None, f"cannot be read as parquet: {exc}")]
-            ) from None
+            raise _fail(label, f"cannot be read as parquet: {exc}") from None
         out = {
             str(col): [_cell_to_text(v) for v in frame[col].astype(object)] for col in frame.columns
         }
-        return pd.DataFrame(out, dtype=object)
+        table = pd.DataFrame(out, dtype=object)
+        table.index = pd.RangeIndex(len(table))
+        table.attrs["header_line"] = 1
+        return table
     if suffix not in (".csv", ".txt"):
-        raise InputValidationError(
-            [
-                Violation(
-                    label, None, None, f"unsupported file type {suffix!r}; use .csv or .parquet"
-                )
-            ]
-        )
+        hint = f" ({found[0]}: {found[1]})" if found is not None else ""
+        raise _fail(label, f"unsupported file type {suffix!r}; use .csv or .parquet{hint}")
+    if found is not None:
+        raise _fail(label, f"is {found[0]}, not a CSV text file: {found[1]}")
     raw_bytes = path.read_bytes()
     try:
         text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw_bytes[: exc.start].count(b"\n") + 1
-        raise InputValidationError(
-            [
-                Violation(
-                    label,
-                    None,
-                    line,
-                    f"is not valid UTF-8 (byte 0x{raw_bytes[exc.start]:02x} at offset "
-                    f"{exc.start}); save the file as UTF-8",
-                )
-            ]
+        utf16 = (
+            ": it is UTF-16 text (it starts with a UTF-16 byte-order mark)"
+            if raw_bytes.startswith((b"\xff\xfe", b"\xfe\xff"))
+            else ""
+        )
+        raise _fail(
+            label,
+            f"is not valid UTF-8 (byte 0x{raw_bytes[exc.start]:02x} at offset "
+            f"{exc.start}){utf16}; save the file as UTF-8",
+            line,
         ) from None
     if not text.strip():
-        raise InputValidationError([Violation(label, None, None, "file has no content")])
-    sniff = _sniff_problem(text[:4096])
-    if sniff:
-        raise InputValidationError([Violation(label, None, 1, sniff)])
+        raise _fail(label, "file has no content")
+    return _parse_csv(text, label)
+
+
+def _parse_csv(text: str, label: str) -> pd.DataFrame:
+    """Parse CSV text into a text frame indexed by (file line where the record starts) - 2."""
+    import csv
     import io
 
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skipinitialspace=False,
+    # physical lines as the csv reader counts them (\n, \r\n or \r ends one)
+    first = next(
+        (i, ln) for i, ln in enumerate(io.StringIO(text, newline=""), start=1) if ln.strip()
+    )
+    sniff = _sniff_problem(first[1])
+    if sniff:
+        raise _fail(label, sniff, first[0])
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[list[str]] = []
+    starts: list[int] = []
+    header: list[str] | None = None
+    header_line = first[0]
+    ragged: dict[int, list[int]] = {}
+    only_space: list[int] = []
+    consumed = 0
+    while True:
+        start = consumed + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                rule = (
+                    f"is not a well-formed CSV: the record starting on line {start} opens a "
+                    'quoted cell (") that is never closed'
+                )
+            else:
+                rule = f"is not a well-formed CSV: line {reader.line_num}: {exc}"
+            raise _fail(label, rule) from None
+        consumed = reader.line_num
+        if not record:
+            continue  # a blank line: skipped, but counted
+        if header is None:
+            if not "".join(record).strip():
+                only_space.append(start)
+                continue
+            header, header_line = record, start
+            continue
+        if len(record) != len(header):
+            if len(header) > 1 and len(record) == 1 and not record[0].strip():
+                only_space.append(start)
+            else:
+                ragged.setdefault(len(record), []).append(start)
+            continue
+        records.append(record)
+        starts.append(start)
+    if header is None:  # e.g. only ',,,' or '""': characters, but no column name
+        raise _fail(label, "has no header: no line names a column")
+    problems = [
+        Violation(
+            label,
+            None,
+            None,
+            f"is not a well-formed CSV: {_lines_text(rows)} "
+            f"{'has' if len(rows) == 1 else 'have'} {n} {'field' if n == 1 else 'fields'} "
+            f"where the header has {len(header)}",
         )
-    except pd.errors.ParserError as exc:
-        raise InputValidationError(
-            [Violation(label, None, None, f"is not a well-formed CSV: {exc}")]
-        ) from None
-    if frame.shape[0] == 0:
-        raise InputValidationError([Violation(label, None, None, "has a header but no data rows")])
-    import csv
-
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])))
+        for n, rows in sorted(ragged.items(), key=lambda kv: kv[1][0])
+    ]
+    if only_space:
+        problems.append(
+            Violation(
+                label,
+                None,
+                None,
+                f"is not a well-formed CSV: {_lines_text(only_space)} "
+                f"{'holds' if len(only_space) == 1 else 'hold'} only whitespace "
+                "(delete the line, or leave it empty)",
+            )
+        )
     seen: set[str] = set()
     dups = [h for h in header if h in seen or seen.add(h)]  # type: ignore[func-returns-value]
-    if dups:
-        raise InputValidationError(
-            [
-                Violation(label, d, 1, "column appears more than once in the header")
-                for d in dict.fromkeys(dups)
-            ]
-        )
+    problems += [
+        Violation(label, d, header_line, "column appears more than once in the header")
+        for d in dict.fromkeys(dups)
+    ]
+    problems += [
+        Violation(label, None, header_line, f"header cell {k} (of {len(header)}) has no name")
+        for k, h in enumerate(header, start=1)
+        if not h.strip()
+    ]
+    InputValidationError.collect(problems)
+    if not records:
+        raise _fail(label, "has a header but no data rows")
+    columns = {name: [rec[j] for rec in records] for j, name in enumerate(header)}
+    frame = pd.DataFrame(columns, dtype=object)
+    index = [s - 2 for s in starts]
+    if index == list(range(len(index))):
+        frame.index = pd.RangeIndex(len(index))
+    else:
+        frame.index = pd.Index(index, dtype="int64")
+    frame.attrs["header_line"] = header_line
     return frame
+
+
+def _lines_text(rows: list[int]) -> str:
+    if len(rows) == 1:
+        return f"line {rows[0]}"
+    named = ", ".join(str(r) for r in rows[:_MAX_LINES_NAMED])
+    more = f" and {len(rows) - _MAX_LINES_NAMED} more" if len(rows) > _MAX_LINES_NAMED else ""
+    return f"{len(rows)} lines ({named}{more})"
 
 
 def _cell_to_text(value: Any) -> str | None:
@@ -444,18 +709,44 @@ def _cell_to_text(value: Any) -> str | None:
 
 
 def _is_missing(cell: Any) -> bool:
-    return cell is None or (isinstance(cell, str) and cell.strip() in MISSING_TOKENS)
+    """An empty cell or ``NA``, exactly; a cell of spaces is a value (and an error)."""
+    return cell is None or (isinstance(cell, str) and cell in MISSING_TOKENS)
+
+
+def _comma_hint(raw: str, *, integer: bool) -> str:
+    """Why a number with a comma or grouped digits is refused, in words ('' if no hint)."""
+    if _THOUSANDS_POINT_RE.match(raw) and not integer:
+        fixed = raw.replace(".", "").replace(",", ".")
+        return f" (remove the thousands separator and use a decimal point: {fixed})"
+    if _THOUSANDS_COMMA_RE.match(raw):
+        fixed = raw.replace(",", "")
+        if "." in raw or integer:
+            return f" (remove the thousands separator: {fixed})"
+        return (
+            f" (remove the thousands separator if it is one: {fixed}; "
+            "a decimal comma must be a decimal point)"
+        )
+    if "," in raw and not integer:
+        return " (use a decimal point, not a comma)"
+    return ""
 
 
 def _convert(var: Variable, cell: str) -> tuple[Any, str | None]:
     """Convert one non-missing cell; return (value, rule broken or None)."""
     raw = cell
     if raw != raw.strip():
+        if not raw.strip():
+            return None, (
+                "leading or trailing whitespace is not allowed (the cell holds only "
+                "whitespace; leave it empty for a missing value)"
+            )
         return None, "leading or trailing whitespace is not allowed"
     t = var.type
     if t == "string":
         if var.pattern and not re.fullmatch(var.pattern, raw):
             return None, f"must match the pattern {var.pattern}"
+        if var.vocabulary:
+            return var.categorize(raw), None
         return raw, None
     if t == "categorical":
         if raw not in var.levels:
@@ -471,12 +762,11 @@ def _convert(var: Variable, cell: str) -> tuple[Any, str | None]:
         return None, "must be true or false"
     if t == "integer":
         if not _INT_RE.match(raw):
-            return None, "must be an integer"
+            return None, "must be an integer" + _comma_hint(raw, integer=True)
         value: Any = int(raw)
     elif t == "number":
         if not _NUM_RE.match(raw):
-            hint = " (use a decimal point, not a comma)" if "," in raw else ""
-            return None, f"must be a number{hint}"
+            return None, "must be a number" + _comma_hint(raw, integer=False)
         value = float(raw)
         if not np.isfinite(value):
             return None, "must be finite"
@@ -511,6 +801,18 @@ _DTYPES = {
 }
 
 
+def _near(name: str, candidates: list[str]) -> str | None:
+    """The candidate ``name`` most likely means: equal but for case or spaces, else close."""
+    folded: dict[str, str] = {}
+    for c in candidates:
+        folded.setdefault(c.strip().casefold(), c)
+    key = name.strip().casefold()
+    if key in folded:
+        return folded[key]
+    close = difflib.get_close_matches(key, list(folded), n=1)
+    return folded[close[0]] if close else None
+
+
 def validate_frame(
     raw: pd.DataFrame, dictionary: DataDictionary, *, label: str
 ) -> tuple[pd.DataFrame, list[Violation]]:
@@ -519,7 +821,12 @@ def validate_frame(
     Parameters
     ----------
     raw : DataFrame
-        Every cell a string (or None for missing), as :func:`read_table` reads it.
+        Every cell a string (or None for missing), as :func:`read_table` reads
+        it. Its index must be integers: the row number reported for a cell is
+        ``index + 2`` (for a frame read by :func:`read_table`, the file line
+        where the record starts; for a frame with a default ``RangeIndex``,
+        the spreadsheet row). ``raw.attrs["header_line"]`` (default 1) is the
+        row reported for problems of the header.
     dictionary : DataDictionary
         The rules.
     label : str
@@ -528,59 +835,89 @@ def validate_frame(
     Returns
     -------
     typed : DataFrame
-        Columns in dictionary order with pandas nullable dtypes; categorical
-        variables become ordered ``category`` dtypes with the dictionary's levels.
+        Columns in dictionary order with pandas nullable dtypes, and the index
+        of ``raw``; categorical variables become ordered ``category`` dtypes
+        with the dictionary's levels. A string variable with a vocabulary
+        holds only its labels (the raw text is dropped), and
+        ``typed.attrs["withheld"]`` maps each such column present to the
+        number of its cells that matched no category (labelled ``other``).
     violations : list of Violation
-        Every broken rule; empty when the table is valid.
+        Every broken rule; empty when the table is valid. The value of a
+        cell of a vocabulary variable is never quoted.
+
+    Raises
+    ------
+    TypeError
+        ``raw`` has an index that is not made of integers.
 
     """
+    if not pd.api.types.is_integer_dtype(raw.index.dtype):
+        raise TypeError(
+            "validate_frame needs a frame with an integer index (row number - 2), "
+            f"got a {raw.index.dtype} index"
+        )
     problems: list[Violation] = []
+    header_row = int(raw.attrs.get("header_line", 1))
     columns = [str(c) for c in raw.columns]
     seen: set[str] = set()
     for col in columns:
         if col in seen:
-            problems.append(Violation(label, col, 1, "column appears more than once"))
+            problems.append(Violation(label, col, header_row, "column appears more than once"))
         seen.add(col)
         if col != col.strip():
             problems.append(
-                Violation(label, col, 1, "column name has leading or trailing whitespace")
+                Violation(label, col, header_row, "column name has leading or trailing whitespace")
             )
     declared = set(dictionary.names)
+    undeclared = [c for c in columns if c not in declared]
     if not dictionary.allow_extra_columns:
-        for col in columns:
-            if col not in declared and col.strip() not in declared:
-                close = difflib.get_close_matches(col, dictionary.names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(
-                    Violation(
-                        label, col, 1, f"column is not in the {dictionary.name} dictionary{hint}"
-                    )
+        for col in undeclared:
+            if col.strip() in declared:
+                continue  # reported above as whitespace
+            close = _near(col, list(dictionary.names))
+            hint = f"; did you mean {close!r}?" if close else ""
+            problems.append(
+                Violation(
+                    label,
+                    col,
+                    header_row,
+                    f"column is not in the {dictionary.name} dictionary{hint}",
                 )
+            )
     typed: dict[str, pd.Series] = {}
-    n = raw.shape[0]
+    withheld: dict[str, int] = {}
+    rows = [int(i) + 2 for i in raw.index]
     for var in dictionary.variables:
         if var.name not in columns:
             if var.required:
-                close = difflib.get_close_matches(var.name, columns, n=1)
-                hint = f"; found {close[0]!r} instead (misspelt?)" if close else ""
+                close = _near(var.name, undeclared)
+                if close is None:
+                    hint = ""
+                elif close.strip().casefold() == var.name.casefold():
+                    hint = f"; found {close!r} instead (column names are case-sensitive)"
+                else:
+                    hint = f"; found {close!r} instead (misspelt?)"
                 problems.append(
                     Violation(label, var.name, None, f"required column is missing{hint}")
                 )
             continue
         cells = raw[var.name].tolist()
-        values: list[Any] = [None] * n
-        for i, cell in enumerate(cells):
-            row = i + 2  # header is row 1
+        values: list[Any] = [None] * len(cells)
+        quote = not var.vocabulary  # the raw text of a vocabulary variable is never repeated
+        for i, (cell, row) in enumerate(zip(cells, rows, strict=True)):
             if _is_missing(cell):
                 if var.required:
                     problems.append(Violation(label, var.name, row, "value is required"))
                 continue
             value, rule = _convert(var, str(cell))
             if rule is not None:
-                problems.append(Violation(label, var.name, row, rule, _short(str(cell))))
+                shown = _short(str(cell)) if quote else None
+                problems.append(Violation(label, var.name, row, rule, shown))
             else:
                 values[i] = value
-        series = pd.Series(values, name=var.name)
+        series = pd.Series(values, index=raw.index, name=var.name)
+        if var.vocabulary:
+            withheld[var.name] = sum(1 for v in values if v == var.other)
         if var.unique:
             present = series.dropna()
             dup = present[present.duplicated(keep=False)]
@@ -612,13 +949,16 @@ def validate_frame(
                         )
                     )
         typed[var.name] = _typed_series(series, var)
-    frame = pd.DataFrame(typed)
+    frame = pd.DataFrame(typed, index=raw.index)
+    frame.attrs["withheld"] = withheld
     return frame, problems
 
 
 def _typed_series(series: pd.Series, var: Variable) -> pd.Series:
     if var.type == "categorical":
-        return pd.Series(pd.Categorical(series, categories=list(var.levels)), name=var.name)
+        return pd.Series(
+            pd.Categorical(series, categories=list(var.levels)), index=series.index, name=var.name
+        )
     if var.type == "date":
         return pd.to_datetime(series)
     return series.astype(_DTYPES[var.type])
@@ -649,12 +989,22 @@ def read_table(
     Returns
     -------
     DataFrame
-        Typed table with the dictionary's columns in dictionary order.
+        Typed table with the dictionary's columns in dictionary order. Its
+        index is the row number of each record minus 2, so that
+        ``index + 2`` is the row to name in a message: for a CSV, the file
+        line where the record starts (the header is line 1; blank lines,
+        which are skipped, and the extra lines of quoted multi-line cells
+        count), which is ``0 .. n-1`` when there are no such lines; for
+        parquet, the position. A string variable with a vocabulary (every
+        ``free_text`` variable) holds only its category labels, never the
+        raw text; ``frame.attrs["withheld"]`` maps each such column to the
+        number of cells labelled ``other`` (text that matched no category).
 
     Raises
     ------
     InputValidationError
-        Listing every violation (file, column, row, rule, value).
+        Listing every violation (file, column, row, rule, value). The value of
+        a cell of a vocabulary variable is not quoted.
 
     """
     path = Path(path)

@@ -26,9 +26,13 @@ class Violation:
     column : str or None
         The column or field; ``None`` when the rule concerns the whole file.
     row : int or None
-        Row as a spreadsheet shows it: the header is row 1, the first data row
-        is row 2 (for a CSV this is also the line number). ``None`` when the
-        rule concerns a whole column or file.
+        For a CSV, the line of the file where the record starts (the header
+        is line 1; blank lines and the extra lines of quoted multi-line cells
+        count, so this is the line an editor shows). For parquet, the
+        position of the row plus 2 (the header counts as row 1). Callers
+        that work on a frame from :func:`studyval.dictionary.read_table`
+        compute it as ``index + 2``: that frame's index is ``line - 2``.
+        ``None`` when the rule concerns a whole column or file.
     rule : str
         The rule, in words (``"allowed levels: acute, chronic"``).
     value : str or None
@@ -55,19 +59,97 @@ class Violation:
         return text
 
 
-class InputValidationError(StudyvalError):
-    """Input breaks its data dictionary, contract or plan; lists every violation."""
+#: Above this many violations ``str(InputValidationError)`` groups them.
+GROUP_ABOVE = 20
+#: Row numbers shown per group in the grouped message.
+ROWS_PER_GROUP = 5
 
-    def __init__(self, violations: Sequence[Violation], *, max_listed: int = 50) -> None:
+
+class InputValidationError(StudyvalError):
+    """Input breaks its data dictionary, contract or plan; lists every violation.
+
+    ``str(exc)`` lists every violation, one per line, when there are at most
+    ``group_above`` of them. A longer list is grouped: every distinct (file,
+    column, rule) is named once with its count and its first row numbers, so
+    that no column and no rule is ever left out of the message.
+    :meth:`full_message` always lists every violation.
+
+    Parameters
+    ----------
+    violations : sequence of Violation
+        At least one.
+    group_above : int
+        Group the message when there are more violations than this.
+
+    Attributes
+    ----------
+    violations : tuple of Violation
+        Every violation, in the order found.
+
+    """
+
+    def __init__(self, violations: Sequence[Violation], *, group_above: int = GROUP_ABOVE) -> None:
         if not violations:
             raise ValueError("InputValidationError needs at least one violation")
         self.violations: tuple[Violation, ...] = tuple(violations)
+        if len(self.violations) > group_above:
+            text = self.grouped_message()
+        else:
+            text = self.full_message()
+        super().__init__(text)
+
+    def _head(self) -> str:
         n = len(self.violations)
-        shown = [f"  - {v}" for v in self.violations[:max_listed]]
-        if n > max_listed:
-            shown.append(f"  ... and {n - max_listed} more")
-        noun = "violation" if n == 1 else "violations"
-        super().__init__(f"{n} {noun} found:\n" + "\n".join(shown))
+        return f"{n} {'violation' if n == 1 else 'violations'} found"
+
+    def full_message(self) -> str:
+        """Every violation, one per line, in the order found.
+
+        Returns
+        -------
+        str
+            ``"<n> violations found:"`` followed by one ``"  - "`` line per violation.
+
+        """
+        return f"{self._head()}:\n" + "\n".join(f"  - {v}" for v in self.violations)
+
+    def grouped_message(self) -> str:
+        """The violations grouped by (file, column, rule), each group named once.
+
+        Returns
+        -------
+        str
+            ``"<n> violations found (grouped ...):"`` followed by one line per
+            distinct (file, column, rule), in the order first found: the place
+            and rule, the number of rows (or times) and the first
+            :data:`ROWS_PER_GROUP` row numbers, and the first value found.
+
+        """
+        groups: dict[tuple[str, str | None, str], list[Violation]] = {}
+        for v in self.violations:
+            groups.setdefault((v.file, v.column, v.rule), []).append(v)
+        lines = []
+        for members in groups.values():
+            first = members[0]
+            if len(members) == 1:
+                lines.append(f"  - {first}")
+                continue
+            rows = list(dict.fromkeys(v.row for v in members if v.row is not None))
+            if rows:
+                count = f"{len(members)} rows: " + ", ".join(str(r) for r in rows[:ROWS_PER_GROUP])
+                if len(rows) > ROWS_PER_GROUP:
+                    count += f" and {len(rows) - ROWS_PER_GROUP} more"
+            else:
+                count = f"{len(members)} times"
+            if first.value is not None:
+                count += f"; first found {first.value!r}"
+            place = Violation(first.file, first.column, None, first.rule)
+            lines.append(f"  - {place} ({count})")
+        noun = "group" if len(groups) == 1 else "groups"
+        return (
+            f"{self._head()}, grouped by file, column and rule into {len(groups)} {noun} "
+            "(--all-errors lists every violation):\n" + "\n".join(lines)
+        )
 
     @classmethod
     def collect(cls, violations: Iterable[Violation]) -> None:

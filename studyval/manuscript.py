@@ -22,10 +22,12 @@ into 85 mm would clip its text.
 
 The bundle is checked before anything is drawn: its manifest must name the
 protocol asked for, the protocol's analysis plan must be the one the bundle
-was made with (same SHA-256), and every table must match the SHA-256 the
-manifest recorded. Output is written into a hidden temporary sibling of
-``DIR`` and moved into place only when complete; on any error nothing is left
-at ``DIR``. Every file's bytes are deterministic.
+was made with (same SHA-256), every table the manifest lists must be present
+and match the SHA-256 the manifest recorded, and every figure the bundle holds
+must be drawn again: a bundle lacking a table that a figure needs is an error
+naming the bundle and the table (a figure is never silently left out). Output
+is written into a hidden temporary sibling of ``DIR`` and moved into place only
+when complete; on any error nothing is left at ``DIR``. Every file's bytes are deterministic.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
     "WIDTHS",
     "BundleMismatchError",
     "ManuscriptError",
+    "MissingTableError",
     "default_bundle",
     "figure_files",
     "figures_command",
@@ -75,6 +78,10 @@ class ManuscriptError(StudyvalError):
 
 class BundleMismatchError(ManuscriptError):
     """The bundle does not belong to this protocol or plan: its figures would not match the report."""
+
+
+class MissingTableError(ManuscriptError):
+    """The bundle lacks a table that its manifest lists or that a figure needs."""
 
 
 def default_bundle(slug: str) -> Path:
@@ -136,6 +143,23 @@ def _read_tables(bundle: Path, manifest: dict[str, Any]) -> dict[str, pd.DataFra
     if not paths:
         raise ManuscriptError(f"bundle {bundle} has no tables (tables/*.parquet missing)")
     recorded = manifest.get("outputs", {})
+    if not isinstance(recorded, dict):
+        raise ManuscriptError(f"{bundle / MANIFEST}: field 'outputs' is missing or not an object")
+    listed = sorted(
+        rel[len("tables/") : -len(".parquet")]
+        for rel in recorded
+        if rel.startswith("tables/") and rel.endswith(".parquet") and "/" not in rel[7:]
+    )
+    missing = [name for name in listed if not (tdir / f"{name}.parquet").is_file()]
+    if missing:
+        raise MissingTableError(
+            f"bundle {bundle} lacks table{'s' if len(missing) > 1 else ''} "
+            + ", ".join(repr(m) for m in missing)
+            + f" (listed in its {MANIFEST}, "
+            + ", ".join(f"tables/{m}.parquet" for m in missing)
+            + " missing); the figures are drawn from every table the bundle was made with. "
+            "Run the protocol again (studyval run) or check the bundle with studyval verify"
+        )
     changed = []
     for p in paths:
         rel = f"tables/{p.name}"
@@ -147,7 +171,35 @@ def _read_tables(bundle: Path, manifest: dict[str, Any]) -> dict[str, pd.DataFra
             "replaced after the bundle was made); figures drawn from it would not match the report. "
             "Run the protocol again (studyval run) or check the bundle with studyval verify"
         )
-    return {p.stem: pd.read_parquet(p) for p in paths}
+    return _Tables(bundle, {p.stem: pd.read_parquet(p) for p in paths})
+
+
+class _Tables(dict[str, pd.DataFrame]):
+    """The bundle's tables; asking for one it lacks is a :class:`MissingTableError`.
+
+    ``figure_specs`` indexes the tables it needs (``tables["auc"]``): without this, a table
+    missing from the bundle would surface as a bare ``KeyError``. Tables it merely asks
+    about (``"calibration_curves" in tables``) and the bundle lacks are kept in
+    :attr:`absent`, to name them when a figure of the bundle then cannot be drawn.
+    """
+
+    def __init__(self, bundle: Path, tables: dict[str, pd.DataFrame]) -> None:
+        super().__init__(tables)
+        self.bundle = bundle
+        self.absent: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        found = super().__contains__(name)
+        if not found and isinstance(name, str):
+            self.absent.add(name)
+        return found
+
+    def __missing__(self, name: str) -> pd.DataFrame:
+        raise MissingTableError(
+            f"bundle {self.bundle} has no table {name!r} (tables/{name}.parquet missing), "
+            "which the protocol's figures need; run the protocol again (studyval run) or "
+            "check the bundle with studyval verify"
+        )
 
 
 def _load(bundle: Path, slug: str | None) -> tuple[str, dict[str, pd.DataFrame], Any, Any, dict]:
@@ -202,6 +254,18 @@ def _load(bundle: Path, slug: str | None) -> tuple[str, dict[str, pd.DataFrame],
     return found, tables, module, plan, manifest
 
 
+def _undrawn_figures(manifest: dict[str, Any], specs: Sequence[FigureSpec]) -> list[str]:
+    """Figures the bundle's manifest lists (``figures/<name>.png|pdf|svg``) that no spec draws."""
+    drawn = {spec.name for spec in specs}
+    listed = set()
+    for rel in manifest.get("outputs", {}):
+        top, _, rest = rel.partition("/")
+        stem, _, ext = rest.rpartition(".")
+        if top == "figures" and "/" not in rest and ext in ("png", "pdf", "svg"):
+            listed.add(stem)
+    return sorted(listed - drawn)
+
+
 def _dump(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -229,18 +293,40 @@ def _prepare_out(out: Path) -> None:
     if out.exists():
         if not out.is_dir():
             raise ManuscriptError(f"--out {out} exists and is not a directory")
-        mine = False
+        index: Any = None
         cap = out / CAPTIONS_JSON
-        if cap.is_file():
+        if cap.is_file() and not cap.is_symlink():
             try:
-                mine = json.loads(cap.read_text(encoding="utf-8")).get("generator") == _GENERATOR
-            except (ValueError, AttributeError):
-                mine = False
+                index = json.loads(cap.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                index = None
+        mine = isinstance(index, dict) and index.get("generator") == _GENERATOR
         if any(out.iterdir()) and not mine:
             raise ManuscriptError(
                 f"--out {out} exists, is not empty and was not written by `studyval figures`; "
                 "choose a new directory (studyval never overwrites other files)"
             )
+        if mine:
+            own = {CAPTIONS_JSON, CAPTIONS_MD}
+            for record in (
+                index.get("figures", []) if isinstance(index.get("figures"), list) else []
+            ):
+                files = record.get("files", {}) if isinstance(record, dict) else {}
+                for names in files.values() if isinstance(files, dict) else []:
+                    own.update(str(n) for n in names)
+            foreign = sorted(
+                p.name
+                for p in out.iterdir()
+                if p.name not in own or not p.is_file() or p.is_symlink()
+            )
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (
+                    f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+                )
+                raise ManuscriptError(
+                    f"--out {out} holds files `studyval figures` did not write ({shown}); the "
+                    "folder is replaced whole, so move them out first or choose another --out"
+                )
     out.parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -287,6 +373,9 @@ def write_manuscript_figures(
     BundleMismatchError
         The bundle is of another protocol, was made with another version of
         the plan, or its tables changed since it was made.
+    MissingTableError
+        The bundle lacks a table its manifest lists or a figure needs, or a
+        figure of the bundle cannot be drawn from its tables.
     ManuscriptError
         An unknown width or format, a missing bundle, a protocol without
         ``figure_specs``, or an ``out`` that holds other files.
@@ -305,6 +394,24 @@ def write_manuscript_figures(
         raise ManuscriptError(f"protocol {found}: {exc}") from exc
     if not specs:
         raise ManuscriptError(f"protocol {found} has no figures (figure_specs returned none)")
+    undrawn = _undrawn_figures(manifest, specs)
+    if undrawn:
+        absent = sorted(getattr(tables, "absent", ()))
+        raise MissingTableError(
+            f"bundle {bundle}: its {MANIFEST} lists figure{'s' if len(undrawn) > 1 else ''} "
+            + ", ".join(undrawn)
+            + " that cannot be drawn from its tables: "
+            + (
+                "the figures look for table"
+                + ("s " if len(absent) > 1 else " ")
+                + ", ".join(repr(a) for a in absent)
+                + ", missing from the bundle"
+                if absent
+                else "a table they need is missing from the bundle, or the bundle was made by "
+                f"another studyval version ({manifest.get('studyval_version', '?')})"
+            )
+            + ". Run the protocol again (studyval run) or check the bundle with studyval verify"
+        )
     _prepare_out(out)
     _remove_stale(out)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -11,9 +11,10 @@ the complete bundle into place atomically.
 from __future__ import annotations
 
 import importlib
+import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,11 +22,19 @@ from typing import Any
 import pandas as pd
 
 from studyval import __version__
-from studyval.bundle import atomic_bundle, environment_info, file_sha256, git_info, write_table
+from studyval.bundle import (
+    atomic_bundle,
+    check_out,
+    environment_info,
+    file_sha256,
+    git_info,
+    write_table,
+)
 from studyval.cohort import Cohort, join_predictions
 from studyval.dictionary import DataDictionary, load_dictionary, read_table
 from studyval.errors import EstimationError, InputValidationError, StudyvalError, Violation
 from studyval.plan import AnalysisPlan, load_plan, plan_path
+from studyval.privacy import refuse_if_identifiers, scan_for_input_identifiers
 
 __all__ = [
     "IMAGING_CHAINS",
@@ -88,16 +97,21 @@ class LoadedInputs:
     dictionary: DataDictionary
     cohort: Cohort
     removed_identifier_columns: tuple[str, ...]
+    identifiers: dict[str, frozenset[str]] = field(default_factory=dict)
+    withheld: dict[str, int] = field(default_factory=dict)
 
 
-def load_inputs(slug: str, clinical: Path, predictions: Path | None) -> LoadedInputs:
+def load_inputs(
+    slug: str, clinical: Path, predictions: Path | None, *, plan: AnalysisPlan | None = None
+) -> LoadedInputs:
     """Read and validate the inputs of protocol ``slug``; raise listing every violation.
 
     With ``predictions=None`` only the clinical table is checked (``studyval
     validate``) and the returned cohort has an empty prediction table.
     """
     module = protocol_module(slug)
-    plan = load_plan(slug)
+    if plan is None:
+        plan = load_plan(slug)
     dictionary = load_dictionary(plan.dictionary)
     violations: list[Violation] = []
     clin_df = pred_df = None
@@ -118,6 +132,17 @@ def load_inputs(slug: str, clinical: Path, predictions: Path | None) -> LoadedIn
     direct = tuple(
         v.name for v in dictionary.with_role("direct_identifier") if v.name in clin_df.columns
     )
+    identifiers = _identifier_values(clin_df, dictionary, "clinical table")
+    withheld = {
+        f"clinical table: {k}": int(n) for k, n in clin_df.attrs.get("withheld", {}).items()
+    }
+    if pred_df is not None:
+        identifiers |= _identifier_values(
+            pred_df, load_dictionary("predictions"), "prediction table"
+        )
+        withheld |= {
+            f"prediction table: {k}": int(n) for k, n in pred_df.attrs.get("withheld", {}).items()
+        }
     clin_df = clin_df.drop(columns=list(direct))
     if pred_df is None:
         cohort = Cohort(clinical=clin_df, predictions=pd.DataFrame())
@@ -131,8 +156,31 @@ def load_inputs(slug: str, clinical: Path, predictions: Path | None) -> LoadedIn
             predictions_label=Path(predictions).name,
         )
     return LoadedInputs(
-        plan=plan, dictionary=dictionary, cohort=cohort, removed_identifier_columns=direct
+        plan=plan,
+        dictionary=dictionary,
+        cohort=cohort,
+        removed_identifier_columns=direct,
+        identifiers=identifiers,
+        withheld=withheld,
     )
+
+
+#: Roles whose values identify a patient or a case: they must never reach a bundle.
+_IDENTIFYING_ROLES = ("direct_identifier", "identifier", "cluster")
+
+
+def _identifier_values(
+    frame: pd.DataFrame, dictionary: DataDictionary, source: str
+) -> dict[str, frozenset[str]]:
+    """Distinct values of the identifying columns, keyed ``"<source>: <column>"``."""
+    out: dict[str, frozenset[str]] = {}
+    for var in dictionary.with_role(*_IDENTIFYING_ROLES):
+        if var.name in frame.columns:
+            values = frame[var.name].dropna()
+            if var.type == "date":
+                values = values.dt.strftime("%Y-%m-%d")
+            out[f"{source}: {var.name}"] = frozenset(values.astype(str))
+    return out
 
 
 @dataclass(frozen=True)
@@ -144,8 +192,25 @@ class RunResult:
     engine: str | None
 
 
-def _file_info(path: Path) -> dict[str, Any]:
-    return {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
+def _plan_sha256(plan: AnalysisPlan) -> str:
+    """SHA-256 of a plan given as an object (its canonical JSON), for the manifest."""
+    import hashlib
+
+    text = plan.model_dump_json(by_alias=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_info(path: Path, role: str) -> dict[str, Any]:
+    """An input as the manifest records it: a neutral name, its SHA-256 and size.
+
+    The user's file name is not recorded (exports are often named after the
+    patient or carry a record number); the hash identifies the file.
+    """
+    return {
+        "file": f"{role}{path.suffix.lower()}",
+        "sha256": file_sha256(path),
+        "bytes": path.stat().st_size,
+    }
 
 
 def run_protocol(
@@ -158,6 +223,7 @@ def run_protocol(
     engine: str = "auto",
     seed: int | None = None,
     imaging: Path | None = None,
+    plan: AnalysisPlan | None = None,
     progress: Progress = lambda _: None,
 ) -> RunResult:
     """Run protocol ``slug`` on the given inputs and write a results bundle at ``out``.
@@ -176,6 +242,9 @@ def run_protocol(
         Rendering engine (see :func:`studyval.render.render_report`).
     seed : int, optional
         Overrides the plan's seed (recorded in the manifest).
+    plan : AnalysisPlan, optional
+        The plan to run instead of the protocol's bundled ``plan.yml`` (tests pass
+        trimmed plans); the manifest then records the SHA-256 of its canonical JSON.
     imaging : Path, optional
         Output of an imaging chain (:mod:`studyval.models.demo`): a directory
         with ``manifest.json``, ``tables/*.csv`` and ``figures/*.png`` that is
@@ -186,18 +255,21 @@ def run_protocol(
         Receives a short message before each step.
 
     """
-    clinical, out = Path(clinical), Path(out)
+    clinical = Path(clinical)
     predictions = None if predictions is None else Path(predictions)
-    imaging_files = _imaging_files(Path(imaging)) if imaging is not None else {}
     module = protocol_module(slug)
+    imaging_files = _imaging_files(Path(imaging)) if imaging is not None else {}
+    given = [clinical, *([predictions] if predictions is not None else []), *imaging_files.values()]
+    out = check_out(out, inputs=given)  # before any analysis: a bad --out is found at once
     if predictions is None and getattr(module, "REQUIRES_PREDICTIONS", True):
         raise StudyvalError(f"protocol {slug} needs a prediction table (--predictions)")
     progress("validating inputs against the data dictionaries")
-    inputs = load_inputs(slug, clinical, predictions)
+    given_plan = plan
+    inputs = load_inputs(slug, clinical, predictions, plan=plan)
     plan = inputs.plan if seed is None else inputs.plan.model_copy(update={"seed": int(seed)})
-    input_info = {"clinical": _file_info(clinical)}
+    input_info = {"clinical": _file_info(clinical, "clinical")}
     if predictions is not None:
-        input_info["predictions"] = _file_info(predictions)
+        input_info["predictions"] = _file_info(predictions, "predictions")
     step = ["analysis"]
     records: list[tuple[str, warnings.WarningMessage]] = []
 
@@ -213,7 +285,8 @@ def run_protocol(
         try:
             result = module.analyse(inputs.cohort, plan, progress=tracking)
         except EstimationError as exc:
-            raise EstimationError(f"{clinical.name}, {exc}") from None
+            files = ", ".join(p.name for p in (clinical, predictions) if p is not None)
+            raise EstimationError(f"{slug}, step '{step[0]}': {exc} (inputs: {files})") from None
         records.extend((step[0], w) for w in caught)
     tables = dict(result.tables)
     tables["warnings"] = _warnings_table(records)
@@ -247,7 +320,9 @@ def run_protocol(
                 "registry_id": plan.registry.id,
                 "registry_version_date": plan.registry.version_date,
                 "plan_version": plan.plan_version,
-                "plan_sha256": file_sha256(plan_path(slug)),
+                "plan_sha256": file_sha256(plan_path(slug))
+                if given_plan is None
+                else _plan_sha256(given_plan),
             },
             "dictionary": {
                 "name": inputs.dictionary.name,
@@ -264,6 +339,13 @@ def run_protocol(
             manifest["imaging"] = {
                 rel: file_sha256(tmp / "imaging" / rel) for rel in sorted(imaging_files)
             }
+        progress("scanning the bundle for the inputs' identifiers")
+        scan = scan_for_input_identifiers(tmp, inputs.identifiers)
+        refuse_if_identifiers(scan)
+        manifest["privacy"] = {
+            "identifier_scan": scan.record(),
+            "free_text_withheld": dict(sorted(inputs.withheld.items())),
+        }
         return manifest
 
     def finish(tmp: Path) -> None:
@@ -280,8 +362,11 @@ def run_protocol(
             engine=engine,
         )
         engine_used["engine"] = res.engine
+        refuse_if_identifiers(
+            scan_for_input_identifiers(tmp / "report", inputs.identifiers), what="the report"
+        )
 
-    atomic_bundle(out, build, finish=finish)
+    out = atomic_bundle(out, build, finish=finish, inputs=given)
     report = out / "report" / "report.html" if render else None
     return RunResult(bundle=out, report=report, engine=engine_used["engine"])
 
@@ -296,25 +381,80 @@ _IMAGING_SUFFIXES = {
 }
 
 
+#: The first bytes of each kind of file an imaging output may hold.
+_MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-"}
+
+
 def _imaging_files(directory: Path) -> dict[str, Path]:
-    """The files of an imaging chain's output directory, checked: relative path -> source."""
+    """The files of an imaging chain's output directory, checked: relative path -> source.
+
+    The folder must hold a ``manifest.json`` that is a JSON object, tables as
+    UTF-8 CSV, and figures that are what their names say (PNG, PDF, SVG);
+    anything else is refused, naming the file.
+    """
+    if not directory.exists():
+        raise StudyvalError(f"--imaging {directory}: no such folder")
+    if not directory.is_dir():
+        raise StudyvalError(
+            f"--imaging {directory}: is a file; give the imaging chain's output folder "
+            "(the one holding manifest.json, tables/ and figures/)"
+        )
     if not (directory / "manifest.json").is_file():
         raise StudyvalError(f"{directory}: not an imaging output (it has no manifest.json)")
     files: dict[str, Path] = {}
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() or p.is_symlink()):
         rel = path.relative_to(directory).as_posix()
         folder = _IMAGING_SUFFIXES.get(path.suffix)
         if (
-            folder is None
+            path.is_symlink()
+            or folder is None
             or (folder and not rel.startswith(folder + "/"))
             or (not folder and "/" in rel)
         ):
             raise StudyvalError(
                 f"{path}: an imaging output holds manifest.json, tables/*.csv and "
-                "figures/*.png|pdf|svg only"
+                "figures/*.png|pdf|svg only (no links)"
             )
+        _check_imaging_file(path)
         files[rel] = path
     return files
+
+
+def _check_imaging_file(path: Path) -> None:
+    """Refuse an imaging output file whose bytes are not what its name says."""
+    import json
+
+    data = path.read_bytes()
+    suffix = path.suffix
+    if suffix in _MAGIC:
+        if not data.startswith(_MAGIC[suffix]):
+            raise StudyvalError(f"{path}: not a {suffix[1:].upper()} file (wrong first bytes)")
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StudyvalError(f"{path}: not UTF-8 text (a binary file?)") from None
+    if "\x00" in text:
+        raise StudyvalError(f"{path}: not text (it holds NUL bytes)")
+    if suffix == ".json":
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StudyvalError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        if not isinstance(value, dict):
+            raise StudyvalError(f"{path}: a JSON object is expected")
+    elif suffix == ".svg" and "<svg" not in text[:4096]:
+        raise StudyvalError(f"{path}: not an SVG image (no <svg> element)")
+    elif suffix == ".csv":
+        import csv
+        import io
+
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error as exc:
+            raise StudyvalError(f"{path}: not a well-formed CSV ({exc})") from None
+        if not rows:
+            raise StudyvalError(f"{path}: an empty table")
 
 
 def _warnings_table(records: list[tuple[str, warnings.WarningMessage]]) -> pd.DataFrame:
@@ -331,6 +471,9 @@ def _warnings_table(records: list[tuple[str, warnings.WarningMessage]]) -> pd.Da
         columns=["step", "category", "message", "count"],
     )
 
+
+#: Marks the imaging demo's work folder, which each demo replaces.
+WORK_MARKER = ".studyval-imaging-work"
 
 #: Protocols whose demo inputs can come out of the imaging models (studyval.models.demo).
 IMAGING_CHAINS: dict[str, str] = {
@@ -355,7 +498,14 @@ def imaging_chain(
     if slug not in IMAGING_CHAINS:
         raise StudyvalError(f"protocol {slug} has no imaging chain")
     if work.exists():
+        if not (work / WORK_MARKER).is_file():
+            raise StudyvalError(
+                f"{work} exists and was not made by the imaging demo; "
+                "choose another --out (studyval never deletes other files)"
+            )
         shutil.rmtree(work)
+    work.mkdir(parents=True)
+    (work / WORK_MARKER).write_text("studyval imaging demo work folder, replaced by each demo\n")
     fn = getattr(demo, IMAGING_CHAINS[slug])
     kwargs: dict[str, Any] = {"seed": seed, "progress": progress}
     if slug == "cirrhosis-sarcopenia":
@@ -378,19 +528,47 @@ def synthetic_cohort(slug: str, *, seed: int | None = None) -> Any:
 def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
     """Render the report of an existing bundle again (the bundle's tables are not touched).
 
-    The report is rendered to a temporary file and moved onto
-    ``bundle/report/report.html`` only when complete.
+    The report is rendered into a hidden temporary folder of the bundle and
+    moved onto ``bundle/report/report.html`` only when complete: a failed
+    render keeps the previous report.
     """
-    from studyval.bundle import read_manifest
+    import shutil
+    import uuid
+
+    from studyval.bundle import MANIFEST, is_bundle, read_manifest
     from studyval.render import render_report
 
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
-    slug = manifest["protocol"]["slug"]
-    (bundle / "report").mkdir(exist_ok=True)
-    return render_report(
-        report_path(slug),
-        bundle / "report" / "report.html",
-        params={"bundle": str(bundle.resolve())},
-        engine=engine,
-    )
+    protocol = manifest.get("protocol")
+    slug = protocol.get("slug") if isinstance(protocol, dict) else None
+    if not isinstance(slug, str):
+        raise StudyvalError(
+            f"{bundle / MANIFEST}: the manifest names no protocol (field 'protocol.slug' is "
+            "missing); it was not written by studyval run or it was edited"
+        )
+    protocol_module(slug)
+    if not is_bundle(bundle):
+        raise StudyvalError(f"{bundle} is not a studyval results bundle")
+    report = bundle / "report"
+    if report.exists() and (not report.is_dir() or report.is_symlink()):
+        raise StudyvalError(f"{report} is not a folder; studyval does not replace it")
+    tmp = bundle / f".report.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        res = render_report(
+            report_path(slug),
+            tmp / "report.html",
+            params={"bundle": str(bundle.resolve())},
+            engine=engine,
+        )
+        report.mkdir(exist_ok=True)
+        os.replace(tmp / "report.html", report / "report.html")
+    except OSError as exc:
+        raise StudyvalError(
+            f"cannot write the report into {report}: {exc.strerror or exc}; "
+            "the previous report is kept"
+        ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return replace(res, output=report / "report.html")

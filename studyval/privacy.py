@@ -20,13 +20,23 @@ import hmac
 import html
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from studyval.errors import StudyvalError
 
-__all__ = ["Hit", "ScanReport", "ids_shown_in_report", "pseudonymise", "scan_for_identifiers"]
+__all__ = [
+    "Hit",
+    "IdentifierScan",
+    "PrivacyError",
+    "ScanReport",
+    "ids_shown_in_report",
+    "pseudonymise",
+    "refuse_if_identifiers",
+    "scan_for_identifiers",
+    "scan_for_input_identifiers",
+]
 
 _MIN_KEY_BYTES = 16
 _PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
@@ -315,4 +325,145 @@ def ids_shown_in_report(report: str | Path, ids: Iterable[str]) -> list[str]:
         i
         for i in {str(v) for v in ids}
         if re.search(rf"(?<![A-Za-z0-9]){re.escape(i)}(?![A-Za-z0-9])", text)
+    )
+
+
+_TOKEN_RE = re.compile(r"[^\W_]+")
+_MIN_SCANNED_CHARS = 4
+#: Files whose text a reader can see: the tables, vector figures, manifests and the report.
+_TEXT_SUFFIXES = (".csv", ".json", ".svg", ".html", ".htm", ".md", ".txt")
+
+
+class PrivacyError(StudyvalError):
+    """A bundle would publish an identifier of the inputs; it is not written."""
+
+
+@dataclass(frozen=True)
+class IdentifierScan:
+    """What :func:`scan_for_input_identifiers` looked for and where it found it.
+
+    Attributes
+    ----------
+    n_files : int
+        Text files read.
+    scanned : dict of str to int
+        Per source column (``"clinical: patient_name"``), the number of
+        distinct values looked for.
+    too_short : dict of str to int
+        Per source column, distinct values with fewer than 4 letters or digits,
+        which cannot be looked for without false hits (not scanned).
+    hits : dict of str to tuple of str
+        Per source column with a hit, the files (relative paths) where one of
+        its values was found. Values are never recorded.
+
+    """
+
+    n_files: int
+    scanned: dict[str, int]
+    too_short: dict[str, int]
+    hits: dict[str, tuple[str, ...]]
+
+    @property
+    def ok(self) -> bool:
+        """True when no value was found."""
+        return not self.hits
+
+    def record(self) -> dict[str, object]:
+        """The scan as the manifest records it (counts only, no values)."""
+        return {
+            "files_scanned": self.n_files,
+            "distinct_values_scanned": dict(sorted(self.scanned.items())),
+            "distinct_values_too_short_to_scan": dict(sorted(self.too_short.items())),
+            "hits": sum(len(v) for v in self.hits.values()),
+        }
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN_RE.findall(text.casefold())
+
+
+def _visible_text(path: Path) -> str:
+    text = path.read_bytes()
+    if path.suffix.lower() in (".html", ".htm", ".svg"):
+        text = _DATA_URI_RE.sub(b"", text)
+    return html.unescape(text.decode("utf-8", errors="replace"))
+
+
+def scan_for_input_identifiers(
+    root: str | Path, identifiers: Mapping[str, Iterable[object]]
+) -> IdentifierScan:
+    """Look for the inputs' identifiers in every text file under ``root``.
+
+    Used inside every run, before a bundle is published. Each value is split
+    into its runs of letters and digits (case-folded), and a hit is the same
+    runs, in order, standing next to each other in a file's visible text
+    (embedded images removed, HTML entities decoded). So ``Zhang^Wei``,
+    ``ZHANG Wei`` and ``zhang_wei`` are all found, while ``P0001`` is not
+    found inside ``P00012``.
+
+    Parameters
+    ----------
+    root : path
+        A folder (read recursively) or a file. Files other than CSV, JSON,
+        SVG, HTML, Markdown and text are not read (images and PDFs show the
+        text that the SVG figures hold).
+    identifiers : mapping of str to iterable
+        Source column (``"clinical: patient_name"``) to its values (names,
+        record numbers, patient and case ids). Missing values are ignored.
+
+    Returns
+    -------
+    IdentifierScan
+        Counts and, per column, the files with a hit (never the values).
+
+    """
+    root = Path(root)
+    wanted: dict[tuple[str, ...], set[str]] = {}
+    scanned: dict[str, int] = {}
+    too_short: dict[str, int] = {}
+    for column, values in identifiers.items():
+        distinct = {str(v) for v in values if v is not None and str(v).strip() and str(v) != "nan"}
+        n_short = 0
+        for value in distinct:
+            toks = tuple(_tokens(value))
+            if sum(map(len, toks)) < _MIN_SCANNED_CHARS:
+                n_short += 1
+                continue
+            wanted.setdefault(toks, set()).add(column)
+        scanned[column] = len(distinct) - n_short
+        too_short[column] = n_short
+    first = {t[0] for t in wanted}
+    lengths = sorted({len(t) for t in wanted})
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    files = [p for p in files if p.suffix.lower() in _TEXT_SUFFIXES]
+    hits: dict[str, set[str]] = {}
+    for path in files:
+        toks = _tokens(_visible_text(path))
+        rel = path.name if path == root else path.relative_to(root).as_posix()
+        for i, tok in enumerate(toks):
+            if tok not in first:
+                continue
+            for n in lengths:
+                for column in wanted.get(tuple(toks[i : i + n]), ()):
+                    hits.setdefault(column, set()).add(rel)
+    return IdentifierScan(
+        n_files=len(files),
+        scanned=scanned,
+        too_short=too_short,
+        hits={c: tuple(sorted(f)) for c, f in sorted(hits.items())},
+    )
+
+
+def refuse_if_identifiers(scan: IdentifierScan, *, what: str = "the bundle") -> None:
+    """Raise :class:`PrivacyError` naming each column (never the value) found in ``what``."""
+    if scan.ok:
+        return
+    parts = []
+    for column, files in scan.hits.items():
+        shown = ", ".join(files[:4]) + (f" and {len(files) - 4} more" if len(files) > 4 else "")
+        parts.append(f"values of {column} appear in {shown}")
+    raise PrivacyError(
+        f"refusing to publish {what}: " + "; ".join(parts) + ". Nothing was written. "
+        "An identifier reached the results through a column that should hold none "
+        "(free text, a site or model name, a label): remove it from the input."
     )

@@ -21,7 +21,11 @@ fallback is honest: a construct it cannot render the way Quarto would (an
 ``{r}`` cell, a shortcode, an unknown cell option, a citation, a tabset, an
 image linked by absolute path ...) raises :class:`RenderError` naming it.  The
 checks that need no execution also run before a Quarto render, so a report
-that relies on Quarto-only features fails early with either engine.
+that relies on Quarto-only features fails early with either engine.  The
+fallback also refuses what an unescaped value from the bundle looks like: cell
+output holding a shortcode or inline code, and a page that would run something
+(a ``<script>``, an event handler, a ``javascript:`` link).  Reports print such
+values through :func:`studyval.reporting.md_escape` and the writers built on it.
 
 Parameters follow Quarto's Jupyter convention: the cell whose options contain
 ``#| tags: [parameters]`` holds the defaults, and the values passed to
@@ -47,6 +51,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -990,6 +995,8 @@ def _cell_markdown(doc: QmdDocument, cell: QmdCell, outputs: Sequence[_Output]) 
     if doc.option(cell, "echo") and cell.source.strip():
         parts.append(_code_block(cell.source, ".python .cell-code"))
     for out in outputs:
+        if (out.kind == "stdout" and asis) or out.kind == "markdown":
+            _check_printed_markdown(doc, cell, out.text)
         if out.kind == "stdout" and asis:
             parts.append(out.text.rstrip("\n") + "\n")
             continue
@@ -1028,6 +1035,25 @@ def _cell_markdown(doc: QmdDocument, cell: QmdCell, outputs: Sequence[_Output]) 
         return content
     head = f"::: {{#{div_label} .cell}}" if div_label else "::: {.cell}"
     return f"{head}\n{content}\n:::\n"
+
+
+def _check_printed_markdown(doc: QmdDocument, cell: QmdCell, text: str) -> None:
+    """Refuse Markdown printed by a cell that Quarto would execute.
+
+    A shortcode (``{{< include ... >}}``) or an inline expression in a cell's
+    output is run by Quarto, never by the fallback, so the two engines would
+    differ; in a report it almost always means that a value from the bundle
+    was printed without :func:`studyval.reporting.md_escape`.
+    """
+    found = _SHORTCODE_RE.search(text) or _INLINE_CODE_RE.search(text)
+    if found:
+        line = text[: found.start()].count("\n") + 1
+        raise RenderError(
+            f"{doc.path.name}: {cell.describe()} printed {found.group().strip()!r} (output line "
+            f"{line}), which Quarto would execute as a shortcode or inline code; a value read "
+            "from the bundle must be printed through studyval.reporting.md_escape (or md_table), "
+            "which shows it as text"
+        )
 
 
 def _front_matter_yaml(doc: QmdDocument) -> str:
@@ -1183,7 +1209,61 @@ def _render_jupyter(
     args = _pandoc_args(doc, workdir, md_name, "studyval-output.html")
     _run_pandoc(args, workdir, deadline, "converting the report to HTML", doc.path.name)
     html = (workdir / "studyval-output.html").read_bytes()
+    _check_no_active_content(html, doc.path.name)
     return html, _pandoc_version(_pandoc_path())
+
+
+class _ActiveContentFinder(HTMLParser):
+    """Collects what would run in a browser: scripts, event handlers, script URLs."""
+
+    _ELEMENTS = frozenset({"script", "iframe", "frame", "object", "embed", "applet", "base"})
+    _URL_ATTRIBUTES = frozenset(
+        {"href", "src", "action", "formaction", "data", "srcset", "xlink:href", "poster"}
+    )
+    _SCHEME_RE = re.compile(r"^\s*(?:javascript|vbscript|data\s*:\s*text/html)", re.IGNORECASE)
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._ELEMENTS:
+            self.found.append(f"a <{tag}> element")
+        if tag == "meta" and any(name == "http-equiv" for name, _ in attrs):
+            self.found.append("a <meta http-equiv> element")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.found.append(f"an event-handler attribute {name}= on <{tag}>")
+            elif (
+                name in self._URL_ATTRIBUTES
+                and value
+                and self._SCHEME_RE.match("".join(value.split()))
+            ):
+                self.found.append(f"a script URL in {name}= of <{tag}>")
+
+    handle_startendtag = handle_starttag
+
+
+def _check_no_active_content(html: bytes, source: str) -> None:
+    """The fallback's page runs nothing: refuse a script, an event handler, a script URL.
+
+    The fallback's template and filter write no script, and reports may not
+    show interactive outputs, so any such element comes from raw HTML that a
+    cell printed: usually a value from the bundle printed without
+    :func:`studyval.reporting.md_escape`. Rendering it would put the data's
+    markup live into the report.
+    """
+    finder = _ActiveContentFinder()
+    finder.feed(html.decode("utf-8", "replace"))
+    finder.close()
+    if finder.found:
+        shown = "; ".join(dict.fromkeys(finder.found))
+        raise RenderError(
+            f"{source}: the rendered page would contain active content ({shown}); "
+            "the fallback renderer writes none, so a cell printed raw HTML, usually a value "
+            "from the bundle that was not escaped (print it through "
+            "studyval.reporting.md_escape or md_table)"
+        )
 
 
 def _pandoc_args(doc: QmdDocument, workdir: Path, md_name: str, out_name: str) -> list[str]:

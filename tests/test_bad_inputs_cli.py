@@ -556,7 +556,7 @@ def out_is_foreign_directory(c: Ctx):
 
 def out_is_a_file(c: Ctx):
     c.out.write_bytes(b"not a directory")
-    return [r"--out .*out exists and is not a directory"]
+    return [r"--out .*out exists and is not a folder"]
 
 
 CASES: list = [

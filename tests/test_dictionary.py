@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from studyval.dictionary import load_dictionary, read_table
+from studyval.dictionary import Variable, load_dictionary, read_table
 from studyval.errors import InputValidationError, StudyvalError
 
 CLIN = "ovcf-chronicity"
@@ -144,10 +145,27 @@ BAD_CASES = [
 @pytest.mark.parametrize(("edit", "message"), BAD_CASES)
 def test_bad_clinical_input_names_file_column_row_and_rule(demo_csv, tmp_path, edit, message):
     bad = _edit(demo_csv["clinical"], tmp_path / "clinical.csv", edit)
-    with pytest.raises(InputValidationError, match=message) as info:
+    with pytest.raises(InputValidationError) as info:
         read_table(bad, CLIN)
+    # the full list names every row; str() groups a long list (tests/test_bad_inputs_reading.py)
+    assert re.search(message, info.value.full_message()), info.value.full_message()
     assert str(info.value).startswith(("1 violation", f"{len(info.value.violations)} violations"))
     assert all(v.file == "clinical.csv" for v in info.value.violations)
+
+
+def test_a_whole_column_of_bad_labels_is_one_group(demo_csv, tmp_path):
+    def edit(f):
+        f["chronicity"] = f["chronicity"].replace({"acute": "Acute"})
+
+    bad = _edit(demo_csv["clinical"], tmp_path / "clinical.csv", edit)
+    with pytest.raises(
+        InputValidationError,
+        match=r"violations found, grouped by file, column and rule into 1 group .*\n"
+        r"  - clinical\.csv, column 'chronicity': not an allowed level \(acute, chronic\); "
+        r"did you mean 'acute'\? \(\d+ rows: \d+, \d+, \d+, \d+, \d+ and \d+ more; "
+        r"first found 'Acute'\)$",
+    ):
+        read_table(bad, CLIN)
 
 
 def test_all_violations_listed_not_only_the_first(demo_csv, tmp_path):
@@ -256,3 +274,322 @@ def test_malformed_dictionary(tmp_path, yaml_text, message):
 def test_unknown_bundled_dictionary():
     with pytest.raises(StudyvalError, match="no bundled data dictionary 'nope'; available: "):
         load_dictionary("nope")
+
+
+# ----------------------------------------------------------------------------- free text
+
+
+SECRETS = [
+    "Patient Zhang Wei, MRN 00123456, DOB 1950-01-01: image corrupt",
+    "<script>alert('x')</script>",
+    "called Dr Li on 555-0100, no idea",
+]
+
+
+def test_free_text_becomes_its_category_and_never_leaves_read_table(demo_csv, tmp_path):
+    cells = {
+        0: "segmentation failed: vertebral body not delineated",
+        1: SECRETS[0],  # a known category, despite the identifiers around it
+        2: SECRETS[1],
+        3: SECRETS[2],
+        4: "NA",
+        5: "",
+    }
+
+    def edit(f):
+        for i, text in cells.items():
+            f.loc[i, "failure_reason"] = text
+
+    path = _edit(demo_csv["predictions"], tmp_path / "predictions.csv", edit)
+    typed = read_table(path, "predictions")
+    got = typed["failure_reason"].iloc[:6].tolist()
+    assert got[:4] == [
+        "segmentation failed",
+        "image unreadable",
+        "other (text withheld)",
+        "other (text withheld)",
+    ]
+    assert pd.isna(got[4]) and pd.isna(got[5])
+    labels = set(load_dictionary("predictions")["failure_reason"].labels)
+    assert set(typed["failure_reason"].dropna()) <= labels
+    assert typed.attrs["withheld"] == {"failure_reason": 2}
+    text = typed.to_csv()
+    for secret in ("Zhang", "00123456", "1950-01-01", "<script>", "555-0100"):
+        assert secret not in text
+
+
+def test_withheld_is_zero_when_every_text_has_a_category(demo_csv):
+    typed = read_table(demo_csv["predictions"], "predictions")
+    assert typed.attrs["withheld"] == {"failure_reason": 0}
+    assert set(typed["failure_reason"].dropna()) == {"segmentation failed"}
+
+
+def test_a_bad_free_text_cell_is_reported_without_its_text(demo_csv, tmp_path):
+    def edit(f):
+        f.loc[3, "failure_reason"] = "Zhang Wei MRN 00123456 "
+
+    path = _edit(demo_csv["predictions"], tmp_path / "predictions.csv", edit)
+    with pytest.raises(
+        InputValidationError,
+        match=r"column 'failure_reason', row 5: leading or trailing whitespace is not allowed$",
+    ) as info:
+        read_table(path, "predictions")
+    assert info.value.violations[0].value is None
+    assert "Zhang" not in str(info.value) and "Zhang" not in info.value.full_message()
+
+
+# Every failure reason the project's own code writes: models/inference.py wraps each
+# ImageReadError of models/imaging.py as "image unreadable: <problem> (<file name>)".
+MODEL_REASONS = [
+    pytest.param(
+        "segmentation failed: vertebral body not delineated",
+        "segmentation failed",
+        id="inference-segmentation",
+    ),
+    pytest.param(
+        "series could not be read (missing slices)",
+        "incomplete series",
+        id="synthetic-vcf-opportunistic",
+    ),
+    pytest.param("file is empty (0 bytes)", "image unreadable", id="empty-file"),
+    pytest.param(
+        "not a readable DICOM file (File is missing DICOM File Meta Information header or the "
+        "'DICM' prefix is missing from the header)",
+        "image unreadable",
+        id="not-dicom",
+    ),
+    pytest.param("DICOM file has no pixel data", "image unreadable", id="no-pixel-data"),
+    pytest.param("DICOM series directory does not exist", "image missing", id="no-series-dir"),
+    pytest.param("directory holds no files", "image missing", id="empty-series-dir"),
+    pytest.param(
+        "belongs to another series: SeriesInstanceUID '1.2.4' differs from '1.2.3' in "
+        "slice_000.dcm",
+        "inconsistent series",
+        id="another-series",
+    ),
+    pytest.param(
+        "has other in-plane geometry: Rows 256 differs from 512 in slice_000.dcm",
+        "inconsistent series",
+        id="in-plane-geometry",
+    ),
+    pytest.param(
+        "DICOM file has no ImagePositionPatient; the slice order is unknown",
+        "inconsistent series",
+        id="no-position",
+    ),
+    pytest.param(
+        "duplicated slice position 12.5 mm (same as slice_004.dcm)",
+        "inconsistent series",
+        id="duplicated-slice",
+    ),
+    pytest.param(
+        "2 missing slice(s) between slice_003.dcm and this file (gap 7.5 mm, slice spacing 2.5 mm)",
+        "incomplete series",
+        id="missing-slices",
+    ),
+    pytest.param(
+        "mixed slice spacing: gap 3 mm to slice_003.dcm, elsewhere 2.5 mm",
+        "inconsistent series",
+        id="mixed-spacing",
+    ),
+    pytest.param("file does not exist", "image missing", id="no-file"),
+    pytest.param(
+        "unknown image format (expected a DICOM series directory, .dcm or .nii[.gz])",
+        "image unreadable",
+        id="unknown-format",
+    ),
+    pytest.param(
+        "cannot be read by MONAI NibabelReader (unexpected end of file)",
+        "image unreadable",
+        id="monai",
+    ),
+]
+
+
+def _as_written(text: str) -> str:
+    """How models/inference.py writes an image problem (other reasons are written as is)."""
+    if text.startswith(("segmentation failed", "series could not")):
+        return text
+    return f"image unreadable: {text} (slice_003.dcm)"
+
+
+@pytest.mark.parametrize(("reason", "category"), MODEL_REASONS)
+def test_every_failure_reason_of_the_models_has_a_category(reason, category):
+    var = load_dictionary("predictions")["failure_reason"]
+    assert var.categorize(_as_written(reason)) == category
+
+
+def test_the_reason_list_covers_every_image_problem_the_models_raise():
+    """Each literal piece of an ImageReadError problem in models/imaging.py is listed above."""
+    import ast
+
+    source = Path(__file__).resolve().parents[1] / "models" / "imaging.py"
+    listed = [p.values[0] for p in MODEL_REASONS]
+    pieces = []
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "ImageReadError"
+            and len(node.args) == 2
+        ):
+            problem = node.args[1]
+            parts = problem.values if isinstance(problem, ast.JoinedStr) else [problem]
+            pieces += [
+                p.value.strip(" ;:(),")
+                for p in parts
+                if isinstance(p, ast.Constant) and len(p.value.strip(" ;:(),")) > 3
+            ]
+    assert len(pieces) >= 10
+    for piece in pieces:
+        assert any(piece in text for text in listed), f"{piece!r}: add it to MODEL_REASONS"
+
+
+def test_synthetic_prediction_tables_are_valid_and_fully_categorised(tmp_path):
+    from studyval.synthetic import ovcf_chronicity, vcf_opportunistic
+
+    for module in (ovcf_chronicity, vcf_opportunistic):
+        paths = module.generate().write(tmp_path / module.__name__.rsplit(".", 1)[1])
+        typed = read_table(paths["predictions"], "predictions")
+        assert typed.attrs["withheld"] == {"failure_reason": 0}
+        assert typed["failure_reason"].notna().any()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        pytest.param("site", "<b>CQMU</b>", id="site-markup"),
+        pytest.param("site", "-CQMU", id="site-leading-dash"),
+        pytest.param("model_name", "<script>x</script>", id="model-script"),
+        pytest.param("model_name", "DenseNet-121; rm", id="model-semicolon"),
+        pytest.param("positive_class", "acute\"'", id="positive-quotes"),
+        pytest.param("positive_class", "[acute](http://x)", id="positive-link"),
+    ],
+)
+def test_markup_cannot_enter_through_site_model_or_class(demo_csv, tmp_path, column, value):
+    def edit(f):
+        f.loc[2, column] = value
+
+    path = _edit(demo_csv["predictions"], tmp_path / "predictions.csv", edit)
+    with pytest.raises(
+        InputValidationError,
+        match=rf"column '{column}', row 4: must match the pattern \^\[A-Za-z0-9\]",
+    ):
+        read_table(path, "predictions")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("DenseNet-121", id="dash"),
+        pytest.param("clinical+sarcopenia", id="plus"),
+        pytest.param("Clinical + MRI", id="spaces"),
+        pytest.param("ResNet50 (3D) v1.2_b", id="brackets-dot-underscore"),
+    ],
+)
+def test_plain_model_names_pass_the_pattern(demo_csv, tmp_path, value):
+    def edit(f):
+        f["model_name"] = f["model_name"].replace({"ViT": value})
+
+    path = _edit(demo_csv["predictions"], tmp_path / "predictions.csv", edit)
+    typed = read_table(path, "predictions")
+    assert value in set(typed["model_name"])
+
+
+VOCAB_HEAD = "name: x\nversion: 1\nunit: u\nvariables:\n  why:\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(
+            "    type: string\n    role: free_text\n",
+            r"field 'variables\.why\.vocabulary': a free_text variable needs a vocabulary",
+            id="free-text-without-vocabulary",
+        ),
+        pytest.param(
+            "    type: number\n    role: free_text\n    vocabulary: {a: [x]}\n    other: o\n",
+            r"field 'variables\.why\.type': a free_text variable must be of type string.*\n"
+            r".*field 'variables\.why\.vocabulary': a vocabulary is only allowed for string",
+            id="free-text-number",
+        ),
+        pytest.param(
+            "    type: categorical\n    role: design\n    levels: [a]\n"
+            "    vocabulary: {a: [x]}\n    other: o\n",
+            r"field 'variables\.why\.vocabulary': a vocabulary is only allowed for string",
+            id="vocabulary-on-categorical",
+        ),
+        pytest.param(
+            "    type: string\n    role: free_text\n    vocabulary:\n      broken: ['ok', '(unclosed']\n"
+            "    other: o\n",
+            r"field 'variables\.why\.vocabulary\.broken\[1\]': invalid regular expression: "
+            r"missing \), unterminated subpattern.*\(found '\(unclosed'\)",
+            id="bad-regex-names-its-path",
+        ),
+        pytest.param(
+            "    type: string\n    role: free_text\n    vocabulary: {a: [x]}\n",
+            r"field 'variables\.why\.other': a vocabulary needs 'other'",
+            id="no-other",
+        ),
+        pytest.param(
+            "    type: string\n    role: free_text\n    vocabulary: {a: [x]}\n    other: a\n",
+            r"field 'variables\.why\.other': must differ from every category label",
+            id="other-is-a-category",
+        ),
+        pytest.param(
+            "    type: string\n    role: design\n    other: o\n",
+            r"field 'variables\.why\.other': 'other' is only allowed with a vocabulary",
+            id="other-without-vocabulary",
+        ),
+        pytest.param(
+            "    type: string\n    role: free_text\n    vocabulary: {}\n    other: o\n",
+            r"field 'variables\.why\.vocabulary': must be a non-empty mapping",
+            id="empty-vocabulary",
+        ),
+        pytest.param(
+            "    type: string\n    role: free_text\n    vocabulary: {a: x}\n    other: o\n",
+            r"field 'variables\.why\.vocabulary\.a': must be a non-empty list of regular",
+            id="patterns-not-a-list",
+        ),
+        pytest.param(
+            "    type: string\n    role: free_text\n    vocabulary: {a: []}\n    other: o\n",
+            r"field 'variables\.why\.vocabulary\.a': must be a non-empty list of regular",
+            id="no-patterns",
+        ),
+        pytest.param(
+            "    type: string\n    role: free_text\n    vocabulary: {yes: [x]}\n    other: o\n",
+            r"field 'variables\.why\.vocabulary\.True': a category label must be a non-empty "
+            r"string",
+            id="label-not-a-string",
+        ),
+        pytest.param(
+            "    type: string\n    role: free_text\n    vocabulary: {a: [x]}\n    other: ''\n",
+            r"field 'variables\.why\.other': must be a non-empty string",
+            id="empty-other",
+        ),
+    ],
+)
+def test_malformed_vocabulary(tmp_path, body, message):
+    path = tmp_path / "d.yml"
+    path.write_text(VOCAB_HEAD + body)
+    with pytest.raises(InputValidationError, match=message):
+        load_dictionary(path)
+
+
+def test_vocabulary_is_parsed_in_declaration_order(tmp_path):
+    path = tmp_path / "d.yml"
+    path.write_text(
+        VOCAB_HEAD + "    type: string\n    role: free_text\n    required: false\n"
+        "    vocabulary:\n      zeta: ['^a']\n      alpha: ['a', 'B']\n    other: rest\n"
+    )
+    var = load_dictionary(path)["why"]
+    assert var.vocabulary == (("zeta", ("^a",)), ("alpha", ("a", "B")))
+    assert var.labels == ("zeta", "alpha", "rest")
+    assert [var.categorize(t) for t in ("abc", "cab", "xbx", "xyz")] == [
+        "zeta",
+        "alpha",
+        "alpha",  # case-insensitive search
+        "rest",
+    ]
+    assert var.rule_text() == "free text, kept only as one of: zeta, alpha; anything else: rest"
+    with pytest.raises(ValueError, match=r"variable 'x' has no vocabulary"):
+        Variable(name="x", type="string", role="design").categorize("a")

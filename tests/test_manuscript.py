@@ -21,6 +21,7 @@ from studyval.figures.spec import CAPTIONS
 from studyval.manuscript import (
     BundleMismatchError,
     ManuscriptError,
+    MissingTableError,
     figures_command,
     write_manuscript_figures,
 )
@@ -38,21 +39,32 @@ def _hashes(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory) -> dict[str, Path]:
-    """One bundle per protocol (no report), from the protocol's synthetic cohort."""
-    out = {}
-    for slug in SLUGS:
-        root = tmp_path_factory.mktemp(slug)
+class _Bundles(dict):
+    """One bundle per protocol (no report), built on first use (so that a test of one
+    protocol does not pay for the others)."""
+
+    def __init__(self, tmp_path_factory) -> None:
+        super().__init__()
+        self.factory = tmp_path_factory
+
+    def __missing__(self, slug: str) -> Path:
+        assert slug in SLUGS, slug
+        root = self.factory.mktemp(slug)
         files = synthetic_cohort(slug).write(root / "inputs")
-        out[slug] = run_protocol(
+        self[slug] = run_protocol(
             slug,
             clinical=files["clinical"],
             predictions=files.get("predictions"),
             out=root / "bundle",
             render=False,
         ).bundle
-    return out
+        return self[slug]
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, Path]:
+    """One bundle per protocol (no report), from the protocol's synthetic cohort."""
+    return _Bundles(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +309,8 @@ def test_failure_while_drawing_leaves_nothing_and_keeps_earlier_output(
         def boom(width_mm):
             raise ManuscriptError("drawing failed on purpose")
 
-        return [specs[0], type(specs[1])(specs[1].name, specs[1].caption, boom, "double")]
+        failing = type(specs[1])(specs[1].name, specs[1].caption, boom, "double")
+        return [specs[0], failing, *specs[2:]]
 
     monkeypatch.setattr(mod, "figure_specs", broken)
     with pytest.raises(ManuscriptError, match="on purpose"):
@@ -318,9 +331,78 @@ def test_out_holding_other_files_is_refused(bundles, tmp_path):
     assert [p.name for p in out.iterdir()] == ["draft.docx"]
 
 
+def test_users_file_saved_among_earlier_figures_is_never_deleted(bundles, tmp_path):
+    out = tmp_path / "paper"
+    write_manuscript_figures(bundles["cirrhosis-sarcopenia"], out, formats=["pdf"])
+    (out / "figure_1_final_edit.pdf").write_bytes(b"mine")
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(ManuscriptError, match=r"did not write \(figure_1_final_edit\.pdf\)"):
+        write_manuscript_figures(bundles["cirrhosis-sarcopenia"], out, formats=["pdf"])
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert (out / "figure_1_final_edit.pdf").read_bytes() == b"mine"
+
+
 def test_command_is_generic_over_protocols():
     """No per-protocol code: the module names no protocol slug."""
     source = Path(__import__("studyval.manuscript").manuscript.__file__).read_text(encoding="utf-8")
     for slug in PROTOCOLS:
         assert slug not in source
         assert slug.replace("-", "_") not in source
+
+
+def _remove_table(name: str, *, from_manifest: bool = False):
+    def tamper(bundle: Path) -> None:
+        for ext in ("parquet", "csv"):
+            (bundle / "tables" / f"{name}.{ext}").unlink()
+        if from_manifest:
+            manifest = read_manifest(bundle)
+            for ext in ("parquet", "csv"):
+                del manifest["outputs"][f"tables/{name}.{ext}"]
+            (bundle / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+    return tamper
+
+
+@pytest.mark.parametrize(
+    ("tamper", "match"),
+    [
+        pytest.param(
+            _remove_table("auc"),
+            r"lacks table 'auc' \(listed in its manifest\.json, tables/auc\.parquet missing\)",
+            id="needed-table",
+        ),
+        pytest.param(
+            _remove_table("calibration_curves"),
+            r"lacks table 'calibration_curves' \(listed in its manifest\.json",
+            id="optional-table",
+        ),
+        pytest.param(
+            _remove_table("calibration_curves", from_manifest=True),
+            r"lists figure calibration_\w+ that cannot be drawn from its tables: the figures "
+            r"look for table 'calibration_curves', missing from the bundle",
+            id="optional-table-and-its-manifest-entry",
+        ),
+        pytest.param(
+            _remove_table("auc", from_manifest=True),
+            r"has no table 'auc' \(tables/auc\.parquet missing\), which the protocol's figures need",
+            id="needed-table-and-its-manifest-entry",
+        ),
+    ],
+)
+def test_bundle_lacking_a_table_a_figure_needs_is_refused(bundles, tmp_path, tamper, match):
+    copy = _copy(bundles["ovcf-chronicity"], tmp_path)
+    tamper(copy)
+    out = tmp_path / "out"
+    with pytest.raises(MissingTableError, match=match):
+        write_manuscript_figures(copy, out, formats=["svg"])
+    assert not out.exists()
+    res = CliRunner().invoke(
+        figures_command,
+        ["ovcf-chronicity", "--out", str(out), "--bundle", str(copy), "--format", "svg"],
+    )
+    assert res.exit_code == 1, res.output
+    assert isinstance(res.exception, SystemExit)  # a message, no traceback
+    flat = " ".join(res.output.split())
+    assert f"bundle {copy}" in flat
+    assert re.search(match, flat), flat
+    assert not out.exists()

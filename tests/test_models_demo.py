@@ -73,6 +73,11 @@ def test_ovcf_chain_writes_a_contract_table(ovcf_run):
     # the first external DICOM patient has a slice without pixel data: failed, not dropped
     failed = table[table["status"] == "failed"]
     assert len(failed) >= 3
+    assert "image unreadable" in set(failed["failure_reason"])
+    assert not failed["failure_reason"].str.startswith("other").any()
+    # the file the model wrote keeps the reason (read_table maps it to the closed vocabulary)
+    raw = pd.read_csv(res.predictions, dtype=str, keep_default_na=False)
+    failed = raw[raw["status"] == "failed"]
     assert failed["failure_reason"].str.contains("has no pixel data").any()
     # the file's name only: its folder is named by patient id
     assert failed["failure_reason"].str.contains(r"\(slice_\d+\.dcm\)").all()

@@ -210,8 +210,8 @@ def test_single_class_external_set_is_a_clear_error(inputs, tmp_path):
     with pytest.raises(
         StudyvalError,
         match=(
-            r"clinical\.csv, column .chronicity. \(reference standard\), "
-            r"external set, model DenseNet-121: .*single class"
+            r"ovcf-chronicity, step '.*external set': column .chronicity. "
+            r"\(reference standard\), external set, model DenseNet-121: .*single class"
         ),
     ):
         run_protocol(

@@ -4,10 +4,13 @@ For each dictionary, hypothesis builds random *valid* text tables (types, ranges
 patterns, required and unique respected; optional columns sometimes left out, optional cells
 sometimes empty) and checks three properties:
 
-1. ``validate_frame`` accepts every valid table;
+1. ``validate_frame`` accepts every valid table (a free-text cell becomes one of its
+   vocabulary's labels, and ``attrs["withheld"]`` counts the ``other`` ones);
 2. the same table written as a CSV file reads back through ``read_table`` with the same values;
 3. one random cell mutated into an invalid value is reported exactly: one violation, with the
-   file, the column and the spreadsheet row of that cell, and the rule it breaks.
+   file, the column and the spreadsheet row of that cell, and the rule it breaks;
+4. with blank lines inserted anywhere in the CSV, that violation names the file line where the
+   record starts.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from studyval.dictionary import (
     read_table,
     validate_frame,
 )
+from studyval.errors import InputValidationError
 
 DICT_DIR = Path(__file__).resolve().parents[1] / "data_dictionary"
 DICTIONARIES = sorted(DICT_DIR.glob("*.yml"))
@@ -80,14 +84,34 @@ def _fast_pattern(pattern: str) -> st.SearchStrategy[str] | None:
     if body == "[A-Za-z0-9][A-Za-z0-9_.-]*":
         head = st.sampled_from(_ID_CHARS)
         tail = st.text(alphabet=_ID_CHARS + "_.-", max_size=10)
-        return st.tuples(head, tail).map("".join)
+        return st.tuples(head, tail).map("".join).filter(lambda s: s != "NA")
+    if body == "[A-Za-z0-9][A-Za-z0-9 _.+()-]*":
+        head = st.sampled_from(_ID_CHARS)
+        tail = st.text(alphabet=_ID_CHARS + " _.+()-", max_size=10).map(str.rstrip)
+        return st.tuples(head, tail).map("".join).filter(lambda s: s != "NA")  # NA is missing
     return None
+
+
+def _vocabulary_texts(var: Variable) -> st.SearchStrategy[str]:
+    """Free text: arbitrary, or built around one of the vocabulary's own expressions."""
+    literal = [
+        p.strip("^$")
+        for _, patterns in var.vocabulary
+        for p in patterns
+        if re.fullmatch(r"\^?[A-Za-z ]+\$?", p)
+    ]
+    around = st.tuples(_TEXT, st.sampled_from(literal), _TEXT).map(
+        lambda t: f"{t[0]} {t[1]} {t[2]}"
+    )
+    return st.one_of(_TEXT, st.sampled_from(literal), around) if literal else _TEXT
 
 
 def value_strategy(var: Variable) -> st.SearchStrategy[str]:
     """Valid non-missing cells of ``var``, as text."""
     t = var.type
     if t == "string":
+        if var.vocabulary and not var.pattern:
+            return _vocabulary_texts(var)
         if var.pattern:
             fast = _fast_pattern(var.pattern)
             if fast is not None:
@@ -161,7 +185,7 @@ def mutated_tables(draw, d: DataDictionary):
         frame.at[j, col] for j in range(len(frame)) if j != i and frame.at[j, col] is not None
     ]
     others = [o for o in others if o not in ("", "NA")]
-    kinds = ["whitespace"]
+    kinds = ["whitespace", "blank"]
     if var.required:
         kinds.append("empty")
     if var.unique and others:
@@ -184,6 +208,8 @@ def mutated_tables(draw, d: DataDictionary):
     row = i + 2
     if kind == "whitespace":
         new, rule = draw(st.sampled_from([" " + value, value + " ", "\t" + value])), "whitespace"
+    elif kind == "blank":  # only spaces is an error, not a missing value
+        new, rule = draw(st.sampled_from([" ", "  ", "\t", " NA"])), "whitespace"
     elif kind == "empty":
         new, rule = draw(st.sampled_from([None, "", "NA"])), "value is required"
     elif kind in ("duplicate", "case"):
@@ -200,7 +226,7 @@ def mutated_tables(draw, d: DataDictionary):
         rule = "duplicate value" if kind == "duplicate" else "differs from another id only"
     elif kind == "pattern":
         new, rule = (
-            draw(st.sampled_from(["-" + value, value + " x", "!"])),
+            draw(st.sampled_from(["-" + value, value + "<x>", "!"])),
             "must match the pattern",
         )
     elif kind == "level":
@@ -263,6 +289,12 @@ def test_valid_tables_are_accepted(dictionary):
             if var.name in frame.columns:
                 present = frame[var.name].map(lambda c: c not in (None, "", "NA"))
                 assert typed[var.name].notna().tolist() == present.tolist()
+                if var.vocabulary:
+                    kept = typed[var.name].dropna()
+                    assert set(kept) <= set(var.labels)
+                    assert typed.attrs["withheld"][var.name] == int((kept == var.other).sum())
+                    raw = {c for c in frame[var.name] if c not in (None, "", "NA")}
+                    assert not (raw - set(var.labels)) & set(kept), "raw text kept"
 
     check()
 
@@ -291,6 +323,46 @@ def test_one_invalid_cell_is_reported_exactly(dictionary):
         assert len(problems) == 1, [str(p) for p in problems]
         (p,) = problems
         assert (p.file, p.column, p.row) == (LABEL, col, row), str(p)
+        assert rule in p.rule, str(p)
+
+    check()
+
+
+@st.composite
+def blank_lines(draw, n_records: int) -> list[int]:
+    """How many blank lines to put before each record (and after the last)."""
+    return draw(
+        st.lists(st.sampled_from([0, 0, 0, 1, 2]), min_size=n_records + 1, max_size=n_records + 1)
+    )
+
+
+def test_rows_are_file_lines_despite_blank_lines(dictionary, tmp_path):
+    @ROUND_TRIP_SETTINGS
+    @given(mutated_tables(dictionary), st.data())
+    def check(case, data):
+        frame, col, row, rule = case
+        records = frame.to_csv(index=False, lineterminator="\n").splitlines()
+        assume_one_line = len(records) == len(frame) + 1
+        assert assume_one_line, "no generated cell spans lines"
+        blanks = data.draw(blank_lines(len(frame)))
+        lines = [records[0]]
+        line_of: list[int] = []
+        for k, rec in enumerate(records[1:]):
+            lines += [""] * blanks[k]
+            lines.append(rec)
+            line_of.append(len(lines))
+        lines += [""] * blanks[-1]
+        path = tmp_path / LABEL
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        try:
+            read_table(path, dictionary)
+        except InputValidationError as exc:
+            problems = exc.violations
+        else:
+            raise AssertionError("the mutated cell was accepted")
+        assert len(problems) == 1, [str(p) for p in problems]
+        (p,) = problems
+        assert (p.file, p.column, p.row) == (LABEL, col, line_of[row - 2]), str(p)
         assert rule in p.rule, str(p)
 
     check()

@@ -173,14 +173,20 @@ def test_negative_follow_up_rejected(inputs, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_zero_follow_up_rejected(inputs, tmp_path):
+def test_censored_on_the_day_of_surgery_rejected(inputs, tmp_path):
+    # day-0 events are accepted (tests/test_bad_inputs_protocols.py runs one); day-0 censoring is not
     def edit(df):
         i = _first_included(df)
         df.loc[i, "followup_days"] = "0"
         df.loc[i, "followup_end_date"] = df.loc[i, "surgery_date"]
+        df.loc[i, "event"] = "0"
 
-    with pytest.raises(InputValidationError, match=r"follow-up time must be > 0 days"):
+    with pytest.raises(
+        InputValidationError,
+        match=r"followup_days', row \d+: an included patient censored on the day of surgery",
+    ):
         _run(_rewrite(inputs, tmp_path, edit), tmp_path)
+    assert not (tmp_path / "out").exists()
 
 
 def test_event_code_outside_dictionary_rejected(inputs, tmp_path):
@@ -282,3 +288,18 @@ def test_survival_figures_smoke(tmp_path):
         res, smooth, tests=pd.DataFrame({"term": ["a", "b"], "p_value": [0.5, 0.0001]})
     )
     assert [ax.get_title() for ax in fig.axes] == ["a  (p = 0.500)", "b  (p < 0.001)"]
+
+
+def test_day_zero_events_enter_the_survival_decision_curve_as_recorded():
+    # a re-fracture or death on the day of surgery (time 0) is accepted; its Kaplan-Meier risk at
+    # the horizon is that of survival::survfit on the times as recorded
+    from studyval.analysis.decision_curve_survival import net_benefit_survival
+
+    t = np.array([0, 0, 3, 5, 5, 8, 12, 15, 20, 30.0])
+    e = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 0])
+    risk = np.linspace(0.05, 0.5, t.size)
+    dc = net_benefit_survival(t, e, {"m": risk}, horizon=10.0, thresholds=[0.1]).frame()
+    every = dc[dc["strategy"] == "treat all"].iloc[0]
+    recorded = kaplan_meier(t, e, times=[10.0]).table["survival"].iloc[0]
+    assert every["km_risk_treated"] == pytest.approx(1 - recorded, abs=1e-12)
+

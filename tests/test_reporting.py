@@ -37,3 +37,23 @@ def test_md_table_aligns_numbers_right_and_escapes_pipes():
     assert lines[1] == "|:--|--:|"
     assert lines[2] == "| a\\|b | 0.9 |"
     assert lines[-1] == ": Cap."
+
+
+def test_md_table_escapes_cells_headers_and_caption():
+    frame = pd.DataFrame({"site": ["<b>EXT</b>", "[^1]"], "n": [3, 4]})
+    text = md_table(frame, {"site": "Site *", "n": "n"}, caption="By site: {{< x >}}")
+    lines = text.strip().splitlines()
+    assert lines[0] == "| Site \\* | n |"
+    assert lines[2] == "| \\<b\\>EXT\\</b\\> | 3 |"
+    assert lines[3] == "| \\[\\^1\\] | 4 |"
+    assert lines[-1] == ": By site: \\{\\{\\< x \\>\\}\\}"
+
+
+def test_md_table_writes_markup_columns_as_they_are():
+    from studyval.reporting import Markup, md_code
+
+    frame = pd.DataFrame({"file": ["a.csv"], "hash": ["x"]})
+    frame["hash"] = [md_code("abc...")]  # a str column: the Markup type is lost, name it
+    frame["note"] = pd.Series([Markup("**kept**")], dtype=object)  # kept in an object column
+    text = md_table(frame, {"file": "File", "hash": "SHA-256", "note": "Note"}, markup=["hash"])
+    assert text.splitlines()[2] == "| a.csv | `abc...` | **kept** |"

@@ -236,3 +236,342 @@ def test_bundles_are_byte_identical_across_threads_hash_seeds_and_working_direct
             m["git"].pop("dirty")
         assert manifests[0] == manifests[1] == manifests[2]
     assert trees[0] == trees[1] == trees[2]
+
+
+# --------------------------------------------------------------------------------- tampering
+#
+# Each case copies the shared bundle into tmp_path, tampers with the copy and runs the command
+# through CliRunner. The recomputation is replaced by a copy of the real one made above
+# (``verified``), so that every case takes well under a second.
+
+
+def _write_manifest(bundle: Path, manifest: dict) -> None:
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _edit_manifest(bundle: Path, edit) -> None:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    edit(manifest)
+    _write_manifest(bundle, manifest)
+
+
+@pytest.fixture
+def run_verify(shared, verified, tmp_path, monkeypatch):
+    """``run_verify(tamper) -> (result, copy, calls)``: tamper with a copy, verify it."""
+    import studyval.pipeline
+
+    bundle, inputs = shared
+    _, recomputed = verified
+    calls: list[dict] = []
+
+    def fake_run(slug, *, out, **kwargs):
+        calls.append(kwargs)
+        shutil.copytree(recomputed, out)
+
+    monkeypatch.setattr(studyval.pipeline, "run_protocol", fake_run)
+
+    def run(tamper):
+        copy = tmp_path / "bundle"
+        shutil.copytree(bundle, copy)
+        tamper(copy)
+        args = [str(copy), "-c", str(inputs["clinical"]), "-p", str(inputs["predictions"])]
+        res = CliRunner().invoke(verify, args)
+        assert isinstance(res.exception, SystemExit), res.exception  # no traceback
+        assert "Traceback" not in res.output
+        return res, copy, calls
+
+    return run
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.slow
+def test_edited_seed_is_named_as_manifest_tampering(run_verify):
+    from studyval.plan import load_plan
+
+    plan_seed = load_plan(SLUG).seed
+    assert plan_seed != 7
+    res, _, calls = run_verify(lambda b: _edit_manifest(b, lambda m: m.update(seed=7)))
+    assert res.exit_code == 1, res.output
+    assert calls[0]["seed"] is None  # the recomputation used the plan's seed, not the manifest's
+    out = _flat(res.output)
+    assert (
+        f"manifest field 'seed' says 7, the plan's seed is {plan_seed} and the recomputation "
+        "used it" in out
+    )
+    assert f"the bundle's tables and figures reproduce with seed {plan_seed}" in out
+    assert "the manifest's seed was edited after the run" in out
+    assert "FAILED: the bundle's manifest was edited after the run (all" in out
+    assert "NOT REPRODUCED" not in out
+    assert "not deterministic" not in out
+
+
+def _add_file(rel: str):
+    def tamper(bundle: Path) -> None:
+        src = bundle / ("tables/auc.csv" if rel.startswith("tables/") else "figures/flow.svg")
+        (bundle / rel).write_bytes(src.read_bytes())
+
+    return tamper
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("rel", "line"),
+    [
+        pytest.param("tables/extra.csv", "table extra NOT REPRODUCED", id="extra-table"),
+        pytest.param("figures/extra.svg", "figure extra NOT REPRODUCED", id="extra-figure"),
+    ],
+)
+def test_file_added_after_the_run_is_named(run_verify, rel, line):
+    res, _, _ = run_verify(_add_file(rel))
+    assert res.exit_code == 1, res.output
+    out = _flat(res.output)
+    assert line in out
+    assert "not in manifest: added after the run" in out
+    assert (
+        f"files were added to the bundle after it was written (not in its manifest): {rel}" in out
+    )
+    assert "FAILED: 1 of" in out
+    assert "not deterministic" not in out
+
+
+def _set_output_hash(rel: str, digest: str):
+    return lambda b: _edit_manifest(b, lambda m: m["outputs"].__setitem__(rel, digest))
+
+
+def _drop_output(rel: str):
+    return lambda b: _edit_manifest(b, lambda m: m["outputs"].pop(rel))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        pytest.param(
+            _set_output_hash("tables/auc.csv", "0" * 64),
+            [
+                "table auc MANIFEST EDITED (csv: manifest hash edited, parquet: reproduced)",
+                "manifest field 'outputs', entry 'tables/auc.csv', records SHA-256 "
+                "0000000000000000000..., but the bundle's file and its recomputation both have",
+                "the file is intact, the manifest was edited",
+            ],
+            id="hash-edited",
+        ),
+        pytest.param(
+            _drop_output("tables/auc.csv"),
+            [
+                "table auc MANIFEST EDITED",
+                "manifest field 'outputs', entry 'tables/auc.csv', lacks an entry for it, yet "
+                "the bundle has it and the recomputation writes it byte for byte",
+            ],
+            id="entry-removed",
+        ),
+        pytest.param(
+            _set_output_hash("tables/ghost.csv", "1" * 64),
+            [
+                "table ghost MANIFEST EDITED",
+                "entry 'tables/ghost.csv', lists it with SHA-256 1111111111111111111..., yet "
+                "neither the bundle nor the recomputation has the file",
+            ],
+            id="entry-added",
+        ),
+    ],
+)
+def test_edited_output_hash_is_blamed_on_the_manifest_not_the_table(run_verify, tamper, expected):
+    res, _, _ = run_verify(tamper)
+    assert res.exit_code == 1, res.output
+    out = _flat(res.output)
+    for text in expected:
+        assert text in out
+    assert "FAILED: the bundle's manifest was edited after the run (all" in out
+    assert "modified after it was written" not in out
+    assert "not deterministic" not in out
+
+
+@pytest.mark.slow
+def test_table_edited_after_the_run_is_modified_in_bundle(run_verify):
+    def tamper(bundle: Path) -> None:
+        auc = bundle / "tables" / "auc.csv"
+        auc.write_text(auc.read_text().replace("0.9", "0.95", 1))
+
+    res, _, _ = run_verify(tamper)
+    assert res.exit_code == 1, res.output
+    out = _flat(res.output)
+    assert "table auc NOT REPRODUCED (csv: modified in bundle, parquet: reproduced)" in out
+    assert "tables/auc.csv no longer match(es) the bundle's own manifest" in out
+    assert "FAILED: 1 of" in out
+    assert "manifest was edited" not in out
+
+
+@pytest.mark.slow
+def test_model_hash_edited_in_manifest_fails_naming_model_and_both_hashes(shared, run_verify):
+    bundle, inputs = shared
+    model = read_manifest(bundle)["models"][0]
+    pred = pd.read_csv(inputs["predictions"], dtype=str, keep_default_na=False)
+    real = pred.loc[pred["model_name"] == model["model"], "model_version"].unique().tolist()
+    assert real == [model["model_version"]]  # the manifest is the prediction table's
+    fake = "sha256:" + "0" * 64
+
+    def tamper(b: Path) -> None:
+        _edit_manifest(b, lambda m: m["models"][0].update(model_version=fake))
+
+    res, _, _ = run_verify(tamper)
+    assert res.exit_code == 1, res.output
+    out = _flat(res.output)
+    assert (
+        f"manifest field 'models': model {model['model']!r} has model_version {fake} in the "
+        f"manifest but {real[0]} in the given prediction table predictions.csv" in out
+    )
+    assert (
+        "its SHA-256 matches the manifest's inputs.predictions, so the manifest was edited" in out
+    )
+    assert "FAILED: the bundle's manifest was edited after the run (all" in out
+
+
+def _without(key: str):
+    return lambda b: _edit_manifest(b, lambda m: m.pop(key))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("tamper", "match"),
+    [
+        pytest.param(
+            _without("protocol"), "required field 'protocol' is missing", id="no-protocol"
+        ),
+        pytest.param(_without("seed"), "required field 'seed' is missing", id="no-seed"),
+        pytest.param(_without("outputs"), "required field 'outputs' is missing", id="no-outputs"),
+        pytest.param(
+            lambda b: _edit_manifest(b, lambda m: [m.pop("models"), m.pop("inputs")]),
+            "required fields 'inputs', 'models' are missing",
+            id="no-models-no-inputs",
+        ),
+        pytest.param(
+            lambda b: _edit_manifest(b, lambda m: m.update(seed="7")),
+            "field 'seed' must be an integer, got '7'",
+            id="seed-a-string",
+        ),
+        pytest.param(
+            lambda b: _edit_manifest(b, lambda m: m["protocol"].pop("slug")),
+            "field 'protocol.slug' is missing or empty",
+            id="no-slug",
+        ),
+        pytest.param(
+            lambda b: _edit_manifest(b, lambda m: m["models"][0].pop("model_version")),
+            "field 'models[0]' must be an object with strings 'model' and 'model_version'",
+            id="model-without-version",
+        ),
+    ],
+)
+def test_manifest_missing_a_required_field_is_a_clear_error(run_verify, tamper, match):
+    res, copy, calls = run_verify(tamper)
+    assert res.exit_code == 1, res.output
+    out = _flat(res.output)
+    assert out.startswith(f"studyval: error: {copy / 'manifest.json'}: not a complete studyval")
+    assert match in out
+    assert "KeyError" not in out
+    assert calls == []  # refused before recomputing
+
+
+@pytest.mark.slow
+def test_failed_recomputation_is_not_called_nondeterministic(shared, tmp_path, monkeypatch):
+    import studyval.pipeline
+    from studyval.errors import StudyvalError
+
+    bundle, inputs = shared
+
+    def failing_run(slug, **kwargs):
+        raise StudyvalError("clinical.csv: column 'age' is missing")
+
+    monkeypatch.setattr(studyval.pipeline, "run_protocol", failing_run)
+    args = [str(bundle), "-c", str(inputs["clinical"]), "-p", str(inputs["predictions"])]
+    res = CliRunner().invoke(verify, args)
+    assert res.exit_code == 1, res.output
+    assert "recomputation failed: clinical.csv: column 'age' is missing" in res.output
+    assert "not deterministic" not in res.output
+
+
+@pytest.mark.slow
+def test_seed_of_a_changed_plan_is_a_cause_not_tampering(shared, verified, tmp_path):
+    """When the plan changed since the run, another seed is the plan's doing, not an edit."""
+    bundle, inputs = shared
+    _, recomputed = verified
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    _edit_manifest(copy, lambda m: (m.update(seed=7), m["protocol"].update(plan_sha256="0" * 64)))
+    report = compare_bundles(
+        copy, recomputed, clinical=inputs["clinical"], predictions=inputs["predictions"]
+    )
+    assert report.manifest_edits == ()
+    causes = "\n".join(report.causes)
+    assert "analysis plan changed" in causes
+    assert "seed changed: the bundle was made with seed 7, the current plan of" in causes
+
+
+@pytest.mark.parametrize(
+    ("manifest", "match"),
+    [
+        pytest.param({}, r"required fields 'protocol', 'seed', .* are missing", id="empty"),
+        pytest.param(
+            {"protocol": "ovcf-chronicity"},
+            r"field 'protocol' must be an object, got 'ovcf-chronicity'",
+            id="protocol-a-string",
+        ),
+        pytest.param(
+            {"seed": True, "models": {}, "outputs": {"tables/a.csv": 1}},
+            r"field 'seed' must be an integer, got True; field 'models' must be a list",
+            id="wrong-types",
+        ),
+    ],
+)
+def test_incomplete_manifest_is_refused_before_recomputing(tmp_path, manifest, match):
+    from studyval.verify import ManifestError
+
+    _write_manifest(tmp_path, manifest)
+    with pytest.raises(ManifestError, match=match):
+        verify_bundle(tmp_path, clinical=tmp_path / "clinical.csv")
+
+
+@pytest.mark.slow
+def test_other_seed_with_outputs_that_differ_is_still_named(shared, verified, tmp_path):
+    """A bundle really made with another seed: its seed-dependent outputs do not reproduce."""
+    bundle, inputs = shared
+    _, recomputed = verified
+    copy, again = tmp_path / "bundle", tmp_path / "recomputed"
+    shutil.copytree(bundle, copy)
+    shutil.copytree(recomputed, again)
+    _edit_manifest(copy, lambda m: m.update(seed=7))
+    auc = again / "tables" / "auc.csv"  # as if the plan's seed gave other intervals
+    auc.write_text(auc.read_text().replace("0.9", "0.95", 1))
+    report = compare_bundles(
+        copy, again, clinical=inputs["clinical"], predictions=inputs["predictions"]
+    )
+    assert not report.ok
+    assert [(o.path, o.status) for o in report.failed] == [("tables/auc.csv", "differs")]
+    assert len(report.manifest_edits) == 1
+    assert report.manifest_edits[0].startswith("manifest field 'seed' says 7, the plan's seed is")
+    assert (
+        "the bundle was made with another seed than the plan's, or its manifest's seed"
+        in (report.manifest_edits[0])
+    )
+    assert "not deterministic" not in report.format()
+
+
+@pytest.mark.slow
+def test_model_hash_with_another_prediction_table_blames_the_table(shared, verified, tmp_path):
+    bundle, inputs = shared
+    _, recomputed = verified
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    _edit_manifest(copy, lambda m: m["models"][0].update(model_version="sha256:" + "0" * 64))
+    other = tmp_path / "predictions-v2.csv"
+    other.write_bytes(inputs["predictions"].read_bytes() + b"\n")
+    report = compare_bundles(copy, recomputed, clinical=inputs["clinical"], predictions=other)
+    assert not report.ok
+    edits = "\n".join(report.manifest_edits)
+    assert "in the given prediction table predictions-v2.csv; it is not the prediction table" in (
+        edits
+    )
+    assert "input predictions changed: predictions-v2.csv" in "\n".join(report.causes)

@@ -36,7 +36,7 @@ from studyval.analysis import survival as sv
 from studyval.analysis import survival_validation as svv
 from studyval.analysis.descriptive import baseline_table
 from studyval.checklists_tripod import tripod_ai_2024
-from studyval.cohort import Cohort
+from studyval.cohort import Cohort, absent_column_violations, estimating
 from studyval.errors import EstimationError, Violation
 from studyval.figures import competing_risks as crfig
 from studyval.figures.spec import FigureSpec, ci_text, count
@@ -51,6 +51,7 @@ __all__ = [
     "figure_specs",
     "flow_counts",
     "flow_stages",
+    "needed_columns",
     "predicted_cif",
 ]
 
@@ -74,22 +75,79 @@ def _meld_na(meld: np.ndarray, sodium: pd.Series) -> np.ndarray:
     return meld + 1.32 * (137.0 - na) - 0.033 * meld * (137.0 - na)
 
 
+def needed_columns(plan: PredictionModelPlan) -> dict[str, str]:
+    """Clinical columns the dictionary lets be left out but the plan uses: column -> use, in words.
+
+    The dictionary makes the segmentation's outputs optional because an
+    excluded patient (no usable L3 CT) has none; the analyses of the
+    included patients need every one.
+
+    Parameters
+    ----------
+    plan : PredictionModelPlan
+        The protocol's plan.
+
+    Returns
+    -------
+    dict of str to str
+        Column -> what uses it, completing "needed by the plan's ...", for
+        :func:`studyval.cohort.absent_column_violations`.
+
+    """
+    uses = {m.name for m in plan.models if "sarcopenia" in m.covariates}
+    return {
+        "l3_muscle_area_cm2": "baseline table and the SMI check (SMI = area / height^2)",
+        "smi_cm2_m2": "baseline table, sarcopenia prevalence and the sarcopenia check "
+        "(SMI below the sex-specific cut-off)",
+        "sarcopenia": "sarcopenia prevalence and the Cox model"
+        + ("s " if len(uses) > 1 else " ")
+        + " and ".join(sorted(uses))
+        + " (a covariate)",
+    }
+
+
 def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     """Rules spanning columns of the clinical table, for included patients.
 
+    * the columns the dictionary lets be left out but the plan uses are present
+      (:func:`needed_columns`); where one is absent, only that is reported (the
+      other rules read it);
     * MELD agrees with bilirubin, INR and creatinine, and MELD-Na with MELD and
       sodium (formulas in the data dictionary), within ``extra.meld_tolerance``;
     * the muscle area, the SMI and sarcopenia are present; SMI = area / height^2
       within ``extra.smi_tolerance``; sarcopenia agrees with the plan's
       sex-specific cut-offs;
+    * a follow-up time of 0 days only with an event: a death or a transplant on
+      the day of the index CT (``event`` 1 or 2) is real and is analysed as R's
+      ``survival::coxph`` does (an event at time 0, with every patient at
+      risk), while a patient censored on that day (``event`` 0) was never
+      followed and is an error (the same rule as refracture-pvp's);
     * one segmentation model version in the table.
     """
     plan = load_plan(SLUG, check_dictionary=False)
+    absent = absent_column_violations(clinical, needed_columns(plan), label=label)
+    if absent:
+        return absent
     tol = float(plan.extra.get("meld_tolerance", 0.5))
     smi_tol = float(plan.extra.get("smi_tolerance", 0.05))
     cut = plan.extra["sarcopenia_cutoffs"]
     problems: list[Violation] = []
     inc = clinical[clinical["exclusion_reason"] == "none"]
+    o = plan.outcome
+    never_followed = (inc[o.time].astype(float) == 0) & (inc[o.event].astype(int) == 0)
+    for idx in inc.index[never_followed.to_numpy(bool)]:
+        problems.append(
+            Violation(
+                label,
+                o.time,
+                int(idx) + 2,
+                f"an included patient censored on the day of the index CT ({o.time} 0, {o.event} 0) "
+                "was never followed: give the time to the last contact, or set exclusion_reason to "
+                f"incomplete_data (a death or a transplant on that day, {o.event} 1 or 2, is "
+                f"accepted with {o.time} 0)",
+                "0",
+            )
+        )
 
     def flag(mask: np.ndarray, column: str, rule: str, values: pd.Series) -> None:
         for idx in inc.index[mask]:
@@ -352,7 +410,10 @@ def analyse(
     t["sample_size"] = _sample_size(plan, d)
 
     progress("cause-specific Cox models (development centre)")
-    fitted = {m.name: _fit(dev, list(m.covariates), plan) for m in plan.models}
+    fitted = {}
+    for m in plan.models:
+        with estimating(f"model {m.name}, development centre, cause-specific Cox models"):
+            fitted[m.name] = _fit(dev, list(m.covariates), plan)
     cox_rows, zph_rows = [], []
     for m in plan.models:
         for k, fit in fitted[m.name].fits.items():

@@ -44,7 +44,7 @@ from studyval.analysis import (
 from studyval.analysis import mixed_models as lmm
 from studyval.analysis import survival as sv
 from studyval.checklists_tripod import tripod_ai_2024
-from studyval.cohort import Cohort
+from studyval.cohort import Cohort, absent_column_violations, estimating
 from studyval.errors import EstimationError, Violation
 from studyval.figures.spec import FigureSpec
 from studyval.plan import load_plan
@@ -58,6 +58,7 @@ __all__ = [
     "checklist",
     "figure_specs",
     "flow_stages",
+    "needed_columns",
 ]
 
 SLUG = "msk-aging"
@@ -104,9 +105,57 @@ def _text(v: object) -> str:
     return "" if pd.isna(v) else str(v)
 
 
+def needed_columns(plan: MskAgingPlan) -> dict[str, str]:
+    """Clinical columns the dictionary lets be left out but the plan uses: column -> use, in words.
+
+    The dictionary makes them optional because an excluded patient may lack
+    them (and a visit may be missed); the analyses need every column.
+
+    Parameters
+    ----------
+    plan : MskAgingPlan
+        The protocol's plan.
+
+    Returns
+    -------
+    dict of str to str
+        Column -> what uses it, completing "needed by the plan's ...", for
+        :func:`studyval.cohort.absent_column_violations`.
+
+    """
+    m = plan.modalities
+    needs = {
+        plan.osteoporosis.t_score: "osteoporosis-stage reference standard (DXA T-score, WHO "
+        "cut-offs) and the baseline table",
+        plan.kl.grade: "Kellgren-Lawrence reference standard (grade of each knee)",
+    }
+    for col in m.image_op:
+        needs[col] = "osteoporosis-stage models (a CNN image feature)"
+    for col in m.image_kl:
+        needs[col] = "KL-grade models (a CNN image feature)"
+    for col in m.clinical:
+        needs[col] = "fusion models (a clinical feature) and the baseline table"
+    for col in m.laboratory:
+        needs[col] = "fusion models (a laboratory feature) and the baseline table"
+    needs[plan.fracture.time] = (
+        "analysis of new fragility fractures by predicted stage (the follow-up time, in "
+        f"{plan.fracture.time_unit})"
+    )
+    needs[plan.fracture.event] = (
+        "analysis of new fragility fractures by predicted stage (the event)"
+    )
+    for outcome, cols in plan.longitudinal.outcomes.items():
+        label = plan.longitudinal.labels.get(outcome, outcome)
+        for col, month in cols.items():
+            needs[col] = f"mixed model of {label} (the visit at month {month})"
+    return needs
+
+
 def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     """Rules spanning rows or columns of the clinical (knee-level) table.
 
+    * the columns the dictionary lets be left out but the plan uses are present
+      (:func:`needed_columns`);
     * at most one row per patient and knee side;
     * patient-level columns identical on the rows of one patient (a patient in
       two cohorts or at two sites is named as such);
@@ -115,7 +164,7 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
       laboratory feature, and the fracture follow-up.
     """
     plan = load_plan(SLUG, check_dictionary=False)
-    problems: list[Violation] = []
+    problems = absent_column_violations(clinical, needed_columns(plan), label=label)
     dup = clinical.duplicated(["patient_id", "knee_side"], keep="first")
     first = {}
     for idx, pid, side in zip(
@@ -240,6 +289,7 @@ def _frames(cohort: Cohort, plan: MskAgingPlan) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def _check_outcome(knees: pd.DataFrame, patients: pd.DataFrame, plan: MskAgingPlan) -> None:
+    """Raise before any model is fitted where a set lacks a class or a fracture event."""
     for set_ in SETS:
         if not (patients["set"] == set_).any():
             raise EstimationError(f"the {set_} set has no included patients")
@@ -254,6 +304,16 @@ def _check_outcome(knees: pd.DataFrame, patients: pd.DataFrame, plan: MskAgingPl
                     f"{set_} set: no case of {CONDITION_LABEL[cond]} {', '.join(absent)}; "
                     "one-vs-rest AUCs and per-class sensitivity cannot be estimated"
                 )
+    fr = plan.fracture
+    for set_ in SETS:
+        sub = patients[patients["set"] == set_]
+        if not sub[fr.event].astype(bool).any():
+            raise EstimationError(
+                f"{set_} set: no new fragility fracture ({fr.event} is false for all "
+                f"{len(sub)} included patients, each censored at the end of {fr.time}): the "
+                "Kaplan-Meier incidence, the log-rank test and the Cox model of fractures by "
+                "predicted stage (secondary endpoint fragility_fracture) cannot be estimated"
+            )
 
 
 # ----------------------------------------------------------------------------- analyse
@@ -347,7 +407,9 @@ def analyse(
                     if site != "all":
                         sel = sel & (d["site"] == site).to_numpy()
                     keys = {"condition": cond, "model": m.name, "set": set_, "site": site}
-                    a, c, mt, kp = _evaluate(cond, d[sel], s[sel], classes[cond], plan, keys)
+                    where = "" if site == "all" else f", hospital {site}"
+                    with estimating(f"model {m.name}, {CONDITION_LABEL[cond]}, {set_} set{where}"):
+                        a, c, mt, kp = _evaluate(cond, d[sel], s[sel], classes[cond], plan, keys)
                     disc.append(a)
                     conf.append(c)
                     mats.append(mt)
@@ -627,6 +689,19 @@ def _fractures(patients: pd.DataFrame, pred: np.ndarray, plan: MskAgingPlan):
                 at = km.at_risk(ticks).copy()
                 at_rows.append(at.assign(**keys))
             lr = km.logrank
+            where = "all patients" if set_ == "all" else f"{set_} set"
+            what = (
+                f"model {plan.primary_model}, {where}, new fragility fractures by predicted stage"
+                if name == "predicted"
+                else f"{where}, new fragility fractures by DXA stage"
+            )
+            if lr is None:
+                present = sorted(set(g.tolist()))
+                raise EstimationError(
+                    f"{what}: the log-rank test cannot be estimated (stages present: "
+                    f"{', '.join(map(str, present))}; {int(event[sel].sum())} fractures); it needs "
+                    "at least two stages and one fracture"
+                )
             lr_rows.append(
                 {
                     **keys,
@@ -661,7 +736,8 @@ def _fractures(patients: pd.DataFrame, pred: np.ndarray, plan: MskAgingPlan):
             for c in classes[1:]:
                 df[c] = (g == c).astype(float)
                 covs.append(c)
-            fit = sv.cox(df, duration="time", event="event", covariates=covs, alpha=plan.alpha)
+            with estimating(f"{what}, Cox model"):
+                fit = sv.cox(df, duration="time", event="event", covariates=covs, alpha=plan.alpha)
             s = fit.summary.copy()
             s["term"] = s["term"].map(lambda v: f"{v} vs {classes[0]}")
             s["n"], s["n_events"] = fit.n, fit.n_events

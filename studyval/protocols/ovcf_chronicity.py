@@ -39,11 +39,16 @@ from studyval.analysis import (
 )
 from studyval.analysis.descriptive import baseline_table
 from studyval.checklists import stard_2015
-from studyval.cohort import Cohort
+from studyval.cohort import (
+    Cohort,
+    absent_column_violations,
+    estimating,
+    failure_reason_summary,
+)
 from studyval.errors import EstimationError, Violation
 from studyval.figures.spec import FigureSpec, ci_text, count
 from studyval.figures.style import legend_below
-from studyval.plan import AnalysisPlan
+from studyval.plan import AnalysisPlan, load_plan
 
 __all__ = [
     "SLUG",
@@ -53,6 +58,7 @@ __all__ = [
     "figure_specs",
     "flow_counts",
     "flow_stages",
+    "needed_columns",
 ]
 
 SLUG = "ovcf-chronicity"
@@ -67,9 +73,11 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     * one site, age, sex and exclusion reason per patient;
     * exactly one index vertebra per patient;
     * an included patient (``exclusion_reason == "none"``) is >= 50 years old
-      and had the MRI less than 14 days from the CT (either order).
+      and had the MRI less than 14 days from the CT (either order);
+    * ``dxa_t_score`` is present as a column (its cells may be empty): the
+      baseline table and the plan's ``bmd_category`` subgroup use it.
     """
-    problems: list[Violation] = []
+    problems = absent_column_violations(clinical, needed_columns(), label=label)
     by_patient = clinical.groupby("patient_id", observed=True, sort=False)
     for col in ("site", "age", "sex", "exclusion_reason"):
         n_distinct = by_patient[col].nunique(dropna=False)
@@ -121,6 +129,28 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     return problems
 
 
+def needed_columns(plan: AnalysisPlan | None = None) -> dict[str, str]:
+    """Optional clinical columns the plan's analyses use: column -> what uses it, in words.
+
+    Parameters
+    ----------
+    plan : AnalysisPlan, optional
+        The protocol's plan; the bundled one when omitted.
+
+    Returns
+    -------
+    dict of str to str
+        Column -> what uses it, completing "needed by the plan's ...", for
+        :func:`studyval.cohort.absent_column_violations`.
+
+    """
+    plan = load_plan(SLUG, check_dictionary=False) if plan is None else plan
+    uses = ["baseline table (DXA T-score by class and by site)"]
+    if any(sg.variable == "bmd_category" for sg in plan.subgroups):
+        uses.append("bmd_category subgroup (WHO category of the lowest DXA T-score)")
+    return {"dxa_t_score": " and the ".join(uses)}
+
+
 # ----------------------------------------------------------------------------- flow
 
 
@@ -130,7 +160,9 @@ def flow_counts(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
     Returns a tidy table with columns ``stage, set, site, group, n_patients,
     n_cases, detail``: screened; excluded by reason; included by site and
     class; split by patient; for each evaluation set the index-test failures
-    of the primary model (with reasons) and the analysed patients by class.
+    of the primary model (``detail``: each failure category with its count,
+    ``"image unreadable (2); segmentation failed (1)"``) and the analysed
+    patients by class.
     """
     clin = cohort.clinical
     pos, neg = plan.outcome.positive, plan.outcome.negative
@@ -190,7 +222,7 @@ def flow_counts(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
             "index_test_failed",
             failed,
             set_=set_,
-            detail="; ".join(sorted(failed["failure_reason"].astype(str).unique())),
+            detail=failure_reason_summary(failed["failure_reason"]),
         )
         ok = in_set[in_set["status"] == "ok"]
         for cls in (pos, neg):
@@ -211,6 +243,37 @@ class ProtocolTables:
 def _set_frame(cohort: Cohort, set_: str) -> pd.DataFrame:
     p = cohort.predictions
     return p[(p["split"] == set_) & p["index_vertebra"].astype(bool)]
+
+
+def _scored(frame: pd.DataFrame, model: str, set_: str) -> pd.DataFrame:
+    """Rows of ``frame`` that ``model`` scored; an error where it scored none or gave all one score.
+
+    Raises
+    ------
+    EstimationError
+        Naming the model, the set and the reason: no case with a score
+        (every one failed), or every score equal (the model ranks no case
+        above another: its AUC is 0.5 by construction with a DeLong interval
+        of zero width, and the calibration slope is not identifiable).
+
+    """
+    rows = frame[frame["model_name"] == model]
+    ok = rows[rows["status"] == "ok"]
+    if len(ok) == 0:
+        raise EstimationError(
+            f"model {model}, {set_} set: none of the {len(rows)} index vertebrae has a score "
+            "(every one has status failed); the AUC and every accuracy measure cannot be estimated"
+        )
+    scores = ok["score"].to_numpy(float)
+    if len(ok) > 1 and np.all(scores == scores[0]):
+        raise EstimationError(
+            f"model {model}, {set_} set: every score is equal ({scores[0]:g}) for the {len(ok)} "
+            "scored index vertebrae: the model ranks no case above another, so its AUC (0.5 by "
+            "construction, with a DeLong interval of zero width), its comparison with the other "
+            "models and its calibration slope cannot be estimated; check the export of the "
+            "model's scores"
+        )
+    return ok
 
 
 def _wide(frame: pd.DataFrame, models: list[str]) -> pd.DataFrame:
@@ -255,7 +318,7 @@ def analyse(
         progress(f"discrimination and accuracy, {set_} set")
         frame = _set_frame(cohort, set_)
         for model in models:
-            ok = frame[(frame["model_name"] == model) & (frame["status"] == "ok")]
+            ok = _scored(frame, model, set_)
             y = np.where(ok["positive"].to_numpy(bool), pos, neg)
             s = ok["score"].to_numpy(float)
             try:
@@ -270,54 +333,59 @@ def analyse(
             pts.insert(0, "model", model)
             pts.insert(0, "set", set_)
             roc_rows.append(pts)
-            for th in plan.thresholds:
-                r = accuracy.diagnostic_accuracy(
-                    y,
-                    s,
-                    positive=pos,
-                    threshold=th.value,
-                    threshold_status="pre-specified",
-                    alpha=alpha,
-                    ci_method=plan.proportion_ci,
-                )
-                acc_rows.append(_acc_table(r, set_, model, th.name, "pre-specified", th.source))
-                cm_rows.append(_cm_row(r, set_, model, th.name, th.value, "pre-specified"))
-            yd = thresholds.youden(y, s, positive=pos)
-            youden_rows.append({"set": set_, "model": model, **yd.to_dict()})
-            if set_ == "internal":
-                youden_internal[model] = float(yd.value)
-            else:
-                r = accuracy.diagnostic_accuracy(
-                    y,
-                    s,
-                    positive=pos,
-                    threshold=youden_internal[model],
-                    threshold_status="exploratory",
-                    alpha=alpha,
-                    ci_method=plan.proportion_ci,
-                )
-                src = "Youden index maximised on the internal set (data-derived, exploratory)"
-                acc_rows.append(_acc_table(r, set_, model, "youden-internal", "exploratory", src))
-                cm_rows.append(
-                    _cm_row(
-                        r, set_, model, "youden-internal", youden_internal[model], "exploratory"
+            with estimating(f"model {model}, {set_} set, accuracy and Youden threshold"):
+                for th in plan.thresholds:
+                    r = accuracy.diagnostic_accuracy(
+                        y,
+                        s,
+                        positive=pos,
+                        threshold=th.value,
+                        threshold_status="pre-specified",
+                        alpha=alpha,
+                        ci_method=plan.proportion_ci,
                     )
-                )
+                    acc_rows.append(_acc_table(r, set_, model, th.name, "pre-specified", th.source))
+                    cm_rows.append(_cm_row(r, set_, model, th.name, th.value, "pre-specified"))
+                yd = thresholds.youden(y, s, positive=pos)
+                youden_rows.append({"set": set_, "model": model, **yd.to_dict()})
+                if set_ == "internal":
+                    youden_internal[model] = float(yd.value)
+                else:
+                    r = accuracy.diagnostic_accuracy(
+                        y,
+                        s,
+                        positive=pos,
+                        threshold=youden_internal[model],
+                        threshold_status="exploratory",
+                        alpha=alpha,
+                        ci_method=plan.proportion_ci,
+                    )
+                    src = "Youden index maximised on the internal set (data-derived, exploratory)"
+                    acc_rows.append(
+                        _acc_table(r, set_, model, "youden-internal", "exploratory", src)
+                    )
+                    cm_rows.append(
+                        _cm_row(
+                            r, set_, model, "youden-internal", youden_internal[model], "exploratory"
+                        )
+                    )
         wide = _wide(frame, models)
         y = np.where(wide["positive"].to_numpy(bool), pos, neg)
         for a_name, b_name in itertools.combinations(models, 2):
-            c = discrimination.compare_auc(
-                y,
-                wide[a_name].to_numpy(),
-                wide[b_name].to_numpy(),
-                positive=pos,
-                alpha=alpha,
-                names=(a_name, b_name),
-            )
+            with estimating(f"models {a_name} and {b_name}, {set_} set, paired DeLong comparison"):
+                c = discrimination.compare_auc(
+                    y,
+                    wide[a_name].to_numpy(),
+                    wide[b_name].to_numpy(),
+                    positive=pos,
+                    alpha=alpha,
+                    names=(a_name, b_name),
+                )
             paired_rows.append({"set": set_, **c.to_dict()})
-        j = discrimination.compare_auc_k(
-            y, {m: wide[m].to_numpy() for m in models}, positive=pos, alpha=alpha
-        )
+        with estimating(f"models {', '.join(models)}, {set_} set, joint DeLong comparison"):
+            j = discrimination.compare_auc_k(
+                y, {m: wide[m].to_numpy() for m in models}, positive=pos, alpha=alpha
+            )
         jd = j.to_dict()
         jd["names"] = ", ".join(j.names)
         jd.pop("aucs", None)
@@ -337,15 +405,16 @@ def analyse(
         fe = _set_frame(cohort, "external")
         fi = fi[(fi["model_name"] == model) & (fi["status"] == "ok")]
         fe = fe[(fe["model_name"] == model) & (fe["status"] == "ok")]
-        u = discrimination.compare_auc_unpaired(
-            np.where(fi["positive"].to_numpy(bool), pos, neg),
-            fi["score"].to_numpy(float),
-            np.where(fe["positive"].to_numpy(bool), pos, neg),
-            fe["score"].to_numpy(float),
-            positive=pos,
-            alpha=alpha,
-            names=("internal", "external"),
-        )
+        with estimating(f"model {model}, internal vs external set, unpaired DeLong comparison"):
+            u = discrimination.compare_auc_unpaired(
+                np.where(fi["positive"].to_numpy(bool), pos, neg),
+                fi["score"].to_numpy(float),
+                np.where(fe["positive"].to_numpy(bool), pos, neg),
+                fe["score"].to_numpy(float),
+                positive=pos,
+                alpha=alpha,
+                names=("internal", "external"),
+            )
         unpaired.append({"model": model, **u.to_dict()})
     t["compare_unpaired"] = pd.DataFrame(unpaired)
 
@@ -418,16 +487,17 @@ def _supplementary(
         results = {}
         rows = []
         for k, model in enumerate(models):
-            ok = frame[(frame["model_name"] == model) & (frame["status"] == "ok")]
-            res = calibration.calibration(
-                _labels(ok, plan),
-                ok["score"].to_numpy(float),
-                positive=pos,
-                alpha=plan.alpha,
-                n_resamples=plan.calibration.n_resamples,
-                seed=seed + k,
-                ci_method=plan.calibration.ci_method,
-            )
+            ok = _scored(frame, model, prim)
+            with estimating(f"model {model}, {prim} set, calibration"):
+                res = calibration.calibration(
+                    _labels(ok, plan),
+                    ok["score"].to_numpy(float),
+                    positive=pos,
+                    alpha=plan.alpha,
+                    n_resamples=plan.calibration.n_resamples,
+                    seed=seed + k,
+                    ci_method=plan.calibration.ci_method,
+                )
             results[model] = res
             tab = res.table()
             tab.insert(0, "model", model)
@@ -450,23 +520,25 @@ def _supplementary(
         )
         wide = _wide(frame, models)
         y = np.where(wide["positive"].to_numpy(bool), pos, plan.outcome.negative)
-        dc = decision_curve.net_benefit(
-            y, {m: wide[m].to_numpy() for m in models}, positive=pos, thresholds=grid
-        )
+        with estimating(f"models {', '.join(models)}, {prim} set, decision curves"):
+            dc = decision_curve.net_benefit(
+                y, {m: wide[m].to_numpy() for m in models}, positive=pos, thresholds=grid
+            )
         t["decision_curve"] = dc.frame()
         diffs = []
         for k, (a, b) in enumerate(spec.compare):
-            d = decision_curve.net_benefit_difference(
-                y,
-                wide[a].to_numpy(),
-                wide[b].to_numpy(),
-                positive=pos,
-                thresholds=grid,
-                n_resamples=spec.n_resamples,
-                seed=seed + 100 + k,
-                alpha=plan.alpha,
-                labels=(a, b),
-            )
+            with estimating(f"models {a} and {b}, {prim} set, difference in net benefit"):
+                d = decision_curve.net_benefit_difference(
+                    y,
+                    wide[a].to_numpy(),
+                    wide[b].to_numpy(),
+                    positive=pos,
+                    thresholds=grid,
+                    n_resamples=spec.n_resamples,
+                    seed=seed + 100 + k,
+                    alpha=plan.alpha,
+                    labels=(a, b),
+                )
             diffs.append(d.frame())
         if diffs:
             t["decision_curve_difference"] = pd.concat(diffs, ignore_index=True)
@@ -528,20 +600,22 @@ def _subgroups(cohort: Cohort, plan: AnalysisPlan) -> dict[str, pd.DataFrame]:
             "n_resamples": plan.vertebra_level.n_resamples if plan.vertebra_level else 2000,
             "seed": plan.seed + 200 + k if clusters is not None else None,
         }
-        results = [subgroups.subgroup_auc(y, s, groups.to_numpy(), **common)]
-        for measure in ("sensitivity", "specificity"):
-            results.append(
-                subgroups.subgroup_accuracy(
-                    y,
-                    s,
-                    groups.to_numpy(),
-                    threshold=th.value,
-                    threshold_status="pre-specified",
-                    measure=measure,
-                    ci_method=plan.proportion_ci,
-                    **common,
+        where = "internal and external sets" if sg.set == "pooled" else f"{plan.sets.primary} set"
+        with estimating(f"model {model}, {where}, subgroup analysis by {sg.variable}"):
+            results = [subgroups.subgroup_auc(y, s, groups.to_numpy(), **common)]
+            for measure in ("sensitivity", "specificity"):
+                results.append(
+                    subgroups.subgroup_accuracy(
+                        y,
+                        s,
+                        groups.to_numpy(),
+                        threshold=th.value,
+                        threshold_status="pre-specified",
+                        measure=measure,
+                        ci_method=plan.proportion_ci,
+                        **common,
+                    )
                 )
-            )
         for res in results:
             tab = res.table()
             tab.insert(0, "unit", sg.unit)
@@ -572,7 +646,10 @@ def _vertebra_level(cohort: Cohort, plan: AnalysisPlan) -> dict[str, pd.DataFram
         y = _labels(d, plan)
         s = d["score"].to_numpy(float)
         cl = d["patient_id"].to_numpy()
-        r = clustered.auc_clustered(y, s, cl, positive=pos, alpha=plan.alpha)
+        with estimating(
+            f"model {model}, {prim} set, all fractured vertebrae (patient-clustered AUC)"
+        ):
+            r = clustered.auc_clustered(y, s, cl, positive=pos, alpha=plan.alpha)
         rows.append({"set": prim, "model": model, **r.to_dict()})
         is_pos = d["positive"].to_numpy(bool)
         test_pos = s >= th.value
@@ -622,15 +699,18 @@ def _vertebra_level(cohort: Cohort, plan: AnalysisPlan) -> dict[str, pd.DataFram
     meta = data.drop_duplicates("case_id").set_index("case_id").loc[ok.index]
     y = _labels(meta, plan)
     for a, b in itertools.combinations(plan.model_names, 2):
-        c = clustered.compare_auc_clustered(
-            y,
-            ok[a].to_numpy(),
-            ok[b].to_numpy(),
-            meta["patient_id"].to_numpy(),
-            positive=pos,
-            alpha=plan.alpha,
-            names=(a, b),
-        )
+        with estimating(
+            f"models {a} and {b}, {prim} set, all fractured vertebrae (clustered DeLong)"
+        ):
+            c = clustered.compare_auc_clustered(
+                y,
+                ok[a].to_numpy(),
+                ok[b].to_numpy(),
+                meta["patient_id"].to_numpy(),
+                positive=pos,
+                alpha=plan.alpha,
+                names=(a, b),
+            )
         wide_rows.append({"set": prim, **c.to_dict()})
     return {
         "vertebra_auc": pd.DataFrame(rows),

@@ -47,12 +47,12 @@ from studyval.analysis.survival_validation import (
     time_dependent_auc,
 )
 from studyval.checklists_tripod import tripod_ai_2024
-from studyval.cohort import Cohort
+from studyval.cohort import Cohort, absent_column_violations, estimating
 from studyval.errors import EstimationError, StatisticalWarning, Violation
 from studyval.figures.spec import FigureSpec, ci_text, count
 from studyval.figures.style import legend_below
 from studyval.figures.survival import calibration_horizon_figure, km_figure, zph_figure
-from studyval.plan import PredictionModelPlan
+from studyval.plan import PredictionModelPlan, load_plan
 
 __all__ = [
     "REQUIRES_PREDICTIONS",
@@ -63,6 +63,7 @@ __all__ = [
     "design_frame",
     "figure_specs",
     "flow_counts",
+    "needed_columns",
     "optimism_bootstrap",
 ]
 
@@ -106,14 +107,66 @@ REQUIRED_INCLUDED = (
 )
 
 
+def needed_columns(plan: PredictionModelPlan | None = None) -> dict[str, str]:
+    """Clinical columns the dictionary lets be left out but the plan uses: column -> use, in words.
+
+    The dictionary makes them optional because an excluded patient may lack
+    them; the analyses of the included patients need every one.
+
+    Parameters
+    ----------
+    plan : PredictionModelPlan, optional
+        The protocol's plan; the bundled one when omitted.
+
+    Returns
+    -------
+    dict of str to str
+        Column -> what uses it, completing "needed by the plan's ...", for
+        :func:`studyval.cohort.absent_column_violations`.
+
+    """
+    plan = load_plan(SLUG, check_dictionary=False) if plan is None else plan
+    uses: dict[str, list[str]] = {}
+    for m in plan.models:
+        for cov in m.covariates:
+            uses.setdefault(cov, []).append(m.name)
+    needs = {
+        cov: f"Cox model{'s' if len(names) > 1 else ''} {' and '.join(names)} (a covariate)"
+        for cov, names in uses.items()
+    }
+    o = plan.outcome
+    needs[o.time] = f"time-to-event outcome (follow-up time in {o.time_unit})"
+    needs[o.event] = (
+        "time-to-event outcome (status at the end of follow-up: "
+        + ", ".join(f"{k} = {v}" for k, v in sorted(o.event_codes.items()))
+        + ")"
+    )
+    needs["followup_end_date"] = (
+        "follow-up check (followup_days must equal the days from surgery_date to it)"
+    )
+    return needs
+
+
 def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     """Protocol rules that span columns of the clinical table (included patients).
 
+    * the columns the dictionary lets be left out but the plan uses are present
+      (:func:`needed_columns`); where one is absent, only that is reported (the
+      other rules read it);
     * age 50-90 and 1-3 fractured vertebrae (else set exclusion_reason);
     * predictors and follow-up complete;
-    * follow-up time > 0 days; ``followup_end_date`` not before ``surgery_date``;
-      ``followup_days`` equal to the days between the two dates.
+    * follow-up time >= 0 days, and 0 only with an event: a re-fracture or a
+      death on the day of surgery (``followup_days`` 0, ``event`` 1 or 2) is
+      real and is analysed as R's ``survival::coxph`` does (an event at time 0,
+      with every patient at risk), while a patient censored on the day of
+      surgery (``event`` 0) was never followed and is an error (the same rule
+      as cirrhosis-sarcopenia's);
+    * ``followup_end_date`` not before ``surgery_date``; ``followup_days``
+      equal to the days between the two dates.
     """
+    absent = absent_column_violations(clinical, needed_columns(), label=label)
+    if absent:
+        return absent
     problems: list[Violation] = []
     inc = clinical["exclusion_reason"] == "none"
 
@@ -151,9 +204,14 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
         )
     days = clinical["followup_days"].astype("Float64")
     flag(
-        days <= 0,
+        (days == 0) & (clinical["event"].astype("Float64") == 0),
         "followup_days",
-        lambda _: "follow-up time must be > 0 days for an included patient",
+        lambda _: (
+            "an included patient censored on the day of surgery (followup_days 0, event 0) was "
+            "never followed: give the date of the last contact after surgery as followup_end_date "
+            "(a re-fracture or a death on the day of surgery, event 1 or 2, is accepted with "
+            "followup_days 0)"
+        ),
     )
     gap = (clinical["followup_end_date"] - clinical["surgery_date"]).dt.days
     flag(
@@ -437,7 +495,8 @@ def analyse(
     fits = {}
     rows = []
     for m in plan.models:
-        f = _fit(d, terms[m.name], alpha)
+        with estimating(f"model {m.name}, all included patients, Cox model"):
+            f = _fit(d, terms[m.name], alpha)
         fits[m.name] = f
         s = f.summary.copy()
         s.insert(0, "role", m.role)

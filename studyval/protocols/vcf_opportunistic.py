@@ -41,8 +41,11 @@ from studyval.checklists import stard_table
 from studyval.cohort import (
     MAX_LISTED,
     Cohort,
+    absent_column_violations,
+    failure_reason_summary,
     missing_prediction_violations,
     prediction_row_violations,
+    with_failure_reason,
 )
 from studyval.errors import EstimationError, InputValidationError, Violation
 from studyval.figures.spec import FigureSpec
@@ -57,6 +60,7 @@ __all__ = [
     "figure_specs",
     "first_scans",
     "join",
+    "needed_columns",
 ]
 
 SLUG = "vcf-opportunistic"
@@ -88,10 +92,17 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     * ``vcf_reference`` is ``vcf`` exactly when ``genant_grade >= 1``;
     * a referral requires an identification (``referred`` implies ``report_vcf``);
     * the scan date lies in its period's window, and ``week`` is given exactly
-      for prospective scans and equals the week of the scan date.
+      for prospective scans and equals the week of the scan date;
+    * the columns the dictionary lets be left out but the plan uses
+      (:func:`needed_columns`: ``week``, ``genant_grade``, ``vcf_reference``)
+      are present; where one is absent, only that is reported (the other
+      rules read it).
     """
     plan = _plan()
     cols = plan.columns
+    absent = absent_column_violations(clinical, needed_columns(plan), label=label)
+    if absent:
+        return absent
     problems: list[Violation] = []
     by_patient = clinical.groupby("patient_id", observed=True, sort=False)
     for col in ("site", "sex"):
@@ -227,6 +238,35 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     return problems
 
 
+def needed_columns(plan: OpportunisticPlan) -> dict[str, str]:
+    """Clinical columns the dictionary lets be left out but the plan uses: column -> use, in words.
+
+    Parameters
+    ----------
+    plan : OpportunisticPlan
+        The protocol's plan.
+
+    Returns
+    -------
+    dict of str to str
+        Column -> what uses it, completing "needed by the plan's ...", for
+        :func:`studyval.cohort.absent_column_violations`.
+
+    """
+    cols = plan.columns
+    return {
+        cols.week: "weekly monitoring of the prospective period (p-charts and CUSUMs by week)",
+        cols.genant_grade: (
+            f"reference standard ({plan.reference_standard_rule}; "
+            f"{plan.outcome.variable} is checked against it)"
+        ),
+        plan.outcome.variable: (
+            "reference standard of every rate, before/after and accuracy analysis "
+            f"({plan.outcome.positive} vs {plan.outcome.negative})"
+        ),
+    }
+
+
 # ----------------------------------------------------------------------------- join
 
 
@@ -317,7 +357,9 @@ def join(
     InputValidationError.collect(problems)
 
     keep = [c for c in clinical.columns if c not in ("patient_id", "site")]
-    joined = predictions.merge(clinical[keep], on="case_id", how="inner", validate="many_to_one")
+    joined = with_failure_reason(predictions).merge(
+        clinical[keep], on="case_id", how="inner", validate="many_to_one"
+    )
     joined = joined[joined[plan.columns.exclusion] == "none"].reset_index(drop=True)
     joined["positive"] = joined[plan.outcome.variable].astype(str) == plan.outcome.positive
     thr = joined["model_name"].map({m.name: m.threshold for m in plan.models}).astype(float)
@@ -377,7 +419,8 @@ def flow_counts(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
     Stages: ``screened``, ``excluded`` and ``excluded_reason``, ``included``,
     ``later_scans`` (not the patient's first in the period; analysed only in
     the all-scans analysis), ``first_scans`` by reference class, and
-    ``index_test_failed`` per model.
+    ``index_test_failed`` per model (``detail``: each failure category with its
+    count, ``"image unreadable (2); segmentation failed (1)"``).
     """
     cols = plan.columns
     c = cohort.clinical
@@ -426,13 +469,7 @@ def flow_counts(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
             reasons = p[(p["model_name"] == model) & p["case_id"].isin(failed["case_id"])][
                 "failure_reason"
             ]
-            add(
-                "index_test_failed",
-                failed,
-                period,
-                model,
-                "; ".join(sorted(set(reasons.astype(str)))),
-            )
+            add("index_test_failed", failed, period, model, failure_reason_summary(reasons))
     return pd.DataFrame(rows)
 
 
@@ -569,13 +606,10 @@ def _accuracy(
             truth = fp["positive"].to_numpy(bool)[ok]
             label = name
             y = np.where(truth, plan.outcome.positive, plan.outcome.negative)
+            scores = fl["score"].to_numpy(float)[ok]
+            _check_scores(scores, name, period, plan, n_rows=len(fl))
             try:
-                a = auc(
-                    y,
-                    fl["score"].to_numpy(float)[ok],
-                    positive=plan.outcome.positive,
-                    alpha=plan.alpha,
-                )
+                a = auc(y, scores, positive=plan.outcome.positive, alpha=plan.alpha)
                 auc_rows.append({"reader": name, "period": period, **a.to_dict()})
             except EstimationError as exc:
                 raise EstimationError(f"model {name}, {period} period: {exc}") from None
@@ -627,6 +661,38 @@ def _accuracy(
                 }
             )
     return pd.DataFrame(rows), pd.DataFrame(auc_rows)
+
+
+def _check_scores(
+    scores: np.ndarray, model: str, period: str, plan: OpportunisticPlan, *, n_rows: int
+) -> None:
+    """Raise where ``model`` scored no first scan of ``period`` or gave every one the same score.
+
+    Raises
+    ------
+    EstimationError
+        Naming the model, the period and the reason (an optional model's
+        rows can be left out to run without it).
+
+    """
+    hint = (
+        f"; {model} is optional in the plan: leave its rows out of the prediction table to run "
+        "without it"
+        if not plan.model(model).required
+        else ""
+    )
+    if scores.size == 0:
+        raise EstimationError(
+            f"model {model}, {period} period: none of the {n_rows} first scans has a score (every "
+            f"one has status failed); its sensitivity, specificity and AUC cannot be estimated{hint}"
+        )
+    if scores.size > 1 and np.all(scores == scores[0]):
+        raise EstimationError(
+            f"model {model}, {period} period: every score is equal ({scores[0]:g}) for the "
+            f"{scores.size} scored first scans: the model ranks no scan above another, so its AUC "
+            "(0.5 by construction, with a DeLong interval of zero width) cannot be estimated; "
+            f"check the export of the model's scores{hint}"
+        )
 
 
 def _paired(first: pd.DataFrame, cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:

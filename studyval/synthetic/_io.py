@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from studyval.errors import StudyvalError
 
 #: Given and family names of the planted direct identifiers (privacy tests look for them).
 GIVEN_NAMES = ["Wei", "Fang", "Li", "Min", "Hua", "Jun", "Lan", "Ying", "Qiang", "Mei"]
@@ -23,17 +26,47 @@ def write_cohort(
     """Write ``clinical.csv``, ``predictions.csv`` (when given) and ``truth.json``.
 
     LF line endings, scores with 6 decimals, sorted JSON keys: the same cohort
-    always gives the same bytes.
+    always gives the same bytes. A file already there is left alone when it
+    holds exactly these bytes (a rerun of the demo) and refused otherwise, so
+    a user's own ``clinical.csv`` is never overwritten; each file is written
+    to a temporary name and renamed.
+
+    Raises
+    ------
+    StudyvalError
+        A file of the same name with other contents is in ``directory``, or
+        ``directory`` is a file (nothing is written).
+
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = {"clinical": directory / "clinical.csv"}
-    clinical.to_csv(paths["clinical"], index=False, lineterminator="\n")
+    payload = {"clinical": clinical.to_csv(index=False, lineterminator="\n").encode()}
     if predictions is not None:
-        paths["predictions"] = directory / "predictions.csv"
-        predictions.to_csv(
-            paths["predictions"], index=False, lineterminator="\n", float_format="%.6f"
-        )
-    paths["truth"] = directory / "truth.json"
-    paths["truth"].write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n")
+        payload["predictions"] = predictions.to_csv(
+            index=False, lineterminator="\n", float_format="%.6f"
+        ).encode()
+    payload["truth"] = (json.dumps(truth, indent=2, sort_keys=True) + "\n").encode()
+    names = {"clinical": "clinical.csv", "predictions": "predictions.csv", "truth": "truth.json"}
+    paths = {kind: directory / names[kind] for kind in payload}
+    if directory.exists() and not directory.is_dir():
+        raise StudyvalError(f"--out {directory} is a file, not a folder")
+    for kind, path in paths.items():
+        if (path.exists() or path.is_symlink()) and (
+            not path.is_file() or path.is_symlink() or path.read_bytes() != payload[kind]
+        ):
+            raise StudyvalError(
+                f"{path} exists with other contents; studyval never overwrites a file it "
+                "did not write: choose another --out"
+            )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for kind, path in paths.items():
+            if path.exists():
+                continue
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_bytes(payload[kind])
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise StudyvalError(
+            f"cannot write the synthetic inputs into {directory}: {exc.strerror or exc}"
+        ) from None
     return paths
