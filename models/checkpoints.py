@@ -115,9 +115,16 @@ def load_weights(model: nn.Module, path: str | Path | None) -> str:
             f"{path}: SHA-256 of the content ({sha}) differs from the one in the file name"
         )
     try:
+        # weights_only: tensors and plain containers only; a file that would run code on
+        # loading (a pickled object with a reducer) is refused, never executed
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt files
+    except Exception as exc:  # torch raises several types for corrupt or foreign files
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({exc})") from exc
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise CheckpointError(
+            f"{path}: not a weights file (expected a state dict of tensors, found "
+            f"{type(state).__name__})"
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

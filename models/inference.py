@@ -13,6 +13,13 @@ row with ``status = failed`` and a ``failure_reason``.
 
 Both networks are loaded by :func:`load_model`, which refuses to run without
 a checkpoint (never random weights).
+
+:func:`predict_from_manifest` scores every image of an image manifest
+(``data_dictionary/images.yml``) with an image-level classifier, in this process
+(``engine="local"``) or on Ray Data (``engine="ray"``,
+:mod:`studyval.models.predict_ray`), writing results incrementally under
+``<out>/results/`` and the prediction table ``<out>/predictions.csv``;
+a rerun skips the cases already scored.
 """
 
 from __future__ import annotations
@@ -388,3 +395,515 @@ def predict_vertebrae(
     if out_path is not None:
         table.to_csv(out_path, index=False, float_format="%.10g")
     return table
+
+
+# --------------------------------------------------------------------------- manifest scoring
+
+#: Columns of the result part files under ``<out>/results/`` (both engines).
+RESULT_COLUMNS = (
+    "case_id",
+    "input_key",
+    "input_sha256",
+    "model_version",
+    "model_name",
+    "score",
+    "status",
+    "failure_reason",
+)
+RESULTS_DIR = "results"
+TABLE_NAME = "predictions.csv"
+ENGINES = ("local", "ray")
+
+
+def _part_schema():
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.float64() if c == "score" else pa.string()) for c in RESULT_COLUMNS])
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """Outcome of :func:`predict_from_manifest`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        The prediction table (:data:`PREDICTION_COLUMNS`), in manifest order.
+    table_path : Path
+        ``<out>/predictions.csv``.
+    model_version : str
+        ``"sha256:<hex>"`` of the weights.
+    n_cases : int
+        Rows of the manifest.
+    n_scored : int
+        Cases scored by this call.
+    n_skipped : int
+        Cases found already scored (same case, input bytes and model version).
+    n_failed : int
+        Rows of the table with ``status = failed``.
+    engine : str
+        ``"local"`` or ``"ray"``.
+    seconds : float
+        Wall time of the call.
+
+    """
+
+    table: pd.DataFrame
+    table_path: Path
+    model_version: str
+    n_cases: int
+    n_scored: int
+    n_skipped: int
+    n_failed: int
+    engine: str
+    seconds: float
+
+
+def input_key(path: str | Path) -> str:
+    """SHA-256 of an image's bytes, files in name order: what a rerun compares to skip a case.
+
+    For a file it equals the table's ``input_sha256``; for a series folder the table's
+    ``input_sha256`` orders the files by slice position, which needs the headers parsed, so the
+    cheaper name order is kept beside it in the result files.
+    """
+    return _input_sha(Path(path))
+
+
+def image_reason(exc: ImageReadError) -> str:
+    """The failure reason of an image problem: the file's name, never its path."""
+    # folders are often named by patient id or record number, and this text reaches reports
+    return f"image unreadable: {exc.problem} ({Path(exc.file).name})"
+
+
+def prepare_case(case: dict, config: ModelConfig) -> dict:
+    """Read and preprocess one manifest case; never raises (the error becomes the row's reason).
+
+    Returns a dict with ``case_id``, ``input_key``, ``input_sha256``, ``image`` (float32 tensor
+    ``(1, *roi)`` or ``None``) and ``error`` (``None`` or the failure reason).
+    """
+    from studyval.models.datasets import preprocess
+
+    path = Path(case["image"])
+    out = {"case_id": case["case_id"], "image": None, "error": None}
+    try:
+        vol = load_image(path, spacing=config.spacing)
+        out["image"] = torch.from_numpy(preprocess(vol.array, config, source=str(path)))
+        out["input_sha256"] = vol.sha256
+        out["input_key"] = vol.sha256 if path.is_file() else input_key(path)
+    except ImageReadError as exc:
+        out["error"] = image_reason(exc)
+    except Exception as exc:  # a case never stops the run
+        out["error"] = f"processing error: exception {type(exc).__name__} while reading the image"
+    if out["error"] is not None:
+        out["input_sha256"] = out["input_key"] = input_key(path)
+    return out
+
+
+class CaseScorer:
+    """One model replica: scores prepared cases (the local engine and each Ray actor use it).
+
+    On CPU each case runs through the network alone, so that a score does not depend on the
+    cases that share its batch: the rows are bitwise identical whatever the engine, the number
+    of workers, the batch size or the resume point (with the same thread count; 1 by default).
+    On CUDA the cases of a batch are stacked, under bf16 autocast when supported.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        weights: str | Path,
+        *,
+        device: str | torch.device | None = None,
+    ) -> None:
+        dev = torch.device(
+            device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
+        self.config = config
+        self.device = dev
+        self.model, self.model_version = load_model(config, weights, device=str(dev))
+        self.positive = config.classes.index(str(config.positive_class))
+
+    def _forward(self, images: list[torch.Tensor]) -> list[float]:
+        from studyval.models.training import autocast_context
+
+        x = torch.stack(images).to(self.device)
+        with torch.no_grad(), autocast_context(self.device):
+            p = torch.softmax(self.model(x).float(), dim=1)[:, self.positive]
+        return [float(v) for v in p.cpu().numpy().astype(np.float64)]
+
+    def score(self, prepared: Sequence[dict]) -> list[dict]:
+        """Rows of the result files (:data:`RESULT_COLUMNS`) for prepared cases, in order."""
+        scores: dict[int, float | str] = {}
+        ok = [i for i, p in enumerate(prepared) if p["error"] is None]
+        if self.device.type == "cuda" and len(ok) > 1:
+            try:
+                for i, s in zip(ok, self._forward([prepared[i]["image"] for i in ok]), strict=True):
+                    scores[i] = s
+            except RuntimeError:  # e.g. out of memory: fall back to one case at a time
+                scores.clear()
+        for i in ok:
+            if i in scores:
+                continue
+            try:
+                scores[i] = self._forward([prepared[i]["image"]])[0]
+            except Exception as exc:  # a case never stops the run
+                scores[i] = f"processing error: runtime error {type(exc).__name__} in the network"
+        rows = []
+        for i, p in enumerate(prepared):
+            s = scores.get(i, p["error"])
+            ok_row = isinstance(s, float)
+            rows.append(
+                {
+                    "case_id": p["case_id"],
+                    "input_key": p["input_key"],
+                    "input_sha256": p["input_sha256"],
+                    "model_version": self.model_version,
+                    "model_name": self.config.model_name,
+                    "score": s if ok_row else float("nan"),
+                    "status": "ok" if ok_row else "failed",
+                    "failure_reason": None if ok_row else str(s),
+                }
+            )
+        return rows
+
+
+def write_part(path: Path, rows: Sequence[dict]) -> Path:
+    """Write result rows as one parquet file, atomically (temporary name, fsync, rename)."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(list(rows), schema=_part_schema())
+    tmp = path.with_name(f".{path.name}.tmp-write")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read_results(results_dir: Path, *, drop_broken: bool = False) -> tuple[pd.DataFrame, int]:
+    """Every result row under ``results_dir`` and the number of unreadable part files.
+
+    A part file that cannot be read (a write cut by a kill) is skipped, and deleted when
+    ``drop_broken``; its cases count as not scored.
+    """
+    import pyarrow.parquet as pq
+
+    frames, broken = [], 0
+    if results_dir.is_dir():
+        for f in sorted(results_dir.rglob("*.parquet")):
+            if f.name.startswith("."):
+                continue
+            try:
+                t = pq.read_table(f, columns=list(RESULT_COLUMNS))
+            except Exception:  # pyarrow raises several types for a truncated file
+                broken += 1
+                if drop_broken:
+                    f.unlink(missing_ok=True)
+                continue
+            frame = t.to_pandas()
+            frame["part"] = str(f.relative_to(results_dir))
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=[*RESULT_COLUMNS, "part"]), broken
+    return pd.concat(frames, ignore_index=True), broken
+
+
+class _RunLock:
+    """An exclusive ``flock`` on ``<out>/.lock``: one run per output folder (freed if killed)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / ".lock"
+        self.fh = None
+
+    def __enter__(self) -> _RunLock:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return self
+        from studyval.errors import StudyvalError
+
+        self.fh = open(self.path, "a")  # held for the whole run
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.close()
+            raise StudyvalError(
+                f"{self.path.parent}: another prediction run is writing to this folder"
+            ) from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+def _worker_init(_worker_id: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _as_list(batch: list) -> list:
+    return batch
+
+
+def _run_local(
+    todo: list[dict],
+    config: ModelConfig,
+    weights: Path,
+    run_dir: Path,
+    *,
+    num_workers: int,
+    batch_size: int,
+    device: str | None,
+    progress: bool,
+) -> None:
+    """Score ``todo`` in this process (images read by ``num_workers`` DataLoader workers).
+
+    One parquet part per batch, written atomically: a kill loses at most the batch in flight.
+    """
+    from functools import partial
+
+    from monai.data import Dataset
+    from torch.utils.data import DataLoader
+
+    scorer = CaseScorer(config, weights, device=device)
+    dataset = Dataset(todo, transform=partial(prepare_case, config=config))
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_as_list,
+        worker_init_fn=_worker_init if num_workers else None,
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    batches = loader
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(loader, desc=f"{config.name} (local)", unit="batch")
+        except ImportError:
+            pass
+    for seq, batch in enumerate(batches):
+        write_part(run_dir / f"part-{seq:06d}.parquet", scorer.score(batch))
+
+
+def predict_from_manifest(
+    config: ModelConfig | str | Path,
+    weights: str | Path | None,
+    images: str | Path,
+    out: str | Path,
+    *,
+    engine: str = "local",
+    num_workers: int = 1,
+    batch_size: int = 8,
+    ray_address: str | None = None,
+    root: str | Path | None = None,
+    device: str | None = None,
+    threads: int | None = 1,
+    retry_failed: bool = False,
+    smoke: bool = False,
+    progress: bool = True,
+) -> PredictResult:
+    """Score every image of a manifest with a classifier and write the prediction table.
+
+    Each case is read (:func:`studyval.models.imaging.load_image`: series checks, RAS, the
+    config's spacing), windowed and cropped / padded to the config's ROI exactly as in
+    training (:func:`studyval.models.datasets.preprocess`), and scored (softmax probability of
+    the config's ``positive_class``). An unreadable, incomplete or inconsistent image keeps its
+    row with ``status = failed`` and a ``failure_reason`` naming the file's name; it never stops
+    the run.
+
+    Results go to ``<out>/results/`` as parquet part files as they are produced (the local
+    engine writes one per batch atomically; Ray Data writes one per block), so a killed run
+    loses only the cases in flight. A rerun with the same ``out`` skips every case already
+    scored with the same input bytes and model version (a failed row whose reason is a
+    ``processing error`` is retried, and every failed row with ``retry_failed``), scores the
+    rest, and rebuilds ``<out>/predictions.csv`` in manifest order with the manifest's current
+    ``patient_id``, ``site`` and ``split``. The rows do not depend on the engine, the number of
+    workers, the batch size or the resume point: on CPU each case runs through the network
+    alone with ``threads`` torch threads (bitwise identical scores).
+
+    Parameters
+    ----------
+    config : ModelConfig, str or Path
+        A classification config (its object, name or folder).
+    weights : str or Path
+        Weights file (hash-checked, loaded with ``weights_only=True``); its SHA-256 is the
+        table's ``model_version``.
+    images : str or Path
+        Image manifest (``data_dictionary/images.yml``); ``label`` and ``mask_path`` are ignored.
+    out : str or Path
+        Output folder: ``results/`` (part files) and ``predictions.csv``.
+    engine : {"local", "ray"}
+        ``local``: one process scores, ``num_workers`` DataLoader workers read images. ``ray``:
+        Ray Data, ``num_workers`` model replicas (actors, one GPU each when the cluster has
+        GPUs), each reading its own images.
+    num_workers : int
+        See ``engine`` (local: 0 reads in the scoring process).
+    batch_size : int
+        Cases per part file / per Ray batch (stacked through the network on CUDA only).
+    ray_address : str, optional
+        An existing Ray cluster (``"auto"``, ``"ray://host:10001"``); by default a local Ray is
+        started (``num_workers + 1`` CPUs, no dashboard) and stopped after. Images, weights and
+        ``out`` must be on storage every node sees, and studyval installed on every node.
+    root : str or Path, optional
+        Image root (default: the manifest's folder).
+    device : str, optional
+        Torch device of the scorer(s); default CUDA when available.
+    threads : int or None
+        Torch threads per scorer (``None``: torch's default).
+    retry_failed : bool
+        Rescore every failed row on a rerun.
+    smoke : bool
+        Use the config's tiny ``smoke`` network and ROI.
+    progress : bool
+        Progress on stderr.
+
+    Returns
+    -------
+    PredictResult
+
+    Raises
+    ------
+    InputValidationError
+        The manifest breaks its contract (every violation; nothing written).
+    CheckpointError
+        No weights, a missing, foreign or tampered file (nothing written).
+
+    """
+    import time
+    import uuid
+
+    from studyval.errors import StudyvalError
+    from studyval.models.checkpoints import sha256_file
+    from studyval.models.manifest import read_manifest
+    from studyval.models.training import resolve_config, torch_threads
+
+    t0 = time.perf_counter()
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, found {engine!r}")
+    if int(batch_size) < 1 or int(num_workers) < 0 or (engine == "ray" and num_workers < 1):
+        raise ValueError("batch_size must be >= 1 and num_workers >= 0 (>= 1 for ray)")
+    cfg = resolve_config(config, smoke=smoke)
+    if cfg.task != "classification":
+        raise StudyvalError(
+            f"{cfg.name} is a {cfg.task} config: predict_from_manifest scores image-level "
+            "classifiers (use predict_vertebrae for segmentation + per-vertebra scoring)"
+        )
+    manifest = read_manifest(images, root=root)
+    # the weights are checked (hash, keys) before anything is written
+    with torch_threads(threads):
+        load_model(cfg, weights)
+    weights = Path(weights)  # type: ignore[arg-type]
+    version = f"sha256:{sha256_file(weights)}"
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_dir = out_dir / RESULTS_DIR
+    with _RunLock(out_dir):
+        for tmp in results_dir.rglob(".*.tmp-write") if results_dir.is_dir() else ():
+            tmp.unlink(missing_ok=True)  # a part cut by a kill before its rename
+        stored, _ = read_results(results_dir, drop_broken=True)
+        stored = stored[stored["model_version"] == version]
+        if len(stored):
+            failed = stored["status"] == "failed"
+            retry = failed & (
+                True
+                if retry_failed
+                else stored["failure_reason"].fillna("").str.startswith("processing error")
+            )
+            stored = stored[~retry]
+        by_case: dict[str, dict[str, dict]] = {}
+        for row in stored.to_dict("records"):
+            by_case.setdefault(row["case_id"], {}).setdefault(row["input_key"], row)
+        done: dict[str, dict] = {}
+        todo: list[dict] = []
+        for rec in manifest:
+            found = by_case.get(rec.case_id)
+            if found:
+                key = input_key(rec.image)
+                if key in found:
+                    done[rec.case_id] = found[key]
+                    continue
+            todo.append({"case_id": rec.case_id, "image": rec.image})
+        run_dir = results_dir / f"{engine}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        if todo:
+            if engine == "local":
+                with torch_threads(threads):
+                    _run_local(
+                        todo,
+                        cfg,
+                        weights,
+                        run_dir,
+                        num_workers=int(num_workers),
+                        batch_size=int(batch_size),
+                        device=device,
+                        progress=progress,
+                    )
+            else:
+                from studyval.models.predict_ray import run_ray
+
+                run_ray(
+                    todo,
+                    cfg,
+                    weights,
+                    run_dir,
+                    num_workers=int(num_workers),
+                    batch_size=int(batch_size),
+                    ray_address=ray_address,
+                    device=device,
+                    threads=threads,
+                    progress=progress,
+                )
+            new, broken = read_results(run_dir)
+            new = new[new["model_version"] == version]
+            for row in new.to_dict("records"):
+                done.setdefault(row["case_id"], row)
+            missing = [t["case_id"] for t in todo if t["case_id"] not in done]
+            if missing or broken:
+                raise StudyvalError(
+                    f"{len(missing)} case(s) have no result after the {engine} run "
+                    f"({', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}); "
+                    "rerun the same command to score them"
+                )
+        rows = []
+        for rec in manifest:
+            r = done[rec.case_id]
+            ok = r["status"] == "ok"
+            rows.append(
+                {
+                    "case_id": rec.case_id,
+                    "patient_id": rec.patient_id,
+                    "site": rec.site,
+                    "model_name": cfg.model_name,
+                    "model_version": version,
+                    "input_sha256": r["input_sha256"],
+                    "split": rec.split,
+                    "positive_class": cfg.positive_class,
+                    "score": float(r["score"]) if ok else None,
+                    "status": r["status"],
+                    "failure_reason": None if ok else r["failure_reason"],
+                    "vertebral_level": None,
+                }
+            )
+        table = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
+        table_path = out_dir / TABLE_NAME
+        tmp = table_path.with_name(f".{TABLE_NAME}.tmp-write")
+        table.to_csv(tmp, index=False)
+        import os
+
+        os.replace(tmp, table_path)
+    return PredictResult(
+        table=table,
+        table_path=table_path,
+        model_version=version,
+        n_cases=len(manifest),
+        n_scored=len(todo),
+        n_skipped=len(manifest) - len(todo),
+        n_failed=int((table["status"] == "failed").sum()),
+        engine=engine,
+        seconds=round(time.perf_counter() - t0, 3),
+    )

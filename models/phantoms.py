@@ -135,7 +135,7 @@ def spine_phantom(
         0 an acute and a chronic fracture look the same (a uniform 20 % height
         loss, cancellous core, no oedema band, no sclerosis); in between,
         heights and HU are interpolated linearly. It makes the acute-vs-chronic
-        task as hard as a demo needs (``studyval.models.demo``). Intact bodies
+        task as hard as a demo needs (``studyval.imaging_demo``). Intact bodies
         ignore it.
     seed : int
         Seed of the noise and of the small jitter of each body.

@@ -13,18 +13,27 @@ visible:
   loss and Dice / accuracy, seconds);
 * a progress bar (tqdm when installed, else one line per epoch on stderr);
 * resumable: ``train_state.pt`` (network, optimiser, epoch, RNG states) is
-  written after every epoch and picked up by the next call with the same
-  ``out_dir``;
+  written atomically after every epoch and picked up by the next call with the
+  same ``out_dir``; it holds only tensors and plain containers and is read with
+  ``torch.load(weights_only=True)`` (:func:`load_train_state`: a foreign,
+  tampered or other run's file is a :class:`CheckpointError`, never executed);
 * the final weights are written by :func:`studyval.models.checkpoints.save_weights`
   as ``<config>-<sha256>.pt``;
 * DistributedDataParallel when started by ``torchrun`` (even with one
   process): gloo on CPU, NCCL on CUDA; each rank takes every ``world_size``-th batch
   and only rank 0 writes files.
 
-Command line (used by the DDP smoke test)::
+:func:`train_from_manifest` trains the same way on the images of a manifest
+(``data_dictionary/images.yml``), streamed from disk by MONAI datasets
+(:mod:`studyval.models.datasets`: no cache, a memory ``CacheDataset`` or a disk
+``PersistentDataset``) through a ``DataLoader`` with a ``DistributedSampler``.
+
+Command line (used by the DDP smoke tests)::
 
     torchrun --standalone --nproc_per_node=1 -m studyval.models.training \
         --config unet3d_vertebra_seg --smoke --phantoms 4 --epochs 2 --out DIR
+    torchrun --standalone --nproc_per_node=2 -m studyval.models.training \
+        --config unet3d_vertebra_seg --manifest images.csv --epochs 2 --out DIR
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from studyval.models.checkpoints import save_weights
+from studyval.models.checkpoints import CheckpointError, save_weights
 from studyval.models.config import ModelConfig, load_config
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_metric", "metric", "seconds")
@@ -152,6 +161,145 @@ def foreground_dice(logits: torch.Tensor, target: torch.Tensor) -> float:
     return 1.0 if denom == 0 else 2.0 * inter / denom
 
 
+#: ``format`` of a training state written by this module.
+STATE_FORMAT = "studyval-train-state"
+_STATE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "config": str,
+    "epoch": int,
+    "model": dict,
+    "optimiser": dict,
+    "history": list,
+    "torch_rng": torch.Tensor,
+}
+
+
+def _numpy_state_out(state: dict) -> dict:
+    """A NumPy ``bit_generator.state`` as plain containers (its 128-bit integers as text)."""
+    return {
+        "bit_generator": str(state["bit_generator"]),
+        "state": {k: str(int(v)) for k, v in state["state"].items()},
+        "has_uint32": int(state["has_uint32"]),
+        "uinteger": int(state["uinteger"]),
+    }
+
+
+def _numpy_state_in(state: dict) -> dict:
+    return {
+        "bit_generator": state["bit_generator"],
+        "state": {k: int(v) for k, v in state["state"].items()},
+        "has_uint32": int(state["has_uint32"]),
+        "uinteger": int(state["uinteger"]),
+    }
+
+
+def _state_dict(
+    config_name: str,
+    epoch: int,
+    module: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    history: list[dict],
+    fingerprint: str | None = None,
+) -> dict:
+    """The resume state: tensors and plain containers only (``torch.load(weights_only=True)``)."""
+    state: dict = {
+        "format": STATE_FORMAT,
+        "version": 1,
+        "config": config_name,
+        "epoch": int(epoch),
+        "model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "optimiser": optimiser.state_dict(),
+        "history": [dict(r) for r in history],
+        "torch_rng": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    if fingerprint is not None:
+        state["fingerprint"] = fingerprint
+    return state
+
+
+def _write_train_state(path: Path, state: dict) -> None:
+    """Write the resume state atomically (temporary file, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp-write")
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_train_state(
+    path: str | Path,
+    *,
+    config_name: str,
+    fingerprint: str | None = None,
+    numpy_rng: bool = False,
+) -> dict:
+    """Read a resume state without running code (``weights_only=True``) and check its shape.
+
+    Raises
+    ------
+    CheckpointError
+        Not a torch file, a file torch refuses to load without executing code, missing or
+        mistyped keys, another config, or (``fingerprint`` given) another run's settings.
+
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for foreign or corrupt files
+        raise CheckpointError(
+            f"{path}: not a studyval training state (torch cannot load it as plain tensors and "
+            f"containers: {type(exc).__name__}); delete it to train from the start"
+        ) from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f"{path}: not a studyval training state (holds a {type(state).__name__})"
+        )
+    required = dict(_STATE_TYPES)
+    if numpy_rng:
+        required["numpy_rng"] = dict
+    missing = [k for k in required if k not in state]
+    wrong = [k for k, t in required.items() if k in state and not isinstance(state[k], t)]
+    if missing or wrong:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"wrong type of {', '.join(wrong)}"] if wrong else []
+        )
+        raise CheckpointError(f"{path}: not a studyval training state ({'; '.join(parts)})")
+    if state["config"] != config_name:
+        raise CheckpointError(f"{path}: state of config {state['config']!r}, not {config_name!r}")
+    if fingerprint is not None and state.get("fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"{path}: written by a run with other settings or another manifest (config, "
+            "batch size, learning rate, seed or cases differ); use another output folder, or "
+            "delete the file to train from the start"
+        )
+    if len(state["history"]) != state["epoch"] + 1 or state["epoch"] < 0:
+        raise CheckpointError(
+            f"{path}: inconsistent training state (epoch {state['epoch']}, "
+            f"{len(state['history'])} history rows)"
+        )
+    if not all(torch.is_tensor(v) for v in state["model"].values()):
+        raise CheckpointError(f"{path}: the network's state holds values that are not tensors")
+    return state
+
+
+def _restore(state: dict, model: nn.Module, optimiser: torch.optim.Optimizer, path: Path) -> None:
+    try:
+        model.load_state_dict(state["model"], strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{path}: the saved network does not fit this config ({exc})"
+        ) from exc
+    try:
+        optimiser.load_state_dict(state["optimiser"])
+    except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: the saved optimiser state does not fit ({exc})") from exc
+    torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda_rng"]))
+
+
 def train(
     config: ModelConfig,
     images: np.ndarray,
@@ -230,17 +378,11 @@ def train(
     history: list[dict] = []
     rng = np.random.default_rng(seed)
     if resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
-        if state["config"] != config.name:
-            raise ValueError(
-                f"{state_path}: state of config {state['config']!r}, not {config.name!r}"
-            )
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
+        state = load_train_state(state_path, config_name=config.name, numpy_rng=True)
+        _restore(state, model, optimiser, state_path)
         start = int(state["epoch"]) + 1
         history = list(state["history"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        rng.bit_generator.state = _numpy_state_in(state["numpy_rng"])
     if _ddp_active():
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[dev.index] if dev.type == "cuda" else None
@@ -296,18 +438,9 @@ def train(
             module = (
                 model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
             )
-            state = {
-                "config": config.name,
-                "epoch": epoch,
-                "model": module.state_dict(),
-                "optimiser": optimiser.state_dict(),
-                "history": history,
-                "numpy_rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-            }
-            tmp = state_path.with_suffix(".pt.tmp-write")
-            torch.save(state, tmp)
-            os.replace(tmp, state_path)
+            state = _state_dict(config.name, epoch, module, optimiser, history)
+            state["numpy_rng"] = _numpy_state_out(rng.bit_generator.state)
+            _write_train_state(state_path, state)
     weights_path = version = None
     if rank == 0:
         last = history[-1] if history else {}
@@ -327,6 +460,328 @@ def _write_history(path: Path, rows: list[dict]) -> None:
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads for the block (``None``: leave them), then restore them."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def resolve_config(config: ModelConfig | str | Path, *, smoke: bool = False) -> ModelConfig:
+    """A :class:`ModelConfig` from itself, a config name or a config folder (``smoke``: tiny)."""
+    cfg = config if isinstance(config, ModelConfig) else load_config(config)
+    return cfg.smoke_version() if smoke else cfg
+
+
+def _worker_init(_worker_id: int) -> None:
+    torch.set_num_threads(1)  # DataLoader workers are processes: one thread each
+
+
+def _run_fingerprint(cfg: ModelConfig, target: str, settings: dict, *record_sets) -> str:
+    import hashlib
+    import json
+
+    payload = {
+        "config": cfg.name,
+        "network": [cfg.arch, cfg.spatial_dims, cfg.in_channels, cfg.out_channels],
+        "network_kwargs": repr(sorted(cfg.network_kwargs.items())),
+        "input": [list(cfg.spacing), list(cfg.hu_window), list(cfg.roi_size)],
+        "classes": list(cfg.classes),
+        "target": target,
+        "settings": settings,
+        "cases": [
+            [[r.case_id, r.image, r.label, r.mask] for r in records] for records in record_sets
+        ],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _unwrapped(exc: RuntimeError) -> BaseException:
+    """The studyval error behind a DataLoader or MONAI transform error, if there is one."""
+    from studyval.errors import StudyvalError
+
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, StudyvalError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return exc
+
+
+def _evaluate(
+    model: nn.Module, loader, loss_fn: nn.Module, *, seg: bool, dev: torch.device
+) -> torch.Tensor:
+    """Sums over this rank's validation cases: loss x n, n, and the metric's numerator, denominator."""
+    sums = torch.zeros(4, dtype=torch.float64)
+    model.eval()
+    with torch.no_grad(), autocast_context(dev):
+        for batch in loader:
+            xb = batch["image"].to(dev, non_blocking=True)
+            yb = batch["target"].to(dev, non_blocking=True)
+            out = model(xb).float()
+            sums[0] += float(loss_fn(out, yb)) * len(xb)
+            sums[1] += len(xb)
+            if seg:
+                pred, true = out.argmax(dim=1) > 0, yb[:, 0] > 0
+                sums[2] += float((pred & true).sum())
+                sums[3] += float(pred.sum() + true.sum())
+            else:
+                sums[2] += float((out.argmax(dim=1) == yb).sum())
+                sums[3] += len(xb)
+    return sums
+
+
+def _all_reduce(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    if not _ddp_active():
+        return t
+    import torch.distributed as dist
+
+    moved = t.to(dev) if dev.type == "cuda" else t
+    dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+    return moved.cpu()
+
+
+def train_from_manifest(
+    config: ModelConfig | str | Path,
+    images: str | Path,
+    out: str | Path,
+    *,
+    epochs: int | None = None,
+    cache: str = "none",
+    cache_rate: float = 1.0,
+    cache_dir: str | Path | None = None,
+    num_workers: int = 0,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    seed: int | None = None,
+    val_split: str | None = "internal",
+    root: str | Path | None = None,
+    device: str | torch.device | None = None,
+    threads: int | None = None,
+    smoke: bool = False,
+    progress: bool = True,
+    resume: bool = True,
+) -> TrainResult:
+    """Train a config's network on the images of a manifest, streaming them from disk.
+
+    The development rows are trained on, the ``val_split`` rows (``internal``: held-out
+    patients of the development centres) validated on each epoch (the development rows when
+    there are none); ``external`` rows are never read. Items come from a MONAI dataset
+    (:func:`studyval.models.datasets.make_dataset`) through a ``DataLoader`` with a
+    ``DistributedSampler`` (shuffled by ``seed + epoch``, so the order does not depend on what
+    ran before: a resumed run sees the batches an uninterrupted run sees).
+
+    Under ``torchrun --nproc_per_node=N`` it runs DistributedDataParallel (gloo on CPU, NCCL on
+    CUDA): each rank takes every N-th case of the epoch's order (the sampler pads the last
+    round by repeating cases), gradients are averaged, the epoch's losses and metrics are
+    summed over ranks, and only rank 0 writes files. bf16 autocast on CUDA, fp32 on CPU.
+
+    After every epoch rank 0 writes ``out/history.csv`` and ``out/train_state.pt`` atomically
+    (network, optimiser, epoch, history, torch RNG: tensors and plain containers, loaded with
+    ``weights_only=True``). A rerun with the same ``out`` continues after the last complete
+    epoch and ends with the weights an uninterrupted run writes (byte-identical on CPU with the
+    same thread count); a state written with other settings or cases is refused.
+
+    Parameters
+    ----------
+    config : ModelConfig, str or Path
+        The config, its name or its folder.
+    images : str or Path
+        Image manifest (``data_dictionary/images.yml``); segmentation configs need
+        ``mask_path``, classification configs ``label`` on development and internal rows.
+    out : str or Path
+        Output folder (weights, history, resume state, disk cache).
+    epochs : int, optional
+        Total epochs (default: the config's ``training.max_epochs``).
+    cache : {"none", "memory", "disk"}
+        ``none``: each volume is read when its batch is built (memory bounded by the batch and
+        the workers' prefetch); ``memory``: ``CacheDataset`` keeps ``cache_rate`` of the
+        preprocessed volumes (per rank under DDP); ``disk``: ``PersistentDataset`` under
+        ``cache_dir`` (default ``out/cache``).
+    cache_rate : float
+        Fraction kept by the memory cache.
+    num_workers : int
+        ``DataLoader`` worker processes (one torch thread each); 0 reads in the main process.
+    batch_size, learning_rate, seed : optional
+        Override the config's ``training`` section (batch size per rank).
+    val_split : str or None
+        Split validated on; ``None`` validates on the development rows.
+    root : str or Path, optional
+        Image root (default: the manifest's folder).
+    device : str or torch.device, optional
+        Default CUDA when available (``cuda:LOCAL_RANK`` under torchrun), else CPU.
+    threads : int, optional
+        Torch intra-op threads during the call (restored after).
+    smoke : bool
+        Use the config's tiny ``smoke`` network and ROI.
+    progress, resume : bool
+        Progress bar on stderr; continue from ``out/train_state.pt``.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    InputValidationError
+        The manifest breaks its contract (every violation listed; nothing written).
+    CheckpointError
+        A resume state that is foreign, tampered, or of another run.
+
+    """
+    from monai.losses import DiceCELoss
+    from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+    from studyval.errors import StudyvalError
+    from studyval.models.datasets import check_item, make_dataset
+    from studyval.models.manifest import read_manifest
+
+    cfg = resolve_config(config, smoke=smoke)
+    seg = cfg.task == "segmentation"
+    target = "mask" if seg else "label"
+    manifest = read_manifest(images, root=root, require=target, classes=cfg.classes)
+    train_recs = manifest.split("development")
+    val_recs = manifest.split(val_split) if val_split else []
+    if not train_recs:
+        raise StudyvalError(f"{manifest.path.name}: no development rows to train on")
+    tr = cfg.training
+    seed = int(tr.get("seed", 0) if seed is None else seed)
+    batch_size = int(tr.get("batch_size", 2) if batch_size is None else batch_size)
+    lr = float(tr.get("learning_rate", 1e-3) if learning_rate is None else learning_rate)
+    epochs = int(tr.get("max_epochs", 1) if epochs is None else epochs)
+    rank, world = _distributed()
+    if len(train_recs) < world:
+        raise StudyvalError(f"{len(train_recs)} development cases for {world} processes")
+    dev = (
+        torch.device(device)
+        if device is not None
+        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    out_dir = Path(out)
+    state_path = out_dir / "train_state.pt"
+    settings = {"batch_size": batch_size, "learning_rate": lr, "seed": seed, "val": val_split}
+    fingerprint = _run_fingerprint(cfg, target, settings, train_recs, val_recs)
+    with torch_threads(threads):
+        seed_everything(seed, deterministic=bool(tr.get("deterministic", True)))
+        model = cfg.build_network().to(dev)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+        start, history = 0, []
+        if resume and state_path.is_file():
+            state = load_train_state(state_path, config_name=cfg.name, fingerprint=fingerprint)
+            _restore(state, model, optimiser, state_path)
+            start, history = int(state["epoch"]) + 1, list(state["history"])
+        if _ddp_active():
+            model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[dev.index] if dev.type == "cuda" else None
+            )
+        module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        if rank == 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        cache_root = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
+        if start < epochs:
+            common = {"target": target, "cache": cache, "cache_rate": cache_rate}
+            common |= {"cache_dir": cache_root, "num_workers": num_workers}
+            train_ds = make_dataset(train_recs, cfg, **common)
+            val_ds = make_dataset(val_recs, cfg, **common) if val_recs else train_ds
+            sampler = DistributedSampler(
+                train_ds, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False
+            )
+            generator = torch.Generator()
+            loader_kw = {
+                "batch_size": batch_size,
+                "num_workers": num_workers,
+                "pin_memory": dev.type == "cuda",
+                "worker_init_fn": _worker_init if num_workers else None,
+            }
+            loader = DataLoader(train_ds, sampler=sampler, generator=generator, **loader_kw)
+            val_loader = DataLoader(
+                Subset(val_ds, list(range(rank, len(val_ds), world))),
+                shuffle=False,
+                generator=torch.Generator().manual_seed(seed),  # not the global torch RNG
+                **loader_kw,
+            )
+        loss_fn: nn.Module = (
+            DiceCELoss(to_onehot_y=True, softmax=True) if seg else nn.CrossEntropyLoss()
+        )
+        where = f"{cache_root}" if cache == "disk" else manifest.path.name
+        try:
+            for epoch in _progress(range(start, epochs), enabled=progress and rank == 0, desc=cfg.name):
+                t0 = time.perf_counter()
+                sampler.set_epoch(epoch)
+                generator.manual_seed(seed + epoch)  # workers' base seed, independent of the past
+                model.train()
+                sums = torch.zeros(2, dtype=torch.float64)
+                for batch in loader:
+                    check_item(batch, target=target, where=where)
+                    xb = batch["image"].to(dev, non_blocking=True)
+                    yb = batch["target"].to(dev, non_blocking=True)
+                    optimiser.zero_grad(set_to_none=True)
+                    with autocast_context(dev):
+                        logits = model(xb)
+                        loss = loss_fn(logits.float(), yb)
+                    loss.backward()
+                    optimiser.step()
+                    sums += torch.tensor([float(loss.detach()) * len(xb), len(xb)], dtype=torch.float64)
+                    # drop this batch before the loader builds the next: at most one batch alive
+                    del batch, xb, yb, logits, loss
+                val = _evaluate(module, val_loader, loss_fn, seg=seg, dev=dev)
+                sums, val = _all_reduce(sums, dev), _all_reduce(val, dev)
+                metric = (
+                    (1.0 if val[3] == 0 else float(2 * val[2] / val[3]))
+                    if seg
+                    else float(val[2] / max(val[1], 1))
+                )
+                history.append(
+                    {
+                        "epoch": epoch,
+                        "train_loss": float(sums[0] / sums[1]),
+                        "val_loss": float(val[0] / max(val[1], 1)),
+                        "val_metric": metric,
+                        "metric": "dice" if seg else "accuracy",
+                        "seconds": round(time.perf_counter() - t0, 3),
+                    }
+                )
+                if rank == 0:
+                    _write_history(out_dir / "history.csv", history)
+                    _write_train_state(
+                        state_path,
+                        _state_dict(cfg.name, epoch, module, optimiser, history, fingerprint),
+                    )
+        except RuntimeError as exc:  # MONAI wraps a transform's error: say what it was
+            raise _unwrapped(exc) from None
+        weights_path = version = None
+        if rank == 0:
+            from studyval.models.checkpoints import sha256_file
+
+            weights_path, version = save_weights(
+                module,
+                out_dir,
+                config_name=cfg.name,
+                info={
+                    "epochs": epochs,
+                    "seed": seed,
+                    "batch_size": batch_size,
+                    "world_size": world,
+                    "learning_rate": lr,
+                    "last_epoch": history[-1] if history else {},
+                    "manifest": manifest.path.name,
+                    "manifest_sha256": sha256_file(manifest.path),
+                    "cases": {"development": len(train_recs), "validation": len(val_recs)},
+                },
+            )
+    return TrainResult(weights_path, version, history, start, epochs)
 
 
 def phantom_training_data(
@@ -397,11 +852,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--smoke", action="store_true", help="tiny network and ROI from the config's smoke section"
     )
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--manifest", help="train on an image manifest instead of phantoms")
+    ap.add_argument("--images-root", help="folder the manifest's paths are relative to")
+    ap.add_argument("--cache", choices=("none", "memory", "disk"), default="none")
+    ap.add_argument("--cache-rate", type=float, default=1.0)
+    ap.add_argument("--cache-dir")
+    ap.add_argument("--num-workers", type=int, default=0)
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--learning-rate", type=float)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--threads", type=int)
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
     cfg = cfg.smoke_version() if args.smoke else cfg
-    x, y = phantom_training_data(cfg, args.phantoms, seed=int(cfg.training.get("seed", 0)))
-    res = train(cfg, x, y, out_dir=args.out, epochs=args.epochs, progress=not args.no_progress)
+    if args.manifest:
+        res = train_from_manifest(
+            cfg,
+            args.manifest,
+            args.out,
+            epochs=args.epochs,
+            cache=args.cache,
+            cache_rate=args.cache_rate,
+            cache_dir=args.cache_dir,
+            num_workers=args.num_workers,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            root=args.images_root,
+            threads=args.threads,
+            progress=not args.no_progress,
+        )
+    else:
+        x, y = phantom_training_data(cfg, args.phantoms, seed=int(cfg.training.get("seed", 0)))
+        res = train(cfg, x, y, out_dir=args.out, epochs=args.epochs, progress=not args.no_progress)
     rank = int(os.environ.get("RANK", "0"))
     import torch.distributed as dist
 

@@ -226,52 +226,89 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
     return sorted(files), sorted(folders)
 
 
-def is_bundle(directory: Path) -> bool:
-    """True when ``directory`` carries the bundle marker (or is a bundle of studyval < 0.2)."""
-    if (directory / MARKER).is_file() and not (directory / MARKER).is_symlink():
-        return True
-    # bundles written before the marker existed: a manifest written by studyval
+def _studyval_manifest(directory: Path) -> dict[str, Any] | None:
+    """The manifest of ``directory`` if it is one studyval wrote (else None)."""
     path = directory / MANIFEST
     if not path.is_file() or path.is_symlink():
-        return False
+        return None
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, OSError):
-        return False
-    return isinstance(manifest, dict) and "studyval_version" in manifest and "outputs" in manifest
+        return None
+    if not isinstance(manifest, dict) or "studyval_version" not in manifest:
+        return None
+    if not isinstance(manifest.get("outputs"), dict):
+        return None
+    return manifest
+
+
+def is_bundle(directory: Path) -> bool:
+    """True when ``directory`` carries the bundle marker (or is a bundle of studyval < 0.2).
+
+    A marker is only the claim: :func:`foreign_files` then checks every file
+    against the manifest, so a marker copied into a user's folder protects
+    nothing of studyval's and replaces nothing of the user's.
+    """
+    marker = directory / MARKER
+    if marker.is_file() and not marker.is_symlink():
+        return True
+    # bundles written before the marker existed: a manifest written by studyval
+    return _studyval_manifest(directory) is not None
 
 
 def foreign_files(directory: Path) -> list[str]:
-    """Files under a bundle ``directory`` that studyval did not write there.
+    """Files under a bundle ``directory`` that are not studyval's as it wrote them.
 
     studyval writes the marker, ``manifest.json``, the tables and figures its
     manifest lists under ``outputs``, the imaging files it lists under
-    ``imaging`` and ``report/report.html``. Anything else (a user's file saved
-    into the folder, a symbolic link, an unknown folder) is foreign, and a
-    folder holding a foreign file is never replaced.
+    ``imaging`` (each with its SHA-256) and ``report/report.html``. Anything
+    else is foreign: a user's file saved into the folder, a table or figure
+    edited after the run (its SHA-256 no longer matches the manifest), a
+    ``manifest.json`` that studyval did not write, a symbolic link, an unknown
+    folder. A folder holding a foreign file is never replaced.
     """
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, OSError):
-        manifest = {}
-    if not isinstance(manifest, dict):
-        manifest = {}
-    outputs = manifest.get("outputs", {})
-    imaging = manifest.get("imaging", {})
-    own = {MARKER, MANIFEST, "report/report.html"}
-    own.update(str(k) for k in (outputs if isinstance(outputs, dict) else {}))
-    own.update(f"imaging/{k}" for k in (imaging if isinstance(imaging, dict) else {}))
+    manifest = _studyval_manifest(directory)
     files, folders = _walk(directory)
-    foreign = [f for f in files if f not in own or (directory / f).is_symlink()]
-    own_dirs = {Path(f).parent.as_posix() for f in own} | {"report", "tables", "figures"}
-    own_dirs |= {p.as_posix() for f in own for p in Path(f).parents}
+    foreign: list[str] = []
+    if manifest is None:
+        # a marker with no manifest of studyval's: only the marker itself is studyval's
+        own_hashes: dict[str, str] = {}
+        if MANIFEST in files:
+            foreign.append(f"{MANIFEST} (not written by studyval)")
+            files = [f for f in files if f != MANIFEST]
+    else:
+        outputs = manifest.get("outputs", {})
+        imaging = manifest.get("imaging", {})
+        own_hashes = {str(k): str(v) for k, v in outputs.items()}
+        if isinstance(imaging, dict):
+            own_hashes.update({f"imaging/{k}": str(v) for k, v in imaging.items()})
+    own = {MARKER, MANIFEST, "report/report.html", *own_hashes}
+    for rel in files:
+        path = directory / rel
+        if rel not in own or path.is_symlink():
+            foreign.append(rel)
+        elif rel in own_hashes and file_sha256(path) != own_hashes[rel]:
+            foreign.append(f"{rel} (edited after the run)")
+    own_dirs = {"report", "tables", "figures"} | {
+        p.as_posix() for f in own for p in Path(f).parents if p.as_posix() != "."
+    }
     foreign += [d + "/" for d in folders if d not in own_dirs]
     return sorted(foreign)
 
 
+def _resolved(path: Path, what: str) -> Path:
+    """``path`` with its links resolved; a loop of links is one clear error."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise BundleWriteError(
+            f"{what} {path}: cannot be resolved ({exc}); is it a loop of symbolic links?"
+        ) from None
+
+
 def _inside(path: Path, folder: Path) -> bool:
     try:
-        path.resolve().relative_to(folder.resolve())
+        _resolved(path, "the input").relative_to(_resolved(folder, "--out"))
     except ValueError:
         return False
     return True
@@ -307,7 +344,7 @@ def resolve_out(out: str | Path) -> Path:
         raise BundleWriteError(
             "--out must name a folder of its own for the bundle, not the current folder"
         )
-    return out.resolve() if out.is_symlink() else out
+    return _resolved(out, "--out") if out.is_symlink() else out
 
 
 def check_out(out: str | Path, *, inputs: Iterable[str | Path] = ()) -> Path:
@@ -368,6 +405,9 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path] = ()) -> Path:
     ancestor = out.parent
     while not ancestor.exists() and not ancestor.is_symlink():
         ancestor = ancestor.parent
+    if ancestor.is_symlink() and not ancestor.exists():
+        _resolved(ancestor, "--out")  # a loop of links is named as such
+        raise BundleWriteError(f"--out {out} cannot be created: {ancestor} is a broken link")
     if not ancestor.is_dir():
         raise BundleWriteError(f"--out {out} cannot be created: {ancestor} is a file, not a folder")
     try:
@@ -381,30 +421,46 @@ def check_out(out: str | Path, *, inputs: Iterable[str | Path] = ()) -> Path:
 
 
 def _sibling(out: Path, kind: str) -> list[tuple[Path, int]]:
+    """Hidden siblings ``.<out>.<kind>-<pid>-<8 hex>`` that studyval makes, with their pid."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.{kind}-(\d+)-[0-9a-f]{{8}}")
     found = []
-    for path in out.parent.glob(f".{out.name}.{kind}-*"):
-        try:
-            pid = int(path.name[len(out.name) + len(kind) + 3 :].split("-", 1)[0])
-        except ValueError:
-            continue
-        found.append((path, pid))
+    try:
+        names = os.listdir(out.parent)
+    except OSError:
+        return []
+    for name in sorted(names):
+        match = pattern.fullmatch(name)
+        if match:
+            found.append((out.parent / name, int(match.group(1))))
     return found
+
+
+def _made_by_studyval(path: Path) -> bool:
+    """A hidden work folder that studyval made: it holds the marker (or nothing yet)."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    marker = path / MARKER
+    if marker.is_file() and not marker.is_symlink():
+        return True
+    return not any(path.iterdir())
 
 
 def _remove_stale(out: Path) -> None:
     """Clean up after runs that were killed (their process is gone).
 
-    A killed run may leave its hidden temporary folder (removed: studyval made
-    it) and, when it died between the two renames of :func:`swap_into_place`,
+    A killed run may leave its hidden temporary folder, or a killed ``render``
+    its hidden render folder (removed when it holds studyval's marker: a
+    look-alike folder of the user's is left alone) and, when it died between the two renames of :func:`swap_into_place`,
     the previous bundle in a hidden ``.<out>.old-*`` folder: when ``out`` is
     missing, that bundle is moved back to ``out``; when ``out`` holds the newer
     bundle, the superseded one is removed if it holds only studyval's files.
     """
     if not out.parent.is_dir():
         return
-    for path, pid in _sibling(out, "tmp"):
-        if pid != os.getpid() and not _pid_alive(pid) and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
+    for kind in ("tmp", "render"):
+        for path, pid in _sibling(out, kind):
+            if pid != os.getpid() and not _pid_alive(pid) and _made_by_studyval(path):
+                shutil.rmtree(path, ignore_errors=True)
     olds = sorted(
         (p for p, pid in _sibling(out, "old") if pid != os.getpid() and not _pid_alive(pid)),
         key=lambda p: p.stat().st_mtime,
@@ -481,7 +537,7 @@ def atomic_bundle(
         (tmp / MANIFEST).write_text(_dump_json(manifest), encoding="utf-8")
         if finish is not None:
             finish(tmp)
-        swap_into_place(tmp, out)
+        swap_into_place(tmp, out, check=foreign_files)
         tmp = None
     except OSError as exc:
         raise _write_fault(shown, exc, "writing it") from None
@@ -496,13 +552,23 @@ def atomic_bundle(
     return out
 
 
-def swap_into_place(tmp: Path, out: Path) -> None:
+def swap_into_place(
+    tmp: Path, out: Path, *, check: Callable[[Path], list[str]] | None = None
+) -> None:
     """Move the complete directory ``tmp`` onto ``out``, keeping the previous ``out`` on failure.
 
     The previous ``out`` is first renamed to a hidden ``.<out>.old-<pid>-*`` sibling, so
     that at every moment ``out`` is either the old complete directory or the new one (a
     run killed between the two renames is repaired by the next one, see
-    :func:`_remove_stale`). The caller has checked that ``out`` holds only its own files.
+    :func:`_remove_stale`). With ``check``, the previous folder is checked once more
+    after the renames, before it is deleted: a file saved into it while the run was
+    working (``check`` names it) puts the previous folder back, and nothing is deleted.
+
+    Raises
+    ------
+    BundleWriteError
+        ``check`` found files in the previous folder; it is back at ``out``.
+
     """
     old = None
     if out.exists():
@@ -514,8 +580,20 @@ def swap_into_place(tmp: Path, out: Path) -> None:
         if old is not None:
             os.replace(old, out)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if old is None:
+        return
+    foreign = check(old) if check is not None else []
+    if foreign:
+        os.replace(out, tmp)
+        os.replace(old, out)
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        raise BundleWriteError(
+            f"--out {out}: files studyval did not write appeared in it during the run ({shown}); "
+            "the previous folder is kept as it is and the new bundle was not moved into place"
+        )
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def python_command() -> str:

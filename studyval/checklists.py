@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from studyval.plan import AnalysisPlan
+from studyval.protocol import flow_count
 
 __all__ = ["PLACEHOLDER", "stard_2015", "stard_table"]
 
@@ -169,13 +170,6 @@ STARD_ITEMS: list[tuple[str, str, str, str]] = [
 ]
 
 
-def _flow_n(flow: pd.DataFrame, stage: str, **where: str) -> int:
-    sub = flow[flow["stage"] == stage]
-    for key, value in where.items():
-        sub = sub[sub[key] == value]
-    return int(sub["n_patients"].sum())
-
-
 def _item17(plan: AnalysisPlan, tables: Mapping[str, pd.DataFrame]) -> str:
     het = tables.get("subgroup_heterogeneity")
     parts = []
@@ -236,7 +230,7 @@ def stard_2015(
     prim_set = plan.sets.primary
     prim = auc[(auc["set"] == prim_set) & (auc["model"] == plan.primary_model)].iloc[0]
     th = plan.thresholds[0]
-    n_failed = {s: _flow_n(flow, "index_test_failed", set=s) for s in ("internal", "external")}
+    n_failed = {s: flow_count(flow, "index_test_failed", set=s) for s in ("internal", "external")}
     fail_detail = "; ".join(
         sorted({d for d in flow.loc[flow["stage"] == "index_test_failed", "detail"] if d})
     )
@@ -333,10 +327,10 @@ def stard_2015(
         "17": (_item17(plan, tables), "Subgroup analyses; Model comparison"),
         "18": (str(ss_reg["message"]), "Sample size"),
         "19": (
-            f"{_flow_n(flow, 'screened')} patients screened, {_flow_n(flow, 'excluded')} excluded, "
-            f"{_flow_n(flow, 'included')} included; analysed in the {prim_set} set: "
-            f"{_flow_n(flow, 'analysed', set=prim_set, group=pos)} {pos} + "
-            f"{_flow_n(flow, 'analysed', set=prim_set, group=neg)} {neg}.",
+            f"{flow_count(flow, 'screened')} patients screened, {flow_count(flow, 'excluded')} excluded, "
+            f"{flow_count(flow, 'included')} included; analysed in the {prim_set} set: "
+            f"{flow_count(flow, 'analysed', set=prim_set, group=pos)} {pos} + "
+            f"{flow_count(flow, 'analysed', set=prim_set, group=neg)} {neg}.",
             "Participant flow",
         ),
         "20": (

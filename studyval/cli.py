@@ -4,10 +4,17 @@ Exit codes: 0 success; 1 bad input (the message names file, column, row and
 rule), a plan error or a statistic that cannot be estimated; 2 wrong usage of
 the command line; 3 the report could not be rendered. On any error nothing is
 written at ``--out``.
+
+Every command is defined here, and every error reaches the user through one
+path, :func:`_errors` (or :func:`_fail`): one ``studyval: error: ...`` message
+on stderr and the exit code above, never a traceback. The modules behind the
+commands (:mod:`studyval.pipeline`, :mod:`studyval.verify`,
+:mod:`studyval.manuscript`, ...) are libraries and import nothing from here.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -19,8 +26,15 @@ import click
 
 from studyval import __version__
 from studyval.errors import StudyvalError
-from studyval.manuscript import figures_command
-from studyval.verify import verify
+from studyval.manuscript import (
+    CAPTIONS_JSON,
+    CAPTIONS_MD,
+    DEFAULT_DPI,
+    FORMATS,
+    WIDTHS,
+    default_bundle,
+    write_manuscript_figures,
+)
 
 EXIT_INPUT = 1
 EXIT_RENDER = 3
@@ -225,20 +239,20 @@ def demo(
 ) -> None:
     """Run every implemented protocol on its bundled synthetic data and render the reports."""
     from studyval.pipeline import (
-        IMAGING_CHAINS,
         PROTOCOLS,
+        has_imaging_chain,
         imaging_chain,
-        protocol_module,
         run_protocol,
         synthetic_cohort,
     )
     from studyval.plan import load_plan
+    from studyval.protocol import protocol
 
     with _errors():
         for slug in only:
-            protocol_module(slug)
+            protocol(slug)
         selected = [s for s in PROTOCOLS if not only or s in only]
-        chained = [s for s in selected if imaging and s in IMAGING_CHAINS]
+        chained = [s for s in selected if imaging and has_imaging_chain(s)]
         if chained:
             import importlib.util
 
@@ -308,6 +322,102 @@ def demo(
 
 
 @main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--clinical", "-c", type=click.Path(path_type=Path), required=True, help="Clinical table."
+)
+@click.option(
+    "--predictions", "-p", type=click.Path(path_type=Path), default=None, help="Prediction table."
+)
+@click.option(
+    "--engine",
+    type=ENGINES,
+    default=None,
+    help="Also render the recomputed report (not compared: report/ is not hashed).",
+)
+def verify(bundle: Path, clinical: Path, predictions: Path | None, engine: str | None) -> None:
+    """Recompute results BUNDLE from its inputs and check every table and figure byte for byte.
+
+    The recomputation uses the plan's seed. Exit 0 when everything reproduces
+    and the manifest is as written; 1 otherwise: the report names what differs
+    and the likely cause (a changed input, plan or package version), or the
+    manifest field that was edited after the run (seed, models, an output's
+    hash) with the recorded and the recomputed value. A manifest missing a
+    required field is an error (exit 1).
+    """
+    from studyval.verify import verify_bundle
+
+    with _errors():
+        report = verify_bundle(bundle, clinical=clinical, predictions=predictions, engine=engine)
+    click.echo(report.format())
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command(name="figures")
+@click.argument("slug")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Output directory."
+)
+@click.option(
+    "--bundle",
+    "-b",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Results bundle to draw from [default: results/demo/SLUG/bundle].",
+)
+@click.option(
+    "--width",
+    "widths",
+    type=click.Choice(list(WIDTHS)),
+    multiple=True,
+    help="Column width, repeatable: single (85 mm), double (170 mm) or column (each "
+    "figure's own) [default: single and double].",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(list(FORMATS)),
+    multiple=True,
+    help="File format, repeatable [default: all].",
+)
+@click.option(
+    "--dpi",
+    type=int,
+    multiple=True,
+    help="Raster resolution, repeatable [default: 300 and 600].",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def figures_command(
+    slug: str,
+    out: Path,
+    bundle: Path | None,
+    widths: tuple[str, ...],
+    formats: tuple[str, ...],
+    dpi: tuple[int, ...],
+    quiet: bool,
+) -> None:
+    """Write every figure of protocol SLUG for a manuscript, drawn from its results bundle.
+
+    PDF and SVG (vector, fonts embedded) and 300 and 600 dpi PNG and TIFF at
+    single (85 mm) and double (170 mm) column width, with captions.md and
+    captions.json stating n, events and the interval method of each figure.
+    """
+    with _errors():
+        paths = write_manuscript_figures(
+            default_bundle(slug) if bundle is None else bundle,
+            out,
+            slug=slug,
+            widths=widths or ("single", "double"),
+            formats=formats or FORMATS,
+            dpi=dpi or DEFAULT_DPI,
+            progress=_Progress(slug, quiet),
+        )
+    n_fig = len(json.loads((Path(out) / CAPTIONS_JSON).read_text(encoding="utf-8"))["figures"])
+    click.echo(f"figures: {out} ({n_fig} figures, {len(paths)} files)")
+    click.echo(f"captions: {Path(out) / CAPTIONS_MD}")
+
+
+@main.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
     "--out",
@@ -356,8 +466,178 @@ def deidentify(source: Path, out: Path, key_file: Path, patient_id: str | None) 
     click.echo(f"{out}: {rep.files} file(s) de-identified ({actions})")
 
 
-main.add_command(verify)
-main.add_command(figures_command)
+def _models_extra() -> None:
+    """Refuse clearly when the imaging extra is not installed."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("torch", "monai")):
+        raise StudyvalError(
+            "the imaging models need the 'models' extra: pip install -e '.[models]'"
+        )
+
+
+@main.group()
+def models() -> None:
+    """Train and run the imaging models on a hospital's images (an image manifest)."""
+
+
+@models.command(name="train")
+@click.argument("config")
+@click.option("--images", type=click.Path(path_type=Path), required=True, help="Image manifest.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, callback=_out_path)
+@click.option(
+    "--images-root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder the manifest's paths are relative to (default: the manifest's).",
+)
+@click.option("--epochs", type=int, default=None, help="Default: the config's.")
+@click.option(
+    "--cache",
+    type=click.Choice(["none", "memory", "disk"]),
+    default="none",
+    show_default=True,
+    help="Peak memory is bounded by the batch with 'none'.",
+)
+@click.option("--cache-rate", type=float, default=1.0, show_default=True)
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--num-workers", type=int, default=0, show_default=True, help="DataLoader workers.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--learning-rate", type=float, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option(
+    "--val-split", type=click.Choice(["internal", "none"]), default="internal", show_default=True
+)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available).")
+@click.option("--threads", type=int, default=None)
+@click.option("--smoke", is_flag=True, help="A few steps on a tiny network (tests).")
+@click.option("--no-resume", is_flag=True, help="Start again instead of resuming from --out.")
+@click.option("--quiet", "-q", is_flag=True)
+@_ALL_ERRORS
+def models_train(
+    config: str,
+    images: Path,
+    out: Path,
+    images_root: Path | None,
+    epochs: int | None,
+    cache: str,
+    cache_rate: float,
+    cache_dir: Path | None,
+    num_workers: int,
+    batch_size: int | None,
+    learning_rate: float | None,
+    seed: int | None,
+    val_split: str,
+    device: str | None,
+    threads: int | None,
+    smoke: bool,
+    no_resume: bool,
+    quiet: bool,
+    all_errors: bool,
+) -> None:
+    """Train model CONFIG on the images of a manifest; write weights named by their SHA-256.
+
+    Under ``torchrun --nproc_per_node=N --no-python studyval models train ...`` it trains
+    with DistributedDataParallel; a rerun with the same --out resumes after the last epoch.
+    """
+    with _errors(all_errors=all_errors):
+        _models_extra()
+        from studyval.models.training import train_from_manifest
+
+        res = train_from_manifest(
+            config,
+            images,
+            out,
+            epochs=epochs,
+            cache=cache,
+            cache_rate=cache_rate,
+            cache_dir=cache_dir,
+            num_workers=num_workers,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            val_split=None if val_split == "none" else val_split,
+            root=images_root,
+            device=device,
+            threads=threads,
+            smoke=smoke,
+            progress=not quiet,
+            resume=not no_resume,
+        )
+    if res.weights_path is not None:
+        click.echo(f"weights: {res.weights_path} ({res.model_version})")
+    click.echo(f"epochs: {res.start_epoch} -> {res.epochs}")
+
+
+@models.command(name="predict")
+@click.argument("config")
+@click.option("--weights", type=click.Path(path_type=Path), required=True)
+@click.option("--images", type=click.Path(path_type=Path), required=True, help="Image manifest.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, callback=_out_path)
+@click.option("--images-root", type=click.Path(path_type=Path), default=None)
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option(
+    "--num-workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Model replicas (Ray actors; one per GPU where there are GPUs).",
+)
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--ray-address", default=None, help="An existing Ray cluster (default: local Ray).")
+@click.option("--device", default=None)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--retry-failed", is_flag=True, help="Score failed rows again.")
+@click.option("--smoke", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True)
+@_ALL_ERRORS
+def models_predict(
+    config: str,
+    weights: Path,
+    images: Path,
+    out: Path,
+    images_root: Path | None,
+    engine: str,
+    num_workers: int,
+    batch_size: int,
+    ray_address: str | None,
+    device: str | None,
+    threads: int,
+    retry_failed: bool,
+    smoke: bool,
+    quiet: bool,
+    all_errors: bool,
+) -> None:
+    """Score the images of a manifest with model CONFIG; write the prediction table.
+
+    Resumable: a rerun with the same --out skips every case already scored with the same
+    input bytes and model version. An unreadable series is a failed row, never a stop.
+    """
+    with _errors(all_errors=all_errors):
+        _models_extra()
+        from studyval.models.inference import predict_from_manifest
+
+        res = predict_from_manifest(
+            config,
+            weights,
+            images,
+            out,
+            engine=engine,
+            num_workers=num_workers,
+            batch_size=batch_size,
+            ray_address=ray_address,
+            root=images_root,
+            device=device,
+            threads=threads,
+            retry_failed=retry_failed,
+            smoke=smoke,
+            progress=not quiet,
+        )
+    click.echo(
+        f"{res.n_cases} cases: {res.n_scored} scored, {res.n_skipped} already scored, "
+        f"{res.n_failed} failed; model {res.model_version}"
+    )
+    click.echo(f"predictions: {res.table_path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,13 +18,24 @@ line 1; blank lines and quoted multi-line cells counted); the typed frame's
 index is that line minus 2, so that later checks name the same row as
 ``index + 2``. A string variable with a ``vocabulary`` (every ``free_text``
 variable) is kept only as category labels: its raw text never leaves
-:func:`read_table`.
+:func:`read_table`. Messages never quote the value of a ``direct_identifier``
+(name, record number, date of birth) either.
+
+Cells are read as text and checked strictly: digits are ASCII ``0-9`` only
+(a full-width or Arabic-Indic digit is refused, and named with its code
+point), date bounds are compared as dates, and a parquet file is refused
+where its conversion to text would change a value silently (a
+timezone-aware timestamp, a time of day in a date column).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
+import stat
+import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -35,7 +46,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from studyval.errors import InputValidationError, StudyvalError, Violation
+from studyval.errors import InputValidationError, StudyvalError, Violation, escape_text
 
 __all__ = [
     "ROLES",
@@ -68,12 +79,14 @@ ROLES = (
 MISSING_TOKENS = frozenset({"", "NA"})
 _TRUE = frozenset({"true", "TRUE", "True", "1", "yes"})
 _FALSE = frozenset({"false", "FALSE", "False", "0", "no"})
-_INT_RE = re.compile(r"^[+-]?\d+$")
-_NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits only: ``\d`` would match any Unicode digit (full-width, Arabic-Indic...).
+_INT_RE = re.compile(r"^[+-]?[0-9]+$")
+_NUM_RE = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DATE_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]")
 # 1,317.9 or 1,317 (a comma every three digits); 1.317,9 (a point every three, a decimal comma)
-_THOUSANDS_COMMA_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$")
-_THOUSANDS_POINT_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+,\d+$")
+_THOUSANDS_COMMA_RE = re.compile(r"^[+-]?[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]*)?$")
+_THOUSANDS_POINT_RE = re.compile(r"^[+-]?[1-9][0-9]{0,2}(\.[0-9]{3})+,[0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -324,6 +337,11 @@ def _parse_dictionary(raw: Any, source: str) -> DataDictionary:
         if vtype == "date":
             lo = None if lo is None else str(lo)
             hi = None if hi is None else str(hi)
+            not_iso = [(k, b) for k, b in (("min", lo), ("max", hi)) if b and not _iso_date(b)]
+            for key, bound in not_iso:
+                bad(f"{where}.{key}", "must be an ISO date YYYY-MM-DD", bound)
+            if not_iso:
+                lo = hi = None  # reported above; not compared
         if lo is not None and hi is not None and lo > hi:
             bad(where, f"min {lo} is greater than max {hi}")
         pattern = spec.get("pattern")
@@ -455,7 +473,7 @@ def load_dictionary(name_or_path: str | Path) -> DataDictionary:
     path = Path(name_or_path)
     if path.suffix in (".yml", ".yaml") or path.is_file():  # a bare name is a bundled dictionary
         if not path.is_file():
-            raise StudyvalError(f"data dictionary {path} does not exist")
+            raise StudyvalError(escape_text(f"data dictionary {path} does not exist"))
         text = path.read_text(encoding="utf-8")
         source = str(path)
     else:
@@ -474,7 +492,8 @@ def load_dictionary(name_or_path: str | Path) -> DataDictionary:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise StudyvalError(f"{source}: not valid YAML: {exc}") from None
+        text = f"{source}: not valid YAML: {exc}"
+        raise StudyvalError("\n".join(escape_text(ln) for ln in text.split("\n"))) from None
     return _parse_dictionary(raw, source)
 
 
@@ -539,8 +558,16 @@ def _read_raw(path: Path, label: str) -> pd.DataFrame:
     """
     if not path.exists():
         raise _fail(label, "file does not exist")
-    if path.is_dir():
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
         raise _fail(label, "is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise _fail(
+            label,
+            f"is not a regular file ({path} is {_file_kind(mode)}): the bundle records the "
+            "input's SHA-256, which needs a file it can read twice; save it to a file first "
+            "and give that file instead",
+        )
     if path.stat().st_size == 0:
         raise _fail(label, "file is empty (0 bytes)")
     suffix = path.suffix.lower()
@@ -550,17 +577,7 @@ def _read_raw(path: Path, label: str) -> pd.DataFrame:
     if suffix == ".parquet":
         if found is not None and found[0] != "a parquet file":
             raise _fail(label, f"is {found[0]}, not a parquet file: {found[1]}")
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for corrupt files
-            raise _fail(label, f"cannot be read as parquet: {exc}") from None
-        out = {
-            str(col): [_cell_to_text(v) for v in frame[col].astype(object)] for col in frame.columns
-        }
-        table = pd.DataFrame(out, dtype=object)
-        table.index = pd.RangeIndex(len(table))
-        table.attrs["header_line"] = 1
-        return table
+        return _read_parquet(path, label)
     if suffix not in (".csv", ".txt"):
         hint = f" ({found[0]}: {found[1]})" if found is not None else ""
         raise _fail(label, f"unsupported file type {suffix!r}; use .csv or .parquet{hint}")
@@ -587,6 +604,98 @@ def _read_raw(path: Path, label: str) -> pd.DataFrame:
     return _parse_csv(text, label)
 
 
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _one_line(exc: Exception, limit: int = 200) -> str:
+    """The first line of an exception's message, shortened: pyarrow's can dump a whole schema."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return escape_text(_short(lines[0], limit))
+
+
+def _read_parquet(path: Path, label: str) -> pd.DataFrame:
+    """Read a parquet file as text cells; refuse what would be converted silently.
+
+    The schema is read first: a column name that appears twice, or a
+    timezone-aware timestamp column (whose calendar date depends on a time
+    zone), is named before any data is read.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise _fail(label, f"cannot be read as parquet: {_one_line(exc)}") from None
+    problems: list[Violation] = []
+    counts = Counter(str(n) for n in schema.names)
+    for name, n in counts.items():
+        if n > 1:
+            times = "twice" if n == 2 else f"{n} times"
+            problems.append(
+                Violation(
+                    label, name, None, f"column appears {times} (column names must be unique)"
+                )
+            )
+    for fld in schema:
+        if pa.types.is_timestamp(fld.type) and fld.type.tz is not None:
+            problems.append(
+                Violation(
+                    label,
+                    str(fld.name),
+                    None,
+                    f"holds timezone-aware timestamps ({fld.type.tz}): store calendar dates "
+                    "(YYYY-MM-DD) as the hospital records them (their day would depend on the "
+                    "time zone: a local midnight east of UTC falls on the day before in UTC)",
+                )
+            )
+    InputValidationError.collect(problems)
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise _fail(label, f"cannot be read as parquet: {_one_line(exc)}") from None
+    if len(frame) == 0:
+        raise _fail(label, "has a header but no data rows")
+    out = {str(col): [_cell_to_text(v) for v in frame[col].astype(object)] for col in frame.columns}
+    table = pd.DataFrame(out, dtype=object)
+    table.index = pd.RangeIndex(len(table))
+    table.attrs["header_line"] = 1
+    return table
+
+
+#: How a data line repeats the header: (said of one line, said of several).
+_REPEATS_HEADER = ("repeats the header", "repeat the header")
+_LOOKS_LIKE_HEADER = (
+    "is a header line (every cell names a column)",
+    "are header lines (every cell names a column)",
+)
+
+
+def _bare(cell: str) -> str:
+    """A cell without byte-order marks and surrounding whitespace, to compare it with the header."""
+    return cell.replace("\ufeff", "").strip()
+
+
+def _header_like(record: list[str], header: list[str]) -> tuple[str, str] | None:
+    """How a data record repeats the header (a pair of phrases), or None if it does not."""
+    cells, names = [_bare(c) for c in record], [_bare(h) for h in header]
+    if cells == names:
+        return _REPEATS_HEADER
+    if len(cells) > 1 and all(cells) and set(cells) <= set(names):
+        return _LOOKS_LIKE_HEADER
+    return None
+
+
 def _parse_csv(text: str, label: str) -> pd.DataFrame:
     """Parse CSV text into a text frame indexed by (file line where the record starts) - 2."""
     import csv
@@ -606,6 +715,8 @@ def _parse_csv(text: str, label: str) -> pd.DataFrame:
     header_line = first[0]
     ragged: dict[int, list[int]] = {}
     only_space: list[int] = []
+    headers_again: dict[tuple[str, str], list[int]] = {}
+    names: set[str] = set()
     consumed = 0
     while True:
         start = consumed + 1
@@ -630,6 +741,12 @@ def _parse_csv(text: str, label: str) -> pd.DataFrame:
                 only_space.append(start)
                 continue
             header, header_line = record, start
+            names = {_bare(h) for h in header}
+            continue
+        # a record whose first cell is a column name may repeat the header (checked in full)
+        again = _header_like(record, header) if _bare(record[0]) in names else None
+        if again is not None:
+            headers_again.setdefault(again, []).append(start)
             continue
         if len(record) != len(header):
             if len(header) > 1 and len(record) == 1 and not record[0].strip():
@@ -642,6 +759,16 @@ def _parse_csv(text: str, label: str) -> pd.DataFrame:
     if header is None:  # e.g. only ',,,' or '""': characters, but no column name
         raise _fail(label, "has no header: no line names a column")
     problems = [
+        Violation(
+            label,
+            None,
+            None,
+            f"{_lines_text(rows)} {how[len(rows) > 1]}: two exports concatenated? Keep one "
+            f"header line (line {header_line}) and check for records exported twice",
+        )
+        for how, rows in headers_again.items()
+    ]
+    problems += [
         Violation(
             label,
             None,
@@ -697,12 +824,24 @@ def _lines_text(rows: list[int]) -> str:
 
 
 def _cell_to_text(value: Any) -> str | None:
+    """A parquet cell as the text a CSV would hold.
+
+    A timestamp at midnight is a calendar date (``"2023-12-24"``); one with a
+    time of day keeps it (``"2023-12-24 08:30:00"``), so that a date column
+    refuses it as it refuses that text in a CSV. A timezone-aware timestamp
+    keeps its offset (and is refused the same way).
+    """
     if value is None or (np.ndim(value) == 0 and pd.isna(value)):
         return None
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.datetime):  # pd.Timestamp is one
+        midnight = value.time() == dt.time(0) and getattr(value, "nanosecond", 0) == 0
+        if value.tzinfo is None and midnight:
+            return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
     return str(value)
@@ -731,8 +870,94 @@ def _comma_hint(raw: str, *, integer: bool) -> str:
     return ""
 
 
+def _iso_date(text: str) -> dt.date | None:
+    """``text`` as a date if it is exactly ``YYYY-MM-DD`` (ASCII digits) and a real day."""
+    if not _DATE_RE.match(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _bound_date(bound: Any) -> dt.date | None:
+    """A date variable's bound as a date (a Variable built in code may hold a date or a string)."""
+    if bound is None:
+        return None
+    if isinstance(bound, dt.datetime):
+        return bound.date()
+    if isinstance(bound, dt.date):
+        return bound
+    day = _iso_date(str(bound))
+    if day is None:
+        raise StudyvalError(f"date bound {bound!r} is not an ISO date YYYY-MM-DD")
+    return day
+
+
+def _describe_char(ch: str) -> str:
+    """A character as messages name it: quoted (escaped if invisible), code point, Unicode name."""
+    name = unicodedata.name(ch, "")
+    return f"{ch!r} (U+{ord(ch):04X} {name or 'a control character'})"
+
+
+def _ascii_digits(raw: str) -> str | None:
+    """``raw`` with non-ASCII digits and full-width signs typed in ASCII, or None if impossible."""
+    out = []
+    for ch in raw:
+        if ch.isascii():
+            out.append(ch)
+        elif unicodedata.decimal(ch, None) is not None:
+            out.append(str(unicodedata.decimal(ch)))
+        elif 0xFF01 <= ord(ch) <= 0xFF5E:  # full-width forms of ASCII punctuation and letters
+            out.append(chr(ord(ch) - 0xFEE0))
+        elif ch == "\u2212":  # MINUS SIGN
+            out.append("-")
+        else:
+            return None
+    return "".join(out)
+
+
+def _char_hint(raw: str, fits: re.Pattern[str] | None = None) -> str:
+    """Name the first non-ASCII or invisible character of ``raw`` ('' if there is none).
+
+    A value that looks right but breaks a rule often holds a look-alike: a
+    Cyrillic ``Р`` for a Latin ``P``, a full-width ``０`` for ``0``, a
+    no-break space. With ``fits`` (the rule's expression), non-ASCII digits
+    are named as digits and the ASCII spelling is suggested when it fits.
+    """
+    for pos, ch in enumerate(raw, start=1):
+        if ch.isascii() and ch.isprintable():
+            continue
+        if fits is not None and unicodedata.decimal(ch, None) is not None:
+            width = "full-width " if unicodedata.name(ch, "").startswith("FULLWIDTH") else ""
+            text = f": contains the {width}digit {_describe_char(ch)} at position {pos}"
+            fixed = _ascii_digits(raw)
+            if fixed is not None and fits.match(fixed):
+                return text + f": type ASCII digits ({fixed})"
+            return text + ": type ASCII digits (0-9)"
+        text = f": contains {_describe_char(ch)} at position {pos}"
+        if fits is not None:
+            fixed = _ascii_digits(raw)
+            if fixed is not None and fits.match(fixed):
+                return text + f": type it in ASCII ({fixed})"
+        return text
+    return ""
+
+
+def _bound_rule(var: Variable, *, below: bool) -> str:
+    unit = f" {var.unit}" if var.unit else ""
+    if below:
+        return f"must be >= {var.minimum}{unit}"
+    return f"must be <= {var.maximum}{unit}"
+
+
 def _convert(var: Variable, cell: str) -> tuple[Any, str | None]:
-    """Convert one non-missing cell; return (value, rule broken or None)."""
+    """Convert one non-missing cell; return (value, rule broken or None).
+
+    The rule names the first non-ASCII or invisible character of a value that
+    breaks a format rule, except for a direct identifier or a vocabulary
+    variable (whose text is never repeated).
+    """
     raw = cell
     if raw != raw.strip():
         if not raw.strip():
@@ -741,53 +966,75 @@ def _convert(var: Variable, cell: str) -> tuple[Any, str | None]:
                 "whitespace; leave it empty for a missing value)"
             )
         return None, "leading or trailing whitespace is not allowed"
+    reveal = var.role != "direct_identifier" and not var.vocabulary
+
+    def hint(fits: re.Pattern[str] | None = None) -> str:
+        return _char_hint(raw, fits) if reveal else ""
+
     t = var.type
     if t == "string":
         if var.pattern and not re.fullmatch(var.pattern, raw):
-            return None, f"must match the pattern {var.pattern}"
+            return None, f"must match the pattern {var.pattern}" + hint()
         if var.vocabulary:
             return var.categorize(raw), None
         return raw, None
     if t == "categorical":
         if raw not in var.levels:
             close = difflib.get_close_matches(raw, var.levels, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            return None, f"not an allowed level ({', '.join(var.levels)}){hint}"
+            did = f"; did you mean {close[0]!r}?" if close else ""
+            return None, f"not an allowed level ({', '.join(var.levels)}){did}" + hint()
         return raw, None
     if t == "boolean":
         if raw in _TRUE:
             return True, None
         if raw in _FALSE:
             return False, None
-        return None, "must be true or false"
+        return None, "must be true or false" + hint()
     if t == "integer":
         if not _INT_RE.match(raw):
-            return None, "must be an integer" + _comma_hint(raw, integer=True)
-        value: Any = int(raw)
+            return None, "must be an integer" + (hint(_INT_RE) or _comma_hint(raw, integer=True))
+        sign = "-" if raw.startswith("-") else ""
+        digits = raw.lstrip("+-").lstrip("0") or "0"
+        try:
+            value: Any = int(sign + digits)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits())
+            bound = var.minimum if sign else var.maximum
+            rule = _bound_rule(var, below=bool(sign)) if bound is not None else "is too large"
+            return None, f"{rule} (the value has {len(digits):,} digits)"
     elif t == "number":
         if not _NUM_RE.match(raw):
-            return None, "must be a number" + _comma_hint(raw, integer=False)
+            return None, "must be a number" + (hint(_NUM_RE) or _comma_hint(raw, integer=False))
         value = float(raw)
-        if not np.isfinite(value):
-            return None, "must be finite"
+        if not np.isfinite(value):  # a valid number too large for a 64-bit float
+            below = raw.startswith("-")
+            bound = var.minimum if below else var.maximum
+            rule = _bound_rule(var, below=below) if bound is not None else "must be finite"
+            return None, f"{rule} (the value is too large for a 64-bit floating-point number)"
     elif t == "date":
         if not _DATE_RE.match(raw):
-            return None, "must be an ISO date YYYY-MM-DD"
-        try:
-            value = pd.Timestamp(raw)
-        except ValueError:
+            rule = "must be an ISO date YYYY-MM-DD"
+            if _DATE_TIME_RE.match(raw):
+                rule += " (a date, without a time of day)"
+            return None, rule + hint(_DATE_RE)
+        day = _iso_date(raw)
+        if day is None:
             return None, "is not a valid calendar date"
-        if var.minimum is not None and raw < str(var.minimum):
+        # compared as dates, never as strings (the parser checks that the bounds are ISO dates)
+        lo, hi = _bound_date(var.minimum), _bound_date(var.maximum)
+        if lo is not None and day < lo:
             return None, f"must be on or after {var.minimum}"
-        if var.maximum is not None and raw > str(var.maximum):
+        if hi is not None and day > hi:
             return None, f"must be on or before {var.maximum}"
-        return value, None
+        try:
+            return pd.Timestamp(day), None
+        except (ValueError, OverflowError):  # pandas stores 1677-09-22 .. 2262-04-11
+            return None, "is outside the dates studyval can store (1677-09-22 to 2262-04-11)"
     else:  # pragma: no cover - guarded by the dictionary parser
         raise StudyvalError(f"unknown type {t}")
     if var.minimum is not None and value < var.minimum:
-        return None, f"must be >= {var.minimum}" + (f" {var.unit}" if var.unit else "")
+        return None, _bound_rule(var, below=True)
     if var.maximum is not None and value > var.maximum:
-        return None, f"must be <= {var.maximum}" + (f" {var.unit}" if var.unit else "")
+        return None, _bound_rule(var, below=False)
     return value, None
 
 
@@ -843,7 +1090,7 @@ def validate_frame(
         number of its cells that matched no category (labelled ``other``).
     violations : list of Violation
         Every broken rule; empty when the table is valid. The value of a
-        cell of a vocabulary variable is never quoted.
+        cell of a vocabulary variable or a direct identifier is never quoted.
 
     Raises
     ------
@@ -903,7 +1150,10 @@ def validate_frame(
             continue
         cells = raw[var.name].tolist()
         values: list[Any] = [None] * len(cells)
-        quote = not var.vocabulary  # the raw text of a vocabulary variable is never repeated
+        # the raw text of a vocabulary variable or a direct identifier is never repeated
+        withheld_value = var.role == "direct_identifier"
+        quote = not var.vocabulary and not withheld_value
+        after = _WITHHELD if withheld_value else ""
         for i, (cell, row) in enumerate(zip(cells, rows, strict=True)):
             if _is_missing(cell):
                 if var.required:
@@ -912,7 +1162,7 @@ def validate_frame(
             value, rule = _convert(var, str(cell))
             if rule is not None:
                 shown = _short(str(cell)) if quote else None
-                problems.append(Violation(label, var.name, row, rule, shown))
+                problems.append(Violation(label, var.name, row, rule + after, shown))
             else:
                 values[i] = value
         series = pd.Series(values, index=raw.index, name=var.name)
@@ -929,8 +1179,8 @@ def validate_frame(
                             label,
                             var.name,
                             int(idx) + 2,
-                            f"duplicate value; first seen in row {first_rows[value]}",
-                            _short(str(value)),
+                            f"duplicate value; first seen in row {first_rows[value]}{after}",
+                            _short(str(value)) if quote else None,
                         )
                     )
                 else:
@@ -944,14 +1194,18 @@ def validate_frame(
                             label,
                             var.name,
                             int(idx) + 2,
-                            "differs from another id only in letter case",
-                            _short(str(present[idx])),
+                            "differs from another id only in letter case" + after,
+                            _short(str(present[idx])) if quote else None,
                         )
                     )
         typed[var.name] = _typed_series(series, var)
     frame = pd.DataFrame(typed, index=raw.index)
     frame.attrs["withheld"] = withheld
     return frame, problems
+
+
+#: Said of a value not quoted because its column is a direct identifier.
+_WITHHELD = " (value not shown: the column is a direct identifier)"
 
 
 def _typed_series(series: pd.Series, var: Variable) -> pd.Series:
@@ -1004,7 +1258,9 @@ def read_table(
     ------
     InputValidationError
         Listing every violation (file, column, row, rule, value). The value of
-        a cell of a vocabulary variable is not quoted.
+        a cell of a vocabulary variable or a direct identifier is not quoted.
+        A CSV line that repeats the header (two exports concatenated) is
+        reported, with malformed lines, before any cell is checked.
 
     """
     path = Path(path)

@@ -41,13 +41,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import click
 import pandas as pd
 
 from studyval.bundle import MANIFEST, _remove_stale, file_sha256, read_manifest, swap_into_place
 from studyval.errors import StudyvalError
 from studyval.figures.spec import COLUMN_MM, FigureSpec, check_specs
 from studyval.figures.style import png_bytes, save_as, tiff_from_png
+from studyval.protocol import StudyProtocol
 
 __all__ = [
     "DEFAULT_DPI",
@@ -58,7 +58,6 @@ __all__ = [
     "MissingTableError",
     "default_bundle",
     "figure_files",
-    "figures_command",
     "write_manuscript_figures",
 ]
 
@@ -136,7 +135,7 @@ def figure_files(
     return files
 
 
-def _read_tables(bundle: Path, manifest: dict[str, Any]) -> dict[str, pd.DataFrame]:
+def _read_tables(bundle: Path, manifest: dict[str, Any]) -> _Tables:
     """Every table of the bundle, each checked against the SHA-256 in the manifest."""
     tdir = bundle / "tables"
     paths = sorted(tdir.glob("*.parquet")) if tdir.is_dir() else []
@@ -202,16 +201,16 @@ class _Tables(dict[str, pd.DataFrame]):
         )
 
 
-def _load(bundle: Path, slug: str | None) -> tuple[str, dict[str, pd.DataFrame], Any, Any, dict]:
+def _load(bundle: Path, slug: str | None) -> tuple[str, _Tables, StudyProtocol, Any, dict]:
     """Check the bundle against protocol ``slug`` and its plan.
 
-    Returns the slug, the tables, the protocol module, the plan and the manifest.
+    Returns the slug, the tables, the protocol, the plan and the manifest.
     """
-    from studyval.pipeline import PROTOCOLS, protocol_module
     from studyval.plan import load_plan, plan_path
+    from studyval.protocol import PROTOCOLS, protocol
 
     if slug is not None:
-        protocol_module(slug)  # an unknown slug: "did you mean" before looking at the bundle
+        protocol(slug)  # an unknown slug: "did you mean" before looking at the bundle
     bundle = Path(bundle)
     if not bundle.is_dir():
         hint = ""
@@ -221,10 +220,10 @@ def _load(bundle: Path, slug: str | None) -> tuple[str, dict[str, pd.DataFrame],
             )
         raise ManuscriptError(f"bundle {bundle} does not exist{hint}")
     manifest = read_manifest(bundle)
-    protocol = manifest.get("protocol")
-    if not isinstance(protocol, dict) or not protocol.get("slug"):
+    recorded = manifest.get("protocol")
+    if not isinstance(recorded, dict) or not recorded.get("slug"):
         raise ManuscriptError(f"{bundle / MANIFEST} names no protocol (protocol.slug missing)")
-    found = str(protocol["slug"])
+    found = str(recorded["slug"])
     if slug is not None and found != slug:
         raise BundleMismatchError(
             f"bundle {bundle} is a {found} bundle, not {slug}; give the bundle of {slug} "
@@ -232,13 +231,9 @@ def _load(bundle: Path, slug: str | None) -> tuple[str, dict[str, pd.DataFrame],
         )
     if found not in PROTOCOLS:
         raise ManuscriptError(f"bundle {bundle} is of protocol {found!r}, which is not implemented")
-    module = protocol_module(found)
-    if not hasattr(module, "figure_specs"):
-        raise ManuscriptError(
-            f"protocol {found} defines no figure_specs(tables, plan); manuscript figures need it"
-        )
+    spec = protocol(found)
     now = file_sha256(plan_path(found))
-    then = protocol.get("plan_sha256")
+    then = recorded.get("plan_sha256")
     if now != then:
         raise BundleMismatchError(
             f"the analysis plan of {found} ({plan_path(found).name}, SHA-256 {now[:12]}...) is not "
@@ -251,7 +246,7 @@ def _load(bundle: Path, slug: str | None) -> tuple[str, dict[str, pd.DataFrame],
     if seed is not None and getattr(plan, "seed", seed) != seed:
         plan = plan.model_copy(update={"seed": int(seed)})
     tables = _read_tables(bundle, manifest)
-    return found, tables, module, plan, manifest
+    return found, tables, spec, plan, manifest
 
 
 def _undrawn_figures(manifest: dict[str, Any], specs: Sequence[FigureSpec]) -> list[str]:
@@ -385,9 +380,9 @@ def write_manuscript_figures(
     formats = _closed(formats, FORMATS, "format")
     dpi = _check_dpi(dpi)
     bundle, out = Path(bundle), Path(out)
-    found, tables, module, plan, manifest = _load(bundle, slug)
+    found, tables, protocol_spec, plan, manifest = _load(bundle, slug)
     try:
-        specs: list[FigureSpec] = check_specs(module.figure_specs(tables, plan))
+        specs: list[FigureSpec] = check_specs(protocol_spec.figure_specs(tables, plan))
     except ValueError as exc:
         if isinstance(exc, StudyvalError):
             raise
@@ -396,7 +391,7 @@ def write_manuscript_figures(
         raise ManuscriptError(f"protocol {found} has no figures (figure_specs returned none)")
     undrawn = _undrawn_figures(manifest, specs)
     if undrawn:
-        absent = sorted(getattr(tables, "absent", ()))
+        absent = sorted(tables.absent)
         raise MissingTableError(
             f"bundle {bundle}: its {MANIFEST} lists figure{'s' if len(undrawn) > 1 else ''} "
             + ", ".join(undrawn)
@@ -479,71 +474,3 @@ def write_manuscript_figures(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return [out / n for n in written]
-
-
-@click.command(name="figures")
-@click.argument("slug")
-@click.option(
-    "--out", "-o", type=click.Path(path_type=Path), required=True, help="Output directory."
-)
-@click.option(
-    "--bundle",
-    "-b",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Results bundle to draw from [default: results/demo/SLUG/bundle].",
-)
-@click.option(
-    "--width",
-    "widths",
-    type=click.Choice(list(WIDTHS)),
-    multiple=True,
-    help="Column width, repeatable: single (85 mm), double (170 mm) or column (each "
-    "figure's own) [default: single and double].",
-)
-@click.option(
-    "--format",
-    "formats",
-    type=click.Choice(list(FORMATS)),
-    multiple=True,
-    help="File format, repeatable [default: all].",
-)
-@click.option(
-    "--dpi",
-    type=int,
-    multiple=True,
-    help="Raster resolution, repeatable [default: 300 and 600].",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
-def figures_command(
-    slug: str,
-    out: Path,
-    bundle: Path | None,
-    widths: tuple[str, ...],
-    formats: tuple[str, ...],
-    dpi: tuple[int, ...],
-    quiet: bool,
-) -> None:
-    """Write every figure of protocol SLUG for a manuscript, drawn from its results bundle.
-
-    PDF and SVG (vector, fonts embedded) and 300 and 600 dpi PNG and TIFF at
-    single (85 mm) and double (170 mm) column width, with captions.md and
-    captions.json stating n, events and the interval method of each figure.
-    """
-    from studyval.cli import _fail, _Progress
-
-    try:
-        paths = write_manuscript_figures(
-            default_bundle(slug) if bundle is None else bundle,
-            out,
-            slug=slug,
-            widths=widths or ("single", "double"),
-            formats=formats or FORMATS,
-            dpi=dpi or DEFAULT_DPI,
-            progress=_Progress(slug, quiet),
-        )
-    except StudyvalError as exc:
-        _fail(exc)
-    n_fig = len(json.loads((Path(out) / CAPTIONS_JSON).read_text(encoding="utf-8"))["figures"])
-    click.echo(f"figures: {out} ({n_fig} figures, {len(paths)} files)")
-    click.echo(f"captions: {Path(out) / CAPTIONS_MD}")

@@ -30,16 +30,17 @@ from studyval.bundle import (
     git_info,
     write_table,
 )
-from studyval.cohort import Cohort, join_predictions
+from studyval.cohort import Cohort
 from studyval.dictionary import DataDictionary, load_dictionary, read_table
 from studyval.errors import EstimationError, InputValidationError, StudyvalError, Violation
 from studyval.plan import AnalysisPlan, load_plan, plan_path
 from studyval.privacy import refuse_if_identifiers, scan_for_input_identifiers
+from studyval.protocol import PROTOCOLS, protocol
 
 __all__ = [
-    "IMAGING_CHAINS",
     "PROTOCOLS",
     "RunResult",
+    "has_imaging_chain",
     "imaging_chain",
     "load_inputs",
     "protocol_module",
@@ -47,40 +48,12 @@ __all__ = [
     "run_protocol",
 ]
 
-# A protocol module (studyval/protocols/<slug>.py) provides:
-#   SLUG: str
-#   check_eligibility(clinical, *, label) -> list[Violation]    rules spanning rows or columns
-#   analyse(cohort, plan, *, progress) -> ProtocolTables         pure: returns tables only
-#   checklist(plan, tables, cohort) -> DataFrame                 STARD / TRIPOD+AI items
-#   figure_specs(tables, plan) -> list[FigureSpec]               figures (name, caption, draw(width))
-#     or, older form, draw_figures(tables, plan, directory) -> None
-# and optionally:
-#   REQUIRES_PREDICTIONS: bool (default True)                      False when the plan fits its own models
-#   join(clinical, predictions, plan, *, clinical_label, predictions_label) -> Cohort
-#                                                                  (default: studyval.cohort.join_predictions)
-
-#: Protocols with an implemented analysis plan: slug -> module under studyval.protocols.
-PROTOCOLS: dict[str, str] = {
-    "ovcf-chronicity": "studyval.protocols.ovcf_chronicity",
-    "refracture-pvp": "studyval.protocols.refracture_pvp",
-    "msk-aging": "studyval.protocols.msk_aging",
-    "vcf-opportunistic": "studyval.protocols.vcf_opportunistic",
-    "cirrhosis-sarcopenia": "studyval.protocols.cirrhosis_sarcopenia",
-}
-
 Progress = Callable[[str], None]
 
 
 def protocol_module(slug: str) -> ModuleType:
-    """The module implementing protocol ``slug``."""
-    if slug not in PROTOCOLS:
-        import difflib
-
-        close = difflib.get_close_matches(slug, list(PROTOCOLS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise StudyvalError(
-            f"unknown protocol {slug!r} (implemented: {', '.join(PROTOCOLS)}){hint}"
-        )
+    """The module implementing protocol ``slug`` (checked: it declares its :class:`StudyProtocol`)."""
+    protocol(slug)
     return importlib.import_module(PROTOCOLS[slug])
 
 
@@ -109,7 +82,7 @@ def load_inputs(
     With ``predictions=None`` only the clinical table is checked (``studyval
     validate``) and the returned cohort has an empty prediction table.
     """
-    module = protocol_module(slug)
+    spec = protocol(slug)
     if plan is None:
         plan = load_plan(slug)
     dictionary = load_dictionary(plan.dictionary)
@@ -125,7 +98,7 @@ def load_inputs(
         except InputValidationError as exc:
             violations.extend(exc.violations)
     if clin_df is not None:
-        violations.extend(module.check_eligibility(clin_df, label=Path(clinical).name))
+        violations.extend(spec.check_eligibility(clin_df, plan, label=Path(clinical).name))
     InputValidationError.collect(violations)
     if clin_df is None:  # pragma: no cover - collect() raised already
         raise StudyvalError(f"{clinical} could not be read")
@@ -147,8 +120,7 @@ def load_inputs(
     if pred_df is None:
         cohort = Cohort(clinical=clin_df, predictions=pd.DataFrame())
     else:
-        join = getattr(module, "join", join_predictions)
-        cohort = join(
+        cohort = spec.join(
             clin_df,
             pred_df,
             plan,
@@ -178,9 +150,17 @@ def _identifier_values(
         if var.name in frame.columns:
             values = frame[var.name].dropna()
             if var.type == "date":
-                values = values.dt.strftime("%Y-%m-%d")
+                # a date of birth is looked for in the forms people and software write it
+                forms = [values.dt.strftime(f) for f in _DATE_FORMS]
+                forms.append(values.map(lambda d: f"{d.day}/{d.month}/{d.year}"))
+                forms.append(values.map(lambda d: f"{d.month}/{d.day}/{d.year}"))
+                values = pd.concat(forms, ignore_index=True)
             out[f"{source}: {var.name}"] = frozenset(values.astype(str))
     return out
+
+
+#: The forms of a date the identifier scan looks for (the ISO form first).
+_DATE_FORMS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d%m%Y", "%Y%m%d", "%d %B %Y", "%B %d %Y")
 
 
 @dataclass(frozen=True)
@@ -246,7 +226,7 @@ def run_protocol(
         The plan to run instead of the protocol's bundled ``plan.yml`` (tests pass
         trimmed plans); the manifest then records the SHA-256 of its canonical JSON.
     imaging : Path, optional
-        Output of an imaging chain (:mod:`studyval.models.demo`): a directory
+        Output of an imaging chain (:mod:`studyval.imaging_demo`): a directory
         with ``manifest.json``, ``tables/*.csv`` and ``figures/*.png`` that is
         copied into the bundle's ``imaging/`` (model versions, training curves,
         segmentation quality, Grad-CAM overlays) with the SHA-256 of each
@@ -257,11 +237,11 @@ def run_protocol(
     """
     clinical = Path(clinical)
     predictions = None if predictions is None else Path(predictions)
-    module = protocol_module(slug)
+    spec = protocol(slug)
     imaging_files = _imaging_files(Path(imaging)) if imaging is not None else {}
     given = [clinical, *([predictions] if predictions is not None else []), *imaging_files.values()]
     out = check_out(out, inputs=given)  # before any analysis: a bad --out is found at once
-    if predictions is None and getattr(module, "REQUIRES_PREDICTIONS", True):
+    if predictions is None and spec.requires_predictions:
         raise StudyvalError(f"protocol {slug} needs a prediction table (--predictions)")
     progress("validating inputs against the data dictionaries")
     given_plan = plan
@@ -283,14 +263,14 @@ def run_protocol(
             progress(message)
 
         try:
-            result = module.analyse(inputs.cohort, plan, progress=tracking)
+            result = spec.analyse(inputs.cohort, plan, progress=tracking)
         except EstimationError as exc:
             files = ", ".join(p.name for p in (clinical, predictions) if p is not None)
             raise EstimationError(f"{slug}, step '{step[0]}': {exc} (inputs: {files})") from None
         records.extend((step[0], w) for w in caught)
     tables = dict(result.tables)
     tables["warnings"] = _warnings_table(records)
-    tables["checklist"] = module.checklist(plan, tables, inputs.cohort)
+    tables["checklist"] = spec.checklist(plan, tables, inputs.cohort)
     tables["dictionary"] = inputs.dictionary.to_frame()
     used_seed = plan.seed
 
@@ -305,14 +285,11 @@ def run_protocol(
             for rel, src in imaging_files.items():
                 dst = tmp / "imaging" / rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.write_bytes(src.read_bytes())
+                dst.write_bytes(_imaging_copy(src))
         progress("drawing figures")
-        if hasattr(module, "figure_specs"):
-            from studyval.figures.spec import draw_specs
+        from studyval.figures.spec import draw_specs
 
-            draw_specs(module.figure_specs(tables, plan), tmp / "figures")
-        else:
-            module.draw_figures(tables, plan, tmp / "figures")
+        draw_specs(spec.figure_specs(tables, plan), tmp / "figures")
         manifest = {
             "studyval_version": __version__,
             "protocol": {
@@ -420,6 +397,30 @@ def _imaging_files(directory: Path) -> dict[str, Path]:
     return files
 
 
+def _imaging_copy(path: Path) -> bytes:
+    """The bytes of an imaging output as the bundle keeps them.
+
+    A CSV table's text cells that a spreadsheet would run as a formula are
+    neutralised (:func:`studyval.bundle.csv_safe_text`), as in the bundle's own
+    tables; every other file is copied byte for byte.
+    """
+    data = path.read_bytes()
+    if path.suffix != ".csv":
+        return data
+    import csv
+    import io
+
+    from studyval.bundle import csv_safe_text
+
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    safe = [[str(csv_safe_text(cell)) for cell in row] for row in rows]
+    if safe == rows:
+        return data
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(safe)
+    return buffer.getvalue().encode("utf-8")
+
+
 def _check_imaging_file(path: Path) -> None:
     """Refuse an imaging output file whose bytes are not what its name says."""
     import json
@@ -475,11 +476,10 @@ def _warnings_table(records: list[tuple[str, warnings.WarningMessage]]) -> pd.Da
 #: Marks the imaging demo's work folder, which each demo replaces.
 WORK_MARKER = ".studyval-imaging-work"
 
-#: Protocols whose demo inputs can come out of the imaging models (studyval.models.demo).
-IMAGING_CHAINS: dict[str, str] = {
-    "ovcf-chronicity": "ovcf_imaging",
-    "cirrhosis-sarcopenia": "cirrhosis_imaging",
-}
+
+def has_imaging_chain(slug: str) -> bool:
+    """Whether the demo inputs of protocol ``slug`` can come out of the imaging models."""
+    return protocol(slug).imaging_chain is not None
 
 
 def imaging_chain(
@@ -493,9 +493,8 @@ def imaging_chain(
     """
     import shutil
 
-    from studyval.models import demo
-
-    if slug not in IMAGING_CHAINS:
+    chain = protocol(slug).imaging_chain
+    if chain is None:
         raise StudyvalError(f"protocol {slug} has no imaging chain")
     if work.exists():
         if not (work / WORK_MARKER).is_file():
@@ -506,21 +505,12 @@ def imaging_chain(
         shutil.rmtree(work)
     work.mkdir(parents=True)
     (work / WORK_MARKER).write_text("studyval imaging demo work folder, replaced by each demo\n")
-    fn = getattr(demo, IMAGING_CHAINS[slug])
-    kwargs: dict[str, Any] = {"seed": seed, "progress": progress}
-    if slug == "cirrhosis-sarcopenia":
-        cut = load_plan(slug).extra["sarcopenia_cutoffs"]
-        kwargs["cutoffs"] = {"M": float(cut["M"]), "F": float(cut["F"])}
-    res = fn(inputs["clinical"], work, **kwargs)
-    out = {"clinical": res.clinical, "imaging": res.imaging}
-    if res.predictions is not None:
-        out["predictions"] = res.predictions
-    return out
+    return dict(chain(inputs["clinical"], work, load_plan(slug), seed=seed, progress=progress))
 
 
 def synthetic_cohort(slug: str, *, seed: int | None = None) -> Any:
     """The synthetic cohort generator of protocol ``slug`` (seeded with the plan's seed)."""
-    protocol_module(slug)
+    protocol(slug)
     module = importlib.import_module(f"studyval.synthetic.{slug.replace('-', '_')}")
     return module.generate(seed=load_plan(slug).seed if seed is None else seed)
 
@@ -535,27 +525,31 @@ def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
     import shutil
     import uuid
 
-    from studyval.bundle import MANIFEST, is_bundle, read_manifest
+    from studyval.bundle import MANIFEST, MARKER, _remove_stale, is_bundle, read_manifest
     from studyval.render import render_report
 
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
-    protocol = manifest.get("protocol")
-    slug = protocol.get("slug") if isinstance(protocol, dict) else None
+    recorded = manifest.get("protocol")
+    slug = recorded.get("slug") if isinstance(recorded, dict) else None
     if not isinstance(slug, str):
         raise StudyvalError(
             f"{bundle / MANIFEST}: the manifest names no protocol (field 'protocol.slug' is "
             "missing); it was not written by studyval run or it was edited"
         )
-    protocol_module(slug)
+    protocol(slug)
     if not is_bundle(bundle):
         raise StudyvalError(f"{bundle} is not a studyval results bundle")
+    _remove_stale(bundle)
     report = bundle / "report"
     if report.exists() and (not report.is_dir() or report.is_symlink()):
         raise StudyvalError(f"{report} is not a folder; studyval does not replace it")
-    tmp = bundle / f".report.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    # rendered beside the bundle (never inside it, so a killed render leaves the bundle clean);
+    # the marker lets the next command at this bundle remove a killed render's folder
+    tmp = bundle.parent / f".{bundle.name}.render-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        tmp.mkdir()
+        (tmp / MARKER).write_text("studyval render in progress\n", encoding="utf-8")
         res = render_report(
             report_path(slug),
             tmp / "report.html",

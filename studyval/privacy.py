@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import html
 import re
+import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -329,9 +330,23 @@ def ids_shown_in_report(report: str | Path, ids: Iterable[str]) -> list[str]:
 
 
 _TOKEN_RE = re.compile(r"[^\W_]+")
+#: Letters and digits a value needs to be looked for without chance hits; a CJK character counts 2.
 _MIN_SCANNED_CHARS = 4
-#: Files whose text a reader can see: the tables, vector figures, manifests and the report.
-_TEXT_SUFFIXES = (".csv", ".json", ".svg", ".html", ".htm", ".md", ".txt")
+#: A value of digits only is looked for when it has at least this many (shorter numbers are counts).
+_MIN_SCANNED_DIGITS = 6
+#: Files whose text a reader can see: tables, vector figures, manifests, the report, images' text.
+_TEXT_SUFFIXES = (".csv", ".json", ".svg", ".html", ".htm", ".md", ".txt", ".pdf", ".png")
+#: Characters that render as nothing (zero-width, soft hyphen, BOM): removed before matching.
+_INVISIBLE_RE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+#: Scripts written without spaces between words: a value in them is looked for as a substring.
+_UNSPACED_RE = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\u3040-\u30ff]")
+#: SVG/HTML attributes that hold geometry or style, never text a reader sees.
+_GEOMETRY_ATTR_RE = re.compile(
+    r'\s(?:d|points|transform|viewBox|style|x|y|x1|x2|y1|y2|cx|cy|r|rx|ry|width|height|'
+    r'stroke-[a-z-]+|fill-opacity|font-size|offset|clip-path)="[^"]*"'
+)
+_COMMENT_RE = re.compile(r"<!--(.*?)-->", re.DOTALL)
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 
 
 class PrivacyError(StudyvalError):
@@ -345,13 +360,13 @@ class IdentifierScan:
     Attributes
     ----------
     n_files : int
-        Text files read.
+        Files read.
     scanned : dict of str to int
         Per source column (``"clinical: patient_name"``), the number of
         distinct values looked for.
     too_short : dict of str to int
-        Per source column, distinct values with fewer than 4 letters or digits,
-        which cannot be looked for without false hits (not scanned).
+        Per source column, distinct values too short to look for without chance
+        hits (fewer than 4 letters or digits, or a number of fewer than 6 digits).
     hits : dict of str to tuple of str
         Per source column with a hit, the files (relative paths) where one of
         its values was found. Values are never recorded.
@@ -378,38 +393,97 @@ class IdentifierScan:
         }
 
 
+def _normalise(text: str) -> str:
+    """Text as compared: NFKC (full-width and composed forms folded), case-folded, invisibles gone."""
+    return _INVISIBLE_RE.sub("", unicodedata.normalize("NFKC", text)).casefold()
+
+
 def _tokens(text: str) -> list[str]:
-    return _TOKEN_RE.findall(text.casefold())
+    return _TOKEN_RE.findall(_normalise(text))
+
+
+def _png_text(data: bytes) -> str:
+    """The text chunks (tEXt, zTXt, iTXt) of a PNG file."""
+    out: list[str] = []
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind in _PNG_TEXT_CHUNKS:
+            if kind == b"zTXt":
+                key, _, rest = body.partition(b"\x00")
+                try:
+                    body = key + b" " + zlib.decompress(rest[1:])
+                except zlib.error:
+                    pass
+            out.append(body.replace(b"\x00", b" ").decode("utf-8", errors="replace"))
+        pos += 12 + length
+    return "\n".join(out)
 
 
 def _visible_text(path: Path) -> str:
-    text = path.read_bytes()
-    if path.suffix.lower() in (".html", ".htm", ".svg"):
-        text = _DATA_URI_RE.sub(b"", text)
-    return html.unescape(text.decode("utf-8", errors="replace"))
+    """What a reader can read in a file: text nodes and labels, not geometry or embedded images."""
+    data = path.read_bytes()
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        return _png_text(data)
+    if suffix == ".pdf":
+        parts = [_pdf_text(data).decode("utf-8", errors="replace")]
+        for match in _STREAM_RE.finditer(data):
+            try:
+                content = zlib.decompress(match.group(1))
+            except zlib.error:
+                content = match.group(1)
+            parts.append(_pdf_text(content).decode("utf-8", errors="replace"))
+        # strings outside the content streams (document information: title, author...)
+        parts += [
+            _pdf_unescape(m.group(0)).decode("latin-1")
+            for m in _PDF_STRING_RE.finditer(_STREAM_RE.sub(b"", data))
+        ]
+        return "\n".join(parts)
+    if suffix in (".html", ".htm", ".svg"):
+        data = _DATA_URI_RE.sub(b"", data)
+        text = data.decode("utf-8", errors="replace")
+        text = _COMMENT_RE.sub(lambda m: " " + m.group(1) + " ", text)
+        text = _GEOMETRY_ATTR_RE.sub(" ", text)
+        return html.unescape(text)
+    return data.decode("utf-8", errors="replace")
+
+
+def _weight(value: str) -> int:
+    return sum(2 if _UNSPACED_RE.match(c) else 1 for c in value if c.isalnum())
 
 
 def scan_for_input_identifiers(
     root: str | Path, identifiers: Mapping[str, Iterable[object]]
 ) -> IdentifierScan:
-    """Look for the inputs' identifiers in every text file under ``root``.
+    """Look for the inputs' identifiers in every readable file under ``root``.
 
-    Used inside every run, before a bundle is published. Each value is split
-    into its runs of letters and digits (case-folded), and a hit is the same
-    runs, in order, standing next to each other in a file's visible text
-    (embedded images removed, HTML entities decoded). So ``Zhang^Wei``,
-    ``ZHANG Wei`` and ``zhang_wei`` are all found, while ``P0001`` is not
-    found inside ``P00012``.
+    Used inside every run, before a bundle is published. Text is compared
+    after Unicode NFKC normalisation and case folding, with zero-width
+    characters removed. Each value is split into its runs of letters and
+    digits, and a hit is the same runs, in order, standing next to each other
+    in a file's visible text. So ``Zhang^Wei``, ``ZHANG Wei``, ``zhang_wei``
+    and ``Zha\u200bng Wei`` are all found, while ``P0001`` is not found inside
+    ``P00012``. A value in a script written without spaces (Chinese,
+    Japanese, Korean) is looked for as a substring. A number is looked for
+    only when it has at least 6 digits (shorter ones are counts and
+    coordinates), also without its leading zeros.
+
+    Visible text means: CSV, JSON, Markdown and text files as they are; the
+    text nodes, comments and labelling attributes of SVG and HTML (geometry
+    attributes and embedded images left out); the text a PDF shows and its
+    document strings; the text chunks of a PNG (pixels are not read).
 
     Parameters
     ----------
     root : path
-        A folder (read recursively) or a file. Files other than CSV, JSON,
-        SVG, HTML, Markdown and text are not read (images and PDFs show the
-        text that the SVG figures hold).
+        A folder (read recursively) or a file.
     identifiers : mapping of str to iterable
         Source column (``"clinical: patient_name"``) to its values (names,
-        record numbers, patient and case ids). Missing values are ignored.
+        record numbers, dates of birth in the forms to look for, patient and
+        case ids). Missing values are ignored.
 
     Returns
     -------
@@ -419,17 +493,30 @@ def scan_for_input_identifiers(
     """
     root = Path(root)
     wanted: dict[tuple[str, ...], set[str]] = {}
+    substrings: dict[str, set[str]] = {}
     scanned: dict[str, int] = {}
     too_short: dict[str, int] = {}
     for column, values in identifiers.items():
         distinct = {str(v) for v in values if v is not None and str(v).strip() and str(v) != "nan"}
         n_short = 0
         for value in distinct:
-            toks = tuple(_tokens(value))
-            if sum(map(len, toks)) < _MIN_SCANNED_CHARS:
+            norm = _normalise(value)
+            toks = tuple(_TOKEN_RE.findall(norm))
+            digits_only = bool(toks) and all(t.isdigit() for t in toks)
+            if digits_only and sum(map(len, toks)) < _MIN_SCANNED_DIGITS:
                 n_short += 1
                 continue
+            if _weight(norm) < _MIN_SCANNED_CHARS:
+                n_short += 1
+                continue
+            if _UNSPACED_RE.search(norm):
+                substrings.setdefault(re.sub(r"[\W_]+", "", norm), set()).add(column)
+                continue
             wanted.setdefault(toks, set()).add(column)
+            if digits_only and len(toks) == 1 and toks[0].startswith("0"):
+                bare = toks[0].lstrip("0")
+                if len(bare) >= _MIN_SCANNED_DIGITS:
+                    wanted.setdefault((bare,), set()).add(column)
         scanned[column] = len(distinct) - n_short
         too_short[column] = n_short
     first = {t[0] for t in wanted}
@@ -438,7 +525,8 @@ def scan_for_input_identifiers(
     files = [p for p in files if p.suffix.lower() in _TEXT_SUFFIXES]
     hits: dict[str, set[str]] = {}
     for path in files:
-        toks = _tokens(_visible_text(path))
+        text = _normalise(_visible_text(path))
+        toks = _TOKEN_RE.findall(text)
         rel = path.name if path == root else path.relative_to(root).as_posix()
         for i, tok in enumerate(toks):
             if tok not in first:
@@ -446,6 +534,12 @@ def scan_for_input_identifiers(
             for n in lengths:
                 for column in wanted.get(tuple(toks[i : i + n]), ()):
                     hits.setdefault(column, set()).add(rel)
+        if substrings:
+            joined = re.sub(r"[\W_]+", "", text)
+            for needle, columns in substrings.items():
+                if needle in joined:
+                    for column in columns:
+                        hits.setdefault(column, set()).add(rel)
     return IdentifierScan(
         n_files=len(files),
         scanned=scanned,

@@ -431,7 +431,7 @@ class Bundle:
             raise FileNotFoundError(f"bundle has no figure {name}.{ext}")
         return Path(os.path.relpath(path.resolve(), Path.cwd())).as_posix()
 
-    # ---- the imaging chain's part of the bundle (studyval.models.demo) ---------------------
+    # ---- the imaging chain's part of the bundle (studyval.imaging_demo) ---------------------
     @property
     def has_imaging(self) -> bool:
         """Whether the bundle holds an imaging chain's outputs (``imaging/``)."""

@@ -28,27 +28,52 @@ Every table and figure file gets one status:
 * ``missing from bundle``, ``not recomputed``, ``not in manifest (written by the
   recomputation only)`` and ``differs`` (recomputed bytes differ).
 
+Files under the bundle's ``imaging/`` (an imaging chain's tables, figures and
+``manifest.json``, copied into the bundle by ``studyval run --imaging``) are
+not recomputed: each is checked against the SHA-256 the manifest records
+under ``imaging`` *before* recomputing, and gets the status ``as recorded``,
+``modified in bundle``, ``missing from bundle`` or ``not in manifest: added
+after the run``; any but the first fails the verification. Only an intact
+``imaging/`` is handed to the recomputation; otherwise it runs without it
+(tables and figures do not depend on it).
+
 Manifest fields that contradict the recomputation are reported as the manifest
 having been edited, and fail the verification even when every output
-reproduces: a ``seed`` other than the plan's (when the plan is unchanged), and
-``models`` entries (model name and ``model_version``, the SHA-256 of its
-weights) that differ from those the recomputation takes from the given
-prediction table. When outputs do not reproduce for other reasons, the likely
-cause is named: an input whose SHA-256 differs from the manifest's ``inputs``,
-a changed plan (``plan_sha256``), another data dictionary version, other
-package or Python versions (``environment``), or another studyval version or
-commit.
+reproduces:
+
+* ``protocol.slug``, when the manifest's ``plan_sha256`` is the SHA-256 of
+  another protocol's bundled plan, or the bundle's ``tables/dictionary`` is
+  another protocol's data dictionary (the bundle is then verified as that
+  protocol);
+* ``seed``, when it is not the plan's (and the plan is unchanged);
+* ``models`` entries (model name and ``model_version``, the SHA-256 of its
+  weights) that differ from those the recomputation takes from the given
+  prediction table;
+* ``inputs.<role>.sha256`` and ``bytes``: when the given input's SHA-256 is
+  the one recorded but its size is not; or when its SHA-256 differs from the
+  record (same file format) yet every table and figure reproduces byte for
+  byte from it (an input that changed would not reproduce the outputs);
+* ``protocol.plan_sha256``, ``plan_version``, ``registry_*`` and
+  ``dictionary.*``: when every table and figure reproduces and the
+  recomputation, made by the studyval version and git commit the manifest
+  records, records other values (a plan-derived field also when the recorded
+  ``plan_sha256`` is the current plan's).
+
+When outputs do not reproduce for other reasons, the likely cause is named: an
+input whose SHA-256 differs from the manifest's ``inputs``, a changed plan
+(``plan_sha256``), another data dictionary version, or another studyval version
+or commit. Differences of ``environment`` (Python, implementation, machine and
+package versions) may be legitimate on a reviewer's machine: they are listed as
+provenance differences and never fail the verification by themselves.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import click
 
 from studyval.errors import StudyvalError
 
@@ -62,7 +87,6 @@ __all__ = [
     "VerifyReport",
     "check_manifest",
     "compare_bundles",
-    "verify",
     "verify_bundle",
 ]
 
@@ -75,6 +99,10 @@ MISSING = "missing from bundle"  # in the manifest, not in the bundle
 NOT_RECOMPUTED = "not recomputed"  # in the manifest, the recomputation did not write it
 ADDED = "not in manifest: added after the run"  # in the bundle, the manifest does not list it
 UNEXPECTED = "not in manifest (written by the recomputation only)"
+#: An ``imaging/`` file whose SHA-256 is the one the manifest records (it is copied, not recomputed).
+AS_RECORDED = "as recorded"
+#: Statuses that pass.
+_PASS = (REPRODUCED, AS_RECORDED)
 
 #: Top-level fields every studyval manifest records, with the JSON type each must have.
 #: Other fields (``studyval_version``, ``imaging``, ...) may be present and are not required.
@@ -115,8 +143,9 @@ def check_manifest(manifest: Mapping[str, Any], path: str | Path) -> None:
         A field of :data:`REQUIRED_MANIFEST_FIELDS` is missing or of the wrong
         type, ``protocol`` names no ``slug`` or ``plan_sha256``, a ``models``
         entry lacks ``model`` or ``model_version``, an ``inputs`` entry is not an
-        object, or an ``outputs`` entry is not a SHA-256 string. Every problem
-        found is named.
+        object, an ``outputs`` entry is not a SHA-256 string, or ``imaging``
+        (optional) is not an object of SHA-256 strings. Every problem found is
+        named.
 
     """
     problems: list[str] = []
@@ -165,6 +194,17 @@ def check_manifest(manifest: Mapping[str, Any], path: str | Path) -> None:
                 problems.append(
                     f"field 'outputs' entry {rel!r} must be a SHA-256 string, got {digest!r:.60}"
                 )
+    imaging = manifest.get("imaging")
+    if imaging is not None:
+        if not isinstance(imaging, Mapping):
+            problems.append(f"field 'imaging' must be an object, got {imaging!r:.60}")
+        else:
+            for rel, digest in imaging.items():
+                if not isinstance(digest, str):
+                    problems.append(
+                        f"field 'imaging' entry {rel!r} must be a SHA-256 string, "
+                        f"got {digest!r:.60}"
+                    )
     if problems:
         raise ManifestError(
             f"{path}: not a complete studyval results manifest: "
@@ -177,23 +217,27 @@ def check_manifest(manifest: Mapping[str, Any], path: str | Path) -> None:
 
 @dataclass(frozen=True)
 class OutputCheck:
-    """One table or figure file of the bundle.
+    """One table, figure or imaging file of the bundle.
 
     Attributes
     ----------
     path : str
-        Path inside the bundle, e.g. ``tables/auc.parquet``.
-    kind : {"table", "figure"}
+        Path inside the bundle, e.g. ``tables/auc.parquet``, ``imaging/tables/seg.csv``.
+    kind : {"table", "figure", "imaging"}
         What it is.
     name : str
-        The table or figure name (``auc``, ``roc_external``).
+        The table or figure name (``auc``, ``roc_external``); for an imaging
+        file its path under ``imaging/`` without suffix (``tables/seg``).
     status : str
         ``reproduced``, ``differs``, ``modified in bundle``, ``manifest hash
         edited``, ``missing from bundle``, ``not recomputed``, ``not in
         manifest: added after the run`` or ``not in manifest (written by the
-        recomputation only)``.
+        recomputation only)``; an imaging file (copied, not recomputed) is
+        ``as recorded``, ``modified in bundle``, ``missing from bundle`` or
+        ``not in manifest: added after the run``.
     manifest_sha256, bundle_sha256, recomputed_sha256 : str or None
-        The three hashes compared (None where the file is absent).
+        The three hashes compared (None where the file is absent; an imaging
+        file that is a symbolic link has ``bundle_sha256`` ``"symbolic link"``).
 
     """
 
@@ -207,8 +251,8 @@ class OutputCheck:
 
     @property
     def ok(self) -> bool:
-        """True when the file reproduces."""
-        return self.status == REPRODUCED
+        """True when the file reproduces (an imaging file: matches the manifest)."""
+        return self.status in _PASS
 
 
 @dataclass(frozen=True)
@@ -223,10 +267,12 @@ class VerifyReport:
         Its protocol.
     outputs : tuple of OutputCheck
         One per file under ``tables/`` and ``figures/`` (manifest, bundle or
-        recomputed).
+        recomputed), then one per file under ``imaging/`` (manifest or bundle).
     causes : tuple of str
         Differences between the bundle's provenance and this recomputation,
         most likely cause first (changed inputs, plan, dictionary, packages...).
+        Differences of ``environment`` (Python and package versions) are listed
+        here and never fail the verification by themselves.
     error : str or None
         Why the recomputation failed, if it did.
     manifest_reproduced : bool or None
@@ -234,9 +280,11 @@ class VerifyReport:
     notes : tuple of str
         Information that does not by itself fail the verification.
     manifest_edits : tuple of str
-        Manifest fields found edited after the run (``seed``, ``models``,
-        ``outputs`` entries), each with the recorded and the recomputed value.
-        Any of them fails the verification, even when every output reproduces.
+        Manifest fields found edited after the run (``protocol.slug``,
+        ``seed``, ``outputs`` entries, ``models``, ``inputs``, plan and
+        dictionary records), each with the recorded and the recomputed or
+        actual value. Any of them fails the verification, even when every
+        output reproduces.
 
     """
 
@@ -251,7 +299,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        """True when every table and figure reproduces and the manifest is as written."""
+        """True when all outputs reproduce, imaging is as recorded and the manifest as written."""
         return (
             self.error is None
             and bool(self.outputs)
@@ -298,7 +346,7 @@ class VerifyReport:
         for o in self.outputs:
             fmt = o.path.rsplit(".", 1)[-1] if "." in o.path else ""
             grouped.setdefault((o.kind, o.name), {})[fmt] = o.status
-        order = {"table": 0, "figure": 1}
+        order = {"table": 0, "figure": 1, "imaging": 2}
         return [
             (k, n, grouped[(k, n)])
             for k, n in sorted(grouped, key=lambda kn: (order.get(kn[0], 2), kn[1]))
@@ -311,30 +359,44 @@ class VerifyReport:
             lines.append(f"recomputation failed: {self.error}")
         items = self.items()
         width = max((len(n) for _, n, _ in items), default=10)
-        n_bad = 0
+        kind_width = max((len(k) for k, _, _ in items), default=6)
+        n_bad = n_items = n_img = n_img_bad = 0
         for kind, name, formats in items:
+            imaging = kind == "imaging"
+            n_img += imaging
+            n_items += not imaging
             statuses = set(formats.values())
-            if statuses == {REPRODUCED}:
-                verdict = "reproduced"
-            elif statuses <= {REPRODUCED, MANIFEST_EDITED}:
+            if statuses <= set(_PASS):
+                verdict = "as recorded" if imaging else "reproduced"
+            elif statuses <= {*_PASS, MANIFEST_EDITED}:
                 verdict = "MANIFEST EDITED"
+            elif imaging:
+                verdict = "NOT AS RECORDED"
+                n_img_bad += 1
             else:
                 verdict = "NOT REPRODUCED"
                 n_bad += 1
             detail = ", ".join(f"{fmt}: {st}" for fmt, st in sorted(formats.items()))
-            lines.append(f"  {kind:<6} {name:<{width}}  {verdict:<15}  ({detail})")
-        n_items = len(items)
+            lines.append(f"  {kind:<{kind_width}} {name:<{width}}  {verdict:<15}  ({detail})")
         if self.manifest_reproduced is not None:
             lines.append(
                 "  manifest "
                 + ("reproduced" if self.manifest_reproduced else "differs (see causes)")
             )
         lines.extend(f"  note: {n}" for n in self.notes)
+        imaging_ok = f"; its {n_img} imaging files are as the manifest records" if n_img else ""
         if self.ok:
-            lines.append(f"OK: all {n_items} tables and figures reproduce byte for byte")
+            lines.append(
+                f"OK: all {n_items} tables and figures reproduce byte for byte{imaging_ok}"
+            )
         else:
-            if n_bad or not self.manifest_edits:
+            if n_bad or not (self.manifest_edits or n_img_bad):
                 lines.append(f"FAILED: {n_bad} of {n_items} tables and figures do not reproduce")
+            if n_img_bad:
+                lines.append(
+                    f"FAILED: {n_img_bad} of {n_img} imaging files do not match the SHA-256 the "
+                    "manifest records under 'imaging' (edited, added or removed after the run)"
+                )
             if self.manifest_edits:
                 also = (
                     f"all {n_items} tables and figures reproduce"
@@ -343,13 +405,16 @@ class VerifyReport:
                 )
                 lines.append(f"FAILED: the bundle's manifest was edited after the run ({also}):")
                 lines.extend(f"  - {e}" for e in self.manifest_edits)
-        if self.causes and self.ok:
-            lines.append("provenance differences (the outputs reproduce nonetheless):")
+        if self.causes and not (n_bad or n_img_bad or self.error is not None):
+            lines.append(
+                "provenance differences (the outputs reproduce nonetheless; these alone do not "
+                "fail the verification):"
+            )
             lines.extend(f"  - {c}" for c in self.causes)
         elif self.causes:
             lines.append("likely causes:")
             lines.extend(f"  - {c}" for c in self.causes)
-        elif not self.ok and not self.manifest_edits and self.error is None:
+        elif not self.ok and not self.manifest_edits and self.error is None and not n_img_bad:
             lines.append(
                 "likely causes: none found in the manifest (same inputs, plan, dictionary and "
                 "package versions); the computation is not deterministic here, please report it"
@@ -386,19 +451,272 @@ def _input_matches(manifest: Mapping[str, Any], kind: str, path: Path | None) ->
     return Path(path).is_file() and file_sha256(path) == rec.get("sha256")
 
 
+def _dictionary_variables(bundle: Path) -> tuple[str, ...] | None:
+    """The ``variable`` column of the bundle's ``tables/dictionary.csv`` (None if unreadable)."""
+    import csv
+
+    path = bundle / "tables" / "dictionary.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return tuple(row["variable"] for row in csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, KeyError, csv.Error):
+        return None
+
+
+def _protocol_dictionary(slug: str) -> tuple[str, ...] | None:
+    """Variable names of the data dictionary protocol ``slug``'s bundled plan names."""
+    from studyval.dictionary import load_dictionary
+    from studyval.plan import load_plan, plan_path
+
+    try:
+        name = getattr(load_plan(plan_path(slug), check_dictionary=False), "dictionary", slug)
+        return load_dictionary(name or slug).names
+    except (StudyvalError, OSError, ValueError):
+        return None
+
+
+def _protocol_slug(manifest: Mapping[str, Any], bundle: Path) -> tuple[str, str | None]:
+    """``(slug to verify as, manifest edit)``: the bundle's protocol, and an edited ``slug``.
+
+    The manifest's ``protocol.slug`` is contradicted when its ``plan_sha256``
+    is the SHA-256 of another protocol's bundled plan (and not of its own), or
+    when the bundle's ``tables/dictionary`` is exactly another protocol's data
+    dictionary (and not its own). The bundle is then verified as that protocol.
+    """
+    from studyval.protocol import PROTOCOLS
+
+    proto = manifest["protocol"]
+    said = str(proto["slug"])
+    recorded_plan = proto.get("plan_sha256")
+    by_plan = [s for s in PROTOCOLS if _plan_sha256(s) == recorded_plan]
+    variables = _dictionary_variables(bundle)
+    by_dict: list[str] = []
+    if variables:
+        by_dict = [s for s in PROTOCOLS if _protocol_dictionary(s) == variables]
+    plan_other = [s for s in by_plan if s != said] if said not in by_plan else []
+    dict_other = [s for s in by_dict if s != said] if said not in by_dict else []
+    other = (plan_other or (dict_other if len(dict_other) == 1 else [None]))[0]
+    if other is None:
+        return said, None
+    evidence = []
+    if other in plan_other:
+        evidence.append(f"its plan_sha256 is that of {other}'s plan")
+    if other in dict_other:
+        evidence.append(f"the bundle's tables/dictionary is {other}'s data dictionary")
+    return other, (
+        f"the manifest's protocol.slug says {said}, but "
+        + " and ".join(evidence)
+        + f": the manifest was edited after the run (the bundle was verified as {other})"
+    )
+
+
+#: What stands in for the SHA-256 of an ``imaging/`` entry that is a symbolic link.
+_LINK = "symbolic link"
+
+
+def _imaging_hashes(root: Path) -> dict[str, str]:
+    """SHA-256 of each file under ``root/imaging``, by path under it; links are not followed."""
+    import os
+
+    from studyval.bundle import file_sha256
+
+    base = root / "imaging"
+    if base.is_symlink():
+        return {"": _LINK}
+    out: dict[str, str] = {}
+    if not base.is_dir():
+        return out
+    for here, dirs, files in os.walk(base, followlinks=False):
+        for name in sorted(dirs + files):
+            path = Path(here) / name
+            rel = path.relative_to(base).as_posix()
+            if path.is_symlink():
+                out[rel] = _LINK
+            elif path.is_file():
+                out[rel] = file_sha256(path)
+    return dict(sorted(out.items()))
+
+
+def _imaging_checks(
+    manifest: Mapping[str, Any], bundle: Path, recomputed: Path | None
+) -> list[OutputCheck]:
+    """One check per file under the bundle's ``imaging/`` or the manifest's ``imaging``."""
+    recorded = {str(k): v for k, v in (manifest.get("imaging") or {}).items()}
+    present = _imaging_hashes(bundle)
+    again = _imaging_hashes(recomputed) if recomputed is not None else {}
+    checks = []
+    for rel in sorted(set(recorded) | set(present)):
+        want, have = recorded.get(rel), present.get(rel)
+        if want is None:
+            status = ADDED
+        elif have is None:
+            status = MISSING
+        elif have != want:
+            status = MODIFIED
+        else:
+            status = AS_RECORDED
+        path = f"imaging/{rel}" if rel else "imaging"
+        name = rel.rsplit(".", 1)[0] if "." in rel.rsplit("/", 1)[-1] else rel
+        checks.append(
+            OutputCheck(path, "imaging", name or "imaging", status, want, have, again.get(rel))
+        )
+    return checks
+
+
+def _imaging_intact(bundle: str | Path) -> bool:
+    """Whether the bundle's ``imaging/`` is exactly the files its manifest's ``imaging`` lists."""
+    from studyval.bundle import read_manifest
+
+    bundle = Path(bundle)
+    return all(c.ok for c in _imaging_checks(read_manifest(bundle), bundle, None))
+
+
+def _build(m: Mapping[str, Any]) -> tuple[Any, Any]:
+    git = m.get("git")
+    return m.get("studyval_version"), git.get("commit") if isinstance(git, Mapping) else None
+
+
+def _input_edits(
+    manifest: Mapping[str, Any],
+    inputs: Mapping[str, Path | None],
+    *,
+    outputs_match: bool,
+) -> tuple[list[str], set[str]]:
+    """Edited ``inputs.<role>.sha256`` / ``bytes``: ``(edits, roles)``.
+
+    The given input's SHA-256 being the one recorded, a recorded size that is
+    not its size was edited. Its SHA-256 differing (same file format), the
+    record was edited when every table and figure reproduces byte for byte
+    from the given file: a changed input would not reproduce them.
+    """
+    from studyval.bundle import file_sha256
+
+    edits: list[str] = []
+    roles: set[str] = set()
+    for role, path in inputs.items():
+        rec = manifest.get("inputs", {}).get(role)
+        if path is None or rec is None or not Path(path).is_file():
+            continue
+        path = Path(path)
+        digest, size = file_sha256(path), path.stat().st_size
+        same_hash = digest == rec.get("sha256")
+        same_format = Path(str(rec.get("file", ""))).suffix.lower() == path.suffix.lower()
+        if same_hash:
+            if rec.get("bytes") != size:
+                roles.add(role)
+                edits.append(
+                    f"manifest field 'inputs.{role}.bytes' records {rec.get('bytes')}, but the "
+                    f"given {path.name} has {size} bytes and the SHA-256 the manifest records "
+                    f"({_short(digest)}): the manifest was edited after the run"
+                )
+            continue
+        if not (outputs_match and same_format):
+            continue
+        roles.add(role)
+        tail = (
+            f"and every table and figure reproduces from it byte for byte: the manifest's "
+            f"record of the {role} input was edited after the run (an input that changed would "
+            "not reproduce the outputs)"
+        )
+        edits.append(
+            f"manifest field 'inputs.{role}.sha256' records {_short(rec.get('sha256'))}, but the "
+            f"given {path.name} has {_short(digest)} {tail}"
+        )
+        if rec.get("bytes") != size:
+            edits.append(
+                f"manifest field 'inputs.{role}.bytes' records {rec.get('bytes')}, but the given "
+                f"{path.name} has {size} bytes {tail}"
+            )
+    return edits, roles
+
+
+def _record_edits(
+    manifest: Mapping[str, Any],
+    recomputed: Mapping[str, Any] | None,
+    *,
+    slug: str,
+    outputs_match: bool,
+) -> tuple[list[str], set[str]]:
+    """Edited ``protocol.*`` (but ``slug``) and ``dictionary.*`` fields: ``(edits, fields)``.
+
+    When every table and figure reproduces and the recomputation, made by the
+    studyval version and git commit the manifest records, records another
+    value, the manifest was edited; a plan-derived ``protocol`` field also when
+    the recorded ``plan_sha256`` is that of the plan the recomputation used.
+    """
+    if recomputed is None or not outputs_match:
+        return [], set()
+    version, commit = _build(manifest)
+    same_build = (version, commit) == _build(recomputed) and isinstance(commit, str)
+    then_git, now_git = manifest.get("git", {}), recomputed.get("git", {})
+    dirty = bool(then_git.get("dirty")) or bool(
+        now_git.get("dirty") if isinstance(now_git, Mapping) else False
+    )
+    edits: list[str] = []
+    fields: set[str] = set()
+    for section in ("protocol", "dictionary"):
+        then, now = manifest.get(section, {}), recomputed.get(section, {})
+        if not isinstance(now, Mapping):
+            continue
+        plan_same = section == "protocol" and then.get("plan_sha256") == now.get("plan_sha256")
+        source = (
+            f"reports/{slug}/plan.yml"
+            if section == "protocol"
+            else f"data_dictionary/{now.get('name', slug)}.yml"
+        )
+        for key in sorted(set(then) | set(now)):
+            if section == "protocol" and key == "slug":
+                continue
+            a, b = then.get(key), now.get(key)
+            if a == b:
+                continue
+            name = f"{section}.{key}"
+            shown_a = "no value" if a is None else _short(a)
+            edited = ": the manifest was edited after the run"
+            if plan_same and key != "plan_sha256":
+                why = (
+                    f"the plan it records (plan_sha256 {_short(then.get('plan_sha256'))}) is the "
+                    f"one the recomputation used, whose {key} is {_short(b)}"
+                )
+            elif same_build:
+                why = (
+                    f"the recomputation, made by the studyval version ({version}) and commit "
+                    f"({str(commit)[:12]}) the manifest records, records {_short(b)} and every "
+                    "table and figure reproduces"
+                )
+                if dirty:
+                    edited += (
+                        f", unless {source} was changed since without a commit (the studyval "
+                        "source had uncommitted changes)"
+                    )
+            else:
+                continue
+            fields.add(name)
+            edits.append(f"manifest field '{name}' records {shown_a}, but {why}{edited}")
+    return edits, fields
+
+
 def _causes(
     manifest: Mapping[str, Any],
     *,
     slug: str,
     inputs: Mapping[str, Path | None],
     recomputed: Mapping[str, Any] | None,
+    edited: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """Provenance differences, most likely cause of a difference first."""
+    """Provenance differences, most likely cause of a difference first.
+
+    ``edited`` names the manifest fields found edited (``inputs.clinical``,
+    ``protocol.plan_sha256``, ``dictionary.version``): they are named as edits,
+    not as causes.
+    """
     from studyval.bundle import environment_info, file_sha256
 
     causes: list[str] = []
     recorded_inputs = manifest.get("inputs", {})
     for kind, path in inputs.items():
+        if f"inputs.{kind}" in edited:
+            continue
         rec = recorded_inputs.get(kind)
         if path is None:
             if rec is not None:
@@ -421,7 +739,7 @@ def _causes(
             )
     proto = manifest.get("protocol", {})
     plan_now = _plan_sha256(slug)
-    if plan_now != proto.get("plan_sha256"):
+    if plan_now != proto.get("plan_sha256") and "protocol.plan_sha256" not in edited:
         causes.append(
             f"analysis plan changed: reports/{slug}/plan.yml has SHA-256 {str(plan_now)[:12]}..., "
             f"the bundle recorded {str(proto.get('plan_sha256'))[:12]}... "
@@ -431,7 +749,7 @@ def _causes(
     env_now = environment_info() if recomputed is None else recomputed.get("environment", {})
     if recomputed is not None:
         d_then, d_now = manifest.get("dictionary", {}), recomputed.get("dictionary", {})
-        if d_then.get("version") != d_now.get("version"):
+        if d_then.get("version") != d_now.get("version") and "dictionary.version" not in edited:
             causes.append(
                 f"data dictionary changed: version {d_then.get('version')} in the bundle, "
                 f"{d_now.get('version')} now"
@@ -632,7 +950,9 @@ def compare_bundles(
     Returns
     -------
     VerifyReport
-        File by file statuses, manifest edits and likely causes.
+        File by file statuses (tables and figures against the recomputation,
+        ``imaging/`` files against the manifest's ``imaging``), manifest edits
+        and likely causes.
 
     Raises
     ------
@@ -645,7 +965,7 @@ def compare_bundles(
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
     check_manifest(manifest, bundle / MANIFEST)
-    slug = manifest["protocol"]["slug"]
+    slug, slug_edit = _protocol_slug(manifest, bundle)
     recorded: dict[str, str] = dict(manifest["outputs"])
     present = _hashes(bundle)
     new_manifest = None
@@ -663,9 +983,23 @@ def compare_bundles(
             edits.append(f"manifest field 'outputs', entry {rel!r}, {edit}")
         kind, name = _kind_name(rel)
         checks.append(OutputCheck(rel, kind, name, status, want, have, new))
+    # every file the recomputation writes is the bundle's, byte for byte (entries edited in the
+    # manifest and files added to the bundle are named on their own)
+    outputs_match = (
+        recomputed is not None
+        and error is None
+        and any(c.status == REPRODUCED for c in checks)
+        and all(c.status in (REPRODUCED, MANIFEST_EDITED, ADDED) for c in checks)
+    )
+    checks.extend(_imaging_checks(manifest, bundle, recomputed))
     given = {"clinical": clinical, "predictions": predictions}
     inputs = {k: (None if v is None else Path(v)) for k, v in given.items()}
-    causes = _causes(manifest, slug=slug, inputs=inputs, recomputed=new_manifest)
+    input_edits, edited_roles = _input_edits(manifest, inputs, outputs_match=outputs_match)
+    record_edits, edited_fields = _record_edits(
+        manifest, new_manifest, slug=slug, outputs_match=outputs_match
+    )
+    edited = frozenset({f"inputs.{r}" for r in edited_roles} | edited_fields)
+    causes = _causes(manifest, slug=slug, inputs=inputs, recomputed=new_manifest, edited=edited)
     notes: list[str] = []
     if any(c.status == ADDED for c in checks):
         causes.insert(
@@ -701,7 +1035,8 @@ def compare_bundles(
         manifest,
         slug=slug,
         plan_seed=plan_seed,
-        plan_changed=_plan_sha256(slug) != manifest["protocol"].get("plan_sha256"),
+        plan_changed=_plan_sha256(slug) != manifest["protocol"].get("plan_sha256")
+        and "protocol.plan_sha256" not in edited,
         # files edited, added or removed after the run are named on their own; the seed shows
         # in files the bundle holds as written that the recomputation writes otherwise
         outputs_reproduce=recomputed is not None
@@ -710,6 +1045,8 @@ def compare_bundles(
     )
     if seed_edit is not None:
         edits.insert(0, seed_edit)
+    if slug_edit is not None:
+        edits.insert(0, slug_edit)
     if seed_cause is not None:
         causes.append(seed_cause)
     if new_manifest is not None:
@@ -721,6 +1058,8 @@ def compare_bundles(
                 predictions_match=_input_matches(manifest, "predictions", inputs["predictions"]),
             )
         )
+    edits.extend(input_edits)
+    edits.extend(record_edits)
     manifest_same = None
     if recomputed is not None:
         manifest_same = (bundle / MANIFEST).read_bytes() == (recomputed / MANIFEST).read_bytes()
@@ -761,7 +1100,14 @@ def verify_bundle(
     manifest whose ``models`` (name and ``model_version``, the SHA-256 of the
     weights) disagree with those the recomputation takes from the given
     prediction table, or whose ``outputs`` hash of a file disagrees with both
-    the bundle's file and its recomputation, fails as an edited manifest.
+    the bundle's file and its recomputation, fails as an edited manifest; so do
+    an edited ``protocol.slug``, ``inputs`` record, plan or dictionary record
+    (see the module docstring). ``environment`` differences are only listed.
+
+    Every file under the bundle's ``imaging/`` is checked against the
+    manifest's ``imaging`` hashes before recomputing; an edited, added or
+    missing one fails the verification, and the recomputation is then made
+    without ``imaging/``.
 
     Parameters
     ----------
@@ -781,8 +1127,8 @@ def verify_bundle(
     Returns
     -------
     VerifyReport
-        :attr:`VerifyReport.ok` is True when every table and figure reproduces
-        and no manifest field was found edited.
+        :attr:`VerifyReport.ok` is True when every table and figure reproduces,
+        every imaging file is as recorded and no manifest field was found edited.
 
     Raises
     ------
@@ -793,13 +1139,18 @@ def verify_bundle(
 
     """
     from studyval.bundle import MANIFEST, read_manifest
-    from studyval.pipeline import protocol_module, run_protocol
+    from studyval.pipeline import run_protocol
+    from studyval.protocol import protocol
 
     bundle = Path(bundle)
     manifest = read_manifest(bundle)
     check_manifest(manifest, bundle / MANIFEST)
-    slug = manifest["protocol"]["slug"]
-    protocol_module(slug)
+    slug, _ = _protocol_slug(manifest, bundle)  # an edited protocol.slug is named by compare
+    protocol(slug)
+    # imaging/ is copied into a bundle, not recomputed: checked against the manifest first, and
+    # handed to the recomputation only when intact (an edited file must not be taken as input)
+    imaging_ok = _imaging_intact(bundle)
+    has_imaging = (bundle / "imaging").is_dir() and not (bundle / "imaging").is_symlink()
 
     def recompute(root: Path) -> VerifyReport:
         out = root / "recomputed"
@@ -812,14 +1163,26 @@ def verify_bundle(
                 render=engine is not None,
                 engine=engine or "auto",
                 seed=None,  # the plan's seed, not the manifest's (see the docstring)
-                # the imaging chain's outputs are inputs of the analysis: the bundle's copy
-                imaging=bundle / "imaging" if (bundle / "imaging").is_dir() else None,
+                # the imaging chain's outputs are copied into the bundle: the bundle's copy,
+                # when it is the one the manifest records
+                imaging=bundle / "imaging" if has_imaging and imaging_ok else None,
             )
         except StudyvalError as exc:
-            return compare_bundles(
+            report = compare_bundles(
                 bundle, None, clinical=clinical, predictions=predictions, error=str(exc)
             )
-        return compare_bundles(bundle, out, clinical=clinical, predictions=predictions)
+        else:
+            report = compare_bundles(bundle, out, clinical=clinical, predictions=predictions)
+        if not imaging_ok:
+            report = replace(
+                report,
+                notes=(
+                    *report.notes,
+                    "the bundle's imaging/ is not the one its manifest records: the "
+                    "recomputation was made without it (tables and figures do not depend on it)",
+                ),
+            )
+        return report
 
     if workdir is not None:
         root = Path(workdir)
@@ -827,38 +1190,3 @@ def verify_bundle(
         return recompute(root)
     with tempfile.TemporaryDirectory(prefix="studyval-verify-") as tmp:
         return recompute(Path(tmp))
-
-
-@click.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.option(
-    "--clinical", "-c", type=click.Path(path_type=Path), required=True, help="Clinical table."
-)
-@click.option(
-    "--predictions", "-p", type=click.Path(path_type=Path), default=None, help="Prediction table."
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["auto", "quarto", "jupyter"]),
-    default=None,
-    help="Also render the recomputed report (not compared: report/ is not hashed).",
-)
-def verify(bundle: Path, clinical: Path, predictions: Path | None, engine: str | None) -> None:
-    """Recompute results BUNDLE from its inputs and check every table and figure byte for byte.
-
-    The recomputation uses the plan's seed. Exit 0 when everything reproduces
-    and the manifest is as written; 1 otherwise: the report names what differs
-    and the likely cause (a changed input, plan or package version), or the
-    manifest field that was edited after the run (seed, models, an output's
-    hash) with the recorded and the recomputed value. A manifest missing a
-    required field is an error (exit 1).
-    """
-    import sys
-
-    try:
-        report = verify_bundle(bundle, clinical=clinical, predictions=predictions, engine=engine)
-    except StudyvalError as exc:
-        click.echo(f"studyval: error: {exc}", err=True)
-        sys.exit(1)
-    click.echo(report.format())
-    sys.exit(0 if report.ok else 1)

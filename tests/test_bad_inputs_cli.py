@@ -26,14 +26,14 @@ from click.testing import CliRunner
 from studyval.cli import main
 from studyval.errors import InputValidationError
 from studyval.plan import load_plan, plan_path
-from studyval.synthetic.ovcf_chronicity import generate
 
 SLUG = "ovcf-chronicity"
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory) -> dict[str, Path]:
-    return generate().write(tmp_path_factory.mktemp("pristine"))
+def source(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs (tests/conftest.py): read here, never written."""
+    return protocol_inputs(SLUG)
 
 
 class Ctx:

@@ -16,12 +16,11 @@ case calls for, and that nothing was written at ``--out``. The cases ("Trust, ro
 * msk-aging without any fragility fracture: a clear estimation error before any model is fitted;
 * the flow tables list each failure category with its count.
 
-Synthetic inputs are generated once per module; msk-aging cases all fail before its analysis.
+Synthetic inputs are the session's (tests/conftest.py); msk-aging cases all fail before its analysis.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import traceback
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from studyval import pipeline
 from studyval.cli import main
 from studyval.dictionary import load_dictionary
 from studyval.plan import load_plan
+from studyval.protocol import protocol
 from studyval.protocols.ovcf_chronicity import needed_columns as ovcf_needed_columns
 
 SLUGS = (
@@ -50,17 +50,9 @@ TRULY_OPTIONAL = {("ovcf-chronicity", "predictions", "vertebral_level")}
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory) -> Callable[[str], dict[str, Path]]:
-    """The synthetic inputs of a protocol, written once per module (on first use)."""
-    cache: dict[str, dict[str, Path]] = {}
-
-    def get(slug: str) -> dict[str, Path]:
-        if slug not in cache:
-            module = importlib.import_module(f"studyval.synthetic.{slug.replace('-', '_')}")
-            cache[slug] = module.generate().write(tmp_path_factory.mktemp(slug))
-        return cache[slug]
-
-    return get
+def sources(protocol_inputs) -> Callable[[str], dict[str, Path]]:
+    """The synthetic inputs of a protocol: the session's, written once (tests/conftest.py)."""
+    return protocol_inputs
 
 
 def _text(path: Path) -> pd.DataFrame:
@@ -108,19 +100,21 @@ def _assert_rejected(res: Result, text: str, out: Path, patterns: list[str]) -> 
 
 
 @pytest.fixture
-def short_bootstrap(monkeypatch) -> None:
-    """The survival protocols' bootstrap refits cut to 20 (the plans' 200 run in the demo)."""
-    real = load_plan
+def short_bootstrap(monkeypatch, trimmed_plan) -> None:
+    """The survival protocols' bootstrap refits cut to 20 (the plans' 200 run in the demo).
 
-    def fast(slug, **kw):
-        plan = real(slug, **kw)
-        if slug in ("refracture-pvp", "cirrhosis-sarcopenia"):
-            return plan.model_copy(
-                update={"sets": plan.sets.model_copy(update={"n_bootstrap": 20})}
-            )
-        return plan
+    The command reads the bundled plan, so ``run_protocol`` is handed the trimmed plan
+    (conftest's ``trimmed_plan``) on its way from the command to the pipeline; the bundle's
+    manifest then records the plan that ran.
+    """
+    real = pipeline.run_protocol
 
-    monkeypatch.setattr(pipeline, "load_plan", fast)
+    def with_trimmed_plan(slug, **kwargs):
+        if slug in ("refracture-pvp", "cirrhosis-sarcopenia") and kwargs.get("plan") is None:
+            kwargs["plan"] = trimmed_plan(slug, 20)
+        return real(slug, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_protocol", with_trimmed_plan)
 
 
 # ----------------------------------------------------------------------------- empty set (item 1)
@@ -294,7 +288,7 @@ def test_censored_on_day_zero_is_rejected(sources, tmp_path, slug, rule):
         for slug in SLUGS
         for kind in ("clinical", "predictions")
         if kind == "clinical"
-        or getattr(pipeline.protocol_module(slug), "REQUIRES_PREDICTIONS", True)
+        or protocol(slug).requires_predictions
     ],
 )
 def test_every_column_left_out_in_turn(sources, tmp_path, slug, kind):
@@ -332,7 +326,7 @@ def test_dxa_t_score_left_out_names_what_needs_it(sources, tmp_path):
         src,
         clinical=_text(src["clinical"]).drop(columns=["dxa_t_score"]),
     )
-    assert "bmd_category subgroup" in ovcf_needed_columns()["dxa_t_score"]
+    assert "bmd_category subgroup" in ovcf_needed_columns(load_plan("ovcf-chronicity"))["dxa_t_score"]
     res, text = _run("ovcf-chronicity", paths, tmp_path / "out")
     _assert_rejected(
         res,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -562,3 +563,495 @@ def test_a_file_without_a_header_is_named(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(InputValidationError, match=message):
         read_table(path, CLIN)
+
+
+# ----------------------------------------------------------------------------- hostile inputs
+# Cases from a hostile tester's report (their ids name the report's items). Each runs the CLI as a
+# user does and checks: exit code 1, no traceback, nothing written at --out, the expected lines
+# (file, column, row and rule), and that no forbidden text (raw control characters, a direct
+# identifier's value, the symptoms of the bug) reaches the output.
+
+
+def _set(frame: pd.DataFrame, row: int, column: str, cell: str) -> pd.DataFrame:
+    out = frame.copy()
+    out.loc[row, column] = cell
+    return out
+
+
+def _clinical_csv(frame: pd.DataFrame, d: Path, name: str = "clinical.csv") -> Path:
+    return _write(d / name, _lines(frame))
+
+
+def _clinical_parquet(frame: pd.DataFrame, d: Path) -> Path:
+    path = d / "clinical.parquet"
+    frame.to_parquet(path)
+    return path
+
+
+def _as_parquet_frame(clin: pd.DataFrame) -> pd.DataFrame:
+    return clin.replace({"": None})
+
+
+def _tz_dates(clin, pred, d):
+    frame = _as_parquet_frame(clin)
+    # dates recorded as local midnight in Chongqing (+08), stored in UTC: the day before in UTC
+    local = pd.to_datetime(frame["mri_date"]).dt.tz_localize("Asia/Shanghai")
+    frame["mri_date"] = local.dt.tz_convert("UTC")
+    return _clinical_parquet(frame, d), None
+
+
+def _time_of_day(clin, pred, d):
+    frame = _as_parquet_frame(clin)
+    frame["mri_date"] = pd.to_datetime(frame["mri_date"])
+    frame.loc[3, "mri_date"] = pd.Timestamp("2023-12-24 08:30")
+    return _clinical_parquet(frame, d), None
+
+
+def _duplicate_parquet_column(clin, pred, d):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_as_parquet_frame(clin), preserve_index=False)
+    twice = pa.Table.from_arrays(
+        [*table.columns, table.column("age")], names=[*table.column_names, "age"]
+    )
+    path = d / "clinical.parquet"
+    pq.write_table(twice, path)
+    return path, None
+
+
+def _fifo(clin, pred, d):
+    path = d / "clinical.csv"
+    os.mkfifo(path)  # nothing writes to it: a reader that opened it would wait for ever
+    return path, None
+
+
+def _concatenated(clin, pred, d, *, bom: bool, header: bool = True):
+    text = clin.to_csv(index=False, lineterminator="\n")
+    second = text if header else text.split("\n", 1)[1]
+    path = d / "clinical.csv"
+    path.write_bytes(("\ufeff" + text + ("\ufeff" if bom else "") + second).encode("utf-8"))
+    return path, None
+
+
+def _wide(clin, pred, d):
+    lines = _lines(clin)
+    extra = 10_000
+    out = [lines[0] + "".join(f",extra_{k}" for k in range(extra))]
+    out += [ln + "," * extra for ln in lines[1:]]
+    return _write(d / "clinical.csv", out), None
+
+
+def _pred_cell(row: int, column: str, cell: str):
+    def make(clin, pred, d):
+        return None, _write(d / "predictions.csv", _lines(_set(pred, row, column, cell)))
+
+    return make
+
+
+def _clin_cell(row: int, column: str, cell: str, name: str = "clinical.csv"):
+    def make(clin, pred, d):
+        return _clinical_csv(_set(clin, row, column, cell), d, name), None
+
+    return make
+
+
+def _clin_rename(old: str, new: str):
+    def make(clin, pred, d):
+        return _clinical_csv(clin.rename(columns={old: new}), d), None
+
+    return make
+
+
+HOSTILE = [
+    pytest.param(
+        _clin_cell(3, "age", "1" * 5000),
+        [
+            r"^studyval: error: 1 violation found:\n  - clinical\.csv, column 'age', row 5: must "
+            r"be <= 110 years \(the value has 5,000 digits\) \(found '1{37}\.\.\.'\)$"
+        ],
+        ["Exceeds the limit"],
+        id="C13-integer-of-5000-digits",
+    ),
+    pytest.param(
+        _clin_cell(3, "age", "0" * 5000 + "1000"),
+        [r"clinical\.csv, column 'age', row 5: must be <= 110 years \(found '0{37}\.\.\.'\)"],
+        ["digits"],
+        id="C13-leading-zeros-are-not-digits-too-many",
+    ),
+    pytest.param(
+        _pred_cell(3, "score", "9" * 5000),
+        [
+            r"predictions\.csv, column 'score', row 5: must be <= 1 \(the value is too large "
+            r"for a 64-bit floating-point number\)"
+        ],
+        [],
+        id="C13-number-of-5000-digits",
+    ),
+    pytest.param(
+        _pred_cell(3, "score", "０.４３１６９１"),
+        [
+            r"predictions\.csv, column 'score', row 5: must be a number: contains the full-width "
+            r"digit '０' \(U\+FF10 FULLWIDTH DIGIT ZERO\) at position 1: type ASCII digits "
+            r"\(0\.431691\) \(found '０\.４３１６９１'\)"
+        ],
+        [],
+        id="C11-full-width-score",
+    ),
+    pytest.param(
+        _clin_cell(3, "age", "٧٦"),
+        [
+            r"clinical\.csv, column 'age', row 5: must be an integer: contains the digit '٧' "
+            r"\(U\+0667 ARABIC-INDIC DIGIT SEVEN\) at position 1: type ASCII digits \(76\)"
+        ],
+        [],
+        id="C12-arabic-indic-age",
+    ),
+    pytest.param(
+        _clin_cell(3, "ct_date", "２０２３-１２-１２"),
+        [
+            r"clinical\.csv, column 'ct_date', row 5: must be an ISO date YYYY-MM-DD: contains "
+            r"the full-width digit '２' \(U\+FF12 FULLWIDTH DIGIT TWO\) at position 1: type ASCII "
+            r"digits \(2023-12-12\)"
+        ],
+        ["on or before"],
+        id="C11-full-width-date",
+    ),
+    pytest.param(
+        lambda clin, pred, d: _concatenated(clin, pred, d, bom=False),
+        [
+            r"^studyval: error: 1 violation found:\n  - clinical\.csv: line 466 repeats the "
+            r"header: two exports concatenated\? Keep one header line \(line 1\)"
+        ],
+        ["duplicate value"],
+        id="C3-two-exports-concatenated",
+    ),
+    pytest.param(
+        lambda clin, pred, d: _concatenated(clin, pred, d, bom=True),
+        [r"^studyval: error: 1 violation found:\n  - clinical\.csv: line 466 repeats the header"],
+        ["ufeff"],
+        id="C3-two-exports-concatenated-with-bom",
+    ),
+    pytest.param(
+        lambda clin, pred, d: _concatenated(clin, pred, d, bom=False, header=False),
+        [
+            r"^studyval: error: 464 violations found, grouped by file, column and rule into 1 "
+            r"group \(--all-errors lists every violation\):\n"
+            r"  - clinical\.csv, column 'case_id': duplicate value; first seen in row N "
+            r"\(464 rows: 466, 467, 468, 469, 470 and 459 more\)\n"
+            r"    e\.g\. clinical\.csv, column 'case_id', row 466: duplicate value; first seen in "
+            r"row 2 \(found 'P0001-V1'\)$"
+        ],
+        [],
+        id="C3-records-exported-twice-group-as-one-rule",
+    ),
+    pytest.param(
+        _wide,
+        [
+            r"^studyval: error: 10,000 violations found, grouped by file, column and rule into 1 "
+            r"group \(--all-errors lists every violation\):\n"
+            r"  - clinical\.csv, row 1: 10,000 columns are not in the ovcf-chronicity dictionary: "
+            r"'extra_0', 'extra_1', .*'extra_9' \.\.\. \(first 10 named; --all-errors lists all\)$"
+        ],
+        ["extra_10"],
+        id="C6-ten-thousand-undeclared-columns",
+    ),
+    pytest.param(
+        _clin_rename("sex", "\x1b[2Jsex"),
+        [
+            r"clinical\.csv, column '\\x1b\[2Jsex', row 1: column is not in the ovcf-chronicity "
+            r"dictionary; did you mean 'sex'\?",
+            r"column 'sex': required column is missing; found '\\x1b\[2Jsex' instead",
+        ],
+        ["\x1b"],
+        id="C18-ansi-escape-in-header",
+    ),
+    pytest.param(
+        _clin_rename("sex", "s\x00ex"),
+        [r"clinical\.csv, column 's\\x00ex', row 1: column is not in the ovcf-chronicity"],
+        ["\x00"],
+        id="C28-nul-in-header",
+    ),
+    pytest.param(
+        _clin_cell(3, "sex", "\x1b[31mM", name="clin\x1b[2J.csv"),
+        [
+            r"clin\\x1b\[2J\.csv, column 'sex', row 5: not an allowed level \(F, M\).*\(found "
+            r"'\\x1b\[31mM'\)"
+        ],
+        ["\x1b"],
+        id="C18-ansi-escape-in-file-name-and-cell",
+    ),
+    pytest.param(
+        _tz_dates,
+        [
+            r"^studyval: error: 1 violation found:\n  - clinical\.parquet, column 'mri_date': "
+            r"holds timezone-aware timestamps \(UTC\): store calendar dates \(YYYY-MM-DD\) as the "
+            r"hospital records them"
+        ],
+        [],
+        id="P2-timezone-aware-dates",
+    ),
+    pytest.param(
+        _time_of_day,
+        [
+            r"clinical\.parquet, column 'mri_date', row 5: must be an ISO date YYYY-MM-DD \(a "
+            r"date, without a time of day\) \(found '2023-12-24 08:30:00'\)"
+        ],
+        [],
+        id="P2-time-of-day-in-a-parquet-date",
+    ),
+    pytest.param(
+        _clin_cell(3, "mri_date", "2023-12-24 08:30:00"),
+        [
+            r"clinical\.csv, column 'mri_date', row 5: must be an ISO date YYYY-MM-DD \(a "
+            r"date, without a time of day\) \(found '2023-12-24 08:30:00'\)"
+        ],
+        [],
+        id="P2-time-of-day-in-a-csv-date-same-message",
+    ),
+    pytest.param(
+        _duplicate_parquet_column,
+        [
+            r"^studyval: error: 1 violation found:\n  - clinical\.parquet, column 'age': column "
+            r"appears twice \(column names must be unique\)$"
+        ],
+        ["schema", "\n    "],
+        id="P5-duplicate-parquet-column",
+    ),
+    pytest.param(
+        lambda clin, pred, d: (_clinical_parquet(_as_parquet_frame(clin).iloc[:0], d), None),
+        [
+            r"^studyval: error: 1 violation found:\n  - clinical\.parquet: has a header but no data "
+            r"rows$"
+        ],
+        [],
+        id="P10-parquet-with-no-rows",
+    ),
+    pytest.param(
+        _fifo,
+        [
+            r"^studyval: error: 1 violation found:\n  - clinical\.csv: is not a regular file "
+            r"\(\S+clinical\.csv is a pipe\): the bundle records the input's SHA-256, which needs a "
+            r"file it can read twice; save it to a file first"
+        ],
+        ["0 bytes"],
+        id="A21-pipe",
+    ),
+    pytest.param(
+        lambda clin, pred, d: (Path(os.devnull), None),
+        [r"  - null: is not a regular file \(/dev/null is a character device\)"],
+        ["0 bytes"],
+        id="A21-character-device",
+    ),
+    pytest.param(
+        _clin_cell(3, "date_of_birth", "1944-13-10"),
+        [
+            r"clinical\.csv, column 'date_of_birth', row 5: is not a valid calendar date \(value "
+            r"not shown: the column is a direct identifier\)$"
+        ],
+        ["1944-13-10", "(found"],
+        id="D1-date-of-birth-not-quoted",
+    ),
+    pytest.param(
+        _clin_cell(3, "medical_record_number", " MRN84279105"),
+        [
+            r"clinical\.csv, column 'medical_record_number', row 5: leading or trailing "
+            r"whitespace is not allowed \(value not shown: the column is a direct identifier\)$"
+        ],
+        ["MRN84279105", "(found"],
+        id="D1-medical-record-number-not-quoted",
+    ),
+    pytest.param(
+        _clin_cell(3, "date_of_birth", "１９４４-０４-１０"),
+        [r"column 'date_of_birth', row 5: must be an ISO date YYYY-MM-DD \(value not shown"],
+        ["１", "1944", "U+"],
+        id="D1-no-character-of-a-direct-identifier-named",
+    ),
+    pytest.param(
+        _clin_cell(3, "case_id", "\u0420" + "0002-V1"),
+        [
+            r"clinical\.csv, column 'case_id', row 5: must match the pattern "
+            r"\^\[A-Za-z0-9\]\[A-Za-z0-9_\.-\]\*\$: contains 'Р' \(U\+0420 CYRILLIC CAPITAL "
+            r"LETTER ER\) at position 1 \(found 'Р0002-V1'\)"
+        ],
+        [],
+        id="D2-cyrillic-letter-in-case-id",
+    ),
+    pytest.param(
+        _clin_cell(3, "case_id", "P0002\u200b-V1"),
+        [
+            r"contains '\\u200b' \(U\+200B ZERO WIDTH SPACE\) at position 6 \(found "
+            r"'P0002\\u200b-V1'\)"
+        ],
+        ["\u200b"],
+        id="D2-zero-width-space-in-case-id",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "expected", "forbidden"), HOSTILE)
+def test_hostile_inputs_are_named_through_the_cli(
+    source, clin_frame, pred_frame, tmp_path, make, expected, forbidden
+):
+    d = tmp_path / "in"
+    d.mkdir()
+    clinical, predictions = make(clin_frame, pred_frame, d)
+    clinical = clinical or source["clinical"]
+    predictions = predictions or source["predictions"]
+    res = _run_cli(clinical, predictions, tmp_path / "out")
+    assert res.exit_code == 1, res.output
+    assert isinstance(res.exception, SystemExit), res.exception
+    assert "Traceback" not in res.output
+    text = res.output.strip()
+    for pattern in expected:
+        assert re.search(pattern, text, flags=re.MULTILINE), text
+    for bad in forbidden:
+        assert bad not in text, text
+    assert len(text.splitlines()) <= 8, text
+    assert not (tmp_path / "out").exists()
+
+
+def _undeclared(*names: str, file: str = "c.csv") -> list[Violation]:
+    return [Violation(file, n, 1, "column is not in the ovcf-chronicity dictionary") for n in names]
+
+
+GROUPING = [
+    pytest.param(
+        [
+            Violation(
+                "c.csv", "case_id", 100 + k, f"duplicate value; first seen in row {k + 2}", "X"
+            )
+            for k in range(30)
+        ],
+        [
+            "30 violations found, grouped by file, column and rule into 1 group "
+            "(--all-errors lists every violation):",
+            "  - c.csv, column 'case_id': duplicate value; first seen in row N "
+            "(30 rows: 100, 101, 102, 103, 104 and 25 more)",
+            "    e.g. c.csv, column 'case_id', row 100: duplicate value; first seen in row 2 "
+            "(found 'X')",
+        ],
+        id="C3-rules-naming-rows-are-one-group-with-an-example",
+    ),
+    pytest.param(
+        [*_undeclared(*(f"x{k}" for k in range(25))), Violation("c.csv", "sex", 9, "bad", "X")],
+        [
+            "26 violations found, grouped by file, column and rule into 2 groups "
+            "(--all-errors lists every violation):",
+            "  - c.csv, row 1: 25 columns are not in the ovcf-chronicity dictionary: 'x0', 'x1', "
+            "'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9' ... (first 10 named; --all-errors "
+            "lists all)",
+            "  - c.csv, column 'sex', row 9: bad (found 'X')",
+        ],
+        id="C6-many-columns-one-rule-one-line",
+    ),
+    pytest.param(
+        [
+            *_undeclared("a", "b", "c"),
+            Violation(
+                "c.csv",
+                "Sex",
+                1,
+                "column is not in the ovcf-chronicity dictionary; did you mean 'sex'?",
+            ),
+            *(Violation("c.csv", "age", r, "must be an integer", "x") for r in range(2, 22)),
+        ],
+        [
+            "24 violations found, grouped by file, column and rule into 3 groups "
+            "(--all-errors lists every violation):",
+            "  - c.csv, row 1: 3 columns are not in the ovcf-chronicity dictionary: 'a', 'b', 'c'",
+            "  - c.csv, column 'Sex', row 1: column is not in the ovcf-chronicity dictionary; did "
+            "you mean 'sex'?",
+            "  - c.csv, column 'age': must be an integer (20 rows: 2, 3, 4, 5, 6 and 15 more; "
+            "first found 'x')",
+        ],
+        id="C6-every-distinct-rule-still-named",
+    ),
+    pytest.param(
+        [*_undeclared("a", "b"), *(Violation("c.csv", "age", r, "bad", "x") for r in range(2, 22))],
+        [
+            "22 violations found, grouped by file, column and rule into 3 groups "
+            "(--all-errors lists every violation):",
+            "  - c.csv, column 'a', row 1: column is not in the ovcf-chronicity dictionary",
+            "  - c.csv, column 'b', row 1: column is not in the ovcf-chronicity dictionary",
+            "  - c.csv, column 'age': bad (20 rows: 2, 3, 4, 5, 6 and 15 more; first found 'x')",
+        ],
+        id="C6-two-columns-are-not-merged",
+    ),
+    pytest.param(
+        [*_undeclared(*(f"\x1bc{k}" for k in range(21)), file="\x1b[2J.csv")],
+        [
+            "21 violations found, grouped by file, column and rule into 1 group "
+            "(--all-errors lists every violation):",
+            "  - \\x1b[2J.csv, row 1: 21 columns are not in the ovcf-chronicity dictionary: "
+            + ", ".join(f"'\\x1bc{k}'" for k in range(10))
+            + " ... (first 10 named; --all-errors lists all)",
+        ],
+        id="C18-merged-line-is-escaped",
+    ),
+]
+
+
+@pytest.mark.parametrize(("found", "lines"), GROUPING)
+def test_grouped_message(found, lines):
+    exc = InputValidationError(found)
+    assert str(exc).splitlines() == lines
+    assert exc.full_message().splitlines()[1:] == [f"  - {v}" for v in found]
+
+
+@pytest.mark.parametrize(
+    ("violation", "text"),
+    [
+        pytest.param(
+            Violation("c\x1b[2J.csv", "s\x00ex", 3, "bad \x07level", "\x1b[31mM"),
+            "c\\x1b[2J.csv, column 's\\x00ex', row 3: bad \\x07level (found '\\x1b[31mM')",
+            id="C18-C28-control-characters-everywhere",
+        ),
+        pytest.param(
+            Violation("c.csv", "a\u202eb", None, "r"),
+            "c.csv, column 'a\\u202eb': r",
+            id="C18-bidi-override-in-column",
+        ),
+        pytest.param(
+            Violation("c.csv", "Größe ０", 2, "r", "é"),
+            "c.csv, column 'Größe ０', row 2: r (found 'é')",
+            id="printable-non-ascii-kept",
+        ),
+    ],
+)
+def test_violation_text_escapes_non_printable_characters(violation, text):
+    assert str(violation) == text
+    assert str(violation).isprintable()
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        pytest.param(
+            lambda rec: [*rec, rec[0].rsplit(",", 1)[0], *rec[1:3]],
+            r"clinical\.csv: line 466 is a header line \(every cell names a column\): two exports "
+            r"concatenated\?",
+            id="C3-second-export-with-a-column-fewer",
+        ),
+        pytest.param(
+            lambda rec: [*rec, rec[0], *rec[1:3], " " + rec[0], rec[3]],
+            r"clinical\.csv: 2 lines \(466, 469\) repeat the header: two exports concatenated\?",
+            id="C3-three-exports",
+        ),
+    ],
+)
+def test_a_repeated_header_is_named_first(clin_frame, tmp_path, lines, message):
+    path = _write(tmp_path / "clinical.csv", lines(_lines(clin_frame)))
+    (v,) = _violations(path)
+    assert re.match(message, str(v)), str(v)
+
+
+def test_parquet_dates_at_midnight_read_as_the_csv_dates(clin_frame, tmp_path):
+    frame = clin_frame.replace({"": None})
+    for col in ("ct_date", "mri_date", "date_of_birth"):
+        frame[col] = pd.to_datetime(frame[col])
+    frame["ct_date"] = frame["ct_date"].dt.date  # a parquet date32 column
+    path = tmp_path / "clinical.parquet"
+    frame.to_parquet(path)
+    csv = read_table(_write(tmp_path / "clinical.csv", _lines(clin_frame)), CLIN)
+    pd.testing.assert_frame_equal(read_table(path, CLIN), csv)

@@ -15,15 +15,15 @@ import pytest
 from click.testing import CliRunner
 
 from studyval.cli import main
-from studyval.synthetic.vcf_opportunistic import generate
 
 SLUG = "vcf-opportunistic"
 DROP = "__drop_this_row__"  # a case marks prediction rows to remove
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory) -> dict[str, Path]:
-    return generate().write(tmp_path_factory.mktemp("pristine"))
+def source(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs (tests/conftest.py): read here, never written."""
+    return protocol_inputs(SLUG)
 
 
 def sheet(i: int) -> int:

@@ -4,11 +4,12 @@ Each case runs ``studyval run ovcf-chronicity ... --no-render`` through click's 
 (in process) as a user would, and asserts the exit code, one message naming the path and
 the rule, no traceback, and that every file that was there before is still there with the
 same bytes. Refusals happen before the analysis, so most cases take well under a second;
-one module-scoped bundle is built for the cases that replace or render a bundle.
+the cases that replace or render a bundle copy the session's bundle (tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -25,7 +26,6 @@ from studyval import bundle as bundle_mod
 from studyval.bundle import MARKER, csv_safe_text, foreign_files, is_bundle, write_table
 from studyval.cli import main
 from studyval.privacy import PrivacyError, refuse_if_identifiers, scan_for_input_identifiers
-from studyval.synthetic.ovcf_chronicity import generate
 
 SLUG = "ovcf-chronicity"
 
@@ -53,17 +53,16 @@ def run(clinical: Path, predictions: Path, out: Path | str, *extra: str):
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> dict[str, Path]:
-    return generate().write(tmp_path_factory.mktemp("inputs"))
+def inputs(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs of ovcf-chronicity (tests/conftest.py)."""
+    return protocol_inputs(SLUG)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, inputs) -> Path:
-    """One bundle of the demo inputs (not rendered), copied by the cases that need one."""
-    out = tmp_path_factory.mktemp("built") / "bundle"
-    res = run(inputs["clinical"], inputs["predictions"], out)
-    assert res.exit_code == 0, res.output
-    return out
+def built(protocol_bundle) -> Path:
+    """The session's bundle of the demo inputs (not rendered, the bundled plan, as ``studyval
+    run`` makes it), copied by the cases that need one."""
+    return protocol_bundle(SLUG)
 
 
 def copy_bundle(built: Path, dest: Path) -> Path:
@@ -209,7 +208,8 @@ def test_a_bad_out_is_found_before_the_analysis(inputs, tmp_path, monkeypatch, o
     monkeypatch.chdir(tmp_path)
     import studyval.protocols.ovcf_chronicity as proto
 
-    monkeypatch.setattr(proto, "analyse", lambda *a, **k: pytest.fail("analysis ran"))
+    ran = dataclasses.replace(proto.PROTOCOL, analyse=lambda *a, **k: pytest.fail("analysis ran"))
+    monkeypatch.setattr(proto, "PROTOCOL", ran)
     res = run(inputs["clinical"], inputs["predictions"], out)
     assert res.exit_code == 1 and message in res.output
     assert (tmp_path / "afile").read_text() == "x"
@@ -389,7 +389,7 @@ def test_a_bundle_holding_an_identifier_is_not_published(inputs, tmp_path, monke
         result.tables["flow"] = result.tables["flow"].assign(note=f"seen: {name}")
         return result
 
-    monkeypatch.setattr(proto, "analyse", leaky)
+    monkeypatch.setattr(proto, "PROTOCOL", dataclasses.replace(proto.PROTOCOL, analyse=leaky))
     res = run(inputs["clinical"], inputs["predictions"], tmp_path / "out")
     assert res.exit_code == 1
     assert "refusing to publish the bundle" in res.output
@@ -476,3 +476,186 @@ def test_write_table_neutralises_formulas_in_csv_only(tmp_path):
     csv = (tmp_path / "t.csv").read_text().splitlines()
     assert csv == ["text,cat,n", "'=1+1,'@x,1", "-0.5,a,-2", ",a,3"]
     assert pd.read_parquet(tmp_path / "t.parquet")["text"].iloc[0] == "=1+1"
+
+
+# ----------------------------------------------------------------------------- second hostile round
+
+
+def test_a_loop_of_links_is_one_message(inputs, tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for out in (tmp_path / "a", tmp_path / "a" / "out"):
+        res = run(inputs["clinical"], inputs["predictions"], out)
+        assert res.exit_code == 1 and "loop of symbolic links" in res.output, res.output
+    res = run(tmp_path / "a", inputs["predictions"], tmp_path / "out")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+
+
+def test_a_copied_marker_does_not_make_a_users_folder_a_bundle(built, inputs, tmp_path):
+    out = tmp_path / "u"
+    out.mkdir()
+    shutil.copy(built / MARKER, out / MARKER)
+    (out / "manifest.json").write_text('{"tool": "spss"}')
+    res = run(inputs["clinical"], inputs["predictions"], out)
+    assert res.exit_code == 1 and "manifest.json (not written by studyval)" in res.output
+    assert (out / "manifest.json").read_text() == '{"tool": "spss"}'
+
+
+def test_a_table_edited_after_the_run_is_never_overwritten(built, inputs, tmp_path):
+    out = copy_bundle(built, tmp_path / "out")
+    with (out / "tables" / "auc.csv").open("a") as fh:
+        fh.write("reviewer comment\n")
+    before = tree(out)
+    res = run(inputs["clinical"], inputs["predictions"], out)
+    assert res.exit_code == 1 and "tables/auc.csv (edited after the run)" in res.output
+    assert tree(out) == before
+
+
+def test_a_users_look_alike_hidden_folder_is_never_removed(inputs, tmp_path):
+    mine = tmp_path / ".res.tmp-999999-backup"
+    mine.mkdir()
+    (mine / "thesis.docx").write_bytes(b"mine")
+    (tmp_path / "bad.csv").write_text("x\n")
+    res = run(tmp_path / "bad.csv", inputs["predictions"], tmp_path / "res")
+    assert res.exit_code == 1
+    assert (mine / "thesis.docx").read_bytes() == b"mine"
+    # a stale work folder of studyval's own (marker inside, dead process) is removed
+    dead = tmp_path / f".res.tmp-{2**22 + 7}-0123abcd"
+    dead.mkdir()
+    (dead / MARKER).write_text("x")
+    res = run(tmp_path / "bad.csv", inputs["predictions"], tmp_path / "res")
+    assert not dead.exists() and (mine / "thesis.docx").is_file()
+
+
+def test_a_name_with_glob_characters_gets_its_bundle_back(built, inputs, tmp_path):
+    hidden = copy_bundle(built, tmp_path / f".r[1].old-{2**22 + 8}-deadbeef")
+    before = tree(hidden)
+    res = run(inputs["clinical"], tmp_path / "missing.csv", tmp_path / "r[1]")
+    assert res.exit_code == 1
+    assert tree(tmp_path / "r[1]") == before
+
+
+def test_a_file_saved_into_the_bundle_during_the_run_is_kept(built, inputs, tmp_path):
+    from studyval.errors import StudyvalError
+    from studyval.pipeline import run_protocol
+
+    out = copy_bundle(built, tmp_path / "out")
+
+    def progress(message: str) -> None:
+        if message == "drawing figures":
+            (out / "notes.txt").write_text("written while the run was working")
+
+    with pytest.raises(StudyvalError, match=r"appeared in it during the run \(notes\.txt\)"):
+        run_protocol(
+            SLUG,
+            clinical=inputs["clinical"],
+            predictions=inputs["predictions"],
+            out=out,
+            render=False,
+            progress=progress,
+        )
+    assert (out / "notes.txt").read_text() == "written while the run was working"
+    assert (out / MARKER).is_file() and foreign_files(out) == ["notes.txt"]
+    no_hidden_leftovers(tmp_path)
+    assert not [p for p in tmp_path.iterdir() if ".old-" in p.name]
+
+
+def test_a_killed_render_leaves_the_bundle_replaceable(built, inputs, tmp_path):
+    out = copy_bundle(built, tmp_path / "out")
+    killed = tmp_path / f".out.render-{2**22 + 9}-0badc0de"
+    killed.mkdir()
+    (killed / MARKER).write_text("studyval render in progress\n")
+    (killed / "report.html").write_text("<p>half</p>")
+    res = run(inputs["clinical"], inputs["predictions"], out)
+    assert res.exit_code == 0, res.output
+    assert not killed.exists()
+
+
+def test_imaging_tables_are_neutralised_and_scanned(inputs, tmp_path):
+    imaging = tmp_path / "imaging"
+    (imaging / "tables").mkdir(parents=True)
+    (imaging / "manifest.json").write_text("{}")
+    (imaging / "tables" / "n.csv").write_text('panel,note\n1,"=HYPERLINK(""http://e"",""x"")"\n')
+    res = run(inputs["clinical"], inputs["predictions"], tmp_path / "out", "--imaging", imaging)
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "out" / "imaging" / "tables" / "n.csv").read_text()
+    assert "'=HYPERLINK" in text
+    assert '"=HYPERLINK' in (imaging / "tables" / "n.csv").read_text()  # the input is untouched
+
+
+def _scan(tmp_path, name: str, data: bytes, identifiers: dict) -> bool:
+    (tmp_path / name).write_bytes(data)
+    return scan_for_input_identifiers(tmp_path / name, identifiers).ok
+
+
+def _png_with_text(text: str) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"tEXt", b"Comment\x00" + text.encode())
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )
+
+
+NAMES = {"clinical table: patient_name": ["Huang^Li", "黄丽", "José^García"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "identifiers"),
+    [
+        pytest.param("x.pdf", b"%PDF-1.4\nBT (Huang Li) Tj ET\n%%EOF", NAMES, id="pdf-text"),
+        pytest.param("x.png", _png_with_text("patient Huang Li"), NAMES, id="png-text-chunk"),
+        pytest.param("x.csv", "note\n患者黄丽\n".encode(), NAMES, id="cjk-name-in-a-sentence"),
+        pytest.param(
+            "x.csv", "note\nJose\u0301 Garci\u0301a\n".encode(), NAMES, id="decomposed-accents"
+        ),
+        pytest.param("x.csv", "note\nHu\u200bang Li\n".encode(), NAMES, id="zero-width-space"),
+        pytest.param(
+            "x.csv",
+            b"note\nMRN 44524599\n",
+            {"clinical table: medical_record_number": ["0044524599"]},
+            id="mrn-without-leading-zeros",
+        ),
+        pytest.param(
+            "x.csv",
+            "note\nＨＵＡＮＧ ＬＩ\n".encode(),
+            NAMES,
+            id="full-width-letters",
+        ),
+    ],
+)
+def test_identifier_scan_finds_what_a_reader_sees(tmp_path, name, data, identifiers):
+    assert not _scan(tmp_path, name, data, identifiers)
+
+
+def test_numeric_ids_are_not_found_in_svg_geometry_or_counts(tmp_path):
+    svg = b'<svg><path d="M 1000 1001 L 1002 1003"/><text x="1004">n = 1005</text></svg>'
+    ids = {"clinical table: patient_id": [str(i) for i in range(1000, 1200)]}
+    (tmp_path / "f.svg").write_bytes(svg)
+    scan = scan_for_input_identifiers(tmp_path / "f.svg", ids)
+    assert scan.ok and scan.too_short == {"clinical table: patient_id": 200}
+    long_ids = {"clinical table: patient_id": ["1000001"]}
+    (tmp_path / "g.svg").write_bytes(b'<svg><text x="1">patient 1000001</text></svg>')
+    assert not scan_for_input_identifiers(tmp_path / "g.svg", long_ids).ok
+
+
+def test_a_date_of_birth_is_found_in_other_forms(inputs, tmp_path):
+    from studyval.dictionary import load_dictionary, read_table
+    from studyval.pipeline import _identifier_values
+
+    clin = read_table(inputs["clinical"], "ovcf-chronicity")
+    values = _identifier_values(clin, load_dictionary("ovcf-chronicity"), "clinical table")
+    dob = clin["date_of_birth"].iloc[0]
+    (tmp_path / "t.csv").write_text(f"note\nborn {dob.day:02d}/{dob.month:02d}/{dob.year}\n")
+    scan = scan_for_input_identifiers(tmp_path / "t.csv", values)
+    assert "clinical table: date_of_birth" in scan.hits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from studyval.cli import main
-from studyval.synthetic.ovcf_chronicity import generate
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> dict[str, Path]:
-    return generate().write(tmp_path_factory.mktemp("inputs"))
+def inputs(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs of ovcf-chronicity (tests/conftest.py)."""
+    return protocol_inputs("ovcf-chronicity")
 
 
 def invoke(*args: str):
@@ -168,3 +169,154 @@ def test_damaged_manifest_is_a_clear_error(tmp_path, content, rule):
     assert res.exit_code == 1
     assert "Traceback" not in res.output and rule in res.output and "manifest.json" in res.output
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- one CLI, no cycles
+
+REPO = Path(__file__).resolve().parents[1]
+#: Where the code of each package lives (pyproject's package-dir).
+PACKAGE_DIRS = {
+    "studyval": "studyval",
+    "studyval.analysis": "analysis",
+    "studyval.models": "models",
+}
+
+
+def _module_files() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of studyval, studyval.analysis and studyval.models."""
+    found: dict[str, Path] = {}
+    for package, folder in PACKAGE_DIRS.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            parts = path.relative_to(REPO / folder).with_suffix("").parts
+            found[".".join([package, *(p for p in parts if p != "__init__")])] = path
+    return found
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports, top level or inside a function (not under TYPE_CHECKING).
+
+    ``from a.b import c`` is an edge to ``a.b.c`` when that is a module, else to ``a.b``; an
+    import of ``a.b.c`` does not count as an import of its parents ``a`` and ``a.b``.
+    """
+    import ast
+
+    files = _module_files()
+
+    def known(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {
+            id(node)
+            for branch in ast.walk(tree)
+            if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
+            for stmt in branch.body
+            for node in ast.walk(stmt)
+        }
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        edges: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.Import):
+                edges.update(filter(None, (known(alias.name) for alias in node.names)))
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{anchor}.{base}" if base else anchor
+                for alias in node.names:
+                    target = f"{base}.{alias.name}"
+                    edges.add(target if target in files else known(base) or base)
+        graph[module] = {e for e in edges if e in files and e != module}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_import_graph_sees_lazy_imports():
+    """The graph is not vacuous: it has the CLI's imports, lazy ones included."""
+    graph = _import_graph()
+    assert {"studyval.cli", "studyval.render", "studyval.render.qmd"} <= set(graph)
+    assert {"studyval.manuscript", "studyval.pipeline", "studyval.verify"} <= graph["studyval.cli"]
+    assert "studyval.render" in graph["studyval.pipeline"]  # imported inside a function
+    assert "studyval.render.qmd" in graph["studyval.render.jupyter"]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles():
+    """No module of studyval/ is on an import cycle (lazy imports count too).
+
+    The graph holds studyval.analysis and studyval.models as well, so a cycle that passes
+    through them is found; a cycle wholly inside one of those packages is theirs to test.
+    """
+    files = _module_files()
+    here = (REPO / "studyval").resolve()
+    cycles = [
+        c
+        for c in _cycles(_import_graph())
+        if any(files[m].resolve().is_relative_to(here) for m in c)
+    ]
+    assert cycles == [], cycles
+
+
+def test_commands_are_all_defined_in_the_cli():
+    """Every command lives in studyval.cli; the library modules import neither it nor click."""
+    from studyval.cli import main
+
+    assert {
+        "demo",
+        "run",
+        "validate",
+        "render",
+        "synthetic",
+        "verify",
+        "figures",
+        "deidentify",
+    } <= set(main.commands)
+    for name, command in main.commands.items():
+        assert command.callback.__module__ == "studyval.cli", name
+    graph = _import_graph()
+    for module, path in _module_files().items():
+        if module == "studyval.cli":
+            continue
+        assert "studyval.cli" not in graph[module], module
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(import|from) click\b", source, re.MULTILINE), module

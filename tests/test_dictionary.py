@@ -262,6 +262,17 @@ def test_parquet_input_reads_like_csv(demo_csv, tmp_path):
             r"must be one of identifier",
             id="bad-role",
         ),
+        pytest.param(
+            "name: x\nversion: 1\nunit: u\nvariables:\n  a: {type: date, role: date, max: '2025-9-30'}\n",
+            r"field 'variables\.a\.max': must be an ISO date YYYY-MM-DD \(found '2025-9-30'\)",
+            id="date-bound-not-iso",
+        ),
+        pytest.param(
+            "name: x\nversion: 1\nunit: u\nvariables:\n"
+            "  a: {type: date, role: date, min: '２０２３-０１-０１'}\n",
+            r"field 'variables\.a\.min': must be an ISO date YYYY-MM-DD",
+            id="date-bound-full-width",
+        ),
     ],
 )
 def test_malformed_dictionary(tmp_path, yaml_text, message):
@@ -593,3 +604,76 @@ def test_vocabulary_is_parsed_in_declaration_order(tmp_path):
     assert var.rule_text() == "free text, kept only as one of: zeta, alpha; anything else: rest"
     with pytest.raises(ValueError, match=r"variable 'x' has no vocabulary"):
         Variable(name="x", type="string", role="design").categorize("a")
+
+
+def test_date_bounds_are_compared_as_dates(tmp_path):
+    from studyval.dictionary import validate_frame
+
+    path = tmp_path / "d.yml"
+    path.write_text(
+        "name: x\nversion: 1\nunit: u\nvariables:\n"
+        "  d: {type: date, role: date, min: '2023-01-01', max: 2025-09-30}\n"
+    )
+    d = load_dictionary(path)
+    cells = ["2025-09-30", "2025-10-01", "２０２３-１２-１２", "2022-12-31", "2023-01-01"]
+    raw = pd.DataFrame({"d": cells}, dtype=object)
+    typed, problems = validate_frame(raw, d, label="t.csv")
+    assert [(p.row, p.rule.split(":")[0]) for p in problems] == [
+        (3, "must be on or before 2025-09-30"),
+        (4, "must be an ISO date YYYY-MM-DD"),
+        (5, "must be on or after 2023-01-01"),
+    ]
+    assert "full-width digit '２'" in problems[1].rule
+    assert list(typed["d"].dropna().dt.strftime("%Y-%m-%d")) == ["2025-09-30", "2023-01-01"]
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "rule"),
+    [
+        pytest.param(
+            "age",
+            "７６",
+            r"must be an integer: contains the full-width digit",
+            id="C12-full-width-age",
+        ),
+        pytest.param(
+            "age", "76\u00a0", r"leading or trailing whitespace", id="trailing-no-break-space"
+        ),
+        pytest.param(
+            "age",
+            "7\u00a06",
+            r"must be an integer: contains '\\xa0' \(U\+00A0 NO-BREAK SPACE\) at position 2$",
+            id="no-break-space-inside",
+        ),
+        pytest.param(
+            "dxa_t_score",
+            "\u2212" + "2.5",
+            r"must be a number: contains '−' \(U\+2212 MINUS SIGN\) at position 1: "
+            r"type it in ASCII \(-2\.5\)$",
+            id="minus-sign",
+        ),
+        pytest.param(
+            "chronicity",
+            "\u0430cute",
+            r"not an allowed level \(acute, chronic\).*: contains 'а' "
+            r"\(U\+0430 CYRILLIC SMALL LETTER A\) at position 1$",
+            id="D2-cyrillic-level",
+        ),
+        pytest.param(
+            "index_vertebra",
+            "ｔｒｕｅ",
+            r"must be true or false: contains 'ｔ' \(U\+FF54 FULLWIDTH LATIN SMALL LETTER T\) at position 1$",
+            id="full-width-boolean",
+        ),
+    ],
+)
+def test_unicode_look_alikes_are_named(demo_csv, tmp_path, column, cell, rule):
+    def edit(f):
+        f.loc[0, column] = cell
+
+    path = _edit(demo_csv["clinical"], tmp_path / "clinical.csv", edit)
+    with pytest.raises(InputValidationError) as info:
+        read_table(path, CLIN)
+    (v,) = info.value.violations
+    assert (v.column, v.row, v.value) == (column, 2, cell)
+    assert re.search(rule, v.rule), v.rule

@@ -388,31 +388,9 @@ DETAIL = " ".join([SCRIPT, IMG, LINK, IMAGE, SHORTCODE, FOOTNOTE, FORMULA, TYPST
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    from studyval.cli import main
-    from studyval.synthetic.ovcf_chronicity import generate
-
-    root = tmp_path_factory.mktemp("escaping")
-    inputs = generate().write(root / "inputs")
-    out = root / "bundle"
-    res = CliRunner().invoke(
-        main,
-        [
-            "run",
-            "ovcf-chronicity",
-            "-c",
-            str(inputs["clinical"]),
-            "-p",
-            str(inputs["predictions"]),
-            "-o",
-            str(out),
-            "--no-render",
-            "-q",
-        ],
-        catch_exceptions=False,
-    )
-    assert res.exit_code == 0, res.output
-    return out
+def bundle(protocol_bundle) -> Path:
+    """The session's bundle of ovcf-chronicity (no report; tests/conftest.py), copied by the test."""
+    return protocol_bundle("ovcf-chronicity")
 
 
 def _rename(frame: pd.DataFrame, old: str, new: str) -> pd.DataFrame:

@@ -32,38 +32,6 @@ KILLS = [
 ]
 
 
-def shared_bundle(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
-    """The demo bundle of ovcf-chronicity, rendered with Jupyter, built once per session.
-
-    test_privacy, test_verify and test_faults all use this same directory (it lives under
-    the session's base temporary directory), so the run is paid for once. It is made by
-    ``studyval run`` in a subprocess with 2 BLAS/OpenMP threads, hash seed 2 and relative
-    paths; the determinism test compares it with a run made with 1 thread.
-    """
-    import os
-    import subprocess
-    import sys
-
-    from studyval.synthetic.ovcf_chronicity import generate
-
-    root = tmp_path_factory.getbasetemp() / "studyval-shared-demo"
-    inputs = {"clinical": root / "inputs" / "clinical.csv"}
-    inputs["predictions"] = root / "inputs" / "predictions.csv"
-    if not (root / "DONE").is_file():
-        shutil.rmtree(root, ignore_errors=True)
-        generate().write(root / "inputs")
-        env = dict(os.environ)
-        env.update(
-            OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2", MKL_NUM_THREADS="2", PYTHONHASHSEED="2"
-        )
-        cmd = [sys.executable, "-m", "studyval.cli", "run", SLUG, "-c", "clinical.csv"]
-        cmd += ["-p", "predictions.csv", "-o", "../bundle", "--engine", "jupyter", "-q"]
-        done = subprocess.run(cmd, cwd=root / "inputs", env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        (root / "DONE").write_text("complete\n")
-    return root / "bundle", inputs
-
-
 def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
@@ -82,8 +50,8 @@ def assert_complete(bundle: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_killed_runs_leave_the_previous_bundle_or_none(tmp_path_factory, tmp_path):
-    previous, inputs = shared_bundle(tmp_path_factory)
+def test_killed_runs_leave_the_previous_bundle_or_none(demo_bundle, tmp_path):
+    previous, inputs = demo_bundle
     expected = assert_complete(previous)
     manifest_bytes = (previous / "manifest.json").read_bytes()
     procs = []

@@ -29,8 +29,8 @@ from studyval.figures.style import (
     save_as,
     series_style,
 )
-from studyval.pipeline import protocol_module, run_protocol, synthetic_cohort
 from studyval.plan import load_plan
+from studyval.protocol import protocol
 
 SLUGS = ("ovcf-chronicity", "refracture-pvp", "cirrhosis-sarcopenia")
 #: How many series of a figure must stay distinguishable in greyscale.
@@ -40,21 +40,14 @@ OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 
 
 @pytest.fixture(scope="module")
-def specs(tmp_path_factory) -> dict[str, list[FigureSpec]]:
-    """Every protocol's figure specs, built from the tables of a bundle read back from disk."""
+def specs(protocol_bundle) -> dict[str, list[FigureSpec]]:
+    """Every protocol's figure specs, built from the tables of a bundle read back from disk
+    (the session's bundle of each protocol, tests/conftest.py)."""
     out = {}
     for slug in SLUGS:
-        root = tmp_path_factory.mktemp(slug)
-        files = synthetic_cohort(slug).write(root / "inputs")
-        bundle = run_protocol(
-            slug,
-            clinical=files["clinical"],
-            predictions=files.get("predictions"),
-            out=root / "bundle",
-            render=False,
-        ).bundle
+        bundle = protocol_bundle(slug)
         tables = {p.stem: read_table(bundle, p.stem) for p in (bundle / "tables").glob("*.parquet")}
-        out[slug] = check_specs(protocol_module(slug).figure_specs(tables, load_plan(slug)))
+        out[slug] = check_specs(protocol(slug).figure_specs(tables, load_plan(slug)))
     return out
 
 

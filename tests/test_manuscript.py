@@ -1,11 +1,13 @@
 """``studyval figures``: manuscript figures drawn from a results bundle (studyval.manuscript).
 
-Bundles are built once per module with ``run_protocol(render=False)`` on each protocol's
-synthetic cohort; the command is invoked through its click object with ``CliRunner``.
+The bundles are the session's (tests/conftest.py: ``run_protocol(render=False)`` on each
+protocol's synthetic cohort, built once per session); the command is invoked through its
+click object with ``CliRunner``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -17,15 +19,15 @@ from click.testing import CliRunner
 from PIL import Image
 
 from studyval.bundle import MANIFEST, read_manifest
+from studyval.cli import figures_command
 from studyval.figures.spec import CAPTIONS
 from studyval.manuscript import (
     BundleMismatchError,
     ManuscriptError,
     MissingTableError,
-    figures_command,
     write_manuscript_figures,
 )
-from studyval.pipeline import PROTOCOLS, run_protocol, synthetic_cohort
+from studyval.pipeline import PROTOCOLS
 
 SLUGS = ("ovcf-chronicity", "refracture-pvp", "cirrhosis-sarcopenia")
 MM_PER_INCH = 25.4
@@ -40,31 +42,25 @@ def _hashes(root: Path) -> dict[str, str]:
 
 
 class _Bundles(dict):
-    """One bundle per protocol (no report), built on first use (so that a test of one
-    protocol does not pay for the others)."""
+    """The session's bundle of each protocol (no report, the bundled plan), looked up on first
+    use (so that a test of one protocol does not wait for the others)."""
 
-    def __init__(self, tmp_path_factory) -> None:
+    def __init__(self, protocol_bundle) -> None:
         super().__init__()
-        self.factory = tmp_path_factory
+        self.protocol_bundle = protocol_bundle
 
     def __missing__(self, slug: str) -> Path:
         assert slug in SLUGS, slug
-        root = self.factory.mktemp(slug)
-        files = synthetic_cohort(slug).write(root / "inputs")
-        self[slug] = run_protocol(
-            slug,
-            clinical=files["clinical"],
-            predictions=files.get("predictions"),
-            out=root / "bundle",
-            render=False,
-        ).bundle
+        self[slug] = self.protocol_bundle(slug)
         return self[slug]
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory) -> dict[str, Path]:
-    """One bundle per protocol (no report), from the protocol's synthetic cohort."""
-    return _Bundles(tmp_path_factory)
+def bundles(protocol_bundle) -> dict[str, Path]:
+    """One bundle per protocol (no report), from the protocol's synthetic cohort, made with the
+    bundled plan: ``studyval figures`` refuses a bundle whose plan is not the bundled one, and
+    the captions name the registered resample counts (tests/conftest.py)."""
+    return _Bundles(protocol_bundle)
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +308,7 @@ def test_failure_while_drawing_leaves_nothing_and_keeps_earlier_output(
         failing = type(specs[1])(specs[1].name, specs[1].caption, boom, "double")
         return [specs[0], failing, *specs[2:]]
 
-    monkeypatch.setattr(mod, "figure_specs", broken)
+    monkeypatch.setattr(mod, "PROTOCOL", dataclasses.replace(mod.PROTOCOL, figure_specs=broken))
     with pytest.raises(ManuscriptError, match="on purpose"):
         write_manuscript_figures(bundles["cirrhosis-sarcopenia"], out, formats=["pdf"])
     assert _hashes(out) == before  # the earlier complete output is kept

@@ -1,13 +1,16 @@
-"""Tests for studyval.models.demo: phantoms -> CPU training -> the tables the validation layer reads.
+"""Tests for studyval.imaging_demo: phantoms -> CPU training -> the tables the validation layer reads.
 
 The chains run here on a small slice of each synthetic cohort with fewer
 epochs (the demo runs them whole). Oracles: the data dictionaries and the
 protocols' own input validation (``studyval.pipeline.load_inputs``), the
-phantoms' known truth, and byte equality of two seeded runs.
+phantoms' known truth, and byte equality of two seeded runs. The chains need
+the ``models`` extra (their tests are skipped without it); the layering of
+``models/`` is checked without it.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from pathlib import Path
@@ -15,15 +18,49 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("monai")
-pytest.importorskip("pydicom")
-pytest.importorskip("nibabel")
-
 from studyval.dictionary import read_table
-from studyval.models.demo import cirrhosis_imaging, ovcf_imaging
+from studyval.imaging_demo import cirrhosis_imaging, ovcf_imaging
 from studyval.pipeline import _imaging_files, load_inputs, run_protocol
 from studyval.synthetic import cirrhosis_sarcopenia, ovcf_chronicity
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+#: The studyval layer above the models library: models/ never imports these.
+ABOVE_MODELS = ("studyval.analysis", "studyval.figures", "studyval.privacy")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at top level or inside a function."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_models_library_imports_nothing_above_it():
+    """The imaging demo's orchestration moved out: models/ is library code only."""
+    offending = {
+        path.name: sorted(
+            name
+            for name in _imported_modules(path)
+            if any(name == m or name.startswith(f"{m}.") for m in ABOVE_MODELS)
+        )
+        for path in sorted(MODELS.rglob("*.py"))
+    }
+    assert {k: v for k, v in offending.items() if v} == {}
+    assert not (MODELS / "demo.py").exists()
+    assert "studyval.models.phantom_datasets" in _imported_modules(
+        Path(__file__).resolve().parents[1] / "studyval" / "imaging_demo.py"
+    )
+
+
+def _needs_models() -> None:
+    for module in ("torch", "monai", "pydicom", "nibabel"):
+        pytest.importorskip(module)
+
 
 FAST_OVCF = {
     "dicom_patients": 2,
@@ -53,6 +90,7 @@ def _ovcf_subset(d: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def ovcf_run(tmp_path_factory):
+    _needs_models()
     d = tmp_path_factory.mktemp("ovcf")
     clinical = _ovcf_subset(d)
     res = ovcf_imaging(clinical, d / "run", seed=7, parameters=FAST_OVCF)
@@ -179,6 +217,7 @@ def test_an_imaging_directory_with_other_files_is_refused(ovcf_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def cirrhosis_run(tmp_path_factory):
+    _needs_models()
     d = tmp_path_factory.mktemp("cs")
     paths = cirrhosis_sarcopenia.generate().write(d / "inputs")
     clin = pd.read_csv(paths["clinical"], dtype=str, keep_default_na=False)

@@ -137,3 +137,229 @@ def test_ddp_torchrun_one_process_gloo(tmp_path, seg_cfg):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- manifest training
+
+import dataclasses  # noqa: E402
+import pickle  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+import weakref  # noqa: E402
+
+from studyval.errors import InputValidationError, StudyvalError  # noqa: E402
+from studyval.models import datasets as datasets_mod  # noqa: E402
+from studyval.models.manifest import write_phantom_manifest  # noqa: E402
+from studyval.models.training import load_train_state, train_from_manifest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _seg16():
+    """The tiny UNet at the 32x32x16 phantoms' own size."""
+    return dataclasses.replace(
+        load_config("unet3d_vertebra_seg").smoke_version(), roi_size=(32, 32, 16)
+    )
+
+
+@pytest.fixture(scope="module")
+def seg_study(tmp_path_factory):
+    d = tmp_path_factory.mktemp("segstudy")
+    splits = ("development",) * 4 + ("internal",)
+    return write_phantom_manifest(d, 10, masks=True, splits=splits, dicom_every=5, seed=40)
+
+
+class _Payload:
+    """Pickles to a call that would create a file: proof that loading ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_manifest_training_streams_volumes_within_the_batch(tmp_path, monkeypatch):
+    """40 volumes on disk, cache none: never more than one batch of volumes alive at once."""
+    splits = ("development",) * 9 + ("internal",)
+    manifest = write_phantom_manifest(tmp_path / "data", 40, masks=True, splits=splits, seed=7)
+    live: set[int] = set()
+    peak = [0]
+    original = datasets_mod.LoadCase.__call__
+
+    def counting(self, item):
+        out = original(self, item)
+        token = id(out["image"])
+        live.add(token)
+        peak[0] = max(peak[0], len(live))
+        weakref.finalize(out["image"], live.discard, token)
+        return out
+
+    monkeypatch.setattr(datasets_mod.LoadCase, "__call__", counting)
+    # the tiny UNet on a 16x16x8 centre crop: the test is about memory, not accuracy
+    cfg = dataclasses.replace(
+        load_config("unet3d_vertebra_seg").smoke_version(), roi_size=(16, 16, 8)
+    )
+    kw = {"epochs": 1, "batch_size": 4, "progress": False}
+    res = train_from_manifest(cfg, manifest, tmp_path / "none", cache="none", **kw)
+    assert res.model_version and len(res.history) == 1
+    assert 0 < peak[0] <= 4, peak[0]  # the batch size, whatever the number of volumes
+    # the counter does see a cache that holds everything (36 development + 4 internal)
+    peak[0] = 0
+    live.clear()
+    train_from_manifest(cfg, manifest, tmp_path / "mem", cache="memory", **kw)
+    assert peak[0] == 40
+
+
+def test_invalid_manifest_writes_nothing(tmp_path):
+    manifest = write_phantom_manifest(tmp_path / "data", 2, masks=False)
+    with pytest.raises(InputValidationError, match="needs a 'mask_path' column"):
+        train_from_manifest(_seg16(), manifest, tmp_path / "out", epochs=1, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+_KILL_SCRIPT = """
+import sys, time, dataclasses
+import torch
+from studyval.models import training
+from studyval.models.config import load_config
+write = training._write_train_state
+def slow(path, state):
+    write(path, state)
+    time.sleep(30)  # the parent kills the run here, after a complete epoch
+training._write_train_state = slow
+cfg = dataclasses.replace(load_config("unet3d_vertebra_seg").smoke_version(), roi_size=(32, 32, 16))
+training.train_from_manifest(cfg, sys.argv[1], sys.argv[2], epochs=3, learning_rate=1e-2,
+                             threads=1, progress=False, cache="disk")
+"""
+
+
+def test_killed_training_resumes_to_identical_weights(tmp_path, seg_study):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_SCRIPT, str(seg_study), str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    state = out / "train_state.pt"
+    deadline = time.monotonic() + 120
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate()
+    assert state.exists(), err.decode()[-2000:]
+    assert not list(out.glob("unet3d_vertebra_seg-*.pt"))  # killed before the end
+    cfg = _seg16()
+    kw = {"epochs": 3, "learning_rate": 1e-2, "threads": 1, "progress": False, "cache": "disk"}
+    resumed = train_from_manifest(cfg, seg_study, out, **kw)
+    assert resumed.start_epoch == 1
+    full = train_from_manifest(cfg, seg_study, tmp_path / "full", **kw)
+    assert resumed.model_version == full.model_version  # byte-identical weights
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    assert full.history[-1]["metric"] == "dice" and full.history[-1]["val_metric"] > 0.5
+    # another run's settings are refused, not silently continued
+    with pytest.raises(CheckpointError, match="other settings or another manifest"):
+        train_from_manifest(cfg, seg_study, out, **{**kw, "learning_rate": 1e-3})
+
+
+def test_resume_state_and_cache_load_no_code(tmp_path, seg_study):
+    cfg = _seg16()
+    kw = {"epochs": 1, "threads": 1, "progress": False}
+    first = train_from_manifest(cfg, seg_study, tmp_path / "a", cache="disk", **kw)
+    state = tmp_path / "a" / "train_state.pt"
+    good = load_train_state(state, config_name=cfg.name)
+    assert good["format"] == "studyval-train-state"
+    marker = tmp_path / "code-ran"
+    # a state that would run code on loading
+    with open(state, "wb") as fh:
+        pickle.dump({"config": cfg.name, "payload": _Payload(marker)}, fh)
+    with pytest.raises(CheckpointError, match="not a studyval training state"):
+        train_from_manifest(cfg, seg_study, tmp_path / "a", **kw)
+    # a foreign file, and a torch file with the wrong keys
+    state.write_text("not a torch file")
+    with pytest.raises(CheckpointError, match="not a studyval training state"):
+        train_from_manifest(cfg, seg_study, tmp_path / "a", **kw)
+    torch.save({"config": cfg.name, "epoch": 0}, state)
+    with pytest.raises(CheckpointError, match="missing model, optimiser, history, torch_rng"):
+        train_from_manifest(cfg, seg_study, tmp_path / "a", **kw)
+    # every disk-cache file replaced by code: MONAI's weights_only load refuses it, the item is
+    # recomputed, and the weights are those of the first run
+    cache_files = list((tmp_path / "a" / "cache").rglob("*.pt"))
+    assert len(cache_files) == 5 + 5  # development and internal items
+    for f in cache_files:
+        with open(f, "wb") as fh:
+            pickle.dump(_Payload(marker), fh)
+    with pytest.warns(UserWarning, match="Corrupt cache file"):
+        again = train_from_manifest(
+            cfg, seg_study, tmp_path / "b", cache="disk", cache_dir=tmp_path / "a" / "cache", **kw
+        )
+    assert again.model_version == first.model_version
+    # weights: a pickle that runs code and a non-torch file, each named by its own SHA-256
+    for payload in (pickle.dumps(_Payload(marker)), b"plain text"):
+        import hashlib
+
+        p = tmp_path / f"{cfg.name}-{hashlib.sha256(payload).hexdigest()}.pt"
+        p.write_bytes(payload)
+        with pytest.raises(CheckpointError, match="not a readable torch checkpoint"):
+            load_weights(cfg.build_network(), p)
+    tensor_file = tmp_path / "t.pt"
+    torch.save(torch.zeros(2), tensor_file)
+    with pytest.raises(CheckpointError, match="not a weights file"):
+        load_weights(cfg.build_network(), tensor_file)
+    assert not marker.exists()
+
+
+def test_ddp_two_gloo_processes_match_one_process(tmp_path, seg_study):
+    """torchrun, 2 CPU processes (gloo), batch 2 each == one process with batch 4."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed beside the interpreter")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "studyval.models.training"]
+    cmd += ["--config", "unet3d_vertebra_seg", "--smoke", "--manifest", str(seg_study)]
+    cmd += ["--epochs", "2", "--batch-size", "2", "--learning-rate", "0.01", "--threads", "1"]
+    cmd += ["--out", str(tmp_path / "ddp"), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "backend=gloo world_size=2" in proc.stdout
+    cfg = load_config("unet3d_vertebra_seg").smoke_version()
+    one = train_from_manifest(
+        cfg,
+        seg_study,
+        tmp_path / "one",
+        epochs=2,
+        batch_size=4,
+        learning_rate=1e-2,
+        threads=1,
+        progress=False,
+    )
+    ddp_file = next((tmp_path / "ddp").glob("unet3d_vertebra_seg-*.pt"))
+    a = torch.load(ddp_file, weights_only=True)
+    b = torch.load(one.weights_path, weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        # a conv bias followed by instance norm has no effect and a zero gradient: AdamW turns
+        # its rounding noise into steps of size lr, so only the weights are compared
+        if not k.endswith(".bias"):
+            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    net_a, net_b = cfg.build_network().eval(), cfg.build_network().eval()
+    net_a.load_state_dict(a)
+    net_b.load_state_dict(b)
+    x, _ = phantom_training_data(cfg, 2, seed=99)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            net_a(torch.as_tensor(x)), net_b(torch.as_tensor(x)), rtol=1e-4, atol=1e-4
+        )
+    with open(tmp_path / "ddp" / "history.csv", newline="") as fh:
+        ddp_hist = list(csv.DictReader(fh))
+    for h, row in zip(one.history, ddp_hist, strict=True):
+        assert float(row["train_loss"]) == pytest.approx(h["train_loss"], rel=1e-4)
+        assert float(row["val_metric"]) == pytest.approx(h["val_metric"], rel=1e-4)
+
+
+def test_segmentation_config_refused_by_prediction_and_missing_dev_rows(tmp_path):
+    manifest = write_phantom_manifest(tmp_path / "d", 2, splits=("external",))
+    with pytest.raises(StudyvalError, match="no development rows"):
+        train_from_manifest(
+            load_config("densenet121_ovcf").smoke_version(), manifest, tmp_path / "o", epochs=1
+        )

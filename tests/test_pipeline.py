@@ -27,22 +27,21 @@ def _tree_hashes(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> dict[str, Path]:
-    return generate().write(tmp_path_factory.mktemp("inputs"))
+def inputs(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs of ovcf-chronicity (tests/conftest.py)."""
+    return protocol_inputs(SLUG)
 
 
 @pytest.fixture(scope="module")
-def input_bytes(inputs) -> dict[str, bytes]:
-    return {k: v.read_bytes() for k, v in inputs.items()}
+def input_digests(protocol_input_digests) -> dict[str, str]:
+    """SHA-256 of each input as it was written, before any bundle was made from it."""
+    return protocol_input_digests(SLUG)
 
 
 @pytest.fixture(scope="module")
-def bundle(inputs, input_bytes, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "bundle"
-    run_protocol(
-        SLUG, clinical=inputs["clinical"], predictions=inputs["predictions"], out=out, render=False
-    )
-    return out
+def bundle(protocol_bundle) -> Path:
+    """The session's bundle of ovcf-chronicity (no report, the bundled plan)."""
+    return protocol_bundle(SLUG)
 
 
 def test_bundle_layout(bundle):
@@ -99,9 +98,11 @@ def test_same_inputs_give_byte_identical_bundle(inputs, bundle, tmp_path):
     assert _tree_hashes(again) == _tree_hashes(bundle)
 
 
-def test_inputs_are_never_modified(inputs, input_bytes, bundle):
+def test_inputs_are_never_modified(inputs, input_digests, bundle):
     assert (bundle / "manifest.json").is_file()
-    assert {k: v.read_bytes() for k, v in inputs.items()} == input_bytes
+    assert {k: hashlib.sha256(v.read_bytes()).hexdigest() for k, v in inputs.items()} == (
+        input_digests
+    )
 
 
 def test_direct_identifiers_never_reach_the_bundle(inputs, bundle):

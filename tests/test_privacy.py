@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import shutil
 import zlib
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,38 +15,6 @@ from studyval.privacy import ids_shown_in_report, pseudonymise, scan_for_identif
 
 SLUG = "ovcf-chronicity"
 KEY = b"site-secret-key-0123456789abcdef"
-
-
-def shared_bundle(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
-    """The demo bundle of ovcf-chronicity, rendered with Jupyter, built once per session.
-
-    test_privacy, test_verify and test_faults all use this same directory (it lives under
-    the session's base temporary directory), so the run is paid for once. It is made by
-    ``studyval run`` in a subprocess with 2 BLAS/OpenMP threads, hash seed 2 and relative
-    paths; the determinism test compares it with a run made with 1 thread.
-    """
-    import os
-    import subprocess
-    import sys
-
-    from studyval.synthetic.ovcf_chronicity import generate
-
-    root = tmp_path_factory.getbasetemp() / "studyval-shared-demo"
-    inputs = {"clinical": root / "inputs" / "clinical.csv"}
-    inputs["predictions"] = root / "inputs" / "predictions.csv"
-    if not (root / "DONE").is_file():
-        shutil.rmtree(root, ignore_errors=True)
-        generate().write(root / "inputs")
-        env = dict(os.environ)
-        env.update(
-            OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2", MKL_NUM_THREADS="2", PYTHONHASHSEED="2"
-        )
-        cmd = [sys.executable, "-m", "studyval.cli", "run", SLUG, "-c", "clinical.csv"]
-        cmd += ["-p", "predictions.csv", "-o", "../bundle", "--engine", "jupyter", "-q"]
-        done = subprocess.run(cmd, cwd=root / "inputs", env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        (root / "DONE").write_text("complete\n")
-    return root / "bundle", inputs
 
 
 # ------------------------------------------------------------------------------ pseudonyms
@@ -134,9 +100,9 @@ def test_scanner_refuses_needles_too_short_to_mean_anything(tmp_path):
 @pytest.mark.slow
 @pytest.mark.render
 def test_no_planted_identifier_reaches_any_file_of_a_rendered_bundle(
-    tmp_path_factory, record_property, capsys
+    demo_bundle, record_property, capsys
 ):
-    bundle, inputs = shared_bundle(tmp_path_factory)
+    bundle, inputs = demo_bundle
     clinical = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
     planted = (
         set(clinical["patient_name"])
@@ -160,14 +126,14 @@ def test_no_planted_identifier_reaches_any_file_of_a_rendered_bundle(
 
 @pytest.mark.slow
 @pytest.mark.render
-def test_report_shows_no_patient_or_case_id(tmp_path_factory, tmp_path):
+def test_report_shows_no_patient_or_case_id(demo_bundle, tmp_path):
     """Everything a report shows identifies patients by keyed pseudonym only.
 
     The text of the rendered report (embedded images removed: base64 would give chance
     hits for 5-character ids) is searched for each patient id and case id of the inputs;
     a reader needing to trace a case uses the pseudonym.
     """
-    bundle, inputs = shared_bundle(tmp_path_factory)
+    bundle, inputs = demo_bundle
     clinical = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
     ids = set(clinical["patient_id"]) | set(clinical["case_id"])
     assert ids_shown_in_report(bundle / "report" / "report.html", ids) == []

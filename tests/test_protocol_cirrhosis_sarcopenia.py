@@ -10,12 +10,20 @@ import pytest
 
 from studyval.analysis import competing_risks
 from studyval.analysis import survival_validation as svv
+from studyval.analysis.internal_validation import bootstrap_optimism, resample_indices
+from studyval.analysis.paired_bootstrap import harrell_c_difference
+from studyval.analysis.survival import harrell_c
 from studyval.checklists import PLACEHOLDER
 from studyval.checklists_tripod import TRIPOD_AI_ITEMS, tripod_ai_2024
-from studyval.errors import EstimationError, InputValidationError
-from studyval.pipeline import run_protocol
+from studyval.errors import EstimationError, InputValidationError, StatisticalWarning
+from studyval.pipeline import load_inputs, run_protocol
 from studyval.plan import load_plan
-from studyval.protocols.cirrhosis_sarcopenia import _Fitted, brier_competing, predicted_cif
+from studyval.protocols.cirrhosis_sarcopenia import (
+    _analysis_frame,
+    _fit,
+    _predicted_risk,
+    _refit_model,
+)
 from studyval.synthetic.cirrhosis_sarcopenia import TRUE_PARAMETERS, generate
 
 SLUG = "cirrhosis-sarcopenia"
@@ -28,32 +36,20 @@ def cohort():
 
 
 @pytest.fixture(scope="module")
-def inputs(cohort, tmp_path_factory) -> dict[str, Path]:
-    return cohort.write(tmp_path_factory.mktemp("inputs"))
+def inputs(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs of cirrhosis-sarcopenia (tests/conftest.py): ``cohort`` written."""
+    return protocol_inputs(SLUG)
 
 
 N_BOOTSTRAP_TEST = 50
 
 
 @pytest.fixture(scope="module")
-def bundle(inputs, tmp_path_factory) -> Path:
+def bundle(protocol_bundle) -> Path:
     """One end-to-end run; the bootstrap is shortened to 50 resamples to keep the file under a minute
-    (the plan's 200 run in ``studyval demo``)."""
-    import studyval.pipeline as pipeline
-
-    plan = load_plan(SLUG)
-    short = plan.model_copy(
-        update={"sets": plan.sets.model_copy(update={"n_bootstrap": N_BOOTSTRAP_TEST})}
-    )
-    out = tmp_path_factory.mktemp("run") / "bundle"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            pipeline,
-            "load_plan",
-            lambda slug, **kw: short if slug == SLUG else load_plan(slug, **kw),
-        )
-        run_protocol(SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=False)
-    return out
+    (the plan's 200 run in ``studyval demo``): the session's bundle made with conftest's
+    ``trimmed_plan``, passed to ``run_protocol``."""
+    return protocol_bundle(SLUG, n_resamples=N_BOOTSTRAP_TEST)
 
 
 def _table(bundle: Path, name: str) -> pd.DataFrame:
@@ -137,13 +133,118 @@ def test_sarcopenia_adds_value_and_calibration_is_reported(bundle):
 
 def test_performance_has_internal_corrected_and_external(bundle):
     perf = _table(bundle, "performance")
-    for set_ in ("internal", "external"):
-        sub = perf[(perf["set"] == set_) & (perf["measure"] == "td_auc")]
-        assert len(sub) == 2 and sub["corrected"].between(0.5, 1).all()
     internal = perf[(perf["set"] == "internal") & (perf["measure"] == "td_auc")]
+    assert len(internal) == 2 and internal["corrected"].between(0.5, 1).all()
     assert internal["optimism"].notna().all()
+    external = perf[(perf["set"] == "external") & (perf["measure"] == "td_auc")]
+    assert len(external) == 2 and external["apparent"].between(0.5, 1).all()
+    # no correction externally: optimism and corrected are missing, never a copy of the apparent
+    assert external["optimism"].isna().all() and external["corrected"].isna().all()
     opt = _table(bundle, "optimism")
-    assert (opt["n_bootstrap"] == N_BOOTSTRAP_TEST).all()  # every refit succeeded
+    assert (opt["n_resamples"] == N_BOOTSTRAP_TEST).all()
+    assert (opt["n_succeeded"] == N_BOOTSTRAP_TEST).all()  # every refit succeeded
+    assert (opt["n_failed"] == 0).all() and (opt["failures"] == "").all()
+
+
+@pytest.fixture(scope="module")
+def frames(inputs):
+    """The development and external frames and the development fits, as the runner builds them."""
+    plan = load_plan(SLUG)
+    loaded = load_inputs(SLUG, inputs["clinical"], None, plan=plan)
+    d = _analysis_frame(loaded.cohort, plan)
+    dev = d[d["set"] == "internal"].reset_index(drop=True)
+    ext = d[d["set"] == "external"].reset_index(drop=True)
+    fits = {m.name: _fit(dev, list(m.covariates), plan) for m in plan.models}
+    return plan, dev, ext, fits
+
+
+def test_performance_and_added_value_come_from_the_analysis_functions(bundle, frames):
+    plan, _, ext, fits = frames
+    o = plan.outcome
+    perf = _table(bundle, "performance").set_index(["set", "model", "measure"])
+    t, c = ext["time"].to_numpy(float), ext["code"].to_numpy(int)
+    risk = {}
+    for name, f in fits.items():
+        risk[name] = competing_risks.predict_cumulative_incidence(
+            f.fits, ext, cause=o.cause, times=[o.horizon], product_limit=False
+        ).risk[:, 0]
+        br = competing_risks.brier_competing(t, c, risk[name], cause=o.cause, horizon=o.horizon)
+        auc = svv.time_dependent_auc(t, c, risk[name], horizon=o.horizon, cause=o.cause)
+        hc = harrell_c(t, (c == o.cause).astype(int), risk[name])
+        for measure, res in (("brier", br), ("td_auc", auc), ("harrell_c", hc)):
+            row = perf.loc[("external", name, measure)]
+            assert row["apparent"] == res.estimate
+            assert (row["apparent_ci_low"], row["apparent_ci_high"]) == (res.ci_low, res.ci_high)
+        assert perf.loc[("external", name, "ipa"), "apparent"] == br.ipa
+        assert perf.loc[("external", name, "brier"), "null"] == br.null_estimate
+    # internal: apparent from the data, optimism and corrected from bootstrap_optimism's table
+    opt = _table(bundle, "optimism").set_index(["model", "measure"])
+    internal = perf.loc["internal"]
+    for (name, measure), row in internal.iterrows():
+        assert row["corrected"] == opt.loc[(name, measure), "corrected"]
+        assert row["optimism"] == opt.loc[(name, measure), "optimism"]
+        assert row["apparent"] == pytest.approx(opt.loc[(name, measure), "apparent"], abs=1e-12)
+    # difference in Harrell's C, external centre: harrell_c_difference, no p value
+    added = _table(bundle, "added_value").set_index(["set", "measure"])
+    row = added.loc[("external", "harrell_c")]
+    prim, comp = row["model_a"], row["model_b"]
+    dc = harrell_c_difference(
+        t,
+        (c == o.cause).astype(int),
+        risk[prim],
+        risk[comp],
+        n_resamples=N_BOOTSTRAP_TEST,
+        seed=plan.seed + 2,
+        method="percentile",
+        labels=(prim, comp),
+    )
+    assert (row["difference"], row["ci_low"], row["ci_high"], row["se"]) == (
+        dc.difference,
+        dc.ci_low,
+        dc.ci_high,
+        dc.se,
+    )
+    assert row["n_resamples"] == N_BOOTSTRAP_TEST and row["n_failed"] == dc.n_failed == 0
+    assert added.xs("harrell_c", level="measure")["p_value"].isna().all()
+
+
+def test_every_model_gets_the_same_resamples(bundle):
+    opt = _table(bundle, "optimism")
+    plan = load_plan(SLUG)
+    assert set(opt["seed"]) == {plan.seed}  # same seed, same resample_indices for every model
+    assert (
+        opt.groupby("model")["measure"]
+        .apply(list)
+        .map(lambda m: m == ["td_auc", "harrell_c", "brier", "ipa"])
+        .all()
+    )
+
+
+def test_a_resample_ending_before_the_horizon_is_a_counted_failure(frames):
+    # The predicted incidence is not defined after the last follow-up time of the data the
+    # models were fitted on: such a resample fails (counted, with its reason), it is never
+    # given the incidence carried forward.
+    plan, dev, _, _ = frames
+    model = next(m for m in plan.models if m.role != "primary")
+    early = np.flatnonzero(dev["time"].to_numpy(float) < 300.0)  # deaths and transplants, all < 1 y
+    indices = [*resample_indices(n_rows=len(dev), n_resamples=19, seed=1), np.sort(early)]
+    with pytest.warns(StatisticalWarning, match="1 of 20 resamples failed"):
+        r = bootstrap_optimism(dev, _refit_model(model, plan), indices=indices)
+    assert r.n_failed == 1 and r.n_succeeded == 19
+    ((reason, count),) = r.failures
+    assert count == 1
+    assert reason.startswith("predict: the last follow-up time of the fitted data")
+    assert np.isnan(r.training_replicates[19]).all()
+
+
+def test_a_predicted_incidence_above_one_is_an_estimation_error(frames):
+    plan, dev, _, fits = frames
+    nd = dev.head(3).copy()
+    nd["meld_na"] = [15.0, 20.0, 200.0]  # far outside the data: exp(x beta) explodes
+    f = fits["clinical"]
+    with pytest.warns(StatisticalWarning, match="above 1"):
+        with pytest.raises(EstimationError, match="above 1 for 1 of 3 patients"):
+            _predicted_risk(f, nd, plan)
 
 
 def test_tripod_checklist_has_all_items_with_classes(bundle):
@@ -165,58 +266,6 @@ def test_tripod_rejects_unknown_items_and_never_fills_h_items():
         tripod_ai_2024(plan, {}, content={"99": ("x", "y")})
     ck = tripod_ai_2024(plan, {}, content={"3a": ("invented text", "Intro")})
     assert ck.loc[ck["item"] == "3a", "content"].iloc[0] == PLACEHOLDER
-
-
-# ----------------------------------------------------------------------------- statistics
-
-
-def test_predicted_cumulative_incidence_and_brier_match_riskregression():
-    # R 4.2, riskRegression 2022.11.28:
-    #   d <- read.csv("pbc_competing.csv"); d$lbili <- log(d$bili)
-    #   fit <- CSC(Hist(time, status) ~ lbili + age, data = d, cause = 1)
-    #   predictRisk(fit, newdata = d[c(1, 2, 3, 10, 50), ], times = 1826, cause = k,
-    #               product.limit = FALSE)
-    d = pd.read_csv(DATA / "pbc_competing.csv")
-    d["lbili"] = np.log(d["bili"])
-    fits = {
-        k: competing_risks.cause_specific_cox(
-            d, duration="time", event="status", cause=k, covariates=["lbili", "age"], causes=[1, 2]
-        )
-        for k in (1, 2)
-    }
-    model = _Fitted(covariates=("lbili", "age"), fits=fits)
-    rows = d.iloc[[0, 1, 2, 9, 49]]
-    expected = {
-        1: [0.0176673836925, 0.0119204559179, 0.00408941498666, 0.00383335695385, 0.0154043439006],
-        2: [0.965120931498, 0.171215612957, 0.338701190829, 1.00579789225, 0.154158121472],
-    }
-    for k, values in expected.items():
-        np.testing.assert_allclose(predicted_cif(model, rows, k, 1826.0), values, rtol=1e-8)
-    # Brier of the predicted cumulative incidence with transplant competing, and its null model:
-    #   p <- predictRisk(fit, newdata = d, times = 1826, cause = 1, product.limit = FALSE)
-    #   Score(list(csc = as.numeric(p)), formula = Hist(time, status) ~ 1, data = d,
-    #         times = 1826, cause = 1, metrics = "brier", null.model = TRUE, cens.model = "km")
-    #   -> csc 0.0410221504854, Null model 0.0421153337967
-    risk = predicted_cif(model, d, 1, 1826.0)
-    bs, null = brier_competing(
-        d["time"].to_numpy(float), d["status"].to_numpy(int), risk, cause=1, horizon=1826.0
-    )
-    assert bs == pytest.approx(0.0410221504854, rel=1e-9)
-    assert null == pytest.approx(0.0421153337967, rel=1e-9)
-
-
-def test_brier_competing_equals_ipcw_brier_without_competing_events():
-    rng = np.random.default_rng(1)
-    n = 300
-    t = rng.exponential(1.0, n)
-    c = rng.exponential(1.5, n)
-    time = np.minimum(t, c)
-    code = (t <= c).astype(int)
-    risk = rng.uniform(0.1, 0.9, n)
-    ours, null = brier_competing(time, code, risk, cause=1, horizon=0.8)
-    ref = svv.brier(time, code, risk, horizon=0.8)
-    assert ours == pytest.approx(ref.estimate, rel=1e-10)
-    assert null == pytest.approx(ref.null_estimate, rel=1e-10)
 
 
 # ----------------------------------------------------------------------------- rules and bad inputs

@@ -23,18 +23,16 @@ def cohort():
 
 
 @pytest.fixture(scope="module")
-def inputs(cohort, tmp_path_factory) -> dict[str, Path]:
-    return cohort.write(tmp_path_factory.mktemp("inputs"))
+def inputs(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs of msk-aging (tests/conftest.py): ``cohort`` written."""
+    return protocol_inputs(SLUG)
 
 
 @pytest.fixture(scope="module")
-def bundle(inputs, tmp_path_factory) -> Path:
-    """One rendered end-to-end run (Jupyter + pandoc engine)."""
-    out = tmp_path_factory.mktemp("run") / "bundle"
-    run_protocol(
-        SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=True, engine="jupyter"
-    )
-    return out
+def bundle(protocol_bundle) -> Path:
+    """One rendered end-to-end run (Jupyter + pandoc engine) with the bundled plan: its
+    registered 500 patient-bootstrap resamples are asserted below (tests/conftest.py)."""
+    return protocol_bundle(SLUG, render=True)
 
 
 def _t(bundle: Path, name: str) -> pd.DataFrame:
@@ -96,6 +94,37 @@ def test_discrimination_and_clustered_intervals(bundle):
     assert k["ci_method"].str.contains("patient-level").all()
     q = k[(k["measure"] == "kappa_quadratic") & (k["site"] == "all")]
     assert ((q["ci_low"] < q["estimate"]) & (q["estimate"] < q["ci_high"])).all()
+
+
+def test_knee_level_intervals_come_from_the_patient_bootstrap(bundle):
+    """KL grade: every average (macro, weighted, M) has the bootstrap SE and interval of the
+    analysis function (no NaN SE patched in), per-grade AUCs the clustered DeLong; every
+    knee-level accuracy and agreement measure names the same bootstrap."""
+    label = "patient-level percentile bootstrap (500 resamples)"
+    d = _t(bundle, "discrimination")
+    kl = d[d["condition"] == "kl"]
+    avg = kl[kl["measure"] != "auc_ovr"]
+    assert set(avg["measure"]) == {"auc_macro", "auc_weighted", "hand_till_m"}
+    assert (avg["method"] == label).all()
+    assert (avg["se"] > 0).all()
+    assert ((avg["ci_low"] < avg["estimate"]) & (avg["estimate"] < avg["ci_high"])).all()
+    op = d[(d["condition"] == "op") & (d["measure"] == "auc_ovr")]
+    assert op["method"].str.startswith("DeLong").all()
+    a = _t(bundle, "accuracy")
+    assert (a.loc[a["condition"] == "kl", "ci_method"] == label).all()
+    assert (a.loc[a["condition"] == "op", "ci_method"] == "wilson").all()
+    assert (_t(bundle, "kl_agreement")["ci_method"] == label).all()
+
+
+def test_mixed_models_name_their_optimiser(bundle):
+    from studyval.analysis.mixed_models import OPTIMISERS
+
+    lmm = _t(bundle, "lmm")
+    assert {"optimiser", "optimisers_tried"} <= set(lmm.columns)
+    assert lmm["optimiser"].isin(OPTIMISERS).all()
+    assert lmm["optimisers_tried"].str.contains(": converged").all()
+    html = (bundle / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Optimiser of the converged fit" in html
 
 
 def test_fracture_hazard_ratios_by_dxa_stage_recover_truth(bundle):

@@ -9,21 +9,24 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from studyval import pipeline
-from studyval.analysis.survival import kaplan_meier
+from studyval.analysis.internal_validation import cox_optimism
+from studyval.analysis.paired_bootstrap import harrell_c_difference
+from studyval.analysis.survival import cox, kaplan_meier
 from studyval.bundle import read_manifest
 from studyval.errors import EstimationError, InputValidationError
 from studyval.figures.survival import calibration_horizon_figure, km_figure, zph_figure
-from studyval.pipeline import run_protocol
+from studyval.pipeline import load_inputs, run_protocol
 from studyval.plan import load_plan
+from studyval.protocols.refracture_pvp import _model_terms, design_frame
 from studyval.synthetic.refracture_pvp import TRUE_LOG_HR, generate
 
 SLUG = "refracture-pvp"
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> dict[str, Path]:
-    return generate().write(tmp_path_factory.mktemp("inputs"))
+def inputs(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs of refracture-pvp (tests/conftest.py)."""
+    return protocol_inputs(SLUG)
 
 
 #: Bootstrap refits per model in these tests (the plan's 200 run in ``studyval demo``); keeps the file < 60 s.
@@ -31,20 +34,10 @@ N_BOOT_TEST = 40
 
 
 @pytest.fixture(scope="module")
-def bundle(inputs, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "bundle"
-    plan = load_plan(SLUG)
-    fast = plan.model_copy(
-        update={"sets": plan.sets.model_copy(update={"n_bootstrap": N_BOOT_TEST})}
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            pipeline,
-            "load_plan",
-            lambda slug, **kw: fast if slug == SLUG else load_plan(slug, **kw),
-        )
-        run_protocol(SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=False)
-    return out
+def bundle(protocol_bundle) -> Path:
+    """The session's bundle made with the plan trimmed to N_BOOT_TEST refits (conftest's
+    ``trimmed_plan``, passed to ``run_protocol``)."""
+    return protocol_bundle(SLUG, n_resamples=N_BOOT_TEST)
 
 
 def _table(bundle: Path, name: str) -> pd.DataFrame:
@@ -118,11 +111,74 @@ def test_optimism_correction_is_sane(bundle):
         assert 0.6 < row["corrected"] < row["apparent"]
         assert opt.loc[(model, "calibration_slope"), "corrected"] < 1.0
         assert row["n_resamples"] == N_BOOT_TEST
+        assert row["n_succeeded"] + row["n_failed"] == N_BOOT_TEST
+        assert opt.loc[(model, "somers_dxy"), "label"] == "Somers' Dxy (2C - 1)"
+        assert opt.loc[model, "label"].notna().all()
     # more parameters, more optimism
     assert (
         opt.loc[("Clinical + MRI", "harrell_c"), "optimism"]
         > opt.loc[("Clinical only", "harrell_c"), "optimism"]
     )
+
+
+@pytest.fixture(scope="module")
+def design(inputs):
+    plan = load_plan(SLUG)
+    loaded = load_inputs(SLUG, inputs["clinical"], None, plan=plan)
+    return plan, design_frame(loaded.cohort, plan), _model_terms(loaded.cohort, plan)
+
+
+def test_optimism_table_is_cox_optimism(bundle, design):
+    # the runner's table is cox_optimism's, with the same seeds (plan.seed + model index)
+    plan, d, terms = design
+    k, m = next((k, m) for k, m in enumerate(plan.models) if m.role == "comparator")
+    res = cox_optimism(
+        d,
+        duration="time",
+        event="status",
+        covariates=terms[m.name],
+        horizon=float(plan.outcome.horizon),
+        event_codes="event_code",
+        cause=plan.outcome.cause,
+        n_resamples=N_BOOT_TEST,
+        seed=plan.seed + k,
+    )
+    opt = _table(bundle, "optimism")
+    ours = opt[opt["model"] == m.name].reset_index(drop=True)
+    expected = res.to_frame()
+    for col in ("apparent", "training", "test", "optimism", "corrected", "optimism_mc_se"):
+        np.testing.assert_array_equal(ours[col], expected[col], err_msg=col)
+    assert list(ours["measure"]) == list(res.measures)
+    assert list(ours["n_failed"]) == list(expected["n_failed"])
+    assert (ours["procedure"] == res.model).all()
+
+
+def test_difference_in_c_is_the_paired_bootstrap(bundle, design):
+    plan, d, terms = design
+    cmp = _table(bundle, "comparison").set_index("comparison")
+    row = cmp.loc["difference in Harrell's C"]
+    lp = {
+        m.name: cox(d, duration="time", event="status", covariates=terms[m.name]).predict_risk(d)
+        for m in plan.models
+    }
+    comp = next(m.name for m in plan.models if m.role == "comparator")
+    dc = harrell_c_difference(
+        d["time"].to_numpy(float),
+        d["status"].to_numpy(int),
+        lp[plan.primary_model],
+        lp[comp],
+        n_resamples=N_BOOT_TEST,
+        seed=plan.seed + 500,
+        method="percentile",
+    )
+    assert (row["estimate"], row["se"], row["ci_low"], row["ci_high"]) == (
+        dc.difference,
+        dc.se,
+        dc.ci_low,
+        dc.ci_high,
+    )
+    assert row["n_resamples"] == N_BOOT_TEST and row["n_failed"] == dc.n_failed == 0
+    assert f"{N_BOOT_TEST} resamples" in row["method"]
 
 
 def test_sample_size_message(bundle):
@@ -302,4 +358,3 @@ def test_day_zero_events_enter_the_survival_decision_curve_as_recorded():
     every = dc[dc["strategy"] == "treat all"].iloc[0]
     recorded = kaplan_meier(t, e, times=[10.0]).table["survival"].iloc[0]
     assert every["km_risk_treated"] == pytest.approx(1 - recorded, abs=1e-12)
-

@@ -22,17 +22,17 @@ def cohort():
 
 
 @pytest.fixture(scope="module")
-def inputs(cohort, tmp_path_factory) -> dict[str, Path]:
-    return cohort.write(tmp_path_factory.mktemp("inputs"))
+def inputs(protocol_inputs) -> dict[str, Path]:
+    """The session's synthetic inputs of vcf-opportunistic (tests/conftest.py): ``cohort`` written."""
+    return protocol_inputs(SLUG)
 
 
 @pytest.fixture(scope="module")
-def bundle(inputs, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "bundle"
-    run_protocol(
-        SLUG, clinical=inputs["clinical"], predictions=inputs["predictions"], out=out, render=False
-    )
-    return out
+def bundle(protocol_bundle) -> Path:
+    """The session's bundle of vcf-opportunistic (the bundled plan), its report rendered with
+    Jupyter: the tables, figures and manifest are those of a run without report, and
+    test_rendered_report reads its report (tests/conftest.py)."""
+    return protocol_bundle(SLUG, render=True)
 
 
 def _t(bundle: Path, name: str) -> pd.DataFrame:
@@ -131,6 +131,41 @@ def test_tool_accuracy_recovers_the_truth(bundle):
     assert com.at["specificity", "ci_low"] <= 0.90 <= com.at["specificity", "ci_high"]
 
 
+def test_accuracy_rows_are_those_of_the_analysis_function(bundle):
+    """Every accuracy row is a row of accuracy_from_confusion of its 2x2 table (nothing recomputed)."""
+    from studyval.analysis.accuracy import ConfusionMatrix, accuracy_from_confusion
+
+    plan = load_plan(SLUG)
+    acc = _t(bundle, "accuracy")
+    cols = ["estimate", "ci_low", "ci_high", "ci_level", "numerator", "denominator", "ci_method"]
+    for (reader, period), sub in acc.groupby(["reader", "period"]):
+        r0 = sub.iloc[0]
+        cm = ConfusionMatrix(
+            tp=int(r0["tp"]),
+            fp=int(r0["fp"]),
+            fn=int(r0["fn"]),
+            tn=int(r0["tn"]),
+            threshold=1.0 if r0["kind"] == "report" else float(r0["threshold"]),
+            positive=plan.outcome.positive,
+            negative=plan.outcome.negative,
+        )
+        ref = accuracy_from_confusion(
+            cm,
+            threshold_status="pre-specified",
+            alpha=plan.alpha,
+            ci_method=plan.tests.proportion_ci,
+        ).table()
+        ref = ref.set_index("measure").loc[sub["measure"]].reset_index()
+        got = sub.reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            got[cols].astype({"numerator": "Int64", "denominator": "Int64"}),
+            ref[cols],
+            check_dtype=False,
+            obj=f"{reader}, {period}",
+        )
+        assert list(got["measure"]) == ["sensitivity", "specificity", "ppv", "npv"]
+
+
 def test_paired_comparison_is_consistent_with_accuracy(bundle):
     pr = _t(bundle, "paired")
     row = pr[
@@ -202,17 +237,9 @@ def test_run_without_commercial_rows_reports_its_absence(cohort, tmp_path):
     assert "BoneHealth-commercial" not in set(_t(out, "accuracy")["reader"])
 
 
-def test_rendered_report(inputs, tmp_path):
-    out = tmp_path / "rendered"
-    res = run_protocol(
-        SLUG,
-        clinical=inputs["clinical"],
-        predictions=inputs["predictions"],
-        out=out,
-        render=True,
-        engine="jupyter",
-    )
-    html = res.report.read_text(encoding="utf-8")
+def test_rendered_report(inputs, bundle):
+    report = bundle / "report" / "report.html"
+    html = report.read_text(encoding="utf-8")
     for text in (
         "Detection and referral against the baselines",
         "Monitoring of the prospective period",
@@ -226,4 +253,4 @@ def test_rendered_report(inputs, tmp_path):
 
     clinical = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
     ids = set(clinical["patient_id"]) | set(clinical[clinical.columns[0]])
-    assert ids_shown_in_report(res.report, ids) == []
+    assert ids_shown_in_report(report, ids) == []

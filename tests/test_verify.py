@@ -16,41 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from studyval.bundle import read_manifest
-from studyval.verify import compare_bundles, verify, verify_bundle
+from studyval.cli import verify
+from studyval.verify import compare_bundles, verify_bundle
 
 SLUG = "ovcf-chronicity"
-
-
-def shared_bundle(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
-    """The demo bundle of ovcf-chronicity, rendered with Jupyter, built once per session.
-
-    test_privacy, test_verify and test_faults all use this same directory (it lives under
-    the session's base temporary directory), so the run is paid for once. It is made by
-    ``studyval run`` in a subprocess with 2 BLAS/OpenMP threads, hash seed 2 and relative
-    paths; the determinism test compares it with a run made with 1 thread.
-    """
-    import os
-    import subprocess
-    import sys
-
-    from studyval.synthetic.ovcf_chronicity import generate
-
-    root = tmp_path_factory.getbasetemp() / "studyval-shared-demo"
-    inputs = {"clinical": root / "inputs" / "clinical.csv"}
-    inputs["predictions"] = root / "inputs" / "predictions.csv"
-    if not (root / "DONE").is_file():
-        shutil.rmtree(root, ignore_errors=True)
-        generate().write(root / "inputs")
-        env = dict(os.environ)
-        env.update(
-            OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="2", MKL_NUM_THREADS="2", PYTHONHASHSEED="2"
-        )
-        cmd = [sys.executable, "-m", "studyval.cli", "run", SLUG, "-c", "clinical.csv"]
-        cmd += ["-p", "predictions.csv", "-o", "../bundle", "--engine", "jupyter", "-q"]
-        done = subprocess.run(cmd, cwd=root / "inputs", env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        (root / "DONE").write_text("complete\n")
-    return root / "bundle", inputs
 
 
 def hashed_tree(root: Path) -> dict[str, str]:
@@ -63,8 +32,9 @@ def hashed_tree(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    return shared_bundle(tmp_path_factory)
+def shared(demo_bundle):
+    """The session's demo bundle of ovcf-chronicity and its inputs (tests/conftest.py)."""
+    return demo_bundle
 
 
 @pytest.fixture(scope="module")
@@ -155,12 +125,14 @@ def test_cli_on_a_directory_that_is_not_a_bundle(tmp_path):
 
 @pytest.mark.slow
 def test_changed_plan_and_packages_are_named(shared, verified, tmp_path):
+    """A bundle made by another commit with another plan: a cause, not an edit."""
     bundle, inputs = shared
     _, recomputed = verified
     copy = tmp_path / "bundle"
     shutil.copytree(bundle, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["protocol"]["plan_sha256"] = "0" * 64
+    manifest["git"]["commit"] = "1" * 40
     manifest["environment"]["packages"]["numpy"] = "1.0.0"
     (copy / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     report = compare_bundles(
@@ -170,6 +142,7 @@ def test_changed_plan_and_packages_are_named(shared, verified, tmp_path):
     assert "analysis plan changed: reports/ovcf-chronicity/plan.yml" in causes
     assert "package versions changed: numpy 1.0.0 -> " in causes
     assert report.manifest_reproduced is False
+    assert report.manifest_edits == ()
 
 
 @pytest.mark.slow
@@ -265,7 +238,7 @@ def run_verify(shared, verified, tmp_path, monkeypatch):
     calls: list[dict] = []
 
     def fake_run(slug, *, out, **kwargs):
-        calls.append(kwargs)
+        calls.append({"slug": slug, **kwargs})
         shutil.copytree(recomputed, out)
 
     monkeypatch.setattr(studyval.pipeline, "run_protocol", fake_run)
@@ -276,7 +249,8 @@ def run_verify(shared, verified, tmp_path, monkeypatch):
         tamper(copy)
         args = [str(copy), "-c", str(inputs["clinical"]), "-p", str(inputs["predictions"])]
         res = CliRunner().invoke(verify, args)
-        assert isinstance(res.exception, SystemExit), res.exception  # no traceback
+        # no traceback
+        assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
         assert "Traceback" not in res.output
         return res, copy, calls
 
@@ -500,7 +474,14 @@ def test_seed_of_a_changed_plan_is_a_cause_not_tampering(shared, verified, tmp_p
     _, recomputed = verified
     copy = tmp_path / "bundle"
     shutil.copytree(bundle, copy)
-    _edit_manifest(copy, lambda m: (m.update(seed=7), m["protocol"].update(plan_sha256="0" * 64)))
+    _edit_manifest(
+        copy,
+        lambda m: (
+            m.update(seed=7),
+            m["protocol"].update(plan_sha256="0" * 64),
+            m["git"].update(commit="1" * 40),  # made by another commit, with another plan
+        ),
+    )
     report = compare_bundles(
         copy, recomputed, clinical=inputs["clinical"], predictions=inputs["predictions"]
     )
@@ -523,6 +504,11 @@ def test_seed_of_a_changed_plan_is_a_cause_not_tampering(shared, verified, tmp_p
             {"seed": True, "models": {}, "outputs": {"tables/a.csv": 1}},
             r"field 'seed' must be an integer, got True; field 'models' must be a list",
             id="wrong-types",
+        ),
+        pytest.param(
+            {"imaging": ["manifest.json"]},
+            r"field 'imaging' must be an object, got \['manifest.json'\]",
+            id="imaging-a-list",
         ),
     ],
 )
@@ -568,10 +554,298 @@ def test_model_hash_with_another_prediction_table_blames_the_table(shared, verif
     _edit_manifest(copy, lambda m: m["models"][0].update(model_version="sha256:" + "0" * 64))
     other = tmp_path / "predictions-v2.csv"
     other.write_bytes(inputs["predictions"].read_bytes() + b"\n")
-    report = compare_bundles(copy, recomputed, clinical=inputs["clinical"], predictions=other)
+    again = tmp_path / "recomputed"  # another prediction table gives other results
+    shutil.copytree(recomputed, again)
+    auc = again / "tables" / "auc.csv"
+    auc.write_text(auc.read_text().replace("0.9", "0.95", 1))
+    report = compare_bundles(copy, again, clinical=inputs["clinical"], predictions=other)
     assert not report.ok
     edits = "\n".join(report.manifest_edits)
     assert "in the given prediction table predictions-v2.csv; it is not the prediction table" in (
         edits
     )
     assert "input predictions changed: predictions-v2.csv" in "\n".join(report.causes)
+
+
+# ------------------------------------------------------- provenance records edited (V9, V10)
+
+
+def _set(path: str, value):
+    """Tamper: set manifest field ``path`` (dotted) to ``value``."""
+
+    def edit(m: dict) -> None:
+        *parents, key = path.split(".")
+        for part in parents:
+            m = m[part]
+        m[key] = value
+
+    return lambda b: _edit_manifest(b, edit)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("field", "value", "expected", "not_a_cause"),
+    [
+        pytest.param(
+            "inputs.clinical.sha256",
+            "0" * 64,
+            "manifest field 'inputs.clinical.sha256' records 0000000000000000000..., but the "
+            "given clinical.csv has {clinical}... and every table and figure reproduces from it "
+            "byte for byte: the manifest's record of the clinical input was edited after the run",
+            "input clinical changed",
+            id="input-sha256",
+        ),
+        pytest.param(
+            "inputs.predictions.bytes",
+            1,
+            "manifest field 'inputs.predictions.bytes' records 1, but the given predictions.csv "
+            "has {predictions_bytes} bytes and the SHA-256 the manifest records",
+            "input predictions changed",
+            id="input-bytes",
+        ),
+        pytest.param(
+            "dictionary.version",
+            "9.9.9",
+            "manifest field 'dictionary.version' records 9.9.9, but the recomputation, made by "
+            "the studyval version ({version}) and commit ({commit}) the manifest records, records "
+            "1.0.0 and every table and figure reproduces: the manifest was edited after the run",
+            "data dictionary changed",
+            id="dictionary-version",
+        ),
+        pytest.param(
+            "dictionary.name",
+            "other-dictionary",
+            "manifest field 'dictionary.name' records other-dictionary, but the recomputation, "
+            "made by the studyval version ({version})",
+            None,
+            id="dictionary-name",
+        ),
+        pytest.param(
+            "protocol.plan_sha256",
+            "a" * 64,
+            "manifest field 'protocol.plan_sha256' records aaaaaaaaaaaaaaaaaaa..., but the "
+            "recomputation, made by the studyval version ({version}) and commit ({commit})",
+            "analysis plan changed",
+            id="plan-sha256",
+        ),
+        pytest.param(
+            "protocol.plan_version",
+            "9.0.0",
+            "manifest field 'protocol.plan_version' records 9.0.0, but the plan it records "
+            "(plan_sha256 {plan}...) is the one the recomputation used, whose plan_version is "
+            "{plan_version}: the manifest was edited after the run",
+            None,
+            id="plan-version",
+        ),
+    ],
+)
+def test_edited_input_plan_and_dictionary_records_fail_as_manifest_edits(
+    shared, run_verify, field, value, expected, not_a_cause
+):
+    """V9: every output reproduces, so a record that disagrees with the inputs was edited."""
+    bundle, inputs = shared
+    manifest = read_manifest(bundle)
+    res, _, _ = run_verify(_set(field, value))
+    assert res.exit_code == 1, res.output
+    out = _flat(res.output)
+    expected = expected.format(
+        clinical=hashlib.sha256(inputs["clinical"].read_bytes()).hexdigest()[:19],
+        predictions_bytes=inputs["predictions"].stat().st_size,
+        version=manifest["studyval_version"],
+        commit=manifest["git"]["commit"][:12],
+        plan=manifest["protocol"]["plan_sha256"][:19],
+        plan_version=manifest["protocol"]["plan_version"],
+    )
+    assert expected in out
+    assert "FAILED: the bundle's manifest was edited after the run (all" in out
+    assert "NOT REPRODUCED" not in out
+    if not_a_cause is not None:
+        assert not_a_cause not in out  # named as the edit it is, not as a changed input or plan
+    assert "not deterministic" not in out
+
+
+@pytest.mark.slow
+def test_environment_differences_stay_notes(run_verify):
+    """V9: Python and package versions may differ on a reviewer's machine: no failure."""
+
+    def tamper(b: Path) -> None:
+        _set("environment.python", "2.7.18")(b)
+        _set("environment.packages.numpy", "1.0.0")(b)
+
+    res, _, _ = run_verify(tamper)
+    assert res.exit_code == 0, res.output
+    out = _flat(res.output)
+    assert "OK: all" in out
+    assert "provenance differences (the outputs reproduce nonetheless" in out
+    assert "python changed: 2.7.18 -> " in out
+    assert "package versions changed: numpy 1.0.0 -> " in out
+    assert "edited" not in out
+
+
+def _plan_digest(slug: str) -> str:
+    from studyval.plan import plan_path
+
+    return hashlib.sha256(plan_path(slug).read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        pytest.param(
+            _set("protocol.slug", "refracture-pvp"),
+            "the manifest's protocol.slug says refracture-pvp, but its plan_sha256 is that of "
+            "ovcf-chronicity's plan and the bundle's tables/dictionary is ovcf-chronicity's data "
+            "dictionary: the manifest was edited after the run",
+            id="slug",
+        ),
+        pytest.param(
+            lambda b: (
+                _set("protocol.slug", "refracture-pvp")(b),
+                _set("protocol.plan_sha256", _plan_digest("refracture-pvp"))(b),
+            ),
+            "the manifest's protocol.slug says refracture-pvp, but the bundle's "
+            "tables/dictionary is ovcf-chronicity's data dictionary: the manifest was edited",
+            id="slug-and-plan",
+        ),
+        pytest.param(
+            _set("protocol.slug", "no-such-protocol"),
+            "the manifest's protocol.slug says no-such-protocol, but its plan_sha256 is that of "
+            "ovcf-chronicity's plan",
+            id="unknown-slug",
+        ),
+    ],
+)
+def test_edited_protocol_slug_is_named(run_verify, tamper, expected):
+    """V10: the bundle is another protocol's: the edit is named and it is verified as that one."""
+    res, _, calls = run_verify(tamper)
+    assert res.exit_code == 1, res.output
+    out = _flat(res.output)
+    assert expected in out
+    assert f"the bundle was verified as {SLUG}" in out
+    assert [c["slug"] for c in calls] == [SLUG]
+    assert res.output.splitlines()[0].endswith(f"({SLUG})")
+    assert "FAILED: the bundle's manifest was edited after the run" in out
+    assert "analysis plan changed" not in out
+    assert "manifest field 'seed'" not in out
+
+
+# ---------------------------------------------------------------------- imaging/ edited (V3)
+
+
+@pytest.fixture(scope="module")
+def imaging_bundle(shared, tmp_path_factory):
+    """A bundle with an imaging/ folder: ``studyval run ... --no-render --imaging DIR``."""
+    from studyval.cli import main
+
+    _, inputs = shared
+    root = tmp_path_factory.mktemp("imaging-bundle")
+    chain = root / "chain"
+    (chain / "tables").mkdir(parents=True)
+    (chain / "manifest.json").write_text("{}\n")
+    (chain / "tables" / "seg.csv").write_text("model,dice\nunet,0.61\n")
+    bundle = root / "bundle"
+    args = ["run", SLUG, "-c", str(inputs["clinical"]), "-p", str(inputs["predictions"])]
+    args += ["-o", str(bundle), "--no-render", "--imaging", str(chain), "-q"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert set(read_manifest(bundle)["imaging"]) == {"manifest.json", "tables/seg.csv"}
+    return bundle
+
+
+@pytest.fixture
+def run_verify_imaging(shared, imaging_bundle, tmp_path, monkeypatch):
+    """``run(tamper) -> (result, copy, calls)`` on a copy of the imaging bundle.
+
+    The recomputation is replaced by a copy of the untouched bundle, with its imaging/ and
+    manifest entry dropped when verify passes no imaging folder (as ``run_protocol`` would).
+    """
+    import studyval.pipeline
+
+    _, inputs = shared
+    calls: list[dict] = []
+
+    def fake_run(slug, *, out, imaging=None, **kwargs):
+        calls.append({"slug": slug, "imaging": imaging, **kwargs})
+        shutil.copytree(imaging_bundle, out)
+        if imaging is None:
+            shutil.rmtree(out / "imaging")
+            _edit_manifest(out, lambda m: m.pop("imaging"))
+
+    monkeypatch.setattr(studyval.pipeline, "run_protocol", fake_run)
+
+    def run(tamper):
+        copy = tmp_path / "bundle"
+        shutil.copytree(imaging_bundle, copy)
+        tamper(copy)
+        args = [str(copy), "-c", str(inputs["clinical"]), "-p", str(inputs["predictions"])]
+        res = CliRunner().invoke(verify, args)
+        assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+        assert "Traceback" not in res.output
+        return res, copy, calls
+
+    return run
+
+
+@pytest.mark.slow
+def test_intact_imaging_is_checked_and_passes(run_verify_imaging):
+    res, copy, calls = run_verify_imaging(lambda b: None)
+    assert res.exit_code == 0, res.output
+    out = _flat(res.output)
+    assert "imaging tables/seg as recorded (csv: as recorded)" in out
+    assert "imaging manifest as recorded (json: as recorded)" in out
+    assert "reproduce byte for byte; its 2 imaging files are as the manifest records" in out
+    assert calls[0]["imaging"] == copy / "imaging"
+
+
+def _replace_in(rel: str, old: str, new: str):
+    def tamper(bundle: Path) -> None:
+        path = bundle / rel
+        path.write_text(path.read_text().replace(old, new))
+
+    return tamper
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("tamper", "line", "cause"),
+    [
+        pytest.param(
+            _replace_in("imaging/tables/seg.csv", "0.61", "0.97"),
+            "imaging tables/seg NOT AS RECORDED (csv: modified in bundle)",
+            "imaging/tables/seg.csv no longer match(es) the bundle's own manifest",
+            id="table-edited",
+        ),
+        pytest.param(
+            lambda b: (b / "imaging" / "manifest.json").write_text('{"dice": 0.97}\n'),
+            "imaging manifest NOT AS RECORDED (json: modified in bundle)",
+            "imaging/manifest.json no longer match(es) the bundle's own manifest",
+            id="manifest-edited",
+        ),
+        pytest.param(
+            lambda b: (b / "imaging" / "tables" / "extra.csv").write_text("a\n1\n"),
+            "imaging tables/extra NOT AS RECORDED (csv: not in manifest: added after the run)",
+            "files were added to the bundle after it was written (not in its manifest): "
+            "imaging/tables/extra.csv",
+            id="file-added",
+        ),
+        pytest.param(
+            lambda b: (b / "imaging" / "tables" / "seg.csv").unlink(),
+            "imaging tables/seg NOT AS RECORDED (csv: missing from bundle)",
+            "files listed in the manifest are missing from the bundle: imaging/tables/seg.csv",
+            id="file-removed",
+        ),
+    ],
+)
+def test_imaging_edited_after_the_run_fails(run_verify_imaging, tamper, line, cause):
+    """V3: imaging/ files are checked against the manifest's hashes, not recomputed from."""
+    res, _, calls = run_verify_imaging(tamper)
+    assert res.exit_code == 1, res.output
+    out = _flat(res.output)
+    assert line in out
+    assert cause in out
+    assert "FAILED: 1 of" in out and "imaging files do not match the SHA-256 the manifest" in out
+    assert "the recomputation was made without it" in out
+    assert calls[0]["imaging"] is None  # an edited imaging/ is not handed to the recomputation
+    assert "OK:" not in out
+    assert "not deterministic" not in out

@@ -13,10 +13,25 @@ with ``cause=1``; IPCW Brier for the cumulative incidence), never censoring.
 :func:`analyse` is pure: it takes validated data and the plan and returns the
 tables of the results bundle; it neither reads files nor draws.
 
-Oracles: :func:`predicted_cif` equals riskRegression's ``predictRisk`` of a
-``CSC`` fit (``product.limit = FALSE``) and :func:`brier_competing` equals
-``Score(..., metrics = "brier", cens.model = "km")`` for the model and the null
-model (R calls in ``tests/test_protocol_cirrhosis_sarcopenia.py``).
+Every statistic comes from :mod:`studyval.analysis`: the predicted cumulative
+incidence from :func:`~studyval.analysis.competing_risks.predict_cumulative_incidence`
+(``product_limit=False``, riskRegression's ``predictRisk`` of a ``CSC`` fit with
+``product.limit = FALSE``), the Brier score, its null model and the IPA from
+:func:`~studyval.analysis.competing_risks.brier_competing` (``Score``), the
+optimism from :func:`~studyval.analysis.internal_validation.bootstrap_optimism`
+and the difference in Harrell's C from
+:func:`~studyval.analysis.paired_bootstrap.harrell_c_difference`; their oracle
+tests are in ``tests/test_competing_risks.py``, ``tests/test_internal_validation.py``
+and ``tests/test_paired_bootstrap.py``.
+
+Bootstrap resamples (internal validation): a resample fails, is counted (per
+model, with its reason, in the ``optimism`` table and the warnings) and is
+left out of that model's mean optimism when a cause-specific Cox model cannot
+be fitted or does not converge, when the resample's last follow-up time is
+before the horizon (the baseline hazards, and so the predicted incidence, are
+not defined there: nothing is carried forward), when a predicted incidence is
+above 1 (the exponential form does not bound it; the Brier score is then
+undefined) or when a measure cannot be computed (e.g. no death by the horizon).
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,15 +51,18 @@ from studyval.analysis import competing_risks, proportions, sample_size, sample_
 from studyval.analysis import survival as sv
 from studyval.analysis import survival_validation as svv
 from studyval.analysis.descriptive import baseline_table
+from studyval.analysis.internal_validation import OptimismResult, RefitModel, bootstrap_optimism
+from studyval.analysis.paired_bootstrap import harrell_c_difference
 from studyval.checklists_tripod import tripod_ai_2024
 from studyval.cohort import Cohort, absent_column_violations, estimating
 from studyval.errors import EstimationError, Violation
 from studyval.figures import competing_risks as crfig
 from studyval.figures.spec import FigureSpec, ci_text, count
-from studyval.plan import PredictionModelPlan, load_plan
+from studyval.plan import PredictionModelPlan
+from studyval.protocol import ProtocolTables, StudyProtocol, flow_count
 
 __all__ = [
-    "REQUIRES_PREDICTIONS",
+    "PROTOCOL",
     "SLUG",
     "analyse",
     "check_eligibility",
@@ -52,11 +71,9 @@ __all__ = [
     "flow_counts",
     "flow_stages",
     "needed_columns",
-    "predicted_cif",
 ]
 
 SLUG = "cirrhosis-sarcopenia"
-REQUIRES_PREDICTIONS = False
 SETS = ("internal", "external")
 
 
@@ -106,7 +123,9 @@ def needed_columns(plan: PredictionModelPlan) -> dict[str, str]:
     }
 
 
-def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
+def check_eligibility(
+    clinical: pd.DataFrame, plan: PredictionModelPlan, *, label: str
+) -> list[Violation]:
     """Rules spanning columns of the clinical table, for included patients.
 
     * the columns the dictionary lets be left out but the plan uses are present
@@ -124,7 +143,6 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
       followed and is an error (the same rule as refracture-pvp's);
     * one segmentation model version in the table.
     """
-    plan = load_plan(SLUG, check_dictionary=False)
     absent = absent_column_violations(clinical, needed_columns(plan), label=label)
     if absent:
         return absent
@@ -219,11 +237,6 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
 # ----------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
-class ProtocolTables:
-    """Tables of one run, by name (each becomes tables/<name>.parquet and .csv)."""
-
-    tables: dict[str, pd.DataFrame]
 
 
 def _analysis_frame(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
@@ -268,6 +281,8 @@ class _Fitted:
 
     covariates: tuple[str, ...]
     fits: dict[int, sv.CoxResult]
+    #: Last follow-up time of the data the models were fitted on.
+    last_time: float
 
 
 def _fit(d: pd.DataFrame, covs: list[str], plan: PredictionModelPlan) -> _Fitted:
@@ -283,106 +298,95 @@ def _fit(d: pd.DataFrame, covs: list[str], plan: PredictionModelPlan) -> _Fitted
             alpha=plan.alpha,
             causes=[c for c in o.event_codes if c != 0],
         )
-    return _Fitted(covariates=tuple(covs), fits=fits)
+    return _Fitted(covariates=tuple(covs), fits=fits, last_time=float(d["time"].max()))
 
 
-def predicted_cif(model: _Fitted, d: pd.DataFrame, cause: int, horizon: float) -> np.ndarray:
-    r"""Predicted cumulative incidence of ``cause`` by ``horizon`` from cause-specific Cox fits.
+def _predicted_risk(model: _Fitted, d: pd.DataFrame, plan: PredictionModelPlan) -> np.ndarray:
+    """Predicted cumulative incidence of the cause by the horizon (exponential form).
 
-    .. math::
-
-        \hat F_k(\tau \mid x) = \sum_{t_j \le \tau} \exp\Bigl\{-\sum_l \hat H_{0l}(t_j-)
-            e^{x^\top\hat\beta_l}\Bigr\}\, \Delta\hat H_{0k}(t_j)\, e^{x^\top\hat\beta_k}
-
-    (Benichou & Gail 1990; riskRegression ``CSC`` with ``product.limit =
-    FALSE``), with the Breslow/Efron baseline hazards of every cause.
+    :func:`competing_risks.predict_cumulative_incidence` with
+    ``product_limit=False`` (riskRegression ``predictRisk(..., product.limit =
+    FALSE)``). Raises :class:`EstimationError` (a failed bootstrap resample)
+    where it is undefined: the horizon after the last follow-up time of the
+    data ``model`` was fitted on, or a predicted incidence above 1 (which the
+    exponential form allows and the Brier score does not).
     """
-    grid = np.unique(
-        np.concatenate([f.baseline_hazard["time"].to_numpy(float) for f in model.fits.values()])
-    )
-    grid = grid[grid <= horizon]
-    if grid.size == 0:
-        return np.zeros(len(d))
-    cum = {}
-    for k, f in model.fits.items():
-        bh = f.baseline_hazard
-        idx = np.searchsorted(bh["time"].to_numpy(float), grid, side="right")
-        cum[k] = np.concatenate(([0.0], bh["cumhaz"].to_numpy(float)))[idx]
-    lp = {k: np.exp(f.predict_risk(d)) for k, f in model.fits.items()}
-    total_left = np.zeros((len(d), grid.size))
-    for k in model.fits:
-        h_left = np.concatenate(([0.0], cum[k][:-1]))
-        total_left += lp[k][:, None] * h_left[None, :]
-    dh = np.diff(np.concatenate(([0.0], cum[cause])))
-    return (np.exp(-total_left) * (lp[cause][:, None] * dh[None, :])).sum(axis=1)
+    o = plan.outcome
+    if o.horizon > model.last_time:
+        raise EstimationError(
+            f"the last follow-up time of the fitted data ({model.last_time:g} {o.time_unit}) is "
+            f"before the horizon ({o.horizon:g} {o.time_unit}); the predicted incidence is not "
+            "defined there"
+        )
+    risk = competing_risks.predict_cumulative_incidence(
+        model.fits, d, cause=o.cause, times=[o.horizon], product_limit=False
+    ).risk[:, 0]
+    above = int(np.count_nonzero(risk > 1.0))
+    if above:
+        raise EstimationError(
+            f"predicted cumulative incidence above 1 for {above} of {len(risk)} patients "
+            "(exponential form, product_limit=False); the Brier score is undefined"
+        )
+    return risk
 
 
 # ----------------------------------------------------------------------------- measures
 
 
-def brier_competing(
-    time: np.ndarray,
-    code: np.ndarray,
-    risk: np.ndarray,
-    *,
-    cause: int,
-    horizon: float,
-    with_null: bool = True,
-) -> tuple[float, float]:
-    r"""IPCW Brier score of a predicted cumulative incidence at ``horizon``, and its null model.
-
-    .. math::
-
-        BS(\tau) = \frac1n \sum_i \hat W_i\,\{I(T_i \le \tau, \delta_i = k) - \hat F_k(\tau\mid x_i)\}^2,
-
-    with :math:`\hat W_i = 1/\hat G(T_i-)` for any event by :math:`\tau`,
-    :math:`1/\hat G(\tau)` for subjects still event-free after :math:`\tau`, 0
-    for censoring by :math:`\tau` (Graf et al. 1999; Schoop et al. 2011 for
-    competing risks; riskRegression ``Score``). A subject with a competing
-    event by :math:`\tau` counts as 0 for the cause of interest. The null model
-    predicts the Aalen-Johansen cumulative incidence of the same data.
-
-    Returns
-    -------
-    (brier, null_brier)
-        ``null_brier`` is NaN with ``with_null=False`` (saves the Aalen-Johansen fit in resampling loops).
-
-    """
-    g = sv._km_censoring(time, (code > 0).astype(int))
-    event_by = (time <= horizon) & (code > 0)
-    after = time > horizon
-    w = np.zeros_like(time, dtype=float)
-    w[event_by] = 1.0 / g.left(time[event_by])
-    w[after] = 1.0 / g.at(horizon)
-    y = ((time <= horizon) & (code == cause)).astype(float)
-    n = len(time)
-    if not with_null:
-        return float(np.sum(w * (y - risk) ** 2) / n), float("nan")
-    aj = competing_risks.cumulative_incidence(time, code, cause=cause, times=[horizon])
-    f0 = float(aj.table()["estimate"].iloc[0])
-    return float(np.sum(w * (y - risk) ** 2) / n), float(np.sum(w * (y - f0) ** 2) / n)
+def _brier(d: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan, *, conservative: bool):
+    o = plan.outcome
+    return competing_risks.brier_competing(
+        d["time"].to_numpy(float),
+        d["code"].to_numpy(int),
+        risk,
+        cause=o.cause,
+        horizon=o.horizon,
+        alpha=plan.alpha,
+        causes=[c for c in o.event_codes if c != 0],
+        conservative=conservative,
+    )
 
 
-def _measures(
-    d: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan, *, with_se: bool
+def _point_measures(
+    d: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan
 ) -> dict[str, float]:
+    """Point estimates of the bootstrap's measures (the SE terms are not needed there)."""
     o = plan.outcome
     t, c = d["time"].to_numpy(float), d["code"].to_numpy(int)
-    auc = svv.time_dependent_auc(t, c, risk, horizon=o.horizon, cause=o.cause, alpha=plan.alpha)
-    hc = sv.harrell_c(t, (c == o.cause).astype(int), risk, alpha=plan.alpha)
-    bs, bs0 = brier_competing(t, c, risk, cause=o.cause, horizon=o.horizon, with_null=with_se)
-    out = {"td_auc": auc.estimate, "harrell_c": hc.estimate, "brier": bs, "brier_null": bs0}
-    if with_se:
-        out.update(
-            td_auc_ci_low=auc.ci_low,
-            td_auc_ci_high=auc.ci_high,
-            harrell_c_ci_low=hc.ci_low,
-            harrell_c_ci_high=hc.ci_high,
-            n_cases=auc.n_cases,
-            n_controls=auc.n_controls,
-            n_censored_before_horizon=auc.n_censored_before_horizon,
-        )
-    return out
+    # point estimates only: skip the censoring term of the SE
+    b = _brier(d, risk, plan, conservative=True)
+    return {
+        "td_auc": svv.time_dependent_auc(t, c, risk, horizon=o.horizon, cause=o.cause).estimate,
+        "harrell_c": sv.harrell_c(t, (c == o.cause).astype(int), risk).estimate,
+        "brier": b.estimate,
+        "ipa": b.ipa,
+    }
+
+
+def _refit_model(m, plan: PredictionModelPlan) -> RefitModel:
+    """The modelling procedure of model ``m`` to refit in every bootstrap resample."""
+    o = plan.outcome
+    covs = list(m.covariates)
+
+    def fit(frame: pd.DataFrame) -> _Fitted:
+        f = _fit(frame, covs, plan)
+        bad = [o.event_codes[k] for k, cf in f.fits.items() if not cf.converged]
+        if bad:
+            raise EstimationError(
+                f"the cause-specific Cox model for {', '.join(bad)} did not converge"
+            )
+        return f
+
+    return RefitModel(
+        fit=fit,
+        predict=lambda f, frame: _predicted_risk(f, frame, plan),
+        measures=lambda frame, risk: _point_measures(frame, risk, plan),
+        description=(
+            f"cause-specific Cox models ({', '.join(o.event_codes[k] for k in [o.cause, *o.competing])}) "
+            f"on {', '.join(covs)}; predicted cumulative incidence of {o.event_codes[o.cause]} by "
+            f"{o.horizon:g} {o.time_unit} (product_limit=False)"
+        ),
+    )
 
 
 # ----------------------------------------------------------------------------- analyse
@@ -468,48 +472,29 @@ def analyse(
     progress("cumulative incidence by sarcopenia (Aalen-Johansen) and Gray's test")
     t["cif_curves"], t["cif_at"], t["gray_test"] = _cif(d, plan)
 
-    progress("discrimination, Brier score and calibration at the horizon")
-    risks = {
-        (set_, m.name): predicted_cif(fitted[m.name], frame, o.cause, o.horizon)
-        for set_, frame in sets.items()
-        for m in plan.models
-    }
-    optimism = _optimism(dev, plan, progress)
-    t["optimism"] = optimism
-    perf_rows = []
+    progress("predicted cumulative incidence at the horizon")
+    risks = {}
     for set_, frame in sets.items():
         for m in plan.models:
-            r = _measures(frame, risks[(set_, m.name)], plan, with_se=True)
-            for measure in ("td_auc", "harrell_c", "brier"):
-                row = {
-                    "set": set_,
-                    "model": m.name,
-                    "measure": measure,
-                    "apparent": r[measure],
-                    "ci_low": r.get(f"{measure}_ci_low", np.nan),
-                    "ci_high": r.get(f"{measure}_ci_high", np.nan),
-                    "optimism": np.nan,
-                    "corrected": r[measure],
-                    "null": r["brier_null"] if measure == "brier" else np.nan,
-                    "n": len(frame),
-                    "n_deaths_by_horizon": r["n_cases"],
-                    "n_censored_before_horizon": r["n_censored_before_horizon"],
-                }
-                if set_ == "internal":
-                    opt = optimism[(optimism["model"] == m.name) & (optimism["measure"] == measure)]
-                    row["optimism"] = float(opt["optimism"].iloc[0])
-                    row["corrected"] = r[measure] - row["optimism"]
-                    if measure != "brier":
-                        row["ci_low"] -= row["optimism"]
-                        row["ci_high"] -= row["optimism"]
-                perf_rows.append(row)
-    perf = pd.DataFrame(perf_rows)
-    ipa = perf[perf["measure"] == "brier"].copy()
-    ipa["measure"] = "ipa"
-    for col in ("apparent", "corrected"):
-        ipa[col] = 1 - ipa[col] / ipa["null"]
-    ipa[["ci_low", "ci_high", "optimism"]] = np.nan
-    t["performance"] = pd.concat([perf, ipa], ignore_index=True)
+            with estimating(f"model {m.name}, {set_} set, predicted cumulative incidence"):
+                risks[(set_, m.name)] = _predicted_risk(fitted[m.name], frame, plan)
+
+    progress(
+        f"bootstrap optimism correction ({plan.sets.n_bootstrap} resamples of the development "
+        "centre, every model refitted)"
+    )
+    optimism = _optimism(dev, plan)
+    t["optimism"] = pd.concat(
+        [
+            r.to_frame().rename(columns={"model": "procedure"}).assign(model=name)
+            for name, r in optimism.items()
+        ],
+        ignore_index=True,
+    )
+    t["optimism"] = t["optimism"][["model", *t["optimism"].columns.drop("model")]]
+
+    progress("discrimination, Brier score and calibration at the horizon")
+    t["performance"] = _performance(sets, risks, optimism, plan)
 
     cal_rows, cal_sum = [], []
     groups = int(plan.extra.get("calibration_groups", 5))
@@ -529,7 +514,7 @@ def analyse(
         t["subgroup_performance"] = _subgroups(sets, risks, plan)
     if comp is not None:
         progress("added value of sarcopenia")
-        t["added_value"] = _added_value(sets, risks, plan, prim.name, comp.name, optimism)
+        t["added_value"] = _added_value(sets, risks, plan, prim.name, comp.name)
     return ProtocolTables(tables=t)
 
 
@@ -594,10 +579,7 @@ def flow_stages(flow: pd.DataFrame, plan: PredictionModelPlan) -> pd.DataFrame:
     """Boxes of the TRIPOD+AI flow diagram from the flow counts."""
 
     def n(stage: str, **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub["n_patients"].sum())
+        return flow_count(flow, stage, **where)
 
     excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
     excl_lines = "\n".join(
@@ -907,50 +889,75 @@ def _cif(
     )
 
 
-def _optimism(
-    dev: pd.DataFrame, plan: PredictionModelPlan, progress: Callable[[str], None]
-) -> pd.DataFrame:
-    """Harrell's bootstrap optimism: refit on each resample, test on the resample and the original."""
-    o = plan.outcome
-    rng = np.random.default_rng(plan.seed)
-    b_total = plan.sets.n_bootstrap
+def _optimism(dev: pd.DataFrame, plan: PredictionModelPlan) -> dict[str, OptimismResult]:
+    """Harrell's bootstrap optimism of every model at the development centre.
+
+    :func:`bootstrap_optimism` with :func:`_refit_model`: both cause-specific
+    Cox models refitted in each resample. Every model is given the same seed,
+    hence the same resamples (:func:`~studyval.analysis.internal_validation.resample_indices`);
+    each counts its own failed resamples (module docstring).
+    """
     cols = sorted({"time", "code", *(c for m in plan.models for c in m.covariates)})
-    dev = dev[cols]
-    acc: dict[tuple[str, str], list[float]] = {}
-    n_failed = 0
-    for b in range(b_total):
-        if b % 50 == 0:
-            progress(f"bootstrap optimism {b + 1}-{min(b + 50, b_total)} of {b_total}")
-        idx = rng.integers(0, len(dev), len(dev))
-        boot = dev.iloc[idx].reset_index(drop=True)
-        try:
-            res = {}
-            for m in plan.models:
-                f = _fit(boot, list(m.covariates), plan)
-                app = _measures(
-                    boot, predicted_cif(f, boot, o.cause, o.horizon), plan, with_se=False
-                )
-                test = _measures(
-                    dev, predicted_cif(f, dev, o.cause, o.horizon), plan, with_se=False
-                )
-                res[m.name] = (app, test)
-        except EstimationError:
-            n_failed += 1
-            continue
-        for name, (app, test) in res.items():
-            for measure in ("td_auc", "harrell_c", "brier"):
-                acc.setdefault((name, measure), []).append(app[measure] - test[measure])
+    frame = dev[cols]
+    out = {}
+    for m in plan.models:
+        with estimating(f"model {m.name}, development centre, bootstrap optimism correction"):
+            out[m.name] = bootstrap_optimism(
+                frame, _refit_model(m, plan), n_resamples=plan.sets.n_bootstrap, seed=plan.seed
+            )
+    return out
+
+
+def _performance(
+    sets: dict[str, pd.DataFrame],
+    risks: dict[tuple[str, str], np.ndarray],
+    optimism: dict[str, OptimismResult],
+    plan: PredictionModelPlan,
+) -> pd.DataFrame:
+    """td-AUC, Harrell's C, Brier score and IPA at the horizon, by set and model.
+
+    ``apparent`` and its interval (``apparent_ci_low``, ``apparent_ci_high``)
+    are the estimate on the set; at the development centre ``optimism`` and
+    ``corrected`` are :func:`bootstrap_optimism`'s (no interval: the bootstrap
+    estimates the optimism, not the sampling distribution of the corrected
+    value); externally they are NaN (no correction). ``null`` is the Brier
+    score of the Aalen-Johansen null model (the IPA's reference).
+    """
+    o = plan.outcome
     rows = []
-    for (name, measure), vals in acc.items():
-        rows.append(
-            {
-                "model": name,
-                "measure": measure,
-                "optimism": float(np.mean(vals)),
-                "n_bootstrap": len(vals),
-                "n_failed": n_failed,
-            }
-        )
+    for set_, frame in sets.items():
+        t, c = frame["time"].to_numpy(float), frame["code"].to_numpy(int)
+        for m in plan.models:
+            risk = risks[(set_, m.name)]
+            with estimating(f"model {m.name}, {set_} set, performance at the horizon"):
+                auc = svv.time_dependent_auc(
+                    t, c, risk, horizon=o.horizon, cause=o.cause, alpha=plan.alpha
+                )
+                hc = sv.harrell_c(t, (c == o.cause).astype(int), risk, alpha=plan.alpha)
+                br = _brier(frame, risk, plan, conservative=False)
+            opt = optimism[m.name] if set_ == "internal" else None
+            for measure, est, lo, hi in (
+                ("td_auc", auc.estimate, auc.ci_low, auc.ci_high),
+                ("harrell_c", hc.estimate, hc.ci_low, hc.ci_high),
+                ("brier", br.estimate, br.ci_low, br.ci_high),
+                ("ipa", br.ipa, np.nan, np.nan),
+            ):
+                rows.append(
+                    {
+                        "set": set_,
+                        "model": m.name,
+                        "measure": measure,
+                        "apparent": est,
+                        "apparent_ci_low": lo,
+                        "apparent_ci_high": hi,
+                        "optimism": np.nan if opt is None else opt[measure]["optimism"],
+                        "corrected": np.nan if opt is None else opt[measure]["corrected"],
+                        "null": br.null_estimate if measure in ("brier", "ipa") else np.nan,
+                        "n": len(frame),
+                        "n_deaths_by_horizon": auc.n_cases,
+                        "n_censored_before_horizon": auc.n_censored_before_horizon,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -1064,12 +1071,10 @@ def _added_value(
     plan: PredictionModelPlan,
     prim: str,
     comp: str,
-    optimism: pd.DataFrame,
 ) -> pd.DataFrame:
     o = plan.outcome
     rows = []
-    rng = np.random.default_rng(plan.seed + 1)
-    for set_, frame in sets.items():
+    for j, (set_, frame) in enumerate(sets.items()):
         t, c = frame["time"].to_numpy(float), frame["code"].to_numpy(int)
         ra, rb = risks[(set_, prim)], risks[(set_, comp)]
         cmp = svv.compare_time_dependent_auc(
@@ -1084,41 +1089,53 @@ def _added_value(
                 "estimate_a": cmp.auc_a,
                 "estimate_b": cmp.auc_b,
                 "difference": cmp.difference,
+                "se": cmp.se,
                 "ci_low": cmp.ci_low,
                 "ci_high": cmp.ci_high,
                 "p_value": cmp.p_value,
+                "n_resamples": None,
+                "n_failed": None,
+                "failures": "",
                 "method": "paired influence-function SE (compare_time_dependent_auc, cause 1)",
             }
         )
-        e = (c == o.cause).astype(int)
-        ca = sv.harrell_c(t, e, ra).estimate
-        cb = sv.harrell_c(t, e, rb).estimate
-        diffs = []
-        for _ in range(plan.sets.n_bootstrap):
-            i = rng.integers(0, len(t), len(t))
-            diffs.append(
-                sv.harrell_c(t[i], e[i], ra[i]).estimate - sv.harrell_c(t[i], e[i], rb[i]).estimate
+        with estimating(f"{set_} set, difference in Harrell's C"):
+            dc = harrell_c_difference(
+                t,
+                (c == o.cause).astype(int),
+                ra,
+                rb,
+                n_resamples=plan.sets.n_bootstrap,
+                seed=plan.seed + 1 + j,
+                alpha=plan.alpha,
+                method="percentile",
+                labels=(prim, comp),
             )
-        lo, hi = np.quantile(diffs, [plan.alpha / 2, 1 - plan.alpha / 2])
-        arr = np.asarray(diffs)
-        # two-sided bootstrap p-value, (k + 1) / (B + 1) so that it is never 0
-        p = 2 * (min((arr <= 0).sum(), (arr >= 0).sum()) + 1) / (len(arr) + 1)
         rows.append(
             {
                 "set": set_,
                 "measure": "harrell_c",
                 "model_a": prim,
                 "model_b": comp,
-                "estimate_a": ca,
-                "estimate_b": cb,
-                "difference": ca - cb,
-                "ci_low": float(lo),
-                "ci_high": float(hi),
-                "p_value": float(min(1.0, p)),
-                "method": f"percentile bootstrap ({plan.sets.n_bootstrap} resamples of patients, models fixed)",
+                "estimate_a": dc.estimate_a,
+                "estimate_b": dc.estimate_b,
+                "difference": dc.difference,
+                "se": dc.se,
+                "ci_low": dc.ci_low,
+                "ci_high": dc.ci_high,
+                "p_value": np.nan,  # no oracle-tested bootstrap p-value
+                "n_resamples": dc.n_resamples,
+                "n_failed": dc.n_failed,
+                "failures": "; ".join(f"{r}: {k}" for r, k in dc.failures),
+                "method": (
+                    f"percentile bootstrap ({dc.n_resamples} resamples of patients, models fixed; "
+                    "paired_bootstrap.harrell_c_difference)"
+                ),
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out[["n_resamples", "n_failed"]] = out[["n_resamples", "n_failed"]].astype("Int64")
+    return out
 
 
 # ----------------------------------------------------------------------------- report pieces
@@ -1134,22 +1151,26 @@ def checklist(
     inc = clin[clin["exclusion_reason"] == "none"]
 
     def fn(stage: str, **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub["n_patients"].sum())
+        return flow_count(flow, stage, **where)
 
     perf = tables["performance"]
     cut = plan.extra["sarcopenia_cutoffs"]
 
-    def pm(set_: str, measure: str, col: str = "corrected") -> str:
+    def pm(set_: str, measure: str) -> str:
         r = perf[
             (perf["set"] == set_)
             & (perf["model"] == plan.primary_model)
             & (perf["measure"] == measure)
         ].iloc[0]
-        ci = f" ({r['ci_low']:.3f}-{r['ci_high']:.3f})" if np.isfinite(r["ci_low"]) else ""
-        return f"{r[col]:.3f}{ci}"
+        level = f"{100 * (1 - plan.alpha):g}% CI"
+        ci = (
+            f"{level} {r['apparent_ci_low']:.3f}-{r['apparent_ci_high']:.3f}"
+            if np.isfinite(r["apparent_ci_low"])
+            else ""
+        )
+        if set_ == "internal":
+            return f"{r['corrected']:.3f} optimism-corrected (apparent {r['apparent']:.3f}, {ci})"
+        return f"{r['apparent']:.3f} ({ci})"
 
     ph = tables["ph_test"]
     ph_fail = ph[(ph["term"] != "GLOBAL") & ph["ph_violated"]]
@@ -1269,7 +1290,7 @@ def checklist(
             "Models",
         ),
         "23a": (
-            f"Primary model: td-AUC internal (optimism-corrected) {pm('internal', 'td_auc')}, "
+            f"Primary model: td-AUC internal {pm('internal', 'td_auc')}, "
             f"external {pm('external', 'td_auc')}; by sex in the subgroup table.",
             "Performance",
         ),
@@ -1303,10 +1324,7 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: PredictionModelPlan) -> 
     death, transplant = o.event_codes[o.cause], [o.event_codes[c] for c in o.competing]
 
     def fn(stage: str, **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub["n_patients"].sum())
+        return flow_count(flow, stage, **where)
 
     def outcomes(set_: str, stage: str = "outcome") -> str:
         parts = [f"{count(fn(stage, set=set_, group=death))} {death}s"]
@@ -1380,3 +1398,43 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: PredictionModelPlan) -> 
         )
     )
     return specs
+
+
+
+def imaging_chain(
+    clinical: Path,
+    work: Path,
+    plan: PredictionModelPlan,
+    *,
+    seed: int,
+    progress: Callable[[str], None],
+) -> dict[str, Path]:
+    """The demo's imaging chain: phantom CTs -> L3 segmentation -> measured area, SMI, sarcopenia.
+
+    The plan's sex-specific SMI cut-offs (``extra.sarcopenia_cutoffs``) classify
+    sarcopenia. See :func:`studyval.imaging_demo.cirrhosis_imaging` (needs the
+    ``models`` extra).
+    """
+    from studyval.imaging_demo import cirrhosis_imaging
+
+    cut = plan.extra["sarcopenia_cutoffs"]
+    res = cirrhosis_imaging(
+        clinical,
+        work,
+        seed=seed,
+        cutoffs={"M": float(cut["M"]), "F": float(cut["F"])},
+        progress=progress,
+    )
+    return {"clinical": res.clinical, "imaging": res.imaging}
+
+
+#: This protocol, as the shared pipeline sees it.
+PROTOCOL = StudyProtocol(
+    slug=SLUG,
+    check_eligibility=check_eligibility,
+    analyse=analyse,
+    checklist=checklist,
+    figure_specs=figure_specs,
+    requires_predictions=False,
+    imaging_chain=imaging_chain,
+)

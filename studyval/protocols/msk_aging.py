@@ -8,9 +8,11 @@ condition, XGBoost (primary) and an RBF SVM on CNN image features + clinical
   from the DXA T-score with the plan's WHO cut-offs.
 * **Kellgren-Lawrence grade** (knee level, 0-4): two knees per patient, so
   every knee-level interval is patient-clustered: one-vs-rest AUCs by the
-  clustered DeLong of Obuchowski (1997); macro AUC, Hand & Till's M, weighted
-  kappa, accuracy, accuracy within one grade and per-grade sensitivity and
-  specificity by a patient-level (cluster) percentile bootstrap.
+  clustered DeLong of Obuchowski (1997); macro and prevalence-weighted AUC,
+  Hand & Till's M, weighted kappa, accuracy, accuracy within one grade and
+  per-grade sensitivity and specificity by a patient-level (cluster)
+  percentile bootstrap. Each comes from its analysis function given the
+  patient ids (the same seed, so the same resamples, in every call).
 
 Development: nested, patient-grouped cross-validation on the retrospective
 cohort (out-of-fold predictions); external validation: the final model
@@ -27,17 +29,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from studyval.analysis import (
     agreement,
-    clustered,
     fusion,
     multiclass,
-    resampling,
     sample_size,
     shapley,
 )
@@ -47,11 +46,11 @@ from studyval.checklists_tripod import tripod_ai_2024
 from studyval.cohort import Cohort, absent_column_violations, estimating
 from studyval.errors import EstimationError, Violation
 from studyval.figures.spec import FigureSpec
-from studyval.plan import load_plan
 from studyval.plan_msk_aging import MskAgingPlan
+from studyval.protocol import ProtocolTables, StudyProtocol, flow_count
 
 __all__ = [
-    "REQUIRES_PREDICTIONS",
+    "PROTOCOL",
     "SLUG",
     "analyse",
     "check_eligibility",
@@ -62,7 +61,6 @@ __all__ = [
 ]
 
 SLUG = "msk-aging"
-REQUIRES_PREDICTIONS = False
 SETS = ("internal", "external")
 CONDITIONS = ("op", "kl")
 CONDITION_LABEL = {"op": "Osteoporosis stage", "kl": "KL grade"}
@@ -151,7 +149,9 @@ def needed_columns(plan: MskAgingPlan) -> dict[str, str]:
     return needs
 
 
-def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
+def check_eligibility(
+    clinical: pd.DataFrame, plan: MskAgingPlan, *, label: str
+) -> list[Violation]:
     """Rules spanning rows or columns of the clinical (knee-level) table.
 
     * the columns the dictionary lets be left out but the plan uses are present
@@ -163,7 +163,6 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
       T-score, the KL grade of every knee, every image, clinical and
       laboratory feature, and the fracture follow-up.
     """
-    plan = load_plan(SLUG, check_dictionary=False)
     problems = absent_column_violations(clinical, needed_columns(plan), label=label)
     dup = clinical.duplicated(["patient_id", "knee_side"], keep="first")
     first = {}
@@ -246,11 +245,6 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
 # ----------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
-class ProtocolTables:
-    """Tables of one run, by name (each becomes tables/<name>.parquet and .csv)."""
-
-    tables: dict[str, pd.DataFrame]
 
 
 def _features(plan: MskAgingPlan, condition: str) -> tuple[list[str], dict[str, list[int]]]:
@@ -442,59 +436,6 @@ def analyse(
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _kl_bootstrap_stat(
-    y: np.ndarray, s: np.ndarray, pred: np.ndarray, k: int
-) -> tuple[Callable, list[str]]:
-    """statistic(weights) for the knee-level measures resampled by patient."""
-    names = [
-        "auc_macro",
-        "hand_till_m",
-        "kappa_quadratic",
-        "kappa_linear",
-        "accuracy",
-        "accuracy_within_one",
-    ]
-    names += [f"sensitivity:{c}" for c in range(k)] + [f"specificity:{c}" for c in range(k)]
-    onehot = np.zeros((len(y), k * k))
-    onehot[np.arange(len(y)), y * k + pred] = 1.0
-    i, j = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
-    w_lin = 1 - np.abs(i - j) / (k - 1)
-    w_quad = 1 - (i - j) ** 2 / (k - 1) ** 2
-    pairs = [(a, b) for a in range(k) for b in range(k) if a != b]
-
-    def kappa(tab: np.ndarray, w: np.ndarray) -> np.ndarray:
-        p = tab / tab.sum(axis=(1, 2), keepdims=True)
-        po = (p * w).sum(axis=(1, 2))
-        pe = (p.sum(2)[:, :, None] * p.sum(1)[:, None, :] * w).sum(axis=(1, 2))
-        return (po - pe) / (1 - pe)
-
-    def stat(wts: np.ndarray) -> np.ndarray:
-        b = wts.shape[0]
-        out = np.empty((b, len(names)))
-        ovr = [resampling.weighted_auc(y == c, s[:, c], wts) for c in range(k)]
-        out[:, 0] = np.mean(ovr, axis=0)
-        ht = []
-        for a, c in pairs:
-            rows = (y == a) | (y == c)
-            ht.append(resampling.weighted_auc(y[rows] == a, s[rows, a], wts[:, rows]))
-        out[:, 1] = np.mean(ht, axis=0)
-        tab = (wts @ onehot).reshape(b, k, k)
-        out[:, 2] = kappa(tab, w_quad)
-        out[:, 3] = kappa(tab, w_lin)
-        tot = tab.sum(axis=(1, 2))
-        out[:, 4] = np.trace(tab, axis1=1, axis2=2) / tot
-        out[:, 5] = (tab * (np.abs(i - j) <= 1)).sum(axis=(1, 2)) / tot
-        for c in range(k):
-            row = tab[:, c, :].sum(1)
-            col = tab[:, :, c].sum(1)
-            out[:, 6 + c] = tab[:, c, c] / np.where(row > 0, row, np.nan)
-            neg = tot - row
-            out[:, 6 + k + c] = (tot - row - col + tab[:, c, c]) / np.where(neg > 0, neg, np.nan)
-        return out
-
-    return stat, names
-
-
 def _evaluate(
     cond: str,
     d: pd.DataFrame,
@@ -503,16 +444,39 @@ def _evaluate(
     plan: MskAgingPlan,
     keys: dict[str, str],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Discrimination, accuracy, confusion counts and (KL grade) agreement of one model on one set.
+
+    Every number comes from the analysis functions: at knee level (KL grade)
+    they are given the patient ids, so the one-vs-rest AUCs get the clustered
+    DeLong interval and every other measure a patient-level percentile
+    bootstrap (``plan.kl.n_bootstrap`` resamples, seed ``plan.seed``: the same
+    resamples in every call). The runner only selects rows and adds keys.
+    """
     y = d[f"{cond}_code"].to_numpy(np.int64)
-    k = len(classes)
     labels = np.array(classes, dtype=object)[y]
     pred_idx = np.argmax(s, axis=1)
     pred = np.array(classes, dtype=object)[pred_idx]
-    auc = multiclass.one_vs_rest_auc(labels, s, classes=classes, alpha=plan.alpha).table()
+    n_patients = d["patient_id"].nunique()
+    boot = (
+        dict(
+            clusters=d["patient_id"].to_numpy(),
+            ci_method="percentile",
+            n_resamples=plan.kl.n_bootstrap,
+            seed=plan.seed,
+        )
+        if cond == "kl"
+        else {}
+    )
+    auc = multiclass.one_vs_rest_auc(labels, s, classes=classes, alpha=plan.alpha, **boot).table()
     auc["unit"] = "patient" if cond == "op" else "knee"
-    auc["n_patients"] = d["patient_id"].nunique()
+    auc["n_patients"] = n_patients
     acc = multiclass.multiclass_confusion(
-        labels, pred, classes=classes, ordinal=cond == "kl", alpha=plan.alpha, ci_method="wilson"
+        labels,
+        pred,
+        classes=classes,
+        ordinal=cond == "kl",
+        alpha=plan.alpha,
+        **(boot or {"ci_method": "wilson"}),
     )
     acc_t = acc.table()
     mat = (
@@ -523,41 +487,6 @@ def _evaluate(
     mat = mat.rename(columns={"reference standard": "reference"})
     kappa_t = None
     if cond == "kl":
-        auc["class"] = auc["class"].astype(object)
-        # per-grade AUCs: clustered DeLong (Obuchowski 1997) replaces the independent-knee CI
-        for c, cls in enumerate(classes):
-            r = clustered.auc_clustered(
-                labels == cls, s[:, c], d["patient_id"].to_numpy(), positive=True, alpha=plan.alpha
-            )
-            row = (auc["measure"] == "auc_ovr") & (auc["class"].astype(str) == cls)
-            auc.loc[row, ["se", "ci_low", "ci_high"]] = [r.se, r.ci_low, r.ci_high]
-            auc.loc[row, "method"] = "clustered DeLong (Obuchowski 1997), patients as clusters"
-        stat, names = _kl_bootstrap_stat(y, s, pred_idx, k)
-        boot = resampling.bootstrap_many(
-            stat,
-            names=names,
-            n_rows=len(y),
-            clusters=d["patient_id"].to_numpy(),
-            n_resamples=plan.kl.n_bootstrap,
-            seed=plan.seed,
-            alpha=plan.alpha,
-            method="percentile",
-        )
-        ci = {
-            r["statistic"]: (r["ci_low"], r["ci_high"]) for r in boot.to_frame().to_dict("records")
-        }
-        method = f"patient-level percentile bootstrap ({plan.kl.n_bootstrap} resamples)"
-        for meas in ("auc_macro", "hand_till_m"):
-            row = auc["measure"] == meas
-            auc.loc[row, ["ci_low", "ci_high"]] = list(ci[meas])
-            auc.loc[row, "se"] = np.nan
-            auc.loc[row, "method"] = method
-        auc = auc[auc["measure"] != "auc_weighted"]
-        for r in acc_t.itertuples():
-            name = r.measure if pd.isna(r._1) else f"{r.measure}:{classes.index(str(r._1))}"
-            if name in ci:
-                acc_t.loc[r.Index, ["ci_low", "ci_high"]] = list(ci[name])
-                acc_t.loc[r.Index, "ci_method"] = method
         acc_t = acc_t[
             acc_t["measure"].isin(["sensitivity", "specificity", "accuracy", "accuracy_within_one"])
         ]
@@ -569,33 +498,28 @@ def _evaluate(
                 weights=wname,
                 categories=plan.kl.classes,
                 alpha=plan.alpha,
+                **boot,
             )
-            lo, hi = ci[f"kappa_{wname}"]
             rows.append(
                 {
                     "measure": f"kappa_{wname}",
                     "estimate": kp.estimate,
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "ci_method": method,
-                    "n_knees": len(y),
-                    "n_patients": d["patient_id"].nunique(),
+                    "ci_low": kp.ci_low,
+                    "ci_high": kp.ci_high,
+                    "ci_method": kp.method,
                 }
             )
-        for meas in ("accuracy", "accuracy_within_one"):
-            r = acc_t[acc_t["measure"] == meas].iloc[0]
+        for m in (acc.accuracy, acc.accuracy_within_one):
             rows.append(
                 {
-                    "measure": meas,
-                    "estimate": r["estimate"],
-                    "ci_low": r["ci_low"],
-                    "ci_high": r["ci_high"],
-                    "ci_method": method,
-                    "n_knees": len(y),
-                    "n_patients": d["patient_id"].nunique(),
+                    "measure": m.measure,
+                    "estimate": m.estimate,
+                    "ci_low": m.ci_low,
+                    "ci_high": m.ci_high,
+                    "ci_method": m.ci_method,
                 }
             )
-        kappa_t = pd.DataFrame(rows)
+        kappa_t = pd.DataFrame(rows).assign(n_knees=len(y), n_patients=n_patients)
     else:
         acc_t = acc_t[acc_t["measure"].isin(["sensitivity", "specificity", "accuracy"])]
     auc["class"] = auc["class"].map(lambda v: "" if pd.isna(v) else str(v))
@@ -1038,10 +962,7 @@ def flow_stages(flow: pd.DataFrame, plan: MskAgingPlan) -> pd.DataFrame:
     """Boxes of the flow diagram from the flow counts."""
 
     def n(stage: str, col: str = "n_patients", **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub[col].sum())
+        return flow_count(flow, stage, column=col, **where)
 
     excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
     excl_lines = "\n".join(
@@ -1107,10 +1028,7 @@ def checklist(plan: MskAgingPlan, tables: dict[str, pd.DataFrame], cohort: Cohor
     flow = tables["flow"]
 
     def fn(stage: str, col: str = "n_patients", **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub[col].sum())
+        return flow_count(flow, stage, column=col, **where)
 
     disc = tables["discrimination"]
 
@@ -1342,3 +1260,14 @@ def _n_range(n: pd.Series) -> str:
     """``200`` when every panel has the same n, else ``180-200``."""
     lo, hi = int(n.min()), int(n.max())
     return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+
+#: This protocol, as the shared pipeline sees it.
+PROTOCOL = StudyProtocol(
+    slug=SLUG,
+    check_eligibility=check_eligibility,
+    analyse=analyse,
+    checklist=checklist,
+    figure_specs=figure_specs,
+    requires_predictions=False,
+)

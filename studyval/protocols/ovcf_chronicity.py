@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,9 +48,11 @@ from studyval.cohort import (
 from studyval.errors import EstimationError, Violation
 from studyval.figures.spec import FigureSpec, ci_text, count
 from studyval.figures.style import legend_below
-from studyval.plan import AnalysisPlan, load_plan
+from studyval.plan import AnalysisPlan
+from studyval.protocol import ProtocolTables, StudyProtocol, flow_count
 
 __all__ = [
+    "PROTOCOL",
     "SLUG",
     "analyse",
     "check_eligibility",
@@ -67,7 +69,9 @@ MAX_CT_MRI_DAYS = 14
 MIN_AGE = 50
 
 
-def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
+def check_eligibility(
+    clinical: pd.DataFrame, plan: AnalysisPlan, *, label: str
+) -> list[Violation]:
     """Protocol rules that span rows or columns of the clinical table.
 
     * one site, age, sex and exclusion reason per patient;
@@ -77,7 +81,7 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     * ``dxa_t_score`` is present as a column (its cells may be empty): the
       baseline table and the plan's ``bmd_category`` subgroup use it.
     """
-    problems = absent_column_violations(clinical, needed_columns(), label=label)
+    problems = absent_column_violations(clinical, needed_columns(plan), label=label)
     by_patient = clinical.groupby("patient_id", observed=True, sort=False)
     for col in ("site", "age", "sex", "exclusion_reason"):
         n_distinct = by_patient[col].nunique(dropna=False)
@@ -129,13 +133,13 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     return problems
 
 
-def needed_columns(plan: AnalysisPlan | None = None) -> dict[str, str]:
+def needed_columns(plan: AnalysisPlan) -> dict[str, str]:
     """Optional clinical columns the plan's analyses use: column -> what uses it, in words.
 
     Parameters
     ----------
-    plan : AnalysisPlan, optional
-        The protocol's plan; the bundled one when omitted.
+    plan : AnalysisPlan
+        The plan being run.
 
     Returns
     -------
@@ -144,7 +148,6 @@ def needed_columns(plan: AnalysisPlan | None = None) -> dict[str, str]:
         :func:`studyval.cohort.absent_column_violations`.
 
     """
-    plan = load_plan(SLUG, check_dictionary=False) if plan is None else plan
     uses = ["baseline table (DXA T-score by class and by site)"]
     if any(sg.variable == "bmd_category" for sg in plan.subgroups):
         uses.append("bmd_category subgroup (WHO category of the lowest DXA T-score)")
@@ -233,11 +236,6 @@ def flow_counts(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- analyses
 
 
-@dataclass(frozen=True)
-class ProtocolTables:
-    """Tables of one run, by name (each becomes tables/<name>.parquet and .csv)."""
-
-    tables: dict[str, pd.DataFrame]
 
 
 def _set_frame(cohort: Cohort, set_: str) -> pd.DataFrame:
@@ -916,10 +914,7 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: AnalysisPlan) -> list[Fi
     flow = tables["flow"]
 
     def fn(stage: str, **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub["n_patients"].sum())
+        return flow_count(flow, stage, **where)
 
     specs = [
         FigureSpec(
@@ -1063,16 +1058,10 @@ def flow_stages(flow: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:
     pos, neg = plan.outcome.positive, plan.outcome.negative
 
     def n(stage: str, **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub["n_patients"].sum())
+        return flow_count(flow, stage, **where)
 
     def cases(stage: str, **where: str) -> int:
-        sub = flow[flow["stage"] == stage]
-        for k, v in where.items():
-            sub = sub[sub[k] == v]
-        return int(sub["n_cases"].sum())
+        return flow_count(flow, stage, column="n_cases", **where)
 
     excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
     excl_lines = "\n".join(
@@ -1147,3 +1136,29 @@ def flow_stages(flow: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(boxes)
+
+
+
+def imaging_chain(
+    clinical: Path, work: Path, plan: AnalysisPlan, *, seed: int, progress: Callable[[str], None]
+) -> dict[str, Path]:
+    """The demo's imaging chain: phantom CTs -> the three classifiers -> the prediction table.
+
+    See :func:`studyval.imaging_demo.ovcf_imaging` (needs the ``models`` extra).
+    """
+    from studyval.imaging_demo import ovcf_imaging
+
+    res = ovcf_imaging(clinical, work, seed=seed, progress=progress)
+    return {"clinical": res.clinical, "predictions": res.predictions, "imaging": res.imaging}
+
+
+#: This protocol, as the shared pipeline sees it.
+PROTOCOL = StudyProtocol(
+    slug=SLUG,
+    check_eligibility=check_eligibility,
+    analyse=analyse,
+    checklist=checklist,
+    figure_specs=figure_specs,
+    requires_predictions=True,
+    imaging_chain=imaging_chain,
+)

@@ -6,7 +6,7 @@ vertebroplasty (PVP) or kyphoplasty (PKP); outcome a new fracture of a
 non-operated vertebra, evaluated at 1 year; predictors clinical risk factors
 and preoperative quantitative MRI (IDEAL-IQ PDFF and R2*); 560 participants.
 
-This protocol fits its own models (``REQUIRES_PREDICTIONS = False``): the
+This protocol fits its own models (``requires_predictions=False``): the
 plan's Cox models are developed on all included patients and validated
 internally by Harrell's bootstrap optimism correction (refitting the model in
 each resample). Deaths before a re-fracture are a competing event: the Cox
@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +35,8 @@ from studyval import figures
 from studyval.analysis import sample_size
 from studyval.analysis.decision_curve_survival import net_benefit_survival
 from studyval.analysis.descriptive import baseline_table
+from studyval.analysis.internal_validation import cox_optimism
+from studyval.analysis.paired_bootstrap import harrell_c_difference
 from studyval.analysis.sample_size_survival import riley_survival
 from studyval.analysis.survival import cox, cox_zph, harrell_c, kaplan_meier, uno_c
 from studyval.analysis.survival_validation import (
@@ -48,14 +48,15 @@ from studyval.analysis.survival_validation import (
 )
 from studyval.checklists_tripod import tripod_ai_2024
 from studyval.cohort import Cohort, absent_column_violations, estimating
-from studyval.errors import EstimationError, StatisticalWarning, Violation
+from studyval.errors import EstimationError, Violation
 from studyval.figures.spec import FigureSpec, ci_text, count
 from studyval.figures.style import legend_below
 from studyval.figures.survival import calibration_horizon_figure, km_figure, zph_figure
-from studyval.plan import PredictionModelPlan, load_plan
+from studyval.plan import PredictionModelPlan
+from studyval.protocol import ProtocolTables, StudyProtocol, flow_count
 
 __all__ = [
-    "REQUIRES_PREDICTIONS",
+    "PROTOCOL",
     "SLUG",
     "analyse",
     "check_eligibility",
@@ -64,11 +65,9 @@ __all__ = [
     "figure_specs",
     "flow_counts",
     "needed_columns",
-    "optimism_bootstrap",
 ]
 
 SLUG = "refracture-pvp"
-REQUIRES_PREDICTIONS = False
 MIN_AGE, MAX_AGE = 50, 90
 MIN_VERT, MAX_VERT = 1, 3
 #: Readable exclusion reasons (flow table, diagram and checklist).
@@ -107,7 +106,7 @@ REQUIRED_INCLUDED = (
 )
 
 
-def needed_columns(plan: PredictionModelPlan | None = None) -> dict[str, str]:
+def needed_columns(plan: PredictionModelPlan) -> dict[str, str]:
     """Clinical columns the dictionary lets be left out but the plan uses: column -> use, in words.
 
     The dictionary makes them optional because an excluded patient may lack
@@ -115,8 +114,8 @@ def needed_columns(plan: PredictionModelPlan | None = None) -> dict[str, str]:
 
     Parameters
     ----------
-    plan : PredictionModelPlan, optional
-        The protocol's plan; the bundled one when omitted.
+    plan : PredictionModelPlan
+        The plan being run.
 
     Returns
     -------
@@ -125,7 +124,6 @@ def needed_columns(plan: PredictionModelPlan | None = None) -> dict[str, str]:
         :func:`studyval.cohort.absent_column_violations`.
 
     """
-    plan = load_plan(SLUG, check_dictionary=False) if plan is None else plan
     uses: dict[str, list[str]] = {}
     for m in plan.models:
         for cov in m.covariates:
@@ -147,7 +145,9 @@ def needed_columns(plan: PredictionModelPlan | None = None) -> dict[str, str]:
     return needs
 
 
-def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
+def check_eligibility(
+    clinical: pd.DataFrame, plan: PredictionModelPlan, *, label: str
+) -> list[Violation]:
     """Protocol rules that span columns of the clinical table (included patients).
 
     * the columns the dictionary lets be left out but the plan uses are present
@@ -164,7 +164,7 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
     * ``followup_end_date`` not before ``surgery_date``; ``followup_days``
       equal to the days between the two dates.
     """
-    absent = absent_column_violations(clinical, needed_columns(), label=label)
+    absent = absent_column_violations(clinical, needed_columns(plan), label=label)
     if absent:
         return absent
     problems: list[Violation] = []
@@ -352,11 +352,6 @@ def flow_counts(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- analyses
 
 
-@dataclass(frozen=True)
-class ProtocolTables:
-    """Tables of one run, by name (each becomes tables/<name>.parquet and .csv)."""
-
-    tables: dict[str, pd.DataFrame]
 
 
 def _fit(d: pd.DataFrame, terms: list[str], alpha: float = 0.05):
@@ -368,105 +363,15 @@ def _risk_at(fit, d: pd.DataFrame, h: float) -> np.ndarray:
     return np.clip(r, 1e-8, 1 - 1e-8)
 
 
-def _measures(fit, d: pd.DataFrame, h: float, *, cause: int) -> dict[str, float]:
-    """Performance of ``fit`` on data ``d`` at horizon ``h`` (point estimates only)."""
-    lp = fit.predict_risk(d)
-    risk = _risk_at(fit, d, h)
-    t = d["time"].to_numpy(float)
-    s = d["status"].to_numpy(int)
-    out = {
-        "harrell_c": harrell_c(t, s, lp).estimate,
-        "uno_c": uno_c(t, s, lp, tau=h).estimate,
-        "auc_horizon": time_dependent_auc(
-            t, d["event_code"].to_numpy(int), lp, horizon=h, cause=cause, conservative=True
-        ).estimate,
-    }
-    b = brier(t, s, risk, horizon=h, conservative=True)  # point estimates only: skip the SE term
-    out["brier"] = b.estimate
-    out["ipa"] = b.ipa
-    # calibration slope: the coefficient of the linear predictor in a Cox model on d
-    dd = pd.DataFrame({"time": t, "status": s, "lp": lp - lp.mean()})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", StatisticalWarning)
-        out["calibration_slope"] = float(_fit(dd, ["lp"]).coef[0])
-    return out
-
-
 MEASURE_LABELS = {
     "harrell_c": "Harrell's C",
+    "somers_dxy": "Somers' Dxy (2C - 1)",
     "uno_c": "Uno's C (to the horizon)",
     "auc_horizon": "Time-dependent AUC at the horizon",
     "brier": "Brier score at the horizon",
     "ipa": "IPA (scaled Brier)",
     "calibration_slope": "Calibration slope",
 }
-
-
-def optimism_bootstrap(
-    d: pd.DataFrame,
-    terms: list[str],
-    *,
-    horizon: float,
-    cause: int,
-    n_resamples: int,
-    seed: int,
-) -> pd.DataFrame:
-    """Harrell's bootstrap optimism correction (Harrell, Lee & Mark 1996; Steyerberg 2019).
-
-    In each of ``n_resamples`` resamples of patients (with replacement) the Cox
-    model is refitted; its performance in the resample (apparent) minus its
-    performance in the original data (test) is the optimism. The corrected
-    estimate is the original apparent estimate minus the mean optimism.
-
-    Returns
-    -------
-    DataFrame
-        ``measure, apparent, optimism, corrected, n_resamples, n_failed``.
-    """
-    fit0 = _fit(d, terms)
-    apparent = _measures(fit0, d, horizon, cause=cause)
-    rng = np.random.Generator(np.random.PCG64(seed))
-    n = len(d)
-    opt: dict[str, list[float]] = {k: [] for k in apparent}
-    failed = 0
-    reasons: dict[str, int] = {}
-    for _ in range(n_resamples):
-        idx = rng.integers(0, n, n)
-        db = d.iloc[idx].reset_index(drop=True)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", StatisticalWarning)
-                fb = _fit(db, terms)
-                app_b = _measures(fb, db, horizon, cause=cause)
-                test_b = _measures(fb, d, horizon, cause=cause)
-        except (EstimationError, StatisticalWarning, np.linalg.LinAlgError) as exc:
-            failed += 1
-            reasons.setdefault(str(exc).split(";")[0][:160], 0)
-            continue
-        for k in opt:
-            opt[k].append(app_b[k] - test_b[k])
-    if failed:
-        warnings.warn(
-            f"optimism bootstrap: {failed} of {n_resamples} resamples failed and were left out "
-            f"({'; '.join(reasons)})",
-            StatisticalWarning,
-            stacklevel=2,
-        )
-    rows = []
-    for k, a in apparent.items():
-        o = float(np.mean(opt[k])) if opt[k] else float("nan")
-        rows.append(
-            {
-                "measure": k,
-                "label": MEASURE_LABELS[k],
-                "apparent": a,
-                "optimism": o,
-                "corrected": a - o,
-                "n_resamples": n_resamples,
-                "n_failed": failed,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def analyse(
@@ -611,14 +516,20 @@ def analyse(
     progress(f"bootstrap optimism correction ({plan.sets.n_bootstrap} refits per model)")
     opt = []
     for k, m in enumerate(plan.models):
-        ob = optimism_bootstrap(
-            d,
-            terms[m.name],
-            horizon=h,
-            cause=o.cause,
-            n_resamples=plan.sets.n_bootstrap,
-            seed=plan.seed + k,
-        )
+        with estimating(f"model {m.name}, bootstrap optimism correction"):
+            res = cox_optimism(
+                d,
+                duration="time",
+                event="status",
+                covariates=terms[m.name],
+                horizon=h,
+                event_codes="event_code",
+                cause=o.cause,
+                n_resamples=plan.sets.n_bootstrap,
+                seed=plan.seed + k,
+            )
+        ob = res.to_frame().rename(columns={"model": "procedure"})
+        ob.insert(1, "label", ob["measure"].map(MEASURE_LABELS))
         ob.insert(0, "model", m.name)
         opt.append(ob)
     t["optimism"] = pd.concat(opt, ignore_index=True)
@@ -717,39 +628,47 @@ def _comparison(d, fits, lp, plan, *, primary_name: str, comp: str) -> pd.DataFr
             "comparison": "likelihood ratio",
             "terms_added": ", ".join(added),
             "estimate": lr,
+            "se": np.nan,
             "ci_low": np.nan,
             "ci_high": np.nan,
             "df": df,
             "p_value": float(stats.chi2.sf(lr, df)),
+            "n_resamples": None,
+            "n_failed": None,
+            "failures": "",
             "method": "2 x difference in log partial likelihood of the nested Cox models",
         }
     ]
-    # difference in Harrell's C: percentile bootstrap resampling patients (models fixed)
-    ca = harrell_c(tt, ss, lp[primary_name]).estimate
-    cb = harrell_c(tt, ss, lp[comp]).estimate
-    rng = np.random.Generator(np.random.PCG64(plan.seed + 500))
-    diffs = []
-    n_res = 1000
-    for _ in range(n_res):
-        i = rng.integers(0, len(d), len(d))
-        if ss[i].sum() == 0:
-            continue
-        diffs.append(
-            harrell_c(tt[i], ss[i], lp[primary_name][i]).estimate
-            - harrell_c(tt[i], ss[i], lp[comp][i]).estimate
-        )
+    # difference in Harrell's C: paired bootstrap of patients, the two fitted models held fixed
     a = plan.alpha
-    q = np.quantile(diffs, [a / 2, 1 - a / 2])
+    dc = harrell_c_difference(
+        tt,
+        ss,
+        lp[primary_name],
+        lp[comp],
+        n_resamples=plan.sets.n_bootstrap,
+        seed=plan.seed + 500,
+        alpha=a,
+        method="percentile",
+        labels=(primary_name, comp),
+    )
     rows.append(
         {
             "comparison": "difference in Harrell's C",
             "terms_added": ", ".join(added),
-            "estimate": ca - cb,
-            "ci_low": float(q[0]),
-            "ci_high": float(q[1]),
+            "estimate": dc.difference,
+            "se": dc.se,
+            "ci_low": dc.ci_low,
+            "ci_high": dc.ci_high,
             "df": np.nan,
             "p_value": np.nan,
-            "method": f"apparent (models fitted on these data); percentile bootstrap CI, {n_res} resamples of patients",
+            "n_resamples": dc.n_resamples,
+            "n_failed": dc.n_failed,
+            "failures": "; ".join(f"{r}: {c}" for r, c in dc.failures),
+            "method": (
+                "apparent (models fitted on these data); percentile bootstrap CI, "
+                f"{dc.n_resamples} resamples of patients, models held fixed"
+            ),
         }
     )
     cmp = compare_time_dependent_auc(
@@ -767,14 +686,20 @@ def _comparison(d, fits, lp, plan, *, primary_name: str, comp: str) -> pd.DataFr
             "comparison": "difference in time-dependent AUC at the horizon",
             "terms_added": ", ".join(added),
             "estimate": cmp.difference,
+            "se": cmp.se,
             "ci_low": cmp.ci_low,
             "ci_high": cmp.ci_high,
             "df": np.nan,
             "p_value": cmp.p_value,
+            "n_resamples": None,
+            "n_failed": None,
+            "failures": "",
             "method": "apparent; paired influence-function SE (Blanche et al. 2013)",
         }
     )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out[["n_resamples", "n_failed"]] = out[["n_resamples", "n_failed"]].astype("Int64")
+    return out
 
 
 def _zph(fit, d: pd.DataFrame, plan: PredictionModelPlan) -> dict[str, pd.DataFrame]:
@@ -964,10 +889,7 @@ def _tripod_content(
     flow = t["flow"]
 
     def n(stage: str, group: str | None = None) -> int:
-        sub = flow[flow["stage"] == stage]
-        if group is not None:
-            sub = sub[sub["group"] == group]
-        return int(sub["n"].sum())
+        return flow_count(flow, stage, column="n", group=group)
 
     o = plan.outcome
     fu = flow[flow["stage"] == "follow_up"].set_index("group")["detail"]
@@ -1105,10 +1027,7 @@ def flow_stages(flow: pd.DataFrame, plan: PredictionModelPlan) -> pd.DataFrame:
     o = plan.outcome
 
     def n(stage: str, group: str | None = None) -> int:
-        sub = flow[flow["stage"] == stage]
-        if group is not None:
-            sub = sub[sub["group"] == group]
-        return int(sub["n"].sum())
+        return flow_count(flow, stage, column="n", group=group)
 
     excl = flow[(flow["stage"] == "excluded_reason") & (flow["n"] > 0)]
     excl_lines = "\n".join(f"{r.detail}: {r.n}" for r in excl.itertuples())
@@ -1147,10 +1066,7 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: PredictionModelPlan) -> 
     event = o.event_codes[o.cause]
 
     def fn(stage: str, group: str | None = None) -> int:
-        sub = flow[flow["stage"] == stage]
-        if group is not None:
-            sub = sub[sub["group"] == group]
-        return int(sub["n"].sum())
+        return flow_count(flow, stage, column="n", group=group)
 
     n_all = fn("included")
     ev_h = fn("by_horizon", event)
@@ -1263,3 +1179,14 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: PredictionModelPlan) -> 
         )
     )
     return specs
+
+
+#: This protocol, as the shared pipeline sees it.
+PROTOCOL = StudyProtocol(
+    slug=SLUG,
+    check_eligibility=check_eligibility,
+    analyse=analyse,
+    checklist=checklist,
+    figure_specs=figure_specs,
+    requires_predictions=False,
+)

@@ -26,7 +26,6 @@ tables; it neither reads files nor draws.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -34,14 +33,15 @@ import pandas as pd
 
 from studyval.analysis import binomial_tests, monitoring, paired, resampling
 from studyval.analysis import sample_size_binomial as ssb
+from studyval.analysis.accuracy import diagnostic_accuracy
 from studyval.analysis.descriptive import baseline_table
 from studyval.analysis.discrimination import auc
-from studyval.analysis.proportions import proportion_ci
 from studyval.checklists import stard_table
 from studyval.cohort import (
     MAX_LISTED,
     Cohort,
     absent_column_violations,
+    estimating,
     failure_reason_summary,
     missing_prediction_violations,
     prediction_row_violations,
@@ -50,9 +50,10 @@ from studyval.cohort import (
 from studyval.errors import EstimationError, InputValidationError, Violation
 from studyval.figures.spec import FigureSpec
 from studyval.plan_vcf_opportunistic import OpportunisticPlan
+from studyval.protocol import ProtocolTables, StudyProtocol, flow_count
 
 __all__ = [
-    "REQUIRES_PREDICTIONS",
+    "PROTOCOL",
     "SLUG",
     "analyse",
     "check_eligibility",
@@ -64,7 +65,6 @@ __all__ = [
 ]
 
 SLUG = "vcf-opportunistic"
-REQUIRES_PREDICTIONS = True
 PERIODS = ("retrospective", "prospective")
 MEASURES = ("detection", "referral")
 
@@ -73,16 +73,12 @@ def _row(index: int) -> int:
     return int(index) + 2
 
 
-def _plan() -> OpportunisticPlan:
-    from studyval.plan import load_plan
-
-    return load_plan(SLUG)  # type: ignore[return-value]
-
-
 # ----------------------------------------------------------------------------- eligibility
 
 
-def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
+def check_eligibility(
+    clinical: pd.DataFrame, plan: OpportunisticPlan, *, label: str
+) -> list[Violation]:
     """Protocol rules spanning rows or columns of the clinical table.
 
     * sex and site constant within a patient;
@@ -98,7 +94,6 @@ def check_eligibility(clinical: pd.DataFrame, *, label: str) -> list[Violation]:
       are present; where one is absent, only that is reported (the other
       rules read it).
     """
-    plan = _plan()
     cols = plan.columns
     absent = absent_column_violations(clinical, needed_columns(plan), label=label)
     if absent:
@@ -370,11 +365,6 @@ def join(
 # ----------------------------------------------------------------------------- helpers
 
 
-@dataclass(frozen=True)
-class ProtocolTables:
-    """Tables of one run, by name (each becomes tables/<name>.parquet and .csv)."""
-
-    tables: dict[str, pd.DataFrame]
 
 
 def included_scans(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
@@ -582,82 +572,79 @@ def _before_after(first: pd.DataFrame, plan: OpportunisticPlan) -> pd.DataFrame:
 def _accuracy(
     first: pd.DataFrame, cohort: Cohort, plan: OpportunisticPlan
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sensitivity, specificity, PPV and NPV of every reader (and the tools' AUCs), first scans.
+
+    Every number comes from :func:`studyval.analysis.accuracy.diagnostic_accuracy`
+    (and :func:`~studyval.analysis.discrimination.auc`): a tool's scores at its
+    pre-specified threshold, the radiology report's call as a 0/1 score at
+    threshold 1 (reported VCF = positive). The runner only selects rows and adds keys.
+    """
     rows, auc_rows = [], []
     method = plan.tests.proportion_ci
+    pos, neg = plan.outcome.positive, plan.outcome.negative
     readers: list[tuple[str, str, str]] = [("radiology report", "report", p) for p in PERIODS]
     for model in supplied_models(cohort, plan):
         readers += [(model, "tool", p) for p in plan.model(model).periods]
     for name, kind, period in readers:
         fp = first[first[plan.columns.period] == period]
         n_failed = 0
+        truth = fp["positive"].to_numpy(bool)
         if kind == "report":
-            call = fp["identified"].to_numpy(bool)
-            truth = fp["positive"].to_numpy(bool)
+            scores = fp["identified"].to_numpy(bool).astype(float)
+            threshold = 1.0
             label = (
                 "radiology report (standard care)"
                 if period == "retrospective"
                 else "radiology report (AI-assisted)"
             )
+            what = f"{label}, {period} period"
         else:
             fl = _flags(cohort, name).reindex(fp["case_id"])
             ok = (fl["status"] == "ok").to_numpy()
             n_failed = int((~ok).sum())
-            call = fl["flag"].to_numpy(bool)[ok]
-            truth = fp["positive"].to_numpy(bool)[ok]
-            label = name
-            y = np.where(truth, plan.outcome.positive, plan.outcome.negative)
+            truth = truth[ok]
             scores = fl["score"].to_numpy(float)[ok]
+            threshold = plan.model(name).threshold
+            label = name
+            what = f"model {name}, {period} period"
             _check_scores(scores, name, period, plan, n_rows=len(fl))
-            try:
-                a = auc(y, scores, positive=plan.outcome.positive, alpha=plan.alpha)
-                auc_rows.append({"reader": name, "period": period, **a.to_dict()})
-            except EstimationError as exc:
-                raise EstimationError(f"model {name}, {period} period: {exc}") from None
-        tp_, fn_ = int((call & truth).sum()), int((~call & truth).sum())
-        fp_, tn_ = int((call & ~truth).sum()), int((~call & ~truth).sum())
-        for measure, x, n in (
-            ("sensitivity", tp_, tp_ + fn_),
-            ("specificity", tn_, tn_ + fp_),
-            ("ppv", tp_, tp_ + fp_),
-            ("npv", tn_, tn_ + fn_),
-        ):
-            base = {
-                "reader": label,
-                "kind": kind,
-                "period": period,
-                "measure": measure,
-                "numerator": x,
-                "denominator": n,
-                "tp": tp_,
-                "fp": fp_,
-                "fn": fn_,
-                "tn": tn_,
-                "n_failed": n_failed,
-                "threshold": plan.model(name).threshold if kind == "tool" else np.nan,
-            }
-            if n == 0:
-                rows.append(
-                    {
-                        **base,
-                        "estimate": np.nan,
-                        "ci_low": np.nan,
-                        "ci_high": np.nan,
-                        "ci_level": 1 - plan.alpha,
-                        "ci_method": method,
-                        "note": "no cases in the denominator",
-                    }
-                )
-                continue
-            r = proportion_ci(x, n, alpha=plan.alpha, method=method)
+            y = np.where(truth, pos, neg)
+            with estimating(what):
+                a = auc(y, scores, positive=pos, alpha=plan.alpha)
+            auc_rows.append({"reader": name, "period": period, **a.to_dict()})
+        with estimating(what):
+            r = diagnostic_accuracy(
+                np.where(truth, pos, neg),
+                scores,
+                positive=pos,
+                negative=neg,
+                threshold=threshold,
+                threshold_status="pre-specified",
+                alpha=plan.alpha,
+                ci_method=method,
+            )
+        cm = r.confusion
+        for m in (r.sensitivity, r.specificity, r.ppv, r.npv):
             rows.append(
                 {
-                    **base,
-                    "estimate": r.estimate,
-                    "ci_low": r.ci_low,
-                    "ci_high": r.ci_high,
-                    "ci_level": r.ci_level,
-                    "ci_method": method,
-                    "note": "",
+                    "reader": label,
+                    "kind": kind,
+                    "period": period,
+                    "measure": m.measure,
+                    "numerator": m.numerator,
+                    "denominator": m.denominator,
+                    "tp": cm.tp,
+                    "fp": cm.fp,
+                    "fn": cm.fn,
+                    "tn": cm.tn,
+                    "n_failed": n_failed,
+                    "threshold": threshold if kind == "tool" else np.nan,
+                    "estimate": m.estimate,
+                    "ci_low": m.ci_low,
+                    "ci_high": m.ci_high,
+                    "ci_level": m.ci_level,
+                    "ci_method": m.ci_method,
+                    "note": m.note,
                 }
             )
     return pd.DataFrame(rows), pd.DataFrame(auc_rows)
@@ -1092,10 +1079,7 @@ def checklist(
     cols = plan.columns
 
     def fn(stage: str, period: str, group: str = "", what: str = "n_scans") -> int:
-        sub = flow[(flow["stage"] == stage) & (flow["period"] == period)]
-        if group:
-            sub = sub[sub["group"] == group]
-        return int(sub[what].sum())
+        return flow_count(flow, stage, column=what, period=period, group=group)
 
     def rate(period: str, measure: str) -> str:
         r = rates[(rates["period"] == period) & (rates["measure"] == measure)].iloc[0]
@@ -1288,10 +1272,7 @@ def flow_stages(flow: pd.DataFrame, plan: OpportunisticPlan) -> pd.DataFrame:
     """Boxes of the STARD flow diagram (one column per period) from the flow counts."""
 
     def n(stage: str, period: str, group: str = "", what: str = "n_scans") -> int:
-        sub = flow[(flow["stage"] == stage) & (flow["period"] == period)]
-        if group:
-            sub = sub[sub["group"] == group]
-        return int(sub[what].sum())
+        return flow_count(flow, stage, column=what, period=period, group=group)
 
     boxes = []
     for x, period in ((0.2, "retrospective"), (0.62, "prospective")):
@@ -1421,3 +1402,15 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: OpportunisticPlan) -> li
             )
         )
     return specs
+
+
+#: This protocol, as the shared pipeline sees it.
+PROTOCOL = StudyProtocol(
+    slug=SLUG,
+    check_eligibility=check_eligibility,
+    analyse=analyse,
+    checklist=checklist,
+    figure_specs=figure_specs,
+    requires_predictions=True,
+    join=join,
+)

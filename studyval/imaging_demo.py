@@ -6,6 +6,15 @@ of the synthetic cohort, trains the networks of ``models/configs`` (their tiny
 ``smoke`` versions) for a few epochs on the development patients, runs
 inference on every patient, and writes the tables the validation layer reads.
 
+This module orchestrates; the imaging work is done by the models library
+(:mod:`studyval.models`: phantoms, training sets drawn from them in
+:mod:`studyval.models.phantom_datasets`, training, inference, body
+composition, de-identification). It lives in the studyval layer because the
+chains also summarise their results with :mod:`studyval.analysis`, draw with
+:mod:`studyval.figures` and pseudonymise with :mod:`studyval.privacy`, which
+the models library never imports. Only the functions of the chains import
+torch, so importing this module needs only the analysis layer.
+
 ovcf-chronicity (:func:`ovcf_imaging`)
     One spine phantom per included patient (:func:`studyval.models.phantoms.spine_phantom`):
     the patient's fractured vertebrae with their reference class (acute or
@@ -152,17 +161,6 @@ def _one_torch_thread() -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _spine_layout(levels: list[str], classes: list[str]) -> tuple[str, tuple[str, ...]]:
-    """First level and the pattern of each body: the fractured levels plus an intact one each side."""
-    from studyval.models.phantoms import LEVELS
-
-    idx = sorted(LEVELS.index(lv) for lv in levels)
-    lo, hi = max(0, idx[0] - 1), min(len(LEVELS) - 1, idx[-1] + 1)
-    by_level = dict(zip(levels, classes, strict=True))
-    patterns = tuple(by_level.get(LEVELS[k], "intact") for k in range(lo, hi + 1))
-    return LEVELS[lo], patterns
-
-
 def ovcf_imaging(
     clinical_csv: str | Path,
     work: str | Path,
@@ -213,6 +211,7 @@ def _ovcf_imaging(
         segment,
         vertebra_crops,
     )
+    from studyval.models.phantom_datasets import fracture_crops, segmentation_slabs, spine_layout
     from studyval.models.phantoms import spine_phantom, write_dicom_series, write_nifti
     from studyval.models.splits import patient_level_split
     from studyval.models.training import train
@@ -251,7 +250,7 @@ def _ovcf_imaging(
         looks = [
             other[c] if rng.random() < par["appearance_mismatch"] else c for c in rows["chronicity"]
         ]
-        first, patterns = _spine_layout(list(rows["vertebral_level"]), looks)
+        first, patterns = spine_layout(list(rows["vertebral_level"]), looks)
         conspic = [
             float(rng.beta(*par["conspicuity_beta"])) if p != "intact" else 1.0 for p in patterns
         ]
@@ -301,18 +300,15 @@ def _ovcf_imaging(
     dev = [p for p in patients if (inc.loc[inc.patient_id == p, "split"] == "development").all()]
     roi = seg_cfg.roi_size
     progress(f"imaging: training {seg_cfg.model_name} segmentation on development phantoms")
-    xs, ys = [], []
-    for pid in dev[: par["segmentation"]["volumes"]]:
-        ph = scans[pid]["phantom"]
-        img = apply_window(ph.image, seg_cfg.hu_window)
-        nz = img.shape[2]
-        for z0 in sorted({0, max(0, (nz - roi[2]) // 2), max(0, nz - roi[2])}):
-            xs.append(img[None, : roi[0], : roi[1], z0 : z0 + roi[2]])
-            ys.append(ph.label[None, : roi[0], : roi[1], z0 : z0 + roi[2]].astype(np.int64))
+    xs, ys = segmentation_slabs(
+        [scans[pid]["phantom"] for pid in dev[: par["segmentation"]["volumes"]]],
+        hu_window=seg_cfg.hu_window,
+        roi_size=roi,
+    )
     seg_res = train(
         seg_cfg,
-        np.stack(xs).astype(np.float32),
-        np.stack(ys),
+        xs,
+        ys,
         out_dir=work / "weights" / seg_cfg.name,
         epochs=par["segmentation"]["epochs"],
         learning_rate=par["segmentation"]["lr"],
@@ -324,22 +320,17 @@ def _ovcf_imaging(
     classifiers = []
     for name, opts in par["classifiers"].items():
         cfg = load_config(name).smoke_version()
-        crops, targets = [], []
-        for pid in dev:
-            ph = scans[pid]["phantom"]
-            img = apply_window(ph.image, cfg.hu_window)
-            for c in vertebra_crops(
-                img, ph.label, roi_size=cfg.roi_size, lowest_level=scans[pid]["first"]
-            ):
-                reference = scans[pid]["reference"].get(c.level)
-                if reference is not None:  # fractured vertebrae, labelled by the MRI reference
-                    crops.append(c.array[None])
-                    targets.append(cfg.classes.index(reference))
+        crops, targets = fracture_crops(
+            [(scans[p]["phantom"], scans[p]["first"], scans[p]["reference"]) for p in dev],
+            hu_window=cfg.hu_window,
+            roi_size=cfg.roi_size,
+            classes=cfg.classes,
+        )
         progress(f"imaging: training {cfg.model_name} on {len(crops)} development vertebrae")
         res = train(
             cfg,
-            np.stack(crops).astype(np.float32),
-            np.asarray(targets),
+            crops,
+            targets,
             out_dir=work / "weights" / cfg.name,
             epochs=opts["epochs"],
             learning_rate=opts["lr"],
@@ -493,7 +484,7 @@ def _ovcf_imaging(
     _write_manifest(
         out,
         {
-            "chain": "ovcf-chronicity imaging demo (studyval.models.demo.ovcf_imaging)",
+            "chain": "ovcf-chronicity imaging demo (studyval.imaging_demo.ovcf_imaging)",
             "seed": seed,
             "parameters": par,
             "models": [
@@ -716,7 +707,7 @@ def _cirrhosis_imaging(
     _write_manifest(
         work / "imaging",
         {
-            "chain": "cirrhosis-sarcopenia imaging demo (studyval.models.demo.cirrhosis_imaging)",
+            "chain": "cirrhosis-sarcopenia imaging demo (studyval.imaging_demo.cirrhosis_imaging)",
             "seed": seed,
             "parameters": par,
             "cutoffs": cutoffs,

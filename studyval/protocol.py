@@ -1,0 +1,201 @@
+"""The contract every protocol implements, declared once.
+
+A protocol (one registered study) is a module under :mod:`studyval.protocols`
+that ends with one :class:`StudyProtocol` named ``PROTOCOL``. The pipeline,
+``studyval verify`` and ``studyval figures`` use nothing else of the module:
+no attribute is looked up by name and no protocol has a branch of its own in
+the shared code.
+
+The pieces every protocol needs (the tables container and the flow-table
+counts) are defined here, once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pandas as pd
+
+from studyval.errors import StudyvalError, Violation
+
+if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
+    from pathlib import Path
+
+    from studyval.cohort import Cohort
+    from studyval.figures.spec import FigureSpec
+
+__all__ = [
+    "PROTOCOLS",
+    "ImagingChain",
+    "ProtocolTables",
+    "StudyProtocol",
+    "flow_count",
+    "protocol",
+]
+
+#: Protocols with an implemented analysis plan: slug -> module under studyval.protocols.
+PROTOCOLS: dict[str, str] = {
+    "ovcf-chronicity": "studyval.protocols.ovcf_chronicity",
+    "refracture-pvp": "studyval.protocols.refracture_pvp",
+    "msk-aging": "studyval.protocols.msk_aging",
+    "vcf-opportunistic": "studyval.protocols.vcf_opportunistic",
+    "cirrhosis-sarcopenia": "studyval.protocols.cirrhosis_sarcopenia",
+}
+
+
+@dataclass(frozen=True)
+class ProtocolTables:
+    """Tables of one run, by name (each becomes ``tables/<name>.parquet`` and ``.csv``)."""
+
+    tables: dict[str, pd.DataFrame]
+
+
+class EligibilityCheck(Protocol):
+    """Rules of a protocol that span rows or columns of the clinical table."""
+
+    def __call__(self, clinical: pd.DataFrame, plan: Any, *, label: str) -> list[Violation]:
+        """Every violation of the protocol's eligibility and consistency rules."""
+
+
+class Join(Protocol):
+    """Joins the validated clinical and prediction tables into the analysed cohort."""
+
+    def __call__(
+        self,
+        clinical: pd.DataFrame,
+        predictions: pd.DataFrame,
+        plan: Any,
+        *,
+        clinical_label: str,
+        predictions_label: str,
+    ) -> Cohort:
+        """The cohort; raises InputValidationError listing every cross-table violation."""
+
+
+class Analyse(Protocol):
+    """Runs the plan's analyses: pure, returns tables only."""
+
+    def __call__(
+        self, cohort: Cohort, plan: Any, *, progress: Callable[[str], None]
+    ) -> ProtocolTables:
+        """The analysis tables of one run."""
+
+
+class ImagingChain(Protocol):
+    """Builds a protocol's demo inputs with the imaging models (phantom CTs)."""
+
+    def __call__(
+        self, clinical: Path, work: Path, plan: Any, *, seed: int, progress: Callable[[str], None]
+    ) -> Mapping[str, Path]:
+        """``clinical``, ``predictions`` (where the chain writes them) and ``imaging``."""
+
+
+def _default_join(
+    clinical: pd.DataFrame,
+    predictions: pd.DataFrame,
+    plan: Any,
+    *,
+    clinical_label: str,
+    predictions_label: str,
+) -> Cohort:
+    from studyval.cohort import join_predictions
+
+    return join_predictions(
+        clinical,
+        predictions,
+        plan,
+        clinical_label=clinical_label,
+        predictions_label=predictions_label,
+    )
+
+
+@dataclass(frozen=True)
+class StudyProtocol:
+    """One registered study: what the shared pipeline calls, and nothing else.
+
+    Attributes
+    ----------
+    slug : str
+        The protocol's slug (``ovcf-chronicity``); its plan is
+        ``reports/<slug>/plan.yml`` and its dictionary ``data_dictionary/<slug>.yml``.
+    check_eligibility : callable
+        ``(clinical, plan, *, label) -> list[Violation]``: rules spanning rows
+        or columns of the validated clinical table.
+    analyse : callable
+        ``(cohort, plan, *, progress) -> ProtocolTables``.
+    checklist : callable
+        ``(plan, tables, cohort) -> DataFrame``: the STARD 2015 or TRIPOD+AI items.
+    figure_specs : callable
+        ``(tables, plan) -> list[FigureSpec]``: every figure, drawn from tables.
+    requires_predictions : bool
+        False when the plan fits its own models from the clinical table.
+    join : callable
+        ``(clinical, predictions, plan, *, clinical_label, predictions_label) -> Cohort``;
+        :func:`studyval.cohort.join_predictions` unless the protocol has its own.
+    imaging_chain : callable or None
+        The demo's imaging chain, for protocols whose demo inputs can come out
+        of the imaging models.
+
+    """
+
+    slug: str
+    check_eligibility: EligibilityCheck
+    analyse: Analyse
+    checklist: Callable[[Any, dict[str, pd.DataFrame], Cohort], pd.DataFrame]
+    figure_specs: Callable[[dict[str, pd.DataFrame], Any], list[FigureSpec]]
+    requires_predictions: bool = True
+    join: Join = field(default=_default_join)
+    imaging_chain: ImagingChain | None = None
+
+
+def protocol(slug: str) -> StudyProtocol:
+    """The :class:`StudyProtocol` of ``slug``.
+
+    Raises
+    ------
+    StudyvalError
+        An unknown slug (the closest known one is suggested).
+
+    """
+    if slug not in PROTOCOLS:
+        import difflib
+
+        close = difflib.get_close_matches(slug, list(PROTOCOLS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise StudyvalError(
+            f"unknown protocol {slug!r} (implemented: {', '.join(PROTOCOLS)}){hint}"
+        )
+    module = importlib.import_module(PROTOCOLS[slug])
+    spec = module.PROTOCOL
+    if not isinstance(spec, StudyProtocol) or spec.slug != slug:  # pragma: no cover - a bug
+        raise TypeError(f"{PROTOCOLS[slug]}.PROTOCOL is not the StudyProtocol of {slug}")
+    return spec
+
+
+def flow_count(flow: pd.DataFrame, stage: str, *, column: str = "n_patients", **where: Any) -> int:
+    """Sum of ``column`` over the rows of a flow table at ``stage`` matching ``where``.
+
+    A ``where`` value of ``None`` (or ``""``) matches every row, so a caller
+    can pass an optional filter through.
+
+    Examples
+    --------
+    >>> flow = pd.DataFrame(
+    ...     {"stage": ["analysed"] * 3, "set": ["external", "external", "internal"],
+    ...      "group": ["acute", "chronic", "acute"], "n_patients": [30, 40, 25]}
+    ... )
+    >>> flow_count(flow, "analysed", set="external")
+    70
+    >>> flow_count(flow, "analysed", group="acute", set=None)
+    55
+
+    """
+    sub = flow[flow["stage"] == stage]
+    for key, value in where.items():
+        if value is None or (isinstance(value, str) and value == ""):
+            continue
+        sub = sub[sub[key] == value]
+    return int(sub[column].sum())

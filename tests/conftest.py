@@ -1,0 +1,205 @@
+"""Session fixtures: each protocol's synthetic inputs and results bundles, built once per session.
+
+A bundle takes seconds to a minute to build (figures in three formats, bootstrap refits, a
+rendered report), and many modules read the same one, so they are built here once per test
+session and shared:
+
+``protocol_inputs(slug)``
+    The protocol's synthetic inputs (its generator with the plan's seed) as ``{"clinical": ...,
+    "predictions": ..., "truth": ...}``; ``protocol_input_digests(slug)`` gives the SHA-256 of
+    each file as it was written, before any bundle was made from it.
+``protocol_bundle(slug, n_resamples=None, render=False)``
+    A bundle of those inputs made by :func:`studyval.pipeline.run_protocol`. With
+    ``n_resamples=None`` the bundled plan runs (the registered resample counts; the manifest
+    records the plan file's SHA-256, as ``studyval figures`` and ``studyval verify`` check);
+    with a number, the plan given by :func:`trimmed_plan` is passed to ``run_protocol``.
+``trimmed_plan(slug, n_resamples)``
+    The bundled plan with every resample count cut, for a test that passes a plan on.
+``demo_bundle``
+    The ovcf-chronicity demo bundle as ``studyval run`` makes it in a subprocess (2 BLAS/OpenMP
+    threads, hash seed 2, relative paths, report rendered with Jupyter), and its inputs.
+
+Everything shared is read only: a test that changes a bundle or an input works on a copy.
+
+Under pytest-xdist every worker has a session of its own: the builds go into the folder
+above the workers' base temporary folders, each under a file lock, so that each input and
+bundle is built by the first worker that needs it and read by the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+from pydantic import BaseModel
+
+#: Fields that set a plan's number of bootstrap resamples or refits (any section of any plan).
+RESAMPLE_FIELDS = ("n_resamples", "n_bootstrap")
+#: Input files a synthetic cohort writes (SyntheticCohort.write).
+INPUT_FILES = {"clinical": "clinical.csv", "predictions": "predictions.csv", "truth": "truth.json"}
+DEMO_SLUG = "ovcf-chronicity"
+
+
+def trimmed_plan(slug: str, n_resamples: int):
+    """The bundled plan of ``slug`` with every resample count set to ``n_resamples``.
+
+    Every section of the plan that has an ``n_resamples`` or ``n_bootstrap`` field gets the
+    new count: ovcf-chronicity's calibration, decision curves and vertebra-level analyses,
+    the survival protocols' bootstrap refits (``sets``), msk-aging's patient bootstrap
+    (``kl``) and vcf-opportunistic's all-scans bootstrap (``unit``).
+    """
+    from studyval.plan import load_plan
+
+    plan = load_plan(slug)
+    update = {}
+    for name in type(plan).model_fields:
+        part = getattr(plan, name)
+        if isinstance(part, BaseModel):
+            fields = {f: n_resamples for f in RESAMPLE_FIELDS if f in type(part).model_fields}
+            if fields:
+                update[name] = part.model_copy(update=fields)
+    if not update:
+        raise ValueError(f"the plan of {slug} has no resample count to trim")
+    return plan.model_copy(update=update)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class SessionBuilds:
+    """Inputs and bundles built once for the whole session (all xdist workers together)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def once(self, name: str, build: Callable[[Path], None]) -> Path:
+        """``root/name``, made by ``build(path)`` unless another test or worker made it."""
+        target = self.root / name
+        done = self.root / f"{name}.done"
+        with FileLock(str(self.root / f"{name}.lock")):
+            if not done.is_file():
+                shutil.rmtree(target, ignore_errors=True)
+                build(target)
+                done.write_text("complete\n", encoding="utf-8")
+        return target
+
+    # ------------------------------------------------------------------ inputs
+
+    def inputs(self, slug: str) -> dict[str, Path]:
+        def build(target: Path) -> None:
+            from studyval.pipeline import synthetic_cohort
+
+            paths = synthetic_cohort(slug).write(target)
+            digests = {kind: _sha256(p) for kind, p in paths.items()}
+            (self.root / f"inputs-{slug}.sha256.json").write_text(
+                json.dumps(digests, indent=2, sort_keys=True), encoding="utf-8"
+            )
+
+        folder = self.once(f"inputs-{slug}", build)
+        return {k: folder / f for k, f in INPUT_FILES.items() if (folder / f).is_file()}
+
+    def input_digests(self, slug: str) -> dict[str, str]:
+        self.inputs(slug)
+        path = self.root / f"inputs-{slug}.sha256.json"
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    # ------------------------------------------------------------------ bundles
+
+    def bundle(self, slug: str, n_resamples: int | None = None, render: bool = False) -> Path:
+        inputs = self.inputs(slug)
+
+        def build(target: Path) -> None:
+            from studyval.pipeline import run_protocol
+
+            run_protocol(
+                slug,
+                clinical=inputs["clinical"],
+                predictions=inputs.get("predictions"),
+                out=target / "bundle",
+                render=render,
+                engine="jupyter",
+                plan=None if n_resamples is None else trimmed_plan(slug, n_resamples),
+            )
+
+        plan = "registered" if n_resamples is None else f"n{n_resamples}"
+        report = "report" if render else "no-report"
+        return self.once(f"bundle-{slug}-{plan}-{report}", build) / "bundle"
+
+    def demo(self) -> tuple[Path, dict[str, Path]]:
+        """The demo bundle of ovcf-chronicity, made by ``studyval run`` in a subprocess."""
+        inputs = self.inputs(DEMO_SLUG)
+
+        def build(target: Path) -> None:
+            target.mkdir(parents=True)
+            env = dict(os.environ)
+            env.update(
+                OMP_NUM_THREADS="2",
+                OPENBLAS_NUM_THREADS="2",
+                MKL_NUM_THREADS="2",
+                PYTHONHASHSEED="2",
+            )
+            out = os.path.relpath(target / "bundle", inputs["clinical"].parent)
+            cmd = [sys.executable, "-m", "studyval.cli", "run", DEMO_SLUG, "-c", "clinical.csv"]
+            cmd += ["-p", "predictions.csv", "-o", out, "--engine", "jupyter", "-q"]
+            done = subprocess.run(
+                cmd, cwd=inputs["clinical"].parent, env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+
+        bundle = self.once("demo-ovcf-chronicity", build) / "bundle"
+        return bundle, {k: inputs[k] for k in ("clinical", "predictions")}
+
+
+@pytest.fixture(scope="session")
+def session_builds(tmp_path_factory) -> SessionBuilds:
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by the workers of this run
+    return SessionBuilds(base / "studyval-session")
+
+
+@pytest.fixture(scope="session")
+def protocol_inputs(session_builds) -> Callable[[str], dict[str, Path]]:
+    """``protocol_inputs(slug)``: the protocol's synthetic inputs, written once per session."""
+    return session_builds.inputs
+
+
+@pytest.fixture(scope="session")
+def protocol_input_digests(session_builds) -> Callable[[str], dict[str, str]]:
+    """``protocol_input_digests(slug)``: SHA-256 of each input file as it was written."""
+    return session_builds.input_digests
+
+
+@pytest.fixture(scope="session")
+def protocol_bundle(session_builds) -> Callable[..., Path]:
+    """``protocol_bundle(slug, n_resamples=None, render=False)``: a bundle of the synthetic inputs.
+
+    Built on first use, once per session; ``n_resamples=None`` runs the bundled plan.
+    """
+    return session_builds.bundle
+
+
+@pytest.fixture(scope="session", name="trimmed_plan")
+def trimmed_plan_fixture() -> Callable[[str, int], object]:
+    """``trimmed_plan(slug, n_resamples)``: the bundled plan with fewer resamples, to pass on."""
+    return trimmed_plan
+
+
+@pytest.fixture(scope="session")
+def demo_bundle(session_builds) -> tuple[Path, dict[str, Path]]:
+    """The ovcf-chronicity demo bundle made by ``studyval run`` in a subprocess, and its inputs.
+
+    test_privacy, test_verify and test_faults read it; the determinism test of test_verify
+    compares it with a run made with 1 thread, hash seed 1 and absolute paths.
+    """
+    return session_builds.demo()
