@@ -2,11 +2,13 @@
 #   make demo   install into .venv (with the imaging extra: torch==2.13.0 CPU, MONAI), build the
 #               imaging inputs from phantom CTs, run every protocol on its synthetic data, render the reports
 #   make test   install into .venv with the test tools and the imaging extra (torch==2.13.0 CPU, MONAI),
-#               lint, run the test suite
+#               lint, run the test suite with the docstring examples (tests/test_doctests.py) on every
+#               core (pytest-xdist; pyproject.toml); PYTEST_ARGS="-n 0" runs it in one process
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= results/demo
+PYTEST_ARGS ?=
 
 .PHONY: demo test install install-test lint bench clean
 
@@ -27,7 +29,7 @@ lint: install-test
 	$(BIN)/ruff check .
 
 test: install-test lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

@@ -21,7 +21,10 @@ Imported as ``studyval.analysis``. Modules:
 * :mod:`~studyval.analysis.subgroups` -- subgroup estimates with heterogeneity tests.
 * :mod:`~studyval.analysis.multiclass` -- one-vs-rest AUCs, macro AUC, Hand & Till's M,
   multi-class confusion matrices.
-* :mod:`~studyval.analysis.agreement` -- weighted kappa, ICC, Bland-Altman.
+* :mod:`~studyval.analysis.kappa` -- Cohen's kappa, unweighted and weighted.
+* :mod:`~studyval.analysis.icc` -- intraclass correlations (as psych::ICC).
+* :mod:`~studyval.analysis.bland_altman` -- Bland-Altman bias and limits of agreement.
+* :mod:`~studyval.analysis.agreement` -- the three above under one name (a facade).
 * :mod:`~studyval.analysis.segmentation` -- Dice, IoU, HD95 per case, summarised per patient.
 * :mod:`~studyval.analysis.descriptive` -- baseline tables.
 * :mod:`~studyval.analysis.kaplan_meier` -- Kaplan-Meier curves, log-rank tests.
@@ -35,9 +38,14 @@ Imported as ``studyval.analysis``. Modules:
   correction of a refitted model's performance (Cox ready-made; as rms::validate).
 * :mod:`~studyval.analysis.paired_bootstrap` -- bootstrap difference in a performance
   measure between two models on the same cases (e.g. Harrell's C).
-* :mod:`~studyval.analysis.competing_risks` -- Aalen-Johansen cumulative incidence,
-  Gray's test, Fine-Gray regression, cause-specific Cox, predicted cumulative
-  incidence and the competing-risks Brier score (as riskRegression).
+* :mod:`~studyval.analysis.cumulative_incidence` -- Aalen-Johansen cumulative
+  incidence and Gray's test (as cmprsk::cuminc).
+* :mod:`~studyval.analysis.fine_gray` -- Fine-Gray regression (as cmprsk::crr).
+* :mod:`~studyval.analysis.cause_specific_cox` -- cause-specific Cox models and the
+  cumulative incidence they predict (as riskRegression::CSC / predictRisk).
+* :mod:`~studyval.analysis.competing_risks_brier` -- the competing-risks Brier score,
+  null model and IPA (as riskRegression::Score).
+* :mod:`~studyval.analysis.competing_risks` -- the four above under one name (a facade).
 * :mod:`~studyval.analysis.sample_size_survival` -- Riley et al. criteria for
   time-to-event prediction models, Schoenfeld's required events.
 

@@ -95,7 +95,7 @@ __all__ = [
     "diagnostic_accuracy",
 ]
 
-#: Measures in the order :meth:`AccuracyResult.table` lists them.
+#: Measures in the order :meth:`AccuracyResult.to_frame` lists them.
 MEASURES: tuple[str, ...] = (
     "sensitivity",
     "specificity",
@@ -224,6 +224,8 @@ class ConfusionMatrix(Result):
     """Counts of the 2x2 table at one threshold.
 
     Decision rule: index test positive iff score >= ``threshold``.
+    :meth:`to_frame` is the tidy table (one row per cell); :meth:`matrix` the
+    2x2 display table.
 
     Attributes
     ----------
@@ -319,8 +321,8 @@ class ConfusionMatrix(Result):
         frame["decision_rule"] = self.decision_rule
         return frame
 
-    def table(self, *, margins: bool = False) -> pd.DataFrame:
-        """The 2x2 table for display.
+    def matrix(self, *, margins: bool = False) -> pd.DataFrame:
+        """The 2x2 table for display (:meth:`to_frame` is the tidy table).
 
         Rows are the reference standard (positive class first), columns the
         index test; both are labelled with the class labels. The column axis
@@ -609,6 +611,9 @@ class AccuracyResult(Result):
     formulas (Simel 1991 doi:10.1016/0895-4356(91)90128-V for the likelihood
     ratios, Woolf 1955 for the DOR, Mercaldo 2007 doi:10.1002/sim.2677 for the
     adjusted predictive values) are in :func:`accuracy_from_confusion`.
+    :meth:`to_frame` is the tidy table (one row per measure, with the
+    threshold); :meth:`measures_frame` the same rows without the threshold
+    columns.
 
     Attributes
     ----------
@@ -644,7 +649,7 @@ class AccuracyResult(Result):
     bootstrap : BootstrapManyResult or None
         With clusters, the cluster bootstrap of the measures with a finite
         estimate (statistic names as in :data:`MEASURES`: replicates, SEs,
-        failures, seed); None otherwise. Not in :meth:`table`.
+        failures, seed); None otherwise. Not in :meth:`to_frame`.
 
     """
 
@@ -668,8 +673,8 @@ class AccuracyResult(Result):
         out.pop("bootstrap", None)  # None is scalar; a bootstrap result is not
         return out
 
-    def table(self) -> pd.DataFrame:
-        """Tidy table, one row per measure.
+    def measures_frame(self) -> pd.DataFrame:
+        """The measures alone, one row per measure (:meth:`to_frame` without the threshold).
 
         Columns: ``measure, estimate, ci_low, ci_high, ci_level, numerator,
         denominator, ci_method, note``. ``numerator``/``denominator`` are
@@ -681,8 +686,12 @@ class AccuracyResult(Result):
         return frame
 
     def to_frame(self) -> pd.DataFrame:
-        """:meth:`table` with ``threshold``, ``threshold_status`` and ``decision_rule`` first."""
-        frame = self.table()
+        """Tidy table, one row per measure.
+
+        :meth:`measures_frame` with ``threshold``, ``threshold_status`` and
+        ``decision_rule`` first.
+        """
+        frame = self.measures_frame()
         frame.insert(0, "threshold", self.threshold)
         frame.insert(1, "threshold_status", self.threshold_status)
         frame.insert(2, "decision_rule", self.decision_rule)
@@ -989,7 +998,7 @@ def diagnostic_accuracy(
     Returns
     -------
     AccuracyResult
-        ``.table()`` gives one row per measure; ``.confusion`` the 2x2 counts;
+        ``.to_frame()`` gives one row per measure; ``.confusion`` the 2x2 counts;
         ``.bootstrap`` the bootstrap (with ``clusters``).
 
     Raises

@@ -8,6 +8,10 @@ r"""Tests for binomial proportions: one proportion against a baseline, two indep
     hybrid score interval (1998a, method 10), tested by Fisher's exact test or
     the Pearson chi-square (score) test, as R's ``fisher.test`` and
     ``prop.test``.
+:func:`historical_and_concurrent`
+    A rate against a historical, fixed baseline (exact binomial test) and
+    against the study's concurrent control group (two-sample test), side by
+    side, with whether the two decisions agree.
 
 References
 ----------
@@ -38,9 +42,11 @@ from .proportions import _as_count, _check_counts, proportion_ci
 __all__ = [
     "ALTERNATIVES",
     "BinomialTestResult",
+    "HistoricalConcurrentResult",
     "TwoProportionResult",
     "binomial_test",
     "binomial_two_sided_p_values",
+    "historical_and_concurrent",
     "newcombe_difference_ci",
     "two_proportions",
 ]
@@ -355,4 +361,153 @@ def two_proportions(
         alternative=alternative,
         statistic=stat,
         p_value=min(1.0, p),
+    )
+
+
+# ----------------------------------------------------------------------------- historical and concurrent
+
+
+@dataclasses.dataclass(frozen=True)
+class HistoricalConcurrentResult(Result):
+    r"""One rate tested against a historical, fixed baseline and against a concurrent control group.
+
+    Attributes
+    ----------
+    estimate : float
+        :math:`\hat p = x/n` of the group evaluated (e.g. the AI-assisted period).
+    numerator, denominator : int
+        :math:`x` and :math:`n`.
+    historical_value : float
+        The fixed baseline :math:`p_0` (e.g. a registry's 77 %), taken as known without error.
+    historical_p_value : float
+        Exact binomial test of :math:`p = p_0` (:func:`binomial_test`).
+    historical_reject : bool
+        ``historical_p_value <= alpha``.
+    control_estimate : float
+        :math:`\hat p_c = x_c/n_c` of the concurrent control group (e.g. the
+        study's own standard-care period).
+    control_numerator, control_denominator : int
+    control_vs_historical_p_value : float
+        Exact binomial test of the control group against :math:`p_0`: a small
+        value says the study's own control does not reproduce the historical baseline.
+    difference : float
+        :math:`\hat p - \hat p_c`.
+    ci_low, ci_high : float
+        Newcombe's hybrid score interval of the difference (:func:`two_proportions`).
+    ci_level : float
+    concurrent_test : str
+        The two-sample test (:func:`two_proportions`).
+    concurrent_p_value : float
+    concurrent_reject : bool
+        ``concurrent_p_value <= alpha``.
+    agree : bool
+        Whether the two comparisons reach the same decision at ``alpha``.
+    alternative : str
+    alpha : float
+
+    """
+
+    estimate: float
+    numerator: int
+    denominator: int
+    historical_value: float
+    historical_p_value: float
+    historical_reject: bool
+    control_estimate: float
+    control_numerator: int
+    control_denominator: int
+    control_vs_historical_p_value: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    concurrent_test: str
+    concurrent_p_value: float
+    concurrent_reject: bool
+    agree: bool
+    alternative: str
+    alpha: float
+
+
+def historical_and_concurrent(
+    x: int,
+    n: int,
+    *,
+    p0: float,
+    x_control: int,
+    n_control: int,
+    test: str = "fisher",
+    alternative: str = "two-sided",
+    alpha: float = 0.05,
+) -> HistoricalConcurrentResult:
+    r"""Test a rate against a historical, fixed baseline and against the study's concurrent control.
+
+    A one-sample test against a published rate treats that rate as known
+    without error and as valid for this population and period; a control
+    group observed in the same study does neither. This function runs both,
+    so that a report shows them side by side and states when they disagree.
+
+    Parameters
+    ----------
+    x, n : int
+        Successes and trials of the group evaluated (e.g. VCF-positive scans
+        identified, and VCF-positive scans, of the AI-assisted period).
+    p0 : float
+        The historical baseline, in (0, 1).
+    x_control, n_control : int
+        Successes and trials of the concurrent control group (e.g. the
+        standard-care period of the same study).
+    test : {"fisher", "score", "score-cc"}
+        Two-sample test of :func:`two_proportions`.
+    alternative : {"two-sided", "greater", "less"}
+        Of both tests (``greater``: the group evaluated is higher).
+    alpha : float
+        Level of both decisions and of the intervals.
+
+    Returns
+    -------
+    HistoricalConcurrentResult
+
+    Notes
+    -----
+    In R: ``binom.test(x, n, p0)$p.value`` (historical),
+    ``binom.test(x_control, n_control, p0)$p.value`` (control against the
+    baseline) and ``fisher.test(matrix(c(x, n - x, x_control, n_control -
+    x_control), 2, byrow = TRUE))$p.value`` (concurrent).
+
+    Examples
+    --------
+    >>> r = historical_and_concurrent(188, 214, p0=0.77, x_control=143, n_control=174)
+    >>> r.historical_reject, r.concurrent_reject, r.agree
+    (True, False, False)
+
+    """
+    alpha = check_alpha(alpha)
+    hist = binomial_test(x, n, p0=p0, alternative=alternative, alpha=alpha)
+    ctrl = binomial_test(x_control, n_control, p0=p0, alternative=alternative, alpha=alpha)
+    conc = two_proportions(
+        x, n, x_control, n_control, test=test, alternative=alternative, alpha=alpha
+    )
+    h_rej, c_rej = hist.p_value <= alpha, conc.p_value <= alpha
+    return HistoricalConcurrentResult(
+        estimate=hist.estimate,
+        numerator=hist.numerator,
+        denominator=hist.denominator,
+        historical_value=hist.null_value,
+        historical_p_value=hist.p_value,
+        historical_reject=bool(h_rej),
+        control_estimate=ctrl.estimate,
+        control_numerator=ctrl.numerator,
+        control_denominator=ctrl.denominator,
+        control_vs_historical_p_value=ctrl.p_value,
+        difference=conc.difference,
+        ci_low=conc.ci_low,
+        ci_high=conc.ci_high,
+        ci_level=conc.ci_level,
+        concurrent_test=conc.test,
+        concurrent_p_value=conc.p_value,
+        concurrent_reject=bool(c_rej),
+        agree=bool(h_rej == c_rej),
+        alternative=alternative,
+        alpha=alpha,
     )

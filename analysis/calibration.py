@@ -73,7 +73,7 @@ Wald intervals where the estimator has a closed-form standard error
 of the curve. With ``clusters`` (several rows per patient) the rows are not
 independent, so the model-based Wald standard errors would be too small:
 then **every** interval is a cluster (patient) bootstrap, and ``ci_method`` in
-:meth:`CalibrationResult.table` says so. Point estimates do not depend on
+:meth:`CalibrationResult.to_frame` says so. Point estimates do not depend on
 ``clusters``. The Spiegelhalter test assumes independent rows; with clusters
 its p-value is anti-conservative (its note says so).
 
@@ -571,7 +571,9 @@ class CalibrationResult(_ValueEq, Result):
 
     Definitions and interval methods are in :mod:`studyval.analysis.calibration`.
     Each measure is a :class:`CalibrationMeasure`, reachable by name
-    (``result.slope.estimate``); :meth:`table` stacks them.
+    (``result.slope.estimate``); :meth:`to_frame` stacks them (the tidy
+    table, one row per measure); :meth:`summary_frame` is the one-row table of
+    :meth:`to_dict`.
 
     Attributes
     ----------
@@ -694,12 +696,16 @@ class CalibrationResult(_ValueEq, Result):
         return self.measure("spiegelhalter_p")
 
     # -- tables
-    def table(self) -> pd.DataFrame:
-        """One row per measure.
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table, one row per measure.
 
         Columns: ``measure, estimate, ci_low, ci_high, ci_level, ci_method, note``.
         """
         return pd.DataFrame([m.to_dict() for m in self.measures], columns=_TABLE_COLUMNS)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One-row table of :meth:`to_dict` (each measure with its interval as columns)."""
+        return Result.to_frame(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Scalar fields plus ``<measure>``, ``<measure>_ci_low``, ``<measure>_ci_high``."""

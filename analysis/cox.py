@@ -54,7 +54,7 @@ from studyval.analysis.concordance import harrell_c
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
-__all__ = ["CoxResult", "cox"]
+__all__ = ["CoxResult", "NestedCoxTest", "cox", "nested_cox_test"]
 
 _TIES = ("efron", "breslow")
 # Flag a coefficient as possibly infinite (monotone likelihood) when, after the
@@ -548,6 +548,46 @@ class CoxResult(Result):
         """
         return 1.0 - self.predict_survival(df, [horizon])[:, 0]
 
+    def baseline_survival(self, times: Any) -> pd.DataFrame:
+        r"""Baseline survival :math:`S_{0s}(t) = \exp\{-H_{0s}(t)\}` at covariates 0 (not centred).
+
+        The survival of a subject whose covariates are all 0, read from the
+        step function :attr:`baseline_hazard` (0 before the first time of a
+        stratum, its last value past the last time). A subject's survival is
+        :math:`S_{0s}(t)^{\exp(x^\top\hat\beta)}` (:meth:`predict_survival`),
+        so :math:`S_0` at a horizon and :math:`\hat\beta` are what TRIPOD
+        item 22 asks a Cox model to publish. Equals ``summary(survfit(fit,
+        newdata = <all covariates 0>), times = times)$surv`` and
+        ``exp(-basehaz(fit, centered = FALSE)$hazard)`` at the last time
+        ``<= t``.
+
+        Parameters
+        ----------
+        times : array-like of float, shape (k,)
+            Times (``>= 0``); pick them within follow-up.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``strata`` (stratified fits, one block per stratum), ``time``,
+            ``cumhaz`` (:math:`H_{0s}(t)`) and ``survival``.
+
+        """
+        q = _check_query_times(times)
+        bh = self.baseline_hazard
+        if self.strata:
+            blocks = []
+            for lev in self._strata_levels:
+                sub = bh[bh["strata"] == lev]
+                h0 = _step_at(sub["time"].to_numpy(), sub["cumhaz"].to_numpy(), q)
+                blocks.append(pd.DataFrame({"strata": lev, "time": q, "cumhaz": h0}))
+            out = pd.concat(blocks, ignore_index=True)
+        else:
+            h0 = _step_at(bh["time"].to_numpy(), bh["cumhaz"].to_numpy(), q)
+            out = pd.DataFrame({"time": q, "cumhaz": h0})
+        out["survival"] = np.exp(-out["cumhaz"].to_numpy())
+        return out
+
 
 def _step_at(x: np.ndarray, y: np.ndarray, q: np.ndarray) -> np.ndarray:
     idx = np.searchsorted(x, q, side="right")
@@ -798,4 +838,125 @@ def cox(
         duration=duration,
         event=event,
         _strata_levels=levels,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class NestedCoxTest(Result):
+    r"""Likelihood-ratio test of a Cox model against a model nested in it.
+
+    Attributes
+    ----------
+    full, reduced : str
+        Covariates of the two models, comma-separated.
+    terms_added : str
+        Covariates of ``full`` that ``reduced`` lacks.
+    chisq : float
+        :math:`2\{\ell_{\text{full}}(\hat\beta) - \ell_{\text{reduced}}(\hat\beta)\}`.
+    df : int
+        Number of added covariates.
+    p_value : float
+        Upper tail of :math:`\chi^2_{\text{df}}` at ``chisq``.
+    loglik_full, loglik_reduced : float
+        Maximised log partial likelihoods.
+    n, n_events : int
+        Subjects and events (the same in both fits).
+    method : str
+        The test in words.
+
+    """
+
+    full: str
+    reduced: str
+    terms_added: str
+    chisq: float
+    df: int
+    p_value: float
+    loglik_full: float
+    loglik_reduced: float
+    n: int
+    n_events: int
+    method: str = "likelihood ratio: 2 x difference in maximised log partial likelihood"
+
+
+def nested_cox_test(full: CoxResult, reduced: CoxResult) -> NestedCoxTest:
+    r"""Likelihood-ratio test of nested Cox models; agrees with ``anova(reduced, full)``.
+
+    .. math::
+
+        \Lambda = 2\{\ell_F(\hat\beta_F) - \ell_R(\hat\beta_R)\}
+        \;\sim\; \chi^2_{p_F - p_R}
+
+    under the null hypothesis that the coefficients of the added covariates
+    are zero (Wilks 1938, doi:10.1214/aoms/1177732360; for the partial
+    likelihood, Andersen & Gill 1982, doi:10.1214/aos/1176345976).
+
+    Parameters
+    ----------
+    full, reduced : CoxResult
+        Fits from :func:`cox` on the same subjects, with the same time, event,
+        strata and tie handling; ``reduced``'s covariates a proper subset of
+        ``full``'s.
+
+    Returns
+    -------
+    NestedCoxTest
+
+    Raises
+    ------
+    StudyvalError
+        The models are not nested (covariates not a proper subset), or the fits
+        differ in subjects, events, outcome columns, strata or ties: their
+        likelihoods are then not comparable and no test is returned.
+    EstimationError
+        Either fit did not converge.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"time": [5, 8, 3, 9, 12, 4, 7, 10], "event": [1, 0, 1, 1, 0, 1, 1, 0],
+    ...                   "a": [1, 0, 0, 1, 0, 1, 0, 1], "b": [2.0, 1.5, 3.1, 0.2, 0.8, 2.2, 1.0, 0.3]})
+    >>> f = cox(d, duration="time", event="event", covariates=["a", "b"])
+    >>> r = cox(d, duration="time", event="event", covariates=["a"])
+    >>> t = nested_cox_test(f, r)
+    >>> (t.terms_added, t.df)
+    ('b', 1)
+
+    """
+    if not (set(reduced.covariates) < set(full.covariates)):
+        raise StudyvalError(
+            f"models are not nested: covariates ({', '.join(reduced.covariates)}) are not a "
+            f"proper subset of ({', '.join(full.covariates)})"
+        )
+    same = {
+        "subjects": (full.n, reduced.n),
+        "events": (full.n_events, reduced.n_events),
+        "time column": (full.duration, reduced.duration),
+        "event column": (full.event, reduced.event),
+        "strata": (full.strata, reduced.strata),
+        "ties": (full.ties, reduced.ties),
+    }
+    differ = [f"{k} ({a} vs {b})" for k, (a, b) in same.items() if a != b]
+    if differ:
+        raise StudyvalError(
+            "the two Cox fits are not comparable (fit both on the same rows): they differ in "
+            + "; ".join(differ)
+        )
+    if not (full.converged and reduced.converged):
+        raise EstimationError(
+            "a Cox fit did not converge; the likelihood-ratio test is not estimable"
+        )
+    chisq = 2.0 * (full.loglik - reduced.loglik)
+    df = len(full.covariates) - len(reduced.covariates)
+    return NestedCoxTest(
+        full=", ".join(full.covariates),
+        reduced=", ".join(reduced.covariates),
+        terms_added=", ".join(c for c in full.covariates if c not in reduced.covariates),
+        chisq=float(chisq),
+        df=int(df),
+        p_value=float(stats.chi2.sf(chisq, df)),
+        loglik_full=float(full.loglik),
+        loglik_reduced=float(reduced.loglik),
+        n=int(full.n),
+        n_events=int(full.n_events),
     )

@@ -64,6 +64,7 @@ __all__ = [
     "NetBenefitDifference",
     "net_benefit",
     "net_benefit_difference",
+    "threshold_grid",
 ]
 
 TREAT_ALL = "treat all"
@@ -76,6 +77,62 @@ DECISION_RULE = "treat if predicted probability >= threshold"
 #: there); this is why the default is built as ``np.arange(1, 100) / 100``.
 DEFAULT_THRESHOLDS = np.arange(1, 100) / 100
 DEFAULT_THRESHOLDS.setflags(write=False)
+
+
+def threshold_grid(start: float, stop: float, step: float) -> np.ndarray:
+    r"""Threshold probabilities ``start, start + step, ..., stop`` as the decimals they name.
+
+    The grid of a plan's decision curve (``threshold_from``, ``threshold_to``,
+    ``threshold_step``), ``stop`` included: :math:`t_k = \operatorname{round}_{10}(\text{start} +
+    k\,\text{step})` for :math:`k = 0, 1, \dots` while :math:`t_k < \text{stop} +
+    \text{step}/2`. Rounding to 10 decimals removes the error that repeated
+    addition leaves (``np.arange(0.05, 0.96, 0.01)[7]`` is 0.12000000000000001,
+    ``seq(0.05, 0.95, by = 0.01)[8]`` in R likewise), so that every threshold is
+    the float nearest its decimal and a prediction equal to a threshold is
+    treated, as the decision rule says; the half step makes ``stop`` part of
+    the grid whatever the rounding of the last addition. Where ``stop - start``
+    is not a whole number of steps the grid ends at the last threshold below ``stop``.
+
+    Parameters
+    ----------
+    start, stop : float
+        First and last threshold, ``0 < start < stop < 1``.
+    step : float
+        Spacing, ``> 0``.
+
+    Returns
+    -------
+    numpy.ndarray of float, read-only
+        Strictly increasing thresholds in (0, 1), ready for :func:`net_benefit`.
+
+    Raises
+    ------
+    StudyvalError
+        ``start``, ``stop`` or ``step`` not finite, outside the ranges above.
+
+    Examples
+    --------
+    >>> threshold_grid(0.05, 0.1, 0.01).tolist()
+    [0.05, 0.06, 0.07, 0.08, 0.09, 0.1]
+
+    """
+    values = {"start": start, "stop": stop, "step": step}
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise StudyvalError(f"{name} must be a number, got {v!r}")
+        if not np.isfinite(v):
+            raise StudyvalError(f"{name} must be finite, got {v!r}")
+    if not 0.0 < start < stop < 1.0:
+        raise StudyvalError(
+            f"threshold_grid needs 0 < start < stop < 1, got start={start!r}, stop={stop!r}"
+        )
+    if step <= 0.0:
+        raise StudyvalError(f"step must be > 0, got {step!r}")
+    grid = np.round(np.arange(start, stop + step / 2, step), 10)
+    grid = grid[grid <= np.round(stop, 10)]  # a stop off the grid is not passed
+    grid.setflags(write=False)
+    return grid
+
 
 _FRAME_COLUMNS = [
     "model",
@@ -152,7 +209,7 @@ class DecisionCurveResult(_ValueEq, Result):
     r"""Net benefit of models and of treat all / treat none over thresholds.
 
     Formulas in :mod:`studyval.analysis.decision_curve`. Arrays are
-    read-only; :meth:`frame` is the tidy table.
+    read-only; :meth:`to_frame` is the tidy table.
 
     Attributes
     ----------
@@ -189,7 +246,7 @@ class DecisionCurveResult(_ValueEq, Result):
     positive: Any
     decision_rule: str = DECISION_RULE
 
-    def frame(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """Tidy table, one row per model and threshold.
 
         Columns: ``model, threshold, net_benefit, standardized_net_benefit,
@@ -213,10 +270,6 @@ class DecisionCurveResult(_ValueEq, Result):
             columns=_FRAME_COLUMNS,
         )
         return frame
-
-    def to_frame(self) -> pd.DataFrame:
-        """Same as :meth:`frame`."""
-        return self.frame()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -283,7 +336,7 @@ class NetBenefitDifference(_ValueEq, Result):
     positive: Any
     decision_rule: str = DECISION_RULE
 
-    def frame(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """One row per threshold.
 
         Columns: ``model_a, model_b, threshold, net_benefit_a, net_benefit_b,
@@ -304,10 +357,6 @@ class NetBenefitDifference(_ValueEq, Result):
                 "ci_method": self.ci_method,
             }
         )
-
-    def to_frame(self) -> pd.DataFrame:
-        """Same as :meth:`frame`."""
-        return self.frame()
 
 
 # --------------------------------------------------------------------- functions
@@ -339,7 +388,7 @@ def net_benefit(
     Returns
     -------
     DecisionCurveResult
-        ``.frame()`` is the tidy table.
+        ``.to_frame()`` is the tidy table.
 
     Raises
     ------
@@ -354,7 +403,7 @@ def net_benefit(
     --------
     >>> y = [1, 0, 1, 0, 0]
     >>> r = net_benefit(y, {"m": [0.9, 0.6, 0.4, 0.2, 0.1]}, positive=1, thresholds=[0.5])
-    >>> r.frame()[["model", "net_benefit"]].round(12).to_dict("list")
+    >>> r.to_frame()[["model", "net_benefit"]].round(12).to_dict("list")
     {'model': ['m', 'treat all', 'treat none'], 'net_benefit': [0.0, -0.2, 0.0]}
 
     """

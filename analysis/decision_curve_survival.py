@@ -66,12 +66,13 @@ def km_survival_at(time: np.ndarray, event: np.ndarray, horizon: float) -> tuple
 class SurvivalDecisionCurve:
     """Net benefit at a horizon over a grid of thresholds.
 
+    :meth:`to_frame` is the tidy table, one row per strategy and threshold:
+    ``strategy, threshold, net_benefit, n_treated, km_risk_treated,
+    follow_up_reaches_horizon``; strategies are the models, ``treat all`` and
+    ``treat none``.
+
     Attributes
     ----------
-    table : DataFrame
-        One row per strategy and threshold: ``strategy, threshold, net_benefit,
-        n_treated, km_risk_treated, follow_up_reaches_horizon``; strategies are
-        the models, ``treat all`` and ``treat none``.
     horizon : float
     n : int
     n_events : int
@@ -80,15 +81,15 @@ class SurvivalDecisionCurve:
 
     """
 
-    table: pd.DataFrame
+    _table: pd.DataFrame = dataclasses.field(repr=False)
     horizon: float
     n: int
     n_events: int
     method: str = "Kaplan-Meier net benefit at the horizon (Vickers et al. 2008)"
 
-    def frame(self) -> pd.DataFrame:
-        """The net-benefit table (a copy)."""
-        return self.table.copy()
+    def to_frame(self) -> pd.DataFrame:
+        """The net-benefit table (a copy); see the class docstring."""
+        return self._table.copy()
 
 
 def net_benefit_survival(
@@ -198,5 +199,5 @@ def net_benefit_survival(
             )
     table = pd.DataFrame(rows)
     return SurvivalDecisionCurve(
-        table=table, horizon=h, n=int(n), n_events=int(((t <= h) & (e == 1)).sum())
+        _table=table, horizon=h, n=int(n), n_events=int(((t <= h) & (e == 1)).sum())
     )

@@ -1,20 +1,26 @@
-"""Descriptive statistics for baseline tables (STARD 20, TRIPOD+AI 20b).
+"""Descriptive statistics for baseline tables (STARD 20, TRIPOD+AI 20b) and observed means.
 
 :func:`baseline_table` returns a tidy long table (one row per variable, level
 and group) with the numbers and a display string; the report only lays it out.
+:func:`group_means` gives the mean, SD and Student *t* interval of a variable
+per group (observed means of repeated scores beside a model's fit).
 Missing values are counted per variable and group, never dropped silently.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from studyval.errors import StudyvalError
+from studyval.errors import StatisticalWarning, StudyvalError
+from studyval.results import Result
 
-__all__ = ["baseline_table"]
+__all__ = ["GroupMeansResult", "baseline_table", "group_means"]
 
 OVERALL = "Overall"
 
@@ -187,3 +193,124 @@ def baseline_table(
                 }
             )
     return pd.DataFrame(rows)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GroupMeansResult(Result):
+    r"""Mean, standard deviation and Student *t* interval of a variable in each group.
+
+    Attributes
+    ----------
+    value : str
+        The summarised column.
+    by : tuple of str
+        The grouping columns.
+    ci_level : float
+        :math:`1 - \alpha`.
+    method : str
+        The interval, in words.
+    """
+
+    value: str
+    by: tuple[str, ...]
+    ci_level: float
+    method: str
+    _summary: pd.DataFrame = dataclasses.field(repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group (sorted), with the ``by`` columns first.
+
+        Columns ``<by...>, mean, sd, n, n_missing, se, ci_low, ci_high, ci_level``.
+        """
+        return self._summary.copy()
+
+
+def group_means(
+    frame: pd.DataFrame, *, value: str, by: Sequence[str], alpha: float = 0.05
+) -> GroupMeansResult:
+    r"""Mean of ``value`` in each group of ``by``, with its SD and Student *t* interval.
+
+    For the :math:`n` non-missing values of a group, with mean :math:`\bar y` and
+    standard deviation :math:`s` (divisor :math:`n - 1`),
+
+    .. math::
+
+        \bar y \pm t_{n-1,\,1-\alpha/2}\, \frac{s}{\sqrt n},
+
+    the one-sample interval of Student (1908, doi:10.1093/biomet/6.1.1), as
+    ``t.test(y, conf.level = 1 - alpha)$conf.int`` in R. The interval assumes
+    independent observations within a group (one per patient).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per observation.
+    value : str
+        Numeric column summarised; missing values are left out and counted.
+    by : sequence of str
+        Grouping columns (at least one); groups appear in sorted order.
+    alpha : float, default 0.05
+        Two-sided error rate of the interval.
+
+    Returns
+    -------
+    GroupMeansResult
+        ``to_frame()``: ``<by...>, mean, sd, n, n_missing, se, ci_low, ci_high, ci_level``.
+
+    Raises
+    ------
+    StudyvalError
+        A column not in ``frame``, no ``by`` column, or ``alpha`` outside (0, 1).
+
+    Warns
+    -----
+    StatisticalWarning
+        A group with fewer than two values: its SD and interval are undefined
+        (NaN; R's ``t.test`` stops with "not enough 'x' observations").
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"g": ["a", "a", "a", "b", "b"], "y": [1.0, 2.0, 3.0, 4.0, 6.0]})
+    >>> group_means(d, value="y", by=["g"]).to_frame()[["g", "mean", "n", "ci_low"]].round(4)
+       g  mean  n  ci_low
+    0  a   2.0  3 -0.4841
+    1  b   5.0  2 -7.7062
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    if not by:
+        raise StudyvalError("group_means: give at least one `by` column")
+    for col in [value, *by]:
+        if col not in frame.columns:
+            raise StudyvalError(f"group_means: column {col!r} is not in the data")
+    if not 0 < alpha < 1:
+        raise StudyvalError(f"alpha must be in (0, 1), got {alpha}")
+    y = pd.to_numeric(frame[value], errors="coerce").astype(float)
+    grouped = y.groupby([frame[c] for c in by], observed=True, sort=True)
+    out = grouped.agg(["mean", "std", "count", "size"]).reset_index()
+    out.columns = [*by, "mean", "sd", "n", "size"]
+    n = out["n"].to_numpy(np.int64)
+    out["n_missing"] = out.pop("size").to_numpy(np.int64) - n
+    sd = out["sd"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = np.where(n >= 2, sd / np.sqrt(n), np.nan)
+        q = np.where(n >= 2, stats.t.ppf(1 - alpha / 2, np.maximum(n - 1, 1)), np.nan)
+    mean = out["mean"].to_numpy(float)
+    out["se"] = se
+    out["ci_low"] = mean - q * se
+    out["ci_high"] = mean + q * se
+    out["ci_level"] = 1 - alpha
+    for row in out.loc[n < 2, [*by, "n"]].to_dict("records"):
+        keys = ", ".join(f"{c} = {row[c]}" for c in by)
+        warnings.warn(
+            f"group_means of {value}: {keys} has {int(row['n'])} value(s); its SD and t interval "
+            "are undefined (NaN)",
+            StatisticalWarning,
+            stacklevel=2,
+        )
+    return GroupMeansResult(
+        value=value,
+        by=tuple(by),
+        ci_level=1 - alpha,
+        method="Student t interval of the mean (t.test)",
+        _summary=out,
+    )

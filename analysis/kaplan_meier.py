@@ -255,7 +255,11 @@ class LogRankResult(Result):
     ``survival::survdiff`` (rho = 0) does. Mantel (1966); Peto & Peto (1972),
     doi:10.2307/2344317.
 
-    ``chisq, p_value = result`` unpacks.
+    ``chisq, p_value = result`` unpacks. :meth:`to_frame` is the tidy table,
+    one row per group: ``group, n, observed, expected, o_minus_e, oe2_over_e,
+    oe2_over_v`` (the last two as ``print.survdiff`` shows them:
+    :math:`(O-E)^2/E` and :math:`(O-E)^2/V_{gg}`); :meth:`summary_frame` the
+    one-row table of the test.
 
     Attributes
     ----------
@@ -273,10 +277,6 @@ class LogRankResult(Result):
         Number of groups.
     stratified : bool
         Whether the test was stratified.
-    table : pandas.DataFrame
-        One row per group: ``group, n, observed, expected, o_minus_e,
-        oe2_over_e, oe2_over_v`` (the last two as ``print.survdiff`` shows them:
-        :math:`(O-E)^2/E` and :math:`(O-E)^2/V_{gg}`). Not part of :meth:`to_frame`.
     variance : numpy.ndarray, shape (k, k)
         :math:`V`, as ``survdiff(...)$var``.
 
@@ -291,9 +291,17 @@ class LogRankResult(Result):
     n_events: int
     n_groups: int
     stratified: bool
-    table: pd.DataFrame = dataclasses.field(repr=False)
+    _table: pd.DataFrame = dataclasses.field(repr=False)
     variance: np.ndarray = dataclasses.field(repr=False)
     method: str = "log-rank"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table, one row per group (a copy); see the class docstring."""
+        return self._table.copy()
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One-row tidy table of the test (chi-square, df, p-value, counts)."""
+        return Result.to_frame(self)
 
 
 def logrank(time: Any, event: Any, groups: Any, *, strata: Any = None) -> LogRankResult:
@@ -400,7 +408,7 @@ def logrank(time: Any, event: Any, groups: Any, *, strata: Any = None) -> LogRan
         n_events=int(e.sum()),
         n_groups=int(k),
         stratified=strata is not None,
-        table=table,
+        _table=table,
         variance=_readonly(var),
     )
 
@@ -437,14 +445,16 @@ class KaplanMeierResult(Result):
     doi:10.2307/2530286), exactly as ``print.survfit`` reports them. NaN means
     *not reached*.
 
+    :meth:`to_frame` is the tidy table of the curve(s): one row per group
+    (``"all"`` without groups) and distinct time (events and censorings; or
+    per requested time when ``times`` was given): ``group, time, n_risk,
+    n_event, n_censor, survival, se, ci_low, ci_high``. With ``times``,
+    ``n_event`` and ``n_censor`` count the events and censorings in
+    ``(previous requested time, time]`` as ``summary(fit, times =)`` does.
+    :meth:`summary_frame` is the one-row table of the scalar fields.
+
     Attributes
     ----------
-    table : pandas.DataFrame
-        One row per group (``"all"`` without groups) and distinct time (events
-        and censorings; or per requested time when ``times`` was given): ``group, time, n_risk,
-        n_event, n_censor, survival, se, ci_low, ci_high``. With ``times``,
-        ``n_event`` and ``n_censor`` count the events and censorings in
-        ``(previous requested time, time]`` as ``summary(fit, times =)`` does.
     medians : pandas.DataFrame
         One row per group: ``group, n, n_events, median, ci_low, ci_high``.
     logrank : LogRankResult or None
@@ -462,7 +472,7 @@ class KaplanMeierResult(Result):
 
     """
 
-    table: pd.DataFrame = dataclasses.field(repr=False)
+    _table: pd.DataFrame = dataclasses.field(repr=False)
     medians: pd.DataFrame = dataclasses.field(repr=False)
     logrank: LogRankResult | None = dataclasses.field(repr=False)
     n: int
@@ -473,6 +483,14 @@ class KaplanMeierResult(Result):
     _codes: np.ndarray = dataclasses.field(repr=False)
     _levels: np.ndarray = dataclasses.field(repr=False)
     _grouped: bool = dataclasses.field(repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table of the curve(s), one row per group and time (a copy); see the class docstring."""
+        return self._table.copy()
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One-row tidy table of the scalar fields (counts, ``conf_type``, ``ci_level``)."""
+        return Result.to_frame(self)
 
     @property
     def median(self) -> float:
@@ -593,7 +611,7 @@ def kaplan_meier(
     Returns
     -------
     KaplanMeierResult
-        ``.table``, ``.medians`` (with CIs), ``.at_risk(times)``, ``.logrank``.
+        ``.to_frame()``, ``.medians`` (with CIs), ``.at_risk(times)``, ``.logrank``.
 
     Raises
     ------
@@ -610,7 +628,7 @@ def kaplan_meier(
     Examples
     --------
     >>> r = kaplan_meier([1, 2, 2, 3, 4], [1, 1, 0, 1, 0])
-    >>> r.table["survival"].round(3).tolist()
+    >>> r.to_frame()["survival"].round(3).tolist()
     [0.8, 0.6, 0.3, 0.3]
 
     """
@@ -652,7 +670,7 @@ def kaplan_meier(
                 f"kaplan_meier: no log-rank test: {exc}", StatisticalWarning, stacklevel=2
             )
     return KaplanMeierResult(
-        table=pd.concat(tables, ignore_index=True),
+        _table=pd.concat(tables, ignore_index=True),
         medians=pd.DataFrame(med_rows),
         logrank=lr,
         n=int(n),

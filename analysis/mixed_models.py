@@ -48,7 +48,9 @@ __all__ = [
     "OPTIMISERS",
     "MixedModelResult",
     "OptimiserAttempt",
+    "PopulationMeansResult",
     "n_followed",
+    "population_means",
     "random_intercept_lmm",
 ]
 
@@ -117,6 +119,9 @@ class MixedModelResult(Result):
     optimisers_tried : tuple of OptimiserAttempt
         Every optimiser tried, in order, with its outcome and warnings; the
         last is :attr:`optimiser`.
+    cov_fixed : numpy.ndarray, shape (p, p)
+        Estimated covariance of the fixed effects, in the order of
+        :attr:`fixed` (``vcov(fit)`` in lme4); used by :func:`population_means`.
     """
 
     fixed: pd.DataFrame = dataclasses.field(repr=False)
@@ -132,6 +137,9 @@ class MixedModelResult(Result):
     optimiser: str
     optimisers_tried: tuple[OptimiserAttempt, ...] = dataclasses.field(repr=False)
     method: str = "REML, random patient intercept (statsmodels MixedLM)"
+    cov_fixed: np.ndarray | None = dataclasses.field(default=None, repr=False)
+    #: The fixed part's design specification (statsmodels' formula backend), for new data.
+    _design: Any = dataclasses.field(default=None, repr=False)
 
     def optimisers_frame(self) -> pd.DataFrame:
         """One row per optimiser tried: ``formula, optimiser, outcome, detail, warnings, reported``.
@@ -326,7 +334,8 @@ def random_intercept_lmm(
         )
     names = list(fit.model.exog_names)
     est = np.asarray(fit.fe_params, float)
-    se = np.sqrt(np.diag(np.asarray(fit.cov_params())[: len(names), : len(names)]))
+    cov = np.asarray(fit.cov_params(), float)[: len(names), : len(names)]
+    se = np.sqrt(np.diag(cov))
     z = est / se
     q = stats.norm.ppf(1 - alpha / 2)
     fixed = pd.DataFrame(
@@ -353,6 +362,125 @@ def random_intercept_lmm(
         formula=formula,
         optimiser=attempts[-1].optimiser,
         optimisers_tried=tuple(attempts),
+        cov_fixed=cov,
+        _design=model.data.model_spec,
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PopulationMeansResult(Result):
+    r"""Population-level fitted means :math:`x^\top\hat\beta` of a mixed model at given covariates.
+
+    Attributes
+    ----------
+    formula : str
+        The fixed part of the model.
+    ci_level : float
+    method : str
+    """
+
+    formula: str
+    ci_level: float
+    method: str
+    _frame: pd.DataFrame = dataclasses.field(repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The covariates given, then ``fitted, se, ci_low, ci_high, ci_level``."""
+        return self._frame.copy()
+
+
+def population_means(
+    fit: MixedModelResult, newdata: pd.DataFrame, *, alpha: float | None = None
+) -> PopulationMeansResult:
+    r"""Fitted means of a mixed model with the random effects at zero (population level).
+
+    For covariates :math:`x` (one row of the fixed-effect design built from
+    ``newdata`` with the model's own formula, transformations and coding),
+
+    .. math::
+
+        \hat\mu(x) = x^\top\hat\beta, \qquad
+        \mathrm{SE}\{\hat\mu(x)\} = \sqrt{x^\top \widehat{\operatorname{Var}}(\hat\beta)\, x},
+
+    with a Wald interval :math:`\hat\mu \pm z_{1-\alpha/2}\,\mathrm{SE}`, as
+    ``predict(fit, newdata, re.form = NA)`` of lme4 (Bates et al. 2015,
+    doi:10.18637/jss.v067.i01) and the same quadratic form with ``vcov(fit)``.
+
+    Parameters
+    ----------
+    fit : MixedModelResult
+        From :func:`random_intercept_lmm`.
+    newdata : DataFrame
+        One row per point, with every covariate of the model's fixed part.
+    alpha : float, optional
+        CI level ``1 - alpha``; default the fit's own level.
+
+    Returns
+    -------
+    PopulationMeansResult
+        ``to_frame()``: ``newdata``'s columns, then ``fitted, se, ci_low, ci_high, ci_level``.
+
+    Raises
+    ------
+    StudyvalError
+        ``newdata`` lacks a covariate of the model or has missing values,
+        ``alpha`` is outside (0, 1), or ``fit`` was not made by
+        :func:`random_intercept_lmm`.
+
+    Examples
+    --------
+    The intercept alone (``years = 0``, ``oa = 0``) is the intercept's estimate:
+
+    >>> d = pd.DataFrame({"p": np.repeat(np.arange(8), 3), "years": np.tile([0.5, 1.0, 2.0], 8),
+    ...                   "oa": np.repeat([0.0, 1.0], 12)})
+    >>> d["y"] = 30 - 2 * d["years"] - 5 * d["oa"] + 1.5 * d["p"] + 0.3 * (d.index * 7 % 5 - 2)
+    >>> fit = random_intercept_lmm(d, formula="y ~ years * oa", group="p")
+    >>> means = population_means(fit, pd.DataFrame({"years": [0.0], "oa": [0.0]})).to_frame()
+    >>> bool(np.isclose(means["fitted"].iloc[0], fit.fixed["estimate"].iloc[0]))
+    True
+    """
+    from statsmodels.formula._manager import FormulaManager
+
+    if fit._design is None or fit.cov_fixed is None:
+        raise StudyvalError(
+            f"the fit of {fit.formula} carries no design or covariance (a result of "
+            "random_intercept_lmm has both)"
+        )
+    alpha = 1 - fit.ci_level if alpha is None else alpha
+    if not 0 < alpha < 1:
+        raise StudyvalError(f"alpha must be in (0, 1), got {alpha}")
+    if newdata.isna().any().any():
+        col = newdata.columns[newdata.isna().any()][0]
+        raise StudyvalError(f"newdata column {col!r} has missing values")
+    try:
+        X = FormulaManager().get_matrices(fit._design, newdata, pandas=True, prediction=True)
+    except Exception as exc:  # the formula backend's own error: name the model instead
+        raise StudyvalError(
+            f"cannot build the design of {fit.formula} from newdata "
+            f"(columns {', '.join(map(str, newdata.columns))}): {exc}"
+        ) from None
+    X = pd.DataFrame(X)
+    terms = list(fit.fixed["term"])
+    if list(X.columns) != terms:
+        raise StudyvalError(
+            f"newdata gives design columns {list(X.columns)}, the model has {terms}"
+        )
+    x = X.to_numpy(float)
+    beta = fit.fixed["estimate"].to_numpy(float)
+    fitted = x @ beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", x, fit.cov_fixed, x))
+    q = stats.norm.ppf(1 - alpha / 2)
+    out = newdata.reset_index(drop=True).copy()
+    out["fitted"] = fitted
+    out["se"] = se
+    out["ci_low"] = fitted - q * se
+    out["ci_high"] = fitted + q * se
+    out["ci_level"] = 1 - alpha
+    return PopulationMeansResult(
+        formula=fit.formula,
+        ci_level=1 - alpha,
+        method="population-level mean x'beta (random effects at 0), Wald CI",
+        _frame=out,
     )
 
 

@@ -9,8 +9,11 @@ r"""Statistical process control for a rate observed in consecutive periods (e.g.
     :math:`p_1` against the in-control rate :math:`p_0` (Reynolds & Stoumbos
     1999; Montgomery 2013, section 9.1.7), written in count units with the
     reference value :math:`k` and decision interval :math:`h`.
+:func:`cusum_run_length`
+    Average run length of that CUSUM in and out of control, by seeded
+    simulation (to choose and report :math:`h`).
 
-Both return one row per period with the limits and a ``signal`` flag; the
+The charts return one row per period with the limits and a ``signal`` flag; the
 statistics are pure and draw nothing (figures are drawn from these tables).
 
 References
@@ -44,8 +47,10 @@ __all__ = [
     "CENTRE_SOURCES",
     "CusumResult",
     "PChartResult",
+    "RunLengthResult",
     "binomial_cusum",
     "cusum_reference_value",
+    "cusum_run_length",
     "p_chart",
 ]
 
@@ -235,6 +240,8 @@ class CusumResult(Result):
     n_periods, n_signals : int
     first_signal : str
         Label of the first signalling period, ``""`` if none.
+    total_events, total_n : int
+        Events and trials over every period.
 
     """
 
@@ -246,6 +253,8 @@ class CusumResult(Result):
     n_periods: int
     n_signals: int
     first_signal: str
+    total_events: int
+    total_n: int
     _frame: pd.DataFrame = dataclasses.field(repr=False, compare=False, default=None)
 
     def points_frame(self) -> pd.DataFrame:
@@ -338,6 +347,8 @@ def binomial_cusum(
         n_periods=int(x.size),
         n_signals=int(frame["signal"].sum()),
         first_signal=str(signals.iloc[0]) if len(signals) else "",
+        total_events=int(x.sum()),
+        total_n=int(m.sum()),
         _frame=frame,
     )
 
@@ -345,3 +356,144 @@ def binomial_cusum(
 def check_centre_source(value: str) -> str:
     """Validate a centre-line source name (``pooled`` or ``standard``)."""
     return check_option(value, CENTRE_SOURCES, "centre")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunLengthResult(Result):
+    r"""Average run length of an upper binomial CUSUM, by simulation.
+
+    Attributes
+    ----------
+    p0, p1 : float
+        In-control and out-of-control event rates of the chart (its ``k``).
+    k, h : float
+        Reference value per trial and decision interval.
+    true_rate : float
+        Event rate the runs are simulated at (``p0``: in control; ``p1``: out of control).
+    n_per_period : int
+        Trials per period (e.g. VCF-positive scans a week).
+    arl : float
+        Mean number of periods to the first signal (:math:`S_t > h`, from :math:`S_0 = 0`).
+    se : float
+        Monte Carlo standard error of ``arl`` (SD / sqrt(runs)).
+    median_run_length : float
+    p_signal_within : float
+        Share of runs that signal within ``horizon`` periods.
+    horizon : int
+        The number of periods of ``p_signal_within`` (e.g. the 8 weeks of a study).
+    n_simulations : int
+    n_censored : int
+        Runs without a signal by ``max_periods`` (counted at ``max_periods``; ``arl`` is then a lower bound).
+    seed : int
+    method : str
+
+    """
+
+    p0: float
+    p1: float
+    k: float
+    h: float
+    true_rate: float
+    n_per_period: int
+    arl: float
+    se: float
+    median_run_length: float
+    p_signal_within: float
+    horizon: int
+    n_simulations: int
+    n_censored: int
+    seed: int
+    method: str
+
+
+def cusum_run_length(
+    n_per_period: int,
+    *,
+    p0: float,
+    p1: float,
+    h: float,
+    true_rate: float,
+    n_simulations: int,
+    seed: int,
+    horizon: int = 8,
+    max_periods: int = 100_000,
+) -> RunLengthResult:
+    r"""Average run length (ARL) of :func:`binomial_cusum` by seeded simulation.
+
+    Parameters
+    ----------
+    n_per_period : int
+        Trials per period, > 0 (fixed; e.g. the planned VCF-positive scans a week).
+    p0, p1 : float
+        The chart's in-control and out-of-control event rates (:math:`k` from
+        :func:`cusum_reference_value`).
+    h : float
+        Decision interval, > 0.
+    true_rate : float
+        Rate the events are drawn at: ``p0`` gives the in-control ARL (mean
+        time to a false alarm), ``p1`` the out-of-control ARL (mean delay to
+        detect the shift from period 1).
+    n_simulations : int
+        Independent runs, >= 100.
+    seed : int
+        Seed of :func:`numpy.random.default_rng`; required so that the
+        bundle is reproducible.
+    horizon : int
+        Also report the share of runs signalling within this many periods.
+    max_periods : int
+        A run is stopped (censored) here.
+
+    Notes
+    -----
+    Each run draws :math:`X_t \sim \mathrm{Bin}(n, p)` and follows
+    :math:`S_t = \max\{0, S_{t-1} + X_t - kn\}` from :math:`S_0 = 0` until
+    :math:`S_t > h`; the run length is that :math:`t` (Montgomery 2013,
+    section 9.1.3; Reynolds & Stoumbos 1999). The estimate is the mean over
+    runs with its Monte Carlo standard error.
+
+    """
+    n = int(n_per_period)
+    if n <= 0:
+        raise StudyvalError(f"n_per_period must be positive, got {n_per_period}")
+    hh = float(h)
+    if not (math.isfinite(hh) and hh > 0):
+        raise StudyvalError(f"h must be positive, got {h}")
+    rate = float(true_rate)
+    if not 0.0 < rate < 1.0:
+        raise StudyvalError(f"true_rate must lie strictly between 0 and 1, got {true_rate}")
+    sims = int(n_simulations)
+    if sims < 100:
+        raise StudyvalError(f"n_simulations must be at least 100, got {n_simulations}")
+    if int(horizon) <= 0 or int(max_periods) <= 0:
+        raise StudyvalError("horizon and max_periods must be positive")
+    k = cusum_reference_value(p0, p1)
+    rng = np.random.default_rng(seed)
+    s = np.zeros(sims)
+    length = np.full(sims, int(max_periods))
+    active = np.arange(sims)
+    for t in range(1, int(max_periods) + 1):
+        x = rng.binomial(n, rate, size=active.size)
+        s[active] = np.maximum(0.0, s[active] + x - k * n)
+        hit = s[active] > hh
+        length[active[hit]] = t
+        active = active[~hit]
+        if active.size == 0:
+            break
+    rl = length.astype(float)
+    return RunLengthResult(
+        p0=float(p0),
+        p1=float(p1),
+        k=k,
+        h=hh,
+        true_rate=rate,
+        n_per_period=n,
+        arl=float(rl.mean()),
+        se=float(rl.std(ddof=1) / math.sqrt(sims)),
+        median_run_length=float(np.median(rl)),
+        p_signal_within=float(np.mean(rl <= int(horizon))),
+        horizon=int(horizon),
+        n_simulations=sims,
+        n_censored=int(active.size),
+        seed=int(seed),
+        method="simulation of the binomial CUSUM from S = 0, fixed trials per period",
+    )

@@ -384,7 +384,7 @@ class MultiClassAUCResult(Result):
         diagonal is undefined and holds NaN (use :meth:`pairwise_frame`).
     per_class_method : str
         How the one-vs-rest intervals were computed (the ``method`` of their
-        rows in :meth:`table`).
+        rows in :meth:`to_frame`).
     bootstrap : BootstrapManyResult or None
         With clusters, the cluster bootstrap of the one-vs-rest AUCs
         (``auc_ovr:<j>``, ``j`` the position of the class) and of
@@ -415,10 +415,10 @@ class MultiClassAUCResult(Result):
         """Scalar fields, without ``bootstrap`` and ``per_class_method`` (as before the bootstrap option)."""
         out = super().to_dict()
         out.pop("bootstrap", None)  # None is scalar; a bootstrap result is not
-        out.pop("per_class_method", None)  # the ``method`` column of :meth:`table`
+        out.pop("per_class_method", None)  # the ``method`` column of :meth:`to_frame`
         return out
 
-    def table(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per class (one-vs-rest), then macro, weighted and M.
 
         Columns ``measure`` (``auc_ovr``, ``auc_macro``, ``auc_weighted``,
@@ -465,10 +465,6 @@ class MultiClassAUCResult(Result):
         for col in ("n", "n_positive", "n_negative"):
             frame[col] = frame[col].astype("Int64")
         return frame
-
-    def to_frame(self) -> pd.DataFrame:
-        """Same as :meth:`table`."""
-        return self.table()
 
     def pairwise_frame(self) -> pd.DataFrame:
         r"""Hand & Till's pairwise AUCs, one row per unordered pair of classes.
@@ -587,7 +583,7 @@ def one_vs_rest_auc(
     Returns
     -------
     MultiClassAUCResult
-        ``.table()`` is the tidy summary; ``.pairwise_frame()`` lists
+        ``.to_frame()`` is the tidy summary; ``.pairwise_frame()`` lists
         :math:`\hat A(i\mid j)`.
 
     Raises
@@ -619,7 +615,7 @@ def one_vs_rest_auc(
     ... )
     >>> round(r.hand_till.estimate, 4), round(r.macro.estimate, 4)
     (0.8519, 0.8519)
-    >>> r.table()["measure"].tolist()
+    >>> r.to_frame()["measure"].tolist()
     ['auc_ovr', 'auc_ovr', 'auc_ovr', 'auc_macro', 'auc_weighted', 'hand_till_m']
 
     """
@@ -921,7 +917,7 @@ class MultiClassConfusion(Result):
             frame.loc["total"] = frame.sum(axis=0)
         return frame
 
-    def table(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """Tidy table, one row per class and measure, then the overall measures.
 
         Columns ``class`` (``<NA>`` for the overall rows), ``measure``
@@ -941,10 +937,6 @@ class MultiClassConfusion(Result):
         for col in ("numerator", "denominator"):
             frame[col] = frame[col].astype("Int64")
         return frame
-
-    def to_frame(self) -> pd.DataFrame:
-        """Same as :meth:`table`."""
-        return self.table()
 
 
 def _prop(name: str, x: int, n: int, alpha: float, method: str, why_empty: str) -> Measure:
@@ -1029,7 +1021,7 @@ def multiclass_confusion(
     Returns
     -------
     MultiClassConfusion
-        ``.matrix()`` is the k x k table; ``.table()`` the tidy measures. The
+        ``.matrix()`` is the k x k table; ``.to_frame()`` the tidy measures. The
         formulas are in :class:`MultiClassConfusion`.
 
     Raises

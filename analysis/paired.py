@@ -48,8 +48,10 @@ from .proportions import proportion_ci
 __all__ = [
     "MCNEMAR_METHODS",
     "McNemarResult",
+    "PairedComparisonResult",
     "PairedDifferenceResult",
     "mcnemar",
+    "paired_comparison",
     "paired_difference",
     "paired_table",
 ]
@@ -295,4 +297,96 @@ def paired_difference(table: Any, *, alpha: float = 0.05) -> PairedDifferenceRes
         d=d,
         n=n,
         phi=phi,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedComparisonResult(Result):
+    r"""Two binary tests on the same cases: the paired difference and McNemar's test by every method.
+
+    Attributes
+    ----------
+    difference, ci_low, ci_high, ci_level, ci_method, p_a, p_b, a, b, c, d, n, phi
+        As :class:`PairedDifferenceResult` (Newcombe's method 10).
+    p_exact, p_asymptotic, p_asymptotic_cc : float
+        Two-sided p-values of :func:`mcnemar` by each method; NaN without
+        discordant pairs (the test is undefined, see ``note``).
+    mcnemar_method : str
+        The method the analysis reports.
+    p_value : float
+        The p-value of ``mcnemar_method``.
+    note : str
+        ``"no discordant pairs: McNemar's test undefined"`` when
+        :math:`b + c = 0`, else empty.
+
+    """
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    ci_level: float
+    ci_method: str
+    p_a: float
+    p_b: float
+    a: int
+    b: int
+    c: int
+    d: int
+    n: int
+    phi: float
+    p_exact: float
+    p_asymptotic: float
+    p_asymptotic_cc: float
+    mcnemar_method: str
+    p_value: float
+    note: str
+
+
+def paired_comparison(
+    success_a: Any, success_b: Any, *, mcnemar_method: str, alpha: float = 0.05
+) -> PairedComparisonResult:
+    r"""Compare two binary tests read on the same cases: difference with its CI, and McNemar's test.
+
+    Parameters
+    ----------
+    success_a, success_b : array-like of bool, shape (n,)
+        Whether test A (B) succeeded on each case (e.g. called a diseased case
+        positive, for sensitivity), in the same case order.
+    mcnemar_method : {"exact", "asymptotic", "asymptotic-cc"}
+        The McNemar test the analysis reports in ``p_value`` (all three are
+        returned).
+    alpha : float
+        Two-sided level of the interval.
+
+    Notes
+    -----
+    The table is :func:`paired_table`; the difference :math:`(b - c)/n` and
+    its interval are :func:`paired_difference`, the tests :func:`mcnemar`.
+    Without discordant pairs (:math:`b + c = 0`) the difference is 0 with
+    Newcombe's interval, and McNemar's test is undefined: its p-values are
+    NaN and ``note`` says why (never a p-value of 1).
+
+    Examples
+    --------
+    >>> a = np.array([True, True, True, False, True])
+    >>> r = paired_comparison(a, np.array([True, False, False, False, True]), mcnemar_method="exact")
+    >>> r.b, r.c, r.difference, r.p_value
+    (2, 0, 0.4, 0.5)
+
+    """
+    method = check_option(mcnemar_method, MCNEMAR_METHODS, "mcnemar_method")
+    table = paired_table(success_a, success_b)
+    diff = paired_difference(table, alpha=alpha)
+    discordant = diff.b + diff.c > 0
+    p = {
+        m: mcnemar(table, method=m).p_value if discordant else float("nan") for m in MCNEMAR_METHODS
+    }
+    return PairedComparisonResult(
+        **diff.to_dict(),
+        p_exact=p["exact"],
+        p_asymptotic=p["asymptotic"],
+        p_asymptotic_cc=p["asymptotic-cc"],
+        mcnemar_method=method,
+        p_value=p[method],
+        note="" if discordant else "no discordant pairs: McNemar's test undefined",
     )

@@ -8,6 +8,8 @@ r"""Sample size for diagnostic accuracy studies, and checks of registered number
   (Obuchowski, Lieber & Wians 2004, formulas 2 and 3), constants included.
 * :func:`auc_precision` -- cases so that the CI for the AUC has at most a
   given half-width, with the Hanley & McNeil (1982) or Obuchowski variance.
+* :func:`auc_precision_cohort` -- patients to enrol so that a one-vs-rest
+  AUC reaches that half-width at an anticipated class prevalence.
 * :func:`check_registered` -- compares a registered number with a required
   one and says so in a sentence fit for a report.
 
@@ -59,11 +61,13 @@ from ._checks import check_alpha, check_option
 
 __all__ = [
     "AucPowerResult",
+    "AucPrecisionCohortResult",
     "AucPrecisionResult",
     "BudererResult",
     "RegisteredCheck",
     "auc_power",
     "auc_precision",
+    "auc_precision_cohort",
     "auc_standard_error",
     "buderer",
     "check_registered",
@@ -738,6 +742,117 @@ def auc_precision(
         required_controls=r0,
         achieved_half_width=achieved,
         method=method,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class AucPrecisionCohortResult(Result):
+    r"""Patients to enrol so that a one-vs-rest AUC reaches a CI half-width at a given prevalence.
+
+    Attributes
+    ----------
+    prevalence : float
+        Anticipated share :math:`\pi` of the class (cases) among enrolled patients.
+    auc, half_width, alpha, z : float
+        As :class:`AucPrecisionResult`.
+    variance : str
+    n_cases, n_controls : float
+        Unrounded group sizes (:func:`auc_precision` with :math:`\kappa = (1-\pi)/\pi`).
+    required_cases, required_controls : int
+        Rounded up.
+    n_total : float
+        Unrounded patients to enrol, :math:`\max\{n_1/\pi,\ n_0/(1-\pi)\}`.
+    required_total : int
+        Rounded up.
+    method : str
+    """
+
+    prevalence: float
+    auc: float
+    half_width: float
+    alpha: float
+    z: float
+    variance: str
+    n_cases: float
+    n_controls: float
+    required_cases: int
+    required_controls: int
+    n_total: float
+    required_total: int
+    method: str
+
+
+def auc_precision_cohort(
+    *,
+    auc: float,
+    half_width: float,
+    prevalence: float,
+    alpha: float = 0.05,
+    variance: str = "hanley-mcneil",
+) -> AucPrecisionCohortResult:
+    r"""Patients to enrol so that the CI of a one-vs-rest AUC has at most ``half_width``.
+
+    A class of anticipated prevalence :math:`\pi` against the rest: the cases
+    and controls of :func:`auc_precision` with
+    :math:`\kappa = n_0/n_1 = (1-\pi)/\pi`, turned into the cohort that is
+    expected to hold them,
+
+    .. math::
+
+        N = \max\left\{\frac{n_1}{\pi},\ \frac{n_0}{1-\pi}\right\}
+
+    (the two coincide: the maximum only guards against rounding), so that
+    :math:`\pi N` cases and :math:`(1-\pi) N` controls give the half-width
+    :math:`d` with the Hanley & McNeil (1982,
+    doi:10.1148/radiology.143.1.7063747) or Obuchowski (1994,
+    doi:10.1097/00004424-199402000-00020) variance. For a multi-class outcome
+    the binding class is the one needing the largest :math:`N`.
+
+    Parameters
+    ----------
+    auc : float
+        Anticipated AUC in (0, 1).
+    half_width : float
+        Target half-width in (0, 0.5].
+    prevalence : float
+        Anticipated prevalence of the class, in (0, 1).
+    alpha : float, default 0.05
+    variance : {"hanley-mcneil", "obuchowski"}
+
+    Returns
+    -------
+    AucPrecisionCohortResult
+
+    Raises
+    ------
+    StudyvalError
+        ``prevalence`` outside (0, 1), or what :func:`auc_precision` rejects.
+
+    Examples
+    --------
+    >>> r = auc_precision_cohort(auc=0.85, half_width=0.05, prevalence=0.25)
+    >>> round(r.n_total, 4), r.required_total, r.required_cases
+    (395.2152, 396, 99)
+    """
+    p = _open_unit(prevalence, "prevalence")
+    groups = auc_precision(
+        auc=auc, half_width=half_width, kappa=(1 - p) / p, alpha=alpha, variance=variance
+    )
+    total = max(groups.n_cases / p, groups.n_controls / (1 - p))
+    return AucPrecisionCohortResult(
+        prevalence=p,
+        auc=groups.auc,
+        half_width=groups.half_width,
+        alpha=groups.alpha,
+        z=groups.z,
+        variance=groups.variance,
+        n_cases=groups.n_cases,
+        n_controls=groups.n_controls,
+        required_cases=groups.required_cases,
+        required_controls=groups.required_controls,
+        n_total=total,
+        required_total=_ceil(total),
+        method=f"{groups.method}; cohort N = max(n_cases / prevalence, n_controls / (1 - prevalence))",
     )
 
 

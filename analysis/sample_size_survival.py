@@ -136,6 +136,10 @@ class RileySurvivalResult(Result):
     :math:`= n\lambda\bar f`; EPP = events / :math:`p`. Riley et al. (2019),
     doi:10.1002/sim.7992, and (2020), doi:10.1136/bmj.m441.
 
+    :meth:`to_frame` is the tidy criteria table (one row per criterion, as
+    ``pmsampsize``'s ``results_table``); :meth:`summary_frame` the one-row
+    table of the scalar fields.
+
     Attributes
     ----------
     n : float
@@ -216,7 +220,7 @@ class RileySurvivalResult(Result):
     risk_margin: float
     method: str = "Riley et al. (2019, 2020) criteria for a time-to-event model (pmsampsize)"
 
-    def table(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """The criteria side by side, as ``pmsampsize``'s ``results_table``.
 
         Returns
@@ -246,6 +250,10 @@ class RileySurvivalResult(Result):
                 }
             )
         return pd.DataFrame(rows)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One-row tidy table of the scalar fields (requirement, criteria, inputs)."""
+        return Result.to_frame(self)
 
 
 def _n_for_shrinkage(parameters: int, r2: float, s: float) -> float:

@@ -283,7 +283,7 @@ class SubgroupResult(Result):
         ``"auc"`` or one of :data:`ACCURACY_MEASURES`.
     status : {"pre-specified", "exploratory"}
         Whether the analysis plan named this subgroup analysis before the data
-        were seen; carried to every row of :meth:`table`.
+        were seen; carried to every row of :meth:`to_frame`.
     positive : label
         The positive class.
     levels : tuple of SubgroupEstimate
@@ -325,7 +325,7 @@ class SubgroupResult(Result):
     decision_rule: str | None = None
     n_missing_group: int = 0
 
-    def table(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per level, then the overall row.
 
         Columns ``grouping, level, row_type`` (``"subgroup"`` or
@@ -353,10 +353,6 @@ class SubgroupResult(Result):
             frame[col] = frame[col].astype("Int64")
         frame["estimable"] = frame["estimable"].astype(bool)
         return frame
-
-    def to_frame(self) -> pd.DataFrame:
-        """Same as :meth:`table`."""
-        return self.table()
 
     def heterogeneity_frame(self) -> pd.DataFrame:
         """The heterogeneity test as a one-row table (with ``grouping``, ``measure``, ``status``)."""
@@ -996,7 +992,7 @@ def subgroup_auc(
     Returns
     -------
     SubgroupResult
-        ``.table()`` has one row per level plus the overall row;
+        ``.to_frame()`` has one row per level plus the overall row;
         ``.heterogeneity`` the test.
 
     Raises

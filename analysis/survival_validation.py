@@ -8,6 +8,8 @@ r"""Validation of risk predictions for a time-to-event outcome at a fixed horizo
   model) Brier score and the index of prediction accuracy (IPA, scaled Brier).
 * :func:`calibration_at_horizon` -- observed (Kaplan-Meier) versus predicted
   risk in groups, a smooth calibration curve, ICI, E50, E90 and Emax.
+* :func:`risk_groups_at_horizon` -- Kaplan-Meier against mean predicted risk
+  in fixed groups of predicted risk, with the groups' curves and log-rank test.
 
 Conventions
 -----------
@@ -62,6 +64,7 @@ References
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import warnings
 from typing import Any, ClassVar
@@ -71,19 +74,21 @@ import pandas as pd
 
 from studyval.analysis._checks import check_alpha, check_follow_up_time, wald_difference
 from studyval.analysis._checks import z_critical as _z
-from studyval.analysis.competing_risks import _check_event_codes
-from studyval.analysis.survival import _km_censoring, cox, kaplan_meier
+from studyval.analysis._competing_risks_common import _check_event_codes
+from studyval.analysis.survival import KaplanMeierResult, _km_censoring, cox, kaplan_meier
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
 __all__ = [
     "BrierResult",
     "CalibrationAtHorizonResult",
+    "RiskGroupsResult",
     "TimeDependentAUCComparison",
     "TimeDependentAUCResult",
     "brier",
     "calibration_at_horizon",
     "compare_time_dependent_auc",
+    "risk_groups_at_horizon",
     "time_dependent_auc",
 ]
 
@@ -766,7 +771,7 @@ def brier(
     w = _ipcw(t, e, 1, h)
     cons = bool(conservative)
     est, se = _brier_fit(t, e, p, h, w, cons)
-    km = kaplan_meier(t, e, times=[h]).table
+    km = kaplan_meier(t, e, times=[h]).to_frame()
     null_risk = float(1.0 - km["survival"].iloc[0])
     null_est, null_se = _brier_fit(t, e, np.full_like(p, null_risk), h, w, cons)
     z = _z(alpha)
@@ -901,6 +906,10 @@ class CalibrationAtHorizonResult(Result):
     evaluated, as in the paper, on 100 equally spaced predicted risks from the
     1st to the 99th percentile.
 
+    :meth:`to_frame` is the tidy grouped table (one row per risk group);
+    :meth:`summary_frame` the one-row table of ICI, E50, E90, Emax and the
+    counts; :meth:`curve_frame` the smooth curve.
+
     Attributes
     ----------
     horizon : float
@@ -924,7 +933,7 @@ class CalibrationAtHorizonResult(Result):
     ci_level : float
         Level of the grouped intervals.
     groups_table : pandas.DataFrame
-        One row per group (see :meth:`table`).
+        One row per group (see :meth:`to_frame`).
     curve : pandas.DataFrame
         The smooth curve (see :meth:`curve_frame`).
     method : str
@@ -952,7 +961,7 @@ class CalibrationAtHorizonResult(Result):
         "(Austin, Harrell & van Klaveren 2020)"
     )
 
-    def table(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """Grouped calibration table.
 
         Returns
@@ -966,6 +975,10 @@ class CalibrationAtHorizonResult(Result):
 
         """
         return self.groups_table.copy()
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One-row tidy table of the scalar fields (ICI, E50, E90, Emax, counts)."""
+        return Result.to_frame(self)
 
     def curve_frame(self) -> pd.DataFrame:
         """Smooth calibration curve: columns ``predicted, observed``."""
@@ -1003,8 +1016,8 @@ def calibration_at_horizon(
     Returns
     -------
     CalibrationAtHorizonResult
-        ``.to_frame()`` gives ICI, E50, E90, Emax and the counts; ``.table()``
-        the groups; ``.curve_frame()`` the smooth curve.
+        ``.to_frame()`` gives the groups; ``.summary_frame()`` ICI, E50, E90,
+        Emax and the counts; ``.curve_frame()`` the smooth curve.
 
     Raises
     ------
@@ -1057,7 +1070,7 @@ def calibration_at_horizon(
                 f"horizon={h:g} (last time {tg.max():g}); its Kaplan-Meier risk is undefined. "
                 "Use fewer groups"
             )
-        km = kaplan_meier(tg, eg, conf_type="log-log", alpha=alpha, times=[h]).table.iloc[0]
+        km = kaplan_meier(tg, eg, conf_type="log-log", alpha=alpha, times=[h]).to_frame().iloc[0]
         rows.append(
             {
                 "group": g + 1,
@@ -1091,7 +1104,7 @@ def calibration_at_horizon(
     err = np.abs(p - observed)
     grid = np.linspace(*_quantile7(p, [0.01, 0.99]), 100)
     grid_obs = fit.predict_risk_at(_spline_frame(np.log(-np.log1p(-grid)), knots), h)
-    overall = kaplan_meier(t, e, times=[h]).table["survival"].iloc[0]
+    overall = kaplan_meier(t, e, times=[h]).to_frame()["survival"].iloc[0]
     return CalibrationAtHorizonResult(
         horizon=h,
         ici=float(err.mean()),
@@ -1108,4 +1121,174 @@ def calibration_at_horizon(
         ci_level=1.0 - alpha,
         groups_table=table,
         curve=pd.DataFrame({"predicted": grid, "observed": grid_obs}),
+    )
+
+
+# --------------------------------------------------------------------------- risk groups
+@dataclasses.dataclass(frozen=True, eq=False)
+class RiskGroupsResult(Result):
+    r"""Mean predicted against Kaplan-Meier risk at a horizon, in fixed groups of predicted risk.
+
+    Subjects are grouped by fixed cut points :math:`0 < c_1 < \dots < c_m < 1`
+    of the predicted risk :math:`\hat p`: group :math:`k` (``order`` ``k``,
+    from 0) holds :math:`c_k \le \hat p < c_{k+1}` with :math:`c_0 = 0`,
+    :math:`c_{m+1} = 1` (R's ``findInterval(p, cuts)``; numpy's
+    ``digitize``). In each group the observed risk is the Kaplan-Meier
+    estimate :math:`1 - \hat S_k(\tau)` at the horizon :math:`\tau`, with the
+    pointwise interval of :math:`\hat S_k(\tau)` turned over
+    (:math:`1 - \text{upper}, 1 - \text{lower}`; Greenwood variance, ``conf_type``
+    as ``survfit``), set beside the mean predicted risk
+    :math:`\bar p_k = n_k^{-1}\sum_{i \in k}\hat p_i` (Royston & Altman 2013,
+    doi:10.1186/1471-2288-13-33, on risk groups for validating survival models).
+
+    :meth:`to_frame` is one row per non-empty group, in the order of the cut
+    points: ``group, order, n, mean_predicted, km_risk, ci_low, ci_high``.
+
+    Attributes
+    ----------
+    km : KaplanMeierResult
+        The whole Kaplan-Meier curves by group (labels as ``groups``), with
+        the log-rank test across the groups (``km.logrank``).
+    groups : numpy.ndarray, shape (n,)
+        Each subject's group label.
+    cuts : tuple of float
+        The cut points.
+    labels : tuple of str
+        One label per group (``len(cuts) + 1``), including empty groups.
+    horizon : float
+        :math:`\tau`.
+    conf_type : str
+        Interval of the Kaplan-Meier estimate (``"log"``, ``"log-log"``, ``"plain"``).
+    ci_level : float
+        ``1 - alpha``.
+
+    """
+
+    _table: pd.DataFrame = dataclasses.field(repr=False)
+    km: KaplanMeierResult = dataclasses.field(repr=False)
+    groups: np.ndarray = dataclasses.field(repr=False)
+    cuts: tuple[float, ...]
+    labels: tuple[str, ...]
+    horizon: float
+    conf_type: str
+    ci_level: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per non-empty group (a copy); see the class docstring."""
+        return self._table.copy()
+
+
+def _risk_group_labels(cuts: tuple[float, ...]) -> tuple[str, ...]:
+    pct = [f"{100 * c:g}%" for c in cuts]
+    return (f"< {pct[0]}", *(f"{a}-{b}" for a, b in itertools.pairwise(pct)), f">= {pct[-1]}")
+
+
+def risk_groups_at_horizon(
+    time: Any,
+    event: Any,
+    predicted_risk: Any,
+    *,
+    horizon: float,
+    cuts: Any,
+    labels: Any = None,
+    conf_type: str = "log",
+    alpha: float = 0.05,
+) -> RiskGroupsResult:
+    r"""Kaplan-Meier risk at ``horizon`` beside the mean predicted risk, by group of predicted risk.
+
+    Parameters
+    ----------
+    time : array-like, shape (n,)
+        Follow-up times, finite and ``>= 0``.
+    event : array-like, shape (n,)
+        1 = event, 0 = censored (a competing event is censored here).
+    predicted_risk : array-like, shape (n,)
+        Predicted probability of the event by the horizon, in [0, 1]
+        (**risk, higher = worse**).
+    horizon : float
+        :math:`\tau`, before the last follow-up time.
+    cuts : sequence of float
+        Cut points of predicted risk, strictly increasing, strictly between 0 and 1.
+    labels : sequence of str, optional
+        One label per group (``len(cuts) + 1``, distinct); default ``"< 10%"``,
+        ``"10%-20%"``, ``">= 20%"`` style labels from the cuts.
+    conf_type : {"log", "log-log", "plain"}, default "log"
+        Interval of the Kaplan-Meier estimate (R's ``survfit`` default ``"log"``).
+    alpha : float, default 0.05
+        Intervals have level ``1 - alpha``.
+
+    Returns
+    -------
+    RiskGroupsResult
+
+    Raises
+    ------
+    StudyvalError
+        Invalid inputs, cuts not strictly increasing inside (0, 1), or the wrong number of labels.
+    EstimationError
+        All censored or a horizon at or beyond the last follow-up.
+
+    Notes
+    -----
+    The Kaplan-Meier part agrees with ``summary(survfit(Surv(time, event) ~ g,
+    conf.type = "log"), times = horizon)`` and the means with
+    ``tapply(p, g, mean)`` for ``g <- findInterval(p, cuts)``.
+
+    Examples
+    --------
+    >>> t = np.array([2, 3, 5, 7, 8, 11, 12, 15.0]); e = np.array([1, 0, 1, 1, 0, 1, 0, 0])
+    >>> p = np.array([0.9, 0.1, 0.6, 0.7, 0.2, 0.5, 0.05, 0.3])
+    >>> r = risk_groups_at_horizon(t, e, p, horizon=10.0, cuts=[0.4])
+    >>> r.to_frame()[["group", "n", "mean_predicted"]].values.tolist()
+    [['< 40%', 4, 0.1625], ['>= 40%', 4, 0.675]]
+
+    """
+    alpha = check_alpha(alpha)
+    t, e, _ = _check_outcome(time, event, None)
+    p = _check_prediction(predicted_risk, t.shape[0], "predicted_risk", probability=True)
+    h = _check_horizon(horizon, t, e, 1)
+    c = np.asarray(cuts, dtype=np.float64).ravel()
+    if c.size == 0 or not np.all(np.isfinite(c)) or np.any(c <= 0) or np.any(c >= 1):
+        raise StudyvalError(
+            f"cuts must be one or more risks strictly between 0 and 1, got {list(c)}"
+        )
+    if np.any(np.diff(c) <= 0):
+        raise StudyvalError(f"cuts must be strictly increasing, got {list(c)}")
+    cut_t = tuple(float(v) for v in c)
+    labs = _risk_group_labels(cut_t) if labels is None else tuple(str(v) for v in labels)
+    if len(labs) != c.size + 1 or len(set(labs)) != len(labs):
+        raise StudyvalError(
+            f"labels must be {c.size + 1} distinct names (one per group of {c.size} cut(s)), "
+            f"got {list(labs)}"
+        )
+    order = np.digitize(p, c)
+    groups = np.array(labs, dtype=object)[order]
+    km = kaplan_meier(t, e, groups=groups, conf_type=conf_type, alpha=alpha)
+    at_h = kaplan_meier(t, e, groups=groups, conf_type=conf_type, alpha=alpha, times=[h])
+    # pandas' grouped mean (compensated summation): as accurate as R's long-double mean
+    means = pd.Series(p).groupby(order).mean()
+    rows = []
+    for r in at_h.to_frame().itertuples():
+        k = labs.index(str(r.group))
+        rows.append(
+            {
+                "group": str(r.group),
+                "order": k,
+                "n": int(np.count_nonzero(order == k)),
+                "mean_predicted": float(means[k]),
+                "km_risk": 1.0 - float(r.survival),
+                "ci_low": 1.0 - float(r.ci_high),
+                "ci_high": 1.0 - float(r.ci_low),
+            }
+        )
+    table = pd.DataFrame(rows).sort_values("order", kind="stable").reset_index(drop=True)
+    return RiskGroupsResult(
+        _table=table,
+        km=km,
+        groups=groups,
+        cuts=cut_t,
+        labels=labs,
+        horizon=h,
+        conf_type=km.conf_type,
+        ci_level=1.0 - alpha,
     )

@@ -70,6 +70,8 @@ def load_mask(path: str | Path, spacing: Sequence[float]) -> np.ndarray:
     """A label map in RAS, resampled to ``spacing`` with nearest neighbours (int64)."""
     from monai.transforms import LoadImage, Orientation, Spacing
 
+    from studyval.models.imaging import spacing_for
+
     path = Path(path)
     try:
         img = LoadImage(reader="NibabelReader", ensure_channel_first=True, image_only=True)(
@@ -80,7 +82,7 @@ def load_mask(path: str | Path, spacing: Sequence[float]) -> np.ndarray:
     img = Orientation(axcodes="RAS"[: img.ndim - 1], labels=(("L", "R"), ("P", "A"), ("I", "S")))(
         img
     )
-    img = Spacing(pixdim=tuple(float(s) for s in spacing), mode="nearest")(img)
+    img = Spacing(pixdim=spacing_for(img, spacing), mode="nearest")(img)
     return np.rint(np.asarray(img.array[0])).astype(np.int64)
 
 

@@ -273,9 +273,7 @@ def load_image(
         axcodes=orientation[: img.ndim - 1], labels=(("L", "R"), ("P", "A"), ("I", "S"))
     )(img)
     if spacing is not None:
-        if len(spacing) != img.ndim - 1:
-            raise ValueError(f"spacing has {len(spacing)} values for a {img.ndim - 1}-D image")
-        img = Spacing(pixdim=tuple(float(s) for s in spacing), mode="bilinear")(img)
+        img = Spacing(pixdim=spacing_for(img, spacing), mode="bilinear")(img)
     arr = np.asarray(img.array[0], dtype=np.float32)
     affine = np.asarray(img.affine, dtype=np.float64)
     spacing_out = tuple(float(v) for v in np.sqrt((affine[:-1, :-1] ** 2).sum(axis=0)))[: arr.ndim]
@@ -284,6 +282,21 @@ def load_image(
     return Volume(
         array=arr, spacing=spacing_out, affine=affine, source=str(path), sha256=sha256_files(files)
     )
+
+
+def spacing_for(img, spacing: Sequence[float]) -> tuple[float, ...]:
+    """Target spacing for a channel-first MONAI image: ``spacing``, one value per spatial axis.
+
+    A 3-D image of one slice (an axial slice exported as a volume) read for a 2-D model gets
+    the model's in-plane ``spacing`` and keeps its own slice thickness.
+    """
+    dims = img.ndim - 1
+    target = tuple(float(s) for s in spacing)
+    if len(target) == dims - 1 and dims == 3 and img.shape[-1] == 1:
+        return (*target, float(img.pixdim[-1]))
+    if len(target) != dims:
+        raise ValueError(f"spacing has {len(target)} values for a {dims}-D image")
+    return target
 
 
 def apply_window(array: np.ndarray, hu_window: Sequence[float]) -> np.ndarray:

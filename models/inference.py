@@ -19,7 +19,11 @@ a checkpoint (never random weights).
 (``engine="local"``) or on Ray Data (``engine="ray"``,
 :mod:`studyval.models.predict_ray`), writing results incrementally under
 ``<out>/results/`` and the prediction table ``<out>/predictions.csv``;
-a rerun skips the cases already scored.
+a rerun skips the cases already scored. Vertebra-level scoring runs it on the
+crops of :mod:`studyval.models.crops` (segment each image once, crop each
+case's vertebra), the path of ``studyval models crop`` + ``predict`` and of
+the demo; :func:`predict_vertebrae` does both in one call, in memory, for
+small tables.
 """
 
 from __future__ import annotations
@@ -161,11 +165,14 @@ def vertebra_crops(
     roi_size: Sequence[int],
     lowest_level: str,
     min_voxels: int = 50,
+    fill: float = 0.0,
 ) -> list[Crop]:
     """Crops centred on each connected vertebral body, inferior to superior.
 
     Bodies smaller than ``min_voxels`` are dropped as noise. Levels are
     assigned upwards from ``lowest_level`` along the last (superior) axis.
+    Where a box leaves the image it is filled with ``fill`` (0: a windowed
+    image's floor; crops in HU use air, -1024).
     """
     from scipy import ndimage
 
@@ -188,7 +195,7 @@ def vertebra_crops(
     crops = []
     half = [r // 2 for r in roi_size]
     pad = [(h, r - h) for h, r in zip(half, roi_size, strict=True)]
-    padded = np.pad(image01, pad)
+    padded = np.pad(image01, pad, constant_values=fill)
     for i, (_, center, nvox) in enumerate(comps):
         if start + i >= len(LEVELS):
             break
@@ -434,7 +441,7 @@ class PredictResult:
     model_version : str
         ``"sha256:<hex>"`` of the weights.
     n_cases : int
-        Rows of the manifest.
+        Rows of the table: the manifest's, and those of ``failed`` when given.
     n_scored : int
         Cases scored by this call.
     n_skipped : int
@@ -475,8 +482,85 @@ def image_reason(exc: ImageReadError) -> str:
     return f"image unreadable: {exc.problem} ({Path(exc.file).name})"
 
 
-def prepare_case(case: dict, config: ModelConfig) -> dict:
+#: SHA-256 of no bytes: the ``input_sha256`` of an image that does not exist or was not read
+#: to the end (a read that timed out).
+NO_BYTES_SHA256 = hashlib.sha256(b"").hexdigest()
+#: Failure reasons retried by a rerun without ``retry_failed`` (the cause may be transient).
+RETRIED_REASONS = ("processing error", "timeout")
+
+
+class CaseTimeout(Exception):
+    """A case's reading did not finish within its time limit (:func:`call_within`)."""
+
+
+def call_within(seconds: float | None, fn, *args):
+    """``fn(*args)``, or :class:`CaseTimeout` when it has not returned after ``seconds``.
+
+    ``None`` calls ``fn`` directly. Otherwise it runs in a daemon thread; a call that does not
+    return in time (a read blocked on a stalled network share, say) is abandoned, since Python
+    cannot stop a thread: it keeps its thread, blocked, until it returns or the process ends,
+    and its result is discarded. An exception raised by ``fn`` in time is raised here.
+    """
+    if seconds is None:
+        return fn(*args)
+    import threading
+
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="studyval-case-read", daemon=True)
+    worker.start()
+    worker.join(float(seconds))
+    if worker.is_alive():
+        raise CaseTimeout(seconds)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _current_keys(images: Sequence[str], *, timeout: float | None) -> dict[str, str | None]:
+    """:func:`input_key` of each image, hashed by a pool of threads (the resume check).
+
+    Hashing re-reads every byte already scored: for a study of CTs it is the whole cost of a
+    resume, bound by the disk, and both the reads and ``hashlib`` release the GIL, so threads
+    hash several series at once (four per core, up to 32: network storage rewards more reads in
+    flight than cores). An image whose hashing outlasts
+    ``timeout`` gets ``None``: it is scored again, and fails there as a timeout row.
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def key(image: str) -> str | None:
+        try:
+            return call_within(timeout, input_key, image)
+        except CaseTimeout:
+            return None
+
+    unique = list(dict.fromkeys(images))
+    if len(unique) < 2:
+        return {image: key(image) for image in unique}
+    threads = min(32, 4 * (os.cpu_count() or 1), len(unique))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="studyval-hash") as pool:
+        return dict(zip(unique, pool.map(key, unique), strict=True))
+
+
+def timeout_reason(seconds: float) -> str:
+    """The failure reason of a case whose reading timed out."""
+    return f"timeout: reading the image took more than {seconds:g} s"
+
+
+def prepare_case(case: dict, config: ModelConfig, *, timeout: float | None = None) -> dict:
     """Read and preprocess one manifest case; never raises (the error becomes the row's reason).
+
+    ``timeout`` (seconds) bounds the reading, hashing and preprocessing of the case
+    (:func:`call_within`): a case that takes longer is a failed row whose reason starts with
+    ``timeout`` and whose ``input_sha256`` is the SHA-256 of no bytes (nothing was read to the
+    end); a rerun tries it again.
 
     Returns a dict with ``case_id``, ``input_key``, ``input_sha256``, ``image`` (float32 tensor
     ``(1, *roi)`` or ``None``) and ``error`` (``None`` or the failure reason).
@@ -485,17 +569,28 @@ def prepare_case(case: dict, config: ModelConfig) -> dict:
 
     path = Path(case["image"])
     out = {"case_id": case["case_id"], "image": None, "error": None}
-    try:
+
+    def read() -> tuple[torch.Tensor, str, str]:
         vol = load_image(path, spacing=config.spacing)
-        out["image"] = torch.from_numpy(preprocess(vol.array, config, source=str(path)))
-        out["input_sha256"] = vol.sha256
-        out["input_key"] = vol.sha256 if path.is_file() else input_key(path)
+        image = torch.from_numpy(preprocess(vol.array, config, source=str(path)))
+        return image, vol.sha256, vol.sha256 if path.is_file() else input_key(path)
+
+    try:
+        out["image"], out["input_sha256"], out["input_key"] = call_within(timeout, read)
+    except CaseTimeout:
+        out["error"] = timeout_reason(float(timeout))  # type: ignore[arg-type]
+        out["input_sha256"] = out["input_key"] = NO_BYTES_SHA256
+        return out
     except ImageReadError as exc:
         out["error"] = image_reason(exc)
     except Exception as exc:  # a case never stops the run
         out["error"] = f"processing error: exception {type(exc).__name__} while reading the image"
     if out["error"] is not None:
-        out["input_sha256"] = out["input_key"] = input_key(path)
+        try:
+            out["input_sha256"] = out["input_key"] = call_within(timeout, input_key, path)
+        except CaseTimeout:
+            out["error"] = timeout_reason(float(timeout))  # type: ignore[arg-type]
+            out["input_sha256"] = out["input_key"] = NO_BYTES_SHA256
     return out
 
 
@@ -611,6 +706,55 @@ def read_results(results_dir: Path, *, drop_broken: bool = False) -> tuple[pd.Da
     return pd.concat(frames, ignore_index=True), broken
 
 
+#: Columns of the crop stage's ``failed.csv`` (:mod:`studyval.models.crops`).
+FAILED_COLUMNS = (
+    "case_id",
+    "patient_id",
+    "site",
+    "split",
+    "vertebral_level",
+    "input_sha256",
+    "failure_reason",
+)
+
+
+def read_failed(path: str | Path) -> pd.DataFrame:
+    """Read a ``failed.csv`` of :func:`studyval.models.crops.crop_vertebrae` and check its shape.
+
+    Raises
+    ------
+    StudyvalError
+        A missing column, an empty or duplicated case id, an ``input_sha256`` that is not 64
+        hexadecimal digits, or an empty reason (file, row and rule named).
+
+    """
+    from studyval.errors import StudyvalError
+
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise StudyvalError(f"{path.name}: cannot be read as CSV ({exc})") from exc
+    missing = [c for c in FAILED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise StudyvalError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    problems = []
+    for i, row in frame.iterrows():
+        line = int(i) + 2
+        if not row["case_id"]:
+            problems.append(f"row {line}: case_id is empty")
+        sha = row["input_sha256"]
+        if not (len(sha) == 64 and set(sha) <= set("0123456789abcdef")):
+            problems.append(f"row {line}: input_sha256 is not 64 hexadecimal digits")
+        if not row["failure_reason"]:
+            problems.append(f"row {line}: failure_reason is empty")
+    dup = frame["case_id"][frame["case_id"].duplicated() & (frame["case_id"] != "")]
+    problems += [f"case_id {c!r} appears more than once" for c in dup]
+    if problems:
+        raise StudyvalError(f"{path.name}: " + "; ".join(problems))
+    return frame.replace({"": None})
+
+
 class _RunLock:
     """An exclusive ``flock`` on ``<out>/.lock``: one run per output folder (freed if killed)."""
 
@@ -658,6 +802,7 @@ def _run_local(
     batch_size: int,
     device: str | None,
     progress: bool,
+    case_timeout: float | None = None,
 ) -> None:
     """Score ``todo`` in this process (images read by ``num_workers`` DataLoader workers).
 
@@ -669,7 +814,7 @@ def _run_local(
     from torch.utils.data import DataLoader
 
     scorer = CaseScorer(config, weights, device=device)
-    dataset = Dataset(todo, transform=partial(prepare_case, config=config))
+    dataset = Dataset(todo, transform=partial(prepare_case, config=config, timeout=case_timeout))
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -705,6 +850,8 @@ def predict_from_manifest(
     device: str | None = None,
     threads: int | None = 1,
     retry_failed: bool = False,
+    case_timeout: float | None = None,
+    failed: str | Path | None = None,
     smoke: bool = False,
     progress: bool = True,
 ) -> PredictResult:
@@ -721,7 +868,8 @@ def predict_from_manifest(
     engine writes one per batch atomically; Ray Data writes one per block), so a killed run
     loses only the cases in flight. A rerun with the same ``out`` skips every case already
     scored with the same input bytes and model version (a failed row whose reason is a
-    ``processing error`` is retried, and every failed row with ``retry_failed``), scores the
+    ``processing error`` or a ``timeout`` is retried, and every failed row with
+    ``retry_failed``), scores the
     rest, and rebuilds ``<out>/predictions.csv`` in manifest order with the manifest's current
     ``patient_id``, ``site`` and ``split``. The rows do not depend on the engine, the number of
     workers, the batch size or the resume point: on CPU each case runs through the network
@@ -758,6 +906,17 @@ def predict_from_manifest(
         Torch threads per scorer (``None``: torch's default).
     retry_failed : bool
         Rescore every failed row on a rerun.
+    case_timeout : float, optional
+        Seconds allowed to read, hash and preprocess one case (:func:`prepare_case`); a case
+        that takes longer (a series that hangs reading) becomes a failed row whose reason
+        starts with ``timeout``, and the run goes on. A rerun tries it again. ``None`` (the
+        default): no limit.
+    failed : str or Path, optional
+        ``failed.csv`` of the crop stage (:func:`studyval.models.crops.crop_vertebrae`): cases
+        that have no image to score (their series was unreadable, their vertebra not
+        delineated). Each keeps its row in the table, after the manifest's rows, with
+        ``status = failed``, its reason and the SHA-256 of its image. Its case ids may not be in
+        the manifest.
     smoke : bool
         Use the config's tiny ``smoke`` network and ROI.
     progress : bool
@@ -788,13 +947,24 @@ def predict_from_manifest(
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, found {engine!r}")
     if int(batch_size) < 1 or int(num_workers) < 0 or (engine == "ray" and num_workers < 1):
         raise ValueError("batch_size must be >= 1 and num_workers >= 0 (>= 1 for ray)")
+    if case_timeout is not None and not float(case_timeout) > 0:
+        raise ValueError(f"case_timeout must be a positive number of seconds, found {case_timeout}")
     cfg = resolve_config(config, smoke=smoke)
     if cfg.task != "classification":
         raise StudyvalError(
             f"{cfg.name} is a {cfg.task} config: predict_from_manifest scores image-level "
-            "classifiers (use predict_vertebrae for segmentation + per-vertebra scoring)"
+            "classifiers (vertebrae are cropped out of a segmentation by "
+            "studyval.models.crops.crop_vertebrae, 'studyval models crop')"
         )
     manifest = read_manifest(images, root=root)
+    pre_failed = None
+    if failed is not None:
+        pre_failed = read_failed(failed)
+        both = sorted(set(pre_failed["case_id"]) & {r.case_id for r in manifest})
+        if both:
+            raise StudyvalError(
+                f"{Path(failed).name}: case(s) also in the manifest: {', '.join(both[:5])}"
+            )
     # the weights are checked (hash, keys) before anything is written
     with torch_threads(threads):
         load_model(cfg, weights)
@@ -813,7 +983,7 @@ def predict_from_manifest(
             retry = failed & (
                 True
                 if retry_failed
-                else stored["failure_reason"].fillna("").str.startswith("processing error")
+                else stored["failure_reason"].fillna("").str.startswith(RETRIED_REASONS)
             )
             stored = stored[~retry]
         by_case: dict[str, dict[str, dict]] = {}
@@ -821,13 +991,14 @@ def predict_from_manifest(
             by_case.setdefault(row["case_id"], {}).setdefault(row["input_key"], row)
         done: dict[str, dict] = {}
         todo: list[dict] = []
+        keys = _current_keys(
+            [rec.image for rec in manifest if rec.case_id in by_case], timeout=case_timeout
+        )
         for rec in manifest:
             found = by_case.get(rec.case_id)
-            if found:
-                key = input_key(rec.image)
-                if key in found:
-                    done[rec.case_id] = found[key]
-                    continue
+            if found and keys.get(rec.image) in found:
+                done[rec.case_id] = found[keys[rec.image]]
+                continue
             todo.append({"case_id": rec.case_id, "image": rec.image})
         run_dir = results_dir / f"{engine}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         if todo:
@@ -842,6 +1013,7 @@ def predict_from_manifest(
                         batch_size=int(batch_size),
                         device=device,
                         progress=progress,
+                        case_timeout=case_timeout,
                     )
             else:
                 from studyval.models.predict_ray import run_ray
@@ -857,6 +1029,7 @@ def predict_from_manifest(
                     device=device,
                     threads=threads,
                     progress=progress,
+                    case_timeout=case_timeout,
                 )
             new, broken = read_results(run_dir)
             new = new[new["model_version"] == version]
@@ -886,7 +1059,21 @@ def predict_from_manifest(
                     "score": float(r["score"]) if ok else None,
                     "status": r["status"],
                     "failure_reason": None if ok else r["failure_reason"],
-                    "vertebral_level": None,
+                    "vertebral_level": rec.vertebral_level,
+                }
+            )
+        for r in pre_failed.to_dict("records") if pre_failed is not None else ():
+            rows.append(
+                {
+                    **{c: r[c] for c in ("case_id", "patient_id", "site", "split")},
+                    "model_name": cfg.model_name,
+                    "model_version": version,
+                    "input_sha256": r["input_sha256"],
+                    "positive_class": cfg.positive_class,
+                    "score": None,
+                    "status": "failed",
+                    "failure_reason": r["failure_reason"],
+                    "vertebral_level": r["vertebral_level"],
                 }
             )
         table = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
@@ -900,7 +1087,7 @@ def predict_from_manifest(
         table=table,
         table_path=table_path,
         model_version=version,
-        n_cases=len(manifest),
+        n_cases=len(table),
         n_scored=len(todo),
         n_skipped=len(manifest) - len(todo),
         n_failed=int((table["status"] == "failed").sum()),

@@ -60,6 +60,9 @@ class ImageRecord:
         Absolute path of the reference mask (segmentation).
     row : int
         Line of the manifest file where the record starts (parquet: position + 2).
+    vertebral_level, lowest_level : str or None
+        When the case is one vertebra of the image: its level, and the level of the image's most
+        inferior vertebral body (:func:`studyval.models.inference.crop_vertebrae`).
 
     """
 
@@ -71,6 +74,8 @@ class ImageRecord:
     label: str | None
     mask: str | None
     row: int
+    vertebral_level: str | None = None
+    lowest_level: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,9 +162,10 @@ def read_manifest(
         CSV (UTF-8) or parquet.
     root : str or Path, optional
         Folder the paths are relative to and may not leave; the manifest's folder by default.
-    require : {None, "label", "mask"}
+    require : {None, "label", "mask", "levels"}
         Training needs: ``"label"`` (classification) or ``"mask"`` (segmentation) on every
-        development and internal row.
+        development and internal row. ``"levels"`` (cropping vertebrae): ``vertebral_level`` and
+        ``lowest_level`` on every row, the case's level not below the lowest.
     classes : sequence of str, optional
         Allowed labels (the config's classes) when ``require="label"``.
     label : str, optional
@@ -176,8 +182,8 @@ def read_manifest(
         column, the row (file line) and the rule.
 
     """
-    if require not in (None, "label", "mask"):
-        raise ValueError(f"require must be None, 'label' or 'mask', found {require!r}")
+    if require not in (None, "label", "mask", "levels"):
+        raise ValueError(f"require must be None, 'label', 'mask' or 'levels', found {require!r}")
     from studyval.dictionary import _read_raw  # read_table's first step, kept to list all rules
 
     path = Path(path)
@@ -261,6 +267,23 @@ def read_manifest(
             problems.append(
                 Violation(name, "mask_path", row, f"a {split} row needs its mask for training")
             )
+        level, lowest = values.get("vertebral_level"), values.get("lowest_level")
+        if require == "levels":
+            from studyval.models.phantoms import LEVELS
+
+            for col, val in (("vertebral_level", level), ("lowest_level", lowest)):
+                if val is None and col in columns:
+                    problems.append(Violation(name, col, row, "cropping vertebrae needs it"))
+            if level in LEVELS and lowest in LEVELS and LEVELS.index(level) < LEVELS.index(lowest):
+                problems.append(
+                    Violation(
+                        name,
+                        "vertebral_level",
+                        row,
+                        f"below the image's lowest level {lowest}: levels count upwards from it",
+                        level,
+                    )
+                )
         records.append(
             ImageRecord(
                 case_id=values.get("case_id") or "",
@@ -271,12 +294,20 @@ def read_manifest(
                 label=values.get("label"),
                 mask=mask,
                 row=row,
+                vertebral_level=level,
+                lowest_level=lowest,
             )
         )
     if require == "label" and "label" not in columns:
         problems.append(
             Violation(name, "label", None, "training a classifier needs a 'label' column")
         )
+    if require == "levels":
+        for col in ("vertebral_level", "lowest_level"):
+            if col not in columns:
+                problems.append(
+                    Violation(name, col, None, f"cropping vertebrae needs a {col!r} column")
+                )
     if require == "mask" and "mask_path" not in columns:
         problems.append(
             Violation(

@@ -2,7 +2,8 @@
 
 The cases to score become a Ray dataset (``ray.data.from_items``), mapped in batches by a pool
 of ``num_workers`` actors (:class:`RayScorer`), each holding one model replica (one GPU when
-the cluster has GPUs, else one CPU) and reading its own images, and written by Ray as parquet
+the cluster has a GPU per actor, an equal share of one when it has fewer: :func:`gpus_per_actor`;
+else one CPU) and reading its own images, and written by Ray as parquet
 part files into one folder per run under ``<out>/results/`` while the run streams: a killed run
 keeps the blocks already written. The rows are those of the local engine, bit for bit on CPU
 (the same :func:`~studyval.models.inference.prepare_case` and
@@ -26,7 +27,12 @@ class RayScorer:
     """A Ray Data actor: one model replica; maps a batch of cases to result rows."""
 
     def __init__(
-        self, config: ModelConfig, weights: str, threads: int | None, device: str | None
+        self,
+        config: ModelConfig,
+        weights: str,
+        threads: int | None,
+        device: str | None,
+        case_timeout: float | None = None,
     ) -> None:
         import torch
 
@@ -35,6 +41,7 @@ class RayScorer:
         if threads is not None:
             torch.set_num_threads(int(threads))
         self.config = config
+        self.case_timeout = case_timeout
         self.scorer = CaseScorer(config, weights, device=device)
 
     def __call__(self, batch):
@@ -44,8 +51,26 @@ class RayScorer:
         from studyval.models.inference import _part_schema, prepare_case
 
         cases = batch.to_dict("records")
-        prepared = [prepare_case(c, self.config) for c in cases]
+        prepared = [prepare_case(c, self.config, timeout=self.case_timeout) for c in cases]
         return pa.Table.from_pylist(self.scorer.score(prepared), schema=_part_schema())
+
+
+def gpus_per_actor(cluster_gpus: float, actors: int) -> float:
+    """GPUs each scoring actor asks Ray for.
+
+    One each while the cluster has a GPU per actor; with more actors than GPUs, an equal share
+    ``1 / ceil(actors / gpus)``, so that the replicas pack onto whole GPUs (two actors on one GPU
+    ask for 0.5 each; asking for ``gpus / actors`` could leave an actor waiting for ever on a
+    cluster of 3 GPUs and 4 actors); 0 on a cluster without GPUs.
+    """
+    import math
+
+    if cluster_gpus < 1 or actors < 1:
+        return 0.0
+    gpus = math.floor(cluster_gpus)
+    if gpus >= actors:
+        return 1.0
+    return math.floor(1e4 / math.ceil(actors / gpus)) / 1e4  # Ray keeps 4 decimals
 
 
 def run_ray(
@@ -60,6 +85,7 @@ def run_ray(
     device: str | None,
     threads: int | None,
     progress: bool,
+    case_timeout: float | None = None,
 ) -> Path:
     """Score ``todo`` (dicts of ``case_id`` and absolute ``image`` path) with Ray Data.
 
@@ -103,6 +129,7 @@ def run_ray(
     try:
         gpus = float(ray.cluster_resources().get("GPU", 0))
         use_gpu = (device is None or str(device).startswith("cuda")) and gpus >= 1
+        per_actor = gpus_per_actor(gpus, int(num_workers)) if use_gpu else 0.0
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = bool(progress)
         try:
@@ -117,9 +144,10 @@ def run_ray(
                 "weights": str(Path(weights).resolve()),
                 "threads": threads,
                 "device": device if device is not None else ("cuda" if use_gpu else "cpu"),
+                "case_timeout": case_timeout,
             },
             compute=ray.data.ActorPoolStrategy(size=int(num_workers)),
-            num_gpus=1 if use_gpu else 0,
+            num_gpus=per_actor,
             num_cpus=1,
             batch_size=int(batch_size),
             batch_format="pandas",

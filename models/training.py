@@ -142,11 +142,43 @@ def _ddp_active() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
+def drop_last(cases: int, batch_size: int) -> bool:
+    """Whether training drops the last, incomplete batch of an epoch.
+
+    A last batch of one case crashes batch normalisation in training mode wherever a feature
+    map has shrunk to one voxel (``Expected more than 1 value per channel``: the smoke
+    DenseNet-121 on 32³ crops), and a small last batch gives a noisy step. So the incomplete last
+    batch is dropped whenever the cases (of this process, under DDP) fill more than one batch;
+    the shuffle changes every epoch, so no case is left out for good. When they fit in one batch
+    (``cases <= batch_size``) nothing is dropped: every epoch is that one batch, smaller than
+    ``batch_size``; with a single case a batch-norm network fails with a clear
+    :class:`~studyval.errors.StudyvalError` (:func:`_batch_norm_error`).
+    """
+    return cases > batch_size
+
+
+def _batch_norm_error(exc: ValueError, batch: int, cases: int, batch_size: int):
+    """The batch-norm error of a one-case batch, said in the terms of the command."""
+    from studyval.errors import StudyvalError
+
+    if "Expected more than 1 value per channel" not in str(exc):
+        return exc
+    return StudyvalError(
+        f"a training batch of {batch} case: batch normalisation needs at least 2 cases per "
+        f"batch at this input size; this process trains on {cases} case(s) with batch size "
+        f"{batch_size}: use a batch size of at least 2 and at least 2 development cases per "
+        "process"
+    )
+
+
 def _batches(
     n: int, batch_size: int, rng: np.random.Generator, rank: int, world: int
 ) -> list[np.ndarray]:
+    """The batches of one epoch for this rank (the last incomplete one dropped: :func:`drop_last`)."""
     order = rng.permutation(n)
     batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if drop_last(n, batch_size) and len(batches[-1]) < batch_size:
+        batches.pop()  # a last batch of 1 breaks batch norm; its cases come first another epoch
     # every rank gets the same number of batches (DDP needs matching all-reduces)
     per_rank = max(1, len(batches) // world)
     return batches[rank * per_rank : (rank + 1) * per_rank]
@@ -405,7 +437,10 @@ def train(
             xb, yb = x_all[idx].to(dev), y_all[idx].to(dev)
             optimiser.zero_grad(set_to_none=True)
             with autocast_context(dev):
-                out = model(xb)
+                try:
+                    out = model(xb)
+                except ValueError as exc:
+                    raise _batch_norm_error(exc, len(xb), len(x_all), batch_size) from exc
                 loss = loss_fn(out.float(), yb)
             loss.backward()
             optimiser.step()
@@ -578,7 +613,10 @@ def train_from_manifest(
     there are none); ``external`` rows are never read. Items come from a MONAI dataset
     (:func:`studyval.models.datasets.make_dataset`) through a ``DataLoader`` with a
     ``DistributedSampler`` (shuffled by ``seed + epoch``, so the order does not depend on what
-    ran before: a resumed run sees the batches an uninterrupted run sees).
+    ran before: a resumed run sees the batches an uninterrupted run sees). The last,
+    incomplete batch of an epoch is dropped whenever a process's cases fill more than one batch
+    (a last batch of one case breaks batch normalisation; :func:`drop_last`); cases that fit in
+    one batch are trained on as that one smaller batch.
 
     Under ``torchrun --nproc_per_node=N`` it runs DistributedDataParallel (gloo on CPU, NCCL on
     CUDA): each rank takes every N-th case of the epoch's order (the sampler pads the last
@@ -705,7 +743,14 @@ def train_from_manifest(
                 "pin_memory": dev.type == "cuda",
                 "worker_init_fn": _worker_init if num_workers else None,
             }
-            loader = DataLoader(train_ds, sampler=sampler, generator=generator, **loader_kw)
+            per_rank = len(sampler)  # this rank's cases per epoch (the sampler pads to equal)
+            loader = DataLoader(
+                train_ds,
+                sampler=sampler,
+                generator=generator,
+                drop_last=drop_last(per_rank, batch_size),
+                **loader_kw,
+            )
             val_loader = DataLoader(
                 Subset(val_ds, list(range(rank, len(val_ds), world))),
                 shuffle=False,
@@ -717,7 +762,9 @@ def train_from_manifest(
         )
         where = f"{cache_root}" if cache == "disk" else manifest.path.name
         try:
-            for epoch in _progress(range(start, epochs), enabled=progress and rank == 0, desc=cfg.name):
+            for epoch in _progress(
+                range(start, epochs), enabled=progress and rank == 0, desc=cfg.name
+            ):
                 t0 = time.perf_counter()
                 sampler.set_epoch(epoch)
                 generator.manual_seed(seed + epoch)  # workers' base seed, independent of the past
@@ -729,11 +776,16 @@ def train_from_manifest(
                     yb = batch["target"].to(dev, non_blocking=True)
                     optimiser.zero_grad(set_to_none=True)
                     with autocast_context(dev):
-                        logits = model(xb)
+                        try:
+                            logits = model(xb)
+                        except ValueError as exc:
+                            raise _batch_norm_error(exc, len(xb), per_rank, batch_size) from exc
                         loss = loss_fn(logits.float(), yb)
                     loss.backward()
                     optimiser.step()
-                    sums += torch.tensor([float(loss.detach()) * len(xb), len(xb)], dtype=torch.float64)
+                    sums += torch.tensor(
+                        [float(loss.detach()) * len(xb), len(xb)], dtype=torch.float64
+                    )
                     # drop this batch before the loader builds the next: at most one batch alive
                     del batch, xb, yb, logits, loss
                 val = _evaluate(module, val_loader, loss_fn, seg=seg, dev=dev)

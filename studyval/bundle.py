@@ -6,8 +6,8 @@ Layout of a bundle directory::
                            and the SHA-256 of every table and figure)
     tables/<name>.parquet  every table, also as tables/<name>.csv
     figures/<name>.png     300 dpi, plus .pdf and .svg (vector, fonts embedded)
-    report/report.html     the rendered report (not hashed: it records how it was rendered
-                           in report/render.json)
+    report/report.html     the rendered report, and report/report.pdf, its PDF (not hashed: it
+                           records how it was rendered in report/render.json)
 
 Determinism: the same inputs and seed give byte-identical tables, figures and
 manifest. The manifest holds no timestamps, absolute paths or host names.
@@ -261,7 +261,8 @@ def foreign_files(directory: Path) -> list[str]:
 
     studyval writes the marker, ``manifest.json``, the tables and figures its
     manifest lists under ``outputs``, the imaging files it lists under
-    ``imaging`` (each with its SHA-256) and ``report/report.html``. Anything
+    ``imaging`` (each with its SHA-256), ``report/report.html`` and
+    ``report/report.pdf``. Anything
     else is foreign: a user's file saved into the folder, a table or figure
     edited after the run (its SHA-256 no longer matches the manifest), a
     ``manifest.json`` that studyval did not write, a symbolic link, an unknown
@@ -282,14 +283,14 @@ def foreign_files(directory: Path) -> list[str]:
         own_hashes = {str(k): str(v) for k, v in outputs.items()}
         if isinstance(imaging, dict):
             own_hashes.update({f"imaging/{k}": str(v) for k, v in imaging.items()})
-    own = {MARKER, MANIFEST, "report/report.html", *own_hashes}
+    own = {MARKER, MANIFEST, "report/report.html", "report/report.pdf", *own_hashes}
     for rel in files:
         path = directory / rel
         if rel not in own or path.is_symlink():
             foreign.append(rel)
         elif rel in own_hashes and file_sha256(path) != own_hashes[rel]:
             foreign.append(f"{rel} (edited after the run)")
-    own_dirs = {"report", "tables", "figures"} | {
+    own_dirs = {"report", "tables", "figures", "study"} | {
         p.as_posix() for f in own for p in Path(f).parents if p.as_posix() != "."
     }
     foreign += [d + "/" for d in folders if d not in own_dirs]
@@ -529,7 +530,7 @@ def atomic_bundle(
         (tmp / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
         manifest = dict(build(tmp))
         outputs = {}
-        for sub in ("tables", "figures"):
+        for sub in ("tables", "figures", "study"):
             for path in sorted((tmp / sub).rglob("*")) if (tmp / sub).exists() else []:
                 if path.is_file():
                     outputs[path.relative_to(tmp).as_posix()] = file_sha256(path)

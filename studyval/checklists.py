@@ -174,13 +174,14 @@ def _item17(plan: AnalysisPlan, tables: Mapping[str, pd.DataFrame]) -> str:
     het = tables.get("subgroup_heterogeneity")
     parts = []
     for sg in plan.subgroups:
-        text = f"{sg.variable} ({sg.status}"
+        text = f"{sg.variable.replace('_', ' ')} ({sg.status}"
         if sg.unit == "vertebra":
             text += ", all vertebrae, patient-clustered"
         if het is not None:
             row = het[(het["grouping"] == sg.variable) & (het["measure"] == "auc")]
             if len(row) and bool(row["performed"].iloc[0]):
-                text += f"; AUC heterogeneity p = {row['p_value'].iloc[0]:.3f}"
+                p = float(row["p_value"].iloc[0])
+                text += f"; AUC heterogeneity {'p < 0.001' if p < 0.001 else f'p = {p:.3f}'}"
             elif len(row):
                 text += f"; no heterogeneity test: {row['reason'].iloc[0]}"
         parts.append(text + ")")
@@ -260,7 +261,7 @@ def stard_2015(
             "Summary",
         ),
         "4": (
-            "; ".join(f"{e.id} ({e.kind}): {e.measure}" for e in plan.endpoints),
+            "; ".join(f"{e.id.replace('_', ' ')} ({e.kind}): {e.measure}" for e in plan.endpoints),
             "Registered outcomes",
         ),
         "5": (reg.design, "Protocol"),

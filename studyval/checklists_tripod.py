@@ -247,7 +247,7 @@ def _defaults(
     out: dict[str, tuple[str, str]] = {
         "1": (reg.title, "Title"),
         "4": (
-            "; ".join(f"{e.id} ({e.kind}): {e.measure}" for e in plan.endpoints),
+            "; ".join(f"{e.id.replace('_', ' ')} ({e.kind}): {e.measure}" for e in plan.endpoints),
             "Registered outcomes",
         ),
         "18c": (reg.url or f"Registry record {reg.id}", "Title"),

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -99,6 +99,22 @@ def main() -> None:
     """Validation statistics and registered-protocol reports for imaging AI models."""
 
 
+def _study_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--plan`` and ``--dictionary``: a study team's own plan and data dictionary."""
+    fn = click.option(
+        "--dictionary",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="The study's own data dictionary (YAML); default: the one the plan names.",
+    )(fn)
+    return click.option(
+        "--plan",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="The study's own analysis plan (YAML, for SLUG); default: the plan shipped for SLUG.",
+    )(fn)
+
+
 @main.command()
 @click.argument("slug")
 @click.option(
@@ -132,6 +148,7 @@ def main() -> None:
 @click.option("--engine", type=ENGINES, default="auto", show_default=True, help="Report renderer.")
 @click.option("--no-render", is_flag=True, help="Write tables and figures only.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@_study_options
 @_ALL_ERRORS
 def run(
     slug: str,
@@ -142,6 +159,8 @@ def run(
     engine: str,
     no_render: bool,
     quiet: bool,
+    plan: Path | None,
+    dictionary: Path | None,
     all_errors: bool,
 ) -> None:
     """Run protocol SLUG on a clinical table and a prediction table."""
@@ -156,6 +175,8 @@ def run(
             render=not no_render,
             engine=engine,
             imaging=imaging,
+            plan=plan,
+            dictionary=dictionary,
             progress=_Progress(slug, quiet),
         )
     click.echo(f"bundle: {res.bundle}")
@@ -173,13 +194,21 @@ def run(
     default=None,
     help="Also check the prediction table.",
 )
+@_study_options
 @_ALL_ERRORS
-def validate(slug: str, clinical: Path, predictions: Path | None, all_errors: bool) -> None:
+def validate(
+    slug: str,
+    clinical: Path,
+    predictions: Path | None,
+    plan: Path | None,
+    dictionary: Path | None,
+    all_errors: bool,
+) -> None:
     """Check inputs of protocol SLUG against its data dictionary; run nothing."""
     from studyval.pipeline import load_inputs
 
     with _errors(all_errors=all_errors):
-        loaded = load_inputs(slug, clinical, predictions)
+        loaded = load_inputs(slug, clinical, predictions, plan=plan, dictionary=dictionary)
     n = len(loaded.cohort.clinical)
     extra = f" and {len(loaded.cohort.predictions)} prediction rows" if predictions else ""
     click.echo(
@@ -197,18 +226,26 @@ def render(bundle: Path, engine: str) -> None:
     with _errors():
         res = render_bundle(bundle, engine=engine)
     click.echo(f"report: {res.output} (rendered with {res.engine})")
+    if res.pdf is not None:
+        click.echo(f"pdf: {res.pdf}")
 
 
 @main.command()
 @click.argument("slug")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True, callback=_out_path)
 @click.option("--seed", type=int, default=None, help="Defaults to the plan's seed.")
-def synthetic(slug: str, out: Path, seed: int | None) -> None:
+@click.option(
+    "--plan",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The study's own analysis plan (YAML, for SLUG), whose seed is used.",
+)
+def synthetic(slug: str, out: Path, seed: int | None, plan: Path | None) -> None:
     """Write the synthetic demo inputs of protocol SLUG (and their true parameters)."""
     from studyval.pipeline import synthetic_cohort
 
     with _errors():
-        paths = synthetic_cohort(slug, seed=seed).write(out)
+        paths = synthetic_cohort(slug, seed=seed, plan=plan).write(out)
     for kind, path in paths.items():
         click.echo(f"{kind}: {path}")
 
@@ -588,6 +625,20 @@ def models_train(
 @click.option("--device", default=None)
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--retry-failed", is_flag=True, help="Score failed rows again.")
+@click.option(
+    "--case-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Limit on reading one case; a case that takes longer is a failed row "
+    "(reason 'timeout'), tried again by a rerun. Default: no limit.",
+)
+@click.option(
+    "--failed",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="failed.csv of 'studyval models crop': cases without a crop keep their failed rows.",
+)
 @click.option("--smoke", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True)
 @_ALL_ERRORS
@@ -604,6 +655,8 @@ def models_predict(
     device: str | None,
     threads: int,
     retry_failed: bool,
+    case_timeout: float | None,
+    failed: Path | None,
     smoke: bool,
     quiet: bool,
     all_errors: bool,
@@ -630,6 +683,8 @@ def models_predict(
             device=device,
             threads=threads,
             retry_failed=retry_failed,
+            case_timeout=case_timeout,
+            failed=failed,
             smoke=smoke,
             progress=not quiet,
         )
@@ -638,6 +693,81 @@ def models_predict(
         f"{res.n_failed} failed; model {res.model_version}"
     )
     click.echo(f"predictions: {res.table_path}")
+
+
+def _crop_size(_ctx, _param, value: str) -> tuple[int, int, int]:
+    try:
+        size = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) < 1:
+        raise click.BadParameter(f"three positive integers X,Y,Z, found {value!r}")
+    return size  # type: ignore[return-value]
+
+
+@models.command(name="crop")
+@click.argument("config")
+@click.option("--weights", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Vertebra manifest: an image manifest with vertebral_level and lowest_level.",
+)
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, callback=_out_path)
+@click.option("--images-root", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--crop-size",
+    default="64,64,64",
+    show_default=True,
+    callback=_crop_size,
+    help="Box in voxels: at least the ROI of every classifier that reads the crops.",
+)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--smoke", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True)
+@_ALL_ERRORS
+def models_crop(
+    config: str,
+    weights: Path,
+    images: Path,
+    out: Path,
+    images_root: Path | None,
+    crop_size: tuple[int, int, int],
+    device: str,
+    threads: int,
+    smoke: bool,
+    quiet: bool,
+    all_errors: bool,
+) -> None:
+    """Segment each image with CONFIG and crop every case's vertebra for the classifiers.
+
+    Writes OUT/crops/, OUT/images.csv (the crops' manifest, for 'studyval models predict') and
+    OUT/failed.csv (cases without a crop, for its --failed).
+    """
+    with _errors(all_errors=all_errors):
+        _models_extra()
+        from studyval.models.crops import crop_vertebrae
+
+        res = crop_vertebrae(
+            config,
+            weights,
+            images,
+            out,
+            crop_size=crop_size,
+            root=images_root,
+            device=device,
+            threads=threads,
+            smoke=smoke,
+            progress=not quiet,
+        )
+    click.echo(
+        f"{res.n_cases} cases in {res.n_images} images: {res.n_cropped} cropped, "
+        f"{res.n_failed} without a crop; segmentation {res.model_version}"
+    )
+    click.echo(f"crops: {res.manifest}")
+    click.echo(f"failed: {res.failed}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,9 +6,18 @@ of the synthetic cohort, trains the networks of ``models/configs`` (their tiny
 ``smoke`` versions) for a few epochs on the development patients, runs
 inference on every patient, and writes the tables the validation layer reads.
 
+The chains run the code paths of the command line, on files: the phantoms are
+written as NIfTI files and DICOM series with image manifests
+(``data_dictionary/images.yml``), every network is trained by
+:func:`studyval.models.training.train_from_manifest` (``studyval models
+train``) on training sets written to disk with their manifests, vertebrae are
+cropped by :func:`studyval.models.crops.crop_vertebrae` (``studyval models
+crop``) and scored by :func:`studyval.models.inference.predict_from_manifest`
+(``studyval models predict``). There is no in-memory shortcut.
+
 This module orchestrates; the imaging work is done by the models library
 (:mod:`studyval.models`: phantoms, training sets drawn from them in
-:mod:`studyval.models.phantom_datasets`, training, inference, body
+:mod:`studyval.models.phantom_datasets`, training, cropping, inference, body
 composition, de-identification). It lives in the studyval layer because the
 chains also summarise their results with :mod:`studyval.analysis`, draw with
 :mod:`studyval.figures` and pseudonymise with :mod:`studyval.privacy`, which
@@ -29,10 +38,15 @@ ovcf-chronicity (:func:`ovcf_imaging`)
     (``corrupt_patient``), so its cases keep their rows with ``status =
     failed`` and the STARD flow diagram counts them. Splits are by patient
     (:func:`studyval.models.splits.patient_level_split`). A 3-D UNet is
-    trained to segment vertebral bodies and the three registered classifiers
-    (DenseNet-121, ViT, VGG-16) to tell acute from chronic on crops of the
-    development vertebrae; inference (:func:`studyval.models.inference.predict_vertebrae`)
-    writes the prediction table of ``data_dictionary/predictions.yml``.
+    trained to segment vertebral bodies (on slabs of the development scans)
+    and the three registered classifiers (DenseNet-121, ViT, VGG-16) to tell
+    acute from chronic on crops of the development vertebrae. The study's
+    vertebra manifest (``vertebrae.csv``: one row per case with its level and
+    the scan's lowest level) goes through the crop stage (each scan segmented
+    once, each case's vertebral body cropped in HU) and each classifier scores
+    the crops; the cases without a crop (the unreadable series) keep their
+    failed rows. The three tables, in the clinical table's case order, are the
+    prediction table of ``data_dictionary/predictions.yml``.
     Grad-CAM overlays of four external index vertebrae (the most and least
     confident correct and wrong calls of the primary model) and the per-scan
     Dice of the segmentation go to the ``imaging`` part of the bundle.
@@ -41,9 +55,11 @@ cirrhosis-sarcopenia (:func:`cirrhosis_imaging`)
     One axial L3 phantom per included patient
     (:func:`studyval.models.phantoms.l3_phantom`) whose skeletal-muscle area is
     the patient's area in the synthetic cohort (the wall thickness is solved
-    for it); a 2-D UNet is trained on 48 development patients, segments every
-    patient, and :func:`studyval.models.body_composition.skeletal_muscle_index`
-    gives the measured area, SMI and (with the plan's sex-specific cut-offs)
+    for it); a 2-D UNet is trained on 48 development patients (their slices and
+    muscle masks on disk with a training manifest; whole slices at the
+    phantoms' 3.2 mm spacing), segments every patient's slice read from disk,
+    and :func:`studyval.models.body_composition.skeletal_muscle_index` gives
+    the measured area, SMI and (with the plan's sex-specific cut-offs)
     sarcopenia, which replace the cohort's values in the clinical table with
     the weights hash as ``segmentation_model_version``. The agreement of the
     measured with the phantom's true area (Bland-Altman, ICC, Dice) goes to the
@@ -56,6 +72,7 @@ tables (the weights are named by their SHA-256 and recorded in the tables).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -201,20 +218,19 @@ def _ovcf_imaging(
 ) -> ImagingOutputs:
     """Body of :func:`ovcf_imaging`, run under one torch thread."""
     from studyval.models.config import load_config
+    from studyval.models.crops import crop_size_for, crop_vertebrae
+    from studyval.models.datasets import preprocess
     from studyval.models.deid import deidentify_series
-    from studyval.models.imaging import ImageReadError, apply_window
-    from studyval.models.inference import (
-        classify,
-        grad_cam_png,
-        load_model,
-        predict_vertebrae,
-        segment,
-        vertebra_crops,
+    from studyval.models.imaging import ImageReadError, apply_window, load_image
+    from studyval.models.inference import grad_cam_png, load_model, predict_from_manifest, segment
+    from studyval.models.phantom_datasets import (
+        spine_layout,
+        write_fracture_manifest,
+        write_segmentation_manifest,
     )
-    from studyval.models.phantom_datasets import fracture_crops, segmentation_slabs, spine_layout
     from studyval.models.phantoms import spine_phantom, write_dicom_series, write_nifti
     from studyval.models.splits import patient_level_split
-    from studyval.models.training import train
+    from studyval.models.training import train_from_manifest
     from studyval.privacy import pseudonymise
 
     par = {**PHANTOM_PARAMETERS["ovcf-chronicity"], **(parameters or {})}
@@ -291,76 +307,108 @@ def _ovcf_imaging(
             write_nifti(ph.image, path, spacing=ph.spacing)
         scans[pid] = {
             "path": path,
+            "site": rows["site"].iloc[0],
             "phantom": ph,
             "first": first,
             "reference": dict(zip(rows["vertebral_level"], rows["chronicity"], strict=True)),
         }
-
-    # ---- training ----------------------------------------------------------------------------
-    dev = [p for p in patients if (inc.loc[inc.patient_id == p, "split"] == "development").all()]
-    roi = seg_cfg.roi_size
-    progress(f"imaging: training {seg_cfg.model_name} segmentation on development phantoms")
-    xs, ys = segmentation_slabs(
-        [scans[pid]["phantom"] for pid in dev[: par["segmentation"]["volumes"]]],
-        hu_window=seg_cfg.hu_window,
-        roi_size=roi,
-    )
-    seg_res = train(
-        seg_cfg,
-        xs,
-        ys,
-        out_dir=work / "weights" / seg_cfg.name,
-        epochs=par["segmentation"]["epochs"],
-        learning_rate=par["segmentation"]["lr"],
-        batch_size=4,
-        seed=seed,
-        progress=False,
-    )
-    history = [{"model": seg_cfg.model_name, "task": "segmentation", **h} for h in seg_res.history]
-    classifiers = []
-    for name, opts in par["classifiers"].items():
-        cfg = load_config(name).smoke_version()
-        crops, targets = fracture_crops(
-            [(scans[p]["phantom"], scans[p]["first"], scans[p]["reference"]) for p in dev],
-            hu_window=cfg.hu_window,
-            roi_size=cfg.roi_size,
-            classes=cfg.classes,
-        )
-        progress(f"imaging: training {cfg.model_name} on {len(crops)} development vertebrae")
-        res = train(
-            cfg,
-            crops,
-            targets,
-            out_dir=work / "weights" / cfg.name,
-            epochs=opts["epochs"],
-            learning_rate=opts["lr"],
-            batch_size=8,
-            seed=seed,
-            progress=False,
-        )
-        history += [{"model": cfg.model_name, "task": "classification", **h} for h in res.history]
-        classifiers.append((cfg, res))
-
-    # ---- inference -----------------------------------------------------------------------------
-    progress("imaging: segmenting and scoring every vertebra of every scan")
-    cases = pd.DataFrame(
+    # the study's vertebra manifest: one row per case (vertebra), paths relative to `work`
+    vertebrae = work / "vertebrae.csv"
+    pd.DataFrame(
         {
             "case_id": inc["case_id"],
             "patient_id": inc["patient_id"],
             "site": inc["site"],
             "split": inc["split"],
-            "image_path": [str(scans[p]["path"]) for p in inc["patient_id"]],
+            "image_path": [
+                scans[p]["path"].relative_to(work).as_posix() for p in inc["patient_id"]
+            ],
             "vertebral_level": inc["vertebral_level"],
             "lowest_level": [scans[p]["first"] for p in inc["patient_id"]],
         }
+    ).to_csv(vertebrae, index=False)
+
+    # ---- training: training sets written with their manifests, `studyval models train` -------
+    # (train_from_manifest; the sets are small, so the MONAI CacheDataset reads each file once)
+    dev = [p for p in patients if (inc.loc[inc.patient_id == p, "split"] == "development").all()]
+    roi = seg_cfg.roi_size
+    progress(f"imaging: training {seg_cfg.model_name} segmentation on development phantoms")
+    seg_manifest = write_segmentation_manifest(
+        [
+            (pid, scans[pid]["site"], scans[pid]["phantom"])
+            for pid in dev[: par["segmentation"]["volumes"]]
+        ],
+        work / "training" / "segmentation",
+        roi_size=roi,
     )
-    table = predict_vertebrae(
-        cases,
-        seg_config=seg_cfg,
-        seg_checkpoint=seg_res.weights_path,
-        cls_config=[c for c, _ in classifiers],
-        cls_checkpoint=[r.weights_path for _, r in classifiers],
+    seg_res = train_from_manifest(
+        seg_cfg,
+        seg_manifest,
+        work / "weights" / seg_cfg.name,
+        epochs=par["segmentation"]["epochs"],
+        learning_rate=par["segmentation"]["lr"],
+        batch_size=4,
+        seed=seed,
+        cache="memory",
+        progress=False,
     )
+    history = [{"model": seg_cfg.model_name, "task": "segmentation", **h} for h in seg_res.history]
+    cls_cfgs = [load_config(name).smoke_version() for name in par["classifiers"]]
+    crop_size = crop_size_for(cls_cfgs)
+    fracture_manifest = write_fracture_manifest(
+        [
+            (p, scans[p]["site"], scans[p]["phantom"], scans[p]["first"], scans[p]["reference"])
+            for p in dev
+        ],
+        work / "training" / "fractures",
+        roi_size=crop_size,
+    )
+    n_crops = len(pd.read_csv(fracture_manifest))
+    classifiers = []
+    for cfg, opts in zip(cls_cfgs, par["classifiers"].values(), strict=True):
+        progress(f"imaging: training {cfg.model_name} on {n_crops} development vertebrae")
+        res = train_from_manifest(
+            cfg,
+            fracture_manifest,
+            work / "weights" / cfg.name,
+            epochs=opts["epochs"],
+            learning_rate=opts["lr"],
+            batch_size=8,
+            seed=seed,
+            cache="memory",
+            progress=False,
+        )
+        history += [{"model": cfg.model_name, "task": "classification", **h} for h in res.history]
+        classifiers.append((cfg, res))
+
+    # ---- inference: `studyval models crop`, then `studyval models predict` per classifier -----
+    progress("imaging: segmenting every scan and cropping every vertebra")
+    cropped = crop_vertebrae(
+        seg_cfg,
+        seg_res.weights_path,
+        vertebrae,
+        work / "crops",
+        crop_size=crop_size,
+        threads=None,
+        progress=False,
+    )
+    progress("imaging: scoring every vertebra with each classifier")
+    blocks = []
+    for cfg, res in classifiers:
+        scored = predict_from_manifest(
+            cfg,
+            res.weights_path,
+            cropped.manifest,
+            work / "scores" / cfg.name,
+            failed=cropped.failed,
+            num_workers=0,
+            threads=None,
+            progress=False,
+        )
+        # back to the order of the clinical table (the crops' manifest lists the cropped
+        # cases, then the failed ones follow)
+        blocks.append(scored.table.set_index("case_id").loc[inc["case_id"]].reset_index())
+    table = pd.concat(blocks, ignore_index=True)
     predictions = work / "predictions.csv"
     table.to_csv(predictions, index=False, float_format="%.10g")
 
@@ -374,7 +422,9 @@ def _ovcf_imaging(
         if sp == "development" or pid == corrupt:
             continue
         ph = scans[pid]["phantom"]
-        mask = segment(seg_model, apply_window(ph.image, seg_cfg.hu_window), roi_size=roi) > 0
+        # the scan as the crop stage read it (NIfTI, or the de-identified DICOM copy)
+        vol = load_image(scans[pid]["path"], spacing=seg_cfg.spacing)
+        mask = segment(seg_model, apply_window(vol.array, seg_cfg.hu_window), roi_size=roi) > 0
         ov = overlap(mask, ph.label > 0, spacing=ph.spacing)
         dice_rows.append(
             {"patient": pid, "split": sp, "dice": round(ov.dice, 6), "hd95_mm": round(ov.hd95, 4)}
@@ -404,6 +454,10 @@ def _ovcf_imaging(
     # ---- Grad-CAM of four external index vertebrae --------------------------------------------
     primary_cfg, primary_res = classifiers[0]
     cls_model, _ = load_model(primary_cfg, primary_res.weights_path)
+    crop_paths = {
+        r.case_id: cropped.manifest.parent / r.image_path
+        for r in pd.read_csv(cropped.manifest, dtype=str).itertuples()
+    }
     ext = table[
         (table["model_name"] == primary_cfg.model_name)
         & (table["split"] == "external")
@@ -428,27 +482,17 @@ def _ovcf_imaging(
     pos = primary_cfg.classes.index(str(primary_cfg.positive_class))
     cam_rows = []
     for i, (row, correct) in enumerate(picks, start=1):
-        ph = scans[row["patient_id"]]["phantom"]
-        img = apply_window(ph.image, seg_cfg.hu_window)
-        mask = segment(seg_model, img, roi_size=roi) > 0
-        crop = next(
-            c
-            for c in vertebra_crops(
-                img,
-                mask,
-                roi_size=primary_cfg.roi_size,
-                lowest_level=scans[row["patient_id"]]["first"],
-            )
-            if c.level == row["vertebral_level"]
-        )
-        score = float(classify(cls_model, [crop.array], positive_index=pos)[0])
+        # the crop the classifier scored, preprocessed as it was (window, ROI)
+        vol = load_image(crop_paths[row["case_id"]], spacing=primary_cfg.spacing)
+        crop_array = preprocess(vol.array, primary_cfg)[0]
+        score = float(row["score"])
         # the map of the class the model predicts at 0.5 (the positive class's map is empty
         # where the model argues for the other class)
         predicted = pos if score >= 0.5 else 1 - pos
         name = f"gradcam_{i}"
         grad_cam_png(
             cls_model,
-            crop.array,
+            crop_array,
             work / "imaging" / "figures" / f"{name}.png",
             arch=primary_cfg.arch,
             class_index=predicted,
@@ -514,6 +558,18 @@ def _ovcf_imaging(
             },
             "deidentification": "DICOM PS3.15 Basic Application Level Confidentiality Profile",
             "segmentation_version": seg_version,
+            "pipeline": [
+                "training sets and manifests written to disk; "
+                "train_from_manifest (studyval models train), CacheDataset",
+                "crop_vertebrae (studyval models crop) on the vertebra manifest",
+                "predict_from_manifest (studyval models predict --failed) per classifier",
+            ],
+            "crops": {
+                "crop_size": list(crop_size),
+                "cases": cropped.n_cases,
+                "cropped": cropped.n_cropped,
+                "failed": cropped.n_failed,
+            },
         },
     )
     return ImagingOutputs(clinical=Path(clinical_csv), predictions=predictions, imaging=out)
@@ -574,17 +630,23 @@ def _cirrhosis_imaging(
     from studyval.models.imaging import apply_window
     from studyval.models.inference import load_model, segment
     from studyval.models.phantoms import l3_phantom, write_nifti
-    from studyval.models.training import train
+    from studyval.models.training import train_from_manifest
 
     par = {**PHANTOM_PARAMETERS["cirrhosis-sarcopenia"], **(parameters or {})}
     work = Path(work)
-    for sub in ("images", "weights", "imaging/tables", "imaging/figures"):
+    for sub in ("images", "masks", "weights", "imaging/tables", "imaging/figures"):
         (work / sub).mkdir(parents=True, exist_ok=True)
     clin = pd.read_csv(clinical_csv, dtype=str, keep_default_na=False)
     inc_idx = clin.index[clin["exclusion_reason"] == "none"]
     rng = np.random.default_rng(seed)
-    cfg = load_config(par["segmentation"]["config"]).smoke_version()
     shape, spacing = tuple(par["shape"]), tuple(par["spacing_mm"])
+    # the network reads whole slices at the phantoms' spacing: the smoke config with its input
+    # spacing and ROI set to the phantoms' (recorded in the imaging manifest)
+    cfg = dataclasses.replace(
+        load_config(par["segmentation"]["config"]).smoke_version(),
+        spacing=spacing,
+        roi_size=shape,
+    )
 
     progress("imaging: building one L3 phantom per patient")
     phantoms = {}
@@ -607,19 +669,36 @@ def _cirrhosis_imaging(
 
     progress(f"imaging: training {cfg.model_name} on development L3 slices")
     dev = [i for i in inc_idx if clin.at[i, "site"] != "EXT"][: par["segmentation"]["slices"]]
-    x = np.stack([apply_window(phantoms[i].image, cfg.hu_window)[None] for i in dev]).astype(
-        np.float32
-    )
-    y = np.stack([(phantoms[i].label == 1).astype(np.int64)[None] for i in dev])
-    res = train(
+    # the training manifest (`studyval models train`): the slices with their muscle masks
+    rows = []
+    for i in dev:
+        pid = clin.at[i, "patient_id"]
+        write_nifti(
+            (phantoms[i].label == 1).astype(np.int16)[:, :, None],
+            work / "masks" / f"{pid}.nii.gz",
+            spacing=(*spacing, 5.0),
+        )
+        rows.append(
+            {
+                "case_id": pid,
+                "patient_id": pid,
+                "site": clin.at[i, "site"],
+                "split": "development",
+                "image_path": f"images/{pid}.nii.gz",
+                "mask_path": f"masks/{pid}.nii.gz",
+            }
+        )
+    training = work / "training.csv"
+    pd.DataFrame(rows).to_csv(training, index=False)
+    res = train_from_manifest(
         cfg,
-        x,
-        y,
-        out_dir=work / "weights" / cfg.name,
+        training,
+        work / "weights" / cfg.name,
         epochs=par["segmentation"]["epochs"],
         learning_rate=par["segmentation"]["lr"],
         batch_size=4,
         seed=seed,
+        cache="memory",
         progress=False,
     )
     model, version = load_model(cfg, res.weights_path)
@@ -677,7 +756,7 @@ def _cirrhosis_imaging(
     from studyval.figures.agreement import bland_altman_figure
     from studyval.figures.style import save_figure
 
-    ba_table = ba.table()
+    ba_table = ba.to_frame()
     save_figure(
         bland_altman_figure(
             ba.points_frame(),
@@ -688,7 +767,7 @@ def _cirrhosis_imaging(
         work / "imaging" / "figures",
         "bland_altman_muscle_area",
     )
-    icc_table = ic.table()
+    icc_table = ic.to_frame()
     dice_res = summarise_by_patient(
         ag.assign(patient=ag.index), patient_col="patient", metric="dice", seed=seed
     )
@@ -721,6 +800,12 @@ def _cirrhosis_imaging(
                 }
             ],
             "scans": {"patients": len(inc_idx), "nifti": len(inc_idx), "training": len(dev)},
+            "network_input": {"spacing_mm": list(spacing), "roi_size": list(shape)},
+            "pipeline": [
+                "training slices, masks and manifest written to disk; "
+                "train_from_manifest (studyval models train), CacheDataset",
+                "every slice read from disk and segmented (sliding window), skeletal_muscle_index",
+            ],
             "mean_dice_held_out": round(float(ag["dice"].mean()), 6),
             "max_abs_area_error_percent": round(
                 float(

@@ -8,8 +8,14 @@ as 300 and 600 dpi PNG and TIFF, with a caption file::
 
     DIR/
       captions.md                     Figure 1. caption ... (files listed under each)
-      captions.json                   protocol, plan, and per figure: number, name,
-                                      caption, column, files by width
+      captions.json                   protocol, plan, data origin, and per figure:
+                                      number, name, caption, column, files by width
+
+A bundle whose inputs are not study data (synthetic, phantom imaging chain,
+public example data, or a manifest that does not record its origin) says so
+at the top of ``captions.md``, at the end of every caption there, and in
+``captions.json`` (``data_origin``, and each figure's ``data_origin_note``; its
+``caption`` is the bundle's own, as drawn).
       <name>_85mm.pdf                 vector, TrueType fonts embedded
       <name>_85mm.svg                 vector, text as paths
       <name>_85mm_300dpi.png          and _600dpi.png
@@ -232,16 +238,37 @@ def _load(bundle: Path, slug: str | None) -> tuple[str, _Tables, StudyProtocol, 
     if found not in PROTOCOLS:
         raise ManuscriptError(f"bundle {bundle} is of protocol {found!r}, which is not implemented")
     spec = protocol(found)
+    from studyval.study_files import PLAN_COPY
+
+    copy = bundle / PLAN_COPY
+    outputs = manifest.get("outputs") if isinstance(manifest.get("outputs"), dict) else {}
     now = file_sha256(plan_path(found))
     then = recorded.get("plan_sha256")
-    if now != then:
+    if copy.exists():
+        # the plan the run used, as the bundle keeps it (a study team's own plan included):
+        # its SHA-256 must be the one the manifest records, among the outputs and as the plan's
+        digest = file_sha256(copy) if copy.is_file() and not copy.is_symlink() else None
+        if digest is None or outputs.get(PLAN_COPY) != digest:
+            raise BundleMismatchError(
+                f"{copy} is not the plan the manifest records (edited after the run): the "
+                "figures would not match the report; run the protocol again (studyval run)"
+            )
+        if digest != then:
+            raise BundleMismatchError(
+                f"the analysis plan in {copy} (SHA-256 {digest[:12]}...) is not the one bundle "
+                f"{bundle} was made with (SHA-256 {str(then)[:12]}...): the figures would not "
+                "match the report; the manifest was edited. Run the protocol again (studyval run)"
+            )
+        plan = load_plan(copy, slug=found, check_dictionary=False)
+    elif now != then:
         raise BundleMismatchError(
             f"the analysis plan of {found} ({plan_path(found).name}, SHA-256 {now[:12]}...) is not "
             f"the one bundle {bundle} was made with (SHA-256 {str(then)[:12]}...): the figures "
             "would not match the report. Run the protocol again with the current plan "
             "(studyval run), or use the studyval version the bundle was made with"
         )
-    plan = load_plan(found)
+    else:
+        plan = load_plan(found)
     seed = manifest.get("seed")
     if seed is not None and getattr(plan, "seed", seed) != seed:
         plan = plan.model_copy(update={"seed": int(seed)})
@@ -265,18 +292,33 @@ def _dump(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _with_origin(caption: str, origin: dict[str, str]) -> str:
+    """A caption with the data-origin note of a bundle not made from study data."""
+    from studyval.reporting import origin_caption
+
+    note = origin_caption(origin)
+    return f"{caption.rstrip()} {note}".strip() if note else caption
+
+
 def _captions_md(slug: str, manifest: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    from studyval.origin import origin_of_manifest
+
     proto = manifest.get("protocol", {})
+    origin = origin_of_manifest(manifest)
     lines = [
         f"# Figures: {slug}",
         "",
+    ]
+    if origin["kind"] != "user":
+        lines += [f"> **{origin['label']}: not a clinical result.** {origin['statement']}", ""]
+    lines += [
         f"Registry {proto.get('registry_id', '?')}, analysis plan {proto.get('plan_version', '?')} "
         f"(SHA-256 {proto.get('plan_sha256', '?')}). Drawn from the results bundle's tables by "
         f"studyval {manifest.get('studyval_version', '?')}.",
         "",
     ]
     for r in records:
-        lines.append(f"**Figure {r['number']}.** {r['caption']}")
+        lines.append(_with_origin(f"**Figure {r['number']}.** {r['caption']}", origin))
         lines.append("")
         for width, files in r["files"].items():
             lines.append(f"- {width}: " + ", ".join(f"`{f}`" for f in files))
@@ -381,6 +423,9 @@ def write_manuscript_figures(
     dpi = _check_dpi(dpi)
     bundle, out = Path(bundle), Path(out)
     found, tables, protocol_spec, plan, manifest = _load(bundle, slug)
+    from studyval.origin import origin_of_manifest
+
+    origin = origin_of_manifest(manifest)  # not study data: every caption says so
     try:
         specs: list[FigureSpec] = check_specs(protocol_spec.figure_specs(tables, plan))
     except ValueError as exc:
@@ -445,6 +490,8 @@ def write_manuscript_figures(
                     "number": number,
                     "name": spec.name,
                     "caption": spec.caption,
+                    # the bundle's caption as drawn; captions.md adds this note after it
+                    "data_origin_note": _with_origin("", origin),
                     "column": spec.column,
                     "width_mm": spec.width_mm,
                     "files": files_by_width,
@@ -460,6 +507,7 @@ def write_manuscript_figures(
             }
             | {"plan_sha256": proto.get("plan_sha256")},
             "bundle_manifest_sha256": file_sha256(bundle / MANIFEST),
+            "data_origin": {k: origin[k] for k in ("kind", "label", "statement")},
             "formats": formats,
             "dpi": dpi,
             "figures": records,

@@ -10,6 +10,7 @@ the complete bundle into place atomically.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import warnings
@@ -30,12 +31,13 @@ from studyval.bundle import (
     git_info,
     write_table,
 )
-from studyval.cohort import Cohort
+from studyval.cohort import Cohort, join_predictions
 from studyval.dictionary import DataDictionary, load_dictionary, read_table
 from studyval.errors import EstimationError, InputValidationError, StudyvalError, Violation
 from studyval.plan import AnalysisPlan, load_plan, plan_path
 from studyval.privacy import refuse_if_identifiers, scan_for_input_identifiers
 from studyval.protocol import PROTOCOLS, protocol
+from studyval.study_files import DICTIONARY_COPY, PLAN_COPY, StudyFiles, study_files
 
 __all__ = [
     "PROTOCOLS",
@@ -69,23 +71,32 @@ class LoadedInputs:
     plan: AnalysisPlan
     dictionary: DataDictionary
     cohort: Cohort
+    study: StudyFiles
     removed_identifier_columns: tuple[str, ...]
     identifiers: dict[str, frozenset[str]] = field(default_factory=dict)
     withheld: dict[str, int] = field(default_factory=dict)
 
 
 def load_inputs(
-    slug: str, clinical: Path, predictions: Path | None, *, plan: AnalysisPlan | None = None
+    slug: str,
+    clinical: Path,
+    predictions: Path | None,
+    *,
+    plan: AnalysisPlan | Path | None = None,
+    dictionary: Path | None = None,
 ) -> LoadedInputs:
     """Read and validate the inputs of protocol ``slug``; raise listing every violation.
 
     With ``predictions=None`` only the clinical table is checked (``studyval
     validate``) and the returned cohort has an empty prediction table.
+    ``plan`` and ``dictionary`` are a study team's own files (or a plan
+    object); by default the protocol's shipped ones
+    (:func:`studyval.study_files.study_files`).
     """
     spec = protocol(slug)
-    if plan is None:
-        plan = load_plan(slug)
-    dictionary = load_dictionary(plan.dictionary)
+    study = study_files(slug, plan=plan, dictionary=dictionary)
+    plan = study.plan
+    dictionary = study.dictionary
     violations: list[Violation] = []
     clin_df = pred_df = None
     try:
@@ -120,7 +131,8 @@ def load_inputs(
     if pred_df is None:
         cohort = Cohort(clinical=clin_df, predictions=pd.DataFrame())
     else:
-        cohort = spec.join(
+        join = spec.join if spec.join is not None else join_predictions
+        cohort = join(
             clin_df,
             pred_df,
             plan,
@@ -131,6 +143,7 @@ def load_inputs(
         plan=plan,
         dictionary=dictionary,
         cohort=cohort,
+        study=study,
         removed_identifier_columns=direct,
         identifiers=identifiers,
         withheld=withheld,
@@ -172,14 +185,6 @@ class RunResult:
     engine: str | None
 
 
-def _plan_sha256(plan: AnalysisPlan) -> str:
-    """SHA-256 of a plan given as an object (its canonical JSON), for the manifest."""
-    import hashlib
-
-    text = plan.model_dump_json(by_alias=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _file_info(path: Path, role: str) -> dict[str, Any]:
     """An input as the manifest records it: a neutral name, its SHA-256 and size.
 
@@ -203,8 +208,10 @@ def run_protocol(
     engine: str = "auto",
     seed: int | None = None,
     imaging: Path | None = None,
-    plan: AnalysisPlan | None = None,
+    plan: AnalysisPlan | Path | None = None,
+    dictionary: Path | None = None,
     progress: Progress = lambda _: None,
+    data_origin: str | None = None,
 ) -> RunResult:
     """Run protocol ``slug`` on the given inputs and write a results bundle at ``out``.
 
@@ -222,9 +229,14 @@ def run_protocol(
         Rendering engine (see :func:`studyval.render.render_report`).
     seed : int, optional
         Overrides the plan's seed (recorded in the manifest).
-    plan : AnalysisPlan, optional
-        The plan to run instead of the protocol's bundled ``plan.yml`` (tests pass
-        trimmed plans); the manifest then records the SHA-256 of its canonical JSON.
+    plan : Path or AnalysisPlan, optional
+        A study team's own plan file (``--plan``; it must be for ``slug``), or a
+        plan object (tests pass trimmed plans), instead of the protocol's shipped
+        ``plan.yml``. The bundle keeps the plan as read (``study/plan.yml``; a
+        plan object as its canonical JSON) and the manifest its SHA-256.
+    dictionary : Path, optional
+        A study team's own data dictionary (``--dictionary``) instead of the one
+        the plan names; kept in the bundle as ``study/dictionary.yml``.
     imaging : Path, optional
         Output of an imaging chain (:mod:`studyval.imaging_demo`): a directory
         with ``manifest.json``, ``tables/*.csv`` and ``figures/*.png`` that is
@@ -233,19 +245,30 @@ def run_protocol(
         file recorded in the manifest.
     progress : callable
         Receives a short message before each step.
+    data_origin : {"synthetic", "phantom", "public", "user"}, optional
+        Where the inputs came from, recorded in the manifest (``data_origin``)
+        and shown by the report; by default recognised from the inputs
+        (:func:`studyval.origin.detect_origin`: files written by ``studyval
+        synthetic``, an imaging demo's output) and otherwise ``"user"``.
 
     """
     clinical = Path(clinical)
     predictions = None if predictions is None else Path(predictions)
     spec = protocol(slug)
+    from studyval.origin import detect_origin, origin_record
+
+    origin = (
+        detect_origin(clinical, predictions, None if imaging is None else Path(imaging))
+        if data_origin is None
+        else origin_record(data_origin, "declared by the caller")
+    )
     imaging_files = _imaging_files(Path(imaging)) if imaging is not None else {}
     given = [clinical, *([predictions] if predictions is not None else []), *imaging_files.values()]
     out = check_out(out, inputs=given)  # before any analysis: a bad --out is found at once
     if predictions is None and spec.requires_predictions:
         raise StudyvalError(f"protocol {slug} needs a prediction table (--predictions)")
     progress("validating inputs against the data dictionaries")
-    given_plan = plan
-    inputs = load_inputs(slug, clinical, predictions, plan=plan)
+    inputs = load_inputs(slug, clinical, predictions, plan=plan, dictionary=dictionary)
     plan = inputs.plan if seed is None else inputs.plan.model_copy(update={"seed": int(seed)})
     input_info = {"clinical": _file_info(clinical, "clinical")}
     if predictions is not None:
@@ -280,6 +303,9 @@ def run_protocol(
         progress("writing tables")
         for name, frame in sorted(tables.items()):
             write_table(frame, tmp / "tables", name)
+        for rel, data in ((PLAN_COPY, inputs.study.plan_bytes), (DICTIONARY_COPY, inputs.study.dictionary_bytes)):
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(data)
         if imaging_files:
             progress("copying the imaging chain's outputs")
             for rel, src in imaging_files.items():
@@ -297,16 +323,20 @@ def run_protocol(
                 "registry_id": plan.registry.id,
                 "registry_version_date": plan.registry.version_date,
                 "plan_version": plan.plan_version,
-                "plan_sha256": file_sha256(plan_path(slug))
-                if given_plan is None
-                else _plan_sha256(given_plan),
+                "plan_sha256": hashlib.sha256(inputs.study.plan_bytes).hexdigest(),
+                "plan": PLAN_COPY,
+                "plan_is_shipped": hashlib.sha256(inputs.study.plan_bytes).hexdigest()
+                == file_sha256(plan_path(slug)),
             },
             "dictionary": {
                 "name": inputs.dictionary.name,
                 "version": inputs.dictionary.version,
+                "file": DICTIONARY_COPY,
+                "sha256": hashlib.sha256(inputs.study.dictionary_bytes).hexdigest(),
                 "removed_direct_identifier_columns": list(inputs.removed_identifier_columns),
             },
             "inputs": input_info,
+            "data_origin": origin,
             "seed": used_seed,
             "environment": environment_info(),
             "git": git_info(),
@@ -508,11 +538,17 @@ def imaging_chain(
     return dict(chain(inputs["clinical"], work, load_plan(slug), seed=seed, progress=progress))
 
 
-def synthetic_cohort(slug: str, *, seed: int | None = None) -> Any:
-    """The synthetic cohort generator of protocol ``slug`` (seeded with the plan's seed)."""
+def synthetic_cohort(slug: str, *, seed: int | None = None, plan: Path | None = None) -> Any:
+    """The synthetic cohort generator of protocol ``slug``.
+
+    Seeded with ``seed``, else with the seed of ``plan`` (a study team's own
+    plan file for ``slug``), else with the seed of the shipped plan.
+    """
     protocol(slug)
     module = importlib.import_module(f"studyval.synthetic.{slug.replace('-', '_')}")
-    return module.generate(seed=load_plan(slug).seed if seed is None else seed)
+    if seed is None:
+        seed = load_plan(slug if plan is None else Path(plan), slug=slug, check_dictionary=False).seed
+    return module.generate(seed=seed)
 
 
 def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
@@ -558,6 +594,10 @@ def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
         )
         report.mkdir(exist_ok=True)
         os.replace(tmp / "report.html", report / "report.html")
+        if res.pdf is not None:
+            os.replace(tmp / "report.pdf", report / "report.pdf")
+        elif (report / "report.pdf").exists():
+            (report / "report.pdf").unlink()  # never a PDF of an earlier render beside this page
     except OSError as exc:
         raise StudyvalError(
             f"cannot write the report into {report}: {exc.strerror or exc}; "
@@ -565,4 +605,8 @@ def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
         ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return replace(res, output=report / "report.html")
+    return replace(
+        res,
+        output=report / "report.html",
+        pdf=report / "report.pdf" if res.pdf is not None else None,
+    )

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from studyval.dictionary import DataDictionary, load_dictionary
 from studyval.errors import InputValidationError, PlanError, StudyvalError, Violation
+from studyval.steps.registry import requested_steps
 
-__all__ = ["AnalysisPlan", "PredictionModelPlan", "load_plan", "plan_path"]
+__all__ = ["AnalysisPlan", "PredictionModelPlan", "load_plan", "plan_dictionary", "plan_path"]
 
 
 class _Strict(BaseModel):
@@ -103,44 +104,24 @@ class AnalysisSets(_Strict):
     development_sites: list[str]
 
 
-ANALYSES = (
-    "auc",
-    "compare_auc",
-    "compare_auc_k",
-    "compare_auc_unpaired",
-    "accuracy",
-    "youden",
-    "sample_size",
-    "confusion_matrix",
-    "roc_curve",
-    "calibration",
-    "decision_curve",
-    "subgroups",
-    "clustered_auc",
-)
-
-
 class Endpoint(_Strict):
-    """A registered outcome measure mapped to the analyses that answer it."""
+    """A registered outcome measure mapped to the analysis steps that answer it.
+
+    One type for every study. ``analyses`` names registered analysis steps
+    (:mod:`studyval.steps`); a name the study's registry lacks is an error at
+    plan load, with its YAML path (``endpoints[2].analyses[0]``) and the
+    closest registered name. ``set`` says which analysis set answers the
+    endpoint where the study has more than one; ``section`` names the report
+    section that shows it.
+    """
 
     id: str
     kind: Literal["primary", "secondary", "supplementary"]
     measure: str
     registered_text: str = ""
-    analyses: list[str]
-    set: Literal["internal", "external", "both"] = "external"
-
-    @field_validator("analyses")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        import difflib
-
-        for name in v:
-            if name not in ANALYSES:
-                close = difflib.get_close_matches(name, ANALYSES, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ValueError(f"unknown analysis {name!r}{hint}")
-        return v
+    analyses: list[str] = []
+    set: Literal["internal", "external", "both"] | None = None
+    section: str | None = None
 
 
 class Subgroup(_Strict):
@@ -486,24 +467,41 @@ def _plan_schema(study_type: object) -> type[BaseModel]:
     return getattr(importlib.import_module(module), name)
 
 
+#: Plan schema versions this studyval reads (a plan's optional top-level ``schema_version``).
+SCHEMA_VERSIONS = (1,)
+
+
 def load_plan(
-    slug_or_path: str | Path, *, check_dictionary: bool = True
+    slug_or_path: str | Path,
+    *,
+    check_dictionary: bool = True,
+    slug: str | None = None,
+    dictionary: str | Path | DataDictionary | None = None,
 ) -> AnalysisPlan | PredictionModelPlan:
     """Load and validate an analysis plan.
 
     Parameters
     ----------
     slug_or_path : str or Path
-        A protocol slug (bundled plan) or a path to a ``plan.yml``.
+        A protocol slug (bundled plan) or a path to a ``plan.yml`` (a study
+        team's own plan).
     check_dictionary : bool
         Also check the plan against its data dictionary.
+    slug : str, optional
+        The protocol the plan must be for (``studyval run SLUG --plan``).
+    dictionary : str, Path or DataDictionary, optional
+        The data dictionary to check against instead of the one the plan
+        names (:func:`plan_dictionary`).
 
     Raises
     ------
     PlanError
         Unreadable YAML.
     InputValidationError
-        Every schema violation, with the YAML path of each (``thresholds[0].value``).
+        Every schema violation, with the YAML path of each (``thresholds[0].value``);
+        a plan for another protocol (``slug``); an unknown ``schema_version``;
+        an unknown analysis step (``endpoints[0].analyses[1]``); a column the
+        dictionary lacks.
 
     """
     path = Path(slug_or_path)
@@ -520,6 +518,33 @@ def load_plan(
         raise PlanError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise PlanError(f"{source}: must be a YAML mapping")
+    raw = dict(raw)
+    version = raw.pop("schema_version", SCHEMA_VERSIONS[-1])
+    if version not in SCHEMA_VERSIONS:
+        raise InputValidationError(
+            [
+                Violation(
+                    source,
+                    "schema_version",
+                    None,
+                    "unknown plan schema version; this studyval reads "
+                    + ", ".join(str(v) for v in SCHEMA_VERSIONS),
+                    str(version),
+                )
+            ]
+        )
+    if slug is not None and raw.get("slug") != slug:
+        raise InputValidationError(
+            [
+                Violation(
+                    source,
+                    "slug",
+                    None,
+                    f"this plan is for protocol {raw.get('slug')!r}, not {slug!r}",
+                    None if raw.get("slug") is None else str(raw.get("slug")),
+                )
+            ]
+        )
     study_type = (
         (raw.get("registry") or {}).get("study_type")
         if isinstance(raw.get("registry"), dict)
@@ -541,6 +566,37 @@ def load_plan(
             shown = None if isinstance(value, (dict, list)) or value is None else str(value)
             problems.append(Violation(source, loc or None, None, msg, shown))
         raise InputValidationError(problems) from None
+    _check_steps(plan, source)
     if check_dictionary:
-        plan.check_against(load_dictionary(plan.dictionary), source)
+        if not isinstance(dictionary, DataDictionary):
+            dictionary = load_dictionary(
+                plan_dictionary(plan, path) if dictionary is None else dictionary
+            )
+        plan.check_against(dictionary, source)
     return plan
+
+
+def plan_dictionary(plan: Any, plan_file: Path | None) -> str | Path:
+    """Where the data dictionary a plan names is.
+
+    ``dictionary: ovcf-chronicity`` names a dictionary shipped with studyval;
+    ``dictionary: my-dictionary.yml`` (a name ending in ``.yml``/``.yaml``)
+    is a file, relative to the plan's own folder, so that a study team keeps
+    the two side by side.
+    """
+    name = str(plan.dictionary)
+    if name.endswith((".yml", ".yaml")):
+        path = Path(name)
+        return path if path.is_absolute() or plan_file is None else plan_file.parent / path
+    return name
+
+
+def _check_steps(plan: Any, source: str) -> None:
+    """Every name in ``endpoints[].analyses`` must be a step of the plan's protocol."""
+    from studyval.protocol import PROTOCOLS, protocol
+
+    if plan.slug not in PROTOCOLS:
+        return
+    registry = protocol(plan.slug).steps
+    if registry is not None:
+        registry.check_plan(requested_steps(plan), source=source)

@@ -7,6 +7,8 @@ fusion models with their fixed hyper-parameters and the small tuning grid, the
 nested cross-validation design, the SHAP background, the fracture and
 functional-score analyses and the sample-size planning values. It is strict
 (unknown keys are errors) and frozen, like :class:`studyval.plan.PredictionModelPlan`.
+``endpoints[].analyses`` name the steps of the multimodal-staging study type
+(:mod:`studyval.steps.multimodal_staging`), checked when the plan is loaded.
 """
 
 from __future__ import annotations
@@ -17,30 +19,9 @@ from pydantic import Field, model_validator
 
 from studyval.dictionary import DataDictionary
 from studyval.errors import InputValidationError, Violation
-from studyval.plan import NamedModels, Registry, _Strict
+from studyval.plan import Endpoint, NamedModels, Registry, _Strict
 
 __all__ = ["MskAgingPlan"]
-
-ANALYSES_MSK = (
-    "multiclass_auc",
-    "confusion_matrix",
-    "weighted_kappa",
-    "shap",
-    "kaplan_meier",
-    "cox",
-    "mixed_model",
-    "sample_size",
-)
-
-
-class Endpoint(_Strict):
-    """A registered outcome measure mapped to the analyses that answer it."""
-
-    id: str
-    kind: Literal["primary", "secondary", "supplementary"]
-    measure: str
-    registered_text: str = ""
-    analyses: list[Literal[ANALYSES_MSK]]  # type: ignore[valid-type]
 
 
 class OsteoporosisStaging(_Strict):

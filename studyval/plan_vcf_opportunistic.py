@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from studyval.dictionary import DataDictionary
 from studyval.errors import InputValidationError, Violation
-from studyval.plan import NamedModels, Outcome, Registry, _Strict
+from studyval.plan import Endpoint, NamedModels, Outcome, Registry, _Strict
 
 __all__ = ["OpportunisticPlan"]
 
@@ -85,6 +85,28 @@ class Tests(_Strict):
     two_period_secondary_test: Literal["fisher", "score", "score-cc"] | None = None
     mcnemar: Literal["exact", "asymptotic", "asymptotic-cc"]
     proportion_ci: Literal["clopper-pearson", "wilson"] = "clopper-pearson"
+    primary_comparison: Literal["concurrent", "historical"] = Field(
+        description="Which comparison of the AI-assisted period is the primary inference: the "
+        "study's own concurrent standard-care period, or the registry's historical, fixed baseline"
+    )
+    primary_comparison_rationale: str
+
+
+class Multiplicity(_Strict):
+    """How the family-wise error rate over the primary hypotheses is controlled."""
+
+    method: Literal["holm", "hochberg", "bonferroni", "fixed-sequence"]
+    hypotheses: list[Measure] = Field(
+        description="The primary hypotheses (one per measure); for fixed-sequence, in testing order"
+    )
+    rationale: str
+
+    @field_validator("hypotheses")
+    @classmethod
+    def _both(cls, v: list[str]) -> list[str]:
+        if sorted(v) != ["detection", "referral"]:
+            raise ValueError(f"the family is detection and referral, once each; got {', '.join(v)}")
+        return v
 
 
 class ModelSpec(_Strict):
@@ -147,6 +169,23 @@ class Monitoring(_Strict):
     cusum_rationale: str
     reset_after_signal: bool
     chart_ai_flag_rate: bool = True
+    arl_simulations: int = Field(
+        10000, ge=100, description="Simulated runs per average-run-length estimate of a CUSUM"
+    )
+
+
+class PairedPlanning(_Strict):
+    """Planning values of the paired comparison (AI tool vs the report, McNemar's test)."""
+
+    tool_sensitivity: float = Field(gt=0, lt=1)
+    report_sensitivity: float = Field(gt=0, lt=1)
+    phi: float = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="Correlation of the two readers' calls among VCF-positive scans",
+    )
+    source: str
 
 
 class SampleSize(_Strict):
@@ -160,16 +199,7 @@ class SampleSize(_Strict):
     target_power: float = Field(gt=0, lt=1)
     assumptions_source: str
     n_max: int = Field(2000, gt=0)
-
-
-class Endpoint(_Strict):
-    """An outcome the registry or the issue asks for, mapped to the report section answering it."""
-
-    id: str
-    kind: Literal["primary", "secondary", "supplementary"]
-    measure: str
-    registered_text: str = ""
-    section: str
+    paired: PairedPlanning
 
 
 class OpportunisticPlan(NamedModels, _Strict):
@@ -195,6 +225,7 @@ class OpportunisticPlan(NamedModels, _Strict):
     eligibility: Eligibility
     monitoring: Monitoring
     sample_size: SampleSize
+    multiplicity: Multiplicity
     endpoints: list[Endpoint]
 
     @model_validator(mode="after")

@@ -160,7 +160,7 @@ class ScanReport:
 
 _STREAM_RE = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.DOTALL)
 _TJ_RE = re.compile(
-    rb"\[((?:\((?:\\.|[^\\)])*\)|[^\]])*)\]\s*TJ|(\((?:\\.|[^\\)])*\))\s*Tj", re.DOTALL
+    rb"\[((?:\((?:\\.|[^\\)])*\)|[^\](])*)\]\s*TJ|(\((?:\\.|[^\\)])*\))\s*Tj", re.DOTALL
 )
 _PDF_STRING_RE = re.compile(rb"\((?:\\.|[^\\)])*\)", re.DOTALL)
 _PDF_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
@@ -210,6 +210,136 @@ def _pdf_text(content: bytes) -> bytes:
     return "\n".join(lines).encode("utf-8")
 
 
+#: A PDF object (``12 0 obj ... endobj``), its dictionary and its stream, if any.
+_OBJ_RE = re.compile(
+    rb"(?<![0-9])(\d+)\s+\d+\s+obj\b(.*?)(?:\bstream\r?\n(.*?)\r?\nendstream\s*)?endobj\b",
+    re.DOTALL,
+)
+_IMAGE_STREAM_RE = re.compile(rb"/Subtype\s*/Image\b")
+_TEXT_OP_RE = re.compile(
+    rb"/([^\s/<>\[\]()]+)\s+[-+\d.]+\s+Tf"
+    rb"|\[((?:\((?:\\.|[^\\)])*\)|<[0-9A-Fa-f\s]*>|[^\](<])*)\]\s*TJ"
+    rb"|(\((?:\\.|[^\\)])*\)|<[0-9A-Fa-f\s]*>)\s*(?:Tj|'|\")",
+    re.DOTALL,
+)
+_STRING_RE = re.compile(rb"\((?:\\.|[^\\)])*\)|<([0-9A-Fa-f\s]*)>", re.DOTALL)
+
+
+def _inflate(stream: bytes) -> bytes:
+    try:
+        return zlib.decompress(stream)
+    except zlib.error:
+        return stream
+
+
+def _is_image_stream(data: bytes, start: int) -> bool:
+    """Whether the stream starting at ``start`` is an image (pixels, never text).
+
+    Its dictionary lies between the ``obj`` keyword before it and the stream.
+    Image streams are left out of the text views: they hold no text, and the
+    text operators' patterns are slow on megabytes of pixels.
+    """
+    head = data[max(0, start - 4096) : start]
+    return bool(_IMAGE_STREAM_RE.search(head[head.rfind(b" obj") :]))
+
+
+def _to_unicode(cmap: bytes) -> dict[int, str]:
+    """A ToUnicode CMap: character code to text (``bfchar`` and ``bfrange`` entries)."""
+    out: dict[int, str] = {}
+
+    def text(hexa: bytes) -> str:
+        raw = bytes.fromhex(re.sub(rb"\s", b"", hexa).decode("ascii"))
+        return raw.decode("utf-16-be", errors="replace")
+
+    for block in re.finditer(rb"beginbfchar(.*?)endbfchar", cmap, re.DOTALL):
+        for src, dst in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f\s]*)>", block.group(1)):
+            out[int(src, 16)] = text(dst)
+    for block in re.finditer(rb"beginbfrange(.*?)endbfrange", cmap, re.DOTALL):
+        for lo, hi, dst in re.findall(
+            rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f\s]+)>", block.group(1)
+        ):
+            base = text(dst)
+            first, last = int(lo, 16), int(hi, 16)
+            if base and last - first < 65536:
+                for code in range(first, last + 1):
+                    out[code] = base[:-1] + chr(min(0x10FFFF, ord(base[-1]) + code - first))
+    return out
+
+
+def _pdf_mapped_text(data: bytes) -> str:
+    """The text a PDF shows through its fonts' ToUnicode maps (two-byte codes).
+
+    PDFs written by Typst (studyval's PDF reports) draw glyph numbers of
+    subset fonts, which read as nothing without the font's ToUnicode map: each
+    page's and form's content is read with the fonts of its own resources.
+    """
+    objects: dict[int, tuple[bytes, bytes | None]] = {}
+    for match in _OBJ_RE.finditer(data):
+        stream = match.group(3)
+        if stream is not None and not _IMAGE_STREAM_RE.search(match.group(2)):
+            stream = _inflate(stream)
+        elif stream is not None:
+            stream = b""
+        objects[int(match.group(1))] = (match.group(2), stream)
+    if not objects or not any(b"/ToUnicode" in d for d, _ in objects.values()):
+        return ""
+    cmaps: dict[int, dict[int, str]] = {}
+
+    def font_map(num: int) -> dict[int, str]:
+        if num not in cmaps:
+            ref = re.search(rb"/ToUnicode\s+(\d+)\s+\d+\s+R", objects.get(num, (b"", None))[0])
+            stream = objects.get(int(ref.group(1)), (b"", None))[1] if ref else None
+            cmaps[num] = _to_unicode(stream) if stream else {}
+        return cmaps[num]
+
+    def fonts(dictionary: bytes) -> dict[bytes, dict[int, str]]:
+        res = re.search(rb"/Resources\s+(\d+)\s+\d+\s+R", dictionary)
+        if res:
+            dictionary = objects.get(int(res.group(1)), (b"", None))[0]
+        ref = re.search(rb"/Font\s+(\d+)\s+\d+\s+R", dictionary)
+        if ref:
+            dictionary = b"/Font" + objects.get(int(ref.group(1)), (b"", None))[0]
+        inline = re.search(rb"/Font\s*<<(.*?)>>", dictionary, re.DOTALL)
+        if not inline:
+            return {}
+        pairs = re.findall(rb"/([^\s/<>\[\]()]+)\s*(\d+)\s+\d+\s+R", inline.group(1))
+        return {name: font_map(int(num)) for name, num in pairs}
+
+    lines: list[str] = []
+    for dictionary, stream in objects.values():
+        if re.search(rb"/Type\s*/Page\b", dictionary):
+            contents = re.search(rb"/Contents\s*(\[[^\]]*\]|\d+\s+\d+\s+R)", dictionary)
+            refs = re.findall(rb"(\d+)\s+\d+\s+R", contents.group(1)) if contents else []
+            content = b"\n".join(objects.get(int(r), (b"", None))[1] or b"" for r in refs)
+        elif stream and re.search(rb"/Subtype\s*/Form\b", dictionary):
+            content = stream
+        else:
+            continue
+        by_name = fonts(dictionary)
+        current: dict[int, str] = {}
+        for op in _TEXT_OP_RE.finditer(content):
+            if op.group(1) is not None:
+                current = by_name.get(op.group(1), {})
+                continue
+            if not current:
+                continue
+            shown = op.group(2) if op.group(2) is not None else op.group(3)
+            codes = b""
+            for string in _STRING_RE.finditer(shown):
+                if string.group(1) is not None:
+                    hexa = re.sub(rb"\s", b"", string.group(1))
+                    codes += bytes.fromhex((hexa + b"0" * (len(hexa) % 2)).decode("ascii"))
+                else:
+                    codes += _pdf_unescape(string.group(0))
+            lines.append(
+                "".join(
+                    current.get(int.from_bytes(codes[i : i + 2], "big"), "")
+                    for i in range(0, len(codes) - 1, 2)
+                )
+            )
+    return "\n".join(lines)
+
+
 _DATA_URI_RE = re.compile(rb"data:([a-z]+/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=\s]+)")
 
 
@@ -231,12 +361,11 @@ def _views(path: Path, data: bytes) -> list[tuple[str, bytes]]:
             views.append(("parquet cells", f"<unreadable parquet: {exc}>".encode()))
     if suffix == ".pdf":
         for match in _STREAM_RE.finditer(data):
-            try:
-                content = zlib.decompress(match.group(1))
-            except zlib.error:
-                content = match.group(1)
+            content = _inflate(match.group(1))
             views.append(("pdf stream", content))
-            views.append(("pdf text", _pdf_text(content)))
+            if not _is_image_stream(data, match.start()):
+                views.append(("pdf text", _pdf_text(content)))
+        views.append(("pdf text", _pdf_mapped_text(data).encode("utf-8")))
     if suffix in (".html", ".htm", ".svg"):
         for match in _DATA_URI_RE.finditer(data):
             try:
@@ -429,13 +558,13 @@ def _visible_text(path: Path) -> str:
     if suffix == ".png":
         return _png_text(data)
     if suffix == ".pdf":
-        parts = [_pdf_text(data).decode("utf-8", errors="replace")]
+        parts = [_pdf_text(_STREAM_RE.sub(b"", data)).decode("utf-8", errors="replace")]
         for match in _STREAM_RE.finditer(data):
-            try:
-                content = zlib.decompress(match.group(1))
-            except zlib.error:
-                content = match.group(1)
+            if _is_image_stream(data, match.start()):
+                continue
+            content = _inflate(match.group(1))
             parts.append(_pdf_text(content).decode("utf-8", errors="replace"))
+        parts.append(_pdf_mapped_text(data))
         # strings outside the content streams (document information: title, author...)
         parts += [
             _pdf_unescape(m.group(0)).decode("latin-1")

@@ -13,13 +13,14 @@ counts) are defined here, once.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from studyval.errors import StudyvalError, Violation
+from studyval.steps.registry import StepRegistry, requested_steps
 
 if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "StudyProtocol",
     "flow_count",
     "protocol",
+    "steps_analysis",
 ]
 
 #: Protocols with an implemented analysis plan: slug -> module under studyval.protocols.
@@ -93,25 +95,6 @@ class ImagingChain(Protocol):
         """``clinical``, ``predictions`` (where the chain writes them) and ``imaging``."""
 
 
-def _default_join(
-    clinical: pd.DataFrame,
-    predictions: pd.DataFrame,
-    plan: Any,
-    *,
-    clinical_label: str,
-    predictions_label: str,
-) -> Cohort:
-    from studyval.cohort import join_predictions
-
-    return join_predictions(
-        clinical,
-        predictions,
-        plan,
-        clinical_label=clinical_label,
-        predictions_label=predictions_label,
-    )
-
-
 @dataclass(frozen=True)
 class StudyProtocol:
     """One registered study: what the shared pipeline calls, and nothing else.
@@ -132,12 +115,16 @@ class StudyProtocol:
         ``(tables, plan) -> list[FigureSpec]``: every figure, drawn from tables.
     requires_predictions : bool
         False when the plan fits its own models from the clinical table.
-    join : callable
+    join : callable or None
         ``(clinical, predictions, plan, *, clinical_label, predictions_label) -> Cohort``;
-        :func:`studyval.cohort.join_predictions` unless the protocol has its own.
+        None for :func:`studyval.cohort.join_predictions` (the pipeline's default).
     imaging_chain : callable or None
         The demo's imaging chain, for protocols whose demo inputs can come out
         of the imaging models.
+    steps : StepRegistry or None
+        The analysis steps a plan of this protocol may name in
+        ``endpoints[].analyses`` (checked at plan load); ``analyse`` is then
+        :func:`steps_analysis` over them.
 
     """
 
@@ -147,8 +134,9 @@ class StudyProtocol:
     checklist: Callable[[Any, dict[str, pd.DataFrame], Cohort], pd.DataFrame]
     figure_specs: Callable[[dict[str, pd.DataFrame], Any], list[FigureSpec]]
     requires_predictions: bool = True
-    join: Join = field(default=_default_join)
+    join: Join | None = None
     imaging_chain: ImagingChain | None = None
+    steps: StepRegistry | None = None
 
 
 def protocol(slug: str) -> StudyProtocol:
@@ -173,6 +161,26 @@ def protocol(slug: str) -> StudyProtocol:
     if not isinstance(spec, StudyProtocol) or spec.slug != slug:  # pragma: no cover - a bug
         raise TypeError(f"{PROTOCOLS[slug]}.PROTOCOL is not the StudyProtocol of {slug}")
     return spec
+
+
+def steps_analysis(registry: StepRegistry, *, always: Sequence[str]) -> Analyse:
+    """The ``analyse`` of a protocol whose analysis is its plan's steps.
+
+    Runs ``always`` (the steps every run has: participant flow, baseline
+    table, ...) and then every step named in ``endpoints[].analyses``, in
+    order of first mention, each after the steps it needs
+    (:meth:`StepRegistry.run`).
+    """
+    for name in always:
+        registry[name]  # an unknown name is a defect of the protocol: fail at import
+
+    def analyse(
+        cohort: Cohort, plan: Any, *, progress: Callable[[str], None] = lambda _: None
+    ) -> ProtocolTables:
+        names = [*always, *(name for _, name in requested_steps(plan))]
+        return ProtocolTables(tables=registry.run(names, cohort, plan, progress=progress))
+
+    return analyse
 
 
 def flow_count(flow: pd.DataFrame, stage: str, *, column: str = "n_patients", **where: Any) -> int:

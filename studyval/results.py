@@ -4,9 +4,12 @@ Each statistic in :mod:`studyval.analysis` returns a frozen dataclass that
 subclasses :class:`Result`. A result
 
 * documents its fields in its own docstring,
-* becomes a one-row tidy :class:`pandas.DataFrame` with :meth:`Result.to_frame`
-  (array-valued fields such as curve coordinates are left out; results that
-  hold curves expose them through their own ``*_frame`` methods),
+* becomes its tidy :class:`pandas.DataFrame` with :meth:`Result.to_frame`, the
+  one table accessor of every result: by default one row of the scalar fields
+  (array-valued fields such as curve coordinates are left out); a result whose
+  main output is a table (a Kaplan-Meier curve, a confusion matrix, an ICC
+  table) returns that table and keeps its one-row summary as
+  ``summary_frame()``; further views have descriptive ``*_frame`` names,
 * unpacks like the tuple that older APIs returned where that is natural
   (``estimate, ci_low, ci_high = r`` via :meth:`Result.__iter__` when the
   subclass defines ``_unpack``).

@@ -9,7 +9,9 @@ every studyval manifest records (``protocol``, ``seed``, ``inputs``,
 ``models``, ``outputs``, ``environment``, ``git``, ``dictionary``; a missing or
 malformed one is an error naming the field). It then recomputes the bundle
 (without rendering) into a temporary directory from the given inputs and the
-protocol's bundled plan, **with the plan's pre-registered seed** (not the seed
+plan the bundle keeps (``study/plan.yml`` and ``study/dictionary.yml``, when the
+manifest records them unchanged; otherwise the protocol's shipped plan),
+**with the plan's pre-registered seed** (not the seed
 the manifest states: an edited seed must not steer the check), and reports
 table by table and figure by figure whether each output reproduces the SHA-256
 recorded in the bundle's manifest.
@@ -469,7 +471,7 @@ def _protocol_dictionary(slug: str) -> tuple[str, ...] | None:
     from studyval.plan import load_plan, plan_path
 
     try:
-        name = getattr(load_plan(plan_path(slug), check_dictionary=False), "dictionary", slug)
+        name = load_plan(plan_path(slug), check_dictionary=False).dictionary
         return load_dictionary(name or slug).names
     except (StudyvalError, OSError, ValueError):
         return None
@@ -738,7 +740,9 @@ def _causes(
                 f"({rec.get('bytes')} bytes recorded, {Path(path).stat().st_size} now)"
             )
     proto = manifest.get("protocol", {})
-    plan_now = _plan_sha256(slug)
+    # the plan the recomputation used: the bundle's own copy when intact, else the shipped one
+    used = recomputed.get("protocol", {}) if recomputed is not None else {}
+    plan_now = used.get("plan_sha256") or _plan_sha256(slug)
     if plan_now != proto.get("plan_sha256") and "protocol.plan_sha256" not in edited:
         causes.append(
             f"analysis plan changed: reports/{slug}/plan.yml has SHA-256 {str(plan_now)[:12]}..., "
@@ -869,9 +873,27 @@ def _model_edits(
     return edits
 
 
+def _study_copies(bundle: Path, manifest: Mapping[str, Any]) -> tuple[Path | None, Path | None]:
+    """The bundle's ``study/plan.yml`` and ``study/dictionary.yml`` when the manifest records them as they are."""
+    from studyval.bundle import file_sha256
+    from studyval.study_files import DICTIONARY_COPY, PLAN_COPY
+
+    outputs = manifest.get("outputs")
+    if not isinstance(outputs, Mapping):
+        return None, None
+    found = []
+    for rel in (PLAN_COPY, DICTIONARY_COPY):
+        path = bundle / rel
+        intact = path.is_file() and not path.is_symlink() and outputs.get(rel) == file_sha256(path)
+        found.append(path if intact else None)
+    if found[0] is None:
+        return None, None
+    return found[0], found[1]
+
+
 def _kind_name(rel: str) -> tuple[str, str]:
     top, _, rest = rel.partition("/")
-    kind = {"tables": "table", "figures": "figure"}.get(top, top)
+    kind = {"tables": "table", "figures": "figure", "study": "study"}.get(top, top)
     return kind, rest.rsplit(".", 1)[0]
 
 
@@ -879,7 +901,7 @@ def _hashes(root: Path) -> dict[str, str]:
     from studyval.bundle import file_sha256
 
     out: dict[str, str] = {}
-    for sub in ("tables", "figures"):
+    for sub in ("tables", "figures", "study"):
         base = root / sub
         if base.is_dir():
             for p in sorted(base.rglob("*")):
@@ -1151,6 +1173,10 @@ def verify_bundle(
     # handed to the recomputation only when intact (an edited file must not be taken as input)
     imaging_ok = _imaging_intact(bundle)
     has_imaging = (bundle / "imaging").is_dir() and not (bundle / "imaging").is_symlink()
+    # the plan and dictionary the run used, as the bundle keeps them (study/): used when the
+    # manifest records them unchanged; otherwise (an edited copy, a bundle written before the
+    # copies existed) the protocol's shipped plan, and the copies are reported as modified
+    plan_copy, dictionary_copy = _study_copies(bundle, manifest)
 
     def recompute(root: Path) -> VerifyReport:
         out = root / "recomputed"
@@ -1166,6 +1192,8 @@ def verify_bundle(
                 # the imaging chain's outputs are copied into the bundle: the bundle's copy,
                 # when it is the one the manifest records
                 imaging=bundle / "imaging" if has_imaging and imaging_ok else None,
+                plan=plan_copy,
+                dictionary=dictionary_copy,
             )
         except StudyvalError as exc:
             report = compare_bundles(

@@ -13,6 +13,10 @@ session and shared:
     ``n_resamples=None`` the bundled plan runs (the registered resample counts; the manifest
     records the plan file's SHA-256, as ``studyval figures`` and ``studyval verify`` check);
     with a number, the plan given by :func:`trimmed_plan` is passed to ``run_protocol``.
+    ovcf-chronicity's bundle of the bundled plan (no report) is made by ``studyval run`` in a
+    subprocess instead, with 1 BLAS/OpenMP thread, hash seed 1 and absolute paths, from a folder
+    of its own: it is also the second run of test_verify's determinism test (the same tables,
+    figures and manifest as ``run_protocol`` in process would make, as that test checks).
 ``trimmed_plan(slug, n_resamples)``
     The bundled plan with every resample count cut, for a test that passes a plan on.
 ``demo_bundle``
@@ -41,6 +45,42 @@ import pytest
 from filelock import FileLock
 from pydantic import BaseModel
 
+#: The modules that take longest (bundles, recomputations, subprocess runs, training), in
+#: decreasing order of their own time in a full run on 2 cores, run first: with ``--dist loadfile
+#: --no-loadscope-reorder`` pytest-xdist hands each worker the next file as it finishes one, so
+#: the longest go first and the workers finish together (longest processing time first) instead of
+#: one worker running a slow module alone at the end. Each shared build is needed first by a
+#: module high in the list and only read by those below it: test_bundle_safety makes
+#: ovcf-chronicity's bundle, test_manuscript refracture-pvp's and cirrhosis-sarcopenia's,
+#: test_verify the demo bundle (test_privacy and test_faults read it later). Every other module
+#: keeps its place after these.
+SLOW_MODULES = (
+    "test_bundle_safety.py",
+    "test_bad_inputs_protocols.py",
+    "test_models_predict_engines.py",
+    "test_protocol_msk_aging.py",
+    "test_manuscript.py",
+    "test_user_plans.py",
+    "test_verify.py",
+    "test_models_training.py",
+    "test_report_summary.py",
+    "test_properties_dictionary.py",
+    "test_privacy.py",
+    "test_protocol_vcf_opportunistic.py",
+    "test_internal_validation.py",
+    "test_models_demo.py",
+    "test_pipeline.py",
+    "test_render.py",
+    "test_cli.py",
+    "test_bad_inputs_vcf_opportunistic.py",
+    "test_report_plan_facts.py",
+    "test_escaping.py",
+    "test_faults.py",
+    "test_bad_inputs_cli.py",
+    "test_protocol_refracture_pvp.py",
+    "test_protocol_cirrhosis_sarcopenia.py",
+    "test_figures_style.py",
+)
 #: Fields that set a plan's number of bootstrap resamples or refits (any section of any plan).
 RESAMPLE_FIELDS = ("n_resamples", "n_bootstrap")
 #: Input files a synthetic cohort writes (SyntheticCohort.write).
@@ -131,9 +171,31 @@ class SessionBuilds:
                 plan=None if n_resamples is None else trimmed_plan(slug, n_resamples),
             )
 
+        if slug == DEMO_SLUG and n_resamples is None and not render:
+            build = self._one_thread_run(slug, inputs)
         plan = "registered" if n_resamples is None else f"n{n_resamples}"
         report = "report" if render else "no-report"
         return self.once(f"bundle-{slug}-{plan}-{report}", build) / "bundle"
+
+    @staticmethod
+    def _one_thread_run(slug: str, inputs: dict[str, Path]) -> Callable[[Path], None]:
+        """``studyval run --no-render`` in a subprocess: 1 BLAS/OpenMP thread, hash seed 1, run
+        from a folder of its own with absolute paths (the second run of test_verify's
+        determinism test; the demo bundle is the first)."""
+
+        def build(target: Path) -> None:
+            cwd = target / "elsewhere"
+            cwd.mkdir(parents=True)
+            env = dict(os.environ)
+            env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+            env.update(PYTHONHASHSEED="1")
+            cmd = [sys.executable, "-m", "studyval.cli", "run", slug, "-c", str(inputs["clinical"])]
+            cmd += ["-p", str(inputs["predictions"]), "-o", str(target / "bundle")]
+            cmd += ["--no-render", "-q"]
+            done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+
+        return build
 
     def demo(self) -> tuple[Path, dict[str, Path]]:
         """The demo bundle of ovcf-chronicity, made by ``studyval run`` in a subprocess."""
@@ -158,6 +220,12 @@ class SessionBuilds:
 
         bundle = self.once("demo-ovcf-chronicity", build) / "bundle"
         return bundle, {k: inputs[k] for k in ("clinical", "predictions")}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The slowest modules first (SLOW_MODULES); the order of the tests within a module is kept."""
+    rank = {name: k for k, name in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture(scope="session")

@@ -342,11 +342,11 @@ def test_diagnostic_accuracy_reproduces_table_from_scores():
     assert isinstance(r, AccuracyResult)
     c = r.confusion
     assert (c.tp, c.fp, c.fn, c.tn) == (231, 32, 27, 54)
-    assert r.table().equals(_table(**LIVER).table())
+    assert r.measures_frame().equals(_table(**LIVER).measures_frame())
 
 
 def test_table_columns_and_dtypes():
-    table = _table(**LIVER).table()
+    table = _table(**LIVER).measures_frame()
     assert list(table.columns) == [
         "measure", "estimate", "ci_low", "ci_high", "ci_level", "numerator", "denominator",
         "ci_method", "note",
@@ -376,12 +376,12 @@ def test_balanced_accuracy_has_no_ci_and_says_so():
 def test_confusion_table_layout_and_labels():
     cm = ConfusionMatrix(tp=231, fp=32, fn=27, tn=54, threshold=0.5, positive="acute",
                          negative="chronic")  # fmt: skip
-    table = cm.table()
+    table = cm.matrix()
     assert table.index.name == "reference standard"
     assert table.columns.name == "index test (positive iff score >= 0.5)"
     assert table.loc["acute", "acute"] == 231 and table.loc["acute", "chronic"] == 27
     assert table.loc["chronic", "acute"] == 32 and table.loc["chronic", "chronic"] == 54
-    with_margins = cm.table(margins=True)
+    with_margins = cm.matrix(margins=True)
     assert with_margins.loc["total", "total"] == 344
     assert with_margins.loc["acute", "total"] == 258
 
@@ -399,7 +399,7 @@ def test_confusion_long_frame():
 def test_default_negative_label():
     cm = confusion_matrix(["acute", "chronic"], [0.9, 0.1], positive="acute", threshold=0.5)
     assert cm.negative == "not acute"
-    assert cm.table().index.tolist() == ["acute", "not acute"]
+    assert cm.matrix().index.tolist() == ["acute", "not acute"]
 
 
 def test_threshold_objects_are_accepted_with_matching_status():
@@ -567,15 +567,15 @@ def test_cluster_bootstrap_against_R_same_resamples():
         m = r.measure(name)
         assert (m.ci_low, m.ci_high) == pytest.approx((lo, hi), rel=1e-9)
     label = "patient-level percentile bootstrap (200 resamples)"
-    assert r.ci_method == label and (r.table()["ci_method"] == label).all()
+    assert r.ci_method == label and (r.measures_frame()["ci_method"] == label).all()
 
 
 def test_cluster_bootstrap_keeps_estimates_counts_and_relevant_notes():
     plain = _clustered(clusters=None, n_resamples=None, seed=None)
     boot = _clustered()
     cols = ["measure", "estimate", "ci_level", "numerator", "denominator"]
-    pd.testing.assert_frame_equal(plain.table()[cols], boot.table()[cols])
-    notes = boot.table().set_index("measure")["note"]
+    pd.testing.assert_frame_equal(plain.measures_frame()[cols], boot.measures_frame()[cols])
+    notes = boot.measures_frame().set_index("measure")["note"]
     assert notes["balanced_accuracy"] == ""  # the bootstrap gives it an interval
     assert notes["ppv_adjusted"] == "at assumed prevalence 0.1 (Bayes' theorem)"
     assert plain.bootstrap is None and plain.ci_method == "wilson"
@@ -613,7 +613,7 @@ def test_cluster_bootstrap_bca_and_row_order():
         threshold_status="pre-specified", prevalence=0.1, zero_cell_correction=0.5,
         clusters=PATIENTS[order], n_resamples=500, seed=1, ci_method="bca",
     )  # fmt: skip
-    pd.testing.assert_frame_equal(a.table(), b.table(), rtol=1e-12)
+    pd.testing.assert_frame_equal(a.measures_frame(), b.measures_frame(), rtol=1e-12)
 
 
 def test_cluster_bootstrap_warns_when_a_measure_often_fails():

@@ -739,7 +739,7 @@ PLAN_CASES = [
     ),
     pytest.param(
         lambda p: p["endpoints"][0].update(analyses=["acu"]),
-        r"field 'endpoints\[0\]\.analyses': unknown analysis 'acu'; did you mean 'auc'\?",
+        r"field 'endpoints\[0\]\.analyses\[0\]': unknown analysis step; did you mean 'auc'\?",
         id="misspelt-analysis",
     ),
     pytest.param(

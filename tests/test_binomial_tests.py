@@ -170,3 +170,59 @@ def test_two_sided_p_values_for_every_count_against_R():
         1.6620338978099931e-09, 3.4867844009999923e-11,
     ]  # fmt: skip
     np.testing.assert_allclose(binomial_two_sided_p_values(20, 0.3), expected, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- historical and concurrent
+
+
+def test_historical_and_concurrent_on_the_vcf_demo_counts_against_r():
+    from studyval.analysis.binomial_tests import historical_and_concurrent
+
+    r = historical_and_concurrent(188, 214, p0=0.77, x_control=143, n_control=174)
+    # binom.test(188, 214, 0.77)$p.value
+    assert r.historical_p_value == pytest.approx(8.5266113422556849e-05, rel=1e-6)
+    # binom.test(143, 174, 0.77)$p.value
+    assert r.control_vs_historical_p_value == pytest.approx(0.12506387824695761, rel=1e-6)
+    # fisher.test(matrix(c(188, 26, 143, 31), 2, byrow = TRUE))$p.value
+    assert r.concurrent_p_value == pytest.approx(0.1489347339207612, rel=1e-6)
+    assert r.historical_reject and not r.concurrent_reject and not r.agree
+    assert r.difference == pytest.approx(188 / 214 - 143 / 174)
+    assert r.ci_low < 0 < r.ci_high  # Newcombe's interval of the concurrent difference includes 0
+
+
+@pytest.mark.parametrize(
+    ("alternative", "concurrent_p"),
+    [
+        # fisher.test(matrix(c(30, 10, 22, 16), 2, byrow = TRUE))$p.value
+        pytest.param("two-sided", 0.15004288907799504, id="two-sided"),
+        # fisher.test(..., alternative = "greater")$p.value
+        pytest.param("greater", 0.086499274927482786, id="greater"),
+    ],
+)
+def test_historical_and_concurrent_small_counts_against_r(alternative, concurrent_p):
+    from studyval.analysis.binomial_tests import historical_and_concurrent
+
+    r = historical_and_concurrent(
+        30, 40, p0=0.6, x_control=22, n_control=38, alternative=alternative
+    )
+    assert r.concurrent_p_value == pytest.approx(concurrent_p, rel=1e-6)
+    if alternative == "two-sided":
+        # binom.test(30, 40, 0.6): p 0.054133233573739004, CI 0.58803801984857007 0.87308520106715504
+        assert r.historical_p_value == pytest.approx(0.054133233573739004, rel=1e-6)
+        # binom.test(22, 38, 0.6)$p.value
+        assert r.control_vs_historical_p_value == pytest.approx(0.86880869293864649, rel=1e-6)
+        assert r.agree  # neither rejects at 0.05
+
+
+def test_historical_and_concurrent_agree_when_both_reject():
+    from studyval.analysis.binomial_tests import historical_and_concurrent
+
+    r = historical_and_concurrent(95, 100, p0=0.5, x_control=50, n_control=100)
+    assert r.historical_reject and r.concurrent_reject and r.agree
+
+
+def test_historical_and_concurrent_bad_test_is_named():
+    from studyval.analysis.binomial_tests import historical_and_concurrent
+
+    with pytest.raises(StudyvalError, match="did you mean 'fisher'"):
+        historical_and_concurrent(5, 10, p0=0.5, x_control=4, n_control=10, test="fischer")

@@ -508,7 +508,7 @@ def test_confidence_moves_the_slope(power, direction):
 def _rows_close(
     a: CalibrationResult, b: CalibrationResult, rtol: float = 1e-12, skip: tuple[str, ...] = ()
 ) -> None:
-    ta, tb = a.table(), b.table()
+    ta, tb = a.to_frame(), b.to_frame()
     ta, tb = ta[~ta["measure"].isin(skip)], tb[~tb["measure"].isin(skip)]
     assert list(ta["ci_method"]) == list(tb["ci_method"])
     for col in ("estimate", "ci_low", "ci_high"):
@@ -538,7 +538,7 @@ def test_singleton_clusters_change_only_the_interval_method():
     kw = {"positive": 1, "n_resamples": 60, "seed": 8, "ci_method": "percentile"}
     plain = calibration(y, p, **kw)
     single = calibration(y, p, clusters=np.arange(p.size), **kw)
-    tp, ts = plain.table().set_index("measure"), single.table().set_index("measure")
+    tp, ts = plain.to_frame().set_index("measure"), single.to_frame().set_index("measure")
     np.testing.assert_allclose(tp["estimate"], ts["estimate"], rtol=0, atol=0)
     boot = ["scaled_brier", "emax", "eavg", "e50", "e90"]
     pd.testing.assert_frame_equal(
@@ -663,7 +663,7 @@ def test_without_bootstrap_the_bootstrap_measures_have_no_interval(point_results
 # --------------------------------------------------------------------------- #
 def test_table_and_frames(point_results):
     r = point_results["bc"]
-    t = r.table()
+    t = r.to_frame()
     assert list(t.columns) == [
         "measure",
         "estimate",
@@ -675,7 +675,7 @@ def test_table_and_frames(point_results):
     ]
     assert tuple(t["measure"]) == MEASURES
     assert (t["ci_level"] == 0.95).all()
-    row = r.to_frame()
+    row = r.summary_frame()
     assert len(row) == 1
     assert row.loc[0, "slope"] == r.slope.estimate
     assert row.loc[0, "slope_ci_low"] == r.slope.ci_low

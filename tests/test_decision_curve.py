@@ -39,6 +39,7 @@ from studyval.analysis.decision_curve import (
     NetBenefitDifference,
     net_benefit,
     net_benefit_difference,
+    threshold_grid,
 )
 from studyval.errors import EstimationError, StudyvalError
 
@@ -91,7 +92,7 @@ OURS = {"a": "a", "b": "b", "all": TREAT_ALL, "none": TREAT_NONE}
 
 @pytest.fixture(scope="module")
 def bc_curves() -> pd.DataFrame:
-    return net_benefit(Y, {"a": PA, "b": PB}, positive=1).frame()
+    return net_benefit(Y, {"a": PA, "b": PB}, positive=1).to_frame()
 
 
 @pytest.mark.parametrize(("threshold", "model"), list(DCURVES))
@@ -122,7 +123,7 @@ P10 = np.array([0.9, 0.7, 0.35, 0.2, 0.6, 0.3, 0.3, 0.1, 0.05, 0.02])
 
 def test_hand_computed():
     r = net_benefit(Y10, {"m": P10}, positive=1, thresholds=[0.25, 0.5, 0.8])
-    f = r.frame().set_index(["model", "threshold"])
+    f = r.to_frame().set_index(["model", "threshold"])
     m = f.loc["m"]
     np.testing.assert_allclose(m["net_benefit"], [0.2, 0.1, 0.1], rtol=1e-14)
     np.testing.assert_allclose(m["standardized_net_benefit"], [0.5, 0.25, 0.25], rtol=1e-14)
@@ -144,7 +145,7 @@ def test_hand_computed():
 def test_threshold_ties_count_as_treated():
     """Decision rule p >= t: a prediction equal to the threshold is treated (as dcurves)."""
     r = net_benefit(Y10, {"m": P10}, positive=1, thresholds=[0.3, 0.35])
-    m = r.frame().query("model == 'm'")
+    m = r.to_frame().query("model == 'm'")
     assert list(m["fp"]) == [3, 1]  # 0.6, 0.3, 0.3 at t = 0.3; 0.6 at t = 0.35
     assert list(m["tp"]) == [3, 3]
 
@@ -153,8 +154,55 @@ def test_default_thresholds_are_exact_decimals():
     assert DEFAULT_THRESHOLDS.size == 99
     assert DEFAULT_THRESHOLDS[5] == 0.06  # np.arange(0.01, 1, 0.01)[5] is 0.060000000000000005
     r = net_benefit(Y10, {"m": np.full(10, 0.06)}, positive=1)
-    m = r.frame().query("model == 'm' and threshold == 0.06")
+    m = r.to_frame().query("model == 'm' and threshold == 0.06")
     assert int(m["tp"].iloc[0]) == 4
+
+
+def test_threshold_grid_against_R_seq():
+    """The plan grid of ovcf-chronicity, against R's ``seq`` rounded to the decimals.
+
+    R 4.2::
+
+        x <- round(seq(0.05, 0.95, by = 0.01), 10)
+        length(x)                               # 91
+        sprintf("%.17g", x[c(1, 3, 8, 91)])     # "0.050000000000000003" "0.070000000000000007"
+                                                # "0.12" "0.94999999999999996"
+        sum(x != seq(0.05, 0.95, by = 0.01))    # 29: unrounded, seq() misses 29 decimals
+    """
+    g = threshold_grid(0.05, 0.95, 0.01)
+    assert g.size == 91
+    assert [g[0], g[2], g[7], g[90]] == [0.05, 0.07, 0.12, 0.95]  # the floats R prints above
+    assert np.array_equal(g, np.arange(5, 96) / 100)  # every threshold the float of its decimal
+    assert not g.flags.writeable
+    assert int((np.arange(0.05, 0.95 + 0.005, 0.01) != g).sum()) > 0  # what the rounding fixes
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param((0.1, 0.5, 0.1), [0.1, 0.2, 0.3, 0.4, 0.5], id="stop-included"),
+        pytest.param((0.2, 0.95, 0.2), [0.2, 0.4, 0.6, 0.8], id="stop-off-the-grid"),
+        pytest.param((0.3, 0.31, 0.5), [0.3], id="step-beyond-stop"),
+    ],
+)
+def test_threshold_grid_ends_at_stop(args, expected):
+    assert threshold_grid(*args).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        pytest.param((0.0, 0.5, 0.1), "0 < start < stop < 1", id="start-zero"),
+        pytest.param((0.5, 0.4, 0.1), "0 < start < stop < 1", id="reversed"),
+        pytest.param((0.1, 1.0, 0.1), "0 < start < stop < 1", id="stop-one"),
+        pytest.param((0.1, 0.5, 0.0), "step must be > 0", id="zero-step"),
+        pytest.param((0.1, float("nan"), 0.1), "stop must be finite", id="nan-stop"),
+        pytest.param((0.1, "0.5", 0.1), "stop must be a number", id="text-stop"),
+    ],
+)
+def test_threshold_grid_bad_arguments(args, match):
+    with pytest.raises(StudyvalError, match=match):
+        threshold_grid(*args)
 
 
 def test_treat_all_closed_form(bc_curves):
@@ -189,7 +237,7 @@ def test_result_object():
     assert isinstance(r, DecisionCurveResult)
     assert r.models == ("m", TREAT_ALL, TREAT_NONE)
     assert r.decision_rule == "treat if predicted probability >= threshold"
-    pd.testing.assert_frame_equal(r.to_frame(), r.frame())
+    pd.testing.assert_frame_equal(r.to_frame(), r.to_frame())
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.n = 3  # type: ignore[misc]
     with pytest.raises(ValueError, match="read-only"):
@@ -200,7 +248,7 @@ def test_string_labels():
     labels = np.where(Y10 == 1, "acute", "chronic")
     a = net_benefit(labels, {"m": P10}, positive="acute", thresholds=[0.25, 0.5])
     b = net_benefit(Y10, {"m": P10}, positive=1, thresholds=[0.25, 0.5])
-    pd.testing.assert_frame_equal(a.frame(), b.frame())
+    pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())
 
 
 @pytest.mark.parametrize(
@@ -252,7 +300,7 @@ def test_probabilities_of_zero_and_one_are_allowed():
     p = _with(0, 1.0)
     p[9] = 0.0
     r = net_benefit(Y10, {"m": p}, positive=1, thresholds=[0.5])
-    assert r.frame().loc[0, "tp"] == 2
+    assert r.to_frame().loc[0, "tp"] == 2
 
 
 def test_single_class_raises():
@@ -276,7 +324,7 @@ def test_difference_point_estimates(diff_ab):
     np.testing.assert_allclose(diff_ab.difference, expected, rtol=1e-12)
     np.testing.assert_allclose(diff_ab.net_benefit_a, [DCURVES[(t, "a")][0] for t in T5])
     np.testing.assert_allclose(diff_ab.net_benefit_b, [DCURVES[(t, "b")][0] for t in T5])
-    f = diff_ab.frame()
+    f = diff_ab.to_frame()
     assert list(f.columns) == [
         "model_a",
         "model_b",

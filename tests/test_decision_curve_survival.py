@@ -17,7 +17,7 @@ RISK = np.array([0.9, 0.8, 0.6, 0.4, 0.3, 0.1])
 
 
 def _nb(res, strategy, threshold):
-    t = res.table
+    t = res.to_frame()
     row = t[(t["strategy"] == strategy) & np.isclose(t["threshold"], threshold)]
     return float(row["net_benefit"].iloc[0])
 
@@ -94,7 +94,7 @@ def test_net_benefit_survival_against_R_survfit():
     assert s == pytest.approx(0.71072798198747456, rel=1e-12)
     f = net_benefit_survival(
         d["time"], dead, {"a": d["risk_a"]}, horizon=1825, thresholds=[0.1, 0.2, 0.3, 0.5]
-    ).frame()
+    ).to_frame()
     model = f[f["strategy"] == "a"]
     np.testing.assert_allclose(
         model["net_benefit"],

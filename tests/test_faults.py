@@ -41,7 +41,7 @@ def assert_complete(bundle: Path) -> dict[str, str]:
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     present = {
         p.relative_to(bundle).as_posix(): _sha(p)
-        for sub in ("tables", "figures")
+        for sub in ("tables", "figures", "study")
         for p in sorted((bundle / sub).rglob("*"))
         if p.is_file()
     }

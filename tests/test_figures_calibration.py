@@ -35,7 +35,7 @@ def tables(data) -> dict[str, pd.DataFrame]:
     return {
         "curves": curves_frame(res),
         "histogram": histograms_frame(res, bins=25),
-        "dca": dca.frame(),
+        "dca": dca.to_frame(),
     }
 
 

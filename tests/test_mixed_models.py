@@ -11,7 +11,12 @@ import pytest
 from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
 
-from studyval.analysis.mixed_models import OptimiserAttempt, n_followed, random_intercept_lmm
+from studyval.analysis.mixed_models import (
+    OptimiserAttempt,
+    n_followed,
+    population_means,
+    random_intercept_lmm,
+)
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 
 DATA = Path(__file__).parent / "data"
@@ -231,3 +236,66 @@ def test_no_optimiser_converges_raises_naming_formula_and_every_attempt(oks, mon
         ),
     ):
         random_intercept_lmm(oks, formula="y ~ years * oa", group="patient")
+
+
+# --------------------------------------------------------------------------- #
+# population_means: fitted means with the random effects at 0
+# --------------------------------------------------------------------------- #
+def test_population_means_against_lme4_predict(oks):
+    # R 4.2.2, lme4:
+    #   f <- lmer(y ~ years * oa + (1 | patient), data = d, REML = TRUE)
+    #   nd <- expand.grid(years = c(0.5, 1, 2, 3), oa = c(0, 1))
+    #   predict(f, newdata = nd, re.form = NA)
+    #   X <- model.matrix(~ years * oa, nd); sqrt(diag(X %*% as.matrix(vcov(f)) %*% t(X)))
+    # Tolerance 1e-4 relative, as for the fit itself: the two optimisers stop at slightly
+    # different points of the same flat REML optimum (the means agree to 2e-8, the SEs to 5e-5).
+    r = random_intercept_lmm(oks, formula="y ~ years * oa", group="patient")
+    nd = pd.DataFrame({"years": [0.5, 1.0, 2.0, 3.0] * 2, "oa": [0.0] * 4 + [1.0] * 4})
+    t = population_means(r, nd).to_frame()
+    fitted = [
+        36.239867824388988,
+        35.859096642234441,
+        35.097554277925340,
+        34.336011913616240,
+        25.562564595972493,
+        24.708488747559759,
+        23.000337050734288,
+        21.292185353908817,
+    ]
+    se = [
+        1.00820011586965297,
+        0.96824938280784878,
+        0.96097602968093854,
+        1.04942620444275070,
+        0.89599393847857745,
+        0.85518855018276152,
+        0.84158102141483615,
+        0.91920534755548611,
+    ]
+    np.testing.assert_allclose(t["fitted"], fitted, rtol=1e-6)
+    np.testing.assert_allclose(t["se"], se, rtol=1e-4)
+    np.testing.assert_allclose(t["ci_high"] - t["fitted"], 1.959963984540054 * t["se"], rtol=1e-12)
+    assert list(t.columns[:2]) == ["years", "oa"] and (t["ci_level"] == 0.95).all()
+
+
+def test_population_mean_at_zero_covariates_is_the_intercept(oks):
+    r = random_intercept_lmm(oks, formula="y ~ years * oa", group="patient")
+    t = population_means(r, pd.DataFrame({"years": [0.0], "oa": [0.0]})).to_frame()
+    intercept = r.fixed.set_index("term").loc["Intercept"]
+    assert t["fitted"].iloc[0] == pytest.approx(intercept["estimate"], rel=1e-12)
+    assert t["se"].iloc[0] == pytest.approx(intercept["se"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("newdata", "match"),
+    [
+        pytest.param(pd.DataFrame({"years": [1.0]}), r"cannot build the design", id="no-oa"),
+        pytest.param(
+            pd.DataFrame({"years": [1.0], "oa": [np.nan]}), r"'oa' has missing", id="missing"
+        ),
+    ],
+)
+def test_population_means_rejects_incomplete_newdata(oks, newdata, match):
+    r = random_intercept_lmm(oks, formula="y ~ years * oa", group="patient")
+    with pytest.raises(StudyvalError, match=match):
+        population_means(r, newdata)

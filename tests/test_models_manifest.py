@@ -43,8 +43,11 @@ def test_dictionary_loads_and_declares_the_columns():
         "image_path",
         "label",
         "mask_path",
+        "vertebral_level",
+        "lowest_level",
     )
     assert dd["case_id"].unique and not dd["label"].required and not dd["mask_path"].required
+    assert not dd["vertebral_level"].required and not dd["lowest_level"].required
 
 
 def test_valid_manifest_gives_absolute_paths(study):

@@ -295,3 +295,123 @@ def test_the_command_line_names_a_bad_manifest(tmp_path):
     )
     assert res.exit_code == 1 and "images.csv" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "o").exists()
+
+
+def _hang_on(monkeypatch, name: str) -> list:
+    """Make reading the image ``name`` block (as on a stalled network share); others read."""
+    import threading
+
+    from studyval.models import inference
+
+    real = inference.load_image
+    never = threading.Event()
+    calls: list = []
+
+    def load(path, **kw):
+        if str(path).endswith(name):
+            calls.append(name)
+            never.wait()  # blocks for good; the read's daemon thread is abandoned
+        return real(path, **kw)
+
+    monkeypatch.setattr(inference, "load_image", load)
+    return calls
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_series_that_hangs_is_a_timeout_row(
+    reference, cls_cfg, weights, study, tmp_path, monkeypatch, workers
+):
+    """A hanging read becomes a failed row with reason 'timeout'; every other row is unchanged."""
+    _hang_on(monkeypatch, "case0003.nii.gz")
+    out = tmp_path / "out"
+    kw = {"num_workers": workers, "batch_size": 4, "progress": False}
+    t0 = time.monotonic()
+    res = predict_from_manifest(cls_cfg, weights, study, out, case_timeout=5, **kw)
+    assert time.monotonic() - t0 < 120
+    assert (res.n_scored, res.n_failed) == (N, 3)
+    row = res.table.set_index("case_id").loc["C0003"]
+    assert row["status"] == "failed" and pd.isna(row["score"])
+    assert row["failure_reason"] == "timeout: reading the image took more than 5 s"
+    assert row["input_sha256"] == hashlib.sha256(b"").hexdigest()  # nothing read to the end
+    others = res.table["case_id"] != "C0003"
+    pd.testing.assert_frame_equal(res.table[others], reference.table[others])
+    typed = read_table(res.table_path, "predictions")  # the contract holds; the category:
+    assert typed.set_index("case_id").loc["C0003", "failure_reason"] == "processing error"
+    # the series reads again: a rerun retries the timed-out case only, and the table is the
+    # reference's to the last byte
+    monkeypatch.undo()
+    again = predict_from_manifest(cls_cfg, weights, study, out, case_timeout=5, **kw)
+    assert (again.n_scored, again.n_skipped) == (1, N - 1)
+    assert again.table_path.read_bytes() == reference.table_path.read_bytes()
+
+
+def test_the_ray_scorer_passes_the_timeout_on(cls_cfg, weights, study, monkeypatch):
+    """Each Ray actor reads through the same prepare_case, with the run's case timeout."""
+    from studyval.models.manifest import read_manifest
+    from studyval.models.predict_ray import RayScorer
+
+    _hang_on(monkeypatch, "case0001.nii.gz")
+    cases = pd.DataFrame(
+        [{"case_id": r.case_id, "image": r.image} for r in read_manifest(study).records[:3]]
+    )
+    rows = RayScorer(cls_cfg, str(weights), 1, "cpu", case_timeout=2)(cases).to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
+    assert rows[1]["failure_reason"].startswith("timeout")
+
+
+def test_the_command_line_takes_a_case_timeout(reference, weights, study, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from studyval.cli import main
+
+    _hang_on(monkeypatch, "case0005.nii.gz")
+    out = tmp_path / "cli"
+    args = ["models", "predict", "densenet121_ovcf", "--smoke", "--weights", str(weights)]
+    args += ["--images", str(study), "--out", str(out), "-q", "--num-workers", "0"]
+    res = CliRunner().invoke(main, [*args, "--case-timeout", "3"])
+    assert res.exit_code == 0, res.output
+    assert f"{N} cases: {N} scored, 0 already scored, 3 failed" in res.output
+    raw = pd.read_csv(out / "predictions.csv", dtype=str).set_index("case_id")
+    assert raw.loc["C0005", "failure_reason"].startswith("timeout")
+    bad = CliRunner().invoke(main, [*args, "--case-timeout", "0"])
+    assert bad.exit_code == 2 and "case-timeout" in bad.output
+
+
+def test_ray_actors_share_gpus_when_there_are_fewer_gpus_than_actors():
+    from studyval.models.predict_ray import gpus_per_actor
+
+    assert gpus_per_actor(0, 2) == 0.0  # CPU cluster
+    assert gpus_per_actor(1, 1) == 1.0 and gpus_per_actor(8, 2) == 1.0
+    assert gpus_per_actor(1, 2) == 0.5  # two replicas on the one GPU
+    assert gpus_per_actor(3, 4) == 0.5  # packs onto whole GPUs (0.75 each would leave one waiting)
+    assert gpus_per_actor(1, 3) == 0.3333 and 3 * gpus_per_actor(1, 3) <= 1
+    for gpus in range(1, 9):
+        for actors in range(1, 20):
+            share = gpus_per_actor(gpus, actors)
+            assert 0 < share <= 1 and gpus * int(1 / share + 1e-9) >= actors
+
+
+def test_a_hash_that_hangs_on_resume_is_scored_again(
+    reference, cls_cfg, weights, study, tmp_path, monkeypatch
+):
+    """The resume check hashes every scored input (in a thread pool); a hash that hangs is
+    abandoned after the case timeout and its case scored again, not a stalled rerun."""
+    import threading
+
+    from studyval.models import inference
+
+    out = tmp_path / "out"
+    predict_from_manifest(cls_cfg, weights, study, out, num_workers=0, progress=False)
+    real, never = inference.input_key, threading.Event()
+
+    def key(path):
+        if str(path).endswith("case0005.nii.gz"):
+            never.wait()
+        return real(path)
+
+    monkeypatch.setattr(inference, "input_key", key)
+    again = predict_from_manifest(
+        cls_cfg, weights, study, out, num_workers=0, case_timeout=3, progress=False
+    )
+    assert (again.n_scored, again.n_skipped) == (1, N - 1)
+    assert again.table_path.read_bytes() == reference.table_path.read_bytes()

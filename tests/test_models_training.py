@@ -363,3 +363,54 @@ def test_segmentation_config_refused_by_prediction_and_missing_dev_rows(tmp_path
         train_from_manifest(
             load_config("densenet121_ovcf").smoke_version(), manifest, tmp_path / "o", epochs=1
         )
+
+
+def _record_training_batches(monkeypatch) -> list[int]:
+    """Batch sizes the network sees in training mode (a hook on every network built)."""
+    from studyval.models.config import ModelConfig
+
+    sizes: list[int] = []
+    build = ModelConfig.build_network
+
+    def recording(self, *args, **kwargs):
+        net = build(self, *args, **kwargs)
+        net.register_forward_pre_hook(
+            lambda module, inputs: (
+                sizes.append(int(inputs[0].shape[0])) if module.training else None
+            )
+        )
+        return net
+
+    monkeypatch.setattr(ModelConfig, "build_network", recording)
+    return sizes
+
+
+def test_a_last_batch_of_one_is_dropped_not_a_batch_norm_crash(tmp_path, monkeypatch):
+    """DenseNet-121 (batch norm; a 1-voxel feature map at 32³) with 3 cases in batches of 2.
+
+    Before, the epoch's last batch held one case and batch norm raised "Expected more than 1
+    value per channel when training". The last incomplete batch is dropped when the cases
+    fill more than one batch; cases that fit in one batch train as that one batch; a single
+    case is a clear error.
+    """
+    cls = load_config("densenet121_ovcf").smoke_version()
+    sizes = _record_training_batches(monkeypatch)
+    three = write_phantom_manifest(tmp_path / "three", 3, seed=1)
+    kw = {"epochs": 2, "batch_size": 2, "threads": 1, "progress": False}
+    res = train_from_manifest(cls, three, tmp_path / "o3", **kw)
+    assert res.model_version and len(res.history) == 2
+    assert sizes == [2, 2]  # one full batch per epoch; the third case's batch of 1 dropped
+    # the array loop drops it too
+    sizes.clear()
+    x, y = phantom_training_data(cls, 3, seed=2)
+    train(cls, x, y, out_dir=tmp_path / "arrays", epochs=2, batch_size=2, progress=False)
+    assert sizes == [2, 2]
+    # cases that fit in one batch: nothing dropped, one smaller batch per epoch
+    sizes.clear()
+    train_from_manifest(cls, three, tmp_path / "o3b", **{**kw, "batch_size": 8})
+    assert sizes == [3, 3]
+    # one case cannot train a batch-norm network: said clearly, no weights written
+    one = write_phantom_manifest(tmp_path / "one", 1, seed=1)
+    with pytest.raises(StudyvalError, match="batch normalisation needs at least 2 cases"):
+        train_from_manifest(cls, one, tmp_path / "o1", **kw)
+    assert not list((tmp_path / "o1").glob("densenet121_ovcf-*.pt"))

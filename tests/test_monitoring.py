@@ -60,6 +60,8 @@ def test_cusum_recursion_by_hand():
     assert pts["cusum"].tolist() == pytest.approx([s1, s2, s3, s4], rel=1e-12, abs=1e-12)
     assert pts["signal"].tolist() == [False, False, True, False]
     assert r.first_signal == "3" and r.n_signals == 1
+    # the totals behind the chart, for the reader to check against the weekly counts
+    assert (r.total_events, r.total_n) == (23, 120)
 
 
 def test_cusum_without_reset_keeps_accumulating():
@@ -108,3 +110,70 @@ def test_p_chart_against_montgomery_example_7_1():
     assert round(float(f["lcl"].iloc[0]), 4) == 0.0524
     assert list(f.loc[f["signal"] == "above", "period"]) == [15, 23]
     assert res.n_signals == 2
+
+
+# ----------------------------------------------------------------------------- CUSUM run lengths
+
+
+@pytest.mark.parametrize(
+    ("p0", "p1", "rate", "r_arl", "r_se"),
+    [
+        # R, an independent simulation of the same chart (set.seed(1), 4000 runs):
+        # k <- -log((1-p1)/(1-p0)) / log(p1*(1-p0)/(p0*(1-p1)))
+        # for each run: s <- 0; t <- 0; repeat { t <- t + 1; s <- max(0, s + rbinom(1, 29, rate)
+        #   - k * 29); if (s > 4) break }; mean and sd / sqrt(4000) of the run lengths
+        # detection, in control (missed rate 0.10): 306.1455, SE 4.9167
+        pytest.param(0.10, 0.23, 0.10, 306.1455, 4.9167, id="detection-in-control"),
+        # detection, out of control (missed rate 0.23): 2.71275, SE 0.02413
+        pytest.param(0.10, 0.23, 0.23, 2.71275, 0.02413, id="detection-out-of-control"),
+        # referral, in control (missed rate 0.40): 99.2825, SE 1.5128
+        pytest.param(0.40, 0.57, 0.40, 99.2825, 1.5128, id="referral-in-control"),
+    ],
+)
+def test_cusum_run_length_agrees_with_an_r_simulation(p0, p1, rate, r_arl, r_se):
+    """Two independent simulations agree within 4 combined Monte Carlo standard errors (the
+    oracle is itself random: this is the tolerance, not 1e-6). Issue 16 quotes about 290 and 97
+    weeks in control and 2.5-2.7 weeks out of control at ~29 VCF-positive scans a week."""
+    from studyval.analysis.monitoring import cusum_run_length
+
+    r = cusum_run_length(29, p0=p0, p1=p1, h=4, true_rate=rate, n_simulations=10_000, seed=20210301)
+    assert abs(r.arl - r_arl) < 4 * math.hypot(r.se, r_se), (r.arl, r.se)
+    assert r.n_censored == 0 and r.n_simulations == 10_000
+
+
+def test_cusum_run_length_is_reproducible_and_longer_in_control():
+    from studyval.analysis.monitoring import cusum_run_length
+
+    kw = {"p0": 0.1, "p1": 0.23, "h": 4, "n_simulations": 500, "seed": 7}
+    a = cusum_run_length(29, true_rate=0.1, **kw)
+    assert a == cusum_run_length(29, true_rate=0.1, **kw)
+    out = cusum_run_length(29, true_rate=0.23, **kw)
+    assert out.arl < a.arl and out.p_signal_within > a.p_signal_within
+    higher_h = cusum_run_length(29, true_rate=0.1, **{**kw, "h": 6})
+    assert higher_h.arl > a.arl
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"n_per_period": 0}, "n_per_period must be positive", id="n"),
+        pytest.param({"h": -1}, "h must be positive", id="h"),
+        pytest.param({"true_rate": 1.0}, "true_rate", id="rate"),
+        pytest.param({"n_simulations": 10}, "at least 100", id="sims"),
+        pytest.param({"p1": 0.05}, "must exceed p0", id="direction"),
+    ],
+)
+def test_cusum_run_length_bad_inputs_are_named(kwargs, match):
+    from studyval.analysis.monitoring import cusum_run_length
+
+    args = {
+        "n_per_period": 29,
+        "p0": 0.1,
+        "p1": 0.23,
+        "h": 4,
+        "true_rate": 0.1,
+        "n_simulations": 200,
+        "seed": 1,
+    }
+    with pytest.raises(StudyvalError, match=match):
+        cusum_run_length(**{**args, **kwargs})

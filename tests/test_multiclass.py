@@ -472,7 +472,7 @@ def test_mapping_and_dataframe_inputs_match_the_matrix(result):
 
 
 def test_table_is_tidy(result):
-    t = result.table()
+    t = result.to_frame()
     assert list(t["measure"]) == ["auc_ovr"] * 3 + ["auc_macro", "auc_weighted", "hand_till_m"]
     assert list(t["class"][:3]) == list(CLASSES)
     assert t["class"][3:].isna().all()
@@ -708,7 +708,7 @@ def test_confusion_counts_match_crosstab(confusion):
     ],
 )
 def test_confusion_wilson_against_R(confusion, cls, measure, x, n, lo, hi):
-    t = confusion.table()
+    t = confusion.to_frame()
     row = t[(t["measure"] == measure) & (t["class"].isna() if cls is None else t["class"] == cls)]
     assert len(row) == 1
     row = row.iloc[0]
@@ -728,14 +728,14 @@ def test_per_class_measures_are_one_vs_rest_2x2():
         assert ppv.numerator == tp and ppv.denominator == int(np.sum(pred == cls))
         assert spec.numerator == npv.numerator == int(np.sum((Y != cls) & (pred != cls)))
     assert c.accuracy_within_one is None
-    assert "accuracy_within_one" not in set(c.table()["measure"])
+    assert "accuracy_within_one" not in set(c.to_frame()["measure"])
 
 
 def test_class_never_predicted_has_undefined_ppv_with_a_note():
     y = ["a", "a", "b", "b", "c", "c"]
     pred = ["a", "b", "b", "b", "a", "a"]
     c = multiclass_confusion(y, pred, classes=["a", "b", "c"])
-    t = c.table().set_index(["class", "measure"])
+    t = c.to_frame().set_index(["class", "measure"])
     row = t.loc[("c", "ppv")]
     assert math.isnan(row["estimate"]) and math.isnan(row["ci_low"])
     assert row["note"] == "undefined: the denominator is zero (no case predicted 'c')"
@@ -872,7 +872,7 @@ def test_confusion_cluster_bootstrap_against_R_same_resamples(clustered_confusio
             [lo, hi, sd], rel=REL
         )
         assert frame.loc[name, "n_failed"] == 0
-    t = c.table()
+    t = c.to_frame()
     assert (t["ci_method"] == BOOT_LABEL).all() and c.ci_method == BOOT_LABEL
     row = t[(t["class"] == "osteopenia") & (t["measure"] == "ppv")].iloc[0]
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(CLUSTER_BOOT_R["ppv:1"][:2], rel=REL)
@@ -882,7 +882,7 @@ def test_confusion_cluster_bootstrap_against_R_same_resamples(clustered_confusio
 
 def test_confusion_bootstrap_keeps_estimates_and_counts(clustered_confusion):
     plain = multiclass_confusion(Y, predict_argmax(P, CLASSES), classes=CLASSES, ordinal=True)
-    a, b = plain.table(), clustered_confusion.table()
+    a, b = plain.to_frame(), clustered_confusion.to_frame()
     cols = ["class", "measure", "estimate", "ci_level", "numerator", "denominator", "note"]
     pd.testing.assert_frame_equal(a[cols], b[cols])
     np.testing.assert_array_equal(plain.matrix(), clustered_confusion.matrix())
@@ -898,7 +898,7 @@ def test_ovr_cluster_bootstrap_against_pROC_same_resamples(clustered_auc):
         assert frame.loc[name, ["ci_low", "ci_high", "se"]].tolist() == pytest.approx(
             [lo, hi, sd], rel=REL
         )
-    t = r.table().set_index("measure")
+    t = r.to_frame().set_index("measure")
     for name, avg in (("auc_macro", r.macro), ("auc_weighted", r.weighted),
                       ("hand_till_m", r.hand_till)):  # fmt: skip
         lo, hi, sd = CLUSTER_BOOT_R[name]
@@ -914,7 +914,7 @@ def test_ovr_cluster_bootstrap_against_pROC_same_resamples(clustered_auc):
 
 
 def test_ovr_per_class_rows_are_clustered_delong(clustered_auc):
-    t = clustered_auc.table()
+    t = clustered_auc.to_frame()
     ovr = t[t["measure"] == "auc_ovr"]
     assert (ovr["method"] == "clustered DeLong (Obuchowski 1997), patients as clusters").all()
     for j, cls in enumerate(CLASSES):
@@ -937,8 +937,8 @@ def test_ovr_bootstrap_covariance_is_that_of_the_replicates(clustered_auc):
 
 def test_default_auc_table_is_unchanged_by_the_new_options(result):
     again = one_vs_rest_auc(Y, P, classes=CLASSES, clusters=None)
-    pd.testing.assert_frame_equal(result.table(), again.table())
-    assert (result.table()["method"].iloc[:3] == "DeLong (class vs rest)").all()
+    pd.testing.assert_frame_equal(result.to_frame(), again.to_frame())
+    assert (result.to_frame()["method"].iloc[:3] == "DeLong (class vs rest)").all()
     assert result.bootstrap is None
 
 
@@ -948,7 +948,7 @@ def test_confusion_bootstrap_leaves_undefined_measures_undefined():
     pred = ["a", "b", "b", "b", "a", "a", "a", "b", "b", "a", "a", "b"]  # 'c' never predicted
     c = multiclass_confusion(y, pred, classes=["a", "b", "c"], clusters=np.arange(12) // 2, seed=1,
                              n_resamples=300)  # fmt: skip
-    t = c.table().set_index(["class", "measure"])
+    t = c.to_frame().set_index(["class", "measure"])
     row = t.loc[("c", "ppv")]
     assert math.isnan(row["estimate"]) and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
     assert row["note"] == (

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from studyval.analysis.paired import mcnemar, paired_difference, paired_table
+from studyval.analysis.paired import mcnemar, paired_comparison, paired_difference, paired_table
 from studyval.errors import EstimationError, StudyvalError
 
 CAVO = [[59, 6], [16, 80]]  # Fagerland, Lydersen & Laake (2017), ch. 8: Cavo et al. 2012
@@ -93,3 +95,42 @@ def test_paired_table_from_vectors():
 def test_errors(call, match):
     with pytest.raises((StudyvalError, EstimationError), match=match):
         call()
+
+
+def _vectors(table):
+    """Case-level success vectors of A and B reproducing ``[[a, b], [c, d]]``."""
+    (a, b), (c, d) = table
+    sa = np.repeat([True, True, False, False], [a, b, c, d])
+    sb = np.repeat([True, False, True, False], [a, b, c, d])
+    return sa, sb
+
+
+@pytest.mark.parametrize("method", ["exact", "asymptotic", "asymptotic-cc"])
+def test_paired_comparison_against_R_on_cavo(method):
+    r = paired_comparison(*_vectors(CAVO), mcnemar_method=method)
+    # m <- matrix(c(59, 6, 16, 80), 2, byrow = TRUE)
+    # binom.test(6, 22)$p.value; mcnemar.test(m, correct = FALSE)$p.value; mcnemar.test(m)$p.value
+    assert r.p_exact == pytest.approx(0.0524787902832032, rel=1e-9)
+    assert r.p_asymptotic == pytest.approx(0.0330062576612324, rel=1e-9)
+    assert r.p_asymptotic_cc == pytest.approx(0.0550088336292657, rel=1e-9)
+    assert r.p_value == getattr(r, "p_" + method.replace("-", "_"))
+    assert r.mcnemar_method == method and r.note == ""
+    # Fagerland et al. (2017): -0.0621 (95% CI -0.1186 to -0.0046)
+    assert (round(r.difference, 4), round(r.ci_low, 4), round(r.ci_high, 4)) == (
+        -0.0621,
+        -0.1186,
+        -0.0046,
+    )
+    assert (r.a, r.b, r.c, r.d, r.n) == (59, 6, 16, 80, 161)
+
+
+def test_paired_comparison_without_discordant_pairs_says_why():
+    r = paired_comparison(*_vectors([[30, 0], [0, 20]]), mcnemar_method="exact")
+    assert r.difference == 0.0 and r.ci_low < 0 < r.ci_high
+    assert all(math.isnan(p) for p in (r.p_exact, r.p_asymptotic, r.p_asymptotic_cc, r.p_value))
+    assert r.note == "no discordant pairs: McNemar's test undefined"
+
+
+def test_paired_comparison_rejects_an_unknown_method():
+    with pytest.raises(StudyvalError, match="did you mean 'exact'"):
+        paired_comparison(*_vectors(CAVO), mcnemar_method="exakt")

@@ -44,7 +44,7 @@ def test_bundled_plan_loads():
         ),
         pytest.param(
             lambda p: p["endpoints"][0].__setitem__("analyses", ["acu"]),
-            r"unknown analysis 'acu'; did you mean 'auc'\?",
+            r"endpoints\[0\]\.analyses\[0\].*unknown analysis step; did you mean 'auc'\?.*'acu'",
             id="misspelt-analysis",
         ),
         pytest.param(

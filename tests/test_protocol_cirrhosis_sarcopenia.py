@@ -18,12 +18,10 @@ from studyval.checklists_tripod import TRIPOD_AI_ITEMS, tripod_ai_2024
 from studyval.errors import EstimationError, InputValidationError, StatisticalWarning
 from studyval.pipeline import load_inputs, run_protocol
 from studyval.plan import load_plan
-from studyval.protocols.cirrhosis_sarcopenia import (
-    _analysis_frame,
-    _fit,
-    _predicted_risk,
-    _refit_model,
-)
+from studyval.protocols.cirrhosis_sarcopenia import _analysis_frame
+from studyval.steps.competing_risks import fit_cause_specific as _fit
+from studyval.steps.competing_risks import predicted_incidence as _predicted_risk
+from studyval.steps.competing_risks import refit_procedure as _refit_model
 from studyval.synthetic.cirrhosis_sarcopenia import TRUE_PARAMETERS, generate
 
 SLUG = "cirrhosis-sarcopenia"

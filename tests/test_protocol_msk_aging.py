@@ -1,4 +1,4 @@
-"""msk-aging end to end: truth recovery, clustering, determinism, rendered report, privacy."""
+"""msk-aging end to end: truth recovery, clustering, determinism, rendered report, privacy, steps."""
 
 from __future__ import annotations
 
@@ -10,8 +10,14 @@ import pandas as pd
 import pytest
 
 from studyval.analysis.mixed_models import random_intercept_lmm
+from studyval.errors import InputValidationError
+from studyval.figures.msk_aging import figure_specs
 from studyval.pipeline import run_protocol
+from studyval.plan import load_plan, plan_path, requested_steps
 from studyval.privacy import scan_for_identifiers
+from studyval.protocols.msk_aging import PROTOCOL
+from studyval.steps.common import PIPELINE_TABLES, SAMPLE_SIZE
+from studyval.steps.multimodal_staging import ALWAYS, REGISTRY
 from studyval.synthetic.msk_aging import TRUE_PARAMETERS, generate
 
 SLUG = "msk-aging"
@@ -224,3 +230,94 @@ def test_report_shows_no_patient_id(bundle, inputs):
 
     clinical = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
     assert ids_shown_in_report(bundle / "report" / "report.html", clinical["patient_id"]) == []
+
+
+# ----------------------------------------------------------------------------- analysis steps
+
+
+def test_plan_analyses_resolve_to_the_registered_steps():
+    assert PROTOCOL.steps is REGISTRY  # plans are checked against the study type's steps
+    plan = load_plan(SLUG)
+    asked = [name for _, name in requested_steps(plan)]
+    order = [s.name for s in REGISTRY.resolve([*ALWAYS, *asked])]
+    assert order == [
+        "flow",
+        "baseline",
+        "sample_size",
+        "fusion_models",
+        "multiclass_auc",
+        "confusion_matrix",
+        "weighted_kappa",
+        "shap",
+        "kaplan_meier",
+        "cox",
+        "mixed_model",
+    ]
+    # kappa reads the accuracy table: asked alone, the models and the confusion step run first
+    alone = [s.name for s in REGISTRY.resolve(["weighted_kappa"])]
+    assert alone == ["fusion_models", "confusion_matrix", "weighted_kappa"]
+
+
+def test_unknown_analysis_in_the_plan_names_its_yaml_path(tmp_path):
+    text = plan_path(SLUG).read_text(encoding="utf-8")
+    bad = text.replace(
+        "analyses: [multiclass_auc, confusion_matrix]\n",
+        "analyses: [multiclass_auc, confusion_matix]\n",
+        1,
+    )
+    assert bad != text
+    path = tmp_path / "plan.yml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(InputValidationError) as info:
+        load_plan(path)
+    message = info.value.full_message()
+    assert "endpoints[0].analyses[1]" in message
+    assert "did you mean 'confusion_matrix'" in message
+
+
+def test_bundle_holds_exactly_the_declared_tables_with_their_columns(bundle):
+    declared = REGISTRY.tables()
+    written = {p.stem for p in (bundle / "tables").glob("*.parquet")}
+    assert written == set(declared) | {t.name for t in PIPELINE_TABLES} | {"dictionary"}
+    for name, spec in declared.items():
+        assert set(spec.columns) <= set(_t(bundle, name).columns), name
+
+
+def test_sample_size_has_the_shared_columns_and_one_binding_check(bundle):
+    ss = _t(bundle, "sample_size")
+    assert set(SAMPLE_SIZE.columns) <= set(ss.columns)
+    assert (ss["available"] == ss["registered"]).all()
+    assert (ss["shortfall"] == ss["required"] - ss["registered"]).all()
+    reg = ss[ss["check"] == "registered"]
+    assert len(reg) == 1 and reg["set"].iloc[0] == "external"
+    ext = ss[ss["set"] == "external"]
+    assert reg["required_unrounded"].iloc[0] == ext["required_unrounded"].max()
+
+
+def test_functional_score_means_carry_t_intervals_and_the_fitted_mean(bundle):
+    """Observed means with their t-intervals (group_means) and the mixed model's fitted mean at
+    each visit (population_means): the fit with the fixed effects of the lmm table."""
+    means = _t(bundle, "lmm_means")
+    assert ((means["ci_low"] < means["mean"]) & (means["mean"] < means["ci_high"])).all()
+    fe = _t(bundle, "lmm").set_index(["outcome", "grouping", "term"])["estimate"].sort_index()
+    for r in means.itertuples():
+        b = fe.loc[(r.outcome, r.grouping)]
+        years, oa = r.month / 12, float(r.oa == "OA")
+        expected = b["Intercept"] + b["years"] * years + oa * (b["oa"] + b["years:oa"] * years)
+        assert r.fitted == pytest.approx(expected, rel=1e-12)
+
+
+def test_figures_follow_the_tables_the_run_wrote(bundle):
+    plan = load_plan(SLUG)
+    tables = {p.stem: pd.read_parquet(p) for p in (bundle / "tables").glob("*.parquet")}
+    assert [s.name for s in figure_specs({"flow": tables["flow"]}, plan)] == ["flow"]
+    names = [s.name for s in figure_specs(tables, plan)]
+    assert names == [
+        "flow",
+        "confusion_op_external",
+        "confusion_kl_external",
+        "shap_modalities",
+        "fracture_km_predicted",
+        "fracture_km_dxa",
+        "functional_scores",
+    ]

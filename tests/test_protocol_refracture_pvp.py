@@ -9,15 +9,18 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from studyval.analysis.cox import nested_cox_test
+from studyval.analysis.cox_zph import cox_zph, zph_smooth
 from studyval.analysis.internal_validation import cox_optimism
 from studyval.analysis.paired_bootstrap import harrell_c_difference
 from studyval.analysis.survival import cox, kaplan_meier
+from studyval.analysis.survival_validation import risk_groups_at_horizon
 from studyval.bundle import read_manifest
 from studyval.errors import EstimationError, InputValidationError
 from studyval.figures.survival import calibration_horizon_figure, km_figure, zph_figure
 from studyval.pipeline import load_inputs, run_protocol
 from studyval.plan import load_plan
-from studyval.protocols.refracture_pvp import _model_terms, design_frame
+from studyval.steps.prognostic import design_frame, model_terms
 from studyval.synthetic.refracture_pvp import TRUE_LOG_HR, generate
 
 SLUG = "refracture-pvp"
@@ -125,7 +128,7 @@ def test_optimism_correction_is_sane(bundle):
 def design(inputs):
     plan = load_plan(SLUG)
     loaded = load_inputs(SLUG, inputs["clinical"], None, plan=plan)
-    return plan, design_frame(loaded.cohort, plan), _model_terms(loaded.cohort, plan)
+    return plan, design_frame(loaded.cohort, plan), model_terms(loaded.cohort, plan)
 
 
 def test_optimism_table_is_cox_optimism(bundle, design):
@@ -199,6 +202,59 @@ def test_comparator_lr_test(bundle):
     expected = 2 * (fit.loc["Clinical + MRI", "loglik"] - fit.loc["Clinical only", "loglik"])
     assert lr["estimate"] == pytest.approx(expected)
     assert lr["df"] == 2
+
+
+@pytest.fixture(scope="module")
+def fits(design):
+    plan, d, terms = design
+    return {
+        m.name: cox(d, duration="time", event="status", covariates=terms[m.name])
+        for m in plan.models
+    }
+
+
+def test_lr_row_is_nested_cox_test(bundle, design, fits):
+    plan, _, _ = design
+    comp = next(m.name for m in plan.models if m.role == "comparator")
+    lr = nested_cox_test(fits[plan.primary_model], fits[comp])
+    row = _table(bundle, "comparison").set_index("comparison").loc["likelihood ratio"]
+    assert (row["estimate"], row["df"], row["p_value"]) == (lr.chisq, lr.df, lr.p_value)
+    assert row["terms_added"] == lr.terms_added == "pdff_percent, r2star_per_s"
+
+
+def test_baseline_survival_table_is_the_fits_baseline_survival(bundle, design, fits):
+    plan, _, _ = design
+    tab = _table(bundle, "baseline_survival").set_index("model")
+    h = float(plan.outcome.horizon)
+    for name, f in fits.items():
+        s0 = f.baseline_survival([h]).iloc[0]
+        assert tab.loc[name, "baseline_survival_at_horizon"] == s0["survival"]
+        assert tab.loc[name, "cumhaz_at_horizon"] == s0["cumhaz"]
+
+
+def test_risk_group_tables_are_risk_groups_at_horizon(bundle, design, fits):
+    plan, d, _ = design
+    risk = np.clip(
+        fits[plan.primary_model].predict_risk_at(d, float(plan.outcome.horizon)), 1e-8, 1 - 1e-8
+    )
+    res = risk_groups_at_horizon(
+        d["time"].to_numpy(float),
+        d["status"].to_numpy(int),
+        risk,
+        horizon=float(plan.outcome.horizon),
+        cuts=plan.extra["risk_groups"],
+        labels=plan.extra["risk_group_labels"],
+    )
+    pd.testing.assert_frame_equal(_table(bundle, "risk_groups"), res.to_frame())
+    assert list(_table(bundle, "risk_groups")["group"]) == ["< 10%", "10-20%", ">= 20%"]
+    lrk = _table(bundle, "risk_group_logrank").iloc[0]
+    assert lrk["chisq"] == res.km.logrank.chisq and lrk["cuts"] == "0.1, 0.2"
+
+
+def test_zph_smooth_table_is_zph_smooth(bundle, design, fits):
+    plan, d, _ = design
+    z = cox_zph(fits[plan.primary_model], transform=plan.extra["zph_transform"], data=d)
+    pd.testing.assert_frame_equal(_table(bundle, "zph_smooth"), zph_smooth(z).to_frame())
 
 
 # ----------------------------------------------------------------------------- bad inputs
@@ -311,12 +367,12 @@ def test_survival_figures_smoke(tmp_path):
     time = np.minimum(t, c)
     event = (t <= c).astype(int)
     km = kaplan_meier(time, event, groups=np.array(["low", "high"])[g])
-    fig = km_figure(km.table, km.at_risk([0, 100, 200, 300]), groups=["low", "high"])
+    fig = km_figure(km.to_frame(), km.at_risk([0, 100, 200, 300]), groups=["low", "high"])
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 2  # curves and the numbers-at-risk table
     texts = {t.get_text() for t in fig.axes[1].texts}
     assert str(int((g == 1).sum())) in texts  # number at risk at time 0 in group "high"
-    fig = km_figure(km.table, km.at_risk([0, 100, 200]), cumulative=True, xmax=200)
+    fig = km_figure(km.to_frame(), km.at_risk([0, 100, 200]), cumulative=True, xmax=200)
     assert fig.axes[0].get_xlim() == (0.0, 200.0)
     curve = pd.DataFrame(
         {"predicted": np.linspace(0.05, 0.5, 20), "observed": np.linspace(0.04, 0.55, 20)}
@@ -354,7 +410,7 @@ def test_day_zero_events_enter_the_survival_decision_curve_as_recorded():
     t = np.array([0, 0, 3, 5, 5, 8, 12, 15, 20, 30.0])
     e = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 0])
     risk = np.linspace(0.05, 0.5, t.size)
-    dc = net_benefit_survival(t, e, {"m": risk}, horizon=10.0, thresholds=[0.1]).frame()
+    dc = net_benefit_survival(t, e, {"m": risk}, horizon=10.0, thresholds=[0.1]).to_frame()
     every = dc[dc["strategy"] == "treat all"].iloc[0]
-    recorded = kaplan_meier(t, e, times=[10.0]).table["survival"].iloc[0]
+    recorded = kaplan_meier(t, e, times=[10.0]).to_frame()["survival"].iloc[0]
     assert every["km_risk_treated"] == pytest.approx(1 - recorded, abs=1e-12)

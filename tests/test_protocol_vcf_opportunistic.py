@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -54,10 +55,13 @@ def test_bundle_tables_figures_and_manifest(bundle):
         "flow",
         "baseline",
         "rates",
+        "primary_comparison",
+        "multiplicity",
         "before_after",
         "accuracy",
         "auc",
         "paired",
+        "paired_mcnemar_sensitivity",
         "monitoring_pchart",
         "monitoring_cusum",
         "monitoring_summary",
@@ -154,7 +158,7 @@ def test_accuracy_rows_are_those_of_the_analysis_function(bundle):
             threshold_status="pre-specified",
             alpha=plan.alpha,
             ci_method=plan.tests.proportion_ci,
-        ).table()
+        ).measures_frame()
         ref = ref.set_index("measure").loc[sub["measure"]].reset_index()
         got = sub.reset_index(drop=True)
         pd.testing.assert_frame_equal(
@@ -177,7 +181,22 @@ def test_paired_comparison_is_consistent_with_accuracy(bundle):
     assert row["ci_low"] < row["difference"] < row["ci_high"]
     # true sensitivity difference 0.90 - 0.77 = 0.13
     assert row["ci_low"] <= 0.13 <= row["ci_high"]
-    assert row["mcnemar_method"] == "exact" and row["p_value"] == row["p_exact"]
+    # one McNemar p-value per row (the plan's exact test); the other versions are sensitivity rows
+    assert row["mcnemar_method"] == "exact"
+    assert not {"p_exact", "p_asymptotic", "p_asymptotic_cc"} & set(pr.columns)
+    sens = _t(bundle, "paired_mcnemar_sensitivity")
+    assert len(sens) == 2 * len(pr) and set(sens["role"]) == {"sensitivity"}
+    assert set(sens["mcnemar_method"]) == {"asymptotic", "asymptotic-cc"}
+    from studyval.analysis.paired import mcnemar
+
+    table = [[int(row["a"]), int(row["b"])], [int(row["c"]), int(row["d"])]]
+    assert row["p_value"] == pytest.approx(mcnemar(table, method="exact").p_value, rel=1e-12)
+    for r in sens[
+        (sens["reader_a"] == "VCF-AI")
+        & (sens["reader_b"] == "radiology report")
+        & (sens["measure"] == "sensitivity")
+    ].itertuples():
+        assert r.p_value == pytest.approx(mcnemar(table, method=r.mcnemar_method).p_value)
 
 
 def test_planted_drift_is_flagged(bundle):
@@ -193,16 +212,34 @@ def test_planted_drift_is_flagged(bundle):
 
 
 def test_sample_size_table(bundle):
-    ss = _t(bundle, "sample_size")
-    row = ss[
-        (ss["measure"] == "detection")
-        & (ss["quantity"] == "power of the planned retrospective scans")
-    ].iloc[0]
-    # 1000 x 0.18 = 180 VCF-positive scans; pw(180, 0.77, 0.90) in R = 0.998047858898297
-    assert row["vcf_scans"] == 180 and row["power"] == pytest.approx(0.998047858898297, rel=1e-9)
+    """Each power answers a test the analysis runs (issue 16, item 3)."""
+    ss = _t(bundle, "sample_size").set_index(["measure", "quantity"])
+    fisher = ss.loc[("detection", "power of the planned scans for the before/after comparison")]
+    # 8 weeks x 160 x 0.18 = 230 AI-assisted vs 1000 x 0.18 = 180 standard-care VCF-positive scans;
+    # R enumeration fpow(230, 180, .9, .77) (tests/test_sample_size_binomial.py) = 0.93976853336163046;
+    # issue 16: "0.940, against 0.944 from the score approximation"
+    assert fisher["vcf_scans"] == 230
+    assert fisher["power"] == pytest.approx(0.93976853336163046, rel=1e-6)
+    assert round(fisher["power_approximation"], 3) == 0.944
+    mc = ss.loc[("detection", "power of the planned retrospective scans for the paired comparison")]
+    # R enumeration mpow(180, .9 * .23, .77 * .1) = 0.90010484343275377; Connor 0.9120902598557642
+    assert mc["vcf_scans"] == 180
+    assert mc["power"] == pytest.approx(0.90010484343275377, rel=1e-6)
+    assert mc["power_approximation"] == pytest.approx(0.9120902598557642, rel=1e-6)
+    assert mc["required_unrounded"] == pytest.approx(129.51516198100279, rel=1e-6)
+    # no row answers "0.90 vs 0.77 on the standard-care scans" any more
+    assert not ss.index.get_level_values("quantity").str.contains("one-sample test$").any()
+    assert (
+        "referral",
+        "power of the planned retrospective scans for the paired comparison",
+    ) not in ss.index
+    ss = ss.reset_index()
     weeks = ss[
         (ss["measure"] == "detection")
-        & (ss["quantity"] == "prospective weeks for the one-sample test")
+        & (
+            ss["quantity"]
+            == "prospective weeks for the one-sample test against the historical baseline"
+        )
     ].iloc[0]
     assert weeks["required_vcf_scans"] == 76 and weeks["weeks"] == 3  # 76 / 28.8 a week
 
@@ -241,7 +278,10 @@ def test_rendered_report(inputs, bundle):
     report = bundle / "report" / "report.html"
     html = report.read_text(encoding="utf-8")
     for text in (
-        "Detection and referral against the baselines",
+        "Detection and referral against the historical, fixed baselines",
+        "Primary comparisons",
+        "The historical baseline and the concurrent period disagree",
+        "historical, fixed baseline",
         "Monitoring of the prospective period",
         "STARD 2015 checklist",
         "AI tool against the radiology report",
@@ -254,3 +294,234 @@ def test_rendered_report(inputs, bundle):
     clinical = pd.read_csv(inputs["clinical"], dtype=str, keep_default_na=False)
     ids = set(clinical["patient_id"]) | set(clinical[clinical.columns[0]])
     assert ids_shown_in_report(report, ids) == []
+
+
+# ----------------------------------------------------------------------------- analysis steps
+
+
+def test_plan_endpoints_dispatch_every_bundle_table_through_the_steps():
+    from studyval.plan import requested_steps
+    from studyval.protocol import protocol
+    from studyval.steps.service_evaluation import ALWAYS
+
+    registry = protocol(SLUG).steps
+    plan = load_plan(SLUG)
+    assert {name for _, name in requested_steps(plan)} == {
+        "rates",
+        "primary",
+        "before_after",
+        "accuracy",
+        "paired",
+        "monitoring",
+        "sample_size",
+        "rates_all_scans",
+    }
+    assert all(ep.analyses and ep.section for ep in plan.endpoints)
+    assert ALWAYS == ("flow", "baseline", "models", "sample_size")
+    steps = registry.resolve([*ALWAYS, *(name for _, name in requested_steps(plan))])
+    written = [t for s in steps for t in s.table_names]
+    assert sorted(written) == sorted(set(written)) == sorted(registry.tables())
+    assert set(written) == {
+        "flow",
+        "baseline",
+        "models",
+        "model_availability",
+        "sample_size",
+        "rates",
+        "primary_comparison",
+        "multiplicity",
+        "before_after",
+        "accuracy",
+        "auc",
+        "paired",
+        "paired_mcnemar_sensitivity",
+        "monitoring_pchart",
+        "monitoring_cusum",
+        "monitoring_summary",
+        "rates_all_scans",
+    }
+
+
+def test_bundle_tables_have_the_declared_columns(bundle):
+    from studyval.protocol import protocol
+
+    for name, spec in protocol(SLUG).steps.tables().items():
+        got = _t(bundle, name)
+        assert set(spec.columns) <= set(got.columns), (name, set(spec.columns) - set(got.columns))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "name", "closest"),
+    [
+        pytest.param(0, "rate", "rates", id="typo"),
+        pytest.param(4, "cusum_chart", None, id="unknown"),
+    ],
+)
+def test_unknown_analysis_step_is_an_error_naming_its_yaml_path(tmp_path, endpoint, name, closest):
+    import yaml
+
+    from studyval.errors import InputValidationError
+    from studyval.plan import plan_path
+
+    raw = yaml.safe_load(plan_path(SLUG).read_text(encoding="utf-8"))
+    raw["endpoints"][endpoint]["analyses"] = [name]
+    path = tmp_path / "plan.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(InputValidationError) as err:
+        load_plan(path)
+    text = str(err.value)
+    assert f"endpoints[{endpoint}].analyses[0]" in text and name in text
+    if closest:
+        assert f"did you mean {closest!r}" in text
+    else:
+        assert "registered: flow, baseline" in text
+
+
+def test_sample_size_rows_have_the_shared_columns(bundle):
+    ss = _t(bundle, "sample_size").set_index(["measure", "quantity"])
+    one = ss.loc[
+        ("detection", "prospective weeks for the one-sample test against the historical baseline")
+    ]
+    # 76 VCF-positive scans at 28.8 a week: 2.64 weeks, rounded up to 3 of the registered 8
+    assert one["required_unrounded"] == pytest.approx(76 / 28.8) and one["required"] == 3
+    assert one["available"] == 8 and one["shortfall"] == -5 and one["adequate"]
+    two = ss.loc[("detection", "prospective weeks for the before/after comparison")]
+    # Hmisc::bsamsize at the allocation that reproduces n2 = 180: n1 = 102.63753177952762
+    assert two["required_unrounded"] == pytest.approx(102.63753177952762 / 28.8, rel=1e-9)
+    assert two["weeks"] == two["required"] == 4 and two["adequate"]
+    assert set(ss["check"]) == {"registered", "observed (retrospective)", "observed (prospective)"}
+
+
+def test_sample_size_step_alone_reports_an_unreachable_before_after_target(inputs):
+    """The step runs on its own; with 100 planned scans (18 VCF-positive) the before/after
+    comparison never reaches 80% power, however many prospective weeks (Hmisc::bpower with
+    n2 = 18 stays below 0.5 as n1 grows)."""
+    from studyval.pipeline import load_inputs
+    from studyval.protocol import protocol
+
+    plan = load_plan(SLUG)
+    small = plan.sample_size.model_copy(update={"planned_retrospective_scans": 100})
+    plan = plan.model_copy(update={"sample_size": small})
+    cohort = load_inputs(SLUG, inputs["clinical"], inputs["predictions"], plan=plan).cohort
+    tables = protocol(SLUG).steps.run(["sample_size"], cohort, plan)
+    assert list(tables) == ["sample_size"]
+    ss = tables["sample_size"].set_index(["measure", "quantity"])
+    for measure in ("detection", "referral"):
+        row = ss.loc[(measure, "prospective weeks for the before/after comparison")]
+        assert row["message"].endswith("power not reached within 5 years.")
+        assert np.isnan(row["weeks"]) and np.isnan(row["required"]) and not row["adequate"]
+        assert row["available"] == 8
+    # 18 pairs fall short of the 130 Connor's formula needs for McNemar's test
+    planned = ss.loc[
+        ("detection", "power of the planned retrospective scans for the paired comparison")
+    ]
+    assert planned["available"] == 18 and planned["required"] == 130 and not planned["adequate"]
+
+
+# ----------------------------------------------------------------------------- issue 16: review fixes
+
+
+def test_primary_comparison_shows_the_concurrent_period_beside_the_historical_baseline(bundle):
+    """Item 1: the concurrent standard-care comparison is primary; the one-sample test against the
+    registry's rate is labelled historical and fixed; the demo's disagreement is in the table."""
+    from studyval.analysis.binomial_tests import historical_and_concurrent
+
+    prim = _t(bundle, "primary_comparison").set_index("measure")
+    ba = _t(bundle, "before_after")
+    rates = _t(bundle, "rates").set_index(["period", "measure"])
+    for measure, endpoint in (("detection", "P1"), ("referral", "P2")):
+        r = prim.loc[measure]
+        assert r["endpoint"] == endpoint and r["primary_comparison"] == "concurrent"
+        assert r["primary_p_value"] == r["concurrent_p_value"]
+        fisher = ba[(ba["measure"] == measure) & (ba["test_role"] == "primary")].iloc[0]
+        assert r["concurrent_p_value"] == pytest.approx(fisher["p_value"], rel=1e-12)
+        assert r["historical_p_value"] == pytest.approx(
+            rates.loc[("prospective", measure), "p_value"], rel=1e-12
+        )
+        assert r["control_vs_historical_p_value"] == pytest.approx(
+            rates.loc[("retrospective", measure), "p_value"], rel=1e-12
+        )
+        ref = historical_and_concurrent(
+            int(r["numerator"]),
+            int(r["denominator"]),
+            p0=r["historical_value"],
+            x_control=int(r["control_numerator"]),
+            n_control=int(r["control_denominator"]),
+        )
+        assert r["agree"] == ref.agree
+        # the demo: the historical test rejects, the concurrent period does not (issue 16)
+        assert r["historical_reject"] and not r["concurrent_reject"] and not r["agree"]
+    assert set(rates["baseline_kind"]) == {"historical, fixed (taken as known without error)"}
+    assert rates["test"].str.contains("historical, fixed baseline").all()
+
+
+def test_multiplicity_is_holm_over_the_two_primary_tests(bundle):
+    """Item 4: the plan's declared strategy (Holm over P1 and P2) applied to the primary p-values."""
+    from studyval.analysis.multiplicity import adjust_p_values
+
+    plan = load_plan(SLUG)
+    assert plan.multiplicity.method == "holm"
+    mult = _t(bundle, "multiplicity").set_index("hypothesis")
+    prim = _t(bundle, "primary_comparison").set_index("measure")
+    raw = [prim.at[m, "concurrent_p_value"] for m in ("detection", "referral")]
+    ref = adjust_p_values(raw, method="holm", hypotheses=["detection", "referral"])
+    ref = ref.hypotheses_frame().set_index("hypothesis")
+    for m in ("detection", "referral"):
+        assert mult.at[m, "p_adjusted"] == pytest.approx(ref.at[m, "p_adjusted"], rel=1e-12)
+        assert prim.at[m, "p_adjusted"] == mult.at[m, "p_adjusted"]
+        assert prim.at[m, "reject_adjusted"] == mult.at[m, "reject"]
+    # Holm with two hypotheses: both adjusted p-values are 2 x the smaller raw one here
+    assert mult["p_adjusted"].tolist() == pytest.approx([2 * min(raw)] * 2)
+
+
+def test_cusum_average_run_lengths_are_reported_beside_the_chart(bundle):
+    """Item 5: in-control ARL (false alarms) and out-of-control ARL (delay) of h = 4, simulated."""
+    summary = _t(bundle, "monitoring_summary")
+    cu = summary[summary["chart"] == "CUSUM"].set_index("measure")
+    # issue 16: about 290 and 97 weeks in control, 2.5-2.7 weeks out of control at ~29 a week
+    assert cu.at["detection", "arl_n_per_week"] == 29
+    assert 260 < cu.at["detection", "arl_in_control"] < 330
+    assert 85 < cu.at["referral", "arl_in_control"] < 110
+    for m in ("detection", "referral"):
+        assert 2.3 < cu.at[m, "arl_out_of_control"] < 2.9
+        assert 0 < cu.at[m, "p_false_alarm_in_period"] < 0.1
+    assert summary.loc[summary["chart"] == "p-chart", "arl_in_control"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        pytest.param(
+            lambda raw: raw["multiplicity"].update(hypotheses=["detection"]),
+            "detection and referral, once each",
+            id="family-incomplete",
+        ),
+        pytest.param(
+            lambda raw: raw["multiplicity"].update(method="holms"),
+            "multiplicity",
+            id="unknown-method",
+        ),
+        pytest.param(
+            lambda raw: raw["tests"].pop("primary_comparison"),
+            "primary_comparison",
+            id="primary-comparison-undeclared",
+        ),
+        pytest.param(
+            lambda raw: raw["sample_size"]["paired"].update(tool_sensitivity=1.2),
+            "tool_sensitivity",
+            id="paired-planning-value",
+        ),
+    ],
+)
+def test_review_fields_of_the_plan_are_validated(tmp_path, edit, match):
+    import yaml
+
+    from studyval.errors import InputValidationError
+    from studyval.plan import plan_path
+
+    raw = yaml.safe_load(plan_path(SLUG).read_text(encoding="utf-8"))
+    edit(raw)
+    path = tmp_path / "plan.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises((InputValidationError, ValueError), match=match):
+        load_plan(path)

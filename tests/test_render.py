@@ -165,6 +165,48 @@ def test_fallback_render_is_deterministic(
         timeout=120,
     )
     assert again.output.read_bytes() == first
+    assert again.pdf is not None and again.pdf.read_bytes() == rendered[0].pdf.read_bytes()
+
+
+@pytest.mark.render
+def test_fallback_writes_the_same_report_as_pdf(
+    rendered: tuple[RenderResult, bytes, Path],
+) -> None:
+    """The PDF beside the page: pandoc's typst writer, compiled by the typst package."""
+    result, _, _ = rendered
+    assert result.pdf == result.output.with_suffix(".pdf")
+    data = result.pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    pypdf = pytest.importorskip("pypdf")
+    reader = pypdf.PdfReader(result.pdf)
+    text = " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
+    assert "Fixture report" in text and "Chronicity of vertebral fractures" in text
+    assert "/data/bundle-7" in text and "default-bundle" not in text
+    assert "0.871" in text and "0.741-0.838" in text  # the asis table
+    assert "Figure\u00a01: ROC curve of the primary model." in text.replace(" 1:", "\u00a01:")
+    assert "Statistics are read from the results bundle" in text  # the callout
+    assert "UserWarning: 3 cases had missing dates" in text
+    assert "include-false-marker" not in text and "hidden on purpose" not in text
+    box = reader.pages[0].mediabox
+    assert (float(box.width), float(box.height)) == pytest.approx((595.28, 841.89), abs=1)
+    images = [img for page in reader.pages for img in page.images]
+    assert len(images) == 1  # the figure
+    # the identifier scan reads the text the PDF shows (its fonts' ToUnicode maps)
+    from studyval.privacy import scan_for_input_identifiers
+
+    scan = scan_for_input_identifiers(result.pdf, {"bundle": ["/data/bundle-7"]})
+    assert scan.hits == {"bundle": ("report.pdf",)}
+
+
+@pytest.mark.render
+def test_render_without_pdf_removes_a_stale_one(
+    rendered: tuple[RenderResult, bytes, Path], tmp_path: Path
+) -> None:
+    _, _, qmd = rendered
+    output = tmp_path / "report.html"
+    output.with_suffix(".pdf").write_bytes(b"%PDF- stale")
+    result = render_report(qmd, output, params={}, engine="jupyter", timeout=120, pdf=False)
+    assert result.pdf is None and not output.with_suffix(".pdf").exists()
 
 
 @pytest.mark.render

@@ -30,6 +30,7 @@ from studyval.analysis.sample_size import (
     BudererResult,
     auc_power,
     auc_precision,
+    auc_precision_cohort,
     auc_standard_error,
     buderer,
     check_registered,
@@ -497,3 +498,54 @@ def test_hanley_mcneil_se_against_r():
 def test_auc_precision_errors(kwargs, match):
     with pytest.raises(StudyvalError, match=match):
         auc_precision(**kwargs)
+
+
+# --------------------------------------------------------------------------- #
+# auc_precision_cohort: patients to enrol at a class prevalence
+# --------------------------------------------------------------------------- #
+# R 4.2.2, the total N solved directly (not through the cases), Hanley-McNeil variance:
+#   hm <- function(A, n1, n0) { Q1 <- A/(2-A); Q2 <- 2*A^2/(1+A)
+#     (A*(1-A) + (n1-1)*(Q1-A^2) + (n0-1)*(Q2-A^2))/(n1*n0) }
+#   uniroot(function(N) qnorm(1 - a/2)*sqrt(hm(A, p*N, (1-p)*N)) - d, c(10, 1e6), tol = 1e-13)$root
+@pytest.mark.parametrize(
+    ("kwargs", "n_total", "required"),
+    [
+        # A = .85, d = .05, a = .05: the msk-aging planning values, one stage each
+        pytest.param({"prevalence": 0.30}, 337.68786330864867, (338, 102, 237), id="msk-normal"),
+        pytest.param(
+            {"prevalence": 0.45}, 247.80465249561885, (248, 112, 137), id="msk-osteopenia"
+        ),
+        pytest.param(
+            {"prevalence": 0.25}, 395.21521125524612, (396, 99, 297), id="msk-osteoporosis"
+        ),
+        # A = .75, d = .04, p = .1, a = .1 -> 1430.182654631634
+        pytest.param(
+            {"auc": 0.75, "half_width": 0.04, "prevalence": 0.1, "alpha": 0.1},
+            1430.182654631634,
+            (1431, 144, 1288),
+            id="rare-class-alpha-0.1",
+        ),
+    ],
+)
+def test_auc_precision_cohort_against_r_uniroot(kwargs, n_total, required):
+    args = {"auc": 0.85, "half_width": 0.05, "alpha": 0.05, **kwargs}
+    r = auc_precision_cohort(**args)
+    assert r.n_total == pytest.approx(n_total, rel=1e-9)
+    assert (r.required_total, r.required_cases, r.required_controls) == required
+    # the cohort holds the cases and controls of auc_precision at kappa = (1 - p) / p
+    p = args["prevalence"]
+    groups = auc_precision(
+        auc=args["auc"], half_width=args["half_width"], kappa=(1 - p) / p, alpha=args["alpha"]
+    )
+    assert r.n_cases == groups.n_cases and r.n_controls == groups.n_controls
+    assert r.n_total * p == pytest.approx(groups.n_cases, rel=1e-12)
+    assert r.to_frame()["required_total"].iloc[0] == required[0]
+
+
+@pytest.mark.parametrize(
+    "prevalence",
+    [pytest.param(0.0, id="zero"), pytest.param(1.0, id="one"), pytest.param(-0.2, id="negative")],
+)
+def test_auc_precision_cohort_rejects_a_prevalence_outside_0_1(prevalence):
+    with pytest.raises(StudyvalError, match=r"prevalence must be in \(0, 1\)"):
+        auc_precision_cohort(auc=0.85, half_width=0.05, prevalence=prevalence)

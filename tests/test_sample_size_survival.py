@@ -73,7 +73,7 @@ def test_riley_vte_worked_example():
     # n3(0.065, 2, 2.07) = 140.38529919616511
     assert r.n_criterion_3 == pytest.approx(140.38529919616511, rel=1e-12)
     assert r.n == pytest.approx(30 / (0.1 * -math.log(1 - 0.051 / 0.9)), rel=1e-12)
-    tab = r.table()
+    tab = r.to_frame()
     assert tab["criterion"].tolist() == ["i", "ii", "iii", "final"]
     assert tab["required"].tolist() == [5143, 1039, 141, 5143]
 

@@ -2,7 +2,7 @@
 
 The first oracle of the survival and ICC code is R (``survival`` 3.5, ``psych``),
 whose numbers are pasted into ``tests/test_survival_*.py`` and
-``tests/test_agreement.py``. Here the same data go through two Python libraries
+``tests/test_icc.py``. Here the same data go through two Python libraries
 written independently of R and of us, run live:
 
 * lifelines (https://lifelines.readthedocs.io): ``KaplanMeierFitter``,
@@ -17,7 +17,7 @@ Data
   (400 subjects, integer times with heavy ties, two zero times, three groups and
   strata), as in ``tests/test_survival_*.py``;
 * the Shrout & Fleiss (1979) 6 x 4 matrix and the 12 x 3 random matrix of
-  ``tests/test_agreement.py`` (``SF``, ``RND``; copied here unchanged).
+  ``tests/test_icc.py`` (``SF``, ``RND``; copied here unchanged).
 
 Agreement is required to ``REL`` = 1e-6 relative where the methods agree.
 
@@ -144,7 +144,7 @@ def ties() -> pd.DataFrame:
 def test_km_survival_greenwood_se_and_loglog_limits_against_lifelines(request, dataset, group_col):
     d = request.getfixturevalue(dataset)
     for label, sub in d.groupby(group_col):
-        ours = kaplan_meier(sub["time"], sub["status"], conf_type="log-log").table
+        ours = kaplan_meier(sub["time"], sub["status"], conf_type="log-log").to_frame()
         kmf = lifelines.KaplanMeierFitter().fit(sub["time"], sub["status"])
         # lifelines' timeline also has t = 0 (S = 1) when nobody has time 0: read it at our times
         surv = kmf.survival_function_.iloc[:, 0].reindex(ours["time"].to_numpy()).to_numpy()
@@ -167,7 +167,7 @@ def test_km_survival_greenwood_se_and_loglog_limits_against_lifelines(request, d
 
 def test_km_default_log_limits_differ_from_lifelines(lung):
     # difference 1: survfit's default conf.type = "log" (ours too) is not lifelines' log-log
-    ours = kaplan_meier(lung["time"], lung["status"]).table
+    ours = kaplan_meier(lung["time"], lung["status"]).to_frame()
     assert ours.shape[0] > 100
     ci = lifelines.KaplanMeierFitter().fit(lung["time"], lung["status"]).confidence_interval_
     ci = ci.reindex(ours["time"].to_numpy()).to_numpy()
@@ -178,7 +178,7 @@ def test_km_default_log_limits_differ_from_lifelines(lung):
 
 def test_km_undefined_loglog_limit_at_s_one():
     # a censoring before the first event: S = 1 there (difference 1)
-    ours = kaplan_meier([1, 2, 3, 4], [0, 1, 0, 1], conf_type="log-log").table
+    ours = kaplan_meier([1, 2, 3, 4], [0, 1, 0, 1], conf_type="log-log").to_frame()
     ci = lifelines.KaplanMeierFitter().fit([1, 2, 3, 4], [0, 1, 0, 1]).confidence_interval_
     assert ours["survival"].iloc[0] == 1.0
     assert math.isnan(ours["ci_low"].iloc[0]) and math.isnan(ours["ci_high"].iloc[0])
@@ -339,7 +339,7 @@ def test_harrell_c_against_lifelines(request, dataset, risk):
 # =========================================================================== #
 # ICC (pingouin.intraclass_corr)
 # =========================================================================== #
-# The matrices of tests/test_agreement.py (psych::ICC oracle there).
+# The matrices of tests/test_icc.py (psych::ICC oracle there).
 SF = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]])
 RND = np.array([
     [49.6, 48.0, 44.5], [41.4, 46.0, 45.8], [53.8, 54.4, 50.3], [33.1, 38.8, 32.2],
@@ -387,7 +387,7 @@ def _pingouin_icc(y: np.ndarray, *, unrounded: bool) -> pd.DataFrame:
 
 
 def _ours(y: np.ndarray) -> pd.DataFrame:
-    return icc(_long(y), targets="target", raters="rater", ratings="rating").table()
+    return icc(_long(y), targets="target", raters="rater", ratings="rating").to_frame()
 
 
 @pytest.mark.parametrize(

@@ -372,12 +372,12 @@ def test_levels_and_categorical_order():
 
 def test_status_is_carried_to_every_row():
     for status in ("pre-specified", "exploratory"):
-        t = _auc(status=status).table()
+        t = _auc(status=status).to_frame()
         assert (t["status"] == status).all()
 
 
 def test_table_is_tidy(by_site):
-    t = by_site.table()
+    t = by_site.to_frame()
     assert list(t["level"]) == ["A", "B", "C", "D", "overall"]
     assert list(t["row_type"]) == ["subgroup"] * 4 + ["overall"]
     assert t["estimable"].dtype == bool
@@ -695,8 +695,8 @@ def test_clustered_reproducible_and_seed_sensitive():
     a = subgroup_auc(y, score, level, seed=5, **kw)
     b = subgroup_auc(y, score, level, seed=5, **kw)
     c = subgroup_auc(y, score, level, seed=6, **kw)
-    assert a.table().equals(b.table())
-    assert not a.table()["ci_low"].equals(c.table()["ci_low"])
+    assert a.to_frame().equals(b.to_frame())
+    assert not a.to_frame()["ci_low"].equals(c.to_frame()["ci_low"])
 
 
 def test_clustered_level_with_one_patient_is_not_estimable():
@@ -783,7 +783,7 @@ def test_forest_figure_smoke(by_site, tmp_path):
 
     sex = np.where(np.arange(Y.size) % 2 == 0, "female", "male")
     other = subgroup_auc(Y, SCORE, sex, positive="acute", status="exploratory", name="sex")
-    table = pd.concat([by_site.table(), other.table()], ignore_index=True)
+    table = pd.concat([by_site.to_frame(), other.to_frame()], ignore_index=True)
     het = pd.concat([by_site.heterogeneity_frame(), other.heterogeneity_frame()])
     fig = forest_figure(
         table, estimate_label="AUC", null_value=0.5, title="AUC by subgroup", heterogeneity=het
@@ -815,7 +815,7 @@ def test_forest_figure_errors(table, match):
 def test_forest_figure_needs_subgroup_rows(by_site):
     from studyval.figures.subgroups import forest_figure
 
-    t = by_site.table()
+    t = by_site.to_frame()
     with pytest.raises(StudyvalError, match="no rows with row_type == 'subgroup'"):
         forest_figure(t[t["row_type"] == "overall"], estimate_label="AUC")
 

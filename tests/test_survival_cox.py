@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studyval.analysis.cox import CoxResult, cox
+from studyval.analysis.cox import CoxResult, cox, nested_cox_test
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 
 DATA = Path(__file__).parent / "data"
@@ -515,3 +515,114 @@ def test_cox_zero_time_allowed():
     r = cox(d, duration="time", event="status", covariates=["x"])
     assert r.converged and r.n_events == 5
     assert r.baseline_hazard.time.iloc[0] == 0
+
+
+# -- nested models: likelihood-ratio test -----------------------------------------------------
+# library(survival)
+# d <- na.omit(lung[, c("time","status","age","sex","ph.ecog")]); d$status <- d$status - 1
+# f1 <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = d)
+# f0 <- coxph(Surv(time, status) ~ age, data = d)
+# a <- anova(f0, f1); sprintf("%.17g", c(a$Chisq[2], a[["Pr(>|Chi|)"]][2]))
+@pytest.mark.parametrize(
+    ("ties", "chisq", "p"),
+    [
+        pytest.param("efron", 26.174800142118329, 2.0711634176493417e-06, id="efron"),
+        # same with ties = "breslow" in both coxph calls
+        pytest.param("breslow", 26.094727658619604, 2.1557673275659886e-06, id="breslow"),
+    ],
+)
+def test_nested_cox_test_against_R_anova(lungcc, ties, chisq, p):
+    kw = {"duration": "time", "event": "status", "ties": ties}
+    full = cox(lungcc, covariates=["age", "sex", "ph.ecog"], **kw)
+    red = cox(lungcc, covariates=["age"], **kw)
+    t = nested_cox_test(full, red)
+    assert t.chisq == pytest.approx(chisq, rel=REL_FIT)
+    assert t.p_value == pytest.approx(p, rel=REL_FIT)
+    assert (t.df, t.terms_added, t.n, t.n_events) == (2, "sex, ph.ecog", 227, 164)
+    if ties == "efron":  # sprintf("%.17g", f1$loglik[2]); sprintf("%.17g", f0$loglik[2])
+        assert t.loglik_full == pytest.approx(-729.23012137486194, rel=REL_FIT)
+        assert t.loglik_reduced == pytest.approx(-742.3175214459211, rel=REL_FIT)
+    assert list(t.to_frame().columns)[:3] == ["full", "reduced", "terms_added"]
+
+
+def test_nested_cox_test_refuses_models_that_are_not_nested_or_not_comparable(lungcc, lung):
+    kw = {"duration": "time", "event": "status"}
+    a = cox(lungcc, covariates=["age", "sex"], **kw)
+    b = cox(lungcc, covariates=["age", "ph.ecog"], **kw)
+    with pytest.raises(StudyvalError, match="models are not nested"):
+        nested_cox_test(a, b)
+    with pytest.raises(StudyvalError, match="models are not nested"):
+        nested_cox_test(a, a)
+    other_rows = cox(lung.dropna(subset=["age"]), covariates=["age"], **kw)
+    with pytest.raises(StudyvalError, match=r"not comparable .* subjects \(227 vs 228\)"):
+        nested_cox_test(a, other_rows)
+    breslow = cox(lungcc, covariates=["age"], ties="breslow", **kw)
+    with pytest.raises(StudyvalError, match=r"ties \(efron vs breslow\)"):
+        nested_cox_test(a, breslow)
+
+
+# =========================================================================== #
+# Baseline survival at chosen times
+# =========================================================================== #
+@pytest.mark.parametrize(
+    ("ties_", "surv"),
+    [
+        # f <- coxph(Surv(time, status) ~ age + sex + ph.ecog, data = lungcc, ties = tt)
+        # summary(survfit(f, newdata = data.frame(age = 0, sex = 0, ph.ecog = 0)),
+        #         times = c(5, 180, 365, 730))$surv
+        # (the same as exp(-basehaz(f, centered = FALSE)$hazard) at the last time <= each)
+        pytest.param(
+            "efron",
+            [0.99724099798739607, 0.80889043739250666, 0.54125500510164437, 0.21918371515247995],
+            id="efron",
+        ),
+        pytest.param(
+            "breslow",
+            [0.99723639093601857, 0.80897933776151998, 0.54133521574108812, 0.21914064684667192],
+            id="breslow",
+        ),
+    ],
+)
+def test_cox_baseline_survival_against_survfit_at_zero_covariates(lungcc, ties_, surv):
+    r = cox(
+        lungcc, duration="time", event="status", covariates=["age", "sex", "ph.ecog"], ties=ties_
+    )
+    s0 = r.baseline_survival([5, 180, 365, 730])
+    assert list(s0.columns) == ["time", "cumhaz", "survival"]
+    close(s0["survival"], surv, rel=REL_FIT)
+    close(s0["survival"], np.exp(-s0["cumhaz"]))
+    # before the first event nothing has happened; the survival never rises
+    assert r.baseline_survival([0.0])["survival"].iloc[0] == 1.0
+    assert np.all(np.diff(r.baseline_survival(np.arange(0, 1000, 7.0))["survival"]) <= 0)
+    # a subject's predicted survival is S0(t) ** exp(lp)
+    one = lungcc.iloc[:3]
+    s365 = s0["survival"].iloc[2]
+    close(r.predict_survival(one, [365])[:, 0], s365 ** np.exp(r.predict_risk(one)), rel=1e-12)
+
+
+def test_cox_baseline_survival_stratified_against_basehaz(lungcc):
+    # f <- coxph(Surv(time, status) ~ age + ph.ecog + strata(sex), data = lungcc)
+    # bh <- basehaz(f, centered = FALSE)
+    # for each stratum: exp(-bh$hazard[max(which(bh$time <= h))]) at h = 180, 365
+    r = cox(lungcc, duration="time", event="status", covariates=["age", "ph.ecog"], strata="sex")
+    s0 = r.baseline_survival([180, 365])
+    assert list(s0.columns) == ["strata", "time", "cumhaz", "survival"]
+    close(
+        s0["survival"],
+        [0.87047375849739339, 0.69701900890612112, 0.94644472129349699, 0.81336609672758475],
+        rel=REL_FIT,
+    )
+    assert list(s0["strata"]) == [1, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("times", "match"),
+    [
+        pytest.param([-1.0], "times", id="negative"),
+        pytest.param([np.nan], "times", id="nan"),
+    ],
+)
+def test_cox_baseline_survival_rejects_bad_times(lungcc, times, match):
+    r = cox(lungcc, duration="time", event="status", covariates=["age"])
+    with pytest.raises(StudyvalError, match=match):
+        r.baseline_survival(times)

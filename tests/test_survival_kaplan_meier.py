@@ -104,7 +104,7 @@ def test_km_table_against_survfit(request, survfit_r, conf_type, dataset, group_
     assert isinstance(r, KaplanMeierResult)
     exp = survfit_r[(survfit_r.conf_type == conf_type) & survfit_r.strata.str.startswith(prefix)]
     exp = exp.assign(group=exp.strata.str[len(prefix) :])
-    got = r.table.assign(group=r.table.group.astype(str))
+    got = r.to_frame().assign(group=r.to_frame().group.astype(str))
     exp = exp.sort_values(["group", "time"], kind="stable").reset_index(drop=True)
     got = got.sort_values(["group", "time"], kind="stable").reset_index(drop=True)
     assert got.group.tolist() == exp.group.tolist()
@@ -161,7 +161,7 @@ def test_km_median_midpoint_when_curve_sits_at_half():
     # deaths at 1, 2, 3, 4: S(2) = 0.5 exactly, next drop at 3; print.survfit reports
     # the midpoint: print(survfit(Surv(1:4, rep(1, 4)) ~ 1)) gives median 2.5, LCL 1, UCL NA
     r = kaplan_meier([1, 2, 3, 4], [1, 1, 1, 1])
-    assert r.table.survival.tolist()[1] == 0.5
+    assert r.to_frame().survival.tolist()[1] == 0.5
     assert r.median == 2.5
     assert r.medians.ci_low.iloc[0] == 1
     assert math.isnan(r.medians.ci_high.iloc[0])  # NaN = not reached, as R's NA
@@ -170,7 +170,7 @@ def test_km_median_midpoint_when_curve_sits_at_half():
 def test_km_at_times_against_summary_survfit(lung):
     # s <- summary(survfit(Surv(time, status) ~ 1, data = lung), times = c(0, 100, 365, 730))
     r = kaplan_meier(lung["time"], lung["status"], times=[0, 100, 365, 730])
-    t = r.table
+    t = r.to_frame()
     close(t.survival, [1, 0.86396896764524356, 0.4092416244600644, 0.1156930983445392])  # s$surv
     close(t.se, [0, 0.022710230434161833, 0.035823638172037771, 0.028298197317694247])  # s$std.err
     close(t.ci_low, [1, 0.82058489208125751, 0.34472158179582657, 0.071631824961796334])  # s$lower
@@ -206,13 +206,13 @@ def test_km_logrank_attached(lung):
 
 def test_km_all_censored_is_flat_and_median_not_reached():
     r = kaplan_meier([1, 2, 3], [0, 0, 0])
-    assert r.table.survival.tolist() == [1.0, 1.0, 1.0]
+    assert r.to_frame().survival.tolist() == [1.0, 1.0, 1.0]
     assert math.isnan(r.median)
     assert r.n_events == 0
 
 
-def test_km_to_frame_is_one_row(lung):
-    f = kaplan_meier(lung["time"], lung["status"]).to_frame()
+def test_km_summary_frame_is_one_row(lung):
+    f = kaplan_meier(lung["time"], lung["status"]).summary_frame()
     assert f.shape[0] == 1
     assert {"n", "n_events", "conf_type", "ci_level"} <= set(f.columns)
 
@@ -236,7 +236,7 @@ def test_km_property_curve_in_unit_interval_and_non_increasing(rows, conf_type):
     # the only acceptable warning: an undefined log-rank test on degenerate draws
     assert all("no log-rank test" in str(w.message) for w in caught)
     assert (r.logrank is None) == (bool(caught) or len(set(g)) < 2 or not e.any())
-    for _, sub in r.table.groupby("group"):
+    for _, sub in r.to_frame().groupby("group"):
         s = sub.survival.to_numpy()
         assert np.all((s >= 0) & (s <= 1))
         assert np.all(np.diff(s) <= 0)
@@ -304,8 +304,8 @@ def test_km_errors(kwargs, match):
 
 def test_km_times_beyond_follow_up_allowed_when_curve_reached_zero():
     r = kaplan_meier([1, 2], [1, 1], times=[5])
-    assert r.table.survival.tolist() == [0.0]
-    assert r.table.n_risk.tolist() == [0]
+    assert r.to_frame().survival.tolist() == [0.0]
+    assert r.to_frame().n_risk.tolist() == [0]
 
 
 # =========================================================================== #
@@ -435,8 +435,8 @@ def test_logrank_against_survdiff(request, dataset, group, strata, rows, test, o
     close(r.chisq, test[0])
     assert r.df == test[1]
     close(r.p_value, test[2])
-    assert r.table.observed.tolist() == obs
-    close(r.table.expected, exp)
+    assert r.to_frame().observed.tolist() == obs
+    close(r.to_frame().expected, exp)
     k = len(obs)
     close(r.variance, np.reshape(var, (k, k)))
     assert r.stratified is (strata is not None)

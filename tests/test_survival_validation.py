@@ -12,6 +12,8 @@ Oracles
   closed form; see the module docstring.
 * Austin, Harrell & van Klaveren (2020) appendix code for the smooth
   calibration curve (``cph`` + ``rcs(cll, 3)`` + ``survest``).
+* ``survival::survfit`` / ``survdiff`` for the Kaplan-Meier risk by group of
+  predicted risk (``risk_groups_at_horizon``).
 
 Data (``tests/data``)
 ---------------------
@@ -31,7 +33,11 @@ predicted 5-year risks of death, exported once::
 ``competing_ties.csv``: 150 simulated subjects with whole-day times (many
 ties, also between events and censorings), three causes and risks rounded to
 2 decimals (many tied risks); ``set.seed(20240611)``, script in
-``tests/test_competing_risks.py``.
+``tests/test_cumulative_incidence.py``.
+
+``survival_ties.csv`` (described in ``tests/test_survival_cox.py``): 400 subjects with
+integer times and a rounded score; the risk-group tests use ``plogis(score)`` as the
+predicted risk.
 
 In R, ``d <- read.csv("pbc_competing.csv"); d$dead <- as.integer(d$status == 2)``
 and ``e <- read.csv("competing_ties.csv"); e$ev <- as.integer(e$status == 1)``.
@@ -64,6 +70,7 @@ from studyval.analysis.survival_validation import (
     brier,
     calibration_at_horizon,
     compare_time_dependent_auc,
+    risk_groups_at_horizon,
     time_dependent_auc,
 )
 from studyval.errors import EstimationError, StudyvalError
@@ -466,20 +473,20 @@ def test_calibration_small_sample_knots(pbc):
 )
 def test_calibration_groups_against_survfit(pbc, group, expected):
     r = calibration_at_horizon(pbc["time"], pbc["dead"], pbc["risk_b"], horizon=1825)
-    row = r.table().set_index("group").loc[group]
+    row = r.to_frame().set_index("group").loc[group]
     got = (row["observed"], row["se"], row["ci_low"], row["ci_high"], row["mean_predicted"])
     assert got == pytest.approx(expected, rel=1e-9)
 
 
 def test_calibration_table_counts(pbc):
     r = calibration_at_horizon(pbc["time"], pbc["dead"], pbc["risk_b"], horizon=1825)
-    tab = r.table()
+    tab = r.to_frame()
     # table(cut(...)): 32 31 31 31 31 31 31 31 31 32
     assert tab["n"].tolist() == [32, 31, 31, 31, 31, 31, 31, 31, 31, 32]
     assert r.n_groups == 10 and r.n == 312 and r.n_events == 85
     assert tab["n_events"].sum() == r.n_events
     assert r.observed_risk == pytest.approx(1 - 0.71072798198747456, rel=1e-9)
-    frame = r.to_frame()
+    frame = r.summary_frame()
     assert {"ici", "e50", "e90", "emax", "horizon"} <= set(frame.columns)
     assert "groups_table" not in frame.columns
 
@@ -614,3 +621,104 @@ def test_calibration_errors(pbc):
         )
     with pytest.raises(EstimationError, match=r"more than 5 distinct predicted risks"):
         calibration_at_horizon(T, E, [0.2, 0.2, 0.3, 0.3, 0.2, 0.3], horizon=3.5)
+
+
+# --------------------------------------------------------------------------- #
+# risk_groups_at_horizon against survival::survfit
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def survival_ties() -> pd.DataFrame:
+    """``survival_ties.csv`` (tests/test_survival_cox.py): 400 subjects, integer times, a score."""
+    return pd.read_csv(DATA / "survival_ties.csv")
+
+
+def close(actual, expected, rel=REL):
+    np.testing.assert_allclose(np.asarray(actual, float), np.asarray(expected, float), rtol=rel)
+
+
+def test_risk_groups_at_horizon_against_survfit(survival_ties):
+    # d <- read.csv("survival_ties.csv"); p <- plogis(d$score); g <- findInterval(p, c(0.3, 0.6))
+    # s <- summary(survfit(Surv(time, status) ~ g, data = d, conf.type = "log"), times = 8)
+    # 1 - s$surv; 1 - s$upper; 1 - s$lower; tapply(p, g, mean); table(g)
+    # survdiff(Surv(time, status) ~ g, data = d)$chisq
+    p = 1.0 / (1.0 + np.exp(-survival_ties["score"].to_numpy(float)))
+    r = risk_groups_at_horizon(
+        survival_ties["time"],
+        survival_ties["status"],
+        p,
+        horizon=8.0,
+        cuts=[0.3, 0.6],
+        labels=["low", "mid", "high"],
+    )
+    tab = r.to_frame()
+    assert list(tab.columns) == [
+        "group",
+        "order",
+        "n",
+        "mean_predicted",
+        "km_risk",
+        "ci_low",
+        "ci_high",
+    ]
+    assert list(tab["group"]) == ["low", "mid", "high"] and list(tab["order"]) == [0, 1, 2]
+    assert list(tab["n"]) == [98, 172, 130]
+    close(tab["km_risk"], [0.51590945530339472, 0.59756366269925454, 0.79448974447197684])
+    close(tab["ci_low"], [0.39892261572339582, 0.51528144111093033, 0.70995181997448598])
+    close(tab["ci_high"], [0.61012731206533699, 0.66587826562443708, 0.85438810502628137])
+    close(tab["mean_predicted"], [0.18433216797748167, 0.44531840975657022, 0.74646007990906726])
+    close(r.km.logrank.chisq, 32.477666519854253)
+    assert r.horizon == 8.0 and r.ci_level == 0.95 and r.conf_type == "log"
+    # every subject is in the group of its risk
+    assert list(pd.Series(r.groups).value_counts().reindex(["low", "mid", "high"])) == [
+        98,
+        172,
+        130,
+    ]
+    # log-log limits: summary(survfit(..., conf.type = "log-log"), times = 8); 1 - s$upper
+    ll = risk_groups_at_horizon(
+        survival_ties["time"],
+        survival_ties["status"],
+        p,
+        horizon=8.0,
+        cuts=[0.3, 0.6],
+        conf_type="log-log",
+    ).to_frame()
+    close(ll["ci_low"], [0.41628123803614037, 0.52382313940847558, 0.7199092843006436])
+    assert list(ll["group"]) == ["< 30%", "30%-60%", ">= 60%"]
+
+
+def test_risk_groups_leave_out_an_empty_group_and_keep_the_order(survival_ties):
+    p = np.full(survival_ties.shape[0], 0.5)
+    p[:10] = 0.05
+    tab = risk_groups_at_horizon(
+        survival_ties["time"], survival_ties["status"], p, horizon=8.0, cuts=[0.1, 0.2, 0.9]
+    ).to_frame()
+    assert list(tab["group"]) == ["< 10%", "20%-90%"]
+    assert list(tab["order"]) == [0, 2]
+    assert tab["n"].sum() == survival_ties.shape[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        pytest.param({"cuts": []}, StudyvalError, "cuts must be one or more", id="no-cuts"),
+        pytest.param({"cuts": [0.0, 0.5]}, StudyvalError, "strictly between 0 and 1", id="cut-0"),
+        pytest.param({"cuts": [0.5, 0.2]}, StudyvalError, "strictly increasing", id="order"),
+        pytest.param({"cuts": [0.5], "labels": ["a"]}, StudyvalError, "labels must be 2 distinct", id="labels"),
+        pytest.param({"cuts": [0.5], "labels": ["a", "a"]}, StudyvalError, "distinct", id="dup-labels"),
+        pytest.param({"cuts": [0.5], "horizon": 1e3}, EstimationError, "at or beyond the last", id="horizon"),
+    ],
+)  # fmt: skip
+def test_risk_groups_errors(survival_ties, kwargs, exc, match):
+    p = np.linspace(0.01, 0.99, survival_ties.shape[0])
+    args = {"horizon": 8.0, **kwargs}
+    with pytest.raises(exc, match=match):
+        risk_groups_at_horizon(survival_ties["time"], survival_ties["status"], p, **args)
+
+
+def test_risk_groups_reject_a_risk_outside_0_1(survival_ties):
+    p = np.linspace(0.01, 1.5, survival_ties.shape[0])
+    with pytest.raises(StudyvalError, match="predicted_risk must be a predicted risk in"):
+        risk_groups_at_horizon(
+            survival_ties["time"], survival_ties["status"], p, horizon=8.0, cuts=[0.5]
+        )

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -23,11 +20,12 @@ SLUG = "ovcf-chronicity"
 
 
 def hashed_tree(root: Path) -> dict[str, str]:
-    """SHA-256 of the manifest and of every table and figure (report/ is not hashed)."""
+    """SHA-256 of the manifest, every table and figure and the study copies (report/ is not hashed)."""
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).parts[0] in ("tables", "figures", "manifest.json")
+        if p.is_file()
+        and p.relative_to(root).parts[0] in ("tables", "figures", "study", "manifest.json")
     }
 
 
@@ -55,7 +53,7 @@ def test_fresh_bundle_verifies_table_by_table(shared, verified):
     manifest = read_manifest(bundle)
     assert {o.path for o in report.outputs} == set(manifest["outputs"])
     kinds = {k for k, _, _ in report.items()}
-    assert kinds == {"table", "figure"}
+    assert kinds == {"table", "figure", "study"}  # study/plan.yml and study/dictionary.yml
     text = report.format()
     for kind, name, formats in report.items():
         assert set(formats.values()) == {"reproduced"}
@@ -176,28 +174,19 @@ def test_changed_input_is_named(shared, tmp_path):
 
 @pytest.mark.slow
 def test_bundles_are_byte_identical_across_threads_hash_seeds_and_working_directories(
-    shared, verified, tmp_path
+    shared, verified, protocol_bundle
 ):
     """Three runs, byte for byte the same tables, figures and manifest.
 
     * the shared bundle: subprocess, 2 BLAS/OpenMP threads, hash seed 2, run from the inputs'
       directory with relative paths, report rendered;
-    * here: subprocess, 1 thread, hash seed 1, run from another directory with absolute paths,
-      no report;
+    * the session's bundle of the bundled plan (tests/conftest.py): subprocess, 1 thread, hash
+      seed 1, run from another directory with absolute paths, no report;
     * the in-process recomputation of ``studyval verify`` (default threads).
     """
-    bundle, inputs = shared
+    bundle, _ = shared
     _, recomputed = verified
-    cwd = tmp_path / "elsewhere"
-    cwd.mkdir()
-    env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env.update(PYTHONHASHSEED="1")
-    out = tmp_path / "one-thread"
-    cmd = [sys.executable, "-m", "studyval.cli", "run", SLUG, "-c", str(inputs["clinical"])]
-    cmd += ["-p", str(inputs["predictions"]), "-o", str(out), "--no-render", "-q"]
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    out = protocol_bundle(SLUG)
     trees = [hashed_tree(p) for p in (bundle, out, recomputed)]
     assert len(trees[0]) > 60
     manifests = [read_manifest(p) for p in (bundle, out, recomputed)]

@@ -1,11 +1,17 @@
 """Training and inference throughput of the imaging networks, eager fp32 vs optimised.
 
-    python bench/models/bench_models.py [--tiny] [--steps 5] [--warmup 2] [--no-compile] [--peak-tflops X]
+    python bench/models/bench_models.py [--tiny] [--steps 5] [--warmup 2] [--no-compile]
+        [--modes fp32-eager,bf16-cl-compile] [--peak-tflops X]
 
 Networks: the 3-D UNet of ``unet3d_vertebra_seg`` at 96³ and the 3-D
-DenseNet-121 classifier of ``densenet121_ovcf`` at 64³ (their configs). Modes:
+DenseNet-121 classifier of ``densenet121_ovcf`` at 64³ (their configs). Modes
+(``--modes``, comma-separated; default ``fp32-eager,bf16-cl-compile``):
 
-* ``fp32-eager``: float32, contiguous, no compilation;
+* ``fp32-eager``: float32, contiguous, no compilation, TF32 switched off
+  (``torch.backends.cudnn.allow_tf32`` and ``...matmul.allow_tf32`` False): strict fp32;
+* ``tf32-eager``: the same with TF32 on for convolutions and matmuls (torch's default
+  for cuDNN convolutions: what "fp32" gives a user who changes nothing);
+* ``bf16-eager``: bf16 autocast, no other change;
 * ``bf16-cl-compile``: bf16 autocast, ``channels_last_3d`` memory format,
   ``torch.compile`` (``--no-compile`` drops the compilation; a compile
   failure is reported in the table and the mode runs without it; the row
@@ -38,13 +44,16 @@ import torch
 
 from studyval.models.config import load_config
 
-# Dense (no sparsity) datasheet peaks in TFLOP/s: (bf16, fp32).
+# Dense (no sparsity) datasheet peaks in TFLOP/s: (bf16, tf32, fp32). First match of the
+# device name wins, so the PCIe H100 comes before the SXM one.
 GPU_PEAKS = {
-    "H100": (989.0, 67.0),
-    "H200": (989.0, 67.0),
-    "A100": (312.0, 19.5),
-    "L4": (121.0, 30.0),
+    "H100 PCIe": (756.0, 378.0, 51.0),
+    "H100": (989.0, 495.0, 67.0),
+    "H200": (989.0, 495.0, 67.0),
+    "A100": (312.0, 156.0, 19.5),
+    "L4": (121.0, 60.0, 30.0),
 }
+MODES = ("fp32-eager", "tf32-eager", "bf16-eager", "bf16-cl-compile")
 
 
 def _sync(dev: torch.device) -> None:
@@ -67,16 +76,36 @@ def _cpu_matmul_tflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - t) / 1e12
 
 
-def _peak_tflops(dev: torch.device, bf16: bool, override: float | None) -> tuple[float, str]:
+def _peak_tflops(dev: torch.device, mode: str, override: float | None) -> tuple[float, str]:
     if override is not None:
         return override, "given"
     if dev.type == "cuda":
         name = torch.cuda.get_device_name(dev)
-        for key, (p_bf16, p_fp32) in GPU_PEAKS.items():
+        for key, (p_bf16, p_tf32, p_fp32) in GPU_PEAKS.items():
             if key in name:
-                return (p_bf16 if bf16 else p_fp32), f"datasheet {key}"
+                if mode.startswith("bf16"):
+                    return p_bf16, f"datasheet {key} bf16"
+                return (
+                    (p_tf32, f"datasheet {key} tf32")
+                    if mode == "tf32-eager"
+                    else (
+                        p_fp32,
+                        f"datasheet {key} fp32",
+                    )
+                )
         return float("nan"), f"unknown GPU {name}"
     return _cpu_matmul_tflops(), "measured CPU fp32 matmul"
+
+
+@contextlib.contextmanager
+def _tf32(allowed: bool):
+    """TF32 for cuDNN convolutions and matmuls on or off for the block, then as before."""
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def _flops(model: torch.nn.Module, x: torch.Tensor) -> float:
@@ -111,8 +140,8 @@ def bench_one(
     else:
         y = torch.randint(0, cfg.out_channels, (batch,), device=dev)
     flops_fwd = _flops(model, x)
-    optimised = mode != "fp32-eager"
-    note = ""
+    optimised = mode == "bf16-cl-compile"
+    note = "TF32 off" if mode == "fp32-eager" and dev.type == "cuda" else ""
     if optimised:
         model = model.to(memory_format=torch.channels_last_3d)
         x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -130,7 +159,7 @@ def bench_one(
         note = "not compiled"
     amp = (
         torch.autocast(dev.type, dtype=torch.bfloat16)
-        if optimised and (dev.type == "cpu" or torch.cuda.is_bf16_supported())
+        if mode.startswith("bf16") and (dev.type == "cpu" or torch.cuda.is_bf16_supported())
         else contextlib.nullcontext()
     )
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -164,19 +193,19 @@ def bench_one(
                 net(x)
         _sync(dev)
     t_inf = (time.perf_counter() - t) / steps
-    peak, peak_src = _peak_tflops(dev, optimised, ARGS.peak_tflops)
+    peak, peak_src = _peak_tflops(dev, mode, ARGS.peak_tflops)
     achieved_train = 3 * flops_fwd / t_train / 1e12
     achieved_inf = flops_fwd / t_inf / 1e12
     return {
         "network": f"{cfg.arch} {'x'.join(map(str, cfg.roi_size))}{' (smoke)' if tiny else ''}",
         "mode": ("bf16-cl-compile" if compiled else "bf16-cl") if optimised else mode,
+        "MFU %": f"{100 * achieved_train / peak:.1f} / {100 * achieved_inf / peak:.1f}",
         "batch": batch,
         "train vol/s": batch / t_train,
         "infer vol/s": batch / t_inf,
         "GFLOP/vol fwd": flops_fwd / batch / 1e9,
         "train TFLOP/s": achieved_train,
         "infer TFLOP/s": achieved_inf,
-        "% peak (train/infer)": f"{100 * achieved_train / peak:.2f} / {100 * achieved_inf / peak:.2f}",
         "peak TFLOP/s": f"{peak:.2f} ({peak_src})",
         "peak mem MiB": _peak_memory_mib(dev),
         "note": note,
@@ -194,6 +223,11 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument(
+        "--modes",
+        default="fp32-eager,bf16-cl-compile",
+        help=f"comma-separated, of {', '.join(MODES)}",
+    )
     ap.add_argument(
         "--configs",
         default="unet3d_vertebra_seg,densenet121_ovcf",
@@ -214,22 +248,32 @@ def main() -> int:
         f"torch {torch.__version__}, device {name}, {'tiny smoke networks' if tiny else 'full networks'}",
         file=sys.stderr,
     )
+    modes = [m for m in ARGS.modes.split(",") if m]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        ap.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    print(
+        f"TF32 by default: cudnn {torch.backends.cudnn.allow_tf32}, "
+        f"matmul {torch.backends.cuda.matmul.allow_tf32}",
+        file=sys.stderr,
+    )
     rows = []
     for cfg_name in ARGS.configs.split(","):
-        for mode in ("fp32-eager", "bf16-cl-compile"):  # the second drops compile when it fails
+        for mode in modes:  # bf16-cl-compile runs without compile when it fails
             print(f"  {cfg_name} {mode} ...", file=sys.stderr, flush=True)
-            rows.append(
-                bench_one(
-                    cfg_name,
-                    tiny=tiny,
-                    mode=mode,
-                    steps=ARGS.steps,
-                    warmup=ARGS.warmup,
-                    batch=ARGS.batch,
-                    dev=dev,
-                    compile_ok=not ARGS.no_compile,
+            with _tf32(mode != "fp32-eager") if dev.type == "cuda" else contextlib.nullcontext():
+                rows.append(
+                    bench_one(
+                        cfg_name,
+                        tiny=tiny,
+                        mode=mode,
+                        steps=ARGS.steps,
+                        warmup=ARGS.warmup,
+                        batch=ARGS.batch,
+                        dev=dev,
+                        compile_ok=not ARGS.no_compile,
+                    )
                 )
-            )
             row = rows[-1]
             print(
                 f"    train {row['train vol/s']:.3g} vol/s, infer {row['infer vol/s']:.3g} vol/s {row['note']}",

@@ -2,7 +2,7 @@
 
 Both are drawn from tables that the statistics return
 (:meth:`studyval.analysis.agreement.BlandAltmanResult.points_frame` and
-``.table()``; :meth:`studyval.analysis.agreement.KappaResult.confusion_frame`),
+``.to_frame()``; :meth:`studyval.analysis.agreement.KappaResult.confusion_frame`),
 never from raw measurements.
 """
 
@@ -51,7 +51,7 @@ def bland_altman_figure(
     summary : DataFrame
         Columns ``quantity, estimate, ci_low, ci_high, ci_level, loa_coverage``
         with rows ``bias``, ``lower_loa``, ``upper_loa``
-        (:meth:`~studyval.analysis.agreement.BlandAltmanResult.table`).
+        (:meth:`~studyval.analysis.agreement.BlandAltmanResult.to_frame`).
     xlabel, ylabel : str
         Axis labels; put the unit in them (e.g. ``"Difference (model - reader), mm"``).
     title : str, optional

@@ -2,14 +2,66 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyBboxPatch
+from matplotlib.textpath import TextToPath
 
 from studyval.figures.style import DOUBLE_COLUMN_MM, RC, new_figure
 
 __all__ = ["flow_figure"]
+
+#: Font size of the box text (points), the smallest it may shrink to, and line spacing.
+FONT_PT, MIN_FONT_PT, LINE_SPACING = 7.0, 5.5, 1.3
+#: Height of one line of box text at FONT_PT, in mm (a little more than the line spacing).
+LINE_MM = 3.4
+_MM_PER_PT = 25.4 / 72
+
+
+def _text_width_mm(text: str, size: float) -> float:
+    """Width of one line of text at ``size`` points, in the current rc font, in mm."""
+    width, _, _ = TextToPath().get_text_width_height_descent(
+        text, FontProperties(size=size), ismath=False
+    )
+    return width * _MM_PER_PT
+
+
+#: Spaces that never break: "n = 12", and a count after its label ("quality: 5").
+_KEEP_TOGETHER = re.compile(r"(?<=\S) (?==)|(?<==) (?=\d)|(?<=:) (?=\d[\d,.]*(?:\s|$))")
+
+
+def _wrap(text: str, size: float, max_mm: float) -> list[str]:
+    lines: list[str] = []
+    for paragraph in _KEEP_TOGETHER.sub("\u00a0", text).split("\n"):
+        current = ""
+        for word in paragraph.split(" "):
+            trial = f"{current} {word}" if current else word
+            if not current or _text_width_mm(trial, size) <= max_mm:
+                current = trial
+            else:
+                lines.append(current)
+                current = word
+        lines.append(current)
+    return [ln.replace("\u00a0", " ") for ln in lines]
+
+
+def fit_box_text(text: str, max_mm: float) -> tuple[str, float]:
+    """``text`` wrapped at word boundaries so that every line fits ``max_mm``, and its size.
+
+    Lines are wrapped at the box font size (7 pt); only when a single word is
+    wider than the box does the size shrink, in half points, down to 5.5 pt.
+    Wrapped lines keep the line breaks the text already had.
+    """
+    size = FONT_PT
+    while True:
+        lines = _wrap(text, size, max_mm)
+        if size <= MIN_FONT_PT or all(_text_width_mm(ln, size) <= max_mm for ln in lines):
+            return "\n".join(lines), size
+        size -= 0.5
 
 
 def flow_figure(stages: pd.DataFrame, *, width_mm: float = DOUBLE_COLUMN_MM) -> Figure:
@@ -25,15 +77,25 @@ def flow_figure(stages: pd.DataFrame, *, width_mm: float = DOUBLE_COLUMN_MM) -> 
         the same row as its parent gets a horizontal arrow; a child below gets
         a vertical arrow, or an elbow when it sits to one side (a fork).
     width_mm : float
-        Figure width; the height follows from the number of text lines.
+        Figure width; the height follows from the number of text lines.  Box
+        text wider than its box is wrapped at word boundaries (and shrunk to
+        no less than 5.5 pt only when one word is wider than the box), so it
+        always stays inside (:func:`fit_box_text`).
     """
-    line_mm, pad_mm, gap_mm = 3.4, 2.6, 6.0
+    pad_mm, gap_mm, pad_x_mm = 2.6, 6.0, 2.0
     box_w = 0.34 * width_mm
-    lines = stages["text"].str.count("\n") + 1
-    row_h = {
-        int(r): float(lines[stages["row"] == r].max()) * line_mm + 2 * pad_mm
-        for r in stages["row"].unique()
-    }
+    with matplotlib.rc_context(RC):  # the box text is measured in the figure's font
+        fitted = [fit_box_text(str(t), box_w - 2 * pad_x_mm) for t in stages["text"]]
+    stages = stages.assign(text=[t for t, _ in fitted], size=[z for _, z in fitted]).reset_index(
+        drop=True
+    )
+
+    def box_height(text: str, size: float) -> float:
+        return (text.count("\n") + 1) * LINE_MM * size / FONT_PT + 2 * pad_mm
+
+    heights = pd.Series([box_height(t, z) for t, z in fitted])
+    line_mm = LINE_MM
+    row_h = {int(r): float(heights[stages["row"] == r].max()) for r in stages["row"].unique()}
     tops: dict[int, float] = {}
     y = gap_mm / 2
     for r in sorted(row_h):
@@ -50,8 +112,7 @@ def flow_figure(stages: pd.DataFrame, *, width_mm: float = DOUBLE_COLUMN_MM) -> 
         geom: dict[str, tuple[float, float, float, float]] = {}  # cx, top, bottom, half-width
         for rec in stages.itertuples(index=False):
             r = int(rec.row)
-            n_lines = rec.text.count("\n") + 1
-            h = n_lines * line_mm + 2 * pad_mm
+            h = box_height(rec.text, rec.size)
             top = tops[r] + (row_h[r] - h) / 2
             cx = float(rec.x) * width_mm
             geom[rec.key] = (cx, top, top + h, box_w / 2)
@@ -68,7 +129,13 @@ def flow_figure(stages: pd.DataFrame, *, width_mm: float = DOUBLE_COLUMN_MM) -> 
                 )
             )
             ax.text(
-                cx, top + h / 2, rec.text, ha="center", va="center", fontsize=7, linespacing=1.3
+                cx,
+                top + h / 2,
+                rec.text,
+                ha="center",
+                va="center",
+                fontsize=rec.size,
+                linespacing=LINE_SPACING,
             )
         arrow = {
             "arrowstyle": "-|>",

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import matplotlib
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy import stats
 
 from studyval.errors import StudyvalError
 from studyval.figures.style import DOUBLE_COLUMN_MM, LINESTYLES, MARKERS, PALETTE, RC, new_figure
@@ -22,12 +20,15 @@ def longitudinal_figure(
     labels: Mapping[str, str],
     width_mm: float = DOUBLE_COLUMN_MM,
 ) -> Figure:
-    """One panel per outcome: observed mean (95% t-interval) per visit and group, and the fitted line.
+    """One panel per outcome: observed mean (t-interval) per visit and group, and the fitted line.
+
+    The figure computes nothing: the intervals are the table's ``ci_low`` and
+    ``ci_high`` (:func:`studyval.analysis.descriptive.group_means`).
 
     Parameters
     ----------
     means : DataFrame
-        Columns ``outcome, month, oa, mean, std, count, fitted``.
+        Columns ``outcome, month, oa, mean, ci_low, ci_high, fitted``.
     labels : mapping
         Outcome -> axis label.
     width_mm : float
@@ -36,7 +37,7 @@ def longitudinal_figure(
     -------
     matplotlib.figure.Figure
     """
-    need = {"outcome", "month", "oa", "mean", "std", "count", "fitted"}
+    need = {"outcome", "month", "oa", "mean", "ci_low", "ci_high", "fitted"}
     if not need <= set(means.columns):
         raise StudyvalError(f"means lacks columns {sorted(need - set(means.columns))}")
     outcomes = list(dict.fromkeys(means["outcome"]))
@@ -48,11 +49,11 @@ def longitudinal_figure(
             for k, grp in enumerate(sorted(sub["oa"].unique())):
                 g = sub[sub["oa"] == grp].sort_values("month")
                 x = g["month"].to_numpy(float) + (k - 0.5) * 0.6
-                half = stats.t.ppf(0.975, g["count"] - 1) * g["std"] / np.sqrt(g["count"])
+                yerr = [g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]
                 ax.errorbar(
                     x,
                     g["mean"],
-                    yerr=half,
+                    yerr=yerr,
                     fmt=MARKERS[k],
                     color=PALETTE[k],
                     ms=3.5,

@@ -25,7 +25,8 @@ def p_chart_figure(points: pd.DataFrame, *, width_mm: float = SINGLE_COLUMN_MM) 
     ----------
     points : DataFrame
         One chart's rows: ``week, proportion, n, centre, lcl, ucl, signal``
-        (``signal`` ``below``/``above`` marks a flagged week).
+        (``signal`` ``below``/``above`` marks a flagged week).  The weekly
+        counts ``n`` are printed in a row above the plotting area.
 
     """
     _require(points, ("week", "proportion", "n", "centre", "lcl", "ucl", "signal"), "p-chart")
@@ -60,12 +61,25 @@ def p_chart_figure(points: pd.DataFrame, *, width_mm: float = SINGLE_COLUMN_MM) 
                 color=PALETTE[1],
                 label="flagged week",
             )
+        # the weekly counts sit in a row above the plotting area, where no point, limit or
+        # flag marker can cover them (a flagged week near 0 or 1 used to hide its count)
+        counts = {"ha": "center", "va": "bottom", "fontsize": 5, "annotation_clip": False}
         for w, n in zip(wk, p["n"], strict=True):
             ax.annotate(
-                str(int(n)), (w, 0.02), ha="center", fontsize=5, xycoords=("data", "axes fraction")
+                str(int(n)),
+                (w, 1.0),
+                xytext=(0, 2),
+                textcoords="offset points",
+                xycoords=("data", "axes fraction"),
+                **counts,
             )
         ax.annotate(
-            "n:", (wk[0] - 0.45, 0.02), ha="right", fontsize=5, xycoords=("data", "axes fraction")
+            "n:",
+            (wk[0] - 0.45, 1.0),
+            xytext=(0, 2),
+            textcoords="offset points",
+            xycoords=("data", "axes fraction"),
+            **{**counts, "ha": "right"},
         )
         ax.set_xticks(wk, [str(int(w)) for w in wk])
         ax.set_xlabel("Week of the prospective period")

@@ -3,8 +3,8 @@
 Both are drawn from the tidy tables of :mod:`studyval.analysis.subgroups` and
 :mod:`studyval.analysis.multiclass`, never from raw data:
 
-* :func:`forest_figure` takes :meth:`SubgroupResult.table()
-  <studyval.analysis.subgroups.SubgroupResult.table>` (or several of them
+* :func:`forest_figure` takes :meth:`SubgroupResult.to_frame()
+  <studyval.analysis.subgroups.SubgroupResult.to_frame>` (or several of them
   concatenated, one block per grouping);
 * :func:`multiclass_confusion_figure` takes :meth:`MultiClassConfusion.matrix()
   <studyval.analysis.multiclass.MultiClassConfusion.matrix>`.
@@ -54,7 +54,7 @@ def _require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> 
     if absent:
         raise StudyvalError(
             f"{what} lacks column(s) {', '.join(map(repr, absent))}; pass the table of "
-            "SubgroupResult.table()"
+            "SubgroupResult.to_frame()"
         )
 
 
@@ -82,7 +82,7 @@ def forest_figure(
     """Forest plot: one row per subgroup level, point and CI, n, and the overall estimate.
 
     Drawn from the tidy table of
-    :meth:`~studyval.analysis.subgroups.SubgroupResult.table` (several such
+    :meth:`~studyval.analysis.subgroups.SubgroupResult.to_frame` (several such
     tables concatenated give one block per ``grouping``). Each estimable level
     is a square with its interval and, on the right, "estimate (low to high)";
     a level that could not be estimated keeps its row and shows its

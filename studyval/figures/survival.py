@@ -1,6 +1,6 @@
 """Figures of time-to-event analyses, drawn from result tables (never from raw data).
 
-* :func:`km_figure` takes :attr:`studyval.analysis.survival.KaplanMeierResult.table`
+* :func:`km_figure` takes :meth:`studyval.analysis.survival.KaplanMeierResult.to_frame`
   and :meth:`~studyval.analysis.survival.KaplanMeierResult.at_risk`, and draws the
   curves with their pointwise bands, censoring ticks and the numbers at risk in
   a table under the x-axis;
@@ -79,7 +79,7 @@ def km_figure(
     ----------
     table : DataFrame
         Columns ``group, time, survival, ci_low, ci_high, n_censor`` (one row
-        per group and distinct time), as ``KaplanMeierResult.table``. Each
+        per group and distinct time), as ``KaplanMeierResult.to_frame()``. Each
         curve starts at (0, 1).
     at_risk : DataFrame
         Columns ``group, time, n_risk``, as ``KaplanMeierResult.at_risk(ticks)``;

@@ -6,65 +6,45 @@ cut-off (plan ``extra.sarcopenia_cutoffs``). A prognostic model adding
 sarcopenia to clinical data (MELD-Na) is developed at the development centre
 and validated internally (bootstrap optimism correction by refitting) and
 externally. Liver transplantation competes with death: it is a competing
-event everywhere (cause-specific Cox models for both causes give the predicted
-cumulative incidence of death; Aalen-Johansen for observed incidence; td-AUC
-with ``cause=1``; IPCW Brier for the cumulative incidence), never censoring.
+event everywhere, never censoring.
 
-:func:`analyse` is pure: it takes validated data and the plan and returns the
-tables of the results bundle; it neither reads files nor draws.
-
-Every statistic comes from :mod:`studyval.analysis`: the predicted cumulative
-incidence from :func:`~studyval.analysis.competing_risks.predict_cumulative_incidence`
-(``product_limit=False``, riskRegression's ``predictRisk`` of a ``CSC`` fit with
-``product.limit = FALSE``), the Brier score, its null model and the IPA from
-:func:`~studyval.analysis.competing_risks.brier_competing` (``Score``), the
-optimism from :func:`~studyval.analysis.internal_validation.bootstrap_optimism`
-and the difference in Harrell's C from
-:func:`~studyval.analysis.paired_bootstrap.harrell_c_difference`; their oracle
-tests are in ``tests/test_competing_risks.py``, ``tests/test_internal_validation.py``
-and ``tests/test_paired_bootstrap.py``.
-
-Bootstrap resamples (internal validation): a resample fails, is counted (per
-model, with its reason, in the ``optimism`` table and the warnings) and is
-left out of that model's mean optimism when a cause-specific Cox model cannot
-be fitted or does not converge, when the resample's last follow-up time is
-before the horizon (the baseline hazards, and so the predicted incidence, are
-not defined there: nothing is carried forward), when a predicted incidence is
-above 1 (the exponential form does not bound it; the Brier score is then
-undefined) or when a measure cannot be computed (e.g. no death by the horizon).
+A study of the type "prognostic model with a competing event"
+(:mod:`studyval.steps.competing_risks`: cause-specific Cox models, predicted
+cumulative incidence, td-AUC, Brier score and IPA, grouped calibration,
+optimism, added value). What is this study's own is here: its eligibility
+rules (MELD, MELD-Na, SMI and sarcopenia checked against their components),
+the participant flow, the baseline table, the sarcopenia prevalence, the
+sample-size checks, the cumulative incidence by sarcopenia, the models table
+(with the segmentation weights) and the TRIPOD+AI checklist text; its figures
+are in :mod:`studyval.figures.cirrhosis_sarcopenia`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from studyval import figures
 from studyval.analysis import competing_risks, proportions, sample_size, sample_size_survival
-from studyval.analysis import survival as sv
-from studyval.analysis import survival_validation as svv
 from studyval.analysis.descriptive import baseline_table
-from studyval.analysis.internal_validation import OptimismResult, RefitModel, bootstrap_optimism
-from studyval.analysis.paired_bootstrap import harrell_c_difference
 from studyval.checklists_tripod import tripod_ai_2024
-from studyval.cohort import Cohort, absent_column_violations, estimating
-from studyval.errors import EstimationError, Violation
-from studyval.figures import competing_risks as crfig
-from studyval.figures.spec import FigureSpec, ci_text, count
+from studyval.cohort import Cohort, absent_column_violations
+from studyval.errors import Violation
+from studyval.figures.cirrhosis_sarcopenia import figure_specs, flow_stages
 from studyval.plan import PredictionModelPlan
-from studyval.protocol import ProtocolTables, StudyProtocol, flow_count
+from studyval.protocol import StudyProtocol, flow_count, steps_analysis
+from studyval.steps import competing_risks as crsteps
+from studyval.steps.common import BASELINE, FLOW, MODELS, SAMPLE_SIZE
+from studyval.steps.registry import StepContext, StepRegistry, TableSpec
 
 __all__ = [
+    "ALWAYS",
     "PROTOCOL",
+    "REGISTRY",
     "SLUG",
-    "analyse",
     "check_eligibility",
     "checklist",
     "figure_specs",
@@ -237,295 +217,36 @@ def check_eligibility(
 # ----------------------------------------------------------------------------- data
 
 
-
-
 def _analysis_frame(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
-    clin = cohort.clinical
-    d = clin[clin["exclusion_reason"] == "none"].copy()
-    o = plan.outcome
-    d["time"] = d[o.time].astype(float)
-    d["code"] = d[o.event].astype(int)
-    d["sarcopenia"] = d["sarcopenia"].astype(bool).astype(float)
+    """:func:`studyval.steps.competing_risks.event_frame` with ``sarcopenia_label``."""
+    d = crsteps.event_frame(cohort, plan)
     d["sarcopenia_label"] = np.where(d["sarcopenia"] > 0, "sarcopenia", "no sarcopenia")
-    dev = d["site"].astype(str).isin(plan.sets.development_sites)
-    ext = d["site"].astype(str).isin(plan.sets.external_sites)
-    d["set"] = np.where(dev, "internal", np.where(ext, "external", "other"))
-    return d.reset_index(drop=True)
+    return d
 
 
-def _check_outcome(d: pd.DataFrame, plan: PredictionModelPlan) -> None:
-    o = plan.outcome
-    for set_ in SETS:
-        sub = d[d["set"] == set_]
-        if len(sub) == 0:
-            raise EstimationError(f"the {set_} set has no included patients")
-        if not (sub["code"] == o.cause).any():
-            raise EstimationError(
-                f"{set_} set: no {o.event_codes[o.cause]} events (every patient censored or "
-                "competing); the cause-specific model and the discrimination cannot be estimated"
-            )
-        last = float(sub["time"].max())
-        if o.horizon >= last:
-            raise EstimationError(
-                f"{set_} set: the horizon {o.horizon:g} {o.time_unit} ({o.horizon_label}) is beyond the "
-                f"last follow-up time ({last:g} {o.time_unit}); shorten the horizon in the plan"
-            )
+# ----------------------------------------------------------------------------- steps
 
-
-# ----------------------------------------------------------------------------- predictions
-
-
-@dataclass(frozen=True)
-class _Fitted:
-    """Cause-specific Cox fits of one model formula, one per cause."""
-
-    covariates: tuple[str, ...]
-    fits: dict[int, sv.CoxResult]
-    #: Last follow-up time of the data the models were fitted on.
-    last_time: float
-
-
-def _fit(d: pd.DataFrame, covs: list[str], plan: PredictionModelPlan) -> _Fitted:
-    o = plan.outcome
-    fits = {}
-    for k in [o.cause, *o.competing]:
-        fits[k] = competing_risks.cause_specific_cox(
-            d,
-            duration="time",
-            event="code",
-            cause=k,
-            covariates=covs,
-            alpha=plan.alpha,
-            causes=[c for c in o.event_codes if c != 0],
-        )
-    return _Fitted(covariates=tuple(covs), fits=fits, last_time=float(d["time"].max()))
-
-
-def _predicted_risk(model: _Fitted, d: pd.DataFrame, plan: PredictionModelPlan) -> np.ndarray:
-    """Predicted cumulative incidence of the cause by the horizon (exponential form).
-
-    :func:`competing_risks.predict_cumulative_incidence` with
-    ``product_limit=False`` (riskRegression ``predictRisk(..., product.limit =
-    FALSE)``). Raises :class:`EstimationError` (a failed bootstrap resample)
-    where it is undefined: the horizon after the last follow-up time of the
-    data ``model`` was fitted on, or a predicted incidence above 1 (which the
-    exponential form allows and the Brier score does not).
-    """
-    o = plan.outcome
-    if o.horizon > model.last_time:
-        raise EstimationError(
-            f"the last follow-up time of the fitted data ({model.last_time:g} {o.time_unit}) is "
-            f"before the horizon ({o.horizon:g} {o.time_unit}); the predicted incidence is not "
-            "defined there"
-        )
-    risk = competing_risks.predict_cumulative_incidence(
-        model.fits, d, cause=o.cause, times=[o.horizon], product_limit=False
-    ).risk[:, 0]
-    above = int(np.count_nonzero(risk > 1.0))
-    if above:
-        raise EstimationError(
-            f"predicted cumulative incidence above 1 for {above} of {len(risk)} patients "
-            "(exponential form, product_limit=False); the Brier score is undefined"
-        )
-    return risk
-
-
-# ----------------------------------------------------------------------------- measures
-
-
-def _brier(d: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan, *, conservative: bool):
-    o = plan.outcome
-    return competing_risks.brier_competing(
-        d["time"].to_numpy(float),
-        d["code"].to_numpy(int),
-        risk,
-        cause=o.cause,
-        horizon=o.horizon,
-        alpha=plan.alpha,
-        causes=[c for c in o.event_codes if c != 0],
-        conservative=conservative,
-    )
-
-
-def _point_measures(
-    d: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan
-) -> dict[str, float]:
-    """Point estimates of the bootstrap's measures (the SE terms are not needed there)."""
-    o = plan.outcome
-    t, c = d["time"].to_numpy(float), d["code"].to_numpy(int)
-    # point estimates only: skip the censoring term of the SE
-    b = _brier(d, risk, plan, conservative=True)
-    return {
-        "td_auc": svv.time_dependent_auc(t, c, risk, horizon=o.horizon, cause=o.cause).estimate,
-        "harrell_c": sv.harrell_c(t, (c == o.cause).astype(int), risk).estimate,
-        "brier": b.estimate,
-        "ipa": b.ipa,
-    }
-
-
-def _refit_model(m, plan: PredictionModelPlan) -> RefitModel:
-    """The modelling procedure of model ``m`` to refit in every bootstrap resample."""
-    o = plan.outcome
-    covs = list(m.covariates)
-
-    def fit(frame: pd.DataFrame) -> _Fitted:
-        f = _fit(frame, covs, plan)
-        bad = [o.event_codes[k] for k, cf in f.fits.items() if not cf.converged]
-        if bad:
-            raise EstimationError(
-                f"the cause-specific Cox model for {', '.join(bad)} did not converge"
-            )
-        return f
-
-    return RefitModel(
-        fit=fit,
-        predict=lambda f, frame: _predicted_risk(f, frame, plan),
-        measures=lambda frame, risk: _point_measures(frame, risk, plan),
-        description=(
-            f"cause-specific Cox models ({', '.join(o.event_codes[k] for k in [o.cause, *o.competing])}) "
-            f"on {', '.join(covs)}; predicted cumulative incidence of {o.event_codes[o.cause]} by "
-            f"{o.horizon:g} {o.time_unit} (product_limit=False)"
-        ),
-    )
-
-
-# ----------------------------------------------------------------------------- analyse
-
-
-def analyse(
-    cohort: Cohort,
-    plan: PredictionModelPlan,
-    *,
-    progress: Callable[[str], None] = lambda _: None,
-) -> ProtocolTables:
-    """Run the plan's analyses; return the tidy tables of the bundle."""
-    o = plan.outcome
-    t: dict[str, pd.DataFrame] = {}
-    d = _analysis_frame(cohort, plan)
-    _check_outcome(d, plan)
-    dev = d[d["set"] == "internal"].reset_index(drop=True)
-    ext = d[d["set"] == "external"].reset_index(drop=True)
-    sets = {"internal": dev, "external": ext}
-
-    progress("participant flow and baseline characteristics")
-    t["flow"] = flow_counts(cohort, plan, d)
-    t["baseline"] = _baseline(d)
-    t["prevalence"] = _prevalence(d, plan)
-    t["sample_size"] = _sample_size(plan, d)
-
-    progress("cause-specific Cox models (development centre)")
-    fitted = {}
-    for m in plan.models:
-        with estimating(f"model {m.name}, development centre, cause-specific Cox models"):
-            fitted[m.name] = _fit(dev, list(m.covariates), plan)
-    cox_rows, zph_rows = [], []
-    for m in plan.models:
-        for k, fit in fitted[m.name].fits.items():
-            s = fit.summary.copy()
-            s.insert(0, "cause", o.event_codes[k])
-            s.insert(0, "model", m.name)
-            s["n"], s["n_events"] = fit.n, fit.n_events
-            s["loglik"], s["ci_level"] = fit.loglik, fit.ci_level
-            cox_rows.append(s)
-            z = sv.cox_zph(fit, data=_cs_frame(dev, k)).table.copy()
-            z.insert(0, "cause", o.event_codes[k])
-            z.insert(0, "model", m.name)
-            z["ph_violated"] = z["p_value"] < plan.alpha
-            zph_rows.append(z)
-    t["cox"] = pd.concat(cox_rows, ignore_index=True)
-    t["ph_test"] = pd.concat(zph_rows, ignore_index=True)
-    t["models"] = _models_table(plan, fitted, d)
-    t["baseline_hazard"] = pd.concat(
-        [
-            fit.baseline_hazard.assign(model=m.name, cause=o.event_codes[k])[
-                ["model", "cause", "time", "cumhaz"]
-            ]
-            for m in plan.models
-            for k, fit in fitted[m.name].fits.items()
-        ],
-        ignore_index=True,
-    )
-
-    progress("Fine-Gray subdistribution hazards (companion analysis)")
-    prim = next(m for m in plan.models if m.role == "primary")
-    comp = next((m for m in plan.models if m.role != "primary"), None)
-    fg_rows = []
-    for k in [o.cause, *o.competing]:
-        fg = competing_risks.fine_gray(
-            dev,
-            duration="time",
-            event="code",
-            cause=k,
-            covariates=list(prim.covariates),
-            alpha=plan.alpha,
-            causes=[c for c in o.event_codes if c != 0],
-        )
-        s = fg.table()
-        s.insert(0, "cause", o.event_codes[k])
-        s["n"], s["n_events"], s["n_competing"] = fg.n, fg.n_events, fg.n_competing
-        fg_rows.append(s)
-    t["fine_gray"] = pd.concat(fg_rows, ignore_index=True)
-
-    progress("likelihood-ratio test for the added term")
-    t["lr_test"] = _lr_test(plan, fitted)
-
-    progress("cumulative incidence by sarcopenia (Aalen-Johansen) and Gray's test")
-    t["cif_curves"], t["cif_at"], t["gray_test"] = _cif(d, plan)
-
-    progress("predicted cumulative incidence at the horizon")
-    risks = {}
-    for set_, frame in sets.items():
-        for m in plan.models:
-            with estimating(f"model {m.name}, {set_} set, predicted cumulative incidence"):
-                risks[(set_, m.name)] = _predicted_risk(fitted[m.name], frame, plan)
-
-    progress(
-        f"bootstrap optimism correction ({plan.sets.n_bootstrap} resamples of the development "
-        "centre, every model refitted)"
-    )
-    optimism = _optimism(dev, plan)
-    t["optimism"] = pd.concat(
-        [
-            r.to_frame().rename(columns={"model": "procedure"}).assign(model=name)
-            for name, r in optimism.items()
-        ],
-        ignore_index=True,
-    )
-    t["optimism"] = t["optimism"][["model", *t["optimism"].columns.drop("model")]]
-
-    progress("discrimination, Brier score and calibration at the horizon")
-    t["performance"] = _performance(sets, risks, optimism, plan)
-
-    cal_rows, cal_sum = [], []
-    groups = int(plan.extra.get("calibration_groups", 5))
-    for set_, frame in sets.items():
-        for m in plan.models:
-            g, s = _calibration(frame, risks[(set_, m.name)], plan, groups)
-            g.insert(0, "model", m.name)
-            g.insert(0, "set", set_)
-            s.update(set=set_, model=m.name)
-            cal_rows.append(g)
-            cal_sum.append(s)
-    t["calibration_groups"] = pd.concat(cal_rows, ignore_index=True)
-    t["calibration_summary"] = pd.DataFrame(cal_sum)
-
-    if plan.subgroups:
-        progress("performance in the plan's subgroups")
-        t["subgroup_performance"] = _subgroups(sets, risks, plan)
-    if comp is not None:
-        progress("added value of sarcopenia")
-        t["added_value"] = _added_value(sets, risks, plan, prim.name, comp.name)
-    return ProtocolTables(tables=t)
-
-
-def _cs_frame(d: pd.DataFrame, cause: int) -> pd.DataFrame:
-    """The data cause_specific_cox fitted on (with its event indicator column)."""
-    out = d.copy()
-    out[f"code == {cause}"] = (out["code"] == cause).astype(np.int64)
-    return out
-
-
-# ----------------------------------------------------------------------------- pieces
+PREVALENCE = TableSpec(
+    "prevalence",
+    "Sarcopenia prevalence (Wilson CI) and median SMI by set and sex",
+    ("set", "sex", "cutoff", "n", "n_sarcopenia", "estimate", "ci_low", "ci_high", "smi_median"),
+)
+CIF_CURVES = TableSpec(
+    "cif_curves",
+    "Aalen-Johansen cumulative incidence of each cause by sarcopenia, every event time, by set",
+    ("set", "cause", "group", "time", "n_risk", "estimate", "se", "ci_low", "ci_high"),
+)
+CIF_AT = TableSpec(
+    "cif_at",
+    "Aalen-Johansen cumulative incidence of each cause by sarcopenia at the plan's times, by set",
+    ("set", "cause", "group", "time", "n_risk", "estimate", "se", "ci_low", "ci_high"),
+)
+GRAY_TEST = TableSpec(
+    "gray_test",
+    "Gray's test of equal cumulative incidence with and without sarcopenia, by set and cause",
+    ("set", "cause", "statistic", "df", "p_value"),
+)
+OWN = StepRegistry(SLUG)
 
 
 def flow_counts(cohort: Cohort, plan: PredictionModelPlan, d: pd.DataFrame) -> pd.DataFrame:
@@ -575,73 +296,10 @@ def flow_counts(cohort: Cohort, plan: PredictionModelPlan, d: pd.DataFrame) -> p
     return pd.DataFrame(rows)
 
 
-def flow_stages(flow: pd.DataFrame, plan: PredictionModelPlan) -> pd.DataFrame:
-    """Boxes of the TRIPOD+AI flow diagram from the flow counts."""
-
-    def n(stage: str, **where: str) -> int:
-        return flow_count(flow, stage, **where)
-
-    excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
-    excl_lines = "\n".join(
-        f"{r.group.replace('_', ' ')}: {r.n_patients}" for r in excl.itertuples()
-    )
-    boxes = [
-        {
-            "key": "screened",
-            "text": f"Patients with cirrhosis screened\nn = {n('screened')}",
-            "x": 0.36,
-            "row": 0,
-            "parent": None,
-            "side": False,
-        },
-        {
-            "key": "excluded",
-            "text": f"Excluded, n = {n('excluded')}\n{excl_lines}",
-            "x": 0.80,
-            "row": 0,
-            "parent": "screened",
-            "side": True,
-        },
-        {
-            "key": "included",
-            "text": f"Included\nn = {n('included')}",
-            "x": 0.36,
-            "row": 1,
-            "parent": "screened",
-            "side": False,
-        },
-    ]
-    labels = {"internal": "Development centre", "external": "External centre"}
-    for x, set_ in ((0.18, "internal"), (0.62, "external")):
-        site = flow.loc[(flow["stage"] == "included_set") & (flow["set"] == set_), "site"].iloc[0]
-        lines = [
-            f"{r.group}: {r.n_patients}"
-            for r in flow[(flow["stage"] == "outcome") & (flow["set"] == set_)].itertuples()
-        ]
-        boxes.append(
-            {
-                "key": f"set_{set_}",
-                "text": f"{labels[set_]} ({site})\nn = {n('included_set', set=set_)}",
-                "x": x,
-                "row": 2,
-                "parent": "included",
-                "side": False,
-            }
-        )
-        boxes.append(
-            {
-                "key": f"out_{set_}",
-                "text": "Outcome (whole follow-up)\n" + "\n".join(lines),
-                "x": x,
-                "row": 3,
-                "parent": f"set_{set_}",
-                "side": False,
-            }
-        )
-    return pd.DataFrame(boxes)
-
-
-def _baseline(d: pd.DataFrame) -> pd.DataFrame:
+@OWN.step("baseline", produces=[BASELINE])
+def _baseline(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
+    """Baseline characteristics by centre and by sarcopenia."""
+    d = _analysis_frame(cohort, plan)
     cont = [
         "age",
         "height_cm",
@@ -681,10 +339,13 @@ def _baseline(d: pd.DataFrame) -> pd.DataFrame:
         out.append(tab)
     res = pd.concat(out, ignore_index=True)
     res["variable"] = res["variable"].replace({"time": "followup_days"})
-    return res
+    return {"baseline": res}
 
 
-def _prevalence(d: pd.DataFrame, plan: PredictionModelPlan) -> pd.DataFrame:
+@OWN.step("prevalence", produces=[PREVALENCE])
+def _prevalence(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
+    """Sarcopenia prevalence (Wilson CI) by set and sex."""
+    d = _analysis_frame(cohort, plan)
     cut = plan.extra["sarcopenia_cutoffs"]
     rows = []
     for set_ in (*SETS, "all"):
@@ -706,10 +367,13 @@ def _prevalence(d: pd.DataFrame, plan: PredictionModelPlan) -> pd.DataFrame:
                     "smi_median": float(s["smi_cm2_m2"].median()),
                 }
             )
-    return pd.DataFrame(rows)
+    return {"prevalence": pd.DataFrame(rows)}
 
 
-def _sample_size(plan: PredictionModelPlan, d: pd.DataFrame) -> pd.DataFrame:
+@OWN.step("sample_size", produces=[SAMPLE_SIZE])
+def _sample_size(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
+    """Riley criteria and Schoenfeld events against the registered and observed numbers."""
+    d = _analysis_frame(cohort, plan)
     ss = plan.sample_size
     r = sample_size_survival.riley_survival(
         parameters=ss.parameters,
@@ -734,6 +398,7 @@ def _sample_size(plan: PredictionModelPlan, d: pd.DataFrame) -> pd.DataFrame:
             "required": int(r.required),
             "required_events": int(r.required_events),
             "available": int(ss.registered_total),
+            "shortfall": int(chk.shortfall),
             "adequate": bool(chk.adequate),
             "message": chk.message,
         }
@@ -750,6 +415,7 @@ def _sample_size(plan: PredictionModelPlan, d: pd.DataFrame) -> pd.DataFrame:
             "required": int(r.required),
             "required_events": int(r.required_events),
             "available": n_dev,
+            "shortfall": int(r.required) - n_dev,  # signed, as RegisteredCheck.shortfall
             "adequate": bool(n_dev >= r.required and deaths_dev >= r.required_events),
             "message": f"The development centre has {n_dev} patients and {deaths_dev} deaths; the Riley "
             f"criteria require {r.required} patients and {r.required_events} events.",
@@ -775,72 +441,20 @@ def _sample_size(plan: PredictionModelPlan, d: pd.DataFrame) -> pd.DataFrame:
                 "required": int(sch.required_events),
                 "required_events": int(sch.required_events),
                 "available": deaths_dev,
+                "shortfall": int(sch.required_events) - deaths_dev,
                 "adequate": bool(deaths_dev >= sch.required_events),
                 "message": f"{sch.required_events} deaths are needed to detect HR {ss.schoenfeld_hr} with "
                 f"power {ss.schoenfeld_power}; the development centre has {deaths_dev}.",
             }
         )
-    return pd.DataFrame(rows)
+    return {"sample_size": pd.DataFrame(rows)}
 
 
-def _model_hash(f: _Fitted) -> str:
-    payload = {
-        str(k): {
-            "coef": [round(float(b), 12) for b in fit.coef],
-            "cumhaz": [round(float(h), 12) for h in fit.baseline_hazard["cumhaz"]],
-        }
-        for k, fit in f.fits.items()
-    }
-    return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def _models_table(
-    plan: PredictionModelPlan, fitted: dict[str, _Fitted], d: pd.DataFrame
-) -> pd.DataFrame:
-    seg = str(d["segmentation_model_version"].iloc[0])
-    return pd.DataFrame(
-        [
-            {
-                "model": m.name,
-                "role": m.role,
-                "covariates": ", ".join(m.covariates),
-                "model_version": _model_hash(fitted[m.name]),
-                "segmentation_model_version": seg if "sarcopenia" in m.covariates else "",
-                "description": m.description,
-            }
-            for m in plan.models
-        ]
-    )
-
-
-def _lr_test(plan: PredictionModelPlan, fitted: dict[str, _Fitted]) -> pd.DataFrame:
-    o = plan.outcome
-    prim = next(m for m in plan.models if m.role == "primary")
-    rows = []
-    for m in plan.models:
-        if m.role == "primary" or not set(m.covariates) < set(prim.covariates):
-            continue
-        for k in [o.cause, *o.competing]:
-            full, red = fitted[prim.name].fits[k], fitted[m.name].fits[k]
-            chisq = 2.0 * (full.loglik - red.loglik)
-            df = len(prim.covariates) - len(m.covariates)
-            rows.append(
-                {
-                    "cause": o.event_codes[k],
-                    "full": prim.name,
-                    "reduced": m.name,
-                    "added": ", ".join(c for c in prim.covariates if c not in m.covariates),
-                    "chisq": chisq,
-                    "df": df,
-                    "p_value": float(stats.chi2.sf(chisq, df)),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def _cif(
-    d: pd.DataFrame, plan: PredictionModelPlan
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+@OWN.step("cumulative_incidence", produces=[CIF_CURVES, CIF_AT, GRAY_TEST])
+def _cif(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
+    """Aalen-Johansen cumulative incidence of every cause by sarcopenia, and Gray's test."""
+    ctx.progress("cumulative incidence by sarcopenia (Aalen-Johansen) and Gray's test")
+    d = _analysis_frame(cohort, plan)
     o = plan.outcome
     causes = [c for c in o.event_codes if c != 0]
     times = [float(x) for x in plan.extra.get("cif_times_days", [o.horizon])]
@@ -856,7 +470,7 @@ def _cif(
                 alpha=plan.alpha,
                 causes=causes,
             )
-            c = ci.table()
+            c = ci.to_frame()
             c.insert(0, "cause", o.event_codes[k])
             c.insert(0, "set", set_)
             curves.append(c)
@@ -868,7 +482,7 @@ def _cif(
                 times=times,
                 alpha=plan.alpha,
                 causes=causes,
-            ).table()
+            ).to_frame()
             ct.insert(0, "cause", o.event_codes[k])
             ct.insert(0, "set", set_)
             at.append(ct)
@@ -882,261 +496,45 @@ def _cif(
                     "p_value": g.p_value,
                 }
             )
-    return (
-        pd.concat(curves, ignore_index=True),
-        pd.concat(at, ignore_index=True),
-        pd.DataFrame(tests),
-    )
-
-
-def _optimism(dev: pd.DataFrame, plan: PredictionModelPlan) -> dict[str, OptimismResult]:
-    """Harrell's bootstrap optimism of every model at the development centre.
-
-    :func:`bootstrap_optimism` with :func:`_refit_model`: both cause-specific
-    Cox models refitted in each resample. Every model is given the same seed,
-    hence the same resamples (:func:`~studyval.analysis.internal_validation.resample_indices`);
-    each counts its own failed resamples (module docstring).
-    """
-    cols = sorted({"time", "code", *(c for m in plan.models for c in m.covariates)})
-    frame = dev[cols]
-    out = {}
-    for m in plan.models:
-        with estimating(f"model {m.name}, development centre, bootstrap optimism correction"):
-            out[m.name] = bootstrap_optimism(
-                frame, _refit_model(m, plan), n_resamples=plan.sets.n_bootstrap, seed=plan.seed
-            )
-    return out
-
-
-def _performance(
-    sets: dict[str, pd.DataFrame],
-    risks: dict[tuple[str, str], np.ndarray],
-    optimism: dict[str, OptimismResult],
-    plan: PredictionModelPlan,
-) -> pd.DataFrame:
-    """td-AUC, Harrell's C, Brier score and IPA at the horizon, by set and model.
-
-    ``apparent`` and its interval (``apparent_ci_low``, ``apparent_ci_high``)
-    are the estimate on the set; at the development centre ``optimism`` and
-    ``corrected`` are :func:`bootstrap_optimism`'s (no interval: the bootstrap
-    estimates the optimism, not the sampling distribution of the corrected
-    value); externally they are NaN (no correction). ``null`` is the Brier
-    score of the Aalen-Johansen null model (the IPA's reference).
-    """
-    o = plan.outcome
-    rows = []
-    for set_, frame in sets.items():
-        t, c = frame["time"].to_numpy(float), frame["code"].to_numpy(int)
-        for m in plan.models:
-            risk = risks[(set_, m.name)]
-            with estimating(f"model {m.name}, {set_} set, performance at the horizon"):
-                auc = svv.time_dependent_auc(
-                    t, c, risk, horizon=o.horizon, cause=o.cause, alpha=plan.alpha
-                )
-                hc = sv.harrell_c(t, (c == o.cause).astype(int), risk, alpha=plan.alpha)
-                br = _brier(frame, risk, plan, conservative=False)
-            opt = optimism[m.name] if set_ == "internal" else None
-            for measure, est, lo, hi in (
-                ("td_auc", auc.estimate, auc.ci_low, auc.ci_high),
-                ("harrell_c", hc.estimate, hc.ci_low, hc.ci_high),
-                ("brier", br.estimate, br.ci_low, br.ci_high),
-                ("ipa", br.ipa, np.nan, np.nan),
-            ):
-                rows.append(
-                    {
-                        "set": set_,
-                        "model": m.name,
-                        "measure": measure,
-                        "apparent": est,
-                        "apparent_ci_low": lo,
-                        "apparent_ci_high": hi,
-                        "optimism": np.nan if opt is None else opt[measure]["optimism"],
-                        "corrected": np.nan if opt is None else opt[measure]["corrected"],
-                        "null": br.null_estimate if measure in ("brier", "ipa") else np.nan,
-                        "n": len(frame),
-                        "n_deaths_by_horizon": auc.n_cases,
-                        "n_censored_before_horizon": auc.n_censored_before_horizon,
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
-def _calibration(
-    frame: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan, groups: int
-) -> tuple[pd.DataFrame, dict[str, object]]:
-    """Predicted cumulative incidence vs Aalen-Johansen observed, by quantile group of predicted risk."""
-    o = plan.outcome
-    causes = [c for c in o.event_codes if c != 0]
-    q = np.quantile(risk, np.linspace(0, 1, groups + 1))
-    grp = np.clip(np.searchsorted(q[1:-1], risk, side="right"), 0, groups - 1)
-    ci = competing_risks.cumulative_incidence(
-        frame["time"],
-        frame["code"],
-        cause=o.cause,
-        groups=grp + 1,
-        times=[o.horizon],
-        alpha=plan.alpha,
-        causes=causes,
-    ).table()
-    rows = []
-    for gi in range(groups):
-        m = grp == gi
-        obs = ci[ci["group"] == gi + 1].iloc[0]
-        rows.append(
-            {
-                "group": gi + 1,
-                "n": int(m.sum()),
-                "predicted": float(risk[m].mean()),
-                "observed": float(obs["estimate"]),
-                "ci_low": float(obs["ci_low"]),
-                "ci_high": float(obs["ci_high"]),
-                "n_deaths": int(
-                    (
-                        (frame["code"].to_numpy() == o.cause)
-                        & (frame["time"].to_numpy() <= o.horizon)
-                        & m
-                    ).sum()
-                ),
-            }
-        )
-    overall = competing_risks.cumulative_incidence(
-        frame["time"],
-        frame["code"],
-        cause=o.cause,
-        times=[o.horizon],
-        alpha=plan.alpha,
-        causes=causes,
-    ).table()
-    obs = float(overall["estimate"].iloc[0])
-    g = pd.DataFrame(rows)
-    summary: dict[str, object] = {
-        "observed": obs,
-        "observed_ci_low": float(overall["ci_low"].iloc[0]),
-        "observed_ci_high": float(overall["ci_high"].iloc[0]),
-        "mean_predicted": float(risk.mean()),
-        "oe_ratio": obs / float(risk.mean()),
-        "max_abs_group_difference": float((g["observed"] - g["predicted"]).abs().max()),
-        "groups": groups,
+    return {
+        "cif_curves": pd.concat(curves, ignore_index=True),
+        "cif_at": pd.concat(at, ignore_index=True),
+        "gray_test": pd.DataFrame(tests),
     }
-    return g, summary
 
 
-def _subgroups(
-    sets: dict[str, pd.DataFrame],
-    risks: dict[tuple[str, str], np.ndarray],
-    plan: PredictionModelPlan,
-) -> pd.DataFrame:
-    """td-AUC (cause 1) and Harrell's C of the primary model within each subgroup level (apparent)."""
-    o = plan.outcome
-    rows = []
-    for sg in plan.subgroups:
-        for set_, frame in sets.items():
-            risk = risks[(set_, plan.primary_model)]
-            for level in sorted(frame[sg.variable].astype(str).unique()):
-                m = (frame[sg.variable].astype(str) == level).to_numpy()
-                t, c = frame["time"].to_numpy(float)[m], frame["code"].to_numpy(int)[m]
-                row = {
-                    "variable": sg.variable,
-                    "status": sg.status,
-                    "set": set_,
-                    "level": level,
-                    "n": int(m.sum()),
-                    "n_deaths_by_horizon": int(((c == o.cause) & (t <= o.horizon)).sum()),
-                    "td_auc": np.nan,
-                    "td_auc_ci_low": np.nan,
-                    "td_auc_ci_high": np.nan,
-                    "harrell_c": np.nan,
-                    "reason": "",
-                }
-                try:
-                    a = svv.time_dependent_auc(
-                        t, c, risk[m], horizon=o.horizon, cause=o.cause, alpha=plan.alpha
-                    )
-                    hc = sv.harrell_c(t, (c == o.cause).astype(int), risk[m], alpha=plan.alpha)
-                    row.update(
-                        td_auc=a.estimate,
-                        td_auc_ci_low=a.ci_low,
-                        td_auc_ci_high=a.ci_high,
-                        harrell_c=hc.estimate,
-                    )
-                except EstimationError as exc:
-                    row["reason"] = str(exc)
-                rows.append(row)
-    return pd.DataFrame(rows)
+@OWN.step("flow", produces=[FLOW])
+def _flow_step(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
+    """Participant flow: screened, excluded by reason, included and outcomes by centre."""
+    ctx.progress("participant flow and baseline characteristics")
+    return {"flow": flow_counts(cohort, plan, _analysis_frame(cohort, plan))}
 
 
-def _added_value(
-    sets: dict[str, pd.DataFrame],
-    risks: dict[tuple[str, str], np.ndarray],
-    plan: PredictionModelPlan,
-    prim: str,
-    comp: str,
-) -> pd.DataFrame:
-    o = plan.outcome
-    rows = []
-    for j, (set_, frame) in enumerate(sets.items()):
-        t, c = frame["time"].to_numpy(float), frame["code"].to_numpy(int)
-        ra, rb = risks[(set_, prim)], risks[(set_, comp)]
-        cmp = svv.compare_time_dependent_auc(
-            t, c, ra, rb, horizon=o.horizon, cause=o.cause, alpha=plan.alpha, names=(prim, comp)
-        )
-        rows.append(
+@OWN.step("models", produces=[MODELS], needs=("cs_fits",))
+def _models_step(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
+    """The plan's models: covariates, hash of the fitted models, segmentation weights used."""
+    fitted = ctx.artifacts["cs_fits"]
+    seg = str(_analysis_frame(cohort, plan)["segmentation_model_version"].iloc[0])
+    table = pd.DataFrame(
+        [
             {
-                "set": set_,
-                "measure": "td_auc",
-                "model_a": prim,
-                "model_b": comp,
-                "estimate_a": cmp.auc_a,
-                "estimate_b": cmp.auc_b,
-                "difference": cmp.difference,
-                "se": cmp.se,
-                "ci_low": cmp.ci_low,
-                "ci_high": cmp.ci_high,
-                "p_value": cmp.p_value,
-                "n_resamples": None,
-                "n_failed": None,
-                "failures": "",
-                "method": "paired influence-function SE (compare_time_dependent_auc, cause 1)",
+                "model": m.name,
+                "role": m.role,
+                "covariates": ", ".join(m.covariates),
+                "model_version": crsteps.model_version(fitted[m.name]),
+                "segmentation_model_version": seg if "sarcopenia" in m.covariates else "",
+                "description": m.description,
             }
-        )
-        with estimating(f"{set_} set, difference in Harrell's C"):
-            dc = harrell_c_difference(
-                t,
-                (c == o.cause).astype(int),
-                ra,
-                rb,
-                n_resamples=plan.sets.n_bootstrap,
-                seed=plan.seed + 1 + j,
-                alpha=plan.alpha,
-                method="percentile",
-                labels=(prim, comp),
-            )
-        rows.append(
-            {
-                "set": set_,
-                "measure": "harrell_c",
-                "model_a": prim,
-                "model_b": comp,
-                "estimate_a": dc.estimate_a,
-                "estimate_b": dc.estimate_b,
-                "difference": dc.difference,
-                "se": dc.se,
-                "ci_low": dc.ci_low,
-                "ci_high": dc.ci_high,
-                "p_value": np.nan,  # no oracle-tested bootstrap p-value
-                "n_resamples": dc.n_resamples,
-                "n_failed": dc.n_failed,
-                "failures": "; ".join(f"{r}: {k}" for r, k in dc.failures),
-                "method": (
-                    f"percentile bootstrap ({dc.n_resamples} resamples of patients, models fixed; "
-                    "paired_bootstrap.harrell_c_difference)"
-                ),
-            }
-        )
-    out = pd.DataFrame(rows)
-    out[["n_resamples", "n_failed"]] = out[["n_resamples", "n_failed"]].astype("Int64")
-    return out
+            for m in plan.models
+        ]
+    )
+    return {"models": table}
 
+
+#: The steps a plan of this protocol may name: the competing-risks prognostic steps and this study's own.
+REGISTRY = crsteps.REGISTRY.including(OWN, name=SLUG)
+#: Steps every run has (the plan's endpoints name the rest).
+ALWAYS = ("flow", "baseline", "sample_size", "cause_specific_models", "models")
 
 # ----------------------------------------------------------------------------- report pieces
 
@@ -1309,98 +707,6 @@ def checklist(
     return tripod_ai_2024(plan, tables, content=content)
 
 
-_SET_WORDS = {"internal": "development centre", "external": "external centre"}
-
-
-def figure_specs(tables: dict[str, pd.DataFrame], plan: PredictionModelPlan) -> list[FigureSpec]:
-    """The report's figures, each drawn from the result tables at any width, with its caption.
-
-    Captions state what is shown, the patients and events behind it and the
-    interval method, all read from the tables.
-    """
-    o = plan.outcome
-    flow = tables["flow"]
-    level = 1 - plan.alpha
-    death, transplant = o.event_codes[o.cause], [o.event_codes[c] for c in o.competing]
-
-    def fn(stage: str, **where: str) -> int:
-        return flow_count(flow, stage, **where)
-
-    def outcomes(set_: str, stage: str = "outcome") -> str:
-        parts = [f"{count(fn(stage, set=set_, group=death))} {death}s"]
-        parts += [f"{count(fn(stage, set=set_, group=c))} {c}s" for c in transplant]
-        return ", ".join(parts)
-
-    sets_text = "; ".join(
-        f"{_SET_WORDS.get(s, s)} n = {count(fn('included_set', set=s))} ({outcomes(s)})"
-        for s in SETS
-    )
-    specs = [
-        FigureSpec(
-            "flow",
-            f"Participant flow: {count(fn('screened'))} patients with cirrhosis screened, "
-            f"{count(fn('excluded'))} excluded, {count(fn('included'))} included ({sets_text} over "
-            "the whole follow-up). Counts are patients.",
-            lambda w: figures.flow_figure(flow_stages(tables["flow"], plan), width_mm=w),
-            "double",
-        )
-    ]
-    prev = tables["prevalence"]
-    prev = prev[prev["sex"] == "all"].set_index("set")
-    groups_text = "; ".join(
-        f"{_SET_WORDS.get(s, s)}: n = {count(prev.loc[s, 'n'])} patients, "
-        f"{count(prev.loc[s, 'n_sarcopenia'])} with sarcopenia, {outcomes(s)}"
-        for s in SETS
-        if s in prev.index
-    )
-    specs.append(
-        FigureSpec(
-            "cumulative_incidence",
-            f"Aalen-Johansen cumulative incidence of {death} and of {', '.join(transplant)} "
-            f"(competing events) by sarcopenia ({groups_text}), with pointwise "
-            f"{ci_text('(cmprsk::cuminc variance, log(-log) scale)', level)} bands and the numbers "
-            "at risk; curves stop where fewer than 10 patients remain at risk; dotted line: the "
-            f"{o.horizon_label} horizon; Gray's test p values in the panel titles.",
-            lambda w: crfig.cumulative_incidence_figure(
-                tables["cif_curves"],
-                gray=tables["gray_test"],
-                horizon=plan.outcome.horizon,
-                time_label="Days since index CT",
-                width_mm=w,
-            ),
-            "double",
-        )
-    )
-    cal = tables["calibration_groups"]
-    first = cal[cal["model"] == cal["model"].iloc[0]]
-    by_set = first.groupby("set", sort=False)[["n", "n_deaths"]].sum()
-    cal_text = "; ".join(
-        f"{_SET_WORDS.get(s, s)}{' (apparent)' if s == 'internal' else ''}: n = "
-        f"{count(r.n)} patients, {count(r.n_deaths)} {death}s by {o.horizon_label}"
-        for s, r in by_set.iterrows()
-    )
-    n_groups = int(first.groupby("set")["group"].nunique().max())
-    specs.append(
-        FigureSpec(
-            "calibration",
-            f"Calibration of {', '.join(plan.model_names)} at {o.horizon_label}: mean predicted "
-            f"against observed (Aalen-Johansen) cumulative incidence of {death} in {n_groups} "
-            f"quantile groups of predicted risk ({cal_text}); bars: "
-            f"{ci_text('(cmprsk::cuminc variance, log(-log) scale)', level)} of the observed "
-            "incidence; dotted line: ideal calibration.",
-            lambda w: crfig.calibration_groups_figure(
-                tables["calibration_groups"],
-                models=plan.model_names,
-                horizon_label=plan.outcome.horizon_label,
-                width_mm=w,
-            ),
-            "double",
-        )
-    )
-    return specs
-
-
-
 def imaging_chain(
     clinical: Path,
     work: Path,
@@ -1432,9 +738,10 @@ def imaging_chain(
 PROTOCOL = StudyProtocol(
     slug=SLUG,
     check_eligibility=check_eligibility,
-    analyse=analyse,
+    analyse=steps_analysis(REGISTRY, always=ALWAYS),
     checklist=checklist,
     figure_specs=figure_specs,
     requires_predictions=False,
     imaging_chain=imaging_chain,
+    steps=REGISTRY,
 )

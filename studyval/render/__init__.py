@@ -1,4 +1,4 @@
-"""Render a report ``.qmd`` into one self-contained HTML file, with or without Quarto.
+"""Render a report ``.qmd`` into one self-contained HTML file and a PDF, with or without Quarto.
 
 Every protocol report (``reports/<slug>/report.qmd``) is a Quarto document
 that reads a results bundle and never recomputes statistics.
@@ -15,6 +15,11 @@ embedded, using one of two engines:
     that ships with ``pypandoc-binary``, with a Lua filter that renders
     Quarto's callouts and figure cross-references and a template and CSS
     (``reports/_common/studyval.css``) that look like Quarto's default theme.
+
+Both engines also write the PDF beside the page (``report.pdf``: same banner,
+summary, sections, tables and figures, A4, fonts embedded): Quarto's ``typst``
+format, or, in the fallback, pandoc's typst writer and the ``typst`` package
+from PyPI (:mod:`studyval.render.pdf`).
 
 Both engines start from the same source and give equivalent pages.  The
 fallback is honest: a construct it cannot render the way Quarto would (an
@@ -44,14 +49,17 @@ The package, by concept:
     Running pandoc; the Markdown assembled from cells and their outputs.
 ``jupyter``, ``quarto``
     The two engines.
+``pdf``
+    The fallback's PDF: Typst source from pandoc, compiled by the ``typst`` package.
 ``common``
     Staging, deadlines, atomic writes, the stylesheet, and the template files.
 ``report``
     :func:`render_report` and :class:`RenderResult`.
 ``templates/``
     Package data read with :mod:`importlib.resources`: the pandoc HTML template
-    (``studyval-template.html``), the Lua filter (``studyval.lua``) and the
-    kernel's setup cell (``kernel-setup.py.in``).
+    (``studyval-template.html``), the Lua filter (``studyval.lua``), the PDF's
+    page setup (``studyval-typst.typ``) and the kernel's setup cell
+    (``kernel-setup.py.in``).
 """
 
 from __future__ import annotations

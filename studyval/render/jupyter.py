@@ -38,6 +38,7 @@ from studyval.render.pandoc import (
     _run_pandoc,
 )
 from studyval.render.params import _injected_source
+from studyval.render.pdf import _render_pdf
 from studyval.render.qmd import QmdCell, QmdDocument, _authors
 
 _WARNING_PATH_RE = re.compile(
@@ -47,8 +48,12 @@ _DISCARDABLE_RESULTS = ("[<matplotlib", "<matplotlib", "<seaborn.", "<ggplot:")
 
 
 def _render_jupyter(
-    doc: QmdDocument, staged: Path, values: Mapping[str, Any], deadline: float
-) -> tuple[bytes, str]:
+    doc: QmdDocument,
+    staged: Path,
+    values: Mapping[str, Any],
+    deadline: float,
+    with_pdf: bool = True,
+) -> tuple[bytes, str, bytes | None]:
     import nbformat
 
     workdir = staged.parent
@@ -113,7 +118,8 @@ def _render_jupyter(
     _run_pandoc(args, workdir, deadline, "converting the report to HTML", doc.path.name)
     html = (workdir / "studyval-output.html").read_bytes()
     _check_no_active_content(html, doc.path.name)
-    return html, _pandoc_version(_pandoc_path())
+    pdf = _render_pdf(doc, workdir, md_name, deadline) if with_pdf else None
+    return html, _pandoc_version(_pandoc_path()), pdf
 
 
 class _ActiveContentFinder(HTMLParser):

@@ -3,7 +3,8 @@
 Parameters reach Quarto through ``--execute-params`` (which needs
 ``papermill`` in the Python that Quarto runs, ``QUARTO_PYTHON``; this
 interpreter unless set), and Quarto loads the same stylesheet as the fallback.
-A failing cell is named as the fallback names it.
+A failing cell is named as the fallback names it.  The PDF is Quarto's
+``typst`` format, rendered in a second run (Quarto ships Typst).
 """
 
 from __future__ import annotations
@@ -55,19 +56,64 @@ def _render_quarto(
     values: Mapping[str, Any],
     quarto: Sequence[str],
     deadline: float,
-) -> tuple[bytes, str]:
+    with_pdf: bool = True,
+) -> tuple[bytes, str, bytes | None]:
+    """The HTML page and, with ``with_pdf``, the PDF (Quarto's ``typst`` format).
+
+    Quarto renders one format per run, so the PDF is a second ``quarto render
+    --to typst`` of the same staged source and parameters (the cells run again;
+    the bundle they read is the same).
+    """
     workdir = staged.parent
     env = dict(os.environ)
     env.setdefault("QUARTO_PYTHON", sys.executable)
     env.update(_KERNEL_ENV)
     version = _quarto_version(quarto, env, deadline)
-    out_name = f"{staged.stem}.studyval-output.html"
-    cmd = [*quarto, "render", staged.name, "--to", "html", "--execute", "--output", out_name]
-    cmd += _quarto_style_args(doc, workdir)
+    params: list[str] = []
     if values:
         params_file = workdir.parent / "studyval-params.yml"
         params_file.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
-        cmd += ["--execute-params", str(params_file)]
+        params = ["--execute-params", str(params_file)]
+    html = _quarto_run(
+        doc, staged, quarto, env, deadline, "html", [*_quarto_style_args(doc, workdir), *params]
+    )
+    pdf = None
+    if with_pdf:
+        pdf = _quarto_run(doc, staged, quarto, env, deadline, "typst", [*_QUARTO_PDF_ARGS, *params])
+        if not pdf.startswith(b"%PDF-"):
+            raise RenderError(f"{doc.path.name}: quarto render --to typst wrote no PDF")
+    return html, version, pdf
+
+
+#: Quarto's ``typst`` format as the fallback's PDF: A4, 10 pt, numbered sections and pages
+#: (the Jupyter + pandoc engine's settings, studyval/render/pdf.py).
+_QUARTO_PDF_ARGS = (
+    "--metadata",
+    "papersize:a4",
+    "--metadata",
+    "fontsize:10pt",
+    "--metadata",
+    "page-numbering:1",
+    "--metadata",
+    "keep-typ:false",
+)
+
+
+def _quarto_run(
+    doc: QmdDocument,
+    staged: Path,
+    quarto: Sequence[str],
+    env: Mapping[str, str],
+    deadline: float,
+    fmt: str,
+    extra: Sequence[str],
+) -> bytes:
+    """``quarto render --to fmt --execute`` of the staged source; the output file's bytes."""
+    workdir = staged.parent
+    suffix = "pdf" if fmt == "typst" else fmt
+    out_name = f"{staged.stem}.studyval-output.{suffix}"
+    cmd = [*quarto, "render", staged.name, "--to", fmt, "--execute", "--output", out_name]
+    cmd += list(extra)
     try:
         proc = subprocess.run(
             cmd,
@@ -75,19 +121,19 @@ def _render_quarto(
             env=env,
             capture_output=True,
             text=True,
-            timeout=_remaining(deadline, "running Quarto"),
+            timeout=_remaining(deadline, f"running Quarto ({fmt})"),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise RenderError(
-            f"{doc.path.name}: quarto render did not finish within the timeout"
+            f"{doc.path.name}: quarto render --to {fmt} did not finish within the timeout"
         ) from exc
     except OSError as exc:
         raise RenderError(f"cannot run Quarto ({quarto[0]}): {exc}") from exc
-    html = workdir / out_name
-    if proc.returncode != 0 or not html.is_file():
+    output = workdir / out_name
+    if proc.returncode != 0 or not output.is_file():
         raise _quarto_failure(doc, proc.stdout + "\n" + proc.stderr)
-    return html.read_bytes(), version
+    return output.read_bytes()
 
 
 def _quarto_style_args(doc: QmdDocument, workdir: Path) -> list[str]:

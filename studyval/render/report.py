@@ -38,6 +38,9 @@ class RenderResult:
     n_cells : int
         Code cells of the report that were executed (cells with ``eval: false``
         and the injected setup and parameter cells are not counted).
+    pdf : pathlib.Path or None
+        The PDF written beside ``output`` (same name, ``.pdf``), or ``None``
+        when it was not asked for.
 
     """
 
@@ -45,6 +48,7 @@ class RenderResult:
     engine: str
     version: str
     n_cells: int
+    pdf: Path | None = None
 
 
 def render_report(
@@ -54,8 +58,9 @@ def render_report(
     params: Mapping[str, object],
     engine: str = "auto",
     timeout: int = 600,
+    pdf: bool = True,
 ) -> RenderResult:
-    """Render a report into one self-contained HTML file.
+    """Render a report into one self-contained HTML file and a PDF beside it.
 
     Parameters
     ----------
@@ -66,8 +71,9 @@ def render_report(
         code cells.
     output : pathlib.Path
         The HTML file to write (``.html``).  It is replaced atomically; when
-        rendering fails nothing is left there (a stale report from an earlier
-        render is removed, so it cannot be mistaken for this one).
+        rendering fails nothing is left there nor at its ``.pdf`` (a stale
+        report from an earlier render is removed, so it cannot be mistaken for
+        this one).
     params : Mapping[str, object]
         Values that override the assignments of the cell tagged
         ``parameters``.  Paths are passed as absolute path strings; other
@@ -79,12 +85,20 @@ def render_report(
         converts with pandoc; ``"auto"`` uses Quarto when it is found.
     timeout : int
         Seconds the whole render may take.
+    pdf : bool
+        Also write the PDF, ``output`` with the suffix ``.pdf``: the same
+        content (banner, summary, sections, tables, figures) as a fixed A4
+        document with its fonts embedded.  Quarto renders its ``typst`` format;
+        the fallback converts the same Markdown with pandoc's typst writer and
+        compiles it with the ``typst`` package (:mod:`studyval.render.pdf`).
+        Like the HTML, it is replaced atomically and removed when the render
+        fails.
 
     Returns
     -------
     RenderResult
-        The output path, the engine used, its version and the number of
-        executed code cells.
+        The output path, the engine used, its version, the number of
+        executed code cells and the PDF's path.
 
     Raises
     ------
@@ -99,6 +113,7 @@ def render_report(
     if output.suffix.lower() not in (".html", ".htm"):
         raise RenderError(f"output must be an .html file, not {output}")
     qmd = Path(qmd).resolve()
+    pdf_output = output.with_suffix(".pdf")
     try:
         if engine not in ENGINES:
             raise RenderError(f"engine must be one of {ENGINES}, not {engine!r}")
@@ -118,15 +133,26 @@ def render_report(
             staged = _stage(doc, Path(tmp))
             _check_with_pandoc(doc, Path(tmp), deadline)
             if quarto is not None:
-                html, version = _render_quarto(doc, staged, values, quarto, deadline)
+                html, version, pdf_bytes = _render_quarto(
+                    doc, staged, values, quarto, deadline, with_pdf=pdf
+                )
                 used = "quarto"
             else:
-                html, version = _render_jupyter(doc, staged, values, deadline)
+                html, version, pdf_bytes = _render_jupyter(
+                    doc, staged, values, deadline, with_pdf=pdf
+                )
                 used = "jupyter-pandoc"
             _check_self_contained(html, used)
             _atomic_write(output, html)
+            if pdf_bytes is not None:
+                _atomic_write(pdf_output, pdf_bytes)
+            else:  # a PDF of an earlier render would no longer match the page
+                with contextlib.suppress(FileNotFoundError):
+                    pdf_output.unlink()
     except BaseException:
-        with contextlib.suppress(OSError):
-            output.unlink()
+        for stale in (output, pdf_output):
+            with contextlib.suppress(OSError):
+                stale.unlink()
         raise
-    return RenderResult(output, used, version, len(doc.executed_cells()))
+    written = pdf_output if pdf_bytes is not None else None
+    return RenderResult(output, used, version, len(doc.executed_cells()), written)

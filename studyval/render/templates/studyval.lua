@@ -61,6 +61,20 @@ local function callout_kind(div)
   return nil
 end
 
+-- In the PDF (pandoc's typst writer) a callout is a framed block of the
+-- template's #callout function (templates/studyval-typst.typ), its title in bold.
+local function typst_callout(div, kind, title, body)
+  local head = ""
+  if title then
+    head = pandoc.write(pandoc.Pandoc({ pandoc.Plain(title) }), "typst"):gsub("%s+$", "")
+  end
+  local open = string.format('#callout(kind: "%s", title: [%s])[', kind, head)
+  local blocks = pandoc.List({ pandoc.RawBlock("typst", open) })
+  blocks:extend(body)
+  blocks:insert(pandoc.RawBlock("typst", "]"))
+  return pandoc.Div(blocks, pandoc.Attr(div.identifier, {}))
+end
+
 local function callout(div, kind)
   for key, _ in pairs(div.attributes) do
     if not CALLOUT_ATTRIBUTES[key] then
@@ -84,6 +98,9 @@ local function callout(div, kind)
     body:remove(1)
   elseif appearance ~= "minimal" then
     title = pandoc.Inlines({ pandoc.Str(CALLOUT_TITLES[kind]) })
+  end
+  if FORMAT:match("typst") then
+    return typst_callout(div, kind, title, body)
   end
   local show_icon = div.attributes.icon ~= "false" and appearance ~= "minimal"
   local classes = pandoc.List({ "callout", "callout-style-" .. appearance, "callout-" .. kind })
@@ -268,10 +285,44 @@ local function html_tables(doc)
   })
 end
 
+-- Typst refuses a link to a label that does not exist, where a browser ignores
+-- it: in the PDF an internal link to no element of the document (the HTML
+-- template's #title-block-header, say) is its text. Placeholders are highlighted
+-- as the stylesheet highlights them on the page.
+local function typst_links(doc)
+  local ids = {}
+  local function note(el)
+    if el.identifier and el.identifier ~= "" then ids[el.identifier] = true end
+  end
+  doc:walk({ Header = note, Div = note, Span = note, Figure = note, Table = note,
+    Image = note, Code = note, CodeBlock = note, Link = note })
+  return doc:walk({
+    Link = function(link)
+      local target = link.target:match("^#(.+)$")
+      if target and not ids[target] then
+        return link.content
+      end
+    end,
+    -- the amber placeholders of the page (items for the investigators to write)
+    Span = function(span)
+      if span.classes:includes("placeholder") then
+        local inlines = pandoc.List({ pandoc.RawInline("typst", '#highlight(fill: rgb("#fff3cd"))[') })
+        inlines:extend(span.content)
+        inlines:insert(pandoc.RawInline("typst", "]"))
+        return inlines
+      end
+    end,
+  })
+end
+
 function Pandoc(doc)
   doc = html_tables(doc)
   doc = check_blocks(doc)
   local numbers
   doc, numbers = number_figures(doc)
-  return resolve_references(doc, numbers)
+  doc = resolve_references(doc, numbers)
+  if FORMAT:match("typst") then
+    doc = typst_links(doc)
+  end
+  return doc
 end

@@ -1,0 +1,1183 @@
+"""Analysis steps of the service-evaluation study type (plan schema ``OpportunisticPlan``).
+
+A service evaluation (``registry.study_type: service_evaluation``; today the
+vertebral-fracture pathway vcf-opportunistic) compares a clinical pathway with
+registered baseline rates over a retrospective (standard care) and a
+prospective (AI-assisted) period. Its steps, named by a plan's
+``endpoints[].analyses``:
+
+``rates``
+    detection and referral rates of each period against the registry's
+    historical, fixed baselines (exact binomial test, Clopper-Pearson CI);
+``primary``
+    the primary comparisons: the AI-assisted period against the concurrent
+    standard-care period (the plan's two-period test) beside the one-sample
+    test against the historical, fixed baseline, whether they agree, and the
+    plan's multiplicity adjustment over the primary hypotheses;
+``before_after``
+    the prospective minus the retrospective rate (Newcombe hybrid score CI,
+    Fisher's exact or the score test);
+``accuracy``, ``paired``
+    each reader (radiology report, AI tools) against the reference standard,
+    and the tools against the report on the same scans (Newcombe's paired CI,
+    the plan's McNemar test; the other McNemar versions as sensitivity);
+``monitoring``
+    weekly p-charts and binomial CUSUMs of the prospective period, with each
+    CUSUM's simulated average run lengths;
+``rates_all_scans``
+    every included scan, with a patient-level cluster bootstrap;
+``flow``, ``baseline``, ``models``, ``sample_size``
+    run in every analysis (power of the tests actually run, exact by
+    enumeration, and weeks needed).
+
+Unit of the primary analyses (:func:`first_scans`): the first included scan
+of each patient in each period, as the plan's ``unit.primary`` fixes. Each
+step is pure and computes no statistic itself: it selects rows, calls
+:mod:`studyval.analysis` and lays the results out as its declared tables.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from studyval.analysis import binomial_tests, monitoring, multiplicity, paired, resampling
+from studyval.analysis import sample_size_binomial as ssb
+from studyval.analysis.accuracy import diagnostic_accuracy
+from studyval.analysis.descriptive import baseline_table
+from studyval.analysis.discrimination import auc
+from studyval.analysis.sample_size import RegisteredCheck, check_registered
+from studyval.cohort import Cohort, estimating, failure_reason_summary
+from studyval.errors import EstimationError
+from studyval.plan_vcf_opportunistic import OpportunisticPlan
+from studyval.steps.common import BASELINE, FLOW, MODELS, SAMPLE_SIZE, sample_size_row
+from studyval.steps.registry import StepContext, StepRegistry, TableSpec
+
+__all__ = [
+    "ACCURACY",
+    "ALWAYS",
+    "AUC",
+    "BEFORE_AFTER",
+    "CUSUM",
+    "MEASURES",
+    "MODEL_AVAILABILITY",
+    "MONITORING_SUMMARY",
+    "MULTIPLICITY",
+    "PAIRED",
+    "PAIRED_SENSITIVITY",
+    "PCHART",
+    "PERIODS",
+    "PRIMARY",
+    "RATES",
+    "RATES_ALL_SCANS",
+    "REGISTRY",
+    "first_scans",
+    "flow_counts",
+    "included_scans",
+    "supplied_models",
+]
+
+PERIODS = ("retrospective", "prospective")
+MEASURES = ("detection", "referral")
+
+#: Steps every analysis runs (the plan's endpoints add the rest).
+ALWAYS = ("flow", "baseline", "models", "sample_size")
+
+
+# ----------------------------------------------------------------------------- analysis unit
+
+
+def included_scans(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
+    """Every included scan, sorted by period, patient, date and case id, with boolean outcome columns."""
+    cols = plan.columns
+    c = cohort.clinical
+    inc = c[c[cols.exclusion] == "none"].copy()
+    inc["positive"] = inc[plan.outcome.variable].astype(str) == plan.outcome.positive
+    inc["identified"] = inc[cols.report].astype(bool)
+    inc["referred_"] = inc[cols.referral].astype(bool)
+    inc = inc.sort_values([cols.period, "patient_id", cols.scan_date, "case_id"], kind="mergesort")
+    inc["first_scan"] = ~inc.duplicated([cols.period, "patient_id"])
+    return inc.reset_index(drop=True)
+
+
+def first_scans(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
+    """The primary analysis unit: the first included scan of each patient within each period."""
+    inc = included_scans(cohort, plan)
+    return inc[inc["first_scan"]].reset_index(drop=True)
+
+
+def _flags(cohort: Cohort, model: str) -> pd.DataFrame:
+    p = cohort.predictions
+    sub = p[p["model_name"] == model]
+    return sub.set_index("case_id")[["status", "score", "flag"]]
+
+
+def supplied_models(cohort: Cohort, plan: OpportunisticPlan) -> list[str]:
+    """Plan models with rows in the prediction table, in plan order."""
+    present = (
+        set(cohort.predictions["model_name"].astype(str)) if len(cohort.predictions) else set()
+    )
+    return [m for m in plan.model_names if m in present]
+
+
+# ----------------------------------------------------------------------------- flow
+
+
+def flow_counts(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
+    """Scan and patient counts for the STARD flow diagram, by period.
+
+    Stages: ``screened``, ``excluded`` and ``excluded_reason``, ``included``,
+    ``later_scans`` (not the patient's first in the period; analysed only in
+    the all-scans analysis), ``first_scans`` by reference class, and
+    ``index_test_failed`` per model (``detail``: each failure category with its
+    count, ``"image unreadable (2); segmentation failed (1)"``).
+    """
+    cols = plan.columns
+    c = cohort.clinical
+    rows: list[dict[str, object]] = []
+
+    def add(
+        stage: str, frame: pd.DataFrame, period: str, group: str = "", detail: str = ""
+    ) -> None:
+        rows.append(
+            {
+                "stage": stage,
+                "period": period,
+                "group": group,
+                "n_scans": len(frame),
+                "n_patients": int(frame["patient_id"].nunique()),
+                "detail": detail,
+            }
+        )
+
+    inc_all = included_scans(cohort, plan)
+    for period in PERIODS:
+        cp = c[c[cols.period] == period]
+        add("screened", cp, period)
+        ex = cp[cp[cols.exclusion] != "none"]
+        add("excluded", ex, period)
+        for reason in c[cols.exclusion].cat.categories:
+            if reason != "none":
+                add("excluded_reason", ex[ex[cols.exclusion] == reason], period, str(reason))
+        inc = inc_all[inc_all[cols.period] == period]
+        add("included", inc, period)
+        add("later_scans", inc[~inc["first_scan"]], period)
+        first = inc[inc["first_scan"]]
+        add("first_scans", first, period)
+        for cls, mask in (
+            (plan.outcome.positive, first["positive"]),
+            (plan.outcome.negative, ~first["positive"]),
+        ):
+            add("first_scans_class", first[mask], period, cls)
+        for model in supplied_models(cohort, plan):
+            if period not in plan.model(model).periods:
+                continue
+            fl = _flags(cohort, model)
+            st = fl["status"].reindex(first["case_id"])
+            failed = first[st.to_numpy() == "failed"]
+            p = cohort.predictions
+            reasons = p[(p["model_name"] == model) & p["case_id"].isin(failed["case_id"])][
+                "failure_reason"
+            ]
+            add("index_test_failed", failed, period, model, failure_reason_summary(reasons))
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- steps
+
+#: The analysis steps a service-evaluation plan may name in ``endpoints[].analyses``.
+REGISTRY = StepRegistry("service-evaluation")
+
+RATES = TableSpec(
+    "rates",
+    "Detection or referral rate of the VCF-positive first scans of one period against the "
+    "registry's historical, fixed baseline (exact binomial test, Clopper-Pearson CI)",
+    (
+        "period",
+        "measure",
+        "numerator",
+        "denominator",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "baseline_kind",
+        "p_value",
+    ),
+)
+PRIMARY = TableSpec(
+    "primary_comparison",
+    "One primary measure of the AI-assisted period: against the concurrent standard-care period "
+    "(two-period test, Newcombe CI) and against the historical, fixed baseline (exact binomial "
+    "test), which of the two is primary, whether they agree, and the multiplicity-adjusted p",
+    (
+        "endpoint",
+        "measure",
+        "estimate",
+        "control_estimate",
+        "historical_value",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "concurrent_p_value",
+        "historical_p_value",
+        "control_vs_historical_p_value",
+        "primary_comparison",
+        "primary_p_value",
+        "p_adjusted",
+        "reject_adjusted",
+        "agree",
+    ),
+)
+MULTIPLICITY = TableSpec(
+    "multiplicity",
+    "One primary hypothesis: its raw p-value, the plan's multiplicity adjustment and the decision",
+    ("family", "hypothesis", "method", "order", "p_value", "p_adjusted", "reject", "alpha"),
+)
+BEFORE_AFTER = TableSpec(
+    "before_after",
+    "Prospective minus retrospective detection or referral rate, by test (difference, CI, p)",
+    ("measure", "comparison", "test_role", "difference", "ci_low", "ci_high", "p_value"),
+)
+ACCURACY = TableSpec(
+    "accuracy",
+    "Sensitivity, specificity, PPV or NPV of one reader (report or tool) in one period, first "
+    "scans, with its 2x2 table",
+    (
+        "reader",
+        "kind",
+        "period",
+        "measure",
+        "tp",
+        "fp",
+        "fn",
+        "tn",
+        "estimate",
+        "ci_low",
+        "ci_high",
+    ),
+)
+AUC = TableSpec(
+    "auc", "AUC of one tool's scores in one period, first scans (DeLong CI)", ("reader", "period")
+)
+PAIRED = TableSpec(
+    "paired",
+    "Paired sensitivity or specificity difference of two readers on the same retrospective first "
+    "scans (Newcombe CI) with one McNemar p-value, the plan's method (the others: "
+    "paired_mcnemar_sensitivity)",
+    (
+        "reader_a",
+        "reader_b",
+        "measure",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "mcnemar_method",
+        "p_value",
+    ),
+)
+PAIRED_SENSITIVITY = TableSpec(
+    "paired_mcnemar_sensitivity",
+    "One paired comparison by a McNemar method other than the plan's (sensitivity analysis)",
+    ("reader_a", "reader_b", "measure", "mcnemar_method", "p_value", "role"),
+)
+PCHART = TableSpec(
+    "monitoring_pchart",
+    "One week of a prospective p-chart: proportion, centre line, limits and signal",
+    ("measure", "week", "successes", "n", "proportion", "centre", "lcl", "ucl", "signal"),
+)
+CUSUM = TableSpec(
+    "monitoring_cusum",
+    "One week of a binomial CUSUM of missed detections or referrals: increment, sum and signal",
+    ("measure", "week", "events", "n", "cusum", "h", "signal", "k", "p0", "p1"),
+)
+MONITORING_SUMMARY = TableSpec(
+    "monitoring_summary",
+    "One chart of the prospective period: its parameters, totals and flagged weeks; a CUSUM's "
+    "simulated in-control and out-of-control average run lengths at the planned weekly scans",
+    (
+        "measure",
+        "chart",
+        "n_signals",
+        "flagged_weeks",
+        "arl_in_control",
+        "arl_out_of_control",
+        "p_false_alarm_in_period",
+    ),
+)
+RATES_ALL_SCANS = TableSpec(
+    "rates_all_scans",
+    "Detection or referral rate over every included scan of one period (patient cluster bootstrap)",
+    ("period", "measure", "numerator", "denominator", "estimate", "ci_low", "ci_high"),
+)
+MODEL_AVAILABILITY = TableSpec(
+    "model_availability",
+    "Whether each plan model was supplied, and what its absence means",
+    ("model", "required", "supplied", "message"),
+)
+
+
+def _pathway(period: str) -> str:
+    return "standard care" if period == "retrospective" else "AI-assisted"
+
+
+def _successes(frame: pd.DataFrame, measure: str) -> pd.Series:
+    return frame["identified"] if measure == "detection" else frame["referred_"]
+
+
+@REGISTRY.step("flow", produces=[FLOW])
+def _flow_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Scans and patients at each stage of the STARD flow diagram, by period."""
+    ctx.progress("scan flow and baseline characteristics")
+    return {"flow": flow_counts(cohort, plan)}
+
+
+@REGISTRY.step("baseline", produces=[BASELINE])
+def _baseline_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Baseline characteristics of the first scans, by period."""
+    table = baseline_table(
+        first_scans(cohort, plan),
+        group=plan.columns.period,
+        continuous=plan.columns.baseline_continuous,
+        categorical=[*plan.columns.baseline_categorical, plan.outcome.variable],
+    )
+    return {"baseline": table}
+
+
+@REGISTRY.step("rates", produces=[RATES])
+def _rates_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Detection and referral rates of each period against the registry baselines."""
+    ctx.progress("detection and referral against the baselines")
+    first = first_scans(cohort, plan)
+    rows = []
+    for period in PERIODS:
+        pos = first[(first[plan.columns.period] == period) & first["positive"]]
+        for measure in MEASURES:
+            b = plan.baseline(measure)
+            x, n = int(_successes(pos, measure).sum()), len(pos)
+            if n == 0:
+                raise EstimationError(
+                    f"no VCF-positive scans in the {period} period; the {measure} rate is undefined"
+                )
+            r = binomial_tests.binomial_test(
+                x, n, p0=b.value, alternative=plan.tests.alternative, alpha=plan.alpha
+            )
+            rows.append(
+                {
+                    "period": period,
+                    "pathway": _pathway(period),
+                    "measure": measure,
+                    "numerator": x,
+                    "denominator": n,
+                    "estimate": r.estimate,
+                    "ci_low": r.ci_low,
+                    "ci_high": r.ci_high,
+                    "ci_level": r.ci_level,
+                    "ci_method": "Clopper-Pearson",
+                    "baseline": b.value,
+                    "baseline_source": b.source,
+                    "baseline_kind": "historical, fixed (taken as known without error)",
+                    "target": b.target,
+                    "alternative": r.alternative,
+                    "p_value": r.p_value,
+                    "test": "exact binomial test against the historical, fixed baseline",
+                    "unit": "first scan per patient",
+                }
+            )
+    return {"rates": pd.DataFrame(rows)}
+
+
+def _period_counts(first: pd.DataFrame, plan: OpportunisticPlan, measure: str) -> dict[str, int]:
+    """Successes and VCF-positive first scans of each period for ``measure``."""
+    pos = first[first["positive"]]
+    out: dict[str, int] = {}
+    for period in PERIODS:
+        sub = pos[pos[plan.columns.period] == period]
+        if len(sub) == 0:
+            raise EstimationError(
+                f"no VCF-positive scans in the {period} period; the {measure} rate is undefined"
+            )
+        out[f"x_{period}"] = int(_successes(sub, measure).sum())
+        out[f"n_{period}"] = len(sub)
+    return out
+
+
+_FAMILY = "primary endpoints (P1 detection, P2 referral)"
+
+
+@REGISTRY.step("primary", produces=[PRIMARY, MULTIPLICITY])
+def _primary_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """The primary comparisons: concurrent standard-care period and historical baseline, side by side.
+
+    Every number comes from
+    :func:`studyval.analysis.binomial_tests.historical_and_concurrent` (both
+    tests, their agreement) and
+    :func:`studyval.analysis.multiplicity.adjust_p_values` (the plan's
+    declared strategy over the primary hypotheses, on the p-values of the
+    plan's primary comparison).
+    """
+    ctx.progress("primary comparisons: concurrent period and historical baseline")
+    first = first_scans(cohort, plan)
+    primary_of = {
+        m: next(
+            (e.id for e in plan.endpoints if e.kind == "primary" and m in e.measure.lower()), ""
+        )
+        for m in MEASURES
+    }
+    results = {}
+    for measure in MEASURES:
+        c = _period_counts(first, plan, measure)
+        results[measure] = binomial_tests.historical_and_concurrent(
+            c["x_prospective"],
+            c["n_prospective"],
+            p0=plan.baseline(measure).value,
+            x_control=c["x_retrospective"],
+            n_control=c["n_retrospective"],
+            test=plan.tests.two_period_test,
+            alternative=plan.tests.alternative,
+            alpha=plan.alpha,
+        )
+    mult = plan.multiplicity
+    key = (
+        "concurrent_p_value"
+        if plan.tests.primary_comparison == "concurrent"
+        else "historical_p_value"
+    )
+    adj = multiplicity.adjust_p_values(
+        [getattr(results[m], key) for m in mult.hypotheses],
+        method=mult.method,
+        hypotheses=list(mult.hypotheses),
+        alpha=plan.alpha,
+    )
+    hyp = adj.hypotheses_frame().set_index("hypothesis")
+    rows = []
+    for measure in MEASURES:
+        r = results[measure].to_dict()
+        rows.append(
+            {
+                "endpoint": primary_of[measure],
+                "measure": measure,
+                **r,
+                "comparison": "AI-assisted (prospective) vs standard care (retrospective)",
+                "historical_kind": "historical, fixed baseline (taken as known without error)",
+                "primary_comparison": plan.tests.primary_comparison,
+                "primary_p_value": r[key],
+                "multiplicity_method": adj.method,
+                "p_adjusted": float(hyp.at[measure, "p_adjusted"]),
+                "reject_adjusted": bool(hyp.at[measure, "reject"]),
+            }
+        )
+    frame = adj.hypotheses_frame()
+    frame.insert(0, "family", _FAMILY)
+    frame.insert(2, "method", adj.method)
+    frame["alpha"] = adj.alpha
+    frame["comparison"] = plan.tests.primary_comparison
+    frame["n_rejected"] = adj.n_rejected
+    return {"primary_comparison": pd.DataFrame(rows), "multiplicity": frame}
+
+
+@REGISTRY.step("before_after", produces=[BEFORE_AFTER])
+def _before_after_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Prospective against retrospective rates: difference with its CI, by the plan's tests."""
+    first = first_scans(cohort, plan)
+    tests = [(plan.tests.two_period_test, "primary")]
+    if plan.tests.two_period_secondary_test:
+        tests.append((plan.tests.two_period_secondary_test, "secondary"))
+    pos = first[first["positive"]]
+    pro = pos[pos[plan.columns.period] == "prospective"]
+    ret = pos[pos[plan.columns.period] == "retrospective"]
+    rows = []
+    for measure in MEASURES:
+        for test, role in tests:
+            r = binomial_tests.two_proportions(
+                int(_successes(pro, measure).sum()),
+                len(pro),
+                int(_successes(ret, measure).sum()),
+                len(ret),
+                test=test,
+                alternative=plan.tests.alternative,
+                alpha=plan.alpha,
+            )
+            rows.append(
+                {
+                    "measure": measure,
+                    "comparison": "prospective - retrospective",
+                    "test_role": role,
+                    **r.to_dict(),
+                }
+            )
+    return {"before_after": pd.DataFrame(rows)}
+
+
+@REGISTRY.step("accuracy", produces=[ACCURACY, AUC])
+def _accuracy_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Sensitivity, specificity, PPV and NPV of every reader (and the tools' AUCs), first scans.
+
+    Every number comes from :func:`studyval.analysis.accuracy.diagnostic_accuracy`
+    (and :func:`~studyval.analysis.discrimination.auc`): a tool's scores at its
+    pre-specified threshold, the radiology report's call as a 0/1 score at
+    threshold 1 (reported VCF = positive). The step only selects rows and adds keys.
+    """
+    ctx.progress("tools against the reference standard and the radiology report")
+    first = first_scans(cohort, plan)
+    rows, auc_rows = [], []
+    pos, neg = plan.outcome.positive, plan.outcome.negative
+    readers: list[tuple[str, str, str]] = [("radiology report", "report", p) for p in PERIODS]
+    for model in supplied_models(cohort, plan):
+        readers += [(model, "tool", p) for p in plan.model(model).periods]
+    for name, kind, period in readers:
+        fp = first[first[plan.columns.period] == period]
+        n_failed = 0
+        truth = fp["positive"].to_numpy(bool)
+        if kind == "report":
+            scores = fp["identified"].to_numpy(bool).astype(float)
+            threshold = 1.0
+            label = f"radiology report ({_pathway(period)})"
+            what = f"{label}, {period} period"
+        else:
+            fl = _flags(cohort, name).reindex(fp["case_id"])
+            ok = (fl["status"] == "ok").to_numpy()
+            n_failed = int((~ok).sum())
+            truth = truth[ok]
+            scores = fl["score"].to_numpy(float)[ok]
+            threshold = plan.model(name).threshold
+            label = name
+            what = f"model {name}, {period} period"
+            _check_scores(scores, name, period, plan, n_rows=len(fl))
+            with estimating(what):
+                a = auc(np.where(truth, pos, neg), scores, positive=pos, alpha=plan.alpha)
+            auc_rows.append({"reader": name, "period": period, **a.to_dict()})
+        with estimating(what):
+            r = diagnostic_accuracy(
+                np.where(truth, pos, neg),
+                scores,
+                positive=pos,
+                negative=neg,
+                threshold=threshold,
+                threshold_status="pre-specified",
+                alpha=plan.alpha,
+                ci_method=plan.tests.proportion_ci,
+            )
+        cm = r.confusion
+        for m in (r.sensitivity, r.specificity, r.ppv, r.npv):
+            rows.append(
+                {
+                    "reader": label,
+                    "kind": kind,
+                    "period": period,
+                    "measure": m.measure,
+                    "numerator": m.numerator,
+                    "denominator": m.denominator,
+                    "tp": cm.tp,
+                    "fp": cm.fp,
+                    "fn": cm.fn,
+                    "tn": cm.tn,
+                    "n_failed": n_failed,
+                    "threshold": threshold if kind == "tool" else np.nan,
+                    "estimate": m.estimate,
+                    "ci_low": m.ci_low,
+                    "ci_high": m.ci_high,
+                    "ci_level": m.ci_level,
+                    "ci_method": m.ci_method,
+                    "note": m.note,
+                }
+            )
+    return {"accuracy": pd.DataFrame(rows), "auc": pd.DataFrame(auc_rows)}
+
+
+def _check_scores(
+    scores: np.ndarray, model: str, period: str, plan: OpportunisticPlan, *, n_rows: int
+) -> None:
+    """Raise where ``model`` scored no first scan of ``period`` or gave every one the same score.
+
+    Raises
+    ------
+    EstimationError
+        Naming the model, the period and the reason (an optional model's
+        rows can be left out to run without it).
+
+    """
+    hint = (
+        f"; {model} is optional in the plan: leave its rows out of the prediction table to run "
+        "without it"
+        if not plan.model(model).required
+        else ""
+    )
+    if scores.size == 0:
+        raise EstimationError(
+            f"model {model}, {period} period: none of the {n_rows} first scans has a score (every "
+            f"one has status failed); its sensitivity, specificity and AUC cannot be estimated{hint}"
+        )
+    if scores.size > 1 and np.all(scores == scores[0]):
+        raise EstimationError(
+            f"model {model}, {period} period: every score is equal ({scores[0]:g}) for the "
+            f"{scores.size} scored first scans: the model ranks no scan above another, so its AUC "
+            "(0.5 by construction, with a DeLong interval of zero width) cannot be estimated; "
+            f"check the export of the model's scores{hint}"
+        )
+
+
+@REGISTRY.step("paired", produces=[PAIRED, PAIRED_SENSITIVITY])
+def _paired_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Each tool against the radiology report (and the comparator against the primary tool).
+
+    On the retrospective first scans both readers called; a scan a tool failed
+    on is left out of that pair and counted (``n_excluded_failed``).
+    """
+    first = first_scans(cohort, plan)
+    ret = first[first[plan.columns.period] == "retrospective"].set_index("case_id")
+    calls: dict[str, pd.Series] = {"radiology report": ret["identified"]}
+    models = [m for m in supplied_models(cohort, plan) if "retrospective" in plan.model(m).periods]
+    for m in models:
+        fl = _flags(cohort, m).reindex(ret.index)
+        calls[m] = fl["flag"].where(fl["status"] == "ok")
+    pairs = [(m, "radiology report") for m in models]
+    pairs += [(models[0], m) for m in models[1:]]
+    truth = ret["positive"]
+    rows, sens = [], []
+    others = [m for m in paired.MCNEMAR_METHODS if m != plan.tests.mcnemar]
+    p_by_method = {
+        "exact": "p_exact",
+        "asymptotic": "p_asymptotic",
+        "asymptotic-cc": "p_asymptotic_cc",
+    }
+    for a_name, b_name in pairs:
+        ca, cb = calls[a_name], calls[b_name]
+        both = ca.notna() & cb.notna()
+        for measure, sel, want in (("sensitivity", truth, True), ("specificity", ~truth, False)):
+            keep = both & sel
+            r = paired.paired_comparison(
+                ca[keep].astype(bool).to_numpy() == want,
+                cb[keep].astype(bool).to_numpy() == want,
+                mcnemar_method=plan.tests.mcnemar,
+                alpha=plan.alpha,
+            )
+            keys = {"reader_a": a_name, "reader_b": b_name, "measure": measure}
+            res = r.to_dict()
+            for method in others:
+                sens.append(
+                    {
+                        **keys,
+                        "mcnemar_method": method,
+                        "p_value": res[p_by_method[method]],
+                        "role": "sensitivity",
+                        "note": r.note,
+                    }
+                )
+            rows.append(
+                {
+                    **keys,
+                    "period": "retrospective",
+                    "n_excluded_failed": int((sel & ~both).sum()),
+                    **{k: v for k, v in res.items() if k not in p_by_method.values()},
+                    "role": "secondary (unadjusted)",
+                }
+            )
+    return {"paired": pd.DataFrame(rows), "paired_mcnemar_sensitivity": pd.DataFrame(sens)}
+
+
+def _weekly(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
+    """Counts of each week of the prospective period (included scans; the primary tool's flags)."""
+    inc = included_scans(cohort, plan)
+    pro = inc[inc[plan.columns.period] == "prospective"].copy()
+    fl = _flags(cohort, plan.primary_model).reindex(pro["case_id"])
+    pro["ai_ok"] = (fl["status"] == "ok").to_numpy()
+    pro["ai_flag"] = fl["flag"].fillna(False).to_numpy(bool)
+    rows = []
+    for w in range(1, plan.periods.prospective_weeks + 1):
+        wk = pro[pro[plan.columns.week] == w]
+        pos = wk[wk["positive"]]
+        rows.append(
+            {
+                "week": w,
+                "vcf_scans": len(pos),
+                "identified": int(pos["identified"].sum()),
+                "referred": int(pos["referred_"].sum()),
+                "ai_scored": int(wk["ai_ok"].sum()),
+                "ai_flagged": int((wk["ai_ok"] & wk["ai_flag"]).sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _points(frame: pd.DataFrame, measure: str) -> pd.DataFrame:
+    pts = frame.rename(columns={"period": "week"})
+    pts.insert(0, "measure", measure)
+    return pts
+
+
+def _weeks(pts: pd.DataFrame, flagged: pd.Series) -> str:
+    return ", ".join(pts.loc[flagged, "week"].astype(str))
+
+
+@REGISTRY.step("monitoring", produces=[PCHART, CUSUM, MONITORING_SUMMARY])
+def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Weekly p-charts (detection, referral, the AI flag rate) and binomial CUSUMs of misses."""
+    ctx.progress("weekly monitoring of the prospective period")
+    mon = plan.monitoring
+    wk = _weekly(cohort, plan)
+    charts = [
+        ("detection", "identified", "vcf_scans", "VCF-positive scans identified in the report"),
+        ("referral", "referred", "vcf_scans", "VCF-positive scans referred"),
+    ]
+    if mon.chart_ai_flag_rate:
+        charts.append(
+            ("ai_flag_rate", "ai_flagged", "ai_scored", f"scans flagged by {plan.primary_model}")
+        )
+    no_cusum = {"k": np.nan, "h": np.nan, "p0": np.nan, "p1": np.nan}
+    arl_keys = (
+        "arl_in_control",
+        "arl_in_control_se",
+        "arl_out_of_control",
+        "arl_out_of_control_se",
+        "p_false_alarm_in_period",
+        "arl_n_per_week",
+        "arl_simulations",
+    )
+    no_arl = dict.fromkeys(arl_keys, np.nan)
+    ss = plan.sample_size
+    per_week = round(ss.assumed_weekly_scans * ss.assumed_prevalence)
+    pc_rows, cu_rows, summary = [], [], []
+    for measure, num, den, label in charts:
+        standard = mon.centre == "standard" and measure in MEASURES
+        r = monitoring.p_chart(
+            wk[num],
+            wk[den],
+            centre=plan.baseline(measure).target if standard else None,
+            sigma_multiplier=mon.sigma_multiplier,
+            labels=wk["week"],
+        )
+        pts = _points(r.points_frame(), measure)
+        pts["label"] = label
+        pts["centre_source"] = r.centre_source
+        pc_rows.append(pts)
+        chart = r.to_dict()
+        summary.append(
+            {
+                "measure": measure,
+                "label": label,
+                "chart": "p-chart",
+                **{k: chart[k] for k in ("centre", "centre_source", "sigma_multiplier")},
+                "n_weeks": r.n_periods,
+                "n_signals": r.n_signals,
+                "flagged_weeks": _weeks(pts, pts["signal"].isin(["below", "above"])),
+                "total_successes": r.total_successes,
+                "total_n": r.total_n,
+                **no_cusum,
+                **no_arl,
+            }
+        )
+        if measure not in MEASURES:
+            continue
+        b = plan.baseline(measure)
+        c = monitoring.binomial_cusum(
+            wk[den] - wk[num],
+            wk[den],
+            p0=1 - b.target,
+            p1=1 - b.value,
+            h=mon.cusum_h,
+            reset_after_signal=mon.reset_after_signal,
+            labels=wk["week"],
+        )
+        cp = _points(c.points_frame(), measure).assign(k=c.k, p0=c.p0, p1=c.p1)
+        cu_rows.append(cp)
+        arl = {
+            state: monitoring.cusum_run_length(
+                per_week,
+                p0=c.p0,
+                p1=c.p1,
+                h=c.h,
+                true_rate=rate,
+                n_simulations=mon.arl_simulations,
+                seed=plan.seed + 100 + 2 * MEASURES.index(measure) + j,
+                horizon=plan.periods.prospective_weeks,
+            )
+            for j, (state, rate) in enumerate((("in", c.p0), ("out", c.p1)))
+        }
+        summary.append(
+            {
+                "measure": measure,
+                "label": f"missed: {label}",
+                "chart": "CUSUM",
+                "centre": np.nan,
+                "centre_source": "",
+                "sigma_multiplier": np.nan,
+                "n_weeks": c.n_periods,
+                "n_signals": c.n_signals,
+                "flagged_weeks": _weeks(cp, cp["signal"]),
+                "total_successes": c.total_events,
+                "total_n": c.total_n,
+                **{k: getattr(c, k) for k in no_cusum},
+                "arl_in_control": arl["in"].arl,
+                "arl_in_control_se": arl["in"].se,
+                "arl_out_of_control": arl["out"].arl,
+                "arl_out_of_control_se": arl["out"].se,
+                "p_false_alarm_in_period": arl["in"].p_signal_within,
+                "arl_n_per_week": float(per_week),
+                "arl_simulations": float(mon.arl_simulations),
+            }
+        )
+    return {
+        "monitoring_pchart": pd.concat(pc_rows, ignore_index=True),
+        "monitoring_cusum": pd.concat(cu_rows, ignore_index=True),
+        "monitoring_summary": pd.DataFrame(summary),
+    }
+
+
+@REGISTRY.step("rates_all_scans", produces=[RATES_ALL_SCANS])
+def _rates_all_scans_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Detection and referral over every included scan, CIs from a patient cluster bootstrap."""
+    ctx.progress("all scans, patient-level cluster bootstrap")
+    inc = included_scans(cohort, plan)
+    keep = ("estimate", "ci_low", "ci_high", "ci_level", "method", "n_resamples", "n_failed")
+    rows = []
+    for k, period in enumerate(PERIODS):
+        d = inc[inc[plan.columns.period] == period]
+        is_pos = d["positive"].to_numpy(bool)
+        for j, measure in enumerate(MEASURES):
+            succ = _successes(d, measure).to_numpy(bool)
+            b = resampling.bootstrap(
+                partial(resampling.weighted_proportion, succ, is_pos),
+                n_rows=len(d),
+                clusters=d["patient_id"].astype(str).to_numpy(),
+                n_resamples=plan.unit.n_resamples,
+                seed=plan.seed + 10 * k + j,
+                alpha=plan.alpha,
+                method=plan.unit.bootstrap_ci,
+            ).to_dict()
+            rows.append(
+                {
+                    "period": period,
+                    "measure": measure,
+                    "numerator": int((succ & is_pos).sum()),
+                    "denominator": int(is_pos.sum()),
+                    "n_patients": int(d.loc[is_pos, "patient_id"].nunique()),
+                    **{key: b[key] for key in keep},
+                    "unit": "every included scan; patient-level cluster bootstrap",
+                }
+            )
+    return {"rates_all_scans": pd.DataFrame(rows)}
+
+
+@REGISTRY.step("sample_size", produces=[SAMPLE_SIZE])
+def _sample_size_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Power of the tests the analysis runs, exact by enumeration, and prospective weeks needed.
+
+    Rows, for each measure: Fisher's exact power of the before/after (concurrent)
+    comparison at the planned counts (the score approximation beside it); weeks
+    needed for it; weeks needed for the supportive one-sample test against the
+    historical, fixed baseline; and, for detection, the power of McNemar's test
+    of the AI tool against the report on the planned retrospective scans (exact
+    by enumeration, Connor's approximation beside it). The same powers at the
+    observed numbers of VCF-positive first scans follow.
+    """
+    ctx.progress("sample size and power")
+    first = first_scans(cohort, plan)
+    ss, alt, alpha = plan.sample_size, plan.tests.alternative, plan.alpha
+    n_retro = round(ss.planned_retrospective_scans * ss.assumed_prevalence)
+    n_pro = ss.registered_prospective_weeks * ss.assumed_weekly_scans * ss.assumed_prevalence
+    n_pro_whole = round(n_pro)
+    reg_weeks = ss.registered_prospective_weeks
+    obs = {
+        period: int(((first[plan.columns.period] == period) & first["positive"]).sum())
+        for period in PERIODS
+    }
+    pp = ss.paired
+    p10, p01 = ssb.discordant_probabilities(pp.tool_sensitivity, pp.report_sensitivity, phi=pp.phi)
+    rows = []
+    for measure in MEASURES:
+        b = plan.baseline(measure)
+        change = f"{b.value:g} -> {b.target:g}"
+        assumption = (
+            f"{measure} {change}, VCF prevalence {ss.assumed_prevalence:g}, "
+            f"{ss.assumed_weekly_scans:g} scans a week, power {ss.target_power:g}, {alt} alpha {alpha:g}"
+        )
+        common = {
+            "measure": measure,
+            "baseline": b.value,
+            "target": b.target,
+            "alpha": alpha,
+            "alternative": alt,
+            "assumed_prevalence": ss.assumed_prevalence,
+            "assumed_weekly_scans": ss.assumed_weekly_scans,
+            "target_power": ss.target_power,
+            "planned_retrospective_scans": ss.planned_retrospective_scans,
+            "registered_prospective_weeks": reg_weeks,
+        }
+        row = partial(_sample_size_row, common, assumption)
+        two = ssb.two_proportion_periods_needed(
+            p1=b.target,
+            p2=b.value,
+            n2=n_retro,
+            volume_per_period=ss.assumed_weekly_scans,
+            prevalence=ss.assumed_prevalence,
+            power=ss.target_power,
+            alpha=alpha,
+            max_periods=_FIVE_YEARS_OF_WEEKS,
+        )
+
+        rows.append(
+            _fisher_power_row(
+                row,
+                b,
+                two,
+                n_pro_whole,
+                n_retro,
+                "registered",
+                "power of the planned scans for the before/after comparison",
+                float(reg_weeks * ss.assumed_weekly_scans),
+                alt=alt,
+            )
+        )
+        p_reg = ssb.two_proportion_power(p1=b.target, p2=b.value, n1=n_pro, n2=n_retro, alpha=alpha)
+        rows.append(
+            row(
+                check_registered(two.periods_unrounded, reg_weeks, label="prospective weeks")
+                if two.reached
+                else reg_weeks,
+                quantity="prospective weeks for the before/after comparison",
+                method=p_reg.method,
+                comparison="before/after (concurrent), the primary test",
+                scans=float(reg_weeks * ss.assumed_weekly_scans),
+                vcf_scans=n_pro,
+                power=p_reg.power,
+                power_approximation=p_reg.power,
+                required_vcf_scans=two.n1,
+                weeks=float(two.periods) if two.reached else np.nan,
+                message=f"Registered {reg_weeks} weeks ({n_pro:.0f} expected VCF-positive scans) "
+                f"against {n_retro} retrospective: score-test power {p_reg.power:.3f} for {change}; "
+                + (
+                    f"{two.periods} week(s) reach power {ss.target_power:g}."
+                    if two.reached
+                    else "power not reached within 5 years."
+                ),
+            )
+        )
+        need = ssb.exact_binomial_sample_size(
+            p0=b.value,
+            p1=b.target,
+            power=ss.target_power,
+            alpha=alpha,
+            alternative=alt,
+            n_max=ss.n_max,
+        )
+        weeks = ssb.periods_needed(
+            need.n_stable,
+            volume_per_period=ss.assumed_weekly_scans,
+            prevalence=ss.assumed_prevalence,
+        )
+        chk = check_registered(weeks.periods_unrounded, reg_weeks, label="prospective weeks")
+        rows.append(
+            row(
+                chk,
+                quantity="prospective weeks for the one-sample test against the historical baseline",
+                method="exact binomial test; smallest n with power >= target for every larger n",
+                comparison="against the historical, fixed baseline (supportive)",
+                scans=weeks.periods * ss.assumed_weekly_scans,
+                vcf_scans=weeks.periods * weeks.events_per_period,
+                power=need.power_at_n_stable,
+                power_approximation=np.nan,
+                required_vcf_scans=float(need.n_stable),
+                weeks=float(weeks.periods),
+                message=f"{need.n_stable} VCF-positive scans give power >= {ss.target_power:g} "
+                f"against the historical, fixed baseline {b.value:g} taken as known (first reached "
+                f"at n = {need.n_first}); at {weeks.events_per_period:.1f} VCF-positive scans a week "
+                f"that is {weeks.periods} week(s), {'within' if chk.adequate else 'more than'} the "
+                f"registered {reg_weeks}.",
+            )
+        )
+        rows.append(
+            _fisher_power_row(
+                row,
+                b,
+                two,
+                obs["prospective"],
+                obs["retrospective"],
+                "observed (prospective)",
+                "observed VCF-positive first scans, before/after comparison",
+                float(len(first)),
+                alt=alt,
+            )
+        )
+        if measure != "detection":
+            continue  # the tools call VCFs; they do not refer: no paired referral comparison
+
+        rows.append(
+            _mcnemar_power_row(
+                row,
+                plan,
+                (p10, p01),
+                n_retro,
+                "registered",
+                "power of the planned retrospective scans for the paired comparison",
+            )
+        )
+        rows.append(
+            _mcnemar_power_row(
+                row,
+                plan,
+                (p10, p01),
+                obs["retrospective"],
+                "observed (retrospective)",
+                "observed VCF-positive first scans, paired comparison",
+            )
+        )
+    return {"sample_size": pd.DataFrame(rows)}
+
+
+def _fisher_power_row(
+    row: Any,
+    b: Any,
+    two: Any,
+    n1: int,
+    n2: int,
+    check: str,
+    quantity: str,
+    scans: float,
+    *,
+    alt: str,
+) -> dict[str, Any]:
+    """A ``sample_size`` row: Fisher's exact power of the before/after comparison at ``n1``, ``n2``."""
+    alpha = two.alpha
+    fp = ssb.fisher_exact_power(n1, n2, p1=b.target, p2=b.value, alpha=alpha, alternative=alt)
+    approx = (
+        f"; the score-test approximation gives {fp.power_score_approx:.3f}"
+        if alt == "two-sided"
+        else ""
+    )
+    return row(
+        check_registered(two.n1_unrounded, n1, label="VCF-positive AI-assisted scans")
+        if two.reached
+        else n1,
+        check=check,
+        quantity=quantity,
+        method=fp.method,
+        comparison="before/after (concurrent), the primary test",
+        scans=scans,
+        vcf_scans=float(n1),
+        power=fp.power,
+        power_approximation=fp.power_score_approx,
+        required_vcf_scans=two.n1_unrounded,
+        weeks=np.nan,
+        message=f"{n1} AI-assisted against {n2} standard-care VCF-positive scans: "
+        f"Fisher's exact test has power {fp.power:.3f} (exact, by enumeration) for "
+        f"{b.measure} {b.value:g} -> {b.target:g} ({alt}, alpha {alpha:g}){approx}.",
+    )
+
+
+def _mcnemar_power_row(
+    row: Any,
+    plan: OpportunisticPlan,
+    discordant: tuple[float, float],
+    n: int,
+    check: str,
+    quantity: str,
+) -> dict[str, Any]:
+    """A ``sample_size`` row: power of the plan's McNemar test with ``n`` pairs (AI tool vs report)."""
+    ss, pp = plan.sample_size, plan.sample_size.paired
+    mp = ssb.mcnemar_power(
+        n,
+        p10=discordant[0],
+        p01=discordant[1],
+        alpha=plan.alpha,
+        method=plan.tests.mcnemar,
+        target_power=ss.target_power,
+    )
+    return row(
+        check_registered(mp.n_connor, n, label="VCF-positive standard-care scans"),
+        check=check,
+        quantity=quantity,
+        method=f"McNemar's test ({mp.method}), exact power by enumeration of the "
+        "discordant pairs; Connor (1987) approximation",
+        comparison="AI tool vs the standard-care report on the same scans (paired)",
+        scans=float(ss.planned_retrospective_scans),
+        vcf_scans=float(n),
+        power=mp.power,
+        power_approximation=mp.power_connor,
+        required_vcf_scans=mp.n_connor,
+        weeks=np.nan,
+        message=f"{n} VCF-positive scans read by both the AI tool and the report: "
+        f"McNemar's test ({mp.method}) has power {mp.power:.3f} (exact, by enumeration; "
+        f"Connor's approximation {mp.power_connor:.3f}) for sensitivity "
+        f"{pp.tool_sensitivity:g} vs {pp.report_sensitivity:g} with phi = {pp.phi:g} "
+        f"(discordant probabilities {mp.p10:.3f} and {mp.p01:.3f}); Connor's formula needs "
+        f"{mp.n_connor:.1f} pairs for power {ss.target_power:g}.",
+    )
+
+
+#: The before/after search stops after 260 weeks ("power not reached within 5 years").
+_FIVE_YEARS_OF_WEEKS = 260
+
+
+def _sample_size_row(
+    common: dict[str, Any],
+    assumption: str,
+    chk: RegisteredCheck | int,
+    *,
+    check: str = "registered",
+    **values: Any,
+) -> dict[str, Any]:
+    """One ``sample_size`` row: the protocol's columns, then the shared ones of ``chk``.
+
+    ``chk`` is the number available where no number reaches the target (the
+    requirement and the shortfall are then empty and the row is not adequate).
+    """
+    if not isinstance(chk, RegisteredCheck):
+        shared: dict[str, Any] = dict.fromkeys(SAMPLE_SIZE.columns, np.nan)
+        shared.update(check=check, assumption=assumption, available=chk, adequate=False)
+    else:
+        shared = sample_size_row(
+            chk,
+            check=check,
+            quantity=values["quantity"],
+            assumption=assumption,
+            method=values["method"],
+        )
+    own = ("quantity", "method", "message")
+    return {**common, **values, **{k: v for k, v in shared.items() if k not in own}}
+
+
+@REGISTRY.step("models", produces=[MODELS, MODEL_AVAILABILITY])
+def _models_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """The tools analysed (version, threshold, scans scored) and which plan tools were supplied."""
+    p = cohort.predictions
+    rows, avail = [], []
+    for spec in plan.models:
+        sub = p[p["model_name"] == spec.name] if len(p) else p
+        supplied = len(sub) > 0
+        avail.append(
+            {
+                "model": spec.name,
+                "role": spec.role,
+                "required": spec.required,
+                "supplied": supplied,
+                "message": (
+                    f"{spec.name}: {len(sub)} scans in the prediction table."
+                    if supplied
+                    else f"{spec.name} was not supplied (no rows in the prediction table); its "
+                    "comparisons are not reported. The plan marks it optional, so this is not an error."
+                ),
+            }
+        )
+        if supplied:
+            rows.append(
+                {
+                    "model": spec.name,
+                    "role": spec.role,
+                    "model_version": str(sub["model_version"].iloc[0]),
+                    "threshold": spec.threshold,
+                    "threshold_source": spec.threshold_source,
+                    "periods": ", ".join(spec.periods),
+                    "n_scored": int((sub["status"] == "ok").sum()),
+                    "n_failed": int((sub["status"] == "failed").sum()),
+                    "description": spec.description,
+                }
+            )
+    cols = ["model", "role", "model_version", "threshold", "threshold_source", "periods"]
+    cols += ["n_scored", "n_failed", "description"]
+    return {
+        "models": pd.DataFrame(rows, columns=cols),
+        "model_availability": pd.DataFrame(avail),
+    }

@@ -1,0 +1,181 @@
+"""The competing-risks prognostic-model study type (studyval.steps.competing_risks) and
+cirrhosis-sarcopenia's plan over it.
+
+Checked here as a template: every name the plan uses resolves, every table the report and
+checklist read is reached, a misspelt name fails at plan load with its YAML path, and the
+generic steps run on another plan of the same type (other horizon, model names, a comparator
+that is not nested, no subgroups) without any cirrhosis-specific code. The numbers are checked
+against R in the analysis tests (tests/test_cause_specific_cox.py, test_competing_risks_brier.py,
+test_competing_risks_calibration.py, ...) and end to end in
+tests/test_protocol_cirrhosis_sarcopenia.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from studyval.analysis.competing_risks_calibration import calibration_groups_competing
+from studyval.analysis.cox import nested_cox_test
+from studyval.errors import EstimationError, InputValidationError
+from studyval.pipeline import load_inputs
+from studyval.plan import load_plan, plan_path, requested_steps
+from studyval.protocols.cirrhosis_sarcopenia import ALWAYS, PROTOCOL
+from studyval.steps import competing_risks as crsteps
+from studyval.steps.common import BASELINE, FLOW, MODELS, SAMPLE_SIZE
+
+SLUG = "cirrhosis-sarcopenia"
+
+#: Tables the report (reports/cirrhosis-sarcopenia/report.qmd), the checklist and the figures read.
+READ_BY_REPORT = (
+    "added_value", "baseline", "calibration_groups", "calibration_summary", "cif_at",
+    "cif_curves", "cox", "fine_gray", "flow", "gray_test", "lr_test", "models", "optimism",
+    "performance", "ph_test", "prevalence", "sample_size", "subgroup_performance",
+)  # fmt: skip
+
+
+def test_generic_registry_declares_each_table_once():
+    reg = crsteps.REGISTRY
+    assert reg.name == "prognostic-model-competing-risks"
+    assert set(reg.names) == {
+        "cause_specific_models", "fine_gray", "lr_test", "predicted_incidence", "optimism",
+        "performance", "calibration", "subgroup_performance", "added_value",
+    }  # fmt: skip
+    for spec in reg.tables().values():
+        assert spec.description and spec.columns, spec.name
+
+
+def test_plan_steps_resolve_and_reach_every_table_the_report_reads():
+    plan = load_plan(SLUG)
+    names = [*ALWAYS, *(n for _, n in requested_steps(plan))]
+    steps = PROTOCOL.steps.resolve(names)
+    reached = {t for s in steps for t in s.table_names}
+    assert set(READ_BY_REPORT) <= reached
+    # every registered step is reached: nothing the protocol declares is dead
+    assert {s.name for s in steps} == set(PROTOCOL.steps.names)
+    # artefacts come before the steps that read them
+    order = [s.name for s in steps]
+    assert order.index("cause_specific_models") < order.index("models")
+    assert order.index("predicted_incidence") < order.index("performance")
+    assert order.index("optimism") < order.index("performance")
+
+
+def test_protocol_registry_is_the_study_type_plus_its_own_steps():
+    own = set(PROTOCOL.steps.names) - set(crsteps.REGISTRY.names)
+    assert own == {
+        "flow",
+        "baseline",
+        "prevalence",
+        "sample_size",
+        "models",
+        "cumulative_incidence",
+    }
+    tables = PROTOCOL.steps.tables()
+    assert tables["flow"] is FLOW and tables["baseline"] is BASELINE
+    assert tables["models"] is MODELS and tables["sample_size"] is SAMPLE_SIZE
+
+
+def _plan_with(tmp_path: Path, edit) -> Path:
+    raw = yaml.safe_load(plan_path(SLUG).read_text(encoding="utf-8"))
+    edit(raw)
+    path = tmp_path / "plan.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_unknown_analysis_name_is_an_error_naming_its_yaml_path(tmp_path):
+    def edit(raw):
+        raw["endpoints"][1]["analyses"][3] = "perfomance"
+
+    with pytest.raises(InputValidationError) as info:
+        load_plan(_plan_with(tmp_path, edit))
+    text = info.value.full_message()
+    assert "endpoints[1].analyses[3]" in text
+    assert "did you mean 'performance'" in text
+
+
+@pytest.fixture(scope="module")
+def cohort(protocol_inputs):
+    plan = load_plan(SLUG)
+    return load_inputs(SLUG, protocol_inputs(SLUG)["clinical"], None, plan=plan).cohort
+
+
+def _other_plan():
+    """A plan of the same type that cirrhosis's code never saw: 6-month horizon, other names,
+    a comparator not nested in the primary model, no subgroups, 3 groups, 3 resamples."""
+    plan = load_plan(SLUG)
+    models = [
+        plan.models[0].model_copy(update={"name": "Labs", "covariates": ["bilirubin_mg_dl", "inr"]}),
+        plan.models[1].model_copy(update={"name": "Full", "covariates": ["meld", "sarcopenia", "age"]}),
+    ]  # fmt: skip
+    outcome = plan.outcome.model_copy(update={"horizon": 180.0, "horizon_label": "6 months"})
+    sets = plan.sets.model_copy(update={"n_bootstrap": 3})
+    return plan.model_copy(
+        update={
+            "models": models,
+            "outcome": outcome,
+            "sets": sets,
+            "subgroups": [],
+            "extra": {"calibration_groups": 3},
+        }
+    )
+
+
+def test_generic_steps_run_on_another_plan_of_the_type(cohort):
+    plan = _other_plan()
+    seen: list[str] = []
+    out = crsteps.REGISTRY.run(list(crsteps.REGISTRY.names), cohort, plan, progress=seen.append)
+    assert set(out["cox"]["model"]) == {"Labs", "Full"}
+    assert set(out["cox"]["cause"]) == {"death", "liver transplantation"}
+    assert set(out["fine_gray"]["term"]) == {"meld", "sarcopenia", "age"}
+    # not nested: no likelihood-ratio row; the comparison is still made
+    assert out["lr_test"].empty and list(out["lr_test"].columns) == list(crsteps.LR_TEST.columns)
+    assert set(out["added_value"]["model_a"]) == {"Full"}
+    assert set(out["added_value"]["model_b"]) == {"Labs"}
+    assert out["subgroup_performance"].empty
+    assert set(out["calibration_summary"]["groups"]) == {3}
+    assert set(out["optimism"]["n_resamples"]) == {3}
+    perf = out["performance"]
+    assert perf.loc[perf["set"] == "external", "corrected"].isna().all()
+    assert perf.loc[perf["set"] == "internal", "corrected"].notna().all()
+    assert any("3 resamples" in s for s in seen)
+
+
+def test_lr_test_and_calibration_are_the_analysis_functions(cohort):
+    plan = load_plan(SLUG).model_copy(update={"subgroups": []})
+    out = crsteps.REGISTRY.run(["lr_test", "calibration"], cohort, plan)
+    d = crsteps.event_frame(cohort, plan)
+    dev = d[d["set"] == "internal"].reset_index(drop=True)
+    fits = {m.name: crsteps.fit_cause_specific(dev, list(m.covariates), plan) for m in plan.models}
+    lr = out["lr_test"].set_index("cause")
+    for k in [plan.outcome.cause, *plan.outcome.competing]:
+        r = nested_cox_test(fits["clinical+sarcopenia"].fits[k], fits["clinical"].fits[k])
+        row = lr.loc[plan.outcome.event_codes[k]]
+        assert (row["chisq"], row["df"], row["p_value"], row["added"]) == (
+            r.chisq, r.df, r.p_value, "sarcopenia",
+        )  # fmt: skip
+    ext = d[d["set"] == "external"].reset_index(drop=True)
+    risk = crsteps.predicted_incidence(fits["clinical"], ext, plan)
+    r = calibration_groups_competing(
+        ext["time"], ext["code"], risk, cause=1, horizon=plan.outcome.horizon, n_groups=5
+    )
+    cal = out["calibration_groups"]
+    got = cal[(cal["set"] == "external") & (cal["model"] == "clinical")]
+    np.testing.assert_array_equal(got["observed"], r.groups["observed"])
+    np.testing.assert_array_equal(got["n_deaths"], r.groups["n_events"])
+    s = out["calibration_summary"].set_index(["set", "model"]).loc[("external", "clinical")]
+    assert s["oe_ratio"] == r.oe_ratio
+
+
+def test_generic_steps_stop_with_the_plans_words_when_the_horizon_is_not_estimable(cohort):
+    plan = _other_plan()
+    plan = plan.model_copy(
+        update={
+            "outcome": plan.outcome.model_copy(update={"horizon": 1e6, "horizon_label": "forever"})
+        }
+    )
+    with pytest.raises(EstimationError, match=r"horizon 1e\+06 days \(forever\) is beyond"):
+        crsteps.REGISTRY.run(["cause_specific_models"], cohort, plan)
