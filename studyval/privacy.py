@@ -475,6 +475,21 @@ _GEOMETRY_ATTR_RE = re.compile(
     r'stroke-[a-z-]+|fill-opacity|font-size|offset|clip-path)="[^"]*"'
 )
 _COMMENT_RE = re.compile(r"<!--(.*?)-->", re.DOTALL)
+#: An HTML or SVG tag: its name and attribute names are markup, not text a reader sees.
+_TAG_RE = re.compile(r"</?[A-Za-z][^\s/>]*((?:[^>\"']|\"[^\"]*\"|'[^']*')*)/?>")
+_ATTR_VALUE_RE = re.compile(r"""=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+
+
+def _tag_values(match: re.Match[str]) -> str:
+    """A tag replaced by the values of its (non-geometry) attributes, spaced apart.
+
+    The values stay (a ``title``, ``alt`` or ``aria-label`` may hold a name); the tag
+    and attribute names go, so that markup such as ``</li>`` next to ``Liu`` is not
+    read as the name ``Liu Li``, and a name split by tags (``Zhang<b>Wei</b>``) is
+    still read as two adjacent words.
+    """
+    values = [a or b or c for a, b, c in _ATTR_VALUE_RE.findall(match.group(1))]
+    return " " + " ".join(values) + " "
 _PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 
 
@@ -576,6 +591,7 @@ def _visible_text(path: Path) -> str:
         text = data.decode("utf-8", errors="replace")
         text = _COMMENT_RE.sub(lambda m: " " + m.group(1) + " ", text)
         text = _GEOMETRY_ATTR_RE.sub(" ", text)
+        text = _TAG_RE.sub(_tag_values, text)
         return html.unescape(text)
     return data.decode("utf-8", errors="replace")
 

@@ -69,6 +69,42 @@ def _dictionary_bytes(location: str | Path) -> tuple[bytes, str]:
     return res.read_bytes(), f"data_dictionary/{location}.yml (shipped with studyval)"
 
 
+def _validated(plan: Any, slug: str) -> Any:
+    """``plan`` checked against its own schema (every error with its path) and its slug."""
+    from pydantic import ValidationError
+
+    from studyval.errors import InputValidationError, Violation
+
+    try:
+        checked = type(plan).model_validate(plan.model_dump(by_alias=True))
+    except ValidationError as exc:
+        raise InputValidationError(
+            [
+                Violation(
+                    "the plan given by the caller",
+                    ".".join(str(part) for part in err["loc"]) or None,
+                    None,
+                    err["msg"].removeprefix("Value error, "),
+                    None,
+                )
+                for err in exc.errors()
+            ]
+        ) from None
+    if checked.slug != slug:
+        raise InputValidationError(
+            [
+                Violation(
+                    "the plan given by the caller",
+                    "slug",
+                    None,
+                    f"this plan is for protocol {checked.slug!r}, not {slug!r}",
+                    str(checked.slug),
+                )
+            ]
+        )
+    return checked
+
+
 def study_files(
     slug: str, *, plan: Path | Any | None = None, dictionary: Path | None = None
 ) -> StudyFiles:
@@ -102,8 +138,10 @@ def study_files(
         source = str(path) if plan is not None else f"reports/{slug}/plan.yml (shipped with studyval)"
     else:
         path = None
-        loaded = plan
-        plan_bytes = plan.model_dump_json(by_alias=True).encode("utf-8")
+        # validated again: a plan object built with model_copy skips its schema's checks, and
+        # the bundle must never keep a plan that studyval would refuse to load
+        loaded = _validated(plan, slug)
+        plan_bytes = loaded.model_dump_json(by_alias=True).encode("utf-8")
         source = "a plan given by the caller"
     location: str | Path = Path(dictionary) if dictionary is not None else plan_dictionary(loaded, path)
     dict_bytes, dict_source = _dictionary_bytes(location)

@@ -91,6 +91,9 @@ DEMO_SLUG = "ovcf-chronicity"
 def trimmed_plan(slug: str, n_resamples: int):
     """The bundled plan of ``slug`` with every resample count set to ``n_resamples``.
 
+    A count below the plan schema's minimum (msk-aging's and vcf-opportunistic's patient
+    bootstraps need at least 100) is raised to that minimum.
+
     Every section of the plan that has an ``n_resamples`` or ``n_bootstrap`` field gets the
     new count: ovcf-chronicity's calibration, decision curves and vertebra-level analyses,
     the survival protocols' bootstrap refits (``sets``), msk-aging's patient bootstrap
@@ -103,12 +106,23 @@ def trimmed_plan(slug: str, n_resamples: int):
     for name in type(plan).model_fields:
         part = getattr(plan, name)
         if isinstance(part, BaseModel):
-            fields = {f: n_resamples for f in RESAMPLE_FIELDS if f in type(part).model_fields}
+            fields = {
+                f: max(n_resamples, _minimum(type(part), f))
+                for f in RESAMPLE_FIELDS
+                if f in type(part).model_fields
+            }
             if fields:
                 update[name] = part.model_copy(update=fields)
     if not update:
         raise ValueError(f"the plan of {slug} has no resample count to trim")
-    return plan.model_copy(update=update)
+    # validated, as a plan file is: a count below the schema's minimum is raised to it
+    return type(plan).model_validate(plan.model_copy(update=update).model_dump(by_alias=True))
+
+
+def _minimum(model: type[BaseModel], field: str) -> int:
+    """The schema's lower bound (``ge``) of ``model.field``, 0 where it has none."""
+    bounds = [getattr(m, "ge", None) for m in model.model_fields[field].metadata]
+    return max([int(b) for b in bounds if b is not None], default=0)
 
 
 def _sha256(path: Path) -> str:

@@ -632,10 +632,19 @@ NAMES = {"clinical table: patient_name": ["Huang^Li", "黄丽", "José^García"]
             NAMES,
             id="full-width-letters",
         ),
+        pytest.param("x.html", b"<p>Huang<b>Li</b></p>", NAMES, id="html-name-split-by-tags"),
+        pytest.param("x.html", b'<img alt="Huang Li" src="a.png">', NAMES, id="html-alt-text"),
     ],
 )
 def test_identifier_scan_finds_what_a_reader_sees(tmp_path, name, data, identifiers):
     assert not _scan(tmp_path, name, data, identifiers)
+
+
+def test_html_tag_names_are_not_read_as_words(tmp_path):
+    """``(Qingyu Huang)</li><li>`` is not the name Huang Li: tag names are markup, not text."""
+    page = b"<ul><li>Sponsor: (Qingyu Huang)</li>\n<li>Design: cohort</li></ul>"
+    (tmp_path / "r.html").write_bytes(page)
+    assert scan_for_input_identifiers(tmp_path / "r.html", NAMES).ok
 
 
 def test_numeric_ids_are_not_found_in_svg_geometry_or_counts(tmp_path):
