@@ -120,7 +120,9 @@ def test_ddp_torchrun_one_process_gloo(tmp_path, seg_cfg):
     torchrun = Path(sys.executable).with_name("torchrun")
     if not torchrun.exists():
         pytest.skip("torchrun not installed beside the interpreter")
-    env = dict(os.environ)
+    # one CPU thread on both sides: reductions then add in the same order, so the DDP process
+    # and the plain loop agree whatever the machine's core count or load
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     cmd = [str(torchrun), "--standalone", "--nproc_per_node=1", "-m", "studyval.models.training"]
     cmd += ["--config", "unet3d_vertebra_seg", "--smoke", "--phantoms", "2", "--epochs", "1"]
     cmd += ["--out", str(tmp_path / "ddp"), "--no-progress"]
@@ -130,7 +132,12 @@ def test_ddp_torchrun_one_process_gloo(tmp_path, seg_cfg):
     # one DDP process computes what the plain loop computes (bytes may differ with the
     # number of CPU threads, so the tensors are compared)
     x, y = phantom_training_data(seg_cfg, 2, seed=int(seg_cfg.training["seed"]))
-    plain = train(seg_cfg, x, y, out_dir=tmp_path / "plain", epochs=1, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        plain = train(seg_cfg, x, y, out_dir=tmp_path / "plain", epochs=1, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     ddp_file = next((tmp_path / "ddp").glob("unet3d_vertebra_seg-*.pt"))
     a = torch.load(ddp_file, weights_only=True)
     b = torch.load(plain.weights_path, weights_only=True)
