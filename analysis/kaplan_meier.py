@@ -492,6 +492,19 @@ class KaplanMeierResult(Result):
         """One-row tidy table of the scalar fields (counts, ``conf_type``, ``ci_level``)."""
         return Result.to_frame(self)
 
+    def risk_frame(self) -> pd.DataFrame:
+        r"""The curve(s) as cumulative incidence, :math:`1 - \hat S(t)`, with the mirrored interval.
+
+        ``risk = 1 - survival``, ``risk_ci_low = 1 - ci_high``, ``risk_ci_high = 1 - ci_low``,
+        as ``summary(survfit(...))`` gives them with ``fun = "event"`` (without competing
+        events this is the Kaplan-Meier estimate of the probability of the event by ``t``).
+        Columns: those of :meth:`to_frame` plus ``risk, risk_ci_low, risk_ci_high``.
+        """
+        t = self._table.copy()
+        return t.assign(
+            risk=1.0 - t["survival"], risk_ci_low=1.0 - t["ci_high"], risk_ci_high=1.0 - t["ci_low"]
+        )
+
     @property
     def median(self) -> float:
         """Median survival of an ungrouped curve (NaN if not reached)."""

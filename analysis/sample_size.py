@@ -910,6 +910,7 @@ def check_registered(
     *,
     label: str,
     basis: str | None = None,
+    counted: str = "registered",
 ) -> RegisteredCheck:
     """Compare a registered sample size with what a calculation requires.
 
@@ -926,6 +927,10 @@ def check_registered(
         What requires it, used in the sentence; default ``"the Buderer
         formula"`` for a :class:`BudererResult`, else ``"the sample-size
         calculation"``.
+    counted : str
+        How the number was obtained, first word of the sentence after "The":
+        ``"registered"`` (the registry's number) or ``"analysed"`` (the number
+        a run analysed).
 
     Returns
     -------
@@ -956,7 +961,7 @@ def check_registered(
     reg = int(registered)
     if reg < 0:
         raise StudyvalError(f"registered must be >= 0, got {reg}")
-    for name, text in (("label", label), ("basis", basis)):
+    for name, text in (("label", label), ("basis", basis), ("counted", counted)):
         if not isinstance(text, str) or not text.strip():
             raise StudyvalError(f"{name} must be a non-empty string, got {text!r}")
     req = _ceil(req_unrounded)
@@ -964,11 +969,11 @@ def check_registered(
     unrounded = "" if req_unrounded == req else f" ({_fmt_unrounded(req_unrounded)} unrounded)"
     tail = f"the {req} that {basis} requires{unrounded}"
     if shortfall > 0:
-        message = f"The registered {reg} {label} are {shortfall} short of {tail}."
+        message = f"The {counted} {reg} {label} are {shortfall} short of {tail}."
     elif shortfall == 0:
-        message = f"The registered {reg} {label} meet {tail}."
+        message = f"The {counted} {reg} {label} meet {tail}."
     else:
-        message = f"The registered {reg} {label} exceed by {-shortfall} {tail}."
+        message = f"The {counted} {reg} {label} exceed by {-shortfall} {tail}."
     return RegisteredCheck(
         label=label,
         basis=basis,

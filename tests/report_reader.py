@@ -120,6 +120,10 @@ def read_page(html: str) -> Page:
     return reader.page
 
 
+#: A Markdown escape that reached the page: a value escaped twice shows its backslash.
+_LEAKED_ESCAPE_RE = re.compile(r"\\[!-/:-@\[-`{-~]")
+
+
 def problems(html: str, *, origin_note: str | None = None) -> list[str]:
     """Everything a reader should not see in ``html``; ``origin_note``: the expected caption note."""
     page = read_page(html)
@@ -146,6 +150,12 @@ def problems(html: str, *, origin_note: str | None = None) -> list[str]:
                 found.append(
                     f"code name {m.group()!r} shown to readers in {t.sections[-1:] or 'top'}: "
                     f"{t.text.strip()[:80]!r}"
+                )
+            m = _LEAKED_ESCAPE_RE.search(t.text)
+            if m:
+                found.append(
+                    f"escaped twice: {m.group()!r} shown to readers in "
+                    f"{t.sections[-1:] or 'top'}: {t.text.strip()[:80]!r}"
                 )
             if not t.in_cell:
                 m = _BAD_WORD_RE.search(t.text)

@@ -426,3 +426,11 @@ def test_pchart_counts_are_not_covered_by_a_flagged_week():
         bb = text.get_window_extent(renderer)
         assert bb.y0 >= plot_area.y1  # above the plotting area, where no marker is drawn
         assert bb.y1 <= fig.bbox.y1 + 1  # and inside the figure
+
+
+def test_reader_catches_a_value_escaped_twice():
+    """A Markdown escape that reached the page (a value escaped before md_summary escaped it again)."""
+    page = '<main><section id="sec-summary"><p>p = 0.149 (Fisher\\&#39;s exact test)</p></section></main>'
+    assert any("escaped twice" in p for p in problems(page))
+    clean = page.replace("\\&#39;", "&#39;")
+    assert not any("escaped twice" in p for p in problems(clean))

@@ -549,3 +549,15 @@ def test_auc_precision_cohort_against_r_uniroot(kwargs, n_total, required):
 def test_auc_precision_cohort_rejects_a_prevalence_outside_0_1(prevalence):
     with pytest.raises(StudyvalError, match=r"prevalence must be in \(0, 1\)"):
         auc_precision_cohort(auc=0.85, half_width=0.05, prevalence=prevalence)
+
+
+def test_check_registered_names_how_the_number_was_counted():
+    """The sentence for an analysed count says 'analysed', not 'registered' (no string edit after)."""
+    from studyval.analysis.sample_size import check_registered
+
+    assert check_registered(138.3, 150, label="cases", counted="analysed").message == (
+        "The analysed 150 cases exceed by 11 the 139 that the sample-size calculation requires "
+        "(138.3 unrounded)."
+    )
+    with pytest.raises(StudyvalError, match="counted must be a non-empty string"):
+        check_registered(138.3, 150, label="cases", counted=" ")

@@ -22,17 +22,13 @@ after ``from studyval.analysis import survival as sv``) anywhere in
 
 from __future__ import annotations
 
-import ast
 import importlib
 from pathlib import Path
 
 import pytest
+from facade_checks import names_used_through
 
 from studyval.analysis import survival
-
-ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ("analysis", "studyval", "models", "tests", "bench")
-FACADE = "studyval.analysis.survival"
 
 PUBLIC = {
     "ConcordanceResult": "concordance",
@@ -67,37 +63,8 @@ def test_facade_name_is_the_concept_module_object(name):
     assert getattr(survival, name) is getattr(mod, name)
 
 
-def _facade_names_used(path: Path) -> set[str]:
-    """Names taken from the facade in one source file (imports and ``alias.<name>`` reads)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names: set[str] = set()
-    aliases: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == FACADE:
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module == "studyval.analysis":
-            aliases.update(a.asname or a.name for a in node.names if a.name == "survival")
-        elif isinstance(node, ast.Import):
-            aliases.update(a.asname for a in node.names if a.name == FACADE and a.asname)
-    if aliases:
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id in aliases
-            ):
-                names.add(node.attr)
-    return {n for n in names if not n.startswith("__")}
-
-
 def test_every_name_used_through_the_facade_resolves():
-    used: dict[str, list[str]] = {}
-    for top in SCANNED:
-        for path in sorted((ROOT / top).rglob("*.py")):
-            if path.name == "survival.py" and path.parent.name == "analysis":
-                continue
-            for name in _facade_names_used(path):
-                used.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    used = names_used_through("survival")
     # the scan finds the known users (a guard against a scan that silently finds nothing)
     assert {"cox", "cox_zph", "harrell_c", "kaplan_meier", "uno_c", "_km_censoring"} <= set(used)
     missing = {n: where for n, where in used.items() if not hasattr(survival, n)}

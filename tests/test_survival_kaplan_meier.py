@@ -463,3 +463,23 @@ def test_logrank_identical_groups_give_zero():
 def test_logrank_errors(args, exc, match):
     with pytest.raises(exc, match=match):
         logrank(*args)
+
+
+def test_risk_frame_against_R_summary_survfit(lung):
+    """Cumulative incidence 1 - S with the mirrored interval, as R's summary(survfit) gives it.
+
+    library(survival)
+    s <- summary(survfit(Surv(time, status) ~ 1, data = lung, conf.type = "log-log"),
+                 times = c(180, 365))
+    sprintf("%.17g", c(1 - s$surv, 1 - s$upper, 1 - s$lower))
+    """
+    r = kaplan_meier(
+        lung["time"], lung["status"], conf_type="log-log", times=[180, 365]
+    ).risk_frame()
+    np.testing.assert_allclose(r["risk"], [0.278329346590238, 0.5907583755399356], rtol=1e-9)
+    np.testing.assert_allclose(
+        r["risk_ci_low"], [0.22468530928302066, 0.5216192323530856], rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        r["risk_ci_high"], [0.34169547155433866, 0.66128573091167664], rtol=1e-9
+    )

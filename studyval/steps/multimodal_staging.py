@@ -615,11 +615,7 @@ def kaplan_meier_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> T
             alpha=plan.alpha,
             conf_type="log-log",
             times=[x for x in fr.times if x < time.max()],
-        ).to_frame()
-        # cumulative incidence = 1 - S, its interval the mirror of the survival interval
-        kt = kt.assign(
-            risk=1 - kt["survival"], risk_ci_low=1 - kt["ci_high"], risk_ci_high=1 - kt["ci_low"]
-        )
+        ).risk_frame()
         risk_rows.append(kt[list(FRACTURE_RISK.columns[:6])].assign(**keys))
     return {
         "fracture_km": pd.concat(km_rows, ignore_index=True),

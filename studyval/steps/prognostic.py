@@ -351,7 +351,9 @@ def _sample_size(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) ->
     registered = sample_size.check_registered(
         r.n, ss.registered_total, label="participants", basis=basis
     )
-    observed = sample_size.check_registered(r.n, n_obs, label="participants", basis=basis)
+    observed = sample_size.check_registered(
+        r.n, n_obs, label="participants", basis=basis, counted="analysed"
+    )
     events = int(data.status.sum())
     o = plan.outcome
     rows = [
@@ -362,16 +364,13 @@ def _sample_size(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) ->
             assumption=assumptions,
             method=r.method,
         ),
-        {
-            **sample_size_row(
-                observed,
-                check="observed",
-                quantity="participants analysed",
-                assumption=assumptions,
-                method=r.method,
-            ),
-            "message": observed.message.replace("registered", "analysed"),
-        },
+        sample_size_row(
+            observed,
+            check="observed",
+            quantity="participants analysed",
+            assumption=assumptions,
+            method=r.method,
+        ),
         {
             "check": "observed events",
             "quantity": f"{o.event_codes[o.cause]} events (all follow-up)",

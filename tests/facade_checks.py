@@ -1,0 +1,49 @@
+"""Shared checks of the analysis facades (survival, agreement, competing_risks).
+
+A facade re-exports the names of the concept modules it was split into; these helpers find,
+by reading the sources, every name that any file takes from a facade.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCANNED = ("analysis", "studyval", "models", "tests", "bench")
+
+
+def facade_names_used(path: Path, module: str) -> set[str]:
+    """Names one source file takes from ``studyval.analysis.<module>`` (imports and ``alias.<name>`` reads)."""
+    facade = f"studyval.analysis.{module}"
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    aliases: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == facade:
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "studyval.analysis":
+            aliases.update(a.asname or a.name for a in node.names if a.name == module)
+        elif isinstance(node, ast.Import):
+            aliases.update(a.asname for a in node.names if a.name == facade and a.asname)
+    if aliases:
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+            ):
+                names.add(node.attr)
+    return {n for n in names if not n.startswith("__")}
+
+
+def names_used_through(module: str) -> dict[str, list[str]]:
+    """Every name taken from the facade ``module`` anywhere in the repository -> the files taking it."""
+    used: dict[str, list[str]] = {}
+    for top in SCANNED:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if path.name == f"{module}.py" and path.parent.name == "analysis":
+                continue
+            for name in facade_names_used(path, module):
+                used.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    return used
