@@ -48,6 +48,30 @@ Imported as ``studyval.analysis``. Modules:
 * :mod:`~studyval.analysis.competing_risks` -- the four above under one name (a facade).
 * :mod:`~studyval.analysis.sample_size_survival` -- Riley et al. criteria for
   time-to-event prediction models, Schoenfeld's required events.
+* :mod:`~studyval.analysis.competing_risks_calibration` -- grouped calibration of a
+  predicted cumulative incidence at a horizon.
+* :mod:`~studyval.analysis.decision_curve_survival` -- net benefit at a horizon for a
+  censored outcome.
+* :mod:`~studyval.analysis.binomial_tests` -- one proportion against a baseline, two
+  independent proportions, historical and concurrent comparisons, clustered differences.
+* :mod:`~studyval.analysis.paired` -- McNemar's test and paired differences of proportions.
+* :mod:`~studyval.analysis.multiplicity` -- adjusted p-values for a declared family.
+* :mod:`~studyval.analysis.sample_size_binomial` -- exact power of tests of proportions.
+* :mod:`~studyval.analysis.standardised_comparison` -- covariate-adjusted odds ratio and
+  standardised (g-computation) risk difference between two groups.
+* :mod:`~studyval.analysis.monitoring` -- p-charts, CUSUMs, run lengths and the false-alarm
+  rate of a set of charts.
+* :mod:`~studyval.analysis.fusion` -- multimodal classifiers with nested, patient-grouped CV.
+* :mod:`~studyval.analysis.shapley` -- modality-level Shapley attributions.
+* :mod:`~studyval.analysis.shap_shares` -- modality shares of the mean |SHAP| with a
+  (patient-)bootstrap interval.
+* :mod:`~studyval.analysis.ordinal_discrimination` -- cumulative AUCs of an ordinal outcome
+  and Harrell's c and Van Calster's ORC of one ordinal score (as pROC, Hmisc::rcorr.cens).
+* :mod:`~studyval.analysis.mixed_models` -- linear mixed models with a random intercept.
+* :mod:`~studyval.analysis.random_slope` -- random intercept and slope, and its
+  boundary-corrected likelihood-ratio test (as lme4::lmer).
+* :mod:`~studyval.analysis.delta_adjustment` -- delta-adjusted (MNAR) sensitivity analysis of
+  a mixed-model contrast, with its tipping point.
 
 Conventions: a higher score always means *more likely positive*; for survival a
 higher risk always means *worse* (earlier event); the positive class is always

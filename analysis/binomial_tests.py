@@ -12,6 +12,10 @@ r"""Tests for binomial proportions: one proportion against a baseline, two indep
     A rate against a historical, fixed baseline (exact binomial test) and
     against the study's concurrent control group (two-sample test), side by
     side, with whether the two decisions agree.
+:func:`clustered_difference`
+    The difference of two proportions when a patient contributes several rows,
+    possibly to both groups, with a patient-cluster bootstrap CI
+    (:mod:`studyval.analysis.resampling`).
 
 References
 ----------
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
@@ -38,6 +43,7 @@ from studyval.results import Result
 
 from ._checks import check_alpha, check_option
 from .proportions import _as_count, _check_counts, proportion_ci
+from .resampling import BootstrapResult, bootstrap, weighted_proportion
 
 __all__ = [
     "ALTERNATIVES",
@@ -46,6 +52,7 @@ __all__ = [
     "TwoProportionResult",
     "binomial_test",
     "binomial_two_sided_p_values",
+    "clustered_difference",
     "historical_and_concurrent",
     "newcombe_difference_ci",
     "two_proportions",
@@ -510,4 +517,78 @@ def historical_and_concurrent(
         agree=bool(h_rej == c_rej),
         alternative=alternative,
         alpha=alpha,
+    )
+
+
+def clustered_difference(
+    success: Any,
+    in_index: Any,
+    in_control: Any,
+    *,
+    clusters: Any,
+    n_resamples: int,
+    seed: int,
+    alpha: float = 0.05,
+    method: str = "percentile",
+) -> BootstrapResult:
+    r"""Difference of two proportions over correlated rows, with a patient-cluster bootstrap CI.
+
+    .. math::
+
+        \hat\delta = \frac{\sum_i [s_i \wedge a_i]}{\sum_i a_i}
+                    - \frac{\sum_i [s_i \wedge c_i]}{\sum_i c_i},
+
+    where :math:`a_i` (:math:`c_i`) marks the rows of the index (control)
+    group, e.g. VCF-positive scans of the AI-assisted (standard-care) period.
+    Each resample draws **patients** with replacement and keeps all their rows
+    in both groups (:func:`studyval.analysis.resampling.bootstrap`), so a
+    patient scanned more than once, or in both periods, moves as one unit
+    (Davison & Hinkley 1997, section 3.8). A resample with an empty group gives
+    NaN and is counted as failed by the engine.
+
+    Parameters
+    ----------
+    success : array-like of bool, shape (n,)
+        The event (e.g. the report identified the VCF).
+    in_index, in_control : array-like of bool, shape (n,)
+        Rows of the index and the control group (disjoint).
+    clusters : array-like, shape (n,)
+        Patient id of every row.
+    n_resamples, seed, alpha, method
+        As in :func:`~studyval.analysis.resampling.bootstrap`.
+
+    Returns
+    -------
+    BootstrapResult
+        ``estimate`` is :math:`\hat\delta` on the data.
+
+    Raises
+    ------
+    StudyvalError
+        Masks that are not boolean, of different lengths, or that overlap.
+
+    """
+    a, c = np.asarray(in_index), np.asarray(in_control)
+    s = np.asarray(success)
+    for name, v in (("success", s), ("in_index", a), ("in_control", c)):
+        if v.dtype != np.bool_ or v.ndim != 1 or v.shape != s.shape:
+            raise StudyvalError(
+                f"{name} must be a one-dimensional boolean array of the same length as success"
+            )
+    if np.any(a & c):
+        raise StudyvalError(
+            f"in_index and in_control overlap in {int(np.sum(a & c))} row(s); a row belongs to one group"
+        )
+
+    def statistic(weights: np.ndarray) -> np.ndarray:
+        return weighted_proportion(s, a, weights) - weighted_proportion(s, c, weights)
+
+    return bootstrap(
+        statistic,
+        n_rows=s.size,
+        clusters=clusters,
+        n_resamples=n_resamples,
+        seed=seed,
+        alpha=alpha,
+        method=method,
     )

@@ -189,6 +189,49 @@ class MixedModelResult(Result):
         return out
 
 
+def fit_with_optimisers(model: Any, label: str) -> tuple[Any, list[OptimiserAttempt]]:
+    """Fit a statsmodels ``MixedLM`` by REML with each of :data:`OPTIMISERS` until one converges.
+
+    Every warning an attempt raises is re-issued, prefixed with ``label`` and the
+    optimiser (so that the run's warnings table keeps it); an attempt that fails
+    or does not converge is recorded, never silently replaced.
+
+    Returns
+    -------
+    fit : MixedLMResults or None
+        The first converged fit (None when no optimiser converged).
+    attempts : list of OptimiserAttempt
+        Every attempt made, in order.
+    """
+    attempts: list[OptimiserAttempt] = []
+    for optimiser in OPTIMISERS:
+        with warnings.catch_warnings(record=True) as caught:
+            # record every warning of this attempt (once each), to re-issue it below
+            warnings.simplefilter("always")
+            try:
+                candidate = model.fit(reml=True, method=optimiser)
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                candidate, outcome, detail = None, "failed", f"{type(exc).__name__}: {exc}"
+            else:
+                outcome = "converged" if candidate.converged else "not converged"
+                detail = ""
+        for w in caught:
+            warnings.warn(
+                f"{label}, optimiser {optimiser}: {w.message}", category=w.category, stacklevel=3
+            )
+        attempts.append(
+            OptimiserAttempt(
+                optimiser=optimiser,
+                outcome=outcome,
+                detail=detail,
+                warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
+            )
+        )
+        if candidate is not None and candidate.converged:
+            return candidate, attempts
+    return None, attempts
+
+
 def random_intercept_lmm(
     data: pd.DataFrame,
     *,
@@ -282,34 +325,7 @@ def random_intercept_lmm(
         )
     model = MixedLM.from_formula(formula, data=data, groups=data[group], re_formula="1")
     label = f"{formula} (random intercept per {group})"
-    fit = None
-    attempts: list[OptimiserAttempt] = []
-    for optimiser in OPTIMISERS:
-        with warnings.catch_warnings(record=True) as caught:
-            # record every warning of this attempt (once each), to re-issue it below
-            warnings.simplefilter("always")
-            try:
-                candidate = model.fit(reml=True, method=optimiser)
-            except (np.linalg.LinAlgError, ValueError) as exc:
-                candidate, outcome, detail = None, "failed", f"{type(exc).__name__}: {exc}"
-            else:
-                outcome = "converged" if candidate.converged else "not converged"
-                detail = ""
-        for w in caught:
-            warnings.warn(
-                f"{label}, optimiser {optimiser}: {w.message}", category=w.category, stacklevel=2
-            )
-        attempts.append(
-            OptimiserAttempt(
-                optimiser=optimiser,
-                outcome=outcome,
-                detail=detail,
-                warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
-            )
-        )
-        if candidate is not None and candidate.converged:
-            fit = candidate
-            break
+    fit, attempts = fit_with_optimisers(model, label)
     tried = "; ".join(str(a) for a in attempts)
     if fit is None:
         raise EstimationError(

@@ -12,6 +12,10 @@ r"""Statistical process control for a rate observed in consecutive periods (e.g.
 :func:`cusum_run_length`
     Average run length of that CUSUM in and out of control, by seeded
     simulation (to choose and report :math:`h`).
+:func:`chart_set_false_alarm`
+    Chance that a set of charts watched together (p-charts and CUSUMs of nested
+    rates, e.g. detection and referral, and an independent flag rate) gives at
+    least one false alarm within a horizon, in control, by seeded simulation.
 
 The charts return one row per period with the limits and a ``signal`` flag; the
 statistics are pure and draw nothing (figures are drawn from these tables).
@@ -30,6 +34,7 @@ doi:10.1080/00224065.1999.11979900
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -45,17 +50,19 @@ from .proportions import _as_count_array
 
 __all__ = [
     "CENTRE_SOURCES",
+    "ChartSetFalseAlarmResult",
     "CusumResult",
     "PChartResult",
     "RunLengthResult",
     "binomial_cusum",
+    "chart_set_false_alarm",
     "cusum_reference_value",
     "cusum_run_length",
     "p_chart",
 ]
 
 #: How the centre line of a p-chart was obtained.
-CENTRE_SOURCES: tuple[str, ...] = ("pooled", "standard")
+CENTRE_SOURCES: tuple[str, ...] = ("pooled", "standard", "baseline")
 
 
 def _counts(
@@ -90,12 +97,16 @@ class PChartResult(Result):
         Centre line :math:`\bar p`.
     centre_source : str
         ``pooled`` (:math:`\sum x_i / \sum n_i` of the charted periods; trial
-        limits, Phase I) or ``standard`` (a given value, Phase II).
+        limits, Phase I), ``standard`` (a given value, Phase II) or
+        ``baseline`` (pooled over the first ``baseline_periods``, which are not
+        monitored; Phase II for the later periods).
     sigma_multiplier : float
         :math:`L` (3 for Shewhart limits).
+    baseline_periods : int
+        Periods that set the centre and are not monitored (0: none).
     n_periods : int
     n_signals : int
-        Periods outside the limits.
+        Periods outside the limits (baseline periods never count).
     total_successes, total_n : int
 
     """
@@ -103,6 +114,7 @@ class PChartResult(Result):
     centre: float
     centre_source: str
     sigma_multiplier: float
+    baseline_periods: int
     n_periods: int
     n_signals: int
     total_successes: int
@@ -112,8 +124,9 @@ class PChartResult(Result):
     def points_frame(self) -> pd.DataFrame:
         """One row per period: ``period, successes, n, proportion, centre, lcl, ucl, signal``.
 
-        ``signal`` is ``below``, ``above``, ``""`` (in control) or ``no cases``
-        (:math:`n_i = 0`: no proportion, never a signal).
+        ``signal`` is ``below``, ``above``, ``""`` (in control), ``no cases``
+        (:math:`n_i = 0`: no proportion, never a signal) or ``baseline`` (a
+        period that set the centre, not monitored).
         """
         return self._frame.copy()
 
@@ -123,6 +136,7 @@ def p_chart(
     n: Any,
     *,
     centre: float | None = None,
+    baseline_periods: int = 0,
     sigma_multiplier: float = 3.0,
     labels: Sequence[Any] | None = None,
 ) -> PChartResult:
@@ -135,8 +149,14 @@ def p_chart(
         and VCF-positive scans, per week).
     centre : float, optional
         A standard (given) centre line :math:`p_0`, e.g. the rate the pathway
-        is expected to achieve. ``None``: the pooled proportion of the charted
-        periods (trial limits).
+        is expected to achieve. ``None`` with ``baseline_periods = 0``: the
+        pooled proportion of the charted periods (trial limits, Phase I: they
+        use the monitored data, so they cannot be drawn live).
+    baseline_periods : int
+        ``k > 0``: the centre is the pooled proportion of the first ``k``
+        periods (a declared baseline), which are not monitored (``signal``
+        ``baseline``); the later periods are judged against it, as they would
+        be live (Phase II). Not with ``centre``.
     sigma_multiplier : float
         :math:`L` in the limits (3 = Shewhart).
     labels : sequence, optional
@@ -155,13 +175,33 @@ def p_chart(
     A period signals when :math:`\hat p_i > \mathrm{UCL}_i` or
     :math:`\hat p_i < \mathrm{LCL}_i` (a point on a limit does not signal).
     A period with :math:`n_i = 0` has no proportion and never signals.
+    With ``baseline_periods = k``, :math:`\bar p = \sum_{i \le k} x_i /
+    \sum_{i \le k} n_i` and periods :math:`1..k` are marked ``baseline``.
 
     """
     x, m, lab = _counts(successes, n, labels)
     L = float(sigma_multiplier)
     if not (math.isfinite(L) and L > 0):
         raise StudyvalError(f"sigma_multiplier must be positive, got {sigma_multiplier}")
-    if centre is None:
+    k = int(baseline_periods)
+    if k != baseline_periods or k < 0 or k >= x.size:
+        raise StudyvalError(
+            f"baseline_periods must be a whole number from 0 to {x.size - 1} (periods charted "
+            f"{x.size}), got {baseline_periods}"
+        )
+    if k and centre is not None:
+        raise StudyvalError("give either centre or baseline_periods, not both")
+    if k:
+        if m[:k].sum() == 0:
+            raise StudyvalError(f"the {k} baseline period(s) have n = 0; no centre line")
+        pbar = float(x[:k].sum() / m[:k].sum())
+        if not 0.0 < pbar < 1.0:
+            raise StudyvalError(
+                f"the baseline periods give a centre of {pbar:g}: limits around 0 or 1 are "
+                "degenerate; declare a centre instead"
+            )
+        source = "baseline"
+    elif centre is None:
         if m.sum() == 0:
             raise StudyvalError("every period has n = 0; there is nothing to chart")
         pbar = float(x.sum() / m.sum())
@@ -179,6 +219,7 @@ def p_chart(
     signal = np.where(
         m == 0, "no cases", np.where(p < lcl, "below", np.where(p > ucl, "above", ""))
     )
+    signal[:k] = "baseline"
     frame = pd.DataFrame(
         {
             "period": lab,
@@ -195,6 +236,7 @@ def p_chart(
         centre=pbar,
         centre_source=source,
         sigma_multiplier=L,
+        baseline_periods=k,
         n_periods=int(x.size),
         n_signals=int(np.isin(signal, ["below", "above"]).sum()),
         total_successes=int(x.sum()),
@@ -496,4 +538,188 @@ def cusum_run_length(
         n_censored=int(active.size),
         seed=int(seed),
         method="simulation of the binomial CUSUM from S = 0, fixed trials per period",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartSetFalseAlarmResult(Result):
+    r"""Chance of at least one false alarm from a set of charts watched together.
+
+    Attributes
+    ----------
+    p_any : float
+        Share of simulated in-control runs in which at least one chart signals
+        within ``horizon`` periods (the family-wise false-alarm rate).
+    se : float
+        Its Monte Carlo standard error :math:`\sqrt{p(1-p)/R}`.
+    p_any_if_independent : float
+        :math:`1 - \prod_c (1 - p_c)` from the single charts' rates, as if the
+        charts were independent (an upper reference when they are positively
+        dependent, as nested rates are).
+    horizon, n_charts, n_simulations, seed : int
+    method : str
+
+    ``charts_frame()`` gives each chart's own false-alarm rate within the horizon.
+    """
+
+    p_any: float
+    se: float
+    p_any_if_independent: float
+    horizon: int
+    n_charts: int
+    n_simulations: int
+    seed: int
+    method: str
+    _frame: pd.DataFrame = dataclasses.field(repr=False, compare=False, default=None)
+
+    def charts_frame(self) -> pd.DataFrame:
+        """One row per chart: ``chart, kind, stage, p_false_alarm, se``."""
+        return self._frame.copy()
+
+
+def _limits(centre: float, n: int, L: float) -> tuple[float, float]:
+    half = L * math.sqrt(centre * (1.0 - centre) / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def chart_set_false_alarm(
+    n_per_period: int,
+    *,
+    rates: Sequence[float],
+    p_chart_centres: Sequence[float | None],
+    cusums: Sequence[tuple[float, float, float] | None],
+    independent_p_charts: Sequence[tuple[int, float, float]] = (),
+    sigma_multiplier: float = 3.0,
+    horizon: int,
+    n_simulations: int,
+    seed: int,
+    names: Sequence[str] | None = None,
+) -> ChartSetFalseAlarmResult:
+    r"""In-control chance that any chart of a set signals within ``horizon`` periods, by simulation.
+
+    The charts watch **nested** rates of the same trials (e.g. of the
+    VCF-positive scans of a week: identified, and identified and referred),
+    each with a p-chart of its successes and/or a CUSUM of its misses
+    (:func:`binomial_cusum`), plus p-charts of **independent** rates (e.g. the
+    share of all scans the AI flags).
+
+    Parameters
+    ----------
+    n_per_period : int
+        Trials per period of the nested stages (fixed), > 0.
+    rates : sequence of float
+        In-control rates of the nested stages, non-increasing: stage
+        :math:`j`'s successes are a subset of stage :math:`j-1`'s.
+    p_chart_centres : sequence of (float or None)
+        Centre line of each stage's p-chart (``None``: no p-chart); taken as
+        fixed (a standard or declared baseline, not re-estimated).
+    cusums : sequence of ((p0, p1, h) or None)
+        Each stage's CUSUM of misses (``n - successes``): in- and out-of-control
+        miss rates and decision interval (``None``: no CUSUM).
+    independent_p_charts : sequence of (n, rate, centre)
+        Further p-charts of independent binomial counts: trials per period,
+        in-control rate, centre line.
+    sigma_multiplier : float
+        :math:`L` of every p-chart.
+    horizon : int
+        Periods monitored (e.g. the 8 weeks of the prospective period).
+    n_simulations : int
+        Independent in-control runs, >= 100.
+    seed : int
+        Seed of :func:`numpy.random.default_rng` (required).
+    names : sequence of str, optional
+        Stage names for the table (default ``stage 1``, ...).
+
+    Notes
+    -----
+    Per period :math:`t`: :math:`S_{1t} \sim \mathrm{Bin}(n, r_1)`,
+    :math:`S_{jt} \mid S_{j-1,t} \sim \mathrm{Bin}(S_{j-1,t}, r_j / r_{j-1})`
+    (so :math:`S_{jt} \sim \mathrm{Bin}(n, r_j)` marginally), independent
+    across periods. A p-chart signals when :math:`S_{jt}/n` lies strictly
+    outside :math:`c \pm L\sqrt{c(1-c)/n}` (clipped to [0, 1], as
+    :func:`p_chart`); a CUSUM when :math:`S > h` (as :func:`binomial_cusum`).
+    ``p_any`` is the share of runs with any signal in periods
+    :math:`1..\text{horizon}` (Montgomery 2013, section 9.3 on several charts
+    at once; the charts of nested rates are dependent, so the family-wise rate
+    is not the independence product).
+
+    """
+    n = int(n_per_period)
+    if n <= 0:
+        raise StudyvalError(f"n_per_period must be positive, got {n_per_period}")
+    r = [float(v) for v in rates]
+    if not r or len(p_chart_centres) != len(r) or len(cusums) != len(r):
+        raise StudyvalError("rates, p_chart_centres and cusums need one entry per stage")
+    if any(not 0.0 < v < 1.0 for v in r) or any(b > a for a, b in itertools.pairwise(r)):
+        raise StudyvalError(
+            f"rates must lie in (0, 1) and not increase from stage to stage (nested), got {r}"
+        )
+    L = float(sigma_multiplier)
+    H, sims = int(horizon), int(n_simulations)
+    if H <= 0:
+        raise StudyvalError(f"horizon must be positive, got {horizon}")
+    if sims < 100:
+        raise StudyvalError(f"n_simulations must be at least 100, got {n_simulations}")
+    stage_names = list(names) if names is not None else [f"stage {j + 1}" for j in range(len(r))]
+    rng = np.random.default_rng(seed)
+    charts: list[tuple[str, str, str, np.ndarray]] = []  # name, kind, stage, signalled (sims,)
+    succ = np.empty((len(r), sims, H), dtype=np.int64)
+    prev = np.full((sims, H), n)
+    prev_rate = 1.0
+    for j, rate in enumerate(r):
+        succ[j] = rng.binomial(prev, rate / prev_rate)
+        prev, prev_rate = succ[j], rate
+    for j, name in enumerate(stage_names):
+        c = p_chart_centres[j]
+        if c is not None:
+            lo, hi = _limits(float(c), n, L)
+            p = succ[j] / n
+            charts.append(
+                (f"p-chart, {name}", "p-chart", name, np.any((p < lo) | (p > hi), axis=1))
+            )
+        cu = cusums[j]
+        if cu is not None:
+            p0, p1, h = (float(v) for v in cu)
+            k = cusum_reference_value(p0, p1)
+            s = np.zeros(sims)
+            hit = np.zeros(sims, dtype=bool)
+            for t in range(H):
+                s = np.maximum(0.0, s + (n - succ[j][:, t]) - k * n)
+                hit |= s > h
+            charts.append((f"CUSUM of misses, {name}", "CUSUM", name, hit))
+    for i, (m, rate, c) in enumerate(independent_p_charts):
+        m = int(m)
+        if m <= 0 or not 0.0 < float(rate) < 1.0:
+            raise StudyvalError(f"independent p-chart {i + 1}: n must be > 0 and rate in (0, 1)")
+        lo, hi = _limits(float(c), m, L)
+        p = rng.binomial(m, float(rate), size=(sims, H)) / m
+        charts.append(
+            (f"p-chart, independent {i + 1}", "p-chart", f"independent {i + 1}",
+             np.any((p < lo) | (p > hi), axis=1))
+        )  # fmt: skip
+    if not charts:
+        raise StudyvalError("no chart given")
+    hits = np.column_stack([c[3] for c in charts])
+    any_hit = hits.any(axis=1)
+    p_each = hits.mean(axis=0)
+    p_any = float(any_hit.mean())
+    frame = pd.DataFrame(
+        {
+            "chart": [c[0] for c in charts],
+            "kind": [c[1] for c in charts],
+            "stage": [c[2] for c in charts],
+            "p_false_alarm": p_each,
+            "se": np.sqrt(p_each * (1 - p_each) / sims),
+        }
+    )
+    return ChartSetFalseAlarmResult(
+        p_any=p_any,
+        se=math.sqrt(p_any * (1 - p_any) / sims),
+        p_any_if_independent=float(1.0 - np.prod(1.0 - p_each)),
+        horizon=H,
+        n_charts=len(charts),
+        n_simulations=sims,
+        seed=int(seed),
+        method="simulation of the nested in-control counts, charts evaluated together",
+        _frame=frame,
     )

@@ -27,7 +27,7 @@ import pandas as pd
 from studyval.plan import AnalysisPlan
 from studyval.protocol import flow_count
 
-__all__ = ["PLACEHOLDER", "stard_2015", "stard_table"]
+__all__ = ["PLACEHOLDER", "stard_2015", "stard_2015_generic", "stard_table"]
 
 PLACEHOLDER = "[TO BE WRITTEN BY THE INVESTIGATORS]"
 
@@ -220,6 +220,16 @@ def stard_2015(
         (H, with :data:`PLACEHOLDER` as content).
 
     """
+    return stard_table(_stard_content(plan, tables, extra=extra))
+
+
+def _stard_content(
+    plan: AnalysisPlan,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, tuple[str, str]]:
+    """Item -> (text, where shown) of :func:`stard_2015`."""
     extra = dict(extra or {})
     flow = tables["flow"]
     auc = tables["auc"]
@@ -363,7 +373,7 @@ def stard_2015(
         "28": (f"{reg.id} ({reg.acronym or ''}), ClinicalTrials.gov.", "Title"),
         "29": (reg.url or f"ClinicalTrials.gov record {reg.id}", "Title"),
     }
-    return stard_table(content)
+    return content
 
 
 def stard_table(content: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
@@ -392,3 +402,191 @@ def stard_table(content: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _words(names: list[str]) -> str:
+    names = [n.replace("_", " ") for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def stard_2015_generic(
+    plan: AnalysisPlan,
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    facts: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """STARD 2015 for a study of the generic diagnostic-accuracy type, worded from its plan.
+
+    The items of :func:`stard_2015` whose text there is a registered study's
+    own (eligibility, identification, blinding, methods, missing data,
+    baseline variables, time interval) are written here from the plan's
+    ``cohort`` section, its evaluation sets and the tables the run wrote.
+
+    Parameters
+    ----------
+    plan : AnalysisPlan
+        The study's plan.
+    tables : mapping of str to DataFrame
+        The run's tables (``flow``, ``auc``, ``accuracy``, ``sample_size``,
+        ``models`` at least; comparisons, calibration, decision curves,
+        subgroups where the plan named them).
+    facts : mapping, optional
+        Text read from the data, keyed by item (``"8"``: sites and dates,
+        ``"22"``: interval between the tests).
+
+    Returns
+    -------
+    DataFrame
+        As :func:`stard_2015`.
+
+    """
+    facts = dict(facts or {})
+    content = _stard_content(plan, tables, extra=facts)
+    flow = tables["flow"]
+    pos, neg = plan.outcome.positive, plan.outcome.negative
+    reg = plan.registry
+    sets = [s for s in ("internal", "external") if s in {plan.sets.primary, *plan.sets.secondary}]
+    cohort = plan.cohort
+    excl = flow[(flow["stage"] == "excluded_reason") & (flow["n_patients"] > 0)]
+    excl_text = (
+        "; exclusions recorded in the data: "
+        + ", ".join(f"{r.group.replace('_', ' ')} {r.n_patients}" for r in excl.itertuples())
+        if len(excl)
+        else "; no exclusions recorded in the data"
+    )
+    rules = []
+    for rule in cohort.rules if cohort is not None else []:
+        if rule.interval is not None:
+            a, b = (c.replace("_", " ") for c in rule.interval)
+            rules.append(f"{a} to {b} at most {rule.max_days} days")
+        else:
+            bounds = [f"at least {rule.min:g}" if rule.min is not None else "",
+                      f"at most {rule.max:g}" if rule.max is not None else ""]
+            rules.append(f"{str(rule.column).replace('_', ' ')} {' and '.join(b for b in bounds if b)}")
+    rule_text = f"Eligibility rules of the plan: {'; '.join(rules)}" if rules else (
+        "The plan states no eligibility rule beyond the data set's own inclusion"
+    )
+    n_failed = {s: flow_count(flow, "index_test_failed", set=s) for s in sets}
+    fail_detail = "; ".join(
+        sorted({d for d in flow.loc[flow["stage"] == "index_test_failed", "detail"] if d})
+    )
+    methods = [
+        "AUC with DeLong standard errors (Sun & Xu fast algorithm)",
+        f"proportions with {plan.proportion_ci.title()} {100 * (1 - plan.alpha):.0f}% CIs, "
+        "likelihood ratios with log-method CIs",
+    ]
+    if "compare_paired" in tables:
+        methods.append("paired DeLong tests between models")
+    if "compare_joint" in tables:
+        methods.append("a joint DeLong chi-square test of all models")
+    if "compare_unpaired" in tables:
+        methods.append("an unpaired DeLong test internal vs external")
+    if "calibration" in tables:
+        methods.append("calibration intercept and slope by logistic recalibration, lowess curves")
+    if "decision_curve" in tables:
+        methods.append("net benefit (decision curves)")
+    het_note = (
+        " Internal vs external AUC compared." if "compare_unpaired" in tables else ""
+    )
+    item17 = (
+        _item17(plan, tables).replace(
+            " Internal vs external AUC compared (pre-specified secondary).", het_note
+        )
+        if plan.subgroups
+        else "No subgroup analyses in the plan."
+    )
+    baseline = cohort.baseline if cohort is not None else None
+    variables = [*baseline.continuous, *baseline.categorical] if baseline is not None else []
+    by = [("class" if b == "outcome" else b) for b in baseline.by] if baseline is not None else ["class"]
+    th = plan.thresholds[0]
+    youden = (
+        " Exploratory: Youden-optimal threshold derived on the internal set, labelled exploratory "
+        "wherever shown."
+        if "external" in sets and "internal" in sets
+        else " No data-derived threshold is applied."
+    )
+    content.update(
+        {
+            "1": (
+                f"{reg.title}. Accuracy measure: AUC of the primary model {plan.primary_model}.",
+                "Title",
+            ),
+            "6": (f"{rule_text}{excl_text}.", "Participant flow"),
+            "7": (
+                f"Draft from the plan: {reg.design}. Confirm how potentially eligible cases were "
+                "identified.",
+                "Protocol",
+            ),
+            "8": (
+                facts.get("8", "Sites and dates are not recorded in the data; state them."),
+                "Participant flow; Baseline characteristics",
+            ),
+            "9": (
+                f"Draft from the plan: {reg.design}. Confirm whether the series was consecutive, "
+                "random or a convenience sample.",
+                "Protocol",
+            ),
+            "12a": (
+                f"Pre-specified: score >= {th.value:g} ({th.source.strip()}){youden}",
+                "Accuracy at the pre-specified threshold",
+            ),
+            "13a": (
+                f"Index test: {plan.index_test.strip() or 'see the models table'} Confirm whether "
+                "clinical information or reference-standard results were available to it.",
+                "Models",
+            ),
+            "13b": (
+                "Draft: confirm whether the reference-standard assessors knew the index-test results.",
+                "Protocol",
+            ),
+            "14": ("; ".join(methods) + ".", "Methods"),
+            "15": (
+                "Index test failed (no score) for "
+                + ", ".join(f"{n_failed[s]} {s}" for s in sets)
+                + f" primary cases{f' ({fail_detail})' if fail_detail else ''}; these are reported, "
+                "not imputed, and excluded from the accuracy estimates.",
+                "Participant flow",
+            ),
+            "16": (
+                "Missing index-test results are counted in the flow diagram (item 15), not imputed. "
+                "Missing values of the baseline variables are counted in the baseline table. A "
+                "case without a reference standard cannot be included (the outcome column is required).",
+                "Participant flow; Baseline characteristics",
+            ),
+            "17": (item17, "Subgroup analyses; Model comparison"),
+            "20": (
+                (f"{_words(variables)}, by {_words(by)}." if variables
+                 else f"Counts by {_words(by)}."),
+                "Baseline characteristics",
+            ),
+            "21a": (
+                f"The baseline variables among the {pos} cases: see the baseline table by class.",
+                "Baseline characteristics",
+            ),
+            "21b": (
+                f"Negatives are {neg} by the reference standard; alternative diagnoses are not "
+                "recorded. Confirm.",
+                "Baseline characteristics",
+            ),
+            "22": (
+                facts.get(
+                    "22",
+                    "The interval between index test and reference standard is not recorded in "
+                    "the data; state it.",
+                ),
+                "Baseline characteristics",
+            ),
+            "23": (
+                f"2x2 tables for every model at the pre-specified threshold, {_words(sets)} set."
+                if "confusion" in tables
+                else "Numerators and denominators of sensitivity and specificity in the accuracy table.",
+                "Confusion matrices" if "confusion" in tables else "Accuracy",
+            ),
+            "28": (f"{reg.id}" + (f" ({reg.acronym})" if reg.acronym else "") + ".", "Title"),
+            "29": (
+                reg.url or "The analysis plan as run is kept in the results bundle (study/plan.yml).",
+                "Title",
+            ),
+        }
+    )
+    return stard_table(content)

@@ -115,8 +115,19 @@ def _study_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def _slug(slug: str | None, plan: Path | None) -> str:
+    """SLUG as given, else the ``slug`` of the ``--plan`` file (a new study needs no SLUG)."""
+    if slug is not None:
+        return slug
+    if plan is None:
+        raise StudyvalError("give the protocol SLUG, or the study's own plan with --plan PLAN.yml")
+    from studyval.plan import load_plan
+
+    return str(load_plan(Path(plan), check_dictionary=False).slug)
+
+
 @main.command()
-@click.argument("slug")
+@click.argument("slug", required=False)
 @click.option(
     "--clinical",
     "-c",
@@ -151,7 +162,7 @@ def _study_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @_study_options
 @_ALL_ERRORS
 def run(
-    slug: str,
+    slug: str | None,
     clinical: Path,
     predictions: Path | None,
     out: Path,
@@ -163,10 +174,11 @@ def run(
     dictionary: Path | None,
     all_errors: bool,
 ) -> None:
-    """Run protocol SLUG on a clinical table and a prediction table."""
+    """Run protocol SLUG (or the study of --plan) on a clinical table and a prediction table."""
     from studyval.pipeline import run_protocol
 
     with _errors(all_errors=all_errors):
+        slug = _slug(slug, plan)
         res = run_protocol(
             slug,
             clinical=clinical,
@@ -185,7 +197,7 @@ def run(
 
 
 @main.command()
-@click.argument("slug")
+@click.argument("slug", required=False)
 @click.option("--clinical", "-c", type=click.Path(path_type=Path), required=True)
 @click.option(
     "--predictions",
@@ -197,17 +209,18 @@ def run(
 @_study_options
 @_ALL_ERRORS
 def validate(
-    slug: str,
+    slug: str | None,
     clinical: Path,
     predictions: Path | None,
     plan: Path | None,
     dictionary: Path | None,
     all_errors: bool,
 ) -> None:
-    """Check inputs of protocol SLUG against its data dictionary; run nothing."""
+    """Check inputs of protocol SLUG (or the study of --plan) against its dictionary; run nothing."""
     from studyval.pipeline import load_inputs
 
     with _errors(all_errors=all_errors):
+        slug = _slug(slug, plan)
         loaded = load_inputs(slug, clinical, predictions, plan=plan, dictionary=dictionary)
     n = len(loaded.cohort.clinical)
     extra = f" and {len(loaded.cohort.predictions)} prediction rows" if predictions else ""
@@ -251,6 +264,47 @@ def synthetic(slug: str, out: Path, seed: int | None, plan: Path | None) -> None
 
 
 @main.command()
+@click.argument("study_type", type=click.Choice(["diagnostic-accuracy", "prognostic-model"]))
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="A new study folder."
+)
+def init(study_type: str, out: Path) -> None:
+    """Start a new study of STUDY_TYPE: a commented plan, a dictionary and a report in OUT.
+
+    Edit the plan and the dictionary to fit the study's data, then run it with
+    ``studyval run --plan OUT/plan.yml -c CLINICAL -p PREDICTIONS -o BUNDLE``.
+    """
+    from studyval.study_types import INIT_NAMES, type_templates
+
+    with _errors():
+        out = Path(out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise StudyvalError(f"{out} exists and is not an empty folder; init writes a new one")
+        templates = type_templates(INIT_NAMES[study_type])
+        out.mkdir(parents=True, exist_ok=True)
+        import shutil
+
+        for name in ("plan.yml", "dictionary.yml", "report.qmd"):
+            shutil.copyfile(templates / name, out / name)
+            click.echo(f"{name}: {out / name}")
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--out", "-o", type=click.Path(path_type=Path), required=True, help="A new study folder."
+)
+def example(name: str, out: Path) -> None:
+    """Write worked example NAME (a study on public data): its plan, dictionary and data."""
+    from studyval.examples import write_example
+
+    with _errors():
+        paths = write_example(name, out)
+    for kind, path in paths.items():
+        click.echo(f"{kind}: {path}")
+
+
+@main.command()
 @click.option(
     "--out",
     "-o",
@@ -274,7 +328,14 @@ def synthetic(slug: str, out: Path, seed: int | None, plan: Path | None) -> None
 def demo(
     out: Path, engine: str, no_render: bool, imaging: bool, only: tuple[str, ...], quiet: bool
 ) -> None:
-    """Run every implemented protocol on its bundled synthetic data and render the reports."""
+    """Run every protocol on its synthetic data and every worked example on its public data.
+
+    The five registered protocols run on their synthetic demo cohorts (two of
+    them through the imaging models), and the worked examples
+    (``studyval example``: studies of the generic types written only as YAML)
+    on the public data sets they ship with; every report is rendered.
+    """
+    from studyval.examples import EXAMPLES, write_example
     from studyval.pipeline import (
         PROTOCOLS,
         has_imaging_chain,
@@ -287,8 +348,10 @@ def demo(
 
     with _errors():
         for slug in only:
-            protocol(slug)
+            if slug not in EXAMPLES:
+                protocol(slug)
         selected = [s for s in PROTOCOLS if not only or s in only]
+        examples = [s for s in EXAMPLES if not only or s in only]
         chained = [s for s in selected if imaging and has_imaging_chain(s)]
         if chained:
             import importlib.util
@@ -351,6 +414,24 @@ def demo(
                 )
                 click.echo(
                     f"{slug}: bundle {res.bundle}"
+                    + (f", report {res.report} ({res.engine})" if res.report else "")
+                )
+            for name in examples:
+                progress = _Progress(name, quiet)
+                progress("writing the worked example's plan, dictionary and public data")
+                files = write_example(name, out / name / "study", replace_previous=True)
+                res = run_protocol(
+                    _slug(None, files["plan"]),
+                    clinical=files["clinical"],
+                    predictions=files.get("predictions"),
+                    out=out / name / "bundle",
+                    render=not no_render,
+                    engine=engine,
+                    plan=files["plan"],
+                    progress=progress,
+                )
+                click.echo(
+                    f"{name}: bundle {res.bundle}"
                     + (f", report {res.report} ({res.engine})" if res.report else "")
                 )
         finally:

@@ -6,7 +6,8 @@ span the two tables and the plan, and reports every violation at once:
 
 * every prediction refers to a case of the clinical table, with the same
   patient and site;
-* every *included* case (``exclusion_reason == "none"``) has exactly one row
+* every *included* case (``exclusion_reason == "none"``, or the plan's
+  ``cohort.exclusion``: :func:`studyval.study_cohort.included_rows`) has exactly one row
   for every model the plan names (a model that could not score a case says so
   with ``status = failed``; nothing is silently missing);
 * the prediction table names only the plan's models, each with one weights
@@ -38,6 +39,7 @@ import pandas as pd
 
 from studyval.errors import EstimationError, InputValidationError, Violation
 from studyval.plan import AnalysisPlan
+from studyval.study_cohort import included_rows
 
 __all__ = [
     "MAX_LISTED",
@@ -237,7 +239,8 @@ def join_predictions(
         clinical_label=clinical_label,
     )
     # ---- every included case scored (or failed) by every plan model present
-    included = clinical.index[clinical["exclusion_reason"] == "none"]
+    inc_mask = included_rows(clinical, getattr(plan, "cohort", None))
+    included = clinical.index[inc_mask.to_numpy(bool)]
     present_models = [m for m in plan_models if (predictions["model_name"] == m).any()]
     problems += missing_prediction_violations(
         [(idx, clinical.at[idx, "case_id"], m) for idx in included for m in present_models],
@@ -263,7 +266,9 @@ def join_predictions(
         )
     ext_sites = set(plan.sets.external_sites)
     is_ext_split = predictions["split"] == "external"
-    is_ext_site = predictions["site"].isin(ext_sites)
+    # without a site column (a single-centre study) there is no site to hold the split to
+    has_sites = "site" in predictions.columns
+    is_ext_site = predictions["site"].isin(ext_sites) if has_sites else is_ext_split
     for idx in predictions.index[is_ext_split != is_ext_site][:20]:
         problems.append(
             Violation(
@@ -290,9 +295,17 @@ def join_predictions(
     preds = preds.drop(
         columns=[c for c in ("vertebral_level",) if c in clinical.columns], errors="ignore"
     )
-    keep = [c for c in clinical.columns if c not in ("patient_id", "site")]
+    # patient_id and site come from the prediction table (checked equal to the clinical table's
+    # above); a prediction table without a site column takes the clinical table's
+    keep = [
+        c
+        for c in clinical.columns
+        if c != "patient_id" and not (c == "site" and "site" in preds.columns)
+    ]
     joined = preds.merge(clinical[keep], on="case_id", how="inner", validate="many_to_one")
-    joined = joined[joined["exclusion_reason"] == "none"].reset_index(drop=True)
+    joined = joined[
+        joined["case_id"].isin(set(clinical.loc[inc_mask.to_numpy(bool), "case_id"]))
+    ].reset_index(drop=True)
     joined["positive"] = joined[plan.outcome.variable].astype(str) == plan.outcome.positive
     return Cohort(clinical=clinical, predictions=joined)
 
@@ -348,7 +361,7 @@ def evaluation_set_violations(
 
     """
     unit, units = "case", "cases"
-    eligible = clinical["exclusion_reason"] == "none"
+    eligible = included_rows(clinical, getattr(plan, "cohort", None))
     if plan.sets.primary_cases == "index_vertebra" and "index_vertebra" in clinical.columns:
         unit, units = "index vertebra", "index vertebrae"
         eligible = eligible & clinical["index_vertebra"].fillna(False).astype(bool)
@@ -357,7 +370,11 @@ def evaluation_set_violations(
     per_split = rows.groupby(rows["split"].astype(str))["case_id"].nunique()
     found = ", ".join(f"{k} ({int(n)} {unit if n == 1 else units})" for k, n in per_split.items())
     found = found or "none"
-    sites = ", ".join(sorted(predictions["site"].dropna().astype(str).unique())) or "none"
+    sites = (
+        ", ".join(sorted(predictions["site"].dropna().astype(str).unique())) or "none"
+        if "site" in predictions.columns
+        else "no site column"
+    )
     problems = []
     for set_ in dict.fromkeys([plan.sets.primary, *plan.sets.secondary]):
         if set_ in per_split.index:
@@ -505,7 +522,7 @@ def prediction_row_violations(
                 )
             )
             continue
-        for col in ("patient_id", "site"):
+        for col in (c for c in ("patient_id", "site") if c in predictions.columns and c in clin.columns):
             a, b = str(predictions.at[idx, col]), str(clin.at[case, col])
             if a != b:
                 problems.append(

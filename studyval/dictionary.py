@@ -126,6 +126,10 @@ class Variable:
     other : str or None
         Label of a non-missing cell that matches no category (required with
         a vocabulary).
+    label : str or None
+        The variable's name for readers (``"BMI"``); reports show it, with
+        :attr:`unit`, wherever the variable appears. Without one, reports word
+        the column name (:func:`studyval.reporting.label`).
 
     """
 
@@ -142,6 +146,7 @@ class Variable:
     pattern: str | None = None
     vocabulary: tuple[tuple[str, tuple[str, ...]], ...] = ()
     other: str | None = None
+    label: str | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -255,6 +260,7 @@ class DataDictionary:
             [
                 {
                     "variable": v.name,
+                    "label": v.label or "",
                     "type": v.type,
                     "role": v.role,
                     "unit": v.unit or "",
@@ -280,6 +286,7 @@ _VAR_KEYS = {
     "pattern",
     "vocabulary",
     "other",
+    "label",
 }
 
 
@@ -351,6 +358,10 @@ def _parse_dictionary(raw: Any, source: str) -> DataDictionary:
             except re.error as exc:
                 bad(f"{where}.pattern", f"invalid regular expression: {exc}")
         vocabulary, other = _parse_vocabulary(spec, where, vtype, role, bad)
+        var_label = spec.get("label")
+        if var_label is not None and (not isinstance(var_label, str) or not var_label.strip()):
+            bad(f"{where}.label", "must be non-empty text (the variable's name for readers)", var_label)
+            var_label = None
         variables.append(
             Variable(
                 name=str(name),
@@ -366,6 +377,7 @@ def _parse_dictionary(raw: Any, source: str) -> DataDictionary:
                 pattern=pattern,
                 vocabulary=vocabulary,
                 other=other,
+                label=None if var_label is None else var_label.strip(),
             )
         )
     InputValidationError.collect(problems)
@@ -1154,12 +1166,22 @@ def validate_frame(
         withheld_value = var.role == "direct_identifier"
         quote = not var.vocabulary and not withheld_value
         after = _WITHHELD if withheld_value else ""
+        # each distinct text is checked once (_is_missing and _convert are pure functions of
+        # the variable and the text): a column repeats its levels, dates and numbers
+        converted: dict[str, tuple[Any, str | None] | None] = {}
         for i, (cell, row) in enumerate(zip(cells, rows, strict=True)):
-            if _is_missing(cell):
+            text = type(cell) is str
+            if text and cell in converted:
+                done = converted[cell]
+            else:
+                done = None if _is_missing(cell) else _convert(var, str(cell))
+                if text:
+                    converted[cell] = done
+            if done is None:  # missing
                 if var.required:
                     problems.append(Violation(label, var.name, row, "value is required"))
                 continue
-            value, rule = _convert(var, str(cell))
+            value, rule = done
             if rule is not None:
                 shown = _short(str(cell)) if quote else None
                 problems.append(Violation(label, var.name, row, rule + after, shown))

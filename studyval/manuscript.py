@@ -215,8 +215,8 @@ def _load(bundle: Path, slug: str | None) -> tuple[str, _Tables, StudyProtocol, 
     from studyval.plan import load_plan, plan_path
     from studyval.protocol import PROTOCOLS, protocol
 
-    if slug is not None:
-        protocol(slug)  # an unknown slug: "did you mean" before looking at the bundle
+    if slug is not None and not Path(bundle).is_dir():
+        protocol(slug)  # an unknown slug and no bundle: "did you mean" before anything else
     bundle = Path(bundle)
     if not bundle.is_dir():
         hint = ""
@@ -235,14 +235,15 @@ def _load(bundle: Path, slug: str | None) -> tuple[str, _Tables, StudyProtocol, 
             f"bundle {bundle} is a {found} bundle, not {slug}; give the bundle of {slug} "
             f"(--bundle) or ask for the figures of {found}"
         )
-    if found not in PROTOCOLS:
+    study_type = recorded.get("study_type")
+    if found not in PROTOCOLS and not isinstance(study_type, str):
         raise ManuscriptError(f"bundle {bundle} is of protocol {found!r}, which is not implemented")
-    spec = protocol(found)
+    spec = protocol(found, study_type if isinstance(study_type, str) else None)
     from studyval.study_files import PLAN_COPY
 
     copy = bundle / PLAN_COPY
     outputs = manifest.get("outputs") if isinstance(manifest.get("outputs"), dict) else {}
-    now = file_sha256(plan_path(found))
+    now = file_sha256(plan_path(found)) if found in PROTOCOLS else None
     then = recorded.get("plan_sha256")
     if copy.exists():
         # the plan the run used, as the bundle keeps it (a study team's own plan included):
@@ -260,6 +261,11 @@ def _load(bundle: Path, slug: str | None) -> tuple[str, _Tables, StudyProtocol, 
                 "match the report; the manifest was edited. Run the protocol again (studyval run)"
             )
         plan = load_plan(copy, slug=found, check_dictionary=False)
+    elif now is None:
+        raise ManuscriptError(
+            f"bundle {bundle} keeps no copy of its analysis plan ({PLAN_COPY}), and {found!r} is "
+            "not a protocol shipped with studyval; run the study again (studyval run --plan)"
+        )
     elif now != then:
         raise BundleMismatchError(
             f"the analysis plan of {found} ({plan_path(found).name}, SHA-256 {now[:12]}...) is not "

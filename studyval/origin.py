@@ -18,8 +18,10 @@ the contents of a table:
     phantoms of a synthetic cohort); recognised from the imaging output's
     ``manifest.json`` (its ``chain`` names the imaging demo).
 ``public``
-    Public example data; only when the caller says so
-    (``run_protocol(..., data_origin="public")``).
+    Public example data: when the caller says so
+    (``run_protocol(..., data_origin="public")``), or recognised from the
+    ``origin.json`` that ``studyval example`` writes beside the tables (the
+    data set, its source and licence, and the SHA-256 of each file it wrote).
 ``user``
     Anything else: the default.
 """
@@ -38,6 +40,7 @@ __all__ = [
     "detect_origin",
     "origin_of_manifest",
     "origin_record",
+    "public_marker",
     "synthetic_marker",
 ]
 
@@ -89,6 +92,19 @@ def synthetic_marker(files: Mapping[str, bytes], generator: str) -> dict[str, An
     }
 
 
+def public_marker(files: Mapping[str, bytes], source: str) -> dict[str, Any]:
+    """The marker a public example's writer stores in ``origin.json``: kind, source, file hashes.
+
+    ``source`` names the data set, where it ships and its licence (shown in the
+    banner's detail).
+    """
+    return {
+        "kind": "public",
+        "source": source,
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
+
+
 def origin_record(kind: str, detail: str = "") -> dict[str, str]:
     """The manifest's ``data_origin``: ``kind``, reader ``label``, ``statement`` and ``detail``."""
     if kind not in ORIGINS or kind == "unrecorded":
@@ -98,15 +114,23 @@ def origin_record(kind: str, detail: str = "") -> dict[str, str]:
     return {"kind": kind, "label": label, "statement": statement, "detail": detail}
 
 
-def _synthetic_files(path: Path) -> set[str]:
-    """Names of ``path``'s folder that ``truth.json`` marks as written by the synthetic writer."""
-    truth = path.parent / "truth.json"
+def _marker(path: Path, kind: str) -> dict[str, Any] | None:
+    """The marker of ``kind`` beside ``path`` (``truth.json`` or ``origin.json``), if any."""
+    name = "truth.json" if kind == "synthetic" else "origin.json"
     try:
-        data = json.loads(truth.read_text(encoding="utf-8"))
+        data = json.loads((path.parent / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return set()
+        return None
     marker = data.get(MARKER_KEY) if isinstance(data, dict) else None
-    if not isinstance(marker, dict) or marker.get("kind") != "synthetic":
+    if not isinstance(marker, dict) or marker.get("kind") != kind:
+        return None
+    return marker
+
+
+def _synthetic_files(path: Path, kind: str = "synthetic") -> set[str]:
+    """Names of ``path``'s folder that its marker of ``kind`` lists with ``path``'s SHA-256."""
+    marker = _marker(path, kind)
+    if marker is None:
         return set()
     hashes = marker.get("sha256")
     if not isinstance(hashes, dict):
@@ -146,6 +170,18 @@ def detect_origin(
             "synthetic",
             " and ".join(marked)
             + " written by studyval's synthetic-cohort generator (SHA-256 recorded beside them)",
+        )
+    public = [
+        role
+        for role, path in (("clinical table", clinical), ("prediction table", predictions))
+        if path is not None and _synthetic_files(Path(path), "public")
+    ]
+    if public:
+        source = str((_marker(Path(clinical), "public") or {}).get("source", ""))
+        return origin_record(
+            "public",
+            f"{source} ({' and '.join(public)} written by 'studyval example', SHA-256 recorded "
+            "beside them)",
         )
     return origin_record("user")
 

@@ -37,7 +37,7 @@ from studyval.errors import EstimationError, InputValidationError, StudyvalError
 from studyval.plan import AnalysisPlan, load_plan, plan_path
 from studyval.privacy import refuse_if_identifiers, scan_for_input_identifiers
 from studyval.protocol import PROTOCOLS, protocol
-from studyval.study_files import DICTIONARY_COPY, PLAN_COPY, StudyFiles, study_files
+from studyval.study_files import DICTIONARY_COPY, PLAN_COPY, REPORT_COPY, StudyFiles, study_files
 
 __all__ = [
     "PROTOCOLS",
@@ -84,6 +84,7 @@ def load_inputs(
     *,
     plan: AnalysisPlan | Path | None = None,
     dictionary: Path | None = None,
+    study: StudyFiles | None = None,
 ) -> LoadedInputs:
     """Read and validate the inputs of protocol ``slug``; raise listing every violation.
 
@@ -91,11 +92,13 @@ def load_inputs(
     validate``) and the returned cohort has an empty prediction table.
     ``plan`` and ``dictionary`` are a study team's own files (or a plan
     object); by default the protocol's shipped ones
-    (:func:`studyval.study_files.study_files`).
+    (:func:`studyval.study_files.study_files`); ``study`` is those files
+    already read (then ``plan`` and ``dictionary`` are not used).
     """
-    spec = protocol(slug)
-    study = study_files(slug, plan=plan, dictionary=dictionary)
+    if study is None:
+        study = study_files(slug, plan=plan, dictionary=dictionary)
     plan = study.plan
+    spec = protocol(slug, plan.registry.study_type)
     dictionary = study.dictionary
     violations: list[Violation] = []
     clin_df = pred_df = None
@@ -254,7 +257,10 @@ def run_protocol(
     """
     clinical = Path(clinical)
     predictions = None if predictions is None else Path(predictions)
-    spec = protocol(slug)
+    from studyval.protocol import is_shipped
+
+    if plan is None:
+        protocol(slug)  # an unknown slug without a plan: "did you mean" before anything else
     from studyval.origin import detect_origin, origin_record
 
     origin = (
@@ -265,10 +271,16 @@ def run_protocol(
     imaging_files = _imaging_files(Path(imaging)) if imaging is not None else {}
     given = [clinical, *([predictions] if predictions is not None else []), *imaging_files.values()]
     out = check_out(out, inputs=given)  # before any analysis: a bad --out is found at once
-    if predictions is None and spec.requires_predictions:
-        raise StudyvalError(f"protocol {slug} needs a prediction table (--predictions)")
     progress("validating inputs against the data dictionaries")
-    inputs = load_inputs(slug, clinical, predictions, plan=plan, dictionary=dictionary)
+    if is_shipped(slug) and predictions is None and protocol(slug).requires_predictions:
+        raise StudyvalError(f"protocol {slug} needs a prediction table (--predictions)")
+    study = study_files(slug, plan=plan, dictionary=dictionary)
+    spec = protocol(slug, study.plan.registry.study_type)
+    if predictions is None and spec.requires_predictions:
+        raise StudyvalError(f"study {slug} needs a prediction table (--predictions)")
+    if render and study.report is None:
+        raise StudyvalError(f"study {slug}: no report source (report.qmd beside the plan)")
+    inputs = load_inputs(slug, clinical, predictions, study=study)
     plan = inputs.plan if seed is None else inputs.plan.model_copy(update={"seed": int(seed)})
     input_info = {"clinical": _file_info(clinical, "clinical")}
     if predictions is not None:
@@ -303,7 +315,10 @@ def run_protocol(
         progress("writing tables")
         for name, frame in sorted(tables.items()):
             write_table(frame, tmp / "tables", name)
-        for rel, data in ((PLAN_COPY, inputs.study.plan_bytes), (DICTIONARY_COPY, inputs.study.dictionary_bytes)):
+        copies = [(PLAN_COPY, inputs.study.plan_bytes), (DICTIONARY_COPY, inputs.study.dictionary_bytes)]
+        if inputs.study.report is not None:
+            copies.append((REPORT_COPY, inputs.study.report.read_bytes()))
+        for rel, data in copies:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_bytes(data)
         if imaging_files:
@@ -320,12 +335,14 @@ def run_protocol(
             "studyval_version": __version__,
             "protocol": {
                 "slug": slug,
+                "study_type": plan.registry.study_type,
                 "registry_id": plan.registry.id,
                 "registry_version_date": plan.registry.version_date,
                 "plan_version": plan.plan_version,
                 "plan_sha256": hashlib.sha256(inputs.study.plan_bytes).hexdigest(),
                 "plan": PLAN_COPY,
-                "plan_is_shipped": hashlib.sha256(inputs.study.plan_bytes).hexdigest()
+                "plan_is_shipped": is_shipped(slug)
+                and hashlib.sha256(inputs.study.plan_bytes).hexdigest()
                 == file_sha256(plan_path(slug)),
             },
             "dictionary": {
@@ -363,7 +380,7 @@ def run_protocol(
 
         (tmp / "report").mkdir()
         res = render_report(
-            report_path(slug),
+            tmp / REPORT_COPY,
             tmp / "report" / "report.html",
             params={"bundle": str(tmp.resolve())},
             engine=engine,
@@ -573,7 +590,10 @@ def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
             f"{bundle / MANIFEST}: the manifest names no protocol (field 'protocol.slug' is "
             "missing); it was not written by studyval run or it was edited"
         )
-    protocol(slug)
+    source = bundle / REPORT_COPY
+    if not source.is_file():
+        protocol(slug)  # a bundle of an earlier studyval: the shipped report of its protocol
+        source = report_path(slug)
     if not is_bundle(bundle):
         raise StudyvalError(f"{bundle} is not a studyval results bundle")
     _remove_stale(bundle)
@@ -587,7 +607,7 @@ def render_bundle(bundle: Path, *, engine: str = "auto") -> Any:
         tmp.mkdir()
         (tmp / MARKER).write_text("studyval render in progress\n", encoding="utf-8")
         res = render_report(
-            report_path(slug),
+            source,
             tmp / "report.html",
             params={"bundle": str(bundle.resolve())},
             engine=engine,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from studyval.dictionary import DataDictionary, load_dictionary
 from studyval.errors import InputValidationError, PlanError, StudyvalError, Violation
 from studyval.steps.registry import requested_steps
+from studyval.study_cohort import CohortSpec, spec_columns
 
 __all__ = ["AnalysisPlan", "PredictionModelPlan", "load_plan", "plan_dictionary", "plan_path"]
 
@@ -210,6 +211,9 @@ class AnalysisPlan(NamedModels, _Strict):
     seed: int
     intended_use: str = ""
     index_test: str = ""
+    cohort: CohortSpec | None = Field(
+        None, description="Eligibility rules, derived variables, baseline table (YAML-only studies)"
+    )
 
     @model_validator(mode="after")
     def _cross(self) -> AnalysisPlan:
@@ -293,7 +297,21 @@ class AnalysisPlan(NamedModels, _Strict):
                                 site,
                             )
                         )
+        problems.extend(_cohort_column_problems(self.cohort, dictionary, source))
         InputValidationError.collect(problems)
+
+
+def _cohort_column_problems(
+    cohort: CohortSpec | None, dictionary: DataDictionary, source: str
+) -> list[Violation]:
+    """A column the plan's ``cohort`` section names that ``dictionary`` lacks."""
+    if cohort is None:
+        return []
+    return [
+        Violation(source, where, None, f"{dictionary.name} dictionary has no variable", col)
+        for col, where in spec_columns(cohort).items()
+        if col not in dictionary
+    ]
 
 
 # ----------------------------------------------------------------------------- prediction models
@@ -386,6 +404,9 @@ class PredictionModelPlan(NamedModels, _Strict):
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Protocol-specific settings, documented in the plan"
     )
+    cohort: CohortSpec | None = Field(
+        None, description="Eligibility rules, derived variables, baseline table (YAML-only studies)"
+    )
 
     @model_validator(mode="after")
     def _cross(self) -> PredictionModelPlan:
@@ -434,6 +455,7 @@ class PredictionModelPlan(NamedModels, _Strict):
                         sg.variable,
                     )
                 )
+        problems.extend(_cohort_column_problems(self.cohort, dictionary, source))
         InputValidationError.collect(problems)
 
 
@@ -592,11 +614,26 @@ def plan_dictionary(plan: Any, plan_file: Path | None) -> str | Path:
 
 
 def _check_steps(plan: Any, source: str) -> None:
-    """Every name in ``endpoints[].analyses`` must be a step of the plan's protocol."""
+    """Every name in ``endpoints[].analyses`` must be a step of the plan's protocol (or study type)."""
     from studyval.protocol import PROTOCOLS, protocol
 
     if plan.slug not in PROTOCOLS:
-        return
-    registry = protocol(plan.slug).steps
+        from studyval.study_types import STUDY_TYPES
+
+        if plan.registry.study_type not in STUDY_TYPES:
+            raise InputValidationError(
+                [
+                    Violation(
+                        source,
+                        "registry.study_type",
+                        None,
+                        f"slug {plan.slug!r} is not a shipped protocol, and a study of this "
+                        f"type needs one (a plan of a new study has study_type "
+                        f"{' or '.join(STUDY_TYPES)})",
+                        str(plan.registry.study_type),
+                    )
+                ]
+            )
+    registry = protocol(plan.slug, plan.registry.study_type).steps
     if registry is not None:
         registry.check_plan(requested_steps(plan), source=source)

@@ -18,10 +18,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from studyval.dictionary import DataDictionary
-from studyval.errors import InputValidationError, Violation
+from studyval.errors import InputValidationError, StudyvalError, Violation
 from studyval.plan import Endpoint, NamedModels, Registry, _Strict
 
-__all__ = ["MskAgingPlan"]
+__all__ = ["EncoderTrainingOverlapError", "MskAgingPlan"]
+
+
+class EncoderTrainingOverlapError(StudyvalError):
+    """Patients the image encoder was trained or fine-tuned on are among the evaluated patients."""
 
 
 class OsteoporosisStaging(_Strict):
@@ -65,6 +69,32 @@ class Modalities(_Strict):
     laboratory: list[str]
 
 
+class EmbeddingSource(_Strict):
+    """Where one modality's CNN image features come from (TRIPOD+AI item 9; reviewer: leakage).
+
+    If the encoder was trained or fine-tuned on patients who are also
+    evaluated here (with the same labels), the cross-validated and external
+    AUCs are optimistic. ``training_flag`` names the boolean column that marks
+    the patients the encoder was trained or fine-tuned on; a run refuses
+    (:class:`EncoderTrainingOverlapError`) when any included patient is
+    marked. Without it, the report states that the overlap could not be
+    checked.
+    """
+
+    features: Literal["image_op", "image_kl"]
+    encoder: str = Field(description="Encoder architecture, layer and version, in words")
+    weights_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the encoder's weights file (null: not recorded)",
+    )
+    training_data: str = Field(description="What the encoder was trained / fine-tuned on, in words")
+    training_flag: str | None = Field(
+        default=None,
+        description="Boolean column: the patient was in the encoder's training or fine-tuning set",
+    )
+
+
 class FusionModel(_Strict):
     """One fusion classifier, fitted once per condition."""
 
@@ -94,14 +124,36 @@ class ShapSpec(_Strict):
         ge=10, description="Cases explained per set: a seeded sample (all if fewer)"
     )
     sets: list[Literal["internal", "external"]]
+    n_bootstrap: int = Field(
+        ge=100,
+        description="Percentile bootstrap resamples of the explained cases (patients for knees) "
+        "for the modality shares' intervals",
+    )
 
 
 class FractureSpec(_Strict):
+    """New fragility fractures: follow-up, event and (optionally) the competing event.
+
+    ``competing_event`` names the boolean column of death before any fracture;
+    with it the steps ``cumulative_incidence`` (Aalen-Johansen, Gray's test)
+    and ``competing_regression`` (cause-specific Cox and Fine-Gray, unadjusted
+    and adjusted for ``adjust_for``) treat deaths as a competing event instead
+    of censoring them.
+    """
+
     time: str
     event: str
     time_unit: Literal["months"]
     times: list[float]
     definition: str = ""
+    competing_event: str | None = Field(
+        default=None, description="Boolean column: follow-up ended by death without a fracture"
+    )
+    adjust_for: list[str] = Field(
+        default_factory=list,
+        description="Adjustment covariates of competing_regression (boolean or numeric columns; "
+        "sex enters as female = 1)",
+    )
 
 
 class LongitudinalSpec(_Strict):
@@ -110,6 +162,47 @@ class LongitudinalSpec(_Strict):
     visits: list[int]
     time_scale: Literal["years"]
     group_definition: str
+    delta_grid: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="outcome -> shifts of the OA group's missing last visit (score units) for "
+        "the MNAR delta-adjustment (step delta_adjustment)",
+    )
+
+
+class OrdinalSpec(_Strict):
+    """Discrimination that respects the order of the classes (step ``ordinal_discrimination``).
+
+    ``op_cuts`` and ``kl_cuts`` name the first class of the positive side of
+    each cumulative split ("class >= cut" vs "class < cut"); the cumulative
+    score is the model's probability of a class >= cut and the ordinal score
+    its expected class, so only models whose scores are probabilities
+    (XGBoost) are analysed.
+    """
+
+    op_cuts: list[str] = Field(min_length=1)
+    kl_cuts: list[int] = Field(min_length=1)
+    n_bootstrap: int = Field(
+        ge=100, description="Percentile bootstrap resamples of the ordinal c-indices"
+    )
+
+
+class CalibrationSpec(_Strict):
+    """Per-class (one-vs-rest) calibration and the decision curve of the probabilistic models.
+
+    Steps ``calibration`` and ``decision_curve``. The SVM's decision values
+    are not probabilities (no Platt scaling, plan choice): it is not analysed.
+    """
+
+    n_bootstrap: int = Field(
+        ge=100,
+        description="Patient-level percentile bootstrap resamples of the knee-level (KL) "
+        "calibration; patient-level (osteoporosis) intercept and slope have Wald intervals",
+    )
+    dca_class: str = Field(description="Osteoporosis class whose probability is the decision")
+    threshold_from: float = Field(gt=0, lt=1)
+    threshold_to: float = Field(gt=0, lt=1)
+    threshold_step: float = Field(gt=0, lt=1)
+    decision: str = Field(description="What is done when the probability reaches the threshold")
 
 
 class AucPrecisionSampleSize(_Strict):
@@ -140,6 +233,9 @@ class MskAgingPlan(NamedModels, _Strict):
     shap: ShapSpec
     fracture: FractureSpec
     longitudinal: LongitudinalSpec
+    embeddings: list[EmbeddingSource] = Field(default_factory=list)
+    ordinal: OrdinalSpec | None = None
+    calibration: CalibrationSpec | None = None
     endpoints: list[Endpoint]
     sample_size: AucPrecisionSampleSize
     alpha: float = 0.05
@@ -157,6 +253,52 @@ class MskAgingPlan(NamedModels, _Strict):
             raise ValueError("alpha must be in (0, 1)")
         if set(self.sample_size.prevalence) != set(self.osteoporosis.classes):
             raise ValueError("sample_size.prevalence must give every osteoporosis class")
+        groups = [e.features for e in self.embeddings]
+        if len(set(groups)) != len(groups):
+            raise ValueError(f"embeddings: each feature group once, got {groups}")
+        steps = {name for ep in self.endpoints for name in ep.analyses}
+        competing = sorted(steps & {"cumulative_incidence", "competing_regression"})
+        if competing and self.fracture.competing_event is None:
+            raise ValueError(
+                f"fracture.competing_event is required by the analyses {', '.join(competing)} "
+                "(the boolean column of death without a fracture)"
+            )
+        if "ordinal_discrimination" in steps:
+            if self.ordinal is None:
+                raise ValueError("ordinal is required by the analysis ordinal_discrimination")
+            for key, cuts, classes in (
+                ("op_cuts", self.ordinal.op_cuts, self.osteoporosis.classes),
+                ("kl_cuts", self.ordinal.kl_cuts, self.kl.classes),
+            ):
+                bad = [c for c in cuts if c not in classes[1:]]
+                if bad:
+                    raise ValueError(
+                        f"ordinal.{key}: {bad} are not classes above the mildest ({classes})"
+                    )
+        if {"calibration", "decision_curve"} & steps:
+            if self.calibration is None:
+                raise ValueError(
+                    "calibration is required by the analyses calibration and decision_curve"
+                )
+            if self.calibration.dca_class not in self.osteoporosis.classes:
+                raise ValueError(
+                    f"calibration.dca_class {self.calibration.dca_class!r} is not an osteoporosis "
+                    f"class ({self.osteoporosis.classes})"
+                )
+            if self.calibration.threshold_from >= self.calibration.threshold_to:
+                raise ValueError("calibration.threshold_from must be below threshold_to")
+        if "delta_adjustment" in steps and set(self.longitudinal.delta_grid) != set(
+            self.longitudinal.outcomes
+        ):
+            raise ValueError(
+                "longitudinal.delta_grid must give the shifts of every outcome "
+                f"({sorted(self.longitudinal.outcomes)}) for the analysis delta_adjustment"
+            )
+        if "competing_regression" in steps and not self.fracture.adjust_for:
+            raise ValueError(
+                "fracture.adjust_for is required by competing_regression (the adjusted model's "
+                "covariates, e.g. the treatment started after the index DXA, age and sex)"
+            )
         for outcome, cols in self.longitudinal.outcomes.items():
             bad = sorted(set(cols.values()) - set(self.longitudinal.visits))
             if bad:
@@ -184,6 +326,13 @@ class MskAgingPlan(NamedModels, _Strict):
                 need(f"modalities.{key}[{j}]", col)
         need("fracture.time", self.fracture.time)
         need("fracture.event", self.fracture.event)
+        for j, emb in enumerate(self.embeddings):
+            if emb.training_flag is not None:
+                need(f"embeddings[{j}].training_flag", emb.training_flag)
+        if self.fracture.competing_event is not None:
+            need("fracture.competing_event", self.fracture.competing_event)
+        for j, col in enumerate(self.fracture.adjust_for):
+            need(f"fracture.adjust_for[{j}]", col)
         for outcome, cols in self.longitudinal.outcomes.items():
             for col in cols:
                 need(f"longitudinal.outcomes.{outcome}", col)

@@ -151,6 +151,50 @@ class Unit(_Strict):
     sensitivity_analysis: Literal["all_scans_patient_bootstrap"]
     n_resamples: int = Field(ge=100)
     bootstrap_ci: Literal["percentile", "bca"] = "percentile"
+    patients_in_both_periods: Literal["first_period", "each_period"] = Field(
+        "each_period",
+        description="A patient with included scans in both periods: first_period = analysed "
+        "in the period of the first included scan only (the later period's scans are counted "
+        "in the flow and left out of the first-scan analyses); each_period = the first scan "
+        "of each period (plans before 1.2.0)",
+    )
+    patients_in_both_periods_rationale: str = ""
+
+
+class FailedRuns(_Strict):
+    """How a failed AI run (no score) enters the standalone and the pathway analyses."""
+
+    standalone: Literal["exclude", "as_negative"] = Field(
+        description="The tool's accuracy and paired comparisons: leave the scan out (counted) "
+        "or count it as no flag"
+    )
+    pathway: Literal["intention_to_treat", "exclude"] = Field(
+        description="The AI-assisted pathway rates: keep the scan (its report was written "
+        "without the AI output) or leave it out"
+    )
+    sensitivity_analysis: bool = Field(
+        True, description="Also report every analysis under the other convention"
+    )
+    rationale: str
+
+
+class Adjustment(_Strict):
+    """Covariates of the adjusted (standardised) comparison of the periods."""
+
+    categorical: list[str]
+    continuous: list[str]
+    n_resamples: int = Field(ge=100, description="Patient-cluster bootstrap resamples")
+    bootstrap_ci: Literal["percentile", "bca"] = "percentile"
+    rationale: str
+
+
+class Blinding(_Strict):
+    """What the reference (expert) read was blinded to."""
+
+    reference_read_blinded_to_ai_output: bool
+    reference_read_blinded_to_period: bool
+    reference_read_blinded_to_report: bool
+    statement: str
 
 
 class Eligibility(_Strict):
@@ -162,8 +206,13 @@ class Eligibility(_Strict):
 class Monitoring(_Strict):
     """Weekly control charts of the prospective period."""
 
-    centre: Literal["pooled", "standard"]
+    centre: Literal["pooled", "standard", "baseline_weeks"] = Field(
+        description="pooled: trial limits from the charted weeks (not live-capable); standard: "
+        "the plan's target rates (and, for the AI flag rate, the tool's retrospective flag "
+        "rate, known before go-live); baseline_weeks: the first baseline_weeks weeks"
+    )
     centre_rationale: str
+    baseline_weeks: int = Field(0, ge=0, description="Weeks that set the centre (baseline_weeks)")
     sigma_multiplier: float = Field(3.0, gt=0)
     cusum_h: float = Field(gt=0, description="Decision interval in missed events")
     cusum_rationale: str
@@ -172,6 +221,17 @@ class Monitoring(_Strict):
     arl_simulations: int = Field(
         10000, ge=100, description="Simulated runs per average-run-length estimate of a CUSUM"
     )
+    false_alarm_simulations: int = Field(
+        10000,
+        ge=100,
+        description="Simulated in-control runs for the charts' joint false-alarm rate",
+    )
+
+    @model_validator(mode="after")
+    def _baseline(self) -> Monitoring:
+        if (self.centre == "baseline_weeks") != (self.baseline_weeks > 0):
+            raise ValueError("baseline_weeks > 0 exactly when centre is baseline_weeks")
+        return self
 
 
 class PairedPlanning(_Strict):
@@ -226,6 +286,9 @@ class OpportunisticPlan(NamedModels, _Strict):
     monitoring: Monitoring
     sample_size: SampleSize
     multiplicity: Multiplicity
+    failed_ai_runs: FailedRuns | None = None
+    adjustment: Adjustment | None = None
+    blinding: Blinding | None = None
     endpoints: list[Endpoint]
 
     @model_validator(mode="after")
@@ -249,6 +312,17 @@ class OpportunisticPlan(NamedModels, _Strict):
             raise ValueError("at least one endpoint must be primary")
         if self.registry.checklist != "STARD-2015":
             raise ValueError("this service evaluation reports with STARD-2015")
+        named = {a for e in self.endpoints for a in e.analyses}
+        for step, section in (("adjusted", "adjustment"), ("failed_runs", "failed_ai_runs")):
+            if step in named and getattr(self, section) is None:
+                raise ValueError(
+                    f"an endpoint names the {step} analysis, so the plan needs {section}"
+                )
+        if self.monitoring.baseline_weeks >= self.periods.prospective_weeks:
+            raise ValueError(
+                f"monitoring.baseline_weeks ({self.monitoring.baseline_weeks}) leaves no week of "
+                f"the {self.periods.prospective_weeks} prospective weeks to monitor"
+            )
         return self
 
     def model(self, name: str) -> ModelSpec:
@@ -309,6 +383,10 @@ class OpportunisticPlan(NamedModels, _Strict):
         for key in ("baseline_continuous", "baseline_categorical"):
             for i, col in enumerate(getattr(cols, key)):
                 need(f"columns.{key}[{i}]", col)
+        if self.adjustment is not None:
+            for key in ("categorical", "continuous"):
+                for i, col in enumerate(getattr(self.adjustment, key)):
+                    need(f"adjustment.{key}[{i}]", col)
         if cols.period in dictionary:
             levels = dictionary[cols.period].levels
             for i, m in enumerate(self.models):

@@ -21,9 +21,10 @@ import html
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import AnyStr
 
 from studyval.errors import StudyvalError
 
@@ -167,8 +168,11 @@ _PDF_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 
 
 def _pdf_unescape(literal: bytes) -> bytes:
+    body = literal[1:-1]
+    if b"\\" not in body:
+        return body
     out = bytearray()
-    i, body = 0, literal[1:-1]
+    i = 0
     while i < len(body):
         ch = body[i : i + 1]
         if ch != b"\\":
@@ -395,6 +399,76 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regular expression matching any of ``words`` (non-empty), the longest first.
+
+    The words are merged into a trie (one branch per shared prefix), so that a search tries
+    a few characters at each position instead of every word: ``{ab, abc, b}`` gives
+    ``(?:ab(?:c)?|b)``. At a position where several words start, the longest matches.
+    """
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[None] = True
+
+    def branch(node: dict) -> str:
+        alternatives = [
+            re.escape(char) + branch(child)
+            for char, child in sorted((k, v) for k, v in node.items() if k is not None)
+        ]
+        if not alternatives:
+            return ""
+        body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
+        return "(?:" + body + ")?" if None in node else body
+
+    return branch(trie)
+
+
+def _needle_starts(needles: Iterable[AnyStr]) -> Callable[[AnyStr], Iterator[tuple[int, list]]]:
+    """``starts(text)``: each position of ``text`` where (non-empty) needles start, with them.
+
+    One pass over ``text`` whatever the number of needles: a search of their trie pattern
+    (:func:`_trie_pattern`) from each position after the last start found gives every
+    position where a needle starts and the longest needle there; the other needles starting
+    there are that match's prefixes. Needles are all ``str`` or all ``bytes``, as ``text``.
+    """
+    wanted = {n for n in needles if n}
+    lengths = sorted({len(n) for n in wanted})
+    if not wanted:
+        return lambda text: iter(())
+    if isinstance(next(iter(wanted)), bytes):  # one byte per character, both ways
+        trie = _trie_pattern(n.decode("latin-1") for n in wanted)  # type: ignore[union-attr]
+        pattern = re.compile(trie.encode("latin-1"))
+    else:
+        pattern = re.compile(_trie_pattern(wanted))  # type: ignore[arg-type]
+
+    def starts(text: AnyStr) -> Iterator[tuple[int, list]]:
+        pos = 0
+        while (match := pattern.search(text, pos)) is not None:
+            longest = match.group(0)
+            yield match.start(), [t for n in lengths if (t := longest[:n]) in wanted]
+            pos = match.start() + 1
+
+    return starts
+
+
+def _substring_finder(needles: Iterable[bytes]) -> Callable[[bytes], set[bytes]]:
+    """``find(blob)``: the ``needles`` in ``blob``, as ``needle in blob`` says, in one pass."""
+    needles = set(needles)
+    starts = _needle_starts(needles)
+    always = needles & {b""}  # the empty needle is in every blob
+
+    def find(blob: bytes) -> set[bytes]:
+        found = set(always)
+        for _, there in starts(blob):
+            found.update(there)
+        return found
+
+    return find
+
+
 def scan_for_identifiers(paths: Iterable[str | Path], planted: Iterable[str]) -> ScanReport:
     """Look for every ``planted`` identifier in every file under ``paths``.
 
@@ -426,6 +500,7 @@ def scan_for_identifiers(paths: Iterable[str | Path], planted: Iterable[str]) ->
             needles.add(" ".join(parts))
             needles.add(" ".join(reversed(parts)))
     encoded = sorted((n.encode("utf-8"), n) for n in needles)
+    find = _substring_finder(raw for raw, _ in encoded)
     files = _files(paths)
     hits: list[Hit] = []
     total = 0
@@ -434,8 +509,9 @@ def scan_for_identifiers(paths: Iterable[str | Path], planted: Iterable[str]) ->
         total += len(data)
         found: set[str] = set()
         for view, blob in _views(path, data):
+            present = find(blob)  # every needle at once, one pass over the view
             for raw, value in encoded:
-                if value not in found and raw in blob:
+                if value not in found and raw in present:
                     found.add(value)
                     hits.append(Hit(path, value, view))
     return ScanReport(files=tuple(files), bytes_read=total, hits=tuple(hits))
@@ -451,11 +527,22 @@ def ids_shown_in_report(report: str | Path, ids: Iterable[str]) -> list[str]:
     """
     text = Path(report).read_text(encoding="utf-8")
     text = html.unescape(_DATA_URI_RE.sub(b"", text.encode("utf-8")).decode("utf-8"))
-    return sorted(
+    wanted = {str(v) for v in ids}
+    # every id at once (one pass, :func:`_needle_starts`); standing alone means no ASCII
+    # letter or digit just before or just after it
+    shown = {
         i
-        for i in {str(v) for v in ids}
-        if re.search(rf"(?<![A-Za-z0-9]){re.escape(i)}(?![A-Za-z0-9])", text)
-    )
+        for pos, there in _needle_starts(wanted)(text)
+        if pos == 0 or text[pos - 1] not in _ASCII_ALNUM
+        for i in there
+        if pos + len(i) == len(text) or text[pos + len(i)] not in _ASCII_ALNUM
+    }
+    if "" in wanted and re.search(r"(?<![A-Za-z0-9])(?![A-Za-z0-9])", text):
+        shown.add("")
+    return sorted(shown)
+
+
+_ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
 _TOKEN_RE = re.compile(r"[^\W_]+")
@@ -597,7 +684,11 @@ def _visible_text(path: Path) -> str:
 
 
 def _weight(value: str) -> int:
-    return sum(2 if _UNSPACED_RE.match(c) else 1 for c in value if c.isalnum())
+    """Letters and digits of ``value``, a CJK character (never ASCII) counting 2."""
+    alnum = [c for c in value if c.isalnum()]
+    if value.isascii():
+        return len(alnum)
+    return len(alnum) + sum(1 for c in alnum if _UNSPACED_RE.match(c))
 
 
 def scan_for_input_identifiers(

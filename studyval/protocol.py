@@ -34,6 +34,7 @@ __all__ = [
     "ProtocolTables",
     "StudyProtocol",
     "flow_count",
+    "is_shipped",
     "protocol",
     "steps_analysis",
 ]
@@ -139,28 +140,44 @@ class StudyProtocol:
     steps: StepRegistry | None = None
 
 
-def protocol(slug: str) -> StudyProtocol:
+def protocol(slug: str, study_type: str | None = None) -> StudyProtocol:
     """The :class:`StudyProtocol` of ``slug``.
+
+    A shipped protocol (:data:`PROTOCOLS`) is its module's ``PROTOCOL``. Any
+    other slug is a study of a generic type (:mod:`studyval.study_types`): its
+    plan's ``registry.study_type`` picks the type, whose protocol runs it.
 
     Raises
     ------
     StudyvalError
-        An unknown slug (the closest known one is suggested).
+        An unknown slug with no study type (the closest known one is
+        suggested), or a study type without a generic protocol.
 
     """
     if slug not in PROTOCOLS:
+        if study_type is not None:
+            from studyval.study_types import type_module
+
+            return type_module(study_type).study_protocol(slug)
         import difflib
 
         close = difflib.get_close_matches(slug, list(PROTOCOLS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise StudyvalError(
-            f"unknown protocol {slug!r} (implemented: {', '.join(PROTOCOLS)}){hint}"
+            f"unknown protocol {slug!r} (shipped: {', '.join(PROTOCOLS)}){hint}; "
+            "a study of a generic type runs with its own plan (--plan PLAN.yml, see "
+            "'studyval init')"
         )
     module = importlib.import_module(PROTOCOLS[slug])
     spec = module.PROTOCOL
     if not isinstance(spec, StudyProtocol) or spec.slug != slug:  # pragma: no cover - a bug
         raise TypeError(f"{PROTOCOLS[slug]}.PROTOCOL is not the StudyProtocol of {slug}")
     return spec
+
+
+def is_shipped(slug: str) -> bool:
+    """Whether ``slug`` is a protocol shipped with studyval (its plan, report and module)."""
+    return slug in PROTOCOLS
 
 
 def steps_analysis(registry: StepRegistry, *, always: Sequence[str]) -> Analyse:

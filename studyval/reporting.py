@@ -72,6 +72,7 @@ __all__ = [
     "spreadsheet_escape",
     "target_verdict",
     "typst_escape",
+    "unit_text",
 ]
 
 #: Text shown for a checklist item the investigators still have to write
@@ -289,6 +290,32 @@ LABELS: dict[str, str] = {
 
 
 _SNAKE_RE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+
+
+_UNIT_POWER_RE = re.compile(r"(?<=[A-Za-z])\^?(-?[123])(?![0-9])")
+_SUPERSCRIPT = str.maketrans("-123", "\u207b\u00b9\u00b2\u00b3")
+
+
+def unit_text(unit: object) -> str:
+    """A dictionary unit as readers write it: ``cm2`` -> cm², ``kg/m2`` -> kg/m², ``s^-1`` -> s⁻¹.
+
+    A power is a digit (1-3, optionally negative, optionally after ``^``)
+    right after a letter; a bare ``1`` is a power only after ``^`` or ``-``.
+
+    Examples
+    --------
+    >>> unit_text("kg/m2"), unit_text("s^-1"), unit_text("mmol/L"), unit_text("cm2/m2")
+    ('kg/m²', 's⁻¹', 'mmol/L', 'cm²/m²')
+
+    """
+
+    def power(m: re.Match[str]) -> str:
+        p = m.group(1)
+        if p == "1":  # "m1" is not a power; "s^1" would be, and is just "s"
+            return m.group(0) if not m.group(0).startswith("^") else ""
+        return p.translate(_SUPERSCRIPT)
+
+    return _UNIT_POWER_RE.sub(power, str(unit))
 
 
 def label(code: object) -> str:
@@ -794,17 +821,25 @@ def md_dictionary(frame: pd.DataFrame, *, caption: str | None = None) -> str:
     """The bundle's data-dictionary table for a report's appendix.
 
     Variable names are shown as code (they are the column names an input file
-    must have), regular expressions as code, ``required`` as yes/no and roles
-    in words.
+    must have) beside their label for readers (the dictionary's ``label``, else
+    the name in words), regular expressions as code, ``required`` as yes/no and
+    roles in words.
     """
     d = frame.copy()
     d["Variable"] = [md_code(v) for v in d["variable"]]
+    if "label" not in d.columns:  # a bundle of an earlier studyval: no labels
+        d["label"] = ""
+    d["Label"] = [
+        label(v) if fmt_cell(lab) == _MISSING_CELL or not str(lab).strip() else str(lab)
+        for v, lab in zip(d["variable"], d["label"], strict=True)
+    ]
     d["Role"] = [str(r).replace("_", " ") for r in d["role"]]
     d["Allowed values"] = [_allowed_cell(v) for v in d["allowed"]]
     d["Required"] = [fmt_cell(v) for v in d["required"]]
-    d["Unit"] = ["" if fmt_cell(u) == _MISSING_CELL else u for u in d["unit"]]
+    d["Unit"] = ["" if fmt_cell(u) == _MISSING_CELL else unit_text(u) for u in d["unit"]]
     cols = {
         "Variable": "Variable",
+        "Label": "Label",
         "type": "Type",
         "Role": "Role",
         "Unit": "Unit",
@@ -943,6 +978,12 @@ class Bundle:
             )
         elif proto.get("plan_is_shipped") is True:
             which = "the plan shipped with studyval for this protocol, unamended"
+        elif proto.get("plan_is_shipped") is False and not self._shipped_slug(proto.get("slug")):
+            which = (
+                "**the study's own plan** (a study of a generic type, "
+                f"{md_escape(str(proto.get('study_type', '')).replace('_', ' '))}), as the bundle keeps it "
+                "in `study/plan.yml`"
+            )
         elif proto.get("plan_is_shipped") is False:
             which = (
                 "**the study's own plan** (amended: not the plan shipped with studyval), "
@@ -951,6 +992,12 @@ class Bundle:
         else:
             which = "the plan the bundle keeps in `study/plan.yml`"
         return Markup(f"- **Analysis plan:** {which}; version {version}, SHA-256 {md_code(sha)}")
+
+    @staticmethod
+    def _shipped_slug(slug: object) -> bool:
+        from studyval.protocol import is_shipped
+
+        return isinstance(slug, str) and is_shipped(slug)
 
     @property
     def origin(self) -> dict[str, str]:
@@ -971,6 +1018,34 @@ class Bundle:
         """:func:`md_image` of figure ``name`` with :meth:`caption` (``imaging``: an imaging figure)."""
         path = self.imaging_figure(name) if imaging else self.figure(name)
         return md_image(path, self.caption(caption), attrs)
+
+    def label(self, code: object) -> str:
+        """The reader label of ``code``: a variable's dictionary ``label``, else :func:`label`.
+
+        A dictionary label is shown with the variable's unit; anything else
+        comes from the shared table of measures, methods and terms.
+        ``B.label("bmi_kg_m2")`` is "BMI (kg/m2)" when the dictionary says so.
+        """
+        labels = self._variable_labels()
+        key = str(code).strip()
+        return labels[key] if key in labels else label(code)
+
+    def _variable_labels(self) -> dict[str, str]:
+        if "_labels" not in self.__dict__:
+            out: dict[str, str] = {}
+            path = self.path / "tables" / "dictionary.parquet"
+            if path.is_file():
+                d = self.table("dictionary")
+                if "label" in d.columns:
+                    for _, row in d.iterrows():
+                        text = "" if pd.isna(row["label"]) else str(row["label"]).strip()
+                        if not text:
+                            continue
+                        unit = "" if pd.isna(row.get("unit")) else str(row.get("unit") or "").strip()
+                        with_unit = unit and unit not in text
+                        out[str(row["variable"])] = f"{text} ({unit_text(unit)})" if with_unit else text
+            self.__dict__["_labels"] = out
+        return self.__dict__["_labels"]
 
     def table(self, name: str) -> pd.DataFrame:
         """Table ``name`` (cached)."""

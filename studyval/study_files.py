@@ -19,11 +19,12 @@ from studyval.dictionary import DataDictionary, load_dictionary
 from studyval.errors import StudyvalError
 from studyval.plan import load_plan, plan_dictionary, plan_path
 
-__all__ = ["DICTIONARY_COPY", "PLAN_COPY", "StudyFiles", "study_files"]
+__all__ = ["DICTIONARY_COPY", "PLAN_COPY", "REPORT_COPY", "StudyFiles", "report_source", "study_files"]
 
-#: Where a bundle keeps the plan and the dictionary its run used.
+#: Where a bundle keeps the plan, the dictionary and the report source its run used.
 PLAN_COPY = "study/plan.yml"
 DICTIONARY_COPY = "study/dictionary.yml"
+REPORT_COPY = "study/report.qmd"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class StudyFiles:
         The dictionary file as read.
     dictionary_source : str
         Where the dictionary came from.
+    report : Path or None
+        The report source the run renders (:func:`report_source`).
     """
 
     plan: Any
@@ -53,6 +56,23 @@ class StudyFiles:
     dictionary: DataDictionary
     dictionary_bytes: bytes
     dictionary_source: str
+    report: Path | None = None
+
+
+def report_source(slug: str, plan: Any, plan_file: Path | None) -> Path | None:
+    """The report source of a run (see the module docstring); None where there is none."""
+    from studyval.protocol import is_shipped
+
+    if plan_file is not None and (plan_file.parent / "report.qmd").is_file():
+        return plan_file.parent / "report.qmd"
+    if is_shipped(slug):
+        return plan_path(slug).parent / "report.qmd"
+    from studyval.study_types import STUDY_TYPES, type_templates
+
+    if plan.registry.study_type in STUDY_TYPES:
+        template = type_templates(plan.registry.study_type) / "report.qmd"
+        return template if template.is_file() else None
+    return None
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -129,6 +149,13 @@ def study_files(
     StudyvalError
         A file that does not exist or cannot be read.
     """
+    from studyval.protocol import is_shipped
+
+    if plan is None and not is_shipped(slug):
+        raise StudyvalError(
+            f"{slug!r} is not a protocol shipped with studyval: give its plan with "
+            "--plan PLAN.yml (a new study starts with 'studyval init')"
+        )
     if plan is None or isinstance(plan, (str, Path)):
         path = plan_path(slug) if plan is None else Path(plan)
         if not path.is_file():
@@ -154,4 +181,5 @@ def study_files(
         dictionary=loaded_dictionary,
         dictionary_bytes=dict_bytes,
         dictionary_source=dict_source,
+        report=report_source(slug, loaded, path if plan is not None else None),
     )

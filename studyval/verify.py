@@ -1168,7 +1168,8 @@ def verify_bundle(
     manifest = read_manifest(bundle)
     check_manifest(manifest, bundle / MANIFEST)
     slug, _ = _protocol_slug(manifest, bundle)  # an edited protocol.slug is named by compare
-    protocol(slug)
+    study_type = (manifest.get("protocol") or {}).get("study_type")
+    protocol(slug, study_type if isinstance(study_type, str) else None)
     # imaging/ is copied into a bundle, not recomputed: checked against the manifest first, and
     # handed to the recomputation only when intact (an edited file must not be taken as input)
     imaging_ok = _imaging_intact(bundle)

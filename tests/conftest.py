@@ -17,6 +17,9 @@ session and shared:
     subprocess instead, with 1 BLAS/OpenMP thread, hash seed 1 and absolute paths, from a folder
     of its own: it is also the second run of test_verify's determinism test (the same tables,
     figures and manifest as ``run_protocol`` in process would make, as that test checks).
+``shared_bundle(slug)``
+    The bundle most modules read: ovcf-chronicity's of the bundled plan, the survival
+    protocols' with the resample counts their own modules use (``SHARED_N_RESAMPLES``).
 ``trimmed_plan(slug, n_resamples)``
     The bundled plan with every resample count cut, for a test that passes a plan on.
 ``demo_bundle``
@@ -49,38 +52,50 @@ from pydantic import BaseModel
 #: decreasing order of their own time in a full run on 2 cores, run first: with ``--dist loadfile
 #: --no-loadscope-reorder`` pytest-xdist hands each worker the next file as it finishes one, so
 #: the longest go first and the workers finish together (longest processing time first) instead of
-#: one worker running a slow module alone at the end. Each shared build is needed first by a
-#: module high in the list and only read by those below it: test_bundle_safety makes
-#: ovcf-chronicity's bundle, test_manuscript refracture-pvp's and cirrhosis-sarcopenia's,
-#: test_verify the demo bundle (test_privacy and test_faults read it later). Every other module
-#: keeps its place after these.
+#: one worker running a slow module alone at the end. A module that builds a shared bundle comes
+#: before the modules that only read it, so that a worker seldom waits on another's build:
+#: test_bundle_safety makes ovcf-chronicity's bundle, test_verify the demo bundle (read by
+#: test_report_summary, test_faults and test_privacy), test_protocol_msk_aging msk-aging's,
+#: test_manuscript the survival protocols' (``shared_bundle``), test_protocol_vcf_opportunistic
+#: vcf-opportunistic's. Every other module keeps its place after these.
 SLOW_MODULES = (
     "test_bundle_safety.py",
     "test_bad_inputs_protocols.py",
-    "test_models_predict_engines.py",
     "test_protocol_msk_aging.py",
+    "test_models_predict_engines.py",
+    "test_verify.py",
     "test_manuscript.py",
     "test_user_plans.py",
-    "test_verify.py",
     "test_models_training.py",
-    "test_report_summary.py",
-    "test_properties_dictionary.py",
-    "test_privacy.py",
-    "test_protocol_vcf_opportunistic.py",
     "test_internal_validation.py",
-    "test_models_demo.py",
+    "test_properties_dictionary.py",
+    "test_protocol_vcf_opportunistic.py",
+    "test_report_summary.py",
+    "test_example_gbsg2.py",
     "test_pipeline.py",
+    "test_models_demo.py",
+    "test_bad_inputs_vcf_opportunistic.py",
     "test_render.py",
     "test_cli.py",
-    "test_bad_inputs_vcf_opportunistic.py",
-    "test_report_plan_facts.py",
-    "test_escaping.py",
     "test_faults.py",
+    "test_study_type_diagnostic.py",
+    "test_example_breast_cancer.py",
+    "test_study_type_prognostic.py",
+    "test_report_plan_facts.py",
     "test_bad_inputs_cli.py",
+    "test_escaping.py",
+    "test_bad_inputs_msk_aging.py",
+    "test_figures_style.py",
+    "test_privacy.py",
     "test_protocol_refracture_pvp.py",
     "test_protocol_cirrhosis_sarcopenia.py",
-    "test_figures_style.py",
 )
+#: The resample counts of the survival protocols' session bundles, the ones their own modules
+#: test (test_protocol_refracture_pvp's N_BOOT_TEST, test_protocol_cirrhosis_sarcopenia's
+#: N_BOOTSTRAP_TEST) and test_report_summary renders (RENDERED_COPY): a module that only reads
+#: or draws a bundle's figures (test_manuscript, test_figures_style) shares these
+#: (``shared_bundle``) instead of building the bundled plan's 200 refits again.
+SHARED_N_RESAMPLES = {"refracture-pvp": 40, "cirrhosis-sarcopenia": 50}
 #: Fields that set a plan's number of bootstrap resamples or refits (any section of any plan).
 RESAMPLE_FIELDS = ("n_resamples", "n_bootstrap")
 #: Input files a synthetic cohort writes (SyntheticCohort.write).
@@ -269,6 +284,21 @@ def protocol_bundle(session_builds) -> Callable[..., Path]:
     Built on first use, once per session; ``n_resamples=None`` runs the bundled plan.
     """
     return session_builds.bundle
+
+
+@pytest.fixture(scope="session")
+def shared_bundle(session_builds) -> Callable[[str], Path]:
+    """``shared_bundle(slug)``: the session's bundle of the protocol most modules read (no report).
+
+    ovcf-chronicity's is the bundled plan's (``protocol_bundle(slug)``); the survival protocols'
+    are those of their own test modules, with ``SHARED_N_RESAMPLES`` refits. Each bundle keeps
+    its plan (``study/plan.yml``), which ``studyval figures`` and ``studyval verify`` use.
+    """
+
+    def get(slug: str) -> Path:
+        return session_builds.bundle(slug, n_resamples=SHARED_N_RESAMPLES.get(slug))
+
+    return get
 
 
 @pytest.fixture(scope="session", name="trimmed_plan")

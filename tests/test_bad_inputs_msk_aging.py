@@ -6,8 +6,10 @@ and rule, nothing written at ``--out``, and the input bytes unchanged. The
 cases are the ones the knee-level table opens: values outside their range, a
 KL grade of 5, a visit month the plan does not have (an ``oks_m18`` column), a
 patient in both cohorts, a missing image feature, a negative follow-up time, a
-duplicated knee record, patient-level values differing between knees, and an
-included patient outside the plan's age range.
+duplicated knee record, patient-level values differing between knees, an
+included patient outside the plan's age range, a death recorded together with a
+fracture, a table without the competing-event column the plan names, and a
+patient the image encoder was trained on among the evaluated patients.
 """
 
 from __future__ import annotations
@@ -98,6 +100,33 @@ def included_patient_too_old(df):
     return [r"age", rf"row {i + 2}", r"18-90"]
 
 
+def death_and_fracture_both_true(df):
+    i = _inc(df)
+    rows = df["patient_id"] == df.at[i, "patient_id"]
+    df.loc[rows, ["new_fragility_fracture", "death_without_fracture"]] = "true"
+    return [
+        r"death_without_fracture",
+        rf"row {i + 2}",
+        r"true together with new_fragility_fracture",
+    ]
+
+
+def competing_event_column_absent(df):
+    del df["death_without_fracture"]
+    return [r"death_without_fracture", r"competing-risk analysis"]
+
+
+def encoder_trained_on_an_evaluated_patient(df):
+    i = _inc(df)
+    df.loc[df["patient_id"] == df.at[i, "patient_id"], "kl_encoder_training"] = "true"
+    return [
+        r"kl_encoder_training",
+        rf"row {i + 2}",
+        r"fine-tuning set of the encoder",
+        r"optimistic",
+    ]
+
+
 CASES: list[Callable[[pd.DataFrame], list[str]]] = [
     t_score_out_of_range,
     kl_grade_5,
@@ -108,6 +137,9 @@ CASES: list[Callable[[pd.DataFrame], list[str]]] = [
     duplicated_knee,
     patient_value_differs_between_knees,
     included_patient_too_old,
+    death_and_fracture_both_true,
+    competing_event_column_absent,
+    encoder_trained_on_an_evaluated_patient,
 ]
 
 

@@ -46,7 +46,13 @@ SLUGS = (
 )
 #: Columns whose absence is accepted although they are not direct identifiers: the analyses never
 #: read them (the join takes vertebral_level from the clinical table and checks the copy if given).
-TRULY_OPTIONAL = {("ovcf-chronicity", "predictions", "vertebral_level")}
+#: Columns of a prediction table that only copy the clinical table's (checked equal when
+#: present; the clinical table is their source), so a table without them is analysed the same.
+TRULY_OPTIONAL = {
+    ("ovcf-chronicity", "predictions", "vertebral_level"),
+    ("ovcf-chronicity", "predictions", "site"),
+    ("vcf-opportunistic", "predictions", "site"),
+}
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ def test_bundled_dictionaries_parse(name):
     frame = d.to_frame()
     assert list(frame.columns) == [
         "variable",
+        "label",
         "type",
         "role",
         "unit",

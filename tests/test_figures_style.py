@@ -7,8 +7,11 @@ TrueType; deterministic bytes; captions files.
 
 from __future__ import annotations
 
+import importlib
+import io
 import itertools
 import json
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -31,6 +34,7 @@ from studyval.figures.style import (
 )
 from studyval.plan import load_plan
 from studyval.protocol import protocol
+from studyval.study_files import PLAN_COPY
 
 SLUGS = ("ovcf-chronicity", "refracture-pvp", "cirrhosis-sarcopenia")
 #: How many series of a figure must stay distinguishable in greyscale.
@@ -40,14 +44,15 @@ OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 
 
 @pytest.fixture(scope="module")
-def specs(protocol_bundle) -> dict[str, list[FigureSpec]]:
-    """Every protocol's figure specs, built from the tables of a bundle read back from disk
-    (the session's bundle of each protocol, tests/conftest.py)."""
+def specs(shared_bundle) -> dict[str, list[FigureSpec]]:
+    """Every protocol's figure specs, built from the tables of a bundle read back from disk and
+    the plan it keeps (the session's bundle of each protocol, tests/conftest.py)."""
     out = {}
     for slug in SLUGS:
-        bundle = protocol_bundle(slug)
+        bundle = shared_bundle(slug)
         tables = {p.stem: read_table(bundle, p.stem) for p in (bundle / "tables").glob("*.parquet")}
-        out[slug] = check_specs(protocol(slug).figure_specs(tables, load_plan(slug)))
+        plan = load_plan(bundle / PLAN_COPY, slug=slug, check_dictionary=False)
+        out[slug] = check_specs(protocol(slug).figure_specs(tables, plan))
     return out
 
 
@@ -156,6 +161,41 @@ def test_pdf_embeds_truetype_even_for_unicode(tmp_path):
     data = save_as(_sample_figure(), tmp_path / "f.pdf").read_bytes()
     assert b"/FontFile2" in data
     assert b"/Type3" not in data
+
+
+def test_pdf_font_subsets_are_reused_byte_for_byte(tmp_path):
+    """A font subset made anew and one reused from the process's cache give the same PDF, and
+    the embedded font holds no OpenType layout tables (a PDF viewer never reads them)."""
+    from fontTools.ttLib import TTFont
+    from matplotlib import font_manager
+
+    style_module = importlib.import_module("studyval.figures.style")
+    style_module._font_subset.cache_clear()
+    fresh = save_as(_sample_figure(), tmp_path / "a.pdf").read_bytes()
+    assert style_module._font_subset.cache_info().currsize > 0
+    reused = save_as(_sample_figure(), tmp_path / "b.pdf").read_bytes()
+    assert fresh == reused
+    assert b"/FontFile2" in reused
+    path = font_manager.findfont("DejaVu Sans")
+    stat = Path(path).stat()
+    data, mapping = style_module._font_subset(path, 0, stat.st_size, stat.st_mtime_ns, (36, 68))
+    tables = set(TTFont(io.BytesIO(data)).keys())
+    assert {"glyf", "cmap", "hmtx"} <= tables
+    assert not {"GSUB", "GPOS", "GDEF", "kern"} & tables
+    assert {36, 68} <= {old for old, _ in mapping}  # with .notdef and the recommended glyphs
+
+
+def test_the_first_save_settles_the_layout(tmp_path):
+    """PNG, PDF and SVG of one figure share the layout of its first save."""
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    fig = _sample_figure()
+    save_as(fig, tmp_path / "f.png")
+    positions = [ax.get_position().bounds for ax in fig.axes]
+    assert isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine)
+    save_as(fig, tmp_path / "f.pdf")
+    save_as(fig, tmp_path / "f.svg")
+    assert [ax.get_position().bounds for ax in fig.axes] == positions
 
 
 @pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg", ".tiff"])

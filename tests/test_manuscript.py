@@ -42,25 +42,27 @@ def _hashes(root: Path) -> dict[str, str]:
 
 
 class _Bundles(dict):
-    """The session's bundle of each protocol (no report, the bundled plan), looked up on first
-    use (so that a test of one protocol does not wait for the others)."""
+    """The session's bundle of each protocol (no report), looked up on first use (so that a
+    test of one protocol does not wait for the others)."""
 
-    def __init__(self, protocol_bundle) -> None:
+    def __init__(self, shared_bundle) -> None:
         super().__init__()
-        self.protocol_bundle = protocol_bundle
+        self.shared_bundle = shared_bundle
 
     def __missing__(self, slug: str) -> Path:
         assert slug in SLUGS, slug
-        self[slug] = self.protocol_bundle(slug)
+        self[slug] = self.shared_bundle(slug)
         return self[slug]
 
 
 @pytest.fixture(scope="module")
-def bundles(protocol_bundle) -> dict[str, Path]:
-    """One bundle per protocol (no report), from the protocol's synthetic cohort, made with the
-    bundled plan: ``studyval figures`` refuses a bundle whose plan is not the bundled one, and
-    the captions name the registered resample counts (tests/conftest.py)."""
-    return _Bundles(protocol_bundle)
+def bundles(shared_bundle) -> dict[str, Path]:
+    """One bundle per protocol (no report), from the protocol's synthetic cohort, shared with the
+    other modules (tests/conftest.py ``shared_bundle``): ovcf-chronicity's made with the bundled
+    plan (its captions name the registered resample counts), the survival protocols' with the
+    fewer refits of their own test modules. Each bundle keeps the plan it was made with
+    (study/plan.yml), which ``studyval figures`` checks against the manifest and draws with."""
+    return _Bundles(shared_bundle)
 
 
 @pytest.fixture(scope="module")

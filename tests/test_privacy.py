@@ -89,6 +89,17 @@ def test_scanner_finds_identifiers_wherever_a_reader_would(tmp_path):
     assert not scan_for_identifiers([compressed], planted).ok
 
 
+def test_scanner_finds_overlapping_and_nested_identifiers(tmp_path):
+    """Every planted value is looked for at once: values that overlap in the text, or that
+    start where a longer one starts, are all found (as one search per value would)."""
+    planted = ["Wei Zhang", "Zhang Wei", "MRN1234", "MRN12345", "12345678", "Li Na"]
+    (tmp_path / "a.txt").write_text("Wei Zhang Wei; MRN12345678", encoding="utf-8")
+    report = scan_for_identifiers([tmp_path], planted)
+    found = [h.value for h in report.hits]
+    assert found == ["12345678", "MRN1234", "MRN12345", "Wei Zhang", "Zhang Wei"]
+    assert {h.view for h in report.hits} == {"bytes"}
+
+
 def test_scanner_refuses_needles_too_short_to_mean_anything(tmp_path):
     with pytest.raises(StudyvalError, match="too short"):
         scan_for_identifiers([tmp_path], ["Li"])

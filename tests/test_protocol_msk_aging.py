@@ -14,6 +14,7 @@ from studyval.errors import InputValidationError
 from studyval.figures.msk_aging import figure_specs
 from studyval.pipeline import run_protocol
 from studyval.plan import load_plan, plan_path, requested_steps
+from studyval.plan_msk_aging import EncoderTrainingOverlapError
 from studyval.privacy import scan_for_identifiers
 from studyval.protocols.msk_aging import PROTOCOL
 from studyval.steps.common import PIPELINE_TABLES, SAMPLE_SIZE
@@ -142,6 +143,188 @@ def test_fracture_hazard_ratios_by_dxa_stage_recover_truth(bundle):
         assert r["ci_low"] < hr < r["ci_high"], (stage, r["hr"])
 
 
+def test_competing_risk_tables_against_cmprsk_and_survival(bundle):
+    """DXA stage (deterministic from the data), both cohorts, against R 4.2 on the same patients:
+
+    d <- read.csv("clinical.csv"); d <- d[d$exclusion_reason == "none" & !duplicated(d$patient_id), ]
+    code <- ifelse(d$new_fragility_fracture == "true", 1,
+                   ifelse(d$death_without_fracture == "true", 2, 0))
+    stage <- ifelse(d$dxa_t_score >= -1, "normal",
+                    ifelse(d$dxa_t_score <= -2.5, "osteoporosis", "osteopenia"))
+    X <- cbind(osteopenia = stage == "osteopenia", osteoporosis = stage == "osteoporosis",
+               treat = d$osteoporosis_treatment == "true", age = d$age, female = d$sex == "F")
+    fg <- cmprsk::crr(d$fracture_followup_months, code, X, failcode = 1, cencode = 0)
+    cs <- survival::coxph(Surv(d$fracture_followup_months, code == 2) ~ X, ties = "efron")
+    ci <- cmprsk::cuminc(d$fracture_followup_months, code, stage)
+    cmprsk::timepoints(ci, c(12, 24, 36)); ci$Tests
+    """
+    cr = _t(bundle, "fracture_competing")
+    sel = (cr["grouping"] == "dxa") & (cr["set"] == "all") & (cr["adjustment"] == "adjusted")
+    fg = cr[sel & (cr["model"] == "Fine-Gray")]
+    # fg$coef: 0.5711343004 1.4137268371 0.2435594335 -0.0141775359 0.0750825495
+    np.testing.assert_allclose(
+        fg["coef"], [0.5711343004, 1.4137268371, 0.2435594335, -0.0141775359, 0.0750825495],
+        rtol=1e-6,
+    )  # fmt: skip
+    # sqrt(diag(fg$var)): 0.2079234292 0.2306931944 0.1531209644 0.0070550346 0.1544144310
+    np.testing.assert_allclose(
+        fg["se"], [0.2079234292, 0.2306931944, 0.1531209644, 0.0070550346, 0.1544144310],
+        rtol=1e-6,
+    )  # fmt: skip
+    death = cr[sel & (cr["model"] == "cause-specific Cox") & (cr["cause"] == "death")]
+    # coef(cs): -0.2139731181 -0.1643571220 0.0913981101 0.0156010914 0.2332373096
+    np.testing.assert_allclose(
+        death["coef"], [-0.2139731181, -0.1643571220, 0.0913981101, 0.0156010914, 0.2332373096],
+        rtol=1e-6,
+    )  # fmt: skip
+    assert fg["term"].tolist()[:2] == ["osteopenia vs normal", "osteoporosis vs normal"]
+    assert (fg["n_events"] == 236).all() and (fg["n_competing"] == 129).all()
+    cif = _t(bundle, "fracture_cif")
+    cif = cif[(cif["grouping"] == "dxa") & (cif["set"] == "all") & (cif["cause"] == "fracture")]
+    # timepoints(ci, c(12, 24, 36))$est, cause 1, rows normal / osteopenia / osteoporosis
+    np.testing.assert_allclose(
+        cif["estimate"],
+        [0.02211037, 0.03670211, 0.05830910, 0.03761733, 0.07355762, 0.10784620,
+         0.07080647, 0.13325814, 0.22107327],
+        rtol=1e-6,
+    )  # fmt: skip
+    # $var, normal, cause 1: 3.991419e-05 6.895523e-05 1.324281e-04
+    np.testing.assert_allclose(
+        cif["se"].iloc[:3] ** 2, [3.991419e-05, 6.895523e-05, 1.324281e-04], rtol=1e-6
+    )
+    gray = _t(bundle, "fracture_gray").set_index(["grouping", "set", "cause"])
+    # ci$Tests: stat 74.9458244 (cause 1), 0.3905302 (cause 2), df 2
+    assert gray.loc[("dxa", "all", "fracture"), "statistic"] == pytest.approx(74.9458244, rel=1e-7)
+    assert gray.loc[("dxa", "all", "death"), "statistic"] == pytest.approx(0.3905302, rel=1e-6)
+
+
+def test_competing_deaths_lower_the_incidence_below_one_minus_km(bundle):
+    """Censoring deaths overstates the incidence: Aalen-Johansen <= 1 - KM at every plan time."""
+    cif = _t(bundle, "fracture_cif")
+    cif = cif[cif["cause"] == "fracture"].set_index(["grouping", "set", "group", "time"])
+    km = _t(bundle, "fracture_risk").set_index(["grouping", "set", "group", "time"])
+    both = cif.merge(km, left_index=True, right_index=True, suffixes=("", "_km"))
+    assert len(both) == len(km)
+    assert (both["estimate"] <= both["risk"] + 1e-12).all()
+    assert (both["estimate"] < both["risk"]).any()
+
+
+def test_ordinal_calibration_and_decision_curve_cover_probabilistic_models_only(bundle):
+    """The SVM's decision values are not probabilities: no cumulative AUC, calibration or DCA."""
+    for name in ("ordinal_discrimination", "calibration", "calibration_curve"):
+        t = _t(bundle, name)
+        assert set(t["model"]) == {"xgboost"}, name
+    dc = _t(bundle, "decision_curve")
+    assert set(dc["model"]) == {"xgboost", "treat all", "treat none"}
+    o = _t(bundle, "ordinal_discrimination")
+    cuts = o[o["measure"] == "cumulative_auc"].groupby("condition")["cut"].unique()
+    assert sorted(cuts["op"]) == ["osteopenia", "osteoporosis"] and list(cuts["kl"]) == ["2"]
+    kl = o[(o["condition"] == "kl") & (o["measure"] == "cumulative_auc")]
+    assert kl["method"].str.contains("clustered").all()
+    assert (o["ci_low"] < o["estimate"]).all() and (o["estimate"] < o["ci_high"]).all()
+    cal = _t(bundle, "calibration")
+    kl_cal = cal[cal["condition"] == "kl"]
+    assert kl_cal.loc[kl_cal["measure"] == "slope", "ci_method"].str.contains("cluster").all()
+    html = (bundle / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Cumulative incidence (1 - KM" not in html
+    assert "Aalen-Johansen" in html and "ORC (Van Calster)" in html
+
+
+def test_plan_refuses_competing_analyses_without_their_columns(tmp_path):
+    text = plan_path(SLUG).read_text(encoding="utf-8")
+    for old, message in (
+        ("  competing_event: death_without_fracture\n", "fracture.competing_event is required"),
+        ("  adjust_for: [osteoporosis_treatment, age, sex]\n", "fracture.adjust_for is required"),
+        ("  op_cuts: [osteopenia, osteoporosis]\n", "op_cuts"),
+    ):
+        bad = text.replace(old, "  op_cuts: [normal]\n" if "op_cuts" in old else "", 1)
+        assert bad != text
+        path = tmp_path / "plan.yml"
+        path.write_text(bad, encoding="utf-8")
+        with pytest.raises(InputValidationError, match=message):
+            load_plan(path)
+
+
+def test_encoder_training_overlap_is_refused_by_name():
+    """A cohort that reaches the steps with a patient the encoder was trained on is refused
+    (the command line refuses it earlier, naming the row: test_bad_inputs_msk_aging)."""
+    from studyval.steps.multimodal_staging import _check_encoder_overlap
+
+    plan = load_plan(SLUG)
+    patients = pd.DataFrame(
+        {
+            "set": ["internal", "internal", "external"],
+            "op_encoder_training": [False, True, True],
+            "kl_encoder_training": [False, False, False],
+        }
+    )
+    with pytest.raises(EncoderTrainingOverlapError, match="1 development and 1 external"):
+        _check_encoder_overlap(patients, plan)
+    _check_encoder_overlap(patients.assign(op_encoder_training=False), plan)
+
+
+def test_embedding_provenance_is_in_the_bundle_and_the_report(bundle):
+    emb = _t(bundle, "embeddings").set_index("features")
+    assert list(emb.index) == ["image_op", "image_kl"]
+    assert emb["overlap_checked"].all()
+    assert (emb[["n_internal_in_training", "n_external_in_training"]] == 0).all().all()
+    assert (emb["n_internal"] == 1500).all() and (emb["n_external"] == 500).all()
+    html = (bundle / "report" / "report.html").read_text(encoding="utf-8")
+    assert "patients the encoder was trained or fine-tuned on among those evaluated" in html
+
+
+def test_random_slope_sensitivity_and_shap_share_intervals(bundle):
+    sl = _t(bundle, "lmm_slope")
+    base = _t(bundle, "lmm").set_index(["outcome", "term"])
+    for r in sl[sl["term"] == "oa"].itertuples():
+        # the OA effect hardly moves; the intervals of both fits overlap it
+        assert abs(r.estimate - base.loc[(r.outcome, "oa"), "estimate"]) < 0.1 * abs(r.estimate)
+        assert r.lr_p_value <= r.lr_p_naive
+    assert set(sl["term"]) >= {"var_intercept", "var_slope", "cov_intercept_slope", "var_residual"}
+    sh = _t(bundle, "shap_shares")
+    summary = _t(bundle, "shap_summary")
+    keys = ["condition", "model", "set", "class", "modality"]
+    both = summary.merge(sh, on=keys, suffixes=("", "_boot"), validate="one_to_one")
+    assert len(both) == len(summary)
+    np.testing.assert_allclose(both["share_boot"], both["share"], rtol=1e-9)
+    assert ((both["ci_low"] <= both["share"]) & (both["share"] <= both["ci_high"])).all()
+    kl = sh[sh["condition"] == "kl"]
+    assert (kl["n_clusters"] < kl["n"]).all() and kl["method"].str.contains("patient").all()
+    html = (bundle / "report" / "report.html").read_text(encoding="utf-8")
+    assert (
+        "Why the two models’ shares are not comparable" in html
+        or "shares are not comparable" in html
+    )
+
+
+def test_delta_adjustment_starts_at_the_mar_estimate_and_tips_where_the_interval_reaches_0(bundle):
+    d = _t(bundle, "lmm_delta")
+    lmm_t = _t(bundle, "lmm").set_index(["outcome", "term"])["estimate"]
+    for outcome, part in d.groupby("outcome"):
+        mar = part.loc[part["delta"] == 0, "estimate"].iloc[0]
+        # MAR: the random-intercept fit of the lmm table, oa + 3 years x oa
+        expected = lmm_t[(outcome, "oa")] + 3 * lmm_t[(outcome, "years:oa")]
+        assert mar == pytest.approx(expected, rel=1e-9)
+        r = part.iloc[0]
+        tip = r["estimate_mar"] + r["tipping_delta"] * r["missing_fraction"]
+        assert abs(tip) == pytest.approx(1.959963984540054 * r["se"], rel=1e-9)
+
+
+def test_generator_adds_deaths_and_treatment_without_changing_version_1(cohort):
+    """Deaths are drawn after every other draw: the version-1 columns keep their values, deaths
+    only among patients censored alive, never together with a fracture, and older patients die
+    more often; treatment follows the DXA stage."""
+    pts = cohort.clinical.drop_duplicates("patient_id")
+    pts = pts[pts["exclusion_reason"] == "none"]
+    died = pts["death_without_fracture"] == "true"
+    assert not (died & (pts["new_fragility_fracture"] == "true")).any()
+    assert 80 < died.sum() < 200
+    assert pts.loc[died, "age"].mean() > pts.loc[~died, "age"].mean()
+    treated = pts["osteoporosis_treatment"] == "true"
+    t = pts["dxa_t_score"].astype(float)
+    assert treated[t <= -2.5].mean() > 0.6 and treated[t >= -1].mean() < 0.15
+
+
 def test_shap_image_dominates_kl_and_laboratory_is_small(bundle):
     s = _t(bundle, "shap_summary")
     kl = s[(s["condition"] == "kl")].groupby("modality")["share"].mean()
@@ -247,11 +430,18 @@ def test_plan_analyses_resolve_to_the_registered_steps():
         "fusion_models",
         "multiclass_auc",
         "confusion_matrix",
+        "ordinal_discrimination",
+        "calibration",
+        "decision_curve",
         "weighted_kappa",
         "shap",
         "kaplan_meier",
         "cox",
+        "cumulative_incidence",
+        "competing_regression",
         "mixed_model",
+        "mixed_model_slope",
+        "delta_adjustment",
     ]
     # kappa reads the accuracy table: asked alone, the models and the confusion step run first
     alone = [s.name for s in REGISTRY.resolve(["weighted_kappa"])]
@@ -261,8 +451,8 @@ def test_plan_analyses_resolve_to_the_registered_steps():
 def test_unknown_analysis_in_the_plan_names_its_yaml_path(tmp_path):
     text = plan_path(SLUG).read_text(encoding="utf-8")
     bad = text.replace(
-        "analyses: [multiclass_auc, confusion_matrix]\n",
-        "analyses: [multiclass_auc, confusion_matix]\n",
+        "analyses: [multiclass_auc, confusion_matrix, ordinal",
+        "analyses: [multiclass_auc, confusion_matix, ordinal",
         1,
     )
     assert bad != text
@@ -319,5 +509,7 @@ def test_figures_follow_the_tables_the_run_wrote(bundle):
         "shap_modalities",
         "fracture_km_predicted",
         "fracture_km_dxa",
+        "fracture_cif",
+        "decision_curve_op",
         "functional_scores",
     ]

@@ -48,11 +48,40 @@ def test_the_protocol_dispatches_through_its_registry():
 
 
 def test_the_registry_is_the_study_type_plus_the_study_s_own_steps():
+    from studyval.study_types import diagnostic_accuracy as study_type
+
     own = set(ovcf.REGISTRY.names) - set(diagnostic.REGISTRY.names)
     assert own == {"flow", "baseline"}
     assert set(diagnostic.REGISTRY.names) <= set(ovcf.REGISTRY.names)
     for name in diagnostic.REGISTRY.names:
         assert ovcf.REGISTRY[name] is diagnostic.REGISTRY[name]
+    # the participant flow is the study type's; the baseline table (vertebrae per patient,
+    # level of the index fracture) is the study's own declared extra
+    assert ovcf.REGISTRY["flow"] is study_type.REGISTRY["flow"]
+    assert ovcf.REGISTRY["baseline"] is not study_type.REGISTRY["baseline"]
+    assert ovcf.flow_counts is study_type.flow_counts
+
+
+def test_eligibility_bounds_are_the_plan_s_cohort_rules(plan, protocol_inputs):
+    """An amended plan (age at least 60, MRI within 7 days) changes the check without Python."""
+    from studyval.dictionary import load_dictionary, read_table
+
+    clinical = read_table(protocol_inputs(SLUG)["clinical"], load_dictionary(SLUG))
+    assert ovcf.check_eligibility(clinical, plan, label="c.csv") == []
+    rules = [
+        r.model_copy(update={"min": 60}) if r.reason == "age_under_50"
+        else r.model_copy(update={"max_days": 7})
+        for r in plan.cohort.rules
+    ]
+    amended = plan.model_copy(update={"cohort": plan.cohort.model_copy(update={"rules": rules})})
+    found = ovcf.check_eligibility(clinical, amended, label="c.csv")
+    inc = clinical["exclusion_reason"] == "none"
+    gap = (clinical["mri_date"] - clinical["ct_date"]).dt.days.abs()
+    young = [v for v in found if v.column == "age"]
+    late = [v for v in found if v.column == "mri_date"]
+    assert len(young) == int((inc & (clinical["age"] < 60)).sum()) > 0
+    assert len(late) == int((inc & (gap > 7)).sum()) > 0
+    assert "younger than 60" in young[0].rule and "(must be < 8)" in late[0].rule
 
 
 def test_every_analysis_of_the_plan_is_a_step(plan):
@@ -164,7 +193,7 @@ def test_derived_subgroup_variables_follow_the_plan_s_definitions():
             "vertebral_level": ["T10", "T11", "L2", "L3", "L5", "T1"],
         }
     )
-    out = ovcf.derive_subgroup_variables(frame)
+    out = ovcf.derive_subgroup_variables(frame, load_plan(SLUG).cohort)
     assert out["age_band"].tolist() == ["50-64", "50-64", "65-79", "65-79", ">=80", ">=80"]
     bmd = out["bmd_category"].tolist()
     assert bmd[:4] == ["osteoporosis", "osteopenia", "osteopenia", "normal"]
@@ -177,8 +206,13 @@ def test_derived_subgroup_variables_follow_the_plan_s_definitions():
         "lumbar (L3-L5)",
         "thoracic (T1-T10)",
     ]
-    for name, levels in ovcf.DERIVED_LEVELS.items():
-        assert out[name].cat.categories.tolist() == levels
+    levels = {
+        "age_band": ["50-64", "65-79", ">=80"],
+        "bmd_category": ovcf.BMD_LEVELS,
+        "vertebral_region": ["thoracic (T1-T10)", "thoracolumbar (T11-L2)", "lumbar (L3-L5)"],
+    }
+    for name, want in levels.items():
+        assert out[name].cat.categories.tolist() == want
     assert list(frame.columns) == ["age", "dxa_t_score", "vertebral_level"]  # input untouched
 
 

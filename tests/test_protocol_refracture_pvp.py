@@ -414,3 +414,44 @@ def test_day_zero_events_enter_the_survival_decision_curve_as_recorded():
     every = dc[dc["strategy"] == "treat all"].iloc[0]
     recorded = kaplan_meier(t, e, times=[10.0]).to_frame()["survival"].iloc[0]
     assert every["km_risk_treated"] == pytest.approx(1 - recorded, abs=1e-12)
+
+
+# ----------------------------------------------------------------------------- an instance of the type
+
+
+def test_eligibility_bounds_are_the_plans_cohort_rules(inputs):
+    """The registry's age 50-90 is the plan's cohort rule: an amended bound moves the check."""
+    from studyval.protocols.refracture_pvp import check_eligibility
+    from studyval.study_cohort import CohortRule
+
+    loaded = load_inputs(SLUG, inputs["clinical"], None)
+    clin, plan = loaded.cohort.clinical.copy(), loaded.plan
+    i = int(np.flatnonzero(clin["exclusion_reason"].astype(str).to_numpy() == "none")[0])
+    clin.loc[clin.index[i], "age"] = 93
+    (v,) = check_eligibility(clin, plan, label="clinical.csv")
+    assert (v.column, v.row) == ("age", i + 2) and "age_outside_50_90" in v.rule
+    wider = [
+        r.model_copy(update={"max": 95.0}) if r.column == "age" else r for r in plan.cohort.rules
+    ]
+    amended = plan.model_copy(update={"cohort": plan.cohort.model_copy(update={"rules": wider})})
+    assert check_eligibility(clin, amended, label="clinical.csv") == []
+    assert isinstance(plan.cohort.rules[0], CohortRule)
+
+
+def test_flow_and_baseline_are_the_types_steps(bundle, inputs):
+    """The participant flow and baseline table are the prognostic-model type's, from the plan."""
+    from studyval.study_types import prognostic_model
+
+    loaded = load_inputs(SLUG, inputs["clinical"], None)
+    flow = prognostic_model.flow_counts(loaded.cohort, loaded.plan)
+    pd.testing.assert_frame_equal(flow, _table(bundle, "flow"), check_dtype=False)
+    reasons = flow[flow["stage"] == "excluded_reason"].set_index("group")["detail"]
+    assert reasons["age_outside_50_90"] == "age outside 50-90 years"  # the plan's words
+    base = _table(bundle, "baseline")
+    assert set(base["by"]) == {"outcome"}
+    assert list(dict.fromkeys(base["group"])) == [
+        "Overall",
+        "re-fracture by 1 year",
+        "no re-fracture observed by 1 year",
+    ]
+    assert {"cement_leakage", "pdff_percent", "procedure"} <= set(base["variable"])

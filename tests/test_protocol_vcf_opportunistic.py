@@ -65,7 +65,12 @@ def test_bundle_tables_figures_and_manifest(bundle):
         "monitoring_pchart",
         "monitoring_cusum",
         "monitoring_summary",
+        "monitoring_false_alarm",
         "rates_all_scans",
+        "period_differences_all_scans",
+        "adjusted_comparison",
+        "adjusted_coefficients",
+        "failed_runs_sensitivity",
         "sample_size",
         "models",
         "model_availability",
@@ -315,6 +320,8 @@ def test_plan_endpoints_dispatch_every_bundle_table_through_the_steps():
         "monitoring",
         "sample_size",
         "rates_all_scans",
+        "adjusted",
+        "failed_runs",
     }
     assert all(ep.analyses and ep.section for ep in plan.endpoints)
     assert ALWAYS == ("flow", "baseline", "models", "sample_size")
@@ -338,7 +345,12 @@ def test_plan_endpoints_dispatch_every_bundle_table_through_the_steps():
         "monitoring_pchart",
         "monitoring_cusum",
         "monitoring_summary",
+        "monitoring_false_alarm",
         "rates_all_scans",
+        "period_differences_all_scans",
+        "adjusted_comparison",
+        "adjusted_coefficients",
+        "failed_runs_sensitivity",
     }
 
 
@@ -511,6 +523,36 @@ def test_cusum_average_run_lengths_are_reported_beside_the_chart(bundle):
             "tool_sensitivity",
             id="paired-planning-value",
         ),
+        pytest.param(
+            lambda raw: raw.pop("adjustment"),
+            "needs adjustment",
+            id="adjusted-step-without-covariates",
+        ),
+        pytest.param(
+            lambda raw: raw.pop("failed_ai_runs"),
+            "needs failed_ai_runs",
+            id="failed-runs-step-without-rule",
+        ),
+        pytest.param(
+            lambda raw: raw["monitoring"].update(centre="baseline_weeks"),
+            "baseline_weeks > 0 exactly when",
+            id="baseline-centre-without-weeks",
+        ),
+        pytest.param(
+            lambda raw: raw["monitoring"].update(centre="baseline_weeks", baseline_weeks=8),
+            "leaves no week",
+            id="baseline-covers-every-week",
+        ),
+        pytest.param(
+            lambda raw: raw["unit"].update(patients_in_both_periods="second_period"),
+            "patients_in_both_periods",
+            id="unknown-both-periods-rule",
+        ),
+        pytest.param(
+            lambda raw: raw["blinding"].pop("reference_read_blinded_to_period"),
+            "reference_read_blinded_to_period",
+            id="blinding-to-period-undeclared",
+        ),
     ],
 )
 def test_review_fields_of_the_plan_are_validated(tmp_path, edit, match):
@@ -525,3 +567,189 @@ def test_review_fields_of_the_plan_are_validated(tmp_path, edit, match):
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     with pytest.raises((InputValidationError, ValueError), match=match):
         load_plan(path)
+
+
+# ----------------------------------------------------------------------------- review, round 2
+
+
+def test_adjusted_comparison_recovers_the_truth(bundle):
+    adj = _t(bundle, "adjusted_comparison").set_index("measure")
+    coef = _t(bundle, "adjusted_coefficients")
+    prim = _t(bundle, "primary_comparison").set_index("measure")
+    truth = TRUE_PARAMETERS["adjusted_comparison"]
+    for m in ("detection", "referral"):
+        r = adj.loc[m]
+        # the same VCF-positive first scans as the primary comparison
+        assert r["n_index"] == prim.at[m, "denominator"]
+        assert r["n_control"] == prim.at[m, "control_denominator"]
+        assert r["crude_difference"] == pytest.approx(prim.at[m, "difference"], abs=1e-12)
+        # true standardised difference within 3.29 SEs; both CIs cover the estimate
+        assert (
+            abs(r["difference"] - truth[f"standardised_difference_{m}"]) < 3.29 * r["difference_se"]
+        )
+        assert r["ci_low"] < r["difference"] < r["ci_high"]
+        assert r["boot_ci_low"] < r["difference"] < r["boot_ci_high"]
+        assert r["boot_n_failed"] == 0
+        # no confounding in the synthetic data: standardised and crude agree closely
+        assert abs(r["difference"] - r["crude_difference"]) < 0.02
+        period = coef[(coef["measure"] == m) & (coef["term"] == "period: prospective")].iloc[0]
+        assert np.exp(period["estimate"]) == pytest.approx(r["odds_ratio"], rel=1e-12)
+        terms = set(coef.loc[coef["measure"] == m, "term"])
+        assert {"age", "genant_grade: 2", "genant_grade: 3", "sex: M"} <= terms
+        assert {"ct_region: abdomen_pelvis", "ct_region: chest_abdomen_pelvis"} <= terms
+
+
+def test_patients_in_both_periods_are_analysed_in_their_first_period(bundle, cohort):
+    flow = _t(bundle, "flow")
+    both = flow[flow["stage"] == "earlier_period_patient"].set_index("period")
+    k = TRUE_PARAMETERS["patients_in_both_periods"]
+    assert both.at["prospective", "n_scans"] == both.at["prospective", "n_patients"] == k
+    assert both.at["retrospective", "n_scans"] == 0
+    c = cohort.clinical
+    inc = c[c["exclusion_reason"] == "none"]
+    twice = inc.groupby("patient_id")["period"].nunique()
+    assert int((twice > 1).sum()) == k
+    diffs = _t(bundle, "period_differences_all_scans").set_index("measure")
+    assert (diffs["n_patients_both_periods"] <= k).all()
+    for m in ("detection", "referral"):
+        r = diffs.loc[m]
+        assert r["ci_low"] < r["difference"] < r["ci_high"]
+        assert r["n_failed"] == 0
+
+
+def test_p_chart_centres_are_declared_before_go_live(bundle, cohort):
+    summary = _t(bundle, "monitoring_summary")
+    pc = summary[summary["chart"] == "p-chart"].set_index("measure")
+    plan = load_plan(SLUG)
+    assert plan.monitoring.centre == "standard"
+    for m in ("detection", "referral"):
+        assert pc.at[m, "centre"] == plan.baseline(m).target
+        assert "before go-live" in pc.at[m, "centre_source"]
+    # the AI flag rate's centre: the tool's flag rate on the retrospective included scans
+    c, p = cohort.clinical, cohort.predictions
+    ret = c[(c["period"] == "retrospective") & (c["exclusion_reason"] == "none")]["case_id"]
+    ai = p[(p["model_name"] == "VCF-AI") & p["case_id"].isin(ret) & (p["status"] == "ok")]
+    assert pc.at["ai_flag_rate", "centre"] == pytest.approx((ai["score"] >= 0.5).mean(), rel=1e-12)
+    fa = _t(bundle, "monitoring_false_alarm")
+    one = fa[fa["kind"] != "set"]
+    total = fa[fa["kind"] == "set"].iloc[0]
+    assert len(one) == 5 and total["horizon_weeks"] == 8
+    assert one["p_false_alarm"].max() <= total["p_false_alarm"] <= one["p_false_alarm"].sum()
+    assert 0.08 < total["p_false_alarm"] < 0.25
+
+
+def test_failed_runs_under_both_conventions(bundle):
+    fr = _t(bundle, "failed_runs_sensitivity")
+    acc = _t(bundle, "accuracy")
+    rates = _t(bundle, "rates").set_index(["period", "measure"])
+    plan_rows = fr[fr["role"] == "plan"]
+    for r in plan_rows[plan_rows["analysis"] == "standalone: VCF-AI"].itertuples():
+        a = acc[
+            (acc["reader"] == "VCF-AI")
+            & (acc["period"] == r.period)
+            & (acc["measure"] == r.measure)
+        ]
+        assert a["estimate"].iloc[0] == pytest.approx(r.estimate, abs=1e-12)
+    for r in plan_rows[plan_rows["analysis"].str.startswith("pathway")].itertuples():
+        assert r.estimate == pytest.approx(
+            rates.at[("prospective", r.measure), "estimate"], abs=1e-12
+        )
+    sens = fr[fr["role"] == "sensitivity"]
+    assert set(sens["convention"]) == {"failed run counted as no flag", "failed runs left out"}
+    # counting a failure as no flag keeps every scan: denominators grow by the failures
+    for period in ("retrospective", "prospective"):
+        for m in ("sensitivity", "specificity"):
+            sel = fr[(fr["period"] == period) & (fr["measure"] == m)].set_index("role")
+            assert sel.at["sensitivity", "denominator"] == (
+                sel.at["plan", "denominator"] + sel.at["plan", "n_failed"]
+            )
+
+
+def test_checklist_states_the_planned_blinding_of_the_reference_read(bundle):
+    ck = _t(bundle, "checklist").set_index("item")
+    text = ck.at["13b", "content"]
+    assert "blinded to the AI output, the period (scan date)" in text
+    assert "not blinded" not in text
+    from studyval.protocols.vcf_opportunistic import _blinding_text
+
+    plan = load_plan(SLUG)
+    open_read = plan.blinding.model_copy(update={"reference_read_blinded_to_period": False})
+    assert "not blinded to the period" in _blinding_text(
+        plan.model_copy(update={"blinding": open_read})
+    )
+    assert "Not stated" in _blinding_text(plan.model_copy(update={"blinding": None}))
+
+
+def test_report_hard_codes_no_plan_fact():
+    """The report reads registry facts, baselines, planned counts and rules from B.plan."""
+    import re
+
+    import yaml
+
+    from studyval.plan import plan_path
+
+    text = (Path(__file__).resolve().parents[1] / "reports" / SLUG / "report.qmd").read_text(
+        encoding="utf-8"
+    )
+    code = "\n".join(
+        line
+        for line in text.splitlines()
+        if not line.lstrip().startswith("#") or (line.lstrip().startswith("# ") and "{#" in line)
+    )
+    raw = yaml.safe_load(plan_path(SLUG).read_text(encoding="utf-8"))
+    facts = [raw["registry"]["id"], raw["registry"]["title"], "1,000", "Dika", "ZebraMed"]
+    found = [f for f in facts if re.search(rf"(?<![\w.,]){re.escape(f)}(?![\w,]|\.\d)", code)]
+    assert not found, found
+    for pattern in (r"\b77 ?%|\b43 ?%|0\.77|0\.43", r"2 months|8 weeks", r"0\.90\b|0\.60\b"):
+        assert not re.findall(pattern, code), pattern
+    assert "B.plan" in code and "B.md_plan_statement()" in code
+
+
+def test_the_plans_other_options_run_through_the_steps(inputs):
+    """Baseline-week centres, failures as no flag, the pathway without failed runs, and each
+    period's first scan: each changes what the plan says and nothing else."""
+    from studyval.pipeline import load_inputs
+    from studyval.protocol import protocol
+
+    plan = load_plan(SLUG)
+    plan = plan.model_copy(
+        update={
+            "monitoring": plan.monitoring.model_copy(
+                update={
+                    "centre": "baseline_weeks",
+                    "baseline_weeks": 2,
+                    "false_alarm_simulations": 500,
+                }
+            ),
+            "failed_ai_runs": plan.failed_ai_runs.model_copy(
+                update={"standalone": "as_negative", "pathway": "exclude"}
+            ),
+            "unit": plan.unit.model_copy(update={"patients_in_both_periods": "each_period"}),
+        }
+    )
+    cohort = load_inputs(SLUG, inputs["clinical"], inputs["predictions"], plan=plan).cohort
+    steps = ["flow", "rates", "accuracy", "monitoring", "failed_runs"]
+    t = protocol(SLUG).steps.run(steps, cohort, plan)
+    pts = t["monitoring_pchart"]
+    assert (pts.loc[pts["week"] <= 2, "signal"] == "baseline").all()
+    det = pts[pts["measure"] == "detection"]
+    assert det["centre"].iloc[0] == pytest.approx(
+        det["successes"][:2].sum() / det["n"][:2].sum(), rel=1e-12
+    )
+    assert set(t["monitoring_false_alarm"]["horizon_weeks"]) == {6}
+    flow = t["flow"]
+    assert flow.loc[flow["stage"] == "earlier_period_patient", "n_scans"].sum() == 0
+    # failed runs counted as no flag: every first scan stays in the tool's accuracy
+    acc = t["accuracy"]
+    ai = acc[(acc["reader"] == "VCF-AI") & (acc["period"] == "retrospective")].set_index("measure")
+    plan_fr = t["failed_runs_sensitivity"]
+    own = plan_fr[(plan_fr["role"] == "plan") & (plan_fr["period"] == "retrospective")]
+    assert own["convention"].eq("failed run counted as no flag").all()
+    for r in own.itertuples():
+        assert ai.at[r.measure, "denominator"] == r.denominator
+    # the pathway without the prospective scans whose AI run failed
+    pathway = plan_fr[plan_fr["analysis"].str.startswith("pathway") & (plan_fr["role"] == "plan")]
+    rates = t["rates"].set_index(["period", "measure"])
+    for r in pathway.itertuples():
+        assert r.convention == "failed runs left out"
+        assert rates.at[("prospective", r.measure), "denominator"] == r.denominator

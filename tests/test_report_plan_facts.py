@@ -22,9 +22,14 @@ from studyval.plan import plan_path
 from studyval.reporting import Bundle, BundlePlanError
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
-#: The reports whose plan facts are read from the bundle (vcf-opportunistic is converted
-#: separately).
-SLUGS = ("ovcf-chronicity", "refracture-pvp", "msk-aging", "cirrhosis-sarcopenia")
+#: The reports whose plan facts are read from the bundle: all five.
+SLUGS = (
+    "ovcf-chronicity",
+    "refracture-pvp",
+    "msk-aging",
+    "cirrhosis-sarcopenia",
+    "vcf-opportunistic",
+)
 
 
 def _sha(data: bytes) -> str:
@@ -184,6 +189,7 @@ def test_report_hard_codes_no_registry_fact_or_registered_number(slug: str) -> N
         ("msk-aging", r"PLANNED_AUC\s*=\s*0\.\d|AUC 0\.85|half-width 0\.05"),
         ("refracture-pvp", r"PH_ALPHA\s*=\s*0\.\d|\b1 year\b|day 365"),
         ("cirrhosis-sarcopenia", r"\b1 year\b|< 50 cm|< 39 cm"),
+        ("vcf-opportunistic", r"\b77 ?%|\b43 ?%|2 months|1,000"),
     ],
 )
 def test_report_hard_codes_no_planning_value(slug: str, pattern: str) -> None:
@@ -253,8 +259,8 @@ def test_report_shows_the_amended_registry_facts(amended_report) -> None:
 def test_report_shows_the_amended_threshold_and_planning_values(amended_report) -> None:
     text, _, _ = amended_report
     assert "probability ≥ 0.37" in text and "Threshold 0.37" in text
-    assert "planned 0.83 in the sample-size calculation" in text
-    assert "planned 0.9 " not in text and "planned 0.90" not in text
+    assert "0.83 was the sample-size calculation's planning assumption" in text.replace("&#39;", "'")
+    assert "0.9 was the" not in text and "0.90 was the" not in text
     assert "allowable error 0.07" in text
     assert "Sample size 300 (151 + 149)" in text and "276 (138 + 138)" not in text
     assert "registered 151 acute and 149 chronic" in text

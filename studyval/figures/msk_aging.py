@@ -2,12 +2,15 @@
 
 :func:`figure_specs` is the protocol's ``figure_specs``: the participant
 flow, the external-cohort confusion matrices of both conditions, the share of
-each modality in the Shapley contributions, the cumulative incidence of new
-fragility fractures by predicted and by DXA stage, and the functional scores
+each modality in the Shapley contributions, the Aalen-Johansen cumulative
+incidence of new fragility fractures (death competing) and, for reference,
+1 - Kaplan-Meier (deaths censored) by predicted and by DXA stage, the decision
+curve of osteoporosis, and the functional scores
 with their mixed-model fit. Nothing here computes a statistic: every number
 is read from a table of the bundle (``flow``, ``confusion``,
 ``shap_summary``, ``fracture_km``, ``fracture_at``, ``fracture_logrank``,
-``lmm_means``, ``lmm_followed``) or from the plan. A figure whose tables the
+``fracture_cif_curve``, ``fracture_gray``, ``decision_curve``, ``lmm_means``,
+``lmm_followed``) or from the plan. A figure whose tables the
 plan's analyses did not write is left out.
 """
 
@@ -96,6 +99,10 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: MskAgingPlan) -> list[Fi
         specs.append(_shap_spec(tables["shap_summary"], plan))
     if {"fracture_km", "fracture_at", "fracture_logrank"} <= set(tables):
         specs += [_fracture_spec(tables, plan, grouping) for grouping in ("predicted", "dxa")]
+    if {"fracture_cif_curve", "fracture_gray"} <= set(tables):
+        specs.append(_cif_spec(tables["fracture_cif_curve"], tables["fracture_gray"], plan))
+    if "decision_curve" in tables:
+        specs.append(_decision_spec(tables["decision_curve"], plan))
     if {"lmm_means", "lmm_followed"} <= set(tables):
         specs.append(_functional_spec(tables["lmm_means"], tables["lmm_followed"], plan))
     return specs
@@ -144,7 +151,8 @@ def _shap_spec(shap_t: pd.DataFrame, plan: MskAgingPlan) -> FigureSpec:
         caption="Share of the mean absolute Shapley contribution by modality (image, clinical, laboratory), per "
         f"class, condition and model, prospective cohort (n = {_n_range(shap_t['n'])} "
         "cases per panel). XGBoost: exact TreeSHAP summed within modality (log-odds scale); SVM: exact "
-        "interventional group Shapley over the 3 modalities (decision-value scale).",
+        "interventional group Shapley over the 3 modalities (decision-value scale): different "
+        "questions on different scales, so compare shares within a model, not between models.",
         draw=lambda w: modality_share_figure(shap_t, models=plan.model_names, width_mm=w),
         column="double",
     )
@@ -166,7 +174,8 @@ def _fracture_spec(
     )
     return FigureSpec(
         name=f"fracture_km_{grouping}",
-        caption=f"Cumulative incidence (1 - Kaplan-Meier) of a new fragility fracture by {what}, both cohorts, "
+        caption=f"1 - Kaplan-Meier of a new fragility fracture by {what}, both cohorts, deaths censored "
+        "(overstates the cumulative incidence when deaths compete: see the Aalen-Johansen figure), "
         f"n = {int(r['n'])} patients, {int(r['n_events'])} fractures; 95% log(-log) pointwise bands; "
         f"log-rank p = {r['p_value']:.2g}.",
         draw=lambda w: km_figure(
@@ -179,6 +188,52 @@ def _fracture_spec(
             legend_title="Stage",
             width_mm=w,
         ),
+    )
+
+
+_GROUPING = {"predicted": "Predicted stage", "dxa": "DXA stage (reference)"}
+_MODEL_LABEL = {"xgboost": "XGBoost", "svm": "SVM"}
+
+
+def _cif_spec(curves: pd.DataFrame, gray: pd.DataFrame, plan: MskAgingPlan) -> FigureSpec:
+    from studyval.figures.competing_risks import cumulative_incidence_figure
+
+    sub = curves[curves["set"] == "all"]
+    panels = sub.assign(set=sub["grouping"].map(_GROUPING), cause="New fragility fracture")
+    g = gray[(gray["set"] == "all") & (gray["cause"] == "fracture")]
+    g = g.assign(set=g["grouping"].map(_GROUPING), cause="New fragility fracture")
+    r = g.iloc[0]
+    return FigureSpec(
+        name="fracture_cif",
+        caption="Aalen-Johansen cumulative incidence of a new fragility fracture, death without a "
+        f"fracture a competing event, by stage predicted by {plan.primary_model} and by DXA stage, "
+        f"both cohorts, n = {int(r['n'])} patients, {int(r['n_events'])} fractures, "
+        f"{int(r['n_competing'])} deaths; 95% log(-log) pointwise bands; Gray's test p in each panel.",
+        draw=lambda w: cumulative_incidence_figure(
+            panels,
+            gray=g[["set", "cause", "p_value"]],
+            time_label="Months since index imaging",
+            at_risk_times=[12.0 * k for k in range(int(panels["time"].max() // 12) + 1)],
+            width_mm=w,
+        ),
+        column="double",
+    )
+
+
+def _decision_spec(dc: pd.DataFrame, plan: MskAgingPlan) -> FigureSpec:
+    from studyval.figures.calibration import decision_curve_figure
+
+    ext = dc[dc["set"] == "external"]
+    models = [_MODEL_LABEL.get(m, m) for m in plan.model_names if m in set(ext["model"])]
+    ext = ext.assign(model=ext["model"].map(lambda m: _MODEL_LABEL.get(m, m)))
+    cls = str(ext["class"].iloc[0])
+    return FigureSpec(
+        name="decision_curve_op",
+        caption=f"Decision curve of the predicted probability of {cls} in the prospective (external) "
+        f"cohort, n = {int(ext['n'].iloc[0])} patients: net benefit of acting when the probability "
+        "reaches the threshold, against treat all and treat none. Models with probabilities only "
+        "(the SVM's decision values are not probabilities).",
+        draw=lambda w: decision_curve_figure(ext, models=models, width_mm=w),
     )
 
 

@@ -9,9 +9,11 @@ objects (no pyplot global state) and saved with deterministic metadata.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +23,7 @@ matplotlib.use("Agg")
 from cycler import cycler
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
 __all__ = [
     "DOUBLE_COLUMN_MM",
@@ -163,11 +166,29 @@ def _renumber_svg_ids(path: Path) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def _settle_layout(fig: Figure) -> None:
+    """Keep the layout ``fig`` was just saved with for its later saves.
+
+    A constrained (or tight) layout is worked out again at every save, from the text
+    extents of that save's renderer; after the first save the figure keeps its positions
+    (matplotlib's placeholder engine), so that every format and resolution of a figure
+    shows the same layout and is not laid out again. A figure changed after it was saved
+    is laid out again only if asked: ``fig.set_layout_engine("constrained")``.
+    """
+    engine = fig.get_layout_engine()
+    if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
+        fig.set_layout_engine("none")
+
+
 def png_bytes(fig: Figure, dpi: int) -> bytes:
-    """``fig`` rendered as PNG at ``dpi`` (resolution recorded, no software tag)."""
+    """``fig`` rendered as PNG at ``dpi`` (resolution recorded, no software tag).
+
+    The figure's layout is settled by its first save (:func:`_settle_layout`).
+    """
     buf = io.BytesIO()
     with matplotlib.rc_context(RC):
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    _settle_layout(fig)
     return buf.getvalue()
 
 
@@ -183,15 +204,100 @@ def tiff_from_png(png: bytes, path: Path, *, dpi: int) -> Path:
     return Path(path)
 
 
+#: Font tables left out of the subset embedded in a PDF: matplotlib's own list (font tool
+#: stamps, bitmaps, Apple layout) plus the OpenType layout tables. A PDF viewer draws each
+#: glyph by its number with the metrics the PDF gives; substitution, positioning and kerning
+#: tables are never read from an embedded font (matplotlib kerns from the full font while
+#: laying out text), and subsetting them is most of the time a PDF takes to write.
+_DROPPED_FONT_TABLES = (
+    "FFTM", "PfEd", "BDF", "meta", "MERG", "TSIV", "Zapf", "bdat", "bloc", "cidg", "fdsc",
+    "feat", "fmtx", "fond", "just", "kerx", "ltag", "morx", "trak", "xref",
+    "GSUB", "GPOS", "GDEF", "BASE", "JSTF", "MATH", "kern",
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=512)
+def _font_subset(
+    path: str, face_index: int, size: int, mtime_ns: int, glyphs: tuple[int, ...]
+) -> tuple[bytes, tuple[tuple[int, int], ...]]:
+    """The TrueType subset of a font file holding ``glyphs`` (bytes), and old-to-new glyph numbers.
+
+    ``size`` and ``mtime_ns`` (of the font file) only key the cache to the file's contents.
+    """
+    from fontTools import subset
+
+    options = subset.Options(glyph_names=True, recommended_glyphs=True)
+    options.drop_tables += list(_DROPPED_FONT_TABLES)
+    options.font_number = face_index
+    with subset.load_font(path, options) as font:
+        subsetter = subset.Subsetter(options=options)
+        subsetter.populate(gids=list(glyphs))
+        subsetter.subset(font)
+        buf = io.BytesIO()
+        font.save(buf, reorderTables=False)
+    return buf.getvalue(), tuple(sorted(subsetter.glyph_index_map.items()))
+
+
+@contextlib.contextmanager
+def _pdf_font_subsets() -> Iterator[None]:
+    """While saving a PDF, subset embedded fonts without their layout tables, once per process.
+
+    Replaces matplotlib's TrueType subsetter (``get_glyphs_subset`` of the PDF/PS backends,
+    matplotlib 3.10 and later) by :func:`_font_subset`: the same glyphs and outlines, no
+    OpenType layout tables (:data:`_DROPPED_FONT_TABLES`), and a subset already made for the
+    same font and glyphs is reused. Every subset, new or reused, is read back from its bytes,
+    so the PDF's bytes do not depend on what the process drew before. With another matplotlib
+    (no ``SubsetResults``) its own subsetter runs.
+    """
+    try:
+        from fontTools.ttLib import TTFont
+        from matplotlib.backends import _backend_pdf_ps as pdf_ps
+    except ImportError:  # pragma: no cover - matplotlib's PDF backend needs fontTools
+        yield
+        return
+    results = getattr(pdf_ps, "SubsetResults", None)
+    original = getattr(pdf_ps, "get_glyphs_subset", None)
+    if results is None or original is None:
+        yield
+        return
+
+    @contextlib.contextmanager
+    def subset_from_cache(fontfile: str, glyphs: Iterable[int]) -> Iterator[object]:
+        path = str(fontfile)
+        stat = Path(path).stat()
+        data, mapping = _font_subset(
+            path,
+            int(getattr(fontfile, "face_index", 0)),
+            stat.st_size,
+            stat.st_mtime_ns,
+            tuple(sorted({int(g) for g in glyphs})),
+        )
+        font = TTFont(io.BytesIO(data), recalcTimestamp=False, recalcBBoxes=False)
+        try:
+            yield results(font, dict(mapping))
+        finally:
+            font.close()
+
+    pdf_ps.get_glyphs_subset = subset_from_cache
+    try:
+        yield
+    finally:
+        pdf_ps.get_glyphs_subset = original
+
+
 def save_as(fig: Figure, path: Path, *, dpi: int | None = None) -> Path:
     """Save ``fig`` at ``path`` with deterministic bytes; the format follows the suffix.
 
-    * ``.pdf``: TrueType fonts embedded (``pdf.fonttype`` 42), no dates or producer;
+    * ``.pdf``: TrueType fonts embedded (``pdf.fonttype`` 42; subsets without OpenType
+      layout tables, :func:`_pdf_font_subsets`), no dates or producer;
     * ``.svg``: text as paths, sequential element ids, no date;
     * ``.png``: ``dpi`` (default 300), resolution recorded, no software tag;
     * ``.tif``/``.tiff``: ``dpi`` (default 300), RGB (white background, no alpha),
       LZW-compressed, resolution tag in dots per inch, drawn through the same
       PNG rendering as ``.png``.
+
+    The first save of a figure settles its layout: later saves (other formats or
+    resolutions) draw it with the same positions (:func:`_settle_layout`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -202,9 +308,14 @@ def save_as(fig: Figure, path: Path, *, dpi: int | None = None) -> Path:
             d = int(dpi or RC["savefig.dpi"])
             tiff_from_png(png_bytes(fig, d), path, dpi=d)
         elif suffix == ".pdf":
-            fig.savefig(path, metadata={"CreationDate": None, "Producer": None, "Creator": None})
+            with _pdf_font_subsets():
+                fig.savefig(
+                    path, metadata={"CreationDate": None, "Producer": None, "Creator": None}
+                )
+            _settle_layout(fig)
         elif suffix == ".svg":
             fig.savefig(path, metadata={"Date": None, "Creator": None})
+            _settle_layout(fig)
             _renumber_svg_ids(path)
         else:
             raise ValueError(f"cannot save a figure as {path.name}: use .pdf, .svg, .png or .tiff")

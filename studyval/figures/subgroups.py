@@ -78,6 +78,7 @@ def forest_figure(
     title: str | None = None,
     heterogeneity: pd.DataFrame | None = None,
     width_mm: float = DOUBLE_COLUMN_MM,
+    level_header: str = "Subgroup",
 ) -> Figure:
     """Forest plot: one row per subgroup level, point and CI, n, and the overall estimate.
 
@@ -165,7 +166,7 @@ def forest_figure(
         ax.patch.set_visible(False)  # let the heterogeneity line run under the plot area
         ys = np.arange(n_lines)[::-1].astype(float)
         ax.set_ylim(-0.7, n_lines - 0.3)
-        ax_left.text(0.0, n_lines - 0.3, "Subgroup", fontweight="bold", va="bottom")
+        ax_left.text(0.0, n_lines - 0.3, level_header, fontweight="bold", va="bottom")
         ax_left.text(1.0, n_lines - 0.3, "n", fontweight="bold", va="bottom", ha="right")
         ax_right.text(0.04, n_lines - 0.3, f"{estimate_label} (CI)", fontweight="bold", va="bottom")
         for a in (ax_left, ax_right):

@@ -70,7 +70,12 @@ def flow_stages(flow: pd.DataFrame, plan: OpportunisticPlan) -> pd.DataFrame:
             },
             {
                 "key": f"later_{period}",
-                "text": f"Later scans of a patient\n(all-scans analysis only)\nn = {n('later_scans', period)}",
+                "text": f"Later scans of a patient\n(all-scans analysis only)\nn = {n('later_scans', period)}"
+                + (
+                    f"\nof which patient seen in an\nearlier period: {n('earlier_period_patient', period)}"
+                    if n("earlier_period_patient", period)
+                    else ""
+                ),
                 "x": x + 0.2,
                 "row": 3,
                 "parent": f"included_{period}",
@@ -111,7 +116,12 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: OpportunisticPlan) -> li
             name="flow",
             caption=(
                 "STARD flow diagram of CT scans by period. Counts are scans unless stated; the primary "
-                "analyses use the first included scan of each patient in each period."
+                "analyses use the first included scan of each patient in each period"
+                + (
+                    ", a patient scanned in both periods only in the period of the first scan."
+                    if plan.unit.patients_in_both_periods == "first_period"
+                    else "."
+                )
             ),
             draw=lambda w: flow_figure(flow_stages(flow, plan), width_mm=w),
             column="double",

@@ -689,7 +689,8 @@ def checklist(
         ),
         "23a": (
             f"Primary model: td-AUC internal {pm('internal', 'td_auc')}, "
-            f"external {pm('external', 'td_auc')}; by sex in the subgroup table.",
+            f"external {pm('external', 'td_auc')}; discrimination by sex in the subgroup table "
+            "(calibration by subgroup is not reported).",
             "Performance",
         ),
         "23b": ("Internal vs external side by side.", "Performance"),

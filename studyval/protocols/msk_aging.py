@@ -18,15 +18,25 @@ Development: nested, patient-grouped cross-validation on the retrospective
 cohort (out-of-fold predictions); external validation: the final model
 (tuned by grouped CV on the whole retrospective cohort) applied once to the
 prospective cohort. Both hospitals are reported separately and together.
-Secondary: modality-level SHAP, new fragility fractures by predicted stage
-(Kaplan-Meier, log-rank, Cox), VAS/OKS at 6-36 months (REML mixed model with
-a random patient intercept) with the number followed per visit.
+Secondary: modality-level SHAP (shares with bootstrap intervals), new
+fragility fractures by predicted stage with death a competing event
+(Aalen-Johansen, Gray's test, cause-specific Cox and Fine-Gray, adjusted for
+the DXA-driven treatment, age and sex; Kaplan-Meier, log-rank and Cox with
+deaths censored for reference), VAS/OKS at 6-36 months (REML mixed model with
+a random patient intercept; random-slope sensitivity analysis) with the number
+followed per visit. Also: cumulative AUCs and ordinal c-indices, per-class
+calibration and the decision curve of the probabilistic models, and the
+provenance of the image features (a patient the encoder was trained on is
+refused among the evaluated ones).
 
 The analysis is the registered steps of the multimodal-staging study type
 (:mod:`studyval.steps.multimodal_staging`): ``flow``, ``baseline``,
 ``sample_size`` and ``fusion_models`` in every run, then the steps the plan's
 ``endpoints[].analyses`` name (``multiclass_auc``, ``confusion_matrix``,
-``weighted_kappa``, ``shap``, ``kaplan_meier``, ``cox``, ``mixed_model``).
+``ordinal_discrimination``, ``calibration``, ``decision_curve``,
+``weighted_kappa``, ``shap``, ``kaplan_meier``, ``cox``,
+``cumulative_incidence``, ``competing_regression``, ``mixed_model``,
+``mixed_model_slope``).
 This module holds what is the study's own: its eligibility rules and its
 TRIPOD+AI checklist; the figures are in :mod:`studyval.figures.msk_aging`.
 """
@@ -60,8 +70,10 @@ SLUG = "msk-aging"
 #: Columns that describe the patient and must agree on the rows of one patient.
 PATIENT_COLUMNS = tuple(
     "site cohort age sex bmi_kg_m2 ctx_ng_ml p1np_ng_ml calcium_mmol_l phosphorus_mmol_l "
-    "op_img_1 op_img_2 op_img_3 op_img_4 dxa_t_score fracture_followup_months "
-    "new_fragility_fracture vas_m6 vas_m12 vas_m24 vas_m36 oks_m6 oks_m12 oks_m24 oks_m36 "
+    "op_img_1 op_img_2 op_img_3 op_img_4 op_encoder_training kl_encoder_training dxa_t_score "
+    "fracture_followup_months "
+    "new_fragility_fracture death_without_fracture osteoporosis_treatment "
+    "vas_m6 vas_m12 vas_m24 vas_m36 oks_m6 oks_m12 oks_m24 oks_m36 "
     "exclusion_reason".split()
 )
 
@@ -112,6 +124,20 @@ def needed_columns(plan: MskAgingPlan) -> dict[str, str]:
     needs[plan.fracture.event] = (
         "analysis of new fragility fractures by predicted stage (the event)"
     )
+    for emb in plan.embeddings:
+        if emb.training_flag is not None:
+            needs[emb.training_flag] = (
+                f"provenance check of the {emb.features.replace('_', ' ')} features (the patients "
+                "the encoder was trained or fine-tuned on)"
+            )
+    fr = plan.fracture
+    if fr.competing_event is not None:
+        needs[fr.competing_event] = (
+            "competing-risk analysis of new fragility fractures (death without a fracture, the "
+            "competing event)"
+        )
+    for col in fr.adjust_for:
+        needs.setdefault(col, "adjusted competing-risk models of new fragility fractures")
     for outcome, cols in plan.longitudinal.outcomes.items():
         label = plan.longitudinal.labels.get(outcome, outcome)
         for col, month in cols.items():
@@ -194,7 +220,42 @@ def check_eligibility(clinical: pd.DataFrame, plan: MskAgingPlan, *, label: str)
         *m.laboratory,
         plan.fracture.time,
         plan.fracture.event,
+        *([] if plan.fracture.competing_event is None else [plan.fracture.competing_event]),
+        *plan.fracture.adjust_for,
+        *[e.training_flag for e in plan.embeddings if e.training_flag is not None],
     ]
+    for emb in plan.embeddings:
+        flag = emb.training_flag
+        if flag is None or flag not in inc.columns:
+            continue
+        for idx in inc.index[inc[flag].eq(True).fillna(False).to_numpy(bool)]:
+            problems.append(
+                Violation(
+                    label,
+                    flag,
+                    int(idx) + 2,
+                    f"included patient {inc.at[idx, 'patient_id']} was in the training or "
+                    f"fine-tuning set of the encoder of the {emb.features.replace('_', ' ')} "
+                    "features: evaluated results would be optimistic (re-extract the features "
+                    "with an encoder trained without the evaluated patients, or exclude the "
+                    "patient with a declared reason)",
+                    "true",
+                )
+            )
+    death = plan.fracture.competing_event
+    if death is not None and {death, plan.fracture.event} <= set(inc.columns):
+        both = inc[death].eq(True) & inc[plan.fracture.event].eq(True)
+        for idx in inc.index[both.fillna(False).to_numpy(bool)]:
+            problems.append(
+                Violation(
+                    label,
+                    death,
+                    int(idx) + 2,
+                    f"true together with {plan.fracture.event}: follow-up ends at the first "
+                    "event, a fracture or death without one",
+                    "true",
+                )
+            )
     for col in needed:
         if col not in inc.columns:
             continue
@@ -304,7 +365,10 @@ def checklist(plan: MskAgingPlan, tables: dict[str, pd.DataFrame], cohort: Cohor
             "Models",
         ),
         "12c": (
-            "; ".join(f"{m.name}: {m.kind}, grid {m.grid}, fixed {m.fixed}" for m in plan.models)
+            "; ".join(
+                f"{m.name} ({m.kind}): tuned {_settings(m.grid)}; fixed {_settings(m.fixed)}"
+                for m in plan.models
+            )
             + f"; tuning criterion: mean inner macro AUC; seed {plan.seed}.",
             "Models",
         ),
@@ -312,7 +376,19 @@ def checklist(plan: MskAgingPlan, tables: dict[str, pd.DataFrame], cohort: Cohor
         "12e": (
             "One-vs-rest AUC (DeLong; knee level clustered DeLong), macro AUC, Hand & Till's M, confusion "
             "matrices, sensitivity and specificity per class, weighted kappa and accuracy within one grade "
-            "(patient-level bootstrap CIs for knees).",
+            "(patient-level bootstrap CIs for knees)"
+            + (
+                "; cumulative AUCs and ordinal c-indices (Harrell's c, ORC)"
+                if "ordinal_discrimination" in tables
+                else ""
+            )
+            + (
+                "; one-vs-rest calibration (intercept, slope, Brier) of the probabilistic models"
+                if "calibration" in tables
+                else ""
+            )
+            + ("; decision curve of osteoporosis" if "decision_curve" in tables else "")
+            + ".",
             "Discrimination",
         ),
         "12f": (
@@ -357,3 +433,32 @@ PROTOCOL = StudyProtocol(
     requires_predictions=False,
     steps=REGISTRY,
 )
+
+
+#: Hyperparameters in words, for the checklist (the plan keeps the libraries' names).
+_HYPERPARAMETERS = {
+    "max_depth": "maximum tree depth",
+    "n_estimators": "number of trees",
+    "learning_rate": "learning rate",
+    "max_bin": "histogram bins",
+    "subsample": "row subsample",
+    "colsample_bytree": "column subsample per tree",
+    "min_child_weight": "minimum child weight",
+    "tree_method": "tree method",
+    "n_jobs": "threads",
+    "kernel": "kernel",
+    "gamma": "kernel coefficient gamma",
+    "C": "cost C",
+}
+
+
+def _settings(values: dict) -> str:
+    """``{max_depth: [2, 3]}`` as "maximum tree depth 2 or 3" (none: "nothing")."""
+    if not values:
+        return "nothing"
+    parts = []
+    for key, value in values.items():
+        shown = " or ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+        parts.append(f"{_HYPERPARAMETERS.get(key, str(key).replace('_', ' '))} {shown}")
+    return ", ".join(parts)
+

@@ -12,40 +12,42 @@ patient, so the DeLong and binomial methods' independence holds; the plan's
 ``sets.primary_cases``). Analyses of all fractured vertebrae with
 patient-clustered intervals are the plan's ``clustered_auc`` step.
 
-The analyses are the steps of the diagnostic-accuracy study type
-(:mod:`studyval.steps.diagnostic`: AUC, ROC, accuracy, comparisons,
-calibration, decision curves, subgroups, clustered AUC, sample size) that the
-plan's ``endpoints[].analyses`` name. This module adds only what is the
-study's own: its eligibility rules, the participant flow and the baseline
-table (steps ``flow`` and ``baseline``), the derived subgroup variables (age
-band, WHO bone-density category, vertebral region), the STARD items filled
-from its dates, and its imaging chain. Its figures are
-:mod:`studyval.figures.ovcf_chronicity`.
+The study is an instance of the diagnostic-accuracy study type
+(:mod:`studyval.study_types.diagnostic_accuracy`): its analyses are the
+type's steps (:mod:`studyval.steps.diagnostic`: AUC, ROC, accuracy,
+comparisons, calibration, decision curves, subgroups, clustered AUC, sample
+size) that the plan's ``endpoints[].analyses`` name, its participant flow is
+the type's ``flow`` step, and its eligibility bounds (age, CT-MRI interval),
+the values constant within a patient and the derived age band and vertebral
+region are the plan's ``cohort:`` section. This module adds only what is the
+study's own, as declared extras: the messages of its eligibility check (read
+from the plan's rules) with exactly one index vertebra per patient, the WHO
+bone-density category (mixed open and closed bounds, which bins cannot
+express), two extra rows of the type's baseline table (vertebrae per patient,
+level of the index fracture: step ``baseline``), the STARD items filled from
+its dates and its imaging chain. Its figures are :mod:`studyval.figures.ovcf_chronicity`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from studyval.analysis.descriptive import baseline_table
 from studyval.checklists import stard_2015
-from studyval.cohort import (
-    Cohort,
-    absent_column_violations,
-    failure_reason_summary,
-    join_predictions,
-)
-from studyval.errors import Violation
+from studyval.cohort import Cohort, absent_column_violations
+from studyval.errors import StudyvalError, Violation
 from studyval.figures.ovcf_chronicity import figure_specs
 from studyval.plan import AnalysisPlan
 from studyval.protocol import StudyProtocol, steps_analysis
 from studyval.steps import diagnostic
-from studyval.steps.common import BASELINE, FLOW
+from studyval.steps.common import BASELINE
 from studyval.steps.registry import StepContext, StepRegistry
+from studyval.study_cohort import CohortRule, CohortSpec, derive_variables, included_rows
+from studyval.study_types import diagnostic_accuracy as study_type
 
 __all__ = [
     "PROTOCOL",
@@ -63,24 +65,35 @@ __all__ = [
 ]
 
 SLUG = "ovcf-chronicity"
-SETS = ("external", "internal")
-MAX_CT_MRI_DAYS = 14
-MIN_AGE = 50
+
+
+def _rule(plan: AnalysisPlan, reason: str) -> CohortRule:
+    """The plan's ``cohort.rules`` entry with exclusion reason ``reason``."""
+    for rule in plan.cohort.rules if plan.cohort is not None else []:
+        if rule.reason == reason:
+            return rule
+    raise StudyvalError(
+        f"the plan of {SLUG} has no cohort rule with reason {reason!r} (cohort.rules); its "
+        "eligibility check reads the bound from there"
+    )
 
 
 def check_eligibility(clinical: pd.DataFrame, plan: AnalysisPlan, *, label: str) -> list[Violation]:
-    """Protocol rules that span rows or columns of the clinical table.
+    """Protocol rules that span rows or columns of the clinical table, bounds from the plan's ``cohort``.
 
-    * one site, age, sex and exclusion reason per patient;
+    * the columns of ``cohort.constant_within_patient`` (site, age, sex,
+      exclusion reason) are constant within a patient;
     * exactly one index vertebra per patient;
-    * an included patient (``exclusion_reason == "none"``) is >= 50 years old
-      and had the MRI less than 14 days from the CT (either order);
+    * an included patient (``cohort.exclusion``) meets the ``cohort.rules``:
+      age at least the ``age_under_50`` rule's minimum (50) and MRI at most the
+      ``ct_mri_interval_14d_or_more`` rule's ``max_days`` (13) from the CT, either order;
     * ``dxa_t_score`` is present as a column (its cells may be empty): the
       baseline table and the plan's ``bmd_category`` subgroup use it.
     """
     problems = absent_column_violations(clinical, needed_columns(plan), label=label)
+    spec = plan.cohort or CohortSpec()
     by_patient = clinical.groupby("patient_id", observed=True, sort=False)
-    for col in ("site", "age", "sex", "exclusion_reason"):
+    for col in spec.constant_within_patient:
         n_distinct = by_patient[col].nunique(dropna=False)
         for pid in n_distinct.index[n_distinct > 1]:
             idx = clinical.index[clinical["patient_id"] == pid]
@@ -103,28 +116,32 @@ def check_eligibility(clinical: pd.DataFrame, plan: AnalysisPlan, *, label: str)
                 f"patient {pid} has {int(n_index[pid])} index vertebrae; exactly one is required",
             )
         )
-    included = clinical["exclusion_reason"] == "none"
-    young = included & (clinical["age"] < MIN_AGE)
+    included = included_rows(clinical, plan.cohort)
+    age_rule = _rule(plan, "age_under_50")
+    young = included & (clinical[str(age_rule.column)] < age_rule.min)
     for idx in clinical.index[young.fillna(False)]:
         problems.append(
             Violation(
                 label,
                 "age",
                 int(idx) + 2,
-                f"included patient is younger than {MIN_AGE}; set exclusion_reason to age_under_50",
+                f"included patient is younger than {age_rule.min:g}; set exclusion_reason to "
+                f"{age_rule.reason}",
                 str(clinical.at[idx, "age"]),
             )
         )
-    gap = (clinical["mri_date"] - clinical["ct_date"]).dt.days.abs()
-    late = included & (gap >= MAX_CT_MRI_DAYS)
+    gap_rule = _rule(plan, "ct_mri_interval_14d_or_more")
+    ct, mri = gap_rule.interval
+    gap = (clinical[mri] - clinical[ct]).dt.days.abs()
+    late = included & (gap > gap_rule.max_days)
     for idx in clinical.index[late.fillna(False)]:
         problems.append(
             Violation(
                 label,
-                "mri_date",
+                mri,
                 int(idx) + 2,
-                f"included case has CT and MRI {int(gap[idx])} days apart (must be < {MAX_CT_MRI_DAYS}); "
-                "set exclusion_reason to ct_mri_interval_14d_or_more",
+                f"included case has CT and MRI {int(gap[idx])} days apart (must be < "
+                f"{gap_rule.max_days + 1}); set exclusion_reason to {gap_rule.reason}",
             )
         )
     return problems
@@ -153,148 +170,36 @@ def needed_columns(plan: AnalysisPlan) -> dict[str, str]:
 
 # ----------------------------------------------------------------------------- flow
 
-
-def flow_counts(cohort: Cohort, plan: AnalysisPlan) -> pd.DataFrame:
-    """Participant-flow counts for the STARD diagram.
-
-    Returns a tidy table with columns ``stage, set, site, group, n_patients,
-    n_cases, detail``: screened; excluded by reason; included by site and
-    class; split by patient; for each evaluation set the index-test failures
-    of the primary model (``detail``: each failure category with its count,
-    ``"image unreadable (2); segmentation failed (1)"``) and the analysed
-    patients by class.
-    """
-    clin = cohort.clinical
-    pos, neg = plan.outcome.positive, plan.outcome.negative
-    rows: list[dict[str, object]] = []
-
-    def add(
-        stage: str,
-        frame: pd.DataFrame,
-        *,
-        set_: str = "",
-        site: str = "",
-        group: str = "",
-        detail: str = "",
-    ) -> None:
-        rows.append(
-            {
-                "stage": stage,
-                "set": set_,
-                "site": site,
-                "group": group,
-                "n_patients": int(frame["patient_id"].nunique()),
-                "n_cases": len(frame),
-                "detail": detail,
-            }
-        )
-
-    add("screened", clin)
-    excluded = clin[clin["exclusion_reason"] != "none"]
-    add("excluded", excluded)
-    for reason in clin["exclusion_reason"].cat.categories:
-        if reason == "none":
-            continue
-        add("excluded_reason", excluded[excluded["exclusion_reason"] == reason], group=str(reason))
-    included = clin[clin["exclusion_reason"] == "none"]
-    add("included", included)
-    idx_incl = included[included["index_vertebra"].astype(bool)]
-    for site in clin["site"].cat.categories:
-        for cls in (pos, neg):
-            sub_p = idx_incl[(idx_incl["site"] == site) & (idx_incl[plan.outcome.variable] == cls)]
-            pids = set(sub_p["patient_id"])
-            add(
-                "included_site_class",
-                included[included["patient_id"].isin(pids)],
-                site=str(site),
-                group=cls,
-            )
-    preds = cohort.predictions
-    primary = preds[preds["model_name"] == plan.primary_model]
-    split_of = primary.drop_duplicates("patient_id").set_index("patient_id")["split"].astype(str)
-    for split in ("development", "internal", "external"):
-        pids = set(split_of.index[split_of == split])
-        add("split", included[included["patient_id"].isin(pids)], set_=split)
-    for set_ in SETS:
-        in_set = primary[(primary["split"] == set_) & primary["index_vertebra"].astype(bool)]
-        failed = in_set[in_set["status"] == "failed"]
-        add(
-            "index_test_failed",
-            failed,
-            set_=set_,
-            detail=failure_reason_summary(failed["failure_reason"]),
-        )
-        ok = in_set[in_set["status"] == "ok"]
-        for cls in (pos, neg):
-            add("analysed", ok[ok[plan.outcome.variable] == cls], set_=set_, group=cls)
-    return pd.DataFrame(rows)
+#: Participant-flow counts for the STARD diagram: the study type's (see its docstring).
+flow_counts = study_type.flow_counts
 
 
 # ----------------------------------------------------------------------------- derived variables
 
-REGIONS = {
-    **{f"T{i}": "thoracic (T1-T10)" for i in range(1, 11)},
-    **{lvl: "thoracolumbar (T11-L2)" for lvl in ("T11", "T12", "L1", "L2")},
-    **{lvl: "lumbar (L3-L5)" for lvl in ("L3", "L4", "L5")},
-}
-DERIVED_LEVELS = {
-    "age_band": ["50-64", "65-79", ">=80"],
-    "bmd_category": ["osteoporosis", "osteopenia", "normal"],
-    "vertebral_region": ["thoracic (T1-T10)", "thoracolumbar (T11-L2)", "lumbar (L3-L5)"],
-}
+#: Levels of the WHO bone-density category, in order of the T-score.
+BMD_LEVELS = ["osteoporosis", "osteopenia", "normal"]
 
 
-def derive_subgroup_variables(frame: pd.DataFrame) -> pd.DataFrame:
+def derive_subgroup_variables(frame: pd.DataFrame, cohort: CohortSpec | None) -> pd.DataFrame:
     """Add the plan's derived subgroup variables (definitions in plan.yml).
 
-    ``age_band``: 50-64, 65-79, >=80 years. ``bmd_category`` (WHO): T <= -2.5
-    osteoporosis, -2.5 < T < -1.0 osteopenia, T >= -1.0 normal; missing stays
-    missing (its own level in the tables, never tested). ``vertebral_region``:
-    thoracic T1-T10, thoracolumbar T11-L2, lumbar L3-L5.
+    ``age_band`` and ``vertebral_region`` are the plan's ``cohort.derived``
+    (:func:`studyval.study_cohort.derive_variables`). ``bmd_category`` (WHO) is
+    this protocol's own: T <= -2.5 osteoporosis, -2.5 < T < -1.0 osteopenia,
+    T >= -1.0 normal; missing stays missing (its own level in the tables, never
+    tested).
     """
-    out = frame.copy()
-    age = out["age"].astype(float)
-    out["age_band"] = pd.Categorical(
-        np.select(
-            [age < 65, age < 80], DERIVED_LEVELS["age_band"][:2], DERIVED_LEVELS["age_band"][2]
-        ),
-        categories=DERIVED_LEVELS["age_band"],
-    )
+    out = derive_variables(frame, cohort)
     t = out["dxa_t_score"].astype(float)
-    bmd = np.select([t <= -2.5, t < -1.0, t >= -1.0], DERIVED_LEVELS["bmd_category"], default="")
-    out["bmd_category"] = pd.Categorical(
-        np.where(bmd == "", None, bmd), categories=DERIVED_LEVELS["bmd_category"]
-    )
-    out["vertebral_region"] = pd.Categorical(
-        out["vertebral_level"].astype(str).map(REGIONS),
-        categories=DERIVED_LEVELS["vertebral_region"],
-    )
+    bmd = np.select([t <= -2.5, t < -1.0, t >= -1.0], BMD_LEVELS, default="")
+    out["bmd_category"] = pd.Categorical(np.where(bmd == "", None, bmd), categories=BMD_LEVELS)
     return out
 
 
-def join(
-    clinical: pd.DataFrame,
-    predictions: pd.DataFrame,
-    plan: AnalysisPlan,
-    *,
-    clinical_label: str,
-    predictions_label: str,
-) -> Cohort:
-    """:func:`studyval.cohort.join_predictions`, then the derived subgroup variables.
-
-    The plan's subgroup steps read ``age_band``, ``bmd_category`` and
-    ``vertebral_region`` from the cohort's prediction table like any other column.
-    """
-    cohort = join_predictions(
-        clinical,
-        predictions,
-        plan,
-        clinical_label=clinical_label,
-        predictions_label=predictions_label,
-    )
-    return Cohort(
-        clinical=cohort.clinical, predictions=derive_subgroup_variables(cohort.predictions)
-    )
+#: The study type's join, with the protocol's bone-density category added to both tables: the
+#: plan's subgroup steps read ``age_band``, ``bmd_category`` and ``vertebral_region`` from the
+#: cohort's prediction table like any other column.
+join = partial(study_type.join, derive=lambda frame: derive_subgroup_variables(frame, None))
 
 
 # ----------------------------------------------------------------------------- own steps
@@ -302,49 +207,46 @@ def join(
 _OWN = StepRegistry(SLUG)
 
 
-@_OWN.step("flow", produces=[FLOW])
-def _flow_step(cohort: Cohort, plan: AnalysisPlan, ctx: StepContext) -> dict[str, pd.DataFrame]:
-    """Participant flow (STARD item 19)."""
-    ctx.progress("participant flow and baseline characteristics")
-    return {"flow": flow_counts(cohort, plan)}
-
-
 @_OWN.step("baseline", produces=[BASELINE])
 def baseline(cohort: Cohort, plan: AnalysisPlan, ctx: StepContext) -> dict[str, pd.DataFrame]:
     """Baseline characteristics of the included patients (index vertebra), by class and by site.
 
-    Age, DXA T-score, fractured vertebrae per patient, sex, index level
-    (thoracolumbar or other) and site (by class) or class (by site).
+    The study type's baseline table (:func:`studyval.study_types.diagnostic_accuracy.baseline_counts`)
+    of the plan's ``cohort.baseline`` (age, DXA T-score, sex; by class and by site), with this
+    study's two extras: fractured vertebrae per patient (continuous) and the level of the index
+    fracture (thoracolumbar T11-L2 or other).
     """
     clin = cohort.clinical
-    inc = clin[clin["exclusion_reason"] == "none"]
-    per_patient = inc[inc["index_vertebra"].astype(bool)].copy()
+    inc = clin[included_rows(clin, plan.cohort).to_numpy(bool)]
     n_vert = inc.groupby("patient_id", observed=True).size()
-    per_patient["fractured_vertebrae"] = per_patient["patient_id"].map(n_vert).astype(float)
-    per_patient["index_level_region"] = pd.Categorical(
-        np.select(
-            [per_patient["vertebral_level"].astype(str).isin(["T11", "T12", "L1", "L2"])],
-            ["thoracolumbar (T11-L2)"],
-            default="other",
+    extra = clin.assign(
+        fractured_vertebrae=clin["patient_id"].map(n_vert).astype(float),
+        index_level_region=pd.Categorical(
+            np.select(
+                [clin["vertebral_level"].astype(str).isin(["T11", "T12", "L1", "L2"])],
+                ["thoracolumbar (T11-L2)"],
+                default="other",
+            ),
+            categories=["thoracolumbar (T11-L2)", "other"],
         ),
-        categories=["thoracolumbar (T11-L2)", "other"],
     )
-    out = []
-    for grouping, col in (("class", plan.outcome.variable), ("site", "site")):
-        tab = baseline_table(
-            per_patient,
-            group=col,
-            continuous=["age", "dxa_t_score", "fractured_vertebrae"],
-            categorical=["sex", "index_level_region"]
-            + (["site"] if col != "site" else [plan.outcome.variable]),
-        )
-        tab.insert(0, "grouping", grouping)
-        out.append(tab)
-    return {"baseline": pd.concat(out, ignore_index=True)}
+    spec = (plan.cohort or CohortSpec()).baseline
+    with_extras = spec.model_copy(
+        update={
+            "continuous": [*spec.continuous, "fractured_vertebrae"],
+            "categorical": [*spec.categorical, "index_level_region"],
+        }
+    )
+    cohort_spec = (plan.cohort or CohortSpec()).model_copy(update={"baseline": with_extras})
+    table = study_type.baseline_counts(
+        Cohort(clinical=extra, predictions=cohort.predictions),
+        plan.model_copy(update={"cohort": cohort_spec}),
+    )
+    return {"baseline": table}
 
 
-#: The plan's steps: the diagnostic-accuracy study type and this study's own.
-REGISTRY = diagnostic.REGISTRY.including(_OWN, name=SLUG)
+#: The plan's steps: the diagnostic-accuracy study type's (its flow included) and this study's own.
+REGISTRY = diagnostic.REGISTRY.including(study_type.FLOW_STEPS, _OWN, name=SLUG)
 #: Runs the steps every run has, then those the plan's endpoints name.
 analyse = steps_analysis(REGISTRY, always=("flow", "baseline", "models", "sample_size"))
 

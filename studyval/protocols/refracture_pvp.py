@@ -11,31 +11,35 @@ plan's Cox models are developed on all included patients and validated
 internally by Harrell's bootstrap optimism correction; deaths before a
 re-fracture are a competing event (cause-specific Cox model, deaths censored
 in the Kaplan-Meier based measures, controls in the time-dependent AUC); the
-report says so and counts the deaths. What is this study's own is here: its
-eligibility rules, the participant flow with its exclusion reasons, the
-baseline table and the TRIPOD+AI checklist text; its figures are in
-:mod:`studyval.figures.refracture_pvp`.
+report says so and counts the deaths.
+
+The study is an instance of the prognostic-model study type
+(:mod:`studyval.study_types.prognostic_model`): its plan's ``cohort`` section
+holds the registry's eligibility bounds (age 50-90, 1-3 fractured vertebrae,
+checked by :func:`studyval.study_cohort.check_cohort_rules`) and the baseline
+table, its ``extra`` the exclusion reasons in words; the participant flow and
+the baseline table are the type's steps. What is this study's own is here:
+the follow-up checks against the surgery and follow-up dates, the TRIPOD+AI
+checklist text; its figures are in :mod:`studyval.figures.refracture_pvp`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from studyval.analysis.descriptive import baseline_table
-from studyval.analysis.kaplan_meier import kaplan_meier
 from studyval.checklists_tripod import tripod_ai_2024
 from studyval.cohort import Cohort, absent_column_violations
 from studyval.errors import Violation
 from studyval.figures.refracture_pvp import figure_specs
 from studyval.plan import PredictionModelPlan
-from studyval.protocol import StudyProtocol, flow_count, steps_analysis
+from studyval.protocol import flow_count
 from studyval.steps import prognostic
-from studyval.steps.common import BASELINE, FLOW
-from studyval.steps.registry import StepContext, StepRegistry, TableSpec
+from studyval.study_cohort import check_cohort_rules, included_rows
+from studyval.study_types import prognostic_model
 
 __all__ = [
     "ALWAYS",
@@ -49,18 +53,6 @@ __all__ = [
 ]
 
 SLUG = "refracture-pvp"
-MIN_AGE, MAX_AGE = 50, 90
-MIN_VERT, MAX_VERT = 1, 3
-#: Readable exclusion reasons (flow table, diagram and checklist).
-REASON_LABELS = {
-    "age_outside_50_90": "age outside 50-90 years",
-    "fractured_vertebrae_outside_1_3": "fractured vertebrae outside 1-3",
-    "no_acute_fracture_on_mri": "no acute fracture on MRI",
-    "scoliosis_prior_vertebroplasty_or_fixation": "severe scoliosis, prior vertebroplasty or fixation",
-    "spinal_infection_or_malignancy": "spinal infection or malignancy",
-    "mental_cognitive_or_critical_illness": "mental disease, cognitive impairment or critical illness",
-    "incomplete_preoperative_data": "incomplete preoperative data (plan)",
-}
 #: Columns an included patient must have (predictors and follow-up).
 REQUIRED_INCLUDED = (
     "bmd_t_score",
@@ -78,8 +70,11 @@ REQUIRED_INCLUDED = (
 def needed_columns(plan: PredictionModelPlan) -> dict[str, str]:
     """Clinical columns the dictionary lets be left out but the plan uses: column -> use, in words.
 
-    The dictionary makes them optional because an excluded patient may lack
-    them; the analyses of the included patients need every one.
+    The study type's (:func:`studyval.study_types.prognostic_model.needed_columns`:
+    the models' covariates, the follow-up time and the event code) and the end
+    of follow-up date (this study's follow-up check). The dictionary makes them
+    optional because an excluded patient may lack them; the analyses of the
+    included patients need every one.
 
     Parameters
     ----------
@@ -93,21 +88,7 @@ def needed_columns(plan: PredictionModelPlan) -> dict[str, str]:
         :func:`studyval.cohort.absent_column_violations`.
 
     """
-    uses: dict[str, list[str]] = {}
-    for m in plan.models:
-        for cov in m.covariates:
-            uses.setdefault(cov, []).append(m.name)
-    needs = {
-        cov: f"Cox model{'s' if len(names) > 1 else ''} {' and '.join(names)} (a covariate)"
-        for cov, names in uses.items()
-    }
-    o = plan.outcome
-    needs[o.time] = f"time-to-event outcome (follow-up time in {o.time_unit})"
-    needs[o.event] = (
-        "time-to-event outcome (status at the end of follow-up: "
-        + ", ".join(f"{k} = {v}" for k, v in sorted(o.event_codes.items()))
-        + ")"
-    )
+    needs = prognostic_model.needed_columns(plan)
     needs["followup_end_date"] = (
         "follow-up check (followup_days must equal the days from surgery_date to it)"
     )
@@ -122,7 +103,9 @@ def check_eligibility(
     * the columns the dictionary lets be left out but the plan uses are present
       (:func:`needed_columns`); where one is absent, only that is reported (the
       other rules read it);
-    * age 50-90 and 1-3 fractured vertebrae (else set exclusion_reason);
+    * the plan's ``cohort.rules`` (the registry's age 50-90 and 1-3 fractured
+      vertebrae; else set exclusion_reason), by
+      :func:`studyval.study_cohort.check_cohort_rules`;
     * predictors and follow-up complete;
     * follow-up time >= 0 days, and 0 only with an event: a re-fracture or a
       death on the day of surgery (``followup_days`` 0, ``event`` 1 or 2) is
@@ -136,32 +119,14 @@ def check_eligibility(
     absent = absent_column_violations(clinical, needed_columns(plan), label=label)
     if absent:
         return absent
-    problems: list[Violation] = []
-    inc = clinical["exclusion_reason"] == "none"
+    problems = check_cohort_rules(clinical, plan.cohort, label=label)
+    inc = included_rows(clinical, plan.cohort)
 
     def flag(mask: pd.Series, col: str, message: Callable[[Any], str]) -> None:
         for idx in clinical.index[(inc & mask.fillna(False)).to_numpy(bool)]:
             val = clinical.at[idx, col]
             problems.append(Violation(label, col, int(idx) + 2, message(idx), str(val)))
 
-    age = clinical["age"].astype("Float64")
-    flag(
-        (age < MIN_AGE) | (age > MAX_AGE),
-        "age",
-        lambda _: (
-            f"included patient is outside {MIN_AGE}-{MAX_AGE} years; "
-            "set exclusion_reason to age_outside_50_90"
-        ),
-    )
-    nv = clinical["n_fractured_vertebrae"].astype("Float64")
-    flag(
-        (nv < MIN_VERT) | (nv > MAX_VERT),
-        "n_fractured_vertebrae",
-        lambda _: (
-            f"included patient has not {MIN_VERT}-{MAX_VERT} fractured vertebrae; "
-            "set exclusion_reason to fractured_vertebrae_outside_1_3"
-        ),
-    )
     for col in REQUIRED_INCLUDED:
         flag(
             clinical[col].isna(),
@@ -202,116 +167,19 @@ def check_eligibility(
     return problems
 
 
-# ----------------------------------------------------------------------------- flow
+# ----------------------------------------------------------------------------- steps
 
 
 def flow_counts(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
-    """Participant flow and outcome counts: ``stage, group, n, detail``."""
-    clin = cohort.clinical
-    o = plan.outcome
-    h = o.horizon
-    rows: list[dict[str, Any]] = []
-
-    def add(stage: str, n: int, group: str = "", detail: str = "") -> None:
-        rows.append({"stage": stage, "group": group, "n": int(n), "detail": detail})
-
-    add("screened", len(clin))
-    excl = clin[clin["exclusion_reason"] != "none"]
-    add("excluded", len(excl))
-    for reason in clin["exclusion_reason"].cat.categories:
-        if reason != "none":
-            add(
-                "excluded_reason",
-                int((excl["exclusion_reason"] == reason).sum()),
-                str(reason),
-                REASON_LABELS.get(str(reason), str(reason).replace("_", " ")),
-            )
-    inc = clin[clin["exclusion_reason"] == "none"]
-    add("included", len(inc))
-    if len(inc) == 0:
-        return pd.DataFrame(rows)
-    t = inc[o.time].astype(float).to_numpy()
-    e = inc[o.event].astype(int).to_numpy()
-    for code, label in sorted(o.event_codes.items()):
-        add("status_end_of_follow_up", int((e == code).sum()), label)
-    by_h = t <= h
-    add("by_horizon", int(((e == o.cause) & by_h).sum()), o.event_codes[o.cause])
-    for c in o.competing:
-        add("by_horizon", int(((e == c) & by_h).sum()), o.event_codes[c])
-    add("by_horizon", int(((e == 0) & by_h).sum()), "censored before the horizon")
-    add("by_horizon", int((t > h).sum()), "followed beyond the horizon event-free")
-    # reverse Kaplan-Meier median follow-up (censoring as the event)
-    rev = kaplan_meier(t, (e == 0).astype(int))
-    med = rev.median
-    add(
-        "follow_up",
-        len(inc),
-        "median (reverse Kaplan-Meier)",
-        f"{med:.0f}" if np.isfinite(med) else "not reached",
-    )
-    add("follow_up", len(inc), "median (observed)", f"{np.median(t):.0f}")
-    add("follow_up", len(inc), "range", f"{t.min():.0f}-{t.max():.0f}")
-    add("follow_up", len(inc), "person-years", f"{t.sum() / 365.25:.1f}")
-    return pd.DataFrame(rows)
+    """Participant flow and outcome counts: ``stage, group, n, detail`` (the type's flow)."""
+    return prognostic_model.flow_counts(cohort, plan)
 
 
-def _baseline(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
-    clin = cohort.clinical
-    inc = clin[clin["exclusion_reason"] == "none"].copy()
-    o = plan.outcome
-    h = o.horizon
-    e = inc[o.event].astype(int)
-    tt = inc[o.time].astype(float)
-    inc["refracture_by_1y"] = pd.Categorical(
-        np.where(
-            (e == o.cause) & (tt <= h), "re-fracture by 1 year", "no re-fracture observed by 1 year"
-        ),
-        categories=["re-fracture by 1 year", "no re-fracture observed by 1 year"],
-    )
-    inc["cement_leakage_cat"] = pd.Categorical(
-        np.where(inc["cement_leakage"].astype(bool), "yes", "no"), categories=["yes", "no"]
-    )
-    inc = inc.rename(columns={"cement_leakage_cat": "cement leakage"})
-    tab = baseline_table(
-        inc,
-        group="refracture_by_1y",
-        continuous=[
-            "age",
-            "bmd_t_score",
-            "pdff_percent",
-            "r2star_per_s",
-            "n_fractured_vertebrae",
-            "cement_volume_ml",
-        ],
-        categorical=["sex", "procedure", "cement leakage"],
-    )
-    return tab
-
-
-# ----------------------------------------------------------------------------- steps
-
-#: The participant flow of this study (counts in column ``n``, as the report reads them).
-FLOW_N = TableSpec(FLOW.name, FLOW.description, ("stage", "group", "n", "detail"))
-OWN = StepRegistry(SLUG)
-
-
-@OWN.step("flow", produces=[FLOW_N])
-def _flow_step(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
-    """Participant flow, outcome status at the horizon and follow-up."""
-    ctx.progress("participant flow and baseline characteristics")
-    return {"flow": flow_counts(cohort, plan)}
-
-
-@OWN.step("baseline", produces=[BASELINE])
-def _baseline_step(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
-    """Baseline characteristics by re-fracture status at 1 year."""
-    return {"baseline": _baseline(cohort, plan)}
-
-
-#: The steps a plan of this protocol may name: the prognostic-model steps and this study's own.
-REGISTRY = prognostic.REGISTRY.including(OWN, name=SLUG)
+#: The steps a plan of this protocol may name: the prognostic-model type's (its flow and
+#: baseline steps among them).
+REGISTRY = prognostic.REGISTRY.including(prognostic_model.OWN, name=SLUG)
 #: Steps every run has (the plan's endpoints name the rest).
-ALWAYS = ("flow", "sample_size", "baseline", "cox_models")
+ALWAYS = prognostic_model.ALWAYS
 
 # ----------------------------------------------------------------------------- report pieces
 
@@ -343,8 +211,9 @@ def _tripod_content(
     )
     return {
         "5a": (
-            "Prospective single-centre cohort of consecutive patients treated with PVP/PKP (registry "
-            "NCT06379243); development data only, internal validation by bootstrap.",
+            "Prospective cohort of patients treated with PVP/PKP (registry NCT06379243; whether "
+            "recruitment was consecutive is to be confirmed); development data only, internal "
+            "validation by bootstrap.",
             "Study and registration",
         ),
         "5b": (
@@ -354,12 +223,14 @@ def _tripod_content(
         ),
         "6a": (
             ", ".join(str(s) for s in inc["site"].unique())
-            + " (single centre, the registry's only location).",
+            + " (the centre of the data; the registry also lists collaborating hospitals: confirm "
+            "whether they recruit).",
             "Study and registration",
         ),
         "6b": (
             "Inclusion: osteoporotic thoracolumbar vertebral fracture, acute fracture on MRI treated by "
-            "PVP/PKP, 1-3 fractured vertebrae, age 50-90. Exclusion: severe scoliosis, prior "
+            f"PVP/PKP, {prognostic_model.rule_bounds(plan, 'n_fractured_vertebrae')} fractured "
+            f"vertebrae, age {prognostic_model.rule_bounds(plan, 'age')}. Exclusion: severe scoliosis, prior "
             "vertebroplasty or spinal fixation; spinal infection or malignancy; mental disease, "
             "cognitive impairment or critical illness.",
             "Participant flow",
@@ -399,16 +270,25 @@ def _tripod_content(
             "Harrell's bootstrap optimism correction.",
             "Cox model",
         ),
-        "12d": ("Single centre: no clustering across centres.", "Study and registration"),
+        "12d": (
+            "One centre in the data: no clustering across centres (confirm that the collaborating "
+            "hospitals the registry lists did not recruit).",
+            "Study and registration",
+        ),
         "12e": (
             "Harrell's and Uno's C, time-dependent AUC (IPCW) at 1 year, Brier score and IPA at 1 year, "
             "calibration at 1 year (grouped Kaplan-Meier, smooth curve, ICI/E50/E90), decision curve.",
             "Discrimination",
         ),
-        "12f": ("No updating or recalibration (development study).", "Cox model"),
+        "12f": (
+            "No updating or recalibration (development study); the coefficients are not shrunk, and "
+            "the optimism-corrected calibration slope estimates the shrinkage new patients would need.",
+            "Cox model",
+        ),
         "12g": (
-            "Risk = 1 - S0(1 year)^exp(linear predictor), studyval Cox implementation; coefficients and "
-            "baseline survival in the bundle (cox_coefficients, baseline_survival).",
+            "Risk = 1 - S0(1 year)^exp(linear predictor), studyval Cox implementation; the results "
+            "bundle keeps the coefficients and the baseline survival as tables, so that the model "
+            "can be applied to new patients.",
             "Cox model",
         ),
         "13": (
@@ -452,7 +332,8 @@ def _tripod_content(
             f"Harrell's C {prim.loc['harrell_c', 'apparent']:.3f} apparent, "
             f"{prim.loc['harrell_c', 'corrected']:.3f} optimism-corrected; AUC at 1 year "
             f"{prim.loc['auc_horizon', 'corrected']:.3f} corrected; calibration slope "
-            f"{prim.loc['calibration_slope', 'corrected']:.3f} corrected.",
+            f"{prim.loc['calibration_slope', 'corrected']:.3f} corrected. No performance by "
+            "subgroup is reported (to complete).",
             "Discrimination",
         ),
         "23b": ("Single centre: not applicable.", "Discrimination"),
@@ -464,13 +345,11 @@ def _tripod_content(
     }
 
 
-#: This protocol, as the shared pipeline sees it.
-PROTOCOL = StudyProtocol(
-    slug=SLUG,
+#: This protocol, as the shared pipeline sees it: the study type's, with this study's eligibility
+#: check, checklist, figures and step registry.
+PROTOCOL = replace(
+    prognostic_model.study_protocol(SLUG, steps=REGISTRY),
     check_eligibility=check_eligibility,
-    analyse=steps_analysis(REGISTRY, always=ALWAYS),
     checklist=checklist,
     figure_specs=figure_specs,
-    requires_predictions=False,
-    steps=REGISTRY,
 )

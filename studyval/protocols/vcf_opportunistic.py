@@ -48,6 +48,7 @@ from studyval.errors import InputValidationError, Violation
 from studyval.figures.vcf_opportunistic import figure_specs
 from studyval.plan_vcf_opportunistic import OpportunisticPlan
 from studyval.protocol import StudyProtocol, flow_count, steps_analysis
+from studyval.reporting import p_text
 from studyval.steps.service_evaluation import ALWAYS, PERIODS, REGISTRY
 
 __all__ = [
@@ -357,6 +358,92 @@ def join(
 
 # ----------------------------------------------------------------------------- checklist
 
+#: The plan's p-chart centre lines, in words.
+_CENTRE = {
+    "pooled": "trial limits pooled over the monitored weeks",
+    "standard": "centre lines declared before go-live",
+    "baseline_weeks": "centre lines from the first weeks, declared as baseline",
+}
+#: Adjustment covariates in words.
+_COVARIATE = {"genant_grade": "Genant grade", "ct_region": "CT region"}
+#: The plan's rule for patients in both periods, in words.
+_BOTH = {
+    "first_period": "analysed in the period of their first included scan only",
+    "each_period": "the first scan of each period analysed",
+}
+
+
+def _covariates_text(plan: OpportunisticPlan) -> str:
+    """The adjustment covariates in words."""
+    adj = plan.adjustment
+    names = [*adj.continuous, *adj.categorical] if adj is not None else []
+    return ", ".join(_COVARIATE.get(c, c.replace("_", " ")) for c in names)
+
+
+def _false_alarm_text(table: pd.DataFrame | None) -> str:
+    """STARD 17: the charts' joint in-control false-alarm chance, when the table exists."""
+    if table is None:
+        return ""
+    r = table[table["kind"] == "set"].iloc[0]
+    return (
+        f" Chance that any of the {len(table) - 1} charts gives a false alarm within the "
+        f"{int(r['horizon_weeks'])} monitored weeks when all rates are in control: "
+        f"{r['p_false_alarm']:.3f} (simulated)."
+    )
+
+
+def _adjusted_text(table: pd.DataFrame | None) -> str:
+    """STARD 17: the before/after differences standardised for case mix, when the table exists."""
+    if table is None:
+        return ""
+    return (
+        " Before/after standardised for case mix: "
+        + "; ".join(
+            f"{r.measure} {r.difference:.3f} ({r.ci_low:.3f} to {r.ci_high:.3f}), adjusted odds ratio "
+            f"{r.odds_ratio:.2f} ({r.or_ci_low:.2f} to {r.or_ci_high:.2f})"
+            for r in table.itertuples()
+        )
+        + "."
+    )
+
+
+def _blinding_text(plan: OpportunisticPlan) -> str:
+    """STARD 13b from the plan's ``blinding`` section (or a request to state it)."""
+    b = plan.blinding
+    if b is None:
+        return "Not stated in the analysis plan: state what the reference read was blinded to."
+    parts = [
+        ("the AI output", b.reference_read_blinded_to_ai_output),
+        ("the period (scan date)", b.reference_read_blinded_to_period),
+        ("the radiology report and referral", b.reference_read_blinded_to_report),
+    ]
+    yes = [w for w, v in parts if v]
+    no = [w for w, v in parts if not v]
+    return (
+        "Reference read blinded to "
+        + (", ".join(yes) or "none of the AI output, the period and the report")
+        + (f"; not blinded to {', '.join(no)}" if no else "")
+        + f" (analysis plan). {b.statement.strip()}"
+    )
+
+
+def _failed_rule_text(plan: OpportunisticPlan) -> str:
+    """STARD 15: the plan's rule for failed AI runs."""
+    fr = plan.failed_ai_runs
+    if fr is None:
+        return "excluded from that tool's accuracy and paired comparisons."
+    standalone = {
+        "exclude": "left out of the tool's accuracy and paired comparisons",
+        "as_negative": "counted as no flag in the tool's accuracy and paired comparisons",
+    }[fr.standalone]
+    pathway = {
+        "intention_to_treat": "kept in the AI-assisted pathway's rates (intention to treat)",
+        "exclude": "left out of the AI-assisted pathway's rates",
+    }[fr.pathway]
+    return f"by the plan {standalone} and {pathway}" + (
+        "; the other convention as a sensitivity analysis." if fr.sensitivity_analysis else "."
+    )
+
 
 def checklist(
     plan: OpportunisticPlan, tables: dict[str, pd.DataFrame], cohort: Cohort
@@ -375,7 +462,7 @@ def checklist(
         r = rates[(rates["period"] == period) & (rates["measure"] == measure)].iloc[0]
         return (
             f"{r['estimate']:.3f} ({r['ci_low']:.3f}-{r['ci_high']:.3f}; "
-            f"{r['numerator']}/{r['denominator']}; p = {r['p_value']:.3g} vs the historical baseline {r['baseline']:g})"
+            f"{r['numerator']}/{r['denominator']}; {p_text(r['p_value'])} vs the historical baseline {r['baseline']:g})"
         )
 
     def acc_text(reader: str, period: str) -> str:
@@ -410,8 +497,8 @@ def checklist(
     ]
     pair_text = (
         f"sensitivity difference {primary} - report {sens_pair['difference'].iloc[0]:.3f} "
-        f"({sens_pair['ci_low'].iloc[0]:.3f} to {sens_pair['ci_high'].iloc[0]:.3f}), McNemar p = "
-        f"{sens_pair['p_value'].iloc[0]:.3g}"
+        f"({sens_pair['ci_low'].iloc[0]:.3f} to {sens_pair['ci_high'].iloc[0]:.3f}), McNemar "
+        f"{p_text(sens_pair['p_value'].iloc[0])}"
         if len(sens_pair)
         else "not estimable"
     )
@@ -423,9 +510,9 @@ def checklist(
         return (
             f"{measure} {r['estimate']:.3f} vs the concurrent standard-care period "
             f"{r['control_estimate']:.3f}: difference {r['difference']:.3f} ({r['ci_low']:.3f} to "
-            f"{r['ci_high']:.3f}), {r['concurrent_test']} p = {r['concurrent_p_value']:.3g}, "
-            f"{r['multiplicity_method']}-adjusted p = {r['p_adjusted']:.3g}; against the historical, "
-            f"fixed baseline {r['historical_value']:g}: exact binomial p = {r['historical_p_value']:.3g}"
+            f"{r['ci_high']:.3f}), {r['concurrent_test']} {p_text(r['concurrent_p_value'])}, "
+            f"{r['multiplicity_method']}-adjusted {p_text(r['p_adjusted'])}; against the historical, "
+            f"fixed baseline {r['historical_value']:g}: exact binomial {p_text(r['historical_p_value'])}"
             + ("" if r["agree"] else " (the two comparisons disagree)")
         )
 
@@ -482,16 +569,17 @@ def checklist(
             + ". No data-derived thresholds.",
             "Accuracy",
         ),
-        "12b": (f"{plan.outcome.reference_standard}; {plan.reference_standard_rule}.", "Protocol"),
+        "12b": (
+            f"{plan.outcome.reference_standard}; every included scan's reference read is checked "
+            "against its Genant grade (VCF exactly when the grade is 1 or more).",
+            "Protocol",
+        ),
         "13a": (
             "The AI tools read the CT only. Retrospective reports were written without the AI; "
             "prospective reports with the AI output available (the intervention). Confirm.",
             "Protocol",
         ),
-        "13b": (
-            "Draft: the expert reference read was blinded to the report, referral and AI output. Confirm.",
-            "Protocol",
-        ),
+        "13b": (_blinding_text(plan), "Protocol"),
         "14": (
             f"Primary: the AI-assisted against the concurrent standard-care period, "
             f"{plan.tests.two_period_test} test and Newcombe's hybrid score CI, "
@@ -500,15 +588,23 @@ def checklist(
             f"historical, fixed values, rates with Clopper-Pearson {100 * (1 - plan.alpha):.0f}% "
             f"CIs; paired differences with Newcombe's paired (method 10) CI "
             f"and {plan.tests.mcnemar} McNemar test (other versions as sensitivity); weekly p-chart "
-            f"({plan.monitoring.centre} centre, {plan.monitoring.sigma_multiplier:g}-sigma) and "
-            f"binomial CUSUM (h = {plan.monitoring.cusum_h:g}, simulated average run lengths).",
+            f"({_CENTRE[plan.monitoring.centre]}, {plan.monitoring.sigma_multiplier:g}-sigma) and "
+            f"binomial CUSUM (h = {plan.monitoring.cusum_h:g}, simulated average run lengths; the "
+            f"charts' joint false-alarm rate simulated)"
+            + (
+                f"; before/after adjusted for {_covariates_text(plan)} "
+                "(logistic regression, standardised risk difference by g-computation)"
+                if plan.adjustment is not None
+                else ""
+            )
+            + ".",
             "Methods",
         ),
         "15": (
-            f"Failed AI runs (no score): {failed_text}; reported, not imputed, excluded from that "
-            f"tool's accuracy and paired comparisons. "
+            f"Failed AI runs (no score): {failed_text}; reported, not imputed; "
+            f"{_failed_rule_text(plan)} "
             "No indeterminate reference reads by design (a missing read excludes the scan).",
-            "Scan flow",
+            "Scan flow; Failed AI runs",
         ),
         "16": (
             f"Scans without a reference read are excluded and counted "
@@ -521,10 +617,13 @@ def checklist(
             "with patient-clustered CIs (pre-specified sensitivity analysis). "
             "Flagged weeks: "
             + "; ".join(
-                f"{r.chart} {r.measure}: {r.flagged_weeks or 'none'}" for r in msum.itertuples()
+                f"{r.chart} {r.measure.replace('_', ' ')}: {r.flagged_weeks or 'none'}"
+                for r in msum.itertuples()
             )
-            + ".",
-            "Monitoring; All scans",
+            + "."
+            + _false_alarm_text(tables.get("monitoring_false_alarm"))
+            + _adjusted_text(tables.get("adjusted_comparison")),
+            "Monitoring; All scans; Adjusted comparison",
         ),
         "18": (" ".join(power_rows["message"]), "Sample size"),
         "19": (
@@ -532,7 +631,10 @@ def checklist(
             f"{fn('excluded', 'retrospective')} excluded, {fn('included', 'retrospective')} included, "
             f"{fn('first_scans', 'retrospective')} first scans analysed. Prospective: "
             f"{fn('screened', 'prospective')} screened, {fn('excluded', 'prospective')} excluded, "
-            f"{fn('included', 'prospective')} included, {fn('first_scans', 'prospective')} first scans.",
+            f"{fn('included', 'prospective')} included, {fn('first_scans', 'prospective')} first scans"
+            f"; {fn('earlier_period_patient', 'prospective')} prospective scan(s) of "
+            f"{fn('earlier_period_patient', 'prospective', what='n_patients')} patient(s) already "
+            f"analysed in the retrospective period ({_BOTH[plan.unit.patients_in_both_periods]}).",
             "Scan flow",
         ),
         "20": (

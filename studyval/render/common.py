@@ -46,7 +46,12 @@ _STAGE_IGNORE = shutil.ignore_patterns(
 
 
 def _stage(doc: QmdDocument, root: Path) -> Path:
-    """Copy the report directory (and a sibling ``_common``) under ``root``."""
+    """Copy the report directory (and a sibling ``_common``) under ``root``.
+
+    A report without a sibling ``_common`` (a bundle's ``study/report.qmd``, a
+    study folder made by ``studyval init``) gets studyval's own, so that its
+    ``css: ../_common/studyval.css`` resolves.
+    """
     src_dir = doc.path.parent
     for name in ("_quarto.yml", "_quarto.yaml", "_metadata.yml", "_metadata.yaml"):
         if (src_dir / name).exists():
@@ -61,6 +66,8 @@ def _stage(doc: QmdDocument, root: Path) -> Path:
         common = src_dir.parent / "_common"
         if common.is_dir() and common.resolve() != src_dir.resolve():
             shutil.copytree(common, dest_dir.parent / "_common", ignore=_STAGE_IGNORE)
+        else:
+            shutil.copytree(_studyval_css().parent, dest_dir.parent / "_common", ignore=_STAGE_IGNORE)
     except OSError as exc:
         raise RenderError(
             f"cannot copy the report sources to a temporary directory: {exc}"

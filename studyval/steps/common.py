@@ -23,6 +23,7 @@ from studyval.steps.registry import TableSpec
 __all__ = [
     "BASELINE",
     "CHECKLIST",
+    "DICTIONARY",
     "FLOW",
     "MODELS",
     "PIPELINE_TABLES",
@@ -73,8 +74,13 @@ CHECKLIST = TableSpec(
     "STARD 2015 or TRIPOD+AI items, each with where the report answers it",
     (),
 )
+DICTIONARY = TableSpec(
+    "dictionary",
+    "The data dictionary the inputs were validated against, one row per variable",
+    ("variable",),
+)
 #: Written by :func:`studyval.pipeline.run_protocol` after the steps, for every protocol.
-PIPELINE_TABLES = (WARNINGS, CHECKLIST)
+PIPELINE_TABLES = (WARNINGS, CHECKLIST, DICTIONARY)
 
 
 def sample_size_row(

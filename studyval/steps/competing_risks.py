@@ -66,6 +66,7 @@ from studyval.cohort import Cohort, estimating
 from studyval.errors import EstimationError
 from studyval.plan import PredictionModelPlan
 from studyval.steps.registry import StepContext, StepRegistry, TableSpec
+from studyval.study_cohort import included_rows
 
 __all__ = [
     "REGISTRY",
@@ -188,7 +189,7 @@ def event_frame(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
         at or beyond a set's last follow-up time.
     """
     clin = cohort.clinical
-    d = clin[clin["exclusion_reason"] == "none"].copy()
+    d = clin[included_rows(clin, plan.cohort).to_numpy(bool)].copy()
     o = plan.outcome
     d["time"] = d[o.time].astype(float)
     d["code"] = d[o.event].astype(int)

@@ -17,14 +17,28 @@ once to the external cohort. Its steps, named by a plan's
 ``weighted_kappa``
     linear and quadratic kappa of the KL grade (patient bootstrap);
 ``shap``
-    modality-level Shapley values (exact TreeSHAP, exact group Shapley);
+    modality-level Shapley values (exact TreeSHAP, exact group Shapley) and
+    the modality shares with bootstrap intervals;
+``ordinal_discrimination``
+    cumulative AUCs of the plan's cut points and Harrell's c / ORC of the
+    expected class (probabilistic models only);
+``calibration``, ``decision_curve``
+    one-vs-rest calibration per class and the decision curve of the plan's
+    osteoporosis class (probabilistic models only: the SVM gives decision
+    values);
 ``kaplan_meier``, ``cox``
-    new fragility fractures by predicted (and DXA) stage;
-``mixed_model``
+    new fragility fractures by predicted (and DXA) stage, deaths censored;
+``cumulative_incidence``, ``competing_regression``
+    the same with death a competing event: Aalen-Johansen cumulative
+    incidence and Gray's test; cause-specific Cox and Fine-Gray models,
+    unadjusted and adjusted for the plan's covariates;
+``mixed_model``, ``mixed_model_slope``
     functional scores by predicted radiographic OA (REML mixed model), with
-    observed means and the patients followed per visit;
+    observed means and the patients followed per visit; the random-slope
+    sensitivity analysis;
 ``flow``, ``baseline``, ``sample_size``, ``fusion_models``
-    run in every analysis.
+    run in every analysis (``fusion_models`` also writes the provenance of
+    the image features and refuses a patient the encoder was trained on).
 
 Every knee-level interval is patient-clustered. Each step is pure and
 computes no statistic itself: it selects rows, calls :mod:`studyval.analysis`
@@ -42,13 +56,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from studyval.analysis import agreement, descriptive, fusion, multiclass, sample_size, shapley
+from studyval.analysis import (
+    agreement,
+    delta_adjustment,
+    descriptive,
+    fusion,
+    multiclass,
+    random_slope,
+    sample_size,
+    shap_shares,
+    shapley,
+)
+from studyval.analysis import calibration as cal
+from studyval.analysis import competing_risks as cr
+from studyval.analysis import decision_curve as dca
 from studyval.analysis import mixed_models as lmm
+from studyval.analysis import ordinal_discrimination as ordinal
 from studyval.analysis import survival as sv
 from studyval.cohort import Cohort, estimating
 from studyval.errors import EstimationError
 from studyval.plan import requested_steps
-from studyval.plan_msk_aging import MskAgingPlan
+from studyval.plan_msk_aging import EncoderTrainingOverlapError, MskAgingPlan
 from studyval.steps.common import BASELINE, FLOW, MODELS, SAMPLE_SIZE, sample_size_row
 from studyval.steps.registry import StepContext, StepRegistry, TableSpec
 
@@ -143,7 +171,8 @@ def _check_outcome(knees: pd.DataFrame, patients: pd.DataFrame, plan: MskAgingPl
                     f"{set_} set: no case of {CONDITION_LABEL[cond]} {', '.join(absent)}; "
                     "one-vs-rest AUCs and per-class sensitivity cannot be estimated"
                 )
-    if not {"kaplan_meier", "cox"} & {name for _, name in requested_steps(plan)}:
+    fracture_steps = {"kaplan_meier", "cox", "cumulative_incidence", "competing_regression"}
+    if not fracture_steps & {name for _, name in requested_steps(plan)}:
         return
     fr = plan.fracture
     for set_ in SETS:
@@ -282,6 +311,61 @@ def _predicted(cohort: Cohort, plan: MskAgingPlan, cond: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- steps
 
 
+EMBEDDINGS = TableSpec(
+    "embeddings",
+    "Provenance of the CNN image features: encoder, weights SHA-256, training data, and the "
+    "included patients the encoder was trained or fine-tuned on, per feature group and set",
+    _columns(
+        "features columns encoder weights_sha256 training_data training_flag overlap_checked "
+        "n_internal n_internal_in_training n_external n_external_in_training"
+    ),
+)
+
+
+def _embedding_rows(patients: pd.DataFrame, plan: MskAgingPlan) -> list[dict[str, object]]:
+    """One row per declared feature group: its provenance and the flagged patients per set."""
+    rows = []
+    for emb in plan.embeddings:
+        flag = emb.training_flag
+        marked = (
+            patients[flag].astype(bool).to_numpy()
+            if flag is not None
+            else np.zeros(len(patients), bool)
+        )
+        row: dict[str, object] = {
+            "features": emb.features,
+            "columns": ", ".join(getattr(plan.modalities, emb.features)),
+            "encoder": " ".join(emb.encoder.split()),
+            "weights_sha256": emb.weights_sha256 or "",
+            "training_data": " ".join(emb.training_data.split()),
+            "training_flag": flag or "",
+            "overlap_checked": flag is not None,
+        }
+        for set_ in SETS:
+            in_set = (patients["set"] == set_).to_numpy()
+            row[f"n_{set_}"] = int(in_set.sum())
+            row[f"n_{set_}_in_training"] = int((marked & in_set).sum()) if flag else -1
+        rows.append(row)
+    return rows
+
+
+def _check_encoder_overlap(patients: pd.DataFrame, plan: MskAgingPlan) -> None:
+    """Refuse a run whose evaluated patients include any the image encoder was trained on."""
+    for row in _embedding_rows(patients, plan):
+        if not row["overlap_checked"]:
+            continue
+        n_dev, n_ext = row["n_internal_in_training"], row["n_external_in_training"]
+        if n_dev or n_ext:
+            raise EncoderTrainingOverlapError(
+                f"{row['features']} features ({row['columns']}): {n_dev} development and {n_ext} "
+                f"external included patients are marked in {row['training_flag']} as patients the "
+                "encoder was trained or fine-tuned on; their cross-validated and external AUCs would "
+                "be optimistic. Re-extract the features with an encoder trained without them (or "
+                "re-train the encoder inside each outer fold), or exclude them with a declared "
+                "exclusion reason"
+            )
+
+
 TUNING = TableSpec(
     "tuning",
     "Mean inner macro AUC of every grid point: per outer fold (nested CV) and for the final model",
@@ -289,11 +373,15 @@ TUNING = TableSpec(
 )
 
 
-@REGISTRY.step("fusion_models", produces=[MODELS, TUNING])
+@REGISTRY.step("fusion_models", produces=[MODELS, TUNING, EMBEDDINGS])
 def fusion_models_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
-    """Fusion models of both conditions: nested grouped CV, final tuned fit, hash."""
+    """Fusion models of both conditions: nested grouped CV, final tuned fit, hash; provenance."""
+    _, patients = _frames(cohort, plan)
+    _check_encoder_overlap(patients, plan)
     fits = fitted_models(cohort, plan, ctx.progress)
-    return {"models": fits.models, "tuning": fits.tuning}
+    rows = _embedding_rows(patients, plan)
+    embeddings = pd.DataFrame(rows, columns=list(EMBEDDINGS.columns))
+    return {"models": fits.models, "tuning": fits.tuning, "embeddings": embeddings}
 
 
 def _cells(
@@ -420,6 +508,173 @@ def confusion_matrix_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) 
     }
 
 
+ORDINAL = TableSpec(
+    "ordinal_discrimination",
+    "Discrimination respecting the order of the classes, probabilistic models only: cumulative "
+    "AUCs of the plan's splits (class >= cut vs < cut; clustered DeLong at knee level) and "
+    "Harrell's c and Van Calster's ORC of the expected class (percentile bootstrap; patients "
+    "resampled at knee level), per condition, model, set and hospital",
+    _columns(
+        "condition model set site measure cut split estimate ci_low ci_high method n_positive "
+        "n_negative n_pairs n_patients"
+    ),
+)
+
+
+def _is_probabilistic(plan: MskAgingPlan, model: str) -> bool:
+    """True for the models whose scores are class probabilities (XGBoost, not the SVM)."""
+    return next(m.kind for m in plan.models if m.name == model) == "xgboost"
+
+
+@REGISTRY.step("ordinal_discrimination", produces=[ORDINAL], needs=("models",))
+def ordinal_discrimination_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """Cumulative AUCs and ordinal c-indices of the probabilistic models."""
+    ctx.progress("ordinal discrimination (cumulative AUCs, ordinal c-indices)")
+    spec = plan.ordinal
+    if spec is None:  # the plan schema requires it with this step
+        raise EstimationError("the plan has no ordinal section")
+    cuts = {"op": list(spec.op_cuts), "kl": [str(c) for c in spec.kl_cuts]}
+    out = []
+    for keys, d, s, classes, label in _cells(cohort, plan):
+        if not _is_probabilistic(plan, keys["model"]):
+            continue
+        cond = keys["condition"]
+        y = np.array(classes, dtype=object)[d[f"{cond}_code"].to_numpy(np.int64)]
+        clusters = d["patient_id"].to_numpy() if cond == "kl" else None
+        with estimating(f"{label}, cumulative AUC"):
+            cum = ordinal.cumulative_auc(
+                y, s, classes=classes, cuts=cuts[cond], clusters=clusters, alpha=plan.alpha
+            ).to_frame()
+        cum = cum.assign(measure="cumulative_auc", cut=cum["cut"].astype(str), n_pairs=-1)
+        with estimating(f"{label}, ordinal c-index"):
+            oc = ordinal.ordinal_c_index(
+                y,
+                ordinal.expected_class(s, classes=classes),
+                classes=classes,
+                clusters=clusters,
+                n_resamples=spec.n_bootstrap,
+                seed=plan.seed,
+                alpha=plan.alpha,
+            ).to_frame()
+        oc = oc.assign(cut="", split="all pairs of different classes", n_positive=-1, n_negative=-1)
+        frame = pd.concat([cum, oc], ignore_index=True)
+        frame["n_patients"] = d["patient_id"].nunique()
+        out.append(_keyed(frame[list(ORDINAL.columns[4:])], keys))
+    if not out:
+        raise EstimationError(
+            "ordinal_discrimination: no model of the plan gives class probabilities (the SVM's "
+            "decision values have no cumulative probability)"
+        )
+    return {"ordinal_discrimination": pd.concat(out, ignore_index=True)}
+
+
+CALIBRATION = TableSpec(
+    "calibration",
+    "One-vs-rest calibration of each class's probability (intercept, slope, Brier, E statistics), "
+    "probabilistic models only, per condition, model and set (all hospitals); knee level: "
+    "patient-bootstrap intervals",
+    _columns(
+        "condition model set class measure estimate ci_low ci_high ci_level ci_method note n "
+        "n_events n_patients"
+    ),
+)
+CALIBRATION_CURVE = TableSpec(
+    "calibration_curve",
+    "Flexible (lowess) one-vs-rest calibration curve of each class, probabilistic models, per "
+    "condition, model and set",
+    _columns("condition model set class predicted observed ci_low ci_high ci_level"),
+)
+
+
+def _calibration_cells(
+    cohort: Cohort, plan: MskAgingPlan
+) -> Iterator[tuple[dict[str, str], pd.DataFrame, np.ndarray, list[str], str]]:
+    """The cells of :func:`_cells` that calibration reads: probabilistic models, all hospitals."""
+    for keys, d, s, classes, label in _cells(cohort, plan):
+        if keys["site"] == "all" and _is_probabilistic(plan, keys["model"]):
+            yield keys, d, s, classes, label
+
+
+@REGISTRY.step("calibration", produces=[CALIBRATION, CALIBRATION_CURVE], needs=("models",))
+def calibration_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """One-vs-rest calibration per class (Wald for patients, patient bootstrap for knees)."""
+    ctx.progress("calibration of each class (one-vs-rest)")
+    spec = plan.calibration
+    if spec is None:  # the plan schema requires it with this step
+        raise EstimationError("the plan has no calibration section")
+    rows, curves = [], []
+    for keys, d, s, classes, label in _calibration_cells(cohort, plan):
+        cond = keys["condition"]
+        y = d[f"{cond}_code"].to_numpy(np.int64)
+        boot = (
+            dict(
+                clusters=d["patient_id"].to_numpy(),
+                n_resamples=spec.n_bootstrap,
+                seed=plan.seed,
+                ci_method="percentile",
+            )
+            if cond == "kl"
+            else dict(n_resamples=0, seed=None)
+        )
+        for j, c in enumerate(classes):
+            with estimating(f"{label}, calibration of class {c} (one-vs-rest)"):
+                r = cal.calibration(y == j, s[:, j], positive=True, alpha=plan.alpha, **boot)
+            k = {**keys, "class": c}
+            k.pop("site")
+            t = r.to_frame().assign(
+                n=r.n, n_events=r.n_events, n_patients=d["patient_id"].nunique()
+            )
+            rows.append(_keyed(t, k))
+            curves.append(_keyed(r.curve_frame(), k))
+    if not rows:
+        raise EstimationError(
+            "calibration: no model of the plan gives class probabilities (the SVM's decision "
+            "values are not probabilities)"
+        )
+    return {
+        "calibration": pd.concat(rows, ignore_index=True),
+        "calibration_curve": pd.concat(curves, ignore_index=True),
+    }
+
+
+DECISION_CURVE = TableSpec(
+    "decision_curve",
+    "Net benefit of acting on the predicted probability of the plan's class (osteoporosis) against "
+    "treat all and treat none, probabilistic models, per set (all hospitals)",
+    _columns(
+        "set class model threshold net_benefit standardized_net_benefit "
+        "interventions_avoided_per_100 tp fp n"
+    ),
+)
+
+
+@REGISTRY.step("decision_curve", produces=[DECISION_CURVE], needs=("models",))
+def decision_curve_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """Decision curve of the probability of the plan's osteoporosis class."""
+    ctx.progress("decision curve (osteoporosis)")
+    spec = plan.calibration
+    if spec is None:  # the plan schema requires it with this step
+        raise EstimationError("the plan has no calibration section")
+    grid = dca.threshold_grid(spec.threshold_from, spec.threshold_to, spec.threshold_step)
+    j = plan.osteoporosis.classes.index(spec.dca_class)
+    rows = []
+    for set_ in SETS:
+        probs, y = {}, None
+        for keys, d, s, _, _ in _calibration_cells(cohort, plan):
+            if keys["condition"] == "op" and keys["set"] == set_:
+                probs[keys["model"]] = s[:, j]
+                y = d["op_code"].to_numpy(np.int64) == j
+        if not probs:
+            raise EstimationError(
+                "decision_curve: no model of the plan gives probabilities of "
+                f"{spec.dca_class} (the SVM's decision values are not probabilities)"
+            )
+        with estimating(f"{set_} set, decision curve of {spec.dca_class}"):
+            r = dca.net_benefit(y, probs, positive=True, thresholds=grid)
+        rows.append(_keyed(r.to_frame(), {"set": set_, "class": spec.dca_class}))
+    return {"decision_curve": pd.concat(rows, ignore_index=True)}
+
+
 KL_AGREEMENT = TableSpec(
     "kl_agreement",
     "KL grade: weighted kappas, accuracy and accuracy within one grade (patient-bootstrap CIs) "
@@ -477,13 +732,24 @@ SHAP_DECISIONS = TableSpec(
 )
 
 
-@REGISTRY.step("shap", produces=[SHAP_SUMMARY, SHAP_DECISIONS], needs=("models",))
+SHAP_SHARES = TableSpec(
+    "shap_shares",
+    "Share of each modality in the mean absolute Shapley contribution with percentile bootstrap "
+    "intervals over the explained cases (patients resampled for knees; models held fixed), per "
+    "class, condition, model and set",
+    _columns(
+        "condition model set class modality share ci_low ci_high se n n_clusters n_resamples method"
+    ),
+)
+
+
+@REGISTRY.step("shap", produces=[SHAP_SUMMARY, SHAP_DECISIONS, SHAP_SHARES], needs=("models",))
 def shap_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
     """Modality-level Shapley values: exact TreeSHAP (XGBoost), exact group Shapley (SVM)."""
     ctx.progress("modality contributions (SHAP)")
     frames, classes, fits = _by_condition(cohort, plan), _classes(plan), fitted_models(cohort, plan)
     rng = np.random.default_rng(plan.seed + 7)
-    summary, decisions = [], []
+    summary, decisions, shares = [], [], []
     for cond in CONDITIONS:
         d = frames[cond]
         cols, groups = _features(plan, cond)
@@ -518,9 +784,33 @@ def shap_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
                 dc = res.decisions(np.argmax(fits.scores[(cond, m.name)][sel], axis=1))
                 summary.append(_keyed(sm, keys))
                 decisions.append(_keyed(dc, keys))
+                with estimating(
+                    f"model {m.name}, {CONDITION_LABEL[cond]}, {set_} set, SHAP shares"
+                ):
+                    sh = shap_shares.modality_shares(
+                        res.contributions,
+                        classes=res.classes,
+                        groups=res.groups,
+                        clusters=d.loc[sel, "patient_id"].to_numpy() if cond == "kl" else None,
+                        n_resamples=plan.shap.n_bootstrap,
+                        seed=plan.seed,
+                        alpha=plan.alpha,
+                    )
+                shares.append(
+                    _keyed(
+                        sh.to_frame().assign(
+                            n=sh.n,
+                            n_clusters=sh.n_clusters,
+                            n_resamples=sh.n_resamples,
+                            method=f"{res.method}; {sh.method}",
+                        ),
+                        keys,
+                    )
+                )
     return {
         "shap_summary": pd.concat(summary, ignore_index=True),
         "shap_decisions": pd.concat(decisions, ignore_index=True),
+        "shap_shares": pd.concat(shares, ignore_index=True),
     }
 
 
@@ -568,8 +858,8 @@ FRACTURE_LOGRANK = TableSpec(
 )
 FRACTURE_RISK = TableSpec(
     "fracture_risk",
-    "Cumulative incidence (1 - Kaplan-Meier) of a new fragility fracture at the plan's times, by "
-    "stage, grouping and set",
+    "1 - Kaplan-Meier of a new fragility fracture at the plan's times, by stage, grouping and "
+    "set: deaths censored, so not a cumulative incidence when deaths compete (see fracture_cif)",
     _columns("group time n_risk risk risk_ci_low risk_ci_high grouping set"),
 )
 
@@ -657,6 +947,182 @@ def cox_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
     return {"fracture_cox": pd.concat(rows, ignore_index=True)}
 
 
+#: Event codes of the competing-risk analysis: 0 censored, 1 fracture, 2 death without fracture.
+_CAUSES = {1: "fracture", 2: "death"}
+
+
+def _competing_groups(
+    cohort: Cohort, plan: MskAgingPlan
+) -> Iterator[tuple[dict[str, str], pd.DataFrame, str]]:
+    """Each grouping and set of :func:`_fracture_groups` as a frame with the competing-event code.
+
+    Columns: ``time``, ``code`` (0 censored, 1 new fragility fracture, 2 death
+    without one), ``stage`` and the plan's adjustment covariates (booleans as
+    0/1, ``sex`` as ``female``).
+    """
+    _, patients = _frames(cohort, plan)
+    fr = plan.fracture
+    if fr.competing_event is None:
+        raise EstimationError(
+            "fracture.competing_event is not set: deaths cannot be a competing event"
+        )
+    death = patients[fr.competing_event].astype(bool).to_numpy()
+    fracture = patients[fr.event].astype(bool).to_numpy()
+    code = np.where(fracture, 1, np.where(death, 2, 0))
+    adjust = pd.DataFrame(index=patients.index)
+    for col in fr.adjust_for:
+        name = "female" if col == "sex" else col
+        src = patients[name]
+        binary = pd.api.types.is_bool_dtype(src.dtype)
+        adjust[name] = (src.astype(bool) if binary else src).astype(float)
+    sets = {"all": np.ones(len(patients), bool)}
+    sets.update({set_: (patients["set"] == set_).to_numpy() for set_ in SETS})
+    for keys, _, _, g, what in _fracture_groups(cohort, plan):
+        sel = sets[keys["set"]]
+        frame = adjust[sel].assign(
+            time=patients.loc[sel, fr.time].astype(float).to_numpy(), code=code[sel], stage=g
+        )
+        yield keys, frame.reset_index(drop=True), what
+
+
+def _plan_times(plan: MskAgingPlan, time: np.ndarray) -> list[float]:
+    """The plan's reporting times before the last follow-up (as the Kaplan-Meier tables)."""
+    return [float(x) for x in plan.fracture.times if x < time.max()]
+
+
+FRACTURE_CIF = TableSpec(
+    "fracture_cif",
+    "Aalen-Johansen cumulative incidence of a new fragility fracture and of death without one "
+    "(each the other's competing event) at the plan's times, by stage, grouping and set",
+    _columns(
+        "grouping set cause group time n_risk n_event n_competing n_censor estimate se ci_low "
+        "ci_high"
+    ),
+)
+FRACTURE_CIF_CURVE = TableSpec(
+    "fracture_cif_curve",
+    "Aalen-Johansen cumulative incidence curve of a new fragility fracture (death competing) by "
+    "stage, all patients, per grouping",
+    _columns("grouping set group time n_risk estimate ci_low ci_high"),
+)
+FRACTURE_GRAY = TableSpec(
+    "fracture_gray",
+    "Gray's test of equal cumulative incidence across stages, per cause, grouping and set",
+    _columns("grouping set cause statistic df p_value n n_events n_competing n_censored"),
+)
+
+
+@REGISTRY.step(
+    "cumulative_incidence",
+    produces=[FRACTURE_CIF, FRACTURE_CIF_CURVE, FRACTURE_GRAY],
+    needs=("models",),
+)
+def cumulative_incidence_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """Aalen-Johansen cumulative incidence of fractures and deaths by stage, Gray's test."""
+    ctx.progress("new fragility fractures by stage: cumulative incidence, death competing")
+    cif_rows, curve_rows, gray_rows = [], [], []
+    for keys, f, what in _competing_groups(cohort, plan):
+        t, code, g = f["time"].to_numpy(), f["code"].to_numpy(), f["stage"].to_numpy()
+        times = _plan_times(plan, t)
+        for cause, label in _CAUSES.items():
+            common = dict(cause=cause, groups=g, alpha=plan.alpha, causes=tuple(_CAUSES))
+            with estimating(f"{what}, cumulative incidence of {label}"):
+                at = cr.cumulative_incidence(t, code, times=times, **common)
+            tab = at.to_frame()[list(FRACTURE_CIF.columns[3:])]
+            cif_rows.append(_keyed(tab, {**keys, "cause": label}))
+            gt = at.test
+            gray_rows.append(
+                {
+                    **keys,
+                    "cause": label,
+                    "statistic": gt.statistic,
+                    "df": gt.df,
+                    "p_value": gt.p_value,
+                    "n": at.n,
+                    "n_events": at.n_events,
+                    "n_competing": at.n_competing,
+                    "n_censored": at.n_censored,
+                }
+            )
+            if cause == 1 and keys["set"] == "all":
+                curve = cr.cumulative_incidence(t, code, **common).to_frame()
+                cols = list(FRACTURE_CIF_CURVE.columns[2:])
+                curve_rows.append(_keyed(curve[cols], keys))
+    return {
+        "fracture_cif": pd.concat(cif_rows, ignore_index=True),
+        "fracture_cif_curve": pd.concat(curve_rows, ignore_index=True),
+        "fracture_gray": pd.DataFrame(gray_rows),
+    }
+
+
+FRACTURE_COMPETING = TableSpec(
+    "fracture_competing",
+    "Cause-specific Cox models (Efron ties) of a new fragility fracture and of death, and the "
+    "Fine-Gray model of a new fragility fracture, by stage against the mildest, unadjusted and "
+    "adjusted for the plan's covariates, per grouping and set",
+    _columns(
+        "grouping set model cause adjustment term coef se ratio ci_low ci_high z p_value n "
+        "n_events n_competing"
+    ),
+)
+_COMPETING_MODELS = (
+    ("cause-specific Cox", 1),
+    ("cause-specific Cox", 2),
+    ("Fine-Gray", 1),
+)
+
+
+@REGISTRY.step("competing_regression", produces=[FRACTURE_COMPETING], needs=("models",))
+def competing_regression_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """Cause-specific Cox and Fine-Gray models of fractures by stage, unadjusted and adjusted."""
+    ctx.progress("new fragility fractures by stage: cause-specific Cox and Fine-Gray models")
+    classes = plan.osteoporosis.classes
+    adjust = ["female" if c == "sex" else c for c in plan.fracture.adjust_for]
+    rows = []
+    for keys, f, what in _competing_groups(cohort, plan):
+        for c in classes[1:]:
+            f[c] = (f["stage"] == c).astype(float)
+        code = f["code"].to_numpy()
+        for adjustment, covs in (
+            ("unadjusted", classes[1:]),
+            ("adjusted", [*classes[1:], *adjust]),
+        ):
+            for model, cause in _COMPETING_MODELS:
+                common = dict(
+                    duration="time",
+                    event="code",
+                    cause=cause,
+                    covariates=list(covs),
+                    alpha=plan.alpha,
+                    causes=tuple(_CAUSES),
+                )
+                label = f"{what}, {model} of {_CAUSES[cause]}, {adjustment}"
+                with estimating(label):
+                    if model == "Fine-Gray":
+                        fit = cr.fine_gray(f, **common)
+                        tab = fit.to_frame().rename(columns={"shr": "ratio"})
+                    else:
+                        fit = cr.cause_specific_cox(f, **common)
+                        tab = fit.summary.rename(columns={"hr": "ratio"})
+                tab = tab[["term", "coef", "se", "ratio", "ci_low", "ci_high", "z", "p_value"]]
+                tab = tab.assign(
+                    term=tab["term"].map(
+                        lambda v: f"{v} vs {classes[0]}" if v in classes[1:] else v
+                    ),
+                    n=len(f),
+                    n_events=int((code == cause).sum()),
+                    n_competing=int(((code != cause) & (code > 0)).sum()),
+                )
+                keyed = {
+                    **keys,
+                    "model": model,
+                    "cause": _CAUSES[cause],
+                    "adjustment": adjustment,
+                }
+                rows.append(_keyed(tab, keyed))
+    return {"fracture_competing": pd.concat(rows, ignore_index=True)}
+
+
 # ----------------------------------------------------------------------------- flow, baseline, sample size
 
 
@@ -670,6 +1136,7 @@ def flow_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
     ctx.progress("participant flow and baseline characteristics")
     knees, patients = _frames(cohort, plan)
     _check_outcome(knees, patients, plan)
+    _check_encoder_overlap(patients, plan)
     clin = cohort.clinical
     pat_all = clin.drop_duplicates("patient_id")
     rows: list[dict[str, object]] = []
@@ -871,18 +1338,21 @@ LMM_MEANS = TableSpec(
 _OA = {1.0: "OA", 0.0: "no OA"}
 
 
-@REGISTRY.step("mixed_model", produces=[LMM, LMM_FOLLOWED, LMM_MEANS], needs=("models",))
-def mixed_model_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
-    """VAS and OKS by predicted radiographic OA: REML mixed model, patients followed, means."""
-    ctx.progress("VAS and OKS: linear mixed models")
+def _scores_long(
+    cohort: Cohort, plan: MskAgingPlan
+) -> tuple[pd.Series, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Predicted radiographic OA per patient, the patients, and each score's observed visits.
+
+    The long tables have ``patient_id, month, years, y, set``, one row per
+    observed visit (missing visits left out).
+    """
     knees, patients = _frames(cohort, plan)
     oa_min = plan.kl.oa_min_grade - plan.kl.classes[0]
     pred = pd.Series(_predicted(cohort, plan, "kl"), index=knees["patient_id"])
     grp = (pred.groupby(level=0).max() >= oa_min).astype(float)
     pats = patients.set_index("patient_id")
-    fits, followed, means = [], [], []
+    longs = {}
     for outcome, cols in plan.longitudinal.outcomes.items():
-        keys = {"outcome": outcome, "grouping": "predicted"}
         long = []
         for col, month in cols.items():
             v = pats[col].astype(float)
@@ -898,7 +1368,18 @@ def mixed_model_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Ta
                     }
                 )
             )
-        long_df = pd.concat(long, ignore_index=True)
+        longs[outcome] = pd.concat(long, ignore_index=True)
+    return grp, pats, longs
+
+
+@REGISTRY.step("mixed_model", produces=[LMM, LMM_FOLLOWED, LMM_MEANS], needs=("models",))
+def mixed_model_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """VAS and OKS by predicted radiographic OA: REML mixed model, patients followed, means."""
+    ctx.progress("VAS and OKS: linear mixed models")
+    grp, pats, longs = _scores_long(cohort, plan)
+    fits, followed, means = [], [], []
+    for outcome, long_df in longs.items():
+        keys = {"outcome": outcome, "grouping": "predicted"}
         dfg = long_df.assign(oa=grp.reindex(long_df["patient_id"]).to_numpy())
         r = lmm.random_intercept_lmm(
             dfg[["patient_id", "years", "oa", "y"]],
@@ -934,3 +1415,95 @@ def mixed_model_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Ta
         "lmm_followed": pd.concat(followed, ignore_index=True),
         "lmm_means": pd.concat(means, ignore_index=True),
     }
+
+
+LMM_DELTA = TableSpec(
+    "lmm_delta",
+    "MNAR sensitivity: the OA minus no-OA difference of each functional score at the last visit "
+    "(random-intercept model) with the OA group's missing last visits shifted by each delta of the "
+    "plan, and the tipping delta",
+    _columns(
+        "outcome grouping month delta estimate se ci_low ci_high p_value estimate_mar "
+        "tipping_delta n_missing n_group missing_fraction"
+    ),
+)
+
+
+@REGISTRY.step("delta_adjustment", produces=[LMM_DELTA], needs=("lmm", "lmm_followed"))
+def delta_adjustment_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """Delta-adjusted (MNAR) OA difference at the last visit and its tipping point."""
+    ctx.progress("VAS and OKS: MNAR delta adjustment (tipping point)")
+    grp, _, longs = _scores_long(cohort, plan)
+    followed = ctx.tables["lmm_followed"]
+    last = max(plan.longitudinal.visits)
+    years = last / 12.0
+    rows = []
+    for outcome, long_df in longs.items():
+        dfg = long_df.assign(oa=grp.reindex(long_df["patient_id"]).to_numpy())
+        with estimating(f"{outcome}, mixed model for the delta adjustment"):
+            r = lmm.random_intercept_lmm(
+                dfg[["patient_id", "years", "oa", "y"]],
+                formula="y ~ years * oa",
+                group="patient_id",
+                alpha=plan.alpha,
+            )
+        f = followed[
+            (followed["outcome"] == outcome)
+            & (followed["grouping"] == "predicted")
+            & (followed["oa"] == _OA[1.0])
+            & (followed["month"] == last)
+        ].iloc[0]
+        n_group = int(f["n_included"])
+        res = delta_adjustment.delta_adjusted_contrast(
+            r.fixed,
+            r.cov_fixed,
+            contrast={"oa": 1.0, "years:oa": years},
+            n_missing=n_group - int(f["n_followed"]),
+            n_group=n_group,
+            deltas=plan.longitudinal.delta_grid[outcome],
+            alpha=plan.alpha,
+        )
+        t = res.to_frame().assign(
+            estimate_mar=res.estimate_mar,
+            tipping_delta=res.tipping_delta,
+            n_missing=res.n_missing,
+            n_group=res.n_group,
+            missing_fraction=res.missing_fraction,
+        )
+        rows.append(_keyed(t, {"outcome": outcome, "grouping": "predicted", "month": last}))
+    return {"lmm_delta": pd.concat(rows, ignore_index=True)}
+
+
+LMM_SLOPE = TableSpec(
+    "lmm_slope",
+    "Sensitivity analysis: REML mixed model with a random patient intercept and slope in years of "
+    "each functional score by predicted radiographic OA (fixed effects, variance components) and "
+    "its likelihood-ratio test against the random-intercept model",
+    _columns(
+        "outcome grouping term estimate se ci_low ci_high p_value n_obs n_patients optimiser "
+        "lr_chisq lr_p_value lr_p_naive"
+    ),
+)
+
+
+@REGISTRY.step("mixed_model_slope", produces=[LMM_SLOPE], needs=("models",))
+def mixed_model_slope_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """VAS and OKS by predicted radiographic OA: random intercept and slope (sensitivity)."""
+    ctx.progress("VAS and OKS: random-slope mixed models (sensitivity)")
+    grp, _, longs = _scores_long(cohort, plan)
+    rows = []
+    for outcome, long_df in longs.items():
+        dfg = long_df.assign(oa=grp.reindex(long_df["patient_id"]).to_numpy())
+        with estimating(f"{outcome}, random-slope mixed model"):
+            r = random_slope.random_slope_lmm(
+                dfg[["patient_id", "years", "oa", "y"]],
+                formula="y ~ years * oa",
+                group="patient_id",
+                slope="years",
+                alpha=plan.alpha,
+            )
+        frame = r.to_frame().assign(
+            lr_chisq=r.lr_chisq, lr_p_value=r.lr_p_value, lr_p_naive=r.lr_p_naive
+        )
+        rows.append(_keyed(frame, {"outcome": outcome, "grouping": "predicted"}))
+    return {"lmm_slope": pd.concat(rows, ignore_index=True)}

@@ -1,7 +1,8 @@
 """Steps of the prognostic-model study type: Cox models developed and validated internally.
 
 A study of this type (TRIPOD+AI) fits the Cox models its plan names on the
-included patients (``exclusion_reason == "none"``) and reports, at the plan's
+included patients (:func:`studyval.study_cohort.included_rows`: ``exclusion_reason ==
+"none"``, or the plan's ``cohort.exclusion``) and reports, at the plan's
 horizon, how well they discriminate and calibrate, corrected for optimism by
 Harrell's bootstrap. Every step is parameterised by the
 :class:`~studyval.plan.PredictionModelPlan` alone; a protocol of this type adds
@@ -73,6 +74,7 @@ from studyval.errors import EstimationError
 from studyval.plan import PredictionModelPlan
 from studyval.steps.common import MODELS, SAMPLE_SIZE, sample_size_row
 from studyval.steps.registry import StepContext, StepRegistry, TableSpec
+from studyval.study_cohort import included_rows
 
 __all__ = [
     "MEASURE_LABELS",
@@ -216,14 +218,17 @@ def _term_columns(clin: pd.DataFrame, variables: list[str]) -> pd.DataFrame:
 def design_frame(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
     """Included patients: model terms, ``time``, ``event_code``, ``status`` (1 = cause), ``patient_id``."""
     clin = cohort.clinical
-    inc = clin[clin["exclusion_reason"] == "none"].copy()
+    inc = clin[included_rows(clin, plan.cohort).to_numpy(bool)].copy()
     variables = list(dict.fromkeys(v for m in plan.models for v in m.covariates))
     terms = _term_columns(inc, variables)
     o = plan.outcome
     terms["time"] = inc[o.time].astype(float)
     terms["event_code"] = inc[o.event].astype(int)
     terms["status"] = (terms["event_code"] == o.cause).astype(int)
-    terms["patient_id"] = inc["patient_id"].astype(str)
+    # patient_id is carried for the cluster bootstrap's bookkeeping; a study without one has
+    # one row per patient
+    ids = inc["patient_id"] if "patient_id" in inc.columns else pd.Series(inc.index, index=inc.index)
+    terms["patient_id"] = ids.astype(str)
     return terms.reset_index(drop=True)
 
 

@@ -22,10 +22,19 @@ prospective (AI-assisted) period. Its steps, named by a plan's
     and the tools against the report on the same scans (Newcombe's paired CI,
     the plan's McNemar test; the other McNemar versions as sensitivity);
 ``monitoring``
-    weekly p-charts and binomial CUSUMs of the prospective period, with each
-    CUSUM's simulated average run lengths;
+    weekly p-charts (centre lines declared before go-live, or trial limits)
+    and binomial CUSUMs of the prospective period, with each CUSUM's simulated
+    average run lengths and the charts' joint false-alarm rate;
+``adjusted``
+    the before/after comparison adjusted for the plan's covariates (adjusted
+    odds ratio; standardised risk difference by g-computation, delta-method
+    and patient-cluster bootstrap CIs);
+``failed_runs``
+    every analysis a failed AI run enters, under the plan's convention and the
+    other one (sensitivity analysis);
 ``rates_all_scans``
-    every included scan, with a patient-level cluster bootstrap;
+    every included scan, with a patient-level cluster bootstrap, for the rates
+    and for the differences between the periods;
 ``flow``, ``baseline``, ``models``, ``sample_size``
     run in every analysis (power of the tests actually run, exact by
     enumeration, and weeks needed).
@@ -46,9 +55,11 @@ import pandas as pd
 
 from studyval.analysis import binomial_tests, monitoring, multiplicity, paired, resampling
 from studyval.analysis import sample_size_binomial as ssb
+from studyval.analysis import standardised_comparison as stdc
 from studyval.analysis.accuracy import diagnostic_accuracy
 from studyval.analysis.descriptive import baseline_table
 from studyval.analysis.discrimination import auc
+from studyval.analysis.proportions import proportion_ci
 from studyval.analysis.sample_size import RegisteredCheck, check_registered
 from studyval.cohort import Cohort, estimating, failure_reason_summary
 from studyval.errors import EstimationError
@@ -58,18 +69,23 @@ from studyval.steps.registry import StepContext, StepRegistry, TableSpec
 
 __all__ = [
     "ACCURACY",
+    "ADJUSTED",
+    "ADJUSTED_COEFFICIENTS",
     "ALWAYS",
     "AUC",
     "BEFORE_AFTER",
     "CUSUM",
+    "FAILED_RUNS",
     "MEASURES",
     "MODEL_AVAILABILITY",
+    "MONITORING_FALSE_ALARM",
     "MONITORING_SUMMARY",
     "MULTIPLICITY",
     "PAIRED",
     "PAIRED_SENSITIVITY",
     "PCHART",
     "PERIODS",
+    "PERIOD_DIFFERENCES_ALL_SCANS",
     "PRIMARY",
     "RATES",
     "RATES_ALL_SCANS",
@@ -91,7 +107,14 @@ ALWAYS = ("flow", "baseline", "models", "sample_size")
 
 
 def included_scans(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
-    """Every included scan, sorted by period, patient, date and case id, with boolean outcome columns."""
+    """Every included scan, sorted by period, patient, date and case id, with boolean outcome columns.
+
+    ``first_in_period``: the patient's first included scan of the period;
+    ``earlier_period``: the patient has an included scan in an earlier period
+    (only set under the plan's ``unit.patients_in_both_periods: first_period``);
+    ``first_scan``: the primary analysis unit, ``first_in_period`` and not
+    ``earlier_period``.
+    """
     cols = plan.columns
     c = cohort.clinical
     inc = c[c[cols.exclusion] == "none"].copy()
@@ -99,14 +122,40 @@ def included_scans(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
     inc["identified"] = inc[cols.report].astype(bool)
     inc["referred_"] = inc[cols.referral].astype(bool)
     inc = inc.sort_values([cols.period, "patient_id", cols.scan_date, "case_id"], kind="mergesort")
-    inc["first_scan"] = ~inc.duplicated([cols.period, "patient_id"])
+    inc["first_in_period"] = ~inc.duplicated([cols.period, "patient_id"])
+    order = inc[cols.period].astype(str).map({p: i for i, p in enumerate(PERIODS)}).astype(int)
+    first_period = order.groupby(inc["patient_id"], observed=True).transform("min")
+    inc["earlier_period"] = (plan.unit.patients_in_both_periods == "first_period") & (
+        order > first_period
+    )
+    inc["first_scan"] = inc["first_in_period"] & ~inc["earlier_period"]
     return inc.reset_index(drop=True)
 
 
 def first_scans(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
-    """The primary analysis unit: the first included scan of each patient within each period."""
+    """The primary analysis unit: the first included scan of each patient (plan ``unit``).
+
+    Each patient's first included scan within each period, less (under
+    ``unit.patients_in_both_periods: first_period``) the scans of patients
+    already analysed in an earlier period. Under ``failed_ai_runs.pathway:
+    exclude`` the prospective scans whose primary AI run failed are left out
+    too (counted in the flow as ``index_test_failed``).
+    """
     inc = included_scans(cohort, plan)
-    return inc[inc["first_scan"]].reset_index(drop=True)
+    first = inc[inc["first_scan"]]
+    fr = plan.failed_ai_runs
+    if fr is not None and fr.pathway == "exclude":
+        first = first[~_failed_primary_run(first, cohort, plan)]
+    return first.reset_index(drop=True)
+
+
+def _failed_primary_run(frame: pd.DataFrame, cohort: Cohort, plan: OpportunisticPlan) -> pd.Series:
+    """True for the prospective scans of ``frame`` whose primary AI tool's run failed."""
+    st = _flags(cohort, plan.primary_model)["status"].reindex(frame["case_id"]).to_numpy()
+    return pd.Series(
+        (frame[plan.columns.period].to_numpy() == "prospective") & (st == "failed"),
+        index=frame.index,
+    )
 
 
 def _flags(cohort: Cohort, model: str) -> pd.DataFrame:
@@ -130,8 +179,10 @@ def flow_counts(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
     """Scan and patient counts for the STARD flow diagram, by period.
 
     Stages: ``screened``, ``excluded`` and ``excluded_reason``, ``included``,
-    ``later_scans`` (not the patient's first in the period; analysed only in
-    the all-scans analysis), ``first_scans`` by reference class, and
+    ``later_scans`` (not the primary unit; analysed only in the all-scans
+    analysis), of which ``earlier_period_patient`` (scans of a patient already
+    analysed in an earlier period, plan ``unit.patients_in_both_periods``),
+    ``first_scans`` by reference class, and
     ``index_test_failed`` per model (``detail``: each failure category with its
     count, ``"image unreadable (2); segmentation failed (1)"``).
     """
@@ -165,6 +216,12 @@ def flow_counts(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
         inc = inc_all[inc_all[cols.period] == period]
         add("included", inc, period)
         add("later_scans", inc[~inc["first_scan"]], period)
+        add(
+            "earlier_period_patient",
+            inc[inc["earlier_period"]],
+            period,
+            detail="patient analysed in an earlier period (plan unit.patients_in_both_periods)",
+        )
         first = inc[inc["first_scan"]]
         add("first_scans", first, period)
         for cls, mask in (
@@ -311,6 +368,65 @@ RATES_ALL_SCANS = TableSpec(
     "rates_all_scans",
     "Detection or referral rate over every included scan of one period (patient cluster bootstrap)",
     ("period", "measure", "numerator", "denominator", "estimate", "ci_low", "ci_high"),
+)
+ADJUSTED = TableSpec(
+    "adjusted_comparison",
+    "One measure (detection or referral) of the AI-assisted against the standard-care period "
+    "among VCF-positive first scans, crude and adjusted for the plan's covariates: adjusted odds "
+    "ratio (logistic regression, Wald CI) and standardised risk difference (g-computation; "
+    "delta-method and patient-cluster bootstrap CIs)",
+    (
+        "measure",
+        "n",
+        "crude_difference",
+        "odds_ratio",
+        "or_ci_low",
+        "or_ci_high",
+        "p_value",
+        "risk_index",
+        "risk_control",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "boot_ci_low",
+        "boot_ci_high",
+        "covariates",
+    ),
+)
+ADJUSTED_COEFFICIENTS = TableSpec(
+    "adjusted_coefficients",
+    "One term of the logistic model of the adjusted comparison of one measure (log-odds scale)",
+    ("measure", "term", "estimate", "se", "z", "p_value"),
+)
+FAILED_RUNS = TableSpec(
+    "failed_runs_sensitivity",
+    "One analysis a failed AI run enters, under one convention (the plan's or the other): "
+    "estimate with its CI and the failed runs it concerns",
+    (
+        "analysis",
+        "measure",
+        "period",
+        "convention",
+        "role",
+        "n_failed",
+        "numerator",
+        "denominator",
+        "estimate",
+        "ci_low",
+        "ci_high",
+    ),
+)
+MONITORING_FALSE_ALARM = TableSpec(
+    "monitoring_false_alarm",
+    "One chart of the prospective period, or the set of all charts: the chance of a false "
+    "alarm within the monitored weeks when every rate is in control (seeded simulation)",
+    ("chart", "kind", "measure", "p_false_alarm", "se", "horizon_weeks"),
+)
+PERIOD_DIFFERENCES_ALL_SCANS = TableSpec(
+    "period_differences_all_scans",
+    "Prospective minus retrospective detection or referral over every included VCF-positive "
+    "scan, with a patient-cluster bootstrap CI (a patient's scans of both periods drawn together)",
+    ("measure", "difference", "ci_low", "ci_high", "n_patients", "n_patients_both_periods"),
 )
 MODEL_AVAILABILITY = TableSpec(
     "model_availability",
@@ -511,6 +627,186 @@ def _before_after_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext
     return {"before_after": pd.DataFrame(rows)}
 
 
+@REGISTRY.step("adjusted", produces=[ADJUSTED, ADJUSTED_COEFFICIENTS])
+def _adjusted_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Before/after comparison adjusted for the plan's covariates (VCF-positive first scans).
+
+    Every number comes from
+    :func:`studyval.analysis.standardised_comparison.standardised_comparison`
+    (adjusted odds ratio, standardised risk difference, delta-method CI) and
+    :func:`~studyval.analysis.standardised_comparison.standardised_comparison_bootstrap`
+    (patient-cluster bootstrap CI of the standardised difference).
+    """
+    ctx.progress("before/after comparison adjusted for case mix")
+    adj = plan.adjustment
+    first = first_scans(cohort, plan)
+    pos = first[first["positive"]].reset_index(drop=True)
+    group = (pos[plan.columns.period] == "prospective").to_numpy(bool)
+    rows, coefs = [], []
+    for j, measure in enumerate(MEASURES):
+        y = _successes(pos, measure).to_numpy(bool)
+        with estimating(f"adjusted comparison of {measure}"):
+            r = stdc.standardised_comparison(
+                y,
+                group,
+                pos,
+                categorical=adj.categorical,
+                continuous=adj.continuous,
+                alpha=plan.alpha,
+            )
+            b = stdc.standardised_comparison_bootstrap(
+                y,
+                group,
+                pos,
+                clusters=pos["patient_id"].astype(str).to_numpy(),
+                categorical=adj.categorical,
+                continuous=adj.continuous,
+                n_resamples=adj.n_resamples,
+                seed=plan.seed + 200 + j,
+                alpha=plan.alpha,
+                method=adj.bootstrap_ci,
+            )
+        rows.append(
+            {
+                "measure": measure,
+                "comparison": "AI-assisted (prospective) vs standard care (retrospective)",
+                **r.to_dict(),
+                "boot_ci_low": b.ci_low,
+                "boot_ci_high": b.ci_high,
+                "boot_se": b.se,
+                "boot_method": b.method,
+                "boot_n_resamples": b.n_resamples,
+                "boot_n_failed": b.n_failed,
+                "boot_n_clusters": b.n_clusters,
+                "unit": "VCF-positive first scans of both periods",
+                "role": "secondary (supportive of the unadjusted concurrent comparison)",
+            }
+        )
+        cf = r.coefficients_frame()
+        cf["term"] = cf["term"].replace({"group": "period: prospective"})
+        cf.insert(0, "measure", measure)
+        coefs.append(cf)
+    return {
+        "adjusted_comparison": pd.DataFrame(rows),
+        "adjusted_coefficients": pd.concat(coefs, ignore_index=True),
+    }
+
+
+@REGISTRY.step("failed_runs", produces=[FAILED_RUNS])
+def _failed_runs_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
+    """Every analysis a failed AI run enters, under the plan's convention and the other one.
+
+    Standalone (the primary tool's sensitivity and specificity in each period,
+    :func:`studyval.analysis.accuracy.diagnostic_accuracy`): a failed run left
+    out, or counted as no flag. Pathway (the AI-assisted detection and
+    referral rates, Clopper-Pearson CI from
+    :func:`studyval.analysis.proportions.proportion_ci`, and their difference
+    from the standard-care period,
+    :func:`studyval.analysis.binomial_tests.two_proportions`): scans with a
+    failed run kept (intention to treat) or left out.
+    """
+    ctx.progress("failed AI runs under both conventions")
+    fr = plan.failed_ai_runs
+    model = plan.primary_model
+    inc = included_scans(cohort, plan)
+    first = inc[inc["first_scan"]]
+    pos_l, neg_l = plan.outcome.positive, plan.outcome.negative
+    rows = []
+    other = {"exclude": "as_negative", "as_negative": "exclude"}[fr.standalone]
+    conventions = [(fr.standalone, "plan")]
+    if fr.sensitivity_analysis:
+        conventions.append((other, "sensitivity"))
+    for period in plan.model(model).periods:
+        fp = first[first[plan.columns.period] == period]
+        fl = _flags(cohort, model).reindex(fp["case_id"])
+        ok = (fl["status"] == "ok").to_numpy()
+        truth = fp["positive"].to_numpy(bool)
+        for convention, role in conventions:
+            keep = ok if convention == "exclude" else np.ones(ok.size, dtype=bool)
+            scores = np.where(ok, fl["score"].to_numpy(float), 0.0)[keep]
+            with estimating(f"model {model}, {period} period, failed runs {convention}"):
+                r = diagnostic_accuracy(
+                    np.where(truth[keep], pos_l, neg_l),
+                    scores,
+                    positive=pos_l,
+                    negative=neg_l,
+                    threshold=plan.model(model).threshold,
+                    threshold_status="pre-specified",
+                    alpha=plan.alpha,
+                    ci_method=plan.tests.proportion_ci,
+                )
+            for m, sel in ((r.sensitivity, truth), (r.specificity, ~truth)):
+                rows.append(
+                    {
+                        "analysis": f"standalone: {model}",
+                        "measure": m.measure,
+                        "period": period,
+                        "convention": _CONVENTION[convention],
+                        "role": role,
+                        "n_failed": int((~ok & sel).sum()),
+                        "numerator": m.numerator,
+                        "denominator": m.denominator,
+                        "estimate": m.estimate,
+                        "ci_low": m.ci_low,
+                        "ci_high": m.ci_high,
+                        "ci_method": m.ci_method,
+                    }
+                )
+    pos = first[first["positive"]]
+    failed = _failed_primary_run(pos, cohort, plan)
+    other_p = {"intention_to_treat": "exclude", "exclude": "intention_to_treat"}[fr.pathway]
+    conventions = [(fr.pathway, "plan")]
+    if fr.sensitivity_analysis:
+        conventions.append((other_p, "sensitivity"))
+    ret = pos[pos[plan.columns.period] == "retrospective"]
+    for convention, role in conventions:
+        pro = pos[
+            (pos[plan.columns.period] == "prospective") & ~(failed & (convention == "exclude"))
+        ]
+        for measure in MEASURES:
+            x, n = int(_successes(pro, measure).sum()), len(pro)
+            ci = proportion_ci(x, n, alpha=plan.alpha, method=plan.tests.proportion_ci)
+            d = binomial_tests.two_proportions(
+                x,
+                n,
+                int(_successes(ret, measure).sum()),
+                len(ret),
+                test=plan.tests.two_period_test,
+                alternative=plan.tests.alternative,
+                alpha=plan.alpha,
+            )
+            rows.append(
+                {
+                    "analysis": "pathway: AI-assisted (prospective)",
+                    "measure": measure,
+                    "period": "prospective",
+                    "convention": _CONVENTION[convention],
+                    "role": role,
+                    "n_failed": int(failed.sum()),
+                    "numerator": x,
+                    "denominator": n,
+                    "estimate": ci.estimate,
+                    "ci_low": ci.ci_low,
+                    "ci_high": ci.ci_high,
+                    "ci_method": ci.method,
+                    "difference": d.difference,
+                    "difference_ci_low": d.ci_low,
+                    "difference_ci_high": d.ci_high,
+                    "difference_p_value": d.p_value,
+                    "difference_test": d.test,
+                }
+            )
+    return {"failed_runs_sensitivity": pd.DataFrame(rows)}
+
+
+#: Failed-run conventions in words (plan ``failed_ai_runs``).
+_CONVENTION = {
+    "exclude": "failed runs left out",
+    "as_negative": "failed run counted as no flag",
+    "intention_to_treat": "failed runs kept (intention to treat)",
+}
+
+
 @REGISTRY.step("accuracy", produces=[ACCURACY, AUC])
 def _accuracy_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Sensitivity, specificity, PPV and NPV of every reader (and the tools' AUCs), first scans.
@@ -540,8 +836,9 @@ def _accuracy_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) ->
             fl = _flags(cohort, name).reindex(fp["case_id"])
             ok = (fl["status"] == "ok").to_numpy()
             n_failed = int((~ok).sum())
-            truth = truth[ok]
-            scores = fl["score"].to_numpy(float)[ok]
+            keep = np.ones(ok.size, dtype=bool) if _failures_negative(plan) else ok
+            truth = truth[keep]
+            scores = np.where(ok, fl["score"].to_numpy(float), 0.0)[keep]
             threshold = plan.model(name).threshold
             label = name
             what = f"model {name}, {period} period"
@@ -585,6 +882,11 @@ def _accuracy_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) ->
                 }
             )
     return {"accuracy": pd.DataFrame(rows), "auc": pd.DataFrame(auc_rows)}
+
+
+def _failures_negative(plan: OpportunisticPlan) -> bool:
+    """Whether the plan counts a failed AI run as no flag in the standalone analyses."""
+    return plan.failed_ai_runs is not None and plan.failed_ai_runs.standalone == "as_negative"
 
 
 def _check_scores(
@@ -632,7 +934,9 @@ def _paired_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> d
     models = [m for m in supplied_models(cohort, plan) if "retrospective" in plan.model(m).periods]
     for m in models:
         fl = _flags(cohort, m).reindex(ret.index)
-        calls[m] = fl["flag"].where(fl["status"] == "ok")
+        calls[m] = (
+            fl["flag"] if _failures_negative(plan) else fl["flag"].where(fl["status"] == "ok")
+        )
     pairs = [(m, "radiology report") for m in models]
     pairs += [(models[0], m) for m in models[1:]]
     truth = ret["positive"]
@@ -683,7 +987,8 @@ def _weekly(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
     inc = included_scans(cohort, plan)
     pro = inc[inc[plan.columns.period] == "prospective"].copy()
     fl = _flags(cohort, plan.primary_model).reindex(pro["case_id"])
-    pro["ai_ok"] = (fl["status"] == "ok").to_numpy()
+    # a failed run: not scored (plan failed_ai_runs.standalone exclude) or scored as no flag
+    pro["ai_ok"] = True if _failures_negative(plan) else (fl["status"] == "ok").to_numpy()
     pro["ai_flag"] = fl["flag"].fillna(False).to_numpy(bool)
     rows = []
     for w in range(1, plan.periods.prospective_weeks + 1):
@@ -712,9 +1017,49 @@ def _weeks(pts: pd.DataFrame, flagged: pd.Series) -> str:
     return ", ".join(pts.loc[flagged, "week"].astype(str))
 
 
-@REGISTRY.step("monitoring", produces=[PCHART, CUSUM, MONITORING_SUMMARY])
+def _retrospective_flag_rate(cohort: Cohort, plan: OpportunisticPlan) -> float:
+    """The primary tool's flag rate on the scored retrospective included scans (known before go-live)."""
+    model = plan.primary_model
+    if "retrospective" not in plan.model(model).periods:
+        raise EstimationError(
+            f"monitoring.centre standard charts the AI flag rate around {model}'s flag rate on the "
+            f"retrospective scans, but the plan evaluates {model} on prospective scans only; set "
+            "monitoring.chart_ai_flag_rate to false or use centre baseline_weeks"
+        )
+    inc = included_scans(cohort, plan)
+    ret = inc[inc[plan.columns.period] == "retrospective"]
+    fl = _flags(cohort, model).reindex(ret["case_id"])
+    ok = fl["status"] == "ok"
+    scored = len(fl) if _failures_negative(plan) else int(ok.sum())  # the plan's failed-run rule
+    return proportion_ci(int((ok & fl["flag"].astype(bool)).sum()), scored).estimate
+
+
+def _centre(cohort: Cohort, plan: OpportunisticPlan, measure: str) -> tuple[float | None, int, str]:
+    """Centre line, baseline weeks and the centre's source in words, for one chart (plan ``monitoring.centre``)."""
+    mon = plan.monitoring
+    if mon.centre == "pooled":
+        return None, 0, "pooled over the charted weeks (trial limits; not available live)"
+    if mon.centre == "baseline_weeks":
+        k = mon.baseline_weeks
+        return None, k, f"pooled over weeks 1-{k} (declared baseline; not monitored)"
+    if measure in MEASURES:
+        return plan.baseline(measure).target, 0, "the plan's target rate (declared before go-live)"
+    return (
+        _retrospective_flag_rate(cohort, plan),
+        0,
+        f"{plan.primary_model}'s flag rate on the retrospective scans (known before go-live)",
+    )
+
+
+@REGISTRY.step("monitoring", produces=[PCHART, CUSUM, MONITORING_SUMMARY, MONITORING_FALSE_ALARM])
 def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
-    """Weekly p-charts (detection, referral, the AI flag rate) and binomial CUSUMs of misses."""
+    """Weekly p-charts (detection, referral, the AI flag rate) and binomial CUSUMs of misses.
+
+    The p-charts' centre lines follow the plan's ``monitoring.centre``
+    (:func:`_centre`); the charts' joint in-control false-alarm rate within the
+    monitored weeks comes from
+    :func:`studyval.analysis.monitoring.chart_set_false_alarm`.
+    """
     ctx.progress("weekly monitoring of the prospective period")
     mon = plan.monitoring
     wk = _weekly(cohort, plan)
@@ -740,18 +1085,22 @@ def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) 
     ss = plan.sample_size
     per_week = round(ss.assumed_weekly_scans * ss.assumed_prevalence)
     pc_rows, cu_rows, summary = [], [], []
+    centres: dict[str, float] = {}
+    cusum_of: dict[str, tuple[float, float, float]] = {}
     for measure, num, den, label in charts:
-        standard = mon.centre == "standard" and measure in MEASURES
+        centre, base, source = _centre(cohort, plan, measure)
         r = monitoring.p_chart(
             wk[num],
             wk[den],
-            centre=plan.baseline(measure).target if standard else None,
+            centre=centre,
+            baseline_periods=base,
             sigma_multiplier=mon.sigma_multiplier,
             labels=wk["week"],
         )
+        centres[measure] = r.centre
         pts = _points(r.points_frame(), measure)
         pts["label"] = label
-        pts["centre_source"] = r.centre_source
+        pts["centre_source"] = source
         pc_rows.append(pts)
         chart = r.to_dict()
         summary.append(
@@ -759,7 +1108,10 @@ def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) 
                 "measure": measure,
                 "label": label,
                 "chart": "p-chart",
-                **{k: chart[k] for k in ("centre", "centre_source", "sigma_multiplier")},
+                "centre": chart["centre"],
+                "centre_source": source,
+                "sigma_multiplier": chart["sigma_multiplier"],
+                "baseline_weeks": r.baseline_periods,
                 "n_weeks": r.n_periods,
                 "n_signals": r.n_signals,
                 "flagged_weeks": _weeks(pts, pts["signal"].isin(["below", "above"])),
@@ -783,6 +1135,7 @@ def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) 
         )
         cp = _points(c.points_frame(), measure).assign(k=c.k, p0=c.p0, p1=c.p1)
         cu_rows.append(cp)
+        cusum_of[measure] = (c.p0, c.p1, c.h)
         arl = {
             state: monitoring.cusum_run_length(
                 per_week,
@@ -803,6 +1156,7 @@ def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) 
                 "chart": "CUSUM",
                 "centre": np.nan,
                 "centre_source": "",
+                "baseline_weeks": np.nan,
                 "sigma_multiplier": np.nan,
                 "n_weeks": c.n_periods,
                 "n_signals": c.n_signals,
@@ -819,16 +1173,66 @@ def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) 
                 "arl_simulations": float(mon.arl_simulations),
             }
         )
+    horizon = plan.periods.prospective_weeks - (
+        mon.baseline_weeks if mon.centre == "baseline_weeks" else 0
+    )
+    fa = monitoring.chart_set_false_alarm(
+        per_week,
+        rates=[plan.baseline(m).target for m in MEASURES],
+        p_chart_centres=[centres[m] for m in MEASURES],
+        cusums=[cusum_of[m] for m in MEASURES],
+        independent_p_charts=(
+            [(round(ss.assumed_weekly_scans), centres["ai_flag_rate"], centres["ai_flag_rate"])]
+            if "ai_flag_rate" in centres
+            else []
+        ),
+        sigma_multiplier=mon.sigma_multiplier,
+        horizon=horizon,
+        n_simulations=mon.false_alarm_simulations,
+        seed=plan.seed + 300,
+        names=list(MEASURES),
+    )
+    each = fa.charts_frame().rename(columns={"stage": "measure"})
+    each["measure"] = each["measure"].replace({"independent 1": "ai_flag_rate"})
+    each["chart"] = each["chart"].str.replace("independent 1", "ai_flag_rate", regex=False)
+    each["role"] = "single chart"
+    total = pd.DataFrame(
+        [
+            {
+                "chart": "all charts together",
+                "kind": "set",
+                "measure": ", ".join(each["measure"].unique()),
+                "p_false_alarm": fa.p_any,
+                "se": fa.se,
+                "role": "family-wise",
+                "p_if_independent": fa.p_any_if_independent,
+            }
+        ]
+    )
+    false_alarm = pd.concat([each, total], ignore_index=True).assign(
+        horizon_weeks=fa.horizon,
+        n_per_week=float(per_week),
+        in_control="plan targets (detection, referral); the chart's centre (AI flag rate)",
+        n_simulations=fa.n_simulations,
+        seed=fa.seed,
+        method=fa.method,
+    )
     return {
         "monitoring_pchart": pd.concat(pc_rows, ignore_index=True),
         "monitoring_cusum": pd.concat(cu_rows, ignore_index=True),
         "monitoring_summary": pd.DataFrame(summary),
+        "monitoring_false_alarm": false_alarm,
     }
 
 
-@REGISTRY.step("rates_all_scans", produces=[RATES_ALL_SCANS])
+@REGISTRY.step("rates_all_scans", produces=[RATES_ALL_SCANS, PERIOD_DIFFERENCES_ALL_SCANS])
 def _rates_all_scans_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
-    """Detection and referral over every included scan, CIs from a patient cluster bootstrap."""
+    """Detection and referral over every included scan, CIs from a patient cluster bootstrap.
+
+    The rates of each period, and the prospective minus retrospective
+    difference (:func:`studyval.analysis.binomial_tests.clustered_difference`:
+    a patient's scans of both periods are drawn together).
+    """
     ctx.progress("all scans, patient-level cluster bootstrap")
     inc = included_scans(cohort, plan)
     keep = ("estimate", "ci_low", "ci_high", "ci_level", "method", "n_resamples", "n_failed")
@@ -858,7 +1262,38 @@ def _rates_all_scans_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepCont
                     "unit": "every included scan; patient-level cluster bootstrap",
                 }
             )
-    return {"rates_all_scans": pd.DataFrame(rows)}
+    pos = inc["positive"].to_numpy(bool)
+    pro = (inc[plan.columns.period] == "prospective").to_numpy(bool)
+    pid = inc["patient_id"].astype(str)
+    periods_of = inc[pos].groupby(pid[pos], observed=True)[plan.columns.period].nunique()
+    diffs = []
+    for j, measure in enumerate(MEASURES):
+        d = binomial_tests.clustered_difference(
+            _successes(inc, measure).to_numpy(bool),
+            pos & pro,
+            pos & ~pro,
+            clusters=pid.to_numpy(),
+            n_resamples=plan.unit.n_resamples,
+            seed=plan.seed + 20 + j,
+            alpha=plan.alpha,
+            method=plan.unit.bootstrap_ci,
+        ).to_dict()
+        diffs.append(
+            {
+                "measure": measure,
+                "comparison": "prospective - retrospective",
+                "difference": d["estimate"],
+                **{key: d[key] for key in keep if key != "estimate"},
+                "n_clusters": d["n_clusters"],
+                "n_patients": int(pid[pos].nunique()),
+                "n_patients_both_periods": int((periods_of > 1).sum()),
+                "unit": "every included VCF-positive scan; patient-level cluster bootstrap",
+            }
+        )
+    return {
+        "rates_all_scans": pd.DataFrame(rows),
+        "period_differences_all_scans": pd.DataFrame(diffs),
+    }
 
 
 @REGISTRY.step("sample_size", produces=[SAMPLE_SIZE])

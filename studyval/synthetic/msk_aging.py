@@ -39,6 +39,23 @@ Design (all numbers are in :data:`TRUE_PARAMETERS`)
   stages (so the true hazard ratios vs normal are 2 and 4); censoring uniform
   administrative follow-up on ``[admin_followup_months]`` and exponential
   loss (``loss_rate_per_year``).
+* **Death, the competing event** (``death``): the exponential loss of
+  follow-up is split into death and loss by a Bernoulli draw per patient
+  whose follow-up ended by loss, with probability
+  :math:`p(age) = \operatorname{expit}\{a + b\,(age - 63)\}` (``death``:
+  ``logit_share``, ``logit_share_per_year``). Given age this is the same as
+  independent exponential death and loss hazards
+  :math:`0.03\,p(age)` and :math:`0.03\,\{1 - p(age)\}` per year, so the
+  deaths are recorded without changing any fracture time of version 1 (the
+  draws come after all others). ``death_without_fracture`` is true for them.
+  Older patients (lower T-scores) die more often, so the Kaplan-Meier
+  "1 - KM" of fractures overstates the cumulative incidence.
+* **Anti-osteoporosis treatment after the index DXA**
+  (``osteoporosis_treatment``): Bernoulli by the true DXA stage
+  (``treatment_probability``); it has **no effect** on the fracture hazard
+  (true hazard ratio 1), so adjusting for it must leave the stage hazard
+  ratios unchanged up to sampling error (it is the DXA-driven treatment a
+  real cohort would need adjusting for).
 * **VAS and OKS** (patient level, radiographic OA :math:`g` = highest
   reference KL grade of the patient >= 2), visit month :math:`m`, years
   :math:`t = m/12`:
@@ -52,6 +69,11 @@ Design (all numbers are in :data:`TRUE_PARAMETERS`)
   OKS residual variance), both clipped to their range (rare by design).
   Visits are missing completely at random with monotone drop-out:
   ``visit_retention`` is the probability of still being followed.
+* **Encoder provenance** (``op_encoder_training``, ``kl_encoder_training``):
+  no encoder is trained here (the image features are drawn from the truth as
+  above), so no patient was in an encoder's training set: both flags are
+  false for everyone. A real study marks the patients its CNN was trained or
+  fine-tuned on, and a run refuses any of them among the evaluated patients.
 * Planted direct identifiers (names, record numbers, dates of birth) let the
   privacy checks prove that none reaches a bundle or a report.
 """
@@ -109,6 +131,11 @@ TRUE_PARAMETERS: dict[str, Any] = {
     "fracture_hr": {"osteopenia": 2.0, "osteoporosis": 4.0},
     "admin_followup_months": [12.0, 60.0],
     "loss_rate_per_year": 0.03,
+    # share of the losses of follow-up that are deaths: expit(logit_share + per_year * (age - 63))
+    "death": {"logit_share": 1.4, "logit_share_per_year": 0.08},
+    # anti-osteoporosis treatment after the index DXA, by true DXA stage; no effect on fractures
+    "treatment_probability": {"normal": 0.05, "osteopenia": 0.30, "osteoporosis": 0.80},
+    "treatment_fracture_hr": 1.0,
     "visits_months": [6, 12, 24, 36],
     "visit_retention": {"6": 0.95, "12": 0.88, "24": 0.78, "36": 0.65},
     # fixed effects on the year scale (t = month / 12); group = radiographic OA (KL >= 2)
@@ -294,6 +321,17 @@ def generate(seed: int = 20260317) -> SyntheticCohort:
     names = [f"{_FAMILY[rng.integers(10)]} {_GIVEN[rng.integers(10)]}{k}" for k in range(n)]
     mrn = [f"MRN{8100000 + 17 * k}" for k in range(n)]
     dob_s = pd.Series(dob).dt.strftime("%Y-%m-%d").to_numpy()
+    # competing death and treatment: drawn after every other draw (the rest is as in version 1)
+    by_loss = ~fracture & (loss < admin)
+    dp = tp["death"]
+    share = 1.0 / (1.0 + np.exp(-(dp["logit_share"] + dp["logit_share_per_year"] * (age - 63))))
+    died = by_loss & (rng.random(n) < share)
+    p_treat = np.select(
+        [stage == "osteopenia", stage == "osteoporosis"],
+        [tp["treatment_probability"]["osteopenia"], tp["treatment_probability"]["osteoporosis"]],
+        tp["treatment_probability"]["normal"],
+    )
+    treated = rng.random(n) < p_treat
     recs = []
     for i, side, grade, img in rows:
         rec = {
@@ -317,10 +355,15 @@ def generate(seed: int = 20260317) -> SyntheticCohort:
             rec[f"op_img_{k + 1}"] = op_img[i, k]
         for k in range(4):
             rec[f"kl_img_{k + 1}"] = img[k]
+        # no encoder was trained: the features are drawn from the truth (see the module docstring)
+        rec["op_encoder_training"] = "false"
+        rec["kl_encoder_training"] = "false"
         rec["dxa_t_score"] = t_score[i]
         rec["kl_grade"] = grade
         rec["fracture_followup_months"] = follow[i]
         rec["new_fragility_fracture"] = "true" if fracture[i] else "false"
+        rec["death_without_fracture"] = "true" if died[i] else "false"
+        rec["osteoporosis_treatment"] = "true" if treated[i] else "false"
         for key, vals in visits.items():
             rec[key] = vals[i]
         rec["exclusion_reason"] = reason_a[i]

@@ -35,6 +35,22 @@ Design (every number is in :data:`TRUE_PARAMETERS`)
   an AI flag, 0.01 without.
 * Three retrospective and two prospective scans have a failed AI run
   (``status: failed``); the report then behaves as without a flag.
+* **Patients in both periods:** 12 prospective patients with one included
+  scan are the same people as 12 retrospective patients with one included
+  scan and the same sex (chosen with a second generator seeded ``seed + 1``,
+  after everything else is drawn, so no other value changes); the prospective
+  row takes the earlier patient's identifiers and the age two years on. Their
+  outcomes are drawn as for anyone else. The plan's rule
+  (``unit.patients_in_both_periods: first_period``) analyses them in the
+  retrospective period only.
+* **Adjusted comparison (true values):** detection and referral depend on
+  neither Genant grade, age, sex nor CT region, and these are distributed
+  alike in both periods. The case mix therefore confounds nothing: the true
+  standardised difference is the crude one, prospective (drift week
+  averaged in) minus retrospective, 0.100 for detection (0.870 - 0.77) and
+  0.185 for referral (0.615 - 0.43); the true odds ratios are 2.00 and 2.12
+  (:data:`TRUE_PARAMETERS` ``adjusted_comparison``), and every covariate's
+  true coefficient is 0.
 * Planted direct identifiers (names, hospital numbers, dates of birth) let
   the privacy checks prove that none reaches a bundle or a report.
 """
@@ -101,6 +117,29 @@ TRUE_PARAMETERS: dict[str, Any] = {
     },
     "ai_tool": {"sensitivity": 0.90, "specificity": 0.92, "threshold": 0.5},
     "commercial_tool": {"sensitivity": 0.85, "specificity": 0.90, "threshold": 0.5},
+    "patients_in_both_periods": 12,
+    "adjusted_comparison": {
+        "covariate_coefficients": 0.0,
+        "case_mix": "Genant grade, age, sex and CT region drawn alike in both periods",
+        "standardised_difference_detection": ((7 * 0.92 + 0.1 * 0.97 + 0.9 * 0.47) / 8) - 0.77,
+        "standardised_difference_referral": (
+            (7 * 0.65 + (0.1 * 0.97 + 0.9 * 0.47) * 0.65 / 0.92) / 8
+        )
+        - 0.43,
+        "odds_ratio_detection": (
+            ((7 * 0.92 + 0.1 * 0.97 + 0.9 * 0.47) / 8)
+            / (1 - (7 * 0.92 + 0.1 * 0.97 + 0.9 * 0.47) / 8)
+        )
+        / (0.77 / 0.23),
+        "odds_ratio_referral": (
+            ((7 * 0.65 + (0.1 * 0.97 + 0.9 * 0.47) * 0.65 / 0.92) / 8)
+            / (1 - (7 * 0.65 + (0.1 * 0.97 + 0.9 * 0.47) * 0.65 / 0.92) / 8)
+        )
+        / (0.43 / 0.57),
+        "note": "odds ratios of the period-averaged rates; the prospective rate varies by week "
+        "(drift), so the true odds ratio is that of the averaged rates, not a constant "
+        "conditional one",
+    },
     "drift": {
         "week": 6,
         "ai_sensitivity": 0.10,
@@ -317,11 +356,14 @@ def generate(seed: int = 20210301, *, commercial: bool = True) -> SyntheticCohor
         r["referred"] = bool(r["report_vcf"] and rng.random() < p_ref)
 
     clinical = pd.DataFrame(rows)
+    predictions = pd.DataFrame(pred_rows)
+    clinical, predictions = _patients_in_both_periods(
+        clinical, predictions, tp["patients_in_both_periods"], np.random.default_rng(seed + 1)
+    )
     clinical["week"] = clinical["week"].astype("Int64")
     clinical["genant_grade"] = clinical["genant_grade"].astype("Int64")
     clinical["report_vcf"] = clinical["report_vcf"].map({True: "true", False: "false"})
     clinical["referred"] = clinical["referred"].map({True: "true", False: "false"})
-    predictions = pd.DataFrame(pred_rows)
     truth = {
         **TRUE_PARAMETERS,
         "seed": seed,
@@ -329,6 +371,43 @@ def generate(seed: int = 20210301, *, commercial: bool = True) -> SyntheticCohor
         "expected_rates": expected_rates(),
     }
     return SyntheticCohort(clinical=clinical, predictions=predictions, truth=truth)
+
+
+def _patients_in_both_periods(
+    clinical: pd.DataFrame, predictions: pd.DataFrame, k: int, rng: np.random.Generator
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Make ``k`` prospective patients the same people as ``k`` retrospective ones.
+
+    Both have exactly one scan, included; the pairs share a sex. The
+    prospective row takes the retrospective patient's identifiers (id, name,
+    hospital number, date of birth) and the age two years on.
+    """
+    clinical = clinical.copy()
+    predictions = predictions.copy()
+    inc = clinical[clinical["exclusion_reason"] == "none"]
+    once = inc["patient_id"].map(clinical["patient_id"].value_counts()) == 1
+    single = inc[once]
+    moved = 0
+    for sex in ("F", "M"):
+        want = k // 2 if sex == "F" else k - k // 2
+        ret = single[(single["period"] == "retrospective") & (single["sex"] == sex)].index
+        pro = single[(single["period"] == "prospective") & (single["sex"] == sex)].index
+        for i, j in zip(
+            rng.choice(ret, size=want, replace=False),
+            rng.choice(pro, size=want, replace=False),
+            strict=True,
+        ):
+            old = clinical.at[j, "patient_id"]
+            for col in ("patient_id", "patient_name", "medical_record_number", "date_of_birth"):
+                clinical.at[j, col] = clinical.at[i, col]
+            clinical.at[j, "age"] = int(clinical.at[i, "age"]) + 2
+            predictions.loc[predictions["patient_id"] == old, "patient_id"] = clinical.at[
+                i, "patient_id"
+            ]
+            moved += 1
+    if moved != k:
+        raise RuntimeError(f"made {moved} patients in both periods, wanted {k}")
+    return clinical, predictions
 
 
 def _pred(r: dict[str, Any], model: str, version: str, score: float | None) -> dict[str, Any]:
