@@ -36,6 +36,8 @@ Imported as ``studyval.analysis``. Modules:
   calibration at a horizon (IPCW, influence-function SEs as riskRegression::Score).
 * :mod:`~studyval.analysis.internal_validation` -- Harrell's bootstrap optimism
   correction of a refitted model's performance (Cox ready-made; as rms::validate).
+* :mod:`~studyval.analysis.cox_shrinkage` -- a Cox model uniformly shrunk (e.g. by the
+  optimism-corrected calibration slope) with its baseline hazard re-estimated.
 * :mod:`~studyval.analysis.paired_bootstrap` -- bootstrap difference in a performance
   measure between two models on the same cases (e.g. Harrell's C).
 * :mod:`~studyval.analysis.cumulative_incidence` -- Aalen-Johansen cumulative

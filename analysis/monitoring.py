@@ -510,17 +510,20 @@ def cusum_run_length(
         raise StudyvalError("horizon and max_periods must be positive")
     k = cusum_reference_value(p0, p1)
     rng = np.random.default_rng(seed)
-    s = np.zeros(sims)
     length = np.full(sims, int(max_periods))
     active = np.arange(sims)
+    s = np.zeros(sims)  # S_t of the active runs, in the order of ``active``
+    kn = k * n
     for t in range(1, int(max_periods) + 1):
         x = rng.binomial(n, rate, size=active.size)
-        s[active] = np.maximum(0.0, s[active] + x - k * n)
-        hit = s[active] > hh
-        length[active[hit]] = t
-        active = active[~hit]
-        if active.size == 0:
-            break
+        s = np.maximum(0.0, s + x - kn)
+        hit = s > hh
+        if hit.any():
+            length[active[hit]] = t
+            keep = ~hit
+            active, s = active[keep], s[keep]
+            if active.size == 0:
+                break
     rl = length.astype(float)
     return RunLengthResult(
         p0=float(p0),

@@ -48,7 +48,7 @@ from studyval.errors import StudyvalError
 from studyval.results import Result
 
 from ._checks import check_alpha, check_option
-from .binomial_tests import ALTERNATIVES, _check_p0, binomial_two_sided_p_values
+from .binomial_tests import _REL_ERR, ALTERNATIVES, _check_p0, binomial_two_sided_p_values
 from .proportions import _as_count
 
 __all__ = [
@@ -178,6 +178,56 @@ def exact_binomial_power(
     )
 
 
+_CURVE_BLOCK = 2_000_000  # probabilities evaluated per vectorised call of _power_curve
+
+
+def _power_curve(n_max: int, p0: float, p1: float, alpha: float, alternative: str) -> np.ndarray:
+    """``exact_binomial_power(n, ...).power`` for every ``n = 1, ..., n_max`` (checked arguments).
+
+    The same scipy probabilities, element by element, as :func:`exact_binomial_power`
+    (and :func:`~studyval.analysis.binomial_tests.binomial_two_sided_p_values`), evaluated
+    in one vectorised call per block of ``n`` instead of several calls per ``n``: the
+    powers are identical to the bit.
+    """
+    out = np.empty(n_max)
+    start = 1
+    while start <= n_max:
+        stop = start
+        total = 0
+        while stop <= n_max and (stop == start or total + stop + 1 <= _CURVE_BLOCK):
+            total += stop + 1
+            stop += 1
+        ns = np.arange(start, stop)
+        sizes = ns + 1
+        nn = np.repeat(ns, sizes)
+        offsets = np.concatenate(([0], np.cumsum(sizes)))
+        xx = np.arange(total) - np.repeat(offsets[:-1], sizes)
+        f1 = stats.binom.pmf(xx, nn, p1)
+        if alternative == "greater":
+            pv_all = stats.binom.sf(xx - 1, nn, p0)
+        elif alternative == "less":
+            pv_all = stats.binom.cdf(xx, nn, p0)
+        else:
+            f0_all = stats.binom.pmf(xx, nn, p0)
+        for i, n in enumerate(ns.tolist()):
+            a, b = offsets[i], offsets[i + 1]
+            if alternative == "two-sided":  # binomial_two_sided_p_values, step for step
+                f = f0_all[a:b]
+                x = np.arange(n + 1)
+                order = np.argsort(f, kind="stable")
+                f_sorted = f[order]
+                cum = np.cumsum(f_sorted)
+                k = np.searchsorted(f_sorted, f * _REL_ERR, side="right")
+                pv = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
+                pv = np.where(x == n * p0, 1.0, pv)
+                pv = np.minimum(1.0, pv)
+            else:
+                pv = pv_all[a:b]
+            out[n - 1] = float(f1[a:b][pv <= alpha].sum())
+        start = stop
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class BinomialSampleSizeResult(Result):
     r"""Smallest number of trials for a target exact power.
@@ -227,12 +277,12 @@ def exact_binomial_sample_size(
     """
     power = _check_power(power)
     n_max = _as_count(n_max, "n_max")
-    pw = np.array(
-        [
-            exact_binomial_power(k, p0=p0, p1=p1, alpha=alpha, alternative=alternative).power
-            for k in range(1, n_max + 1)
-        ]
-    )
+    if n_max >= 1:  # the checks (and messages) of exact_binomial_power
+        alternative = check_option(alternative, ALTERNATIVES, "alternative")
+        alpha = check_alpha(alpha)
+        p0 = _check_p0(p0)
+        p1 = _check_p0(p1, "p1")
+    pw = _power_curve(n_max, p0, p1, alpha, alternative)
     ok = pw >= power
     if not ok.any():
         raise StudyvalError(f"power {power} is not reached with n <= {n_max}")
@@ -577,21 +627,40 @@ class FisherPowerResult(Result):
     method: str
 
 
-def _fisher_rejects(n1: int, n2: int, t: int, alpha: float, alternative: str) -> np.ndarray:
-    """Whether Fisher's test rejects at each ``x1`` of the support, given total successes ``t``."""
-    lo, hi = max(0, t - n2), min(t, n1)
-    x = np.arange(lo, hi + 1)
-    d = stats.hypergeom.pmf(x, n1 + n2, n1, t)
+def _fisher_rejects_all(
+    n1: int, n2: int, alpha: float, alternative: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whether Fisher's test rejects at each ``x1`` of the support, for every total ``t``.
+
+    Given ``t = x1 + x2`` successes, ``x1`` is hypergeometric on
+    ``max(0, t - n2), ..., min(t, n1)``. Returns ``(x1, offsets, rejects)``:
+    ``x1`` and ``rejects`` concatenated over ``t = 0, ..., n1 + n2`` (``x1``
+    ascending within each ``t``), the entries of ``t`` at
+    ``offsets[t]:offsets[t + 1]``. The probabilities of all ``t`` come from one
+    vectorised scipy call (the same values, element by element, as one call
+    per ``t``); the two-sided rule is applied per ``t``.
+    """
+    ts = np.arange(n1 + n2 + 1)
+    lo, hi = np.maximum(0, ts - n2), np.minimum(ts, n1)
+    sizes = hi - lo + 1
+    offsets = np.concatenate(([0], np.cumsum(sizes)))
+    tt = np.repeat(ts, sizes)
+    x = np.arange(offsets[-1]) - np.repeat(offsets[:-1], sizes) + np.repeat(lo, sizes)
     if alternative == "greater":
-        pv = stats.hypergeom.sf(x - 1, n1 + n2, n1, t)
+        pv = stats.hypergeom.sf(x - 1, n1 + n2, n1, tt)
     elif alternative == "less":
-        pv = stats.hypergeom.cdf(x, n1 + n2, n1, t)
+        pv = stats.hypergeom.cdf(x, n1 + n2, n1, tt)
     else:  # R's fisher.test: sum of the probabilities no more likely than the observed (relErr 1e-7)
-        order = np.argsort(d, kind="stable")
-        cum = np.cumsum(d[order])
-        k = np.searchsorted(d[order], d * (1.0 + 1e-7), side="right")
-        pv = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
-    return np.minimum(1.0, pv) <= alpha
+        d_all = stats.hypergeom.pmf(x, n1 + n2, n1, tt)
+        pv = np.empty_like(d_all)
+        for i in range(ts.size):
+            a, b = offsets[i], offsets[i + 1]
+            d = d_all[a:b]
+            order = np.argsort(d, kind="stable")
+            cum = np.cumsum(d[order])
+            k = np.searchsorted(d[order], d * (1.0 + 1e-7), side="right")
+            pv[a:b] = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
+    return x, offsets, np.minimum(1.0, pv) <= alpha
 
 
 def fisher_exact_power(
@@ -652,12 +721,12 @@ def fisher_exact_power(
         stats.binom.pmf(np.arange(m2 + 1), m2, pbar),
     )
     power = size = 0.0
+    x_all, offsets, rej_all = _fisher_rejects_all(m1, m2, alpha, alternative)
     for t in range(m1 + m2 + 1):
-        lo, hi = max(0, t - m2), min(t, m1)
-        rej = _fisher_rejects(m1, m2, t, alpha, alternative)
+        rej = rej_all[offsets[t] : offsets[t + 1]]
         if not rej.any():
             continue
-        x1 = np.arange(lo, hi + 1)[rej]
+        x1 = x_all[offsets[t] : offsets[t + 1]][rej]
         power += float(np.sum(f1[x1] * f2[t - x1]))
         size += float(np.sum(g1[x1] * g2[t - x1]))
     approx = (

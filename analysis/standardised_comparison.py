@@ -205,23 +205,26 @@ def _natural(v: str) -> tuple[int, float | str]:
         return (1, v)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, str]:
+def _fit(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, *, covariance: bool = True
+) -> tuple[np.ndarray, np.ndarray, int, str]:
     """Weighted logistic ML by Newton-Raphson with step halving (R's glm start: beta = 0).
 
     Returns (beta, covariance, iterations, problem): ``problem`` is ``""`` or
     the reason no estimate exists (singular information, no convergence,
-    separation).
+    separation). With ``covariance=False`` (the bootstrap refits, which use
+    only beta) the covariance returned is NaN; beta and problem are the same.
     """
     p = x.shape[1]
     beta = np.zeros(p)
 
-    def loglik(b: np.ndarray) -> float:
+    def loglik(b: np.ndarray) -> tuple[float, np.ndarray]:
         e = x @ b
-        return float(w @ (y * e - np.logaddexp(0.0, e)))
+        return float(w @ (y * e - np.logaddexp(0.0, e))), e
 
-    ll = loglik(beta)
+    ll, eta_beta = loglik(beta)
     for it in range(1, _MAX_ITER + 1):
-        mu = expit(x @ beta)
+        mu = expit(eta_beta)  # eta_beta is x @ beta, kept from the line search
         info = (x * (w * mu * (1.0 - mu))[:, None]).T @ x
         grad = x.T @ (w * (y - mu))
         try:
@@ -231,20 +234,21 @@ def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nd
         t = 1.0
         for _ in range(40):
             cand = beta + t * step
-            ll_c = loglik(cand)
+            ll_c, eta_c = loglik(cand)
             if ll_c >= ll - 1e-12 * abs(ll):
                 break
             t /= 2.0
-        beta, ll = cand, ll_c
+        beta, ll, eta_beta = cand, ll_c, eta_c
         if np.all(np.abs(t * step) <= _TOL * (1.0 + np.abs(beta))):
             eta = x[w > 0] @ beta
             if eta.size and np.max(np.abs(eta)) > _SEPARATION_ETA:
                 return beta, np.full((p, p), np.nan), it, "fitted probabilities of 0 or 1"
-            mu = expit(x @ beta)
+            mu = expit(eta_beta)
             info = (x * (w * mu * (1.0 - mu))[:, None]).T @ x
             if np.linalg.matrix_rank(info) < p:
                 return beta, np.full((p, p), np.nan), it, "the information matrix is singular"
-            return beta, np.linalg.inv(info), it, ""
+            cov = np.linalg.inv(info) if covariance else np.full((p, p), np.nan)
+            return beta, cov, it, ""
     return beta, np.full((p, p), np.nan), _MAX_ITER, f"no convergence in {_MAX_ITER} iterations"
 
 
@@ -489,7 +493,7 @@ def standardised_difference_statistic(
     def statistic(weights: np.ndarray) -> np.ndarray:
         out = np.full(weights.shape[0], np.nan)
         for r, w in enumerate(weights):
-            beta, _, _, problem = _fit(x, y, w)
+            beta, _, _, problem = _fit(x, y, w, covariance=False)
             if problem:
                 continue
             r1, r0, _, _ = _standardise(x, beta, w)

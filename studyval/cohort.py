@@ -510,20 +510,34 @@ def prediction_row_violations(
             problems.append(
                 Violation(pl, "failure_reason", _row(idx), "a failed case needs a failure_reason")
             )
-    for idx, case in predictions["case_id"].items():
+    # Columns read once as Python lists (row-wise .at on arrow-backed columns is slow);
+    # the values are those .at returns, and a case the lookup table does not hold as a
+    # key (e.g. a duplicated clinical case_id) falls back to .at.
+    link_cols = [
+        c for c in ("patient_id", "site") if c in predictions.columns and c in clin.columns
+    ]
+    pred_vals = {c: list(predictions[c]) for c in [*link_cols, "model_name"]}
+    clin_vals = (
+        {c: dict(zip(clin.index, clin[c], strict=True)) for c in link_cols}
+        if clin.index.is_unique
+        else {c: {} for c in link_cols}
+    )
+    for i, (idx, case) in enumerate(predictions["case_id"].items()):
         if case not in clin.index:
             problems.append(
                 Violation(
                     pl,
                     "case_id",
                     _row(idx),
-                    f"{unit} is not in {clinical_label} (model {predictions.at[idx, 'model_name']})",
+                    f"{unit} is not in {clinical_label} (model {pred_vals['model_name'][i]})",
                     str(case),
                 )
             )
             continue
-        for col in (c for c in ("patient_id", "site") if c in predictions.columns and c in clin.columns):
-            a, b = str(predictions.at[idx, col]), str(clin.at[case, col])
+        for col in link_cols:
+            lookup = clin_vals[col]
+            a = str(pred_vals[col][i])
+            b = str(lookup[case]) if case in lookup else str(clin.at[case, col])
             if a != b:
                 problems.append(
                     Violation(

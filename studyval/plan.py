@@ -189,6 +189,29 @@ class SampleSize(_Strict):
         return self
 
 
+class PredictiveValuesSpec(_Strict):
+    """Clinical prevalences at which PPV and NPV are reported (case-control designs).
+
+    In a two-gate design the sample prevalence is fixed by the investigators, so
+    predictive values are reported only at the prevalences declared here, each in
+    (0, 1), with ``source`` saying where they come from (literature, registry, or a
+    plan assumption to be confirmed).
+    """
+
+    prevalences: list[float] = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+    @field_validator("prevalences")
+    @classmethod
+    def _in_unit_interval(cls, value: list[float]) -> list[float]:
+        for p in value:
+            if not 0.0 < p < 1.0:
+                raise ValueError(f"each prevalence must be in (0, 1), got {p}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"prevalences must be distinct, got {value}")
+        return value
+
+
 class AnalysisPlan(NamedModels, _Strict):
     """A protocol's analysis plan (``reports/<slug>/plan.yml``)."""
 
@@ -205,6 +228,9 @@ class AnalysisPlan(NamedModels, _Strict):
     calibration: CalibrationSpec | None = None
     decision_curve: DecisionCurveSpec | None = None
     vertebra_level: ClusteredSpec | None = None
+    predictive_values: PredictiveValuesSpec | None = Field(
+        None, description="Clinical prevalences for PPV/NPV of a case-control design"
+    )
     sample_size: SampleSize
     alpha: float = 0.05
     proportion_ci: Literal["wilson", "clopper-pearson"] = "wilson"

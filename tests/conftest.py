@@ -21,7 +21,8 @@ session and shared:
     The bundle most modules read: ovcf-chronicity's of the bundled plan, the survival
     protocols' with the resample counts their own modules use (``SHARED_N_RESAMPLES``).
 ``trimmed_plan(slug, n_resamples)``
-    The bundled plan with every resample count cut, for a test that passes a plan on.
+    The bundled plan with every resample count cut, for a test that passes a plan on;
+    ``trimmed_plan_file(slug, n_resamples, folder)`` writes such a plan as a file (``--plan``).
 ``demo_bundle``
     The ovcf-chronicity demo bundle as ``studyval run`` makes it in a subprocess (2 BLAS/OpenMP
     threads, hash seed 2, relative paths, report rendered with Jupyter), and its inputs.
@@ -60,8 +61,8 @@ from pydantic import BaseModel
 #: vcf-opportunistic's. Every other module keeps its place after these.
 SLOW_MODULES = (
     "test_bundle_safety.py",
-    "test_bad_inputs_protocols.py",
     "test_protocol_msk_aging.py",
+    "test_bad_inputs_protocols.py",
     "test_models_predict_engines.py",
     "test_verify.py",
     "test_manuscript.py",
@@ -132,6 +133,40 @@ def trimmed_plan(slug: str, n_resamples: int):
         raise ValueError(f"the plan of {slug} has no resample count to trim")
     # validated, as a plan file is: a count below the schema's minimum is raised to it
     return type(plan).model_validate(plan.model_copy(update=update).model_dump(by_alias=True))
+
+
+def trimmed_plan_file(slug: str, n_resamples: int, folder: Path) -> Path:
+    """``folder/plan.yml``: the bundled plan's text with every resample count cut, for a test
+    that runs the command line (``--plan``). Every ``n_resamples`` / ``n_bootstrap`` line gets
+    ``n_resamples``, raised to the largest schema minimum of the plan's resample fields (100 for
+    msk-aging and vcf-opportunistic), so that one count suits every section."""
+    import re
+
+    from studyval.plan import load_plan, plan_path
+
+    plan = load_plan(slug)
+    floor = max(
+        (
+            _minimum(type(part), f)
+            for part in (getattr(plan, name) for name in type(plan).model_fields)
+            if isinstance(part, BaseModel)
+            for f in RESAMPLE_FIELDS
+            if f in type(part).model_fields
+        ),
+        default=0,
+    )
+    pattern = r"^(\s*(?:" + "|".join(RESAMPLE_FIELDS) + r")): \d+\s*$"
+    text, n = re.subn(
+        pattern, rf"\g<1>: {max(n_resamples, floor)}",
+        plan_path(slug).read_text(encoding="utf-8"), flags=re.M,
+    )  # fmt: skip
+    if not n:
+        raise ValueError(f"the plan of {slug} has no resample count to trim")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plan.yml"
+    path.write_text(text, encoding="utf-8")
+    load_plan(path, slug=slug)  # still a valid plan of the protocol
+    return path
 
 
 def _minimum(model: type[BaseModel], field: str) -> int:
@@ -305,6 +340,13 @@ def shared_bundle(session_builds) -> Callable[[str], Path]:
 def trimmed_plan_fixture() -> Callable[[str, int], object]:
     """``trimmed_plan(slug, n_resamples)``: the bundled plan with fewer resamples, to pass on."""
     return trimmed_plan
+
+
+@pytest.fixture(scope="session", name="trimmed_plan_file")
+def trimmed_plan_file_fixture() -> Callable[[str, int, Path], Path]:
+    """``trimmed_plan_file(slug, n_resamples, folder)``: a plan file with fewer resamples, for
+    ``--plan`` on the command line."""
+    return trimmed_plan_file
 
 
 @pytest.fixture(scope="session")

@@ -81,10 +81,14 @@ def _write(
     return paths
 
 
-def _run(slug: str, paths: dict[str, Path], out: Path, command: str = "run") -> tuple[Result, str]:
+def _run(
+    slug: str, paths: dict[str, Path], out: Path, command: str = "run", plan: Path | None = None
+) -> tuple[Result, str]:
     args = [command, slug, "-c", str(paths["clinical"])]
     if "predictions" in paths:
         args += ["-p", str(paths["predictions"])]
+    if plan is not None:
+        args += ["--plan", str(plan)]
     if command == "run":
         args += ["-o", str(out), "--no-render", "-q"]
     res = CliRunner().invoke(main, args)
@@ -297,8 +301,12 @@ def test_censored_on_day_zero_is_rejected(sources, tmp_path, slug, rule):
         or protocol(slug).requires_predictions
     ],
 )
-def test_every_column_left_out_in_turn(sources, tmp_path, slug, kind):
-    """Leaving out any column: exit 0 only where no analysis reads it, else exit 1 naming it."""
+def test_every_column_left_out_in_turn(sources, trimmed_plan_file, tmp_path, slug, kind):
+    """Leaving out any column: exit 0 only where no analysis reads it, else exit 1 naming it.
+
+    A truly optional column's case runs the whole analysis: it runs the bundled plan with its
+    resample counts cut (conftest's ``trimmed_plan_file``), as only the exit code is asserted.
+    """
     src = sources(slug)
     table = _text(src[kind])
     dictionary = load_dictionary("predictions" if kind == "predictions" else slug)
@@ -314,11 +322,13 @@ def test_every_column_left_out_in_turn(sources, tmp_path, slug, kind):
             if res.exit_code != 0:
                 problems.append(f"{col}: validate exit {res.exit_code}: {text}")
             continue
-        res, text = _run(slug, paths, out)
         if (slug, kind, col) in TRULY_OPTIONAL:
+            plan = trimmed_plan_file(slug, 50, case_dir / "plan")
+            res, text = _run(slug, paths, out, plan=plan)
             if res.exit_code != 0:
                 problems.append(f"{col}: truly optional, but exit {res.exit_code}: {text}")
             continue
+        res, text = _run(slug, paths, out)
         if res.exit_code != 1 or f"{kind}.csv, column '{col}'" not in text or out.exists():
             problems.append(f"{col}: exit {res.exit_code}, out written {out.exists()}: {text}")
     assert not problems, "\n".join(problems)
@@ -361,7 +371,8 @@ def test_msk_image_feature_left_out_fails_at_validation(sources, tmp_path):
     )
 
 
-def test_failure_reason_left_out_without_failures_is_accepted(sources, tmp_path):
+def test_failure_reason_left_out_without_failures_is_accepted(sources, trimmed_plan_file, tmp_path):
+    """The flow table only: the plan's resample counts cut (conftest's ``trimmed_plan_file``)."""
     src = sources("ovcf-chronicity")
     pred = _text(src["predictions"])
     failed = pred["status"] == "failed"
@@ -369,7 +380,8 @@ def test_failure_reason_left_out_without_failures_is_accepted(sources, tmp_path)
     paths = _write(
         tmp_path, "ovcf-chronicity", src, predictions=pred.drop(columns=["failure_reason"])
     )
-    res, text = _run("ovcf-chronicity", paths, tmp_path / "out")
+    plan = trimmed_plan_file("ovcf-chronicity", 50, tmp_path / "plan")
+    res, text = _run("ovcf-chronicity", paths, tmp_path / "out", plan=plan)
     assert res.exit_code == 0, text
     flow = pd.read_parquet(tmp_path / "out" / "tables" / "flow.parquet")
     assert (flow.loc[flow["stage"] == "index_test_failed", "n_cases"] == 0).all()
@@ -402,7 +414,8 @@ def test_msk_without_fragility_fractures_is_a_clear_error(sources, tmp_path):
 # ----------------------------------------------------------------------------- failure categories (item 6)
 
 
-def test_ovcf_flow_lists_each_failure_category_with_its_count(sources, tmp_path):
+def test_ovcf_flow_lists_each_failure_category_with_its_count(sources, trimmed_plan_file, tmp_path):
+    """The flow table only: the plan's resample counts cut (conftest's ``trimmed_plan_file``)."""
     src = sources("ovcf-chronicity")
     clin, pred = _text(src["clinical"]), _text(src["predictions"])
     index_cases = set(clin.loc[clin["index_vertebra"].str.lower() == "true", "case_id"])
@@ -423,7 +436,8 @@ def test_ovcf_flow_lists_each_failure_category_with_its_count(sources, tmp_path)
     for i, reason in zip(ext, reasons, strict=True):
         pred.loc[i, ["status", "score", "failure_reason"]] = ["failed", "", reason]
     paths = _write(tmp_path, "ovcf-chronicity", src, predictions=pred)
-    res, text = _run("ovcf-chronicity", paths, tmp_path / "out")
+    plan = trimmed_plan_file("ovcf-chronicity", 50, tmp_path / "plan")
+    res, text = _run("ovcf-chronicity", paths, tmp_path / "out", plan=plan)
     assert res.exit_code == 0, text
     flow = pd.read_parquet(tmp_path / "out" / "tables" / "flow.parquet")
     row = flow[(flow["stage"] == "index_test_failed") & (flow["set"] == "external")].iloc[0]
@@ -432,9 +446,11 @@ def test_ovcf_flow_lists_each_failure_category_with_its_count(sources, tmp_path)
     assert row["detail"] == f"image unreadable ({n_unreadable}); segmentation failed (1)"
 
 
-def test_vcf_flow_lists_each_failure_category_with_its_count(sources, tmp_path):
+def test_vcf_flow_lists_each_failure_category_with_its_count(sources, trimmed_plan_file, tmp_path):
+    """The flow table only: the plan's resample counts cut (conftest's ``trimmed_plan_file``)."""
     src = sources("vcf-opportunistic")
-    res, text = _run("vcf-opportunistic", src, tmp_path / "out")
+    plan = trimmed_plan_file("vcf-opportunistic", 100, tmp_path / "plan")
+    res, text = _run("vcf-opportunistic", src, tmp_path / "out", plan=plan)
     assert res.exit_code == 0, text
     flow = pd.read_parquet(tmp_path / "out" / "tables" / "flow.parquet")
     rows = flow[(flow["stage"] == "index_test_failed") & (flow["n_scans"] > 0)]

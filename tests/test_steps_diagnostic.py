@@ -145,6 +145,7 @@ def test_the_study_type_registers_its_generic_steps_and_declares_each_table_once
         "youden",
         "accuracy",
         "confusion_matrix",
+        "predictive_values",
         "compare_auc",
         "compare_auc_k",
         "compare_auc_unpaired",

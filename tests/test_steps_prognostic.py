@@ -32,7 +32,7 @@ READ_BY_REPORT = (
     "baseline_survival", "zph", "zph_residuals", "zph_smooth", "performance", "optimism",
     "td_auc_counts", "calibration_groups", "calibration_curve", "calibration_summary",
     "risk_groups", "risk_group_logrank", "km_risk_groups", "km_at_risk", "decision_curve",
-    "comparison", "models",
+    "comparison", "models", "shrunk_model",
 )  # fmt: skip
 
 
@@ -41,7 +41,7 @@ def test_generic_registry_declares_each_table_once_with_the_shared_specs():
     assert reg.name == "prognostic-model"
     assert set(reg.names) == {
         "sample_size", "cox_models", "ph_check", "performance", "optimism", "calibration",
-        "risk_groups", "decision_curve", "model_comparison",
+        "shrunk_model", "risk_groups", "decision_curve", "model_comparison",
     }  # fmt: skip
     tables = reg.tables()
     assert tables["models"] is MODELS and tables["sample_size"] is SAMPLE_SIZE

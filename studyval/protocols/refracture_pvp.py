@@ -281,8 +281,9 @@ def _tripod_content(
             "Discrimination",
         ),
         "12f": (
-            "No updating or recalibration (development study); the coefficients are not shrunk, and "
-            "the optimism-corrected calibration slope estimates the shrinkage new patients would need.",
+            "No updating or recalibration (development study). The fitted coefficients are reported, "
+            "and beside them the model uniformly shrunk by its optimism-corrected calibration slope "
+            "with the baseline hazard re-estimated (the version the plan specifies for new patients).",
             "Cox model",
         ),
         "12g": (

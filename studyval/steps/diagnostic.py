@@ -16,6 +16,7 @@ step                       what                                                 
 ``youden``                 Youden-optimal threshold per set and model (exploratory)   ``youden``
 ``accuracy``               sensitivity, specificity, PPV, NPV, ... at each threshold  ``accuracy``
 ``confusion_matrix``       2x2 counts at each threshold                               ``confusion``
+``predictive_values``      primary model's PPV, NPV at plan clinical prevalences      ``predictive_values``
 ``compare_auc``            paired DeLong comparison of each pair of models            ``compare_paired``
 ``compare_auc_k``          joint DeLong chi-square test of all models                 ``compare_joint``
 ``compare_auc_unpaired``   unpaired DeLong comparison of the two evaluation sets      ``compare_unpaired``
@@ -87,6 +88,7 @@ __all__ = [
     "CONFUSION",
     "DECISION_CURVE",
     "DECISION_CURVE_DIFFERENCE",
+    "PREDICTIVE_VALUES",
     "REGISTRY",
     "ROC_POINTS",
     "SUBGROUPS",
@@ -125,6 +127,25 @@ ACCURACY = TableSpec(
     "accuracy",
     "Accuracy measures with CIs of each model at each threshold (pre-specified, exploratory)",
     (*_SET, *_THRESHOLD, "threshold_source", "measure", *_INTERVAL, "numerator", "denominator"),
+)
+PREDICTIVE_VALUES = TableSpec(
+    "predictive_values",
+    "PPV and NPV of the primary model at each pre-specified threshold and each clinical "
+    "prevalence declared in the plan (Bayes' theorem, Mercaldo logit CIs)",
+    (
+        *_SET,
+        *_THRESHOLD,
+        "prevalence",
+        "prevalence_source",
+        "measure",
+        *_INTERVAL,
+        "sensitivity",
+        "specificity",
+        "n_positive",
+        "n_negative",
+        "method",
+        "note",
+    ),
 )
 CONFUSION = TableSpec(
     "confusion",
@@ -470,6 +491,92 @@ def accuracy_step(cohort: Cohort, plan: AnalysisPlan, ctx: StepContext) -> dict[
         for set_, model, rule, r in _at_thresholds(cohort, plan, ctx, "accuracy")
     ]
     return {"accuracy": pd.concat(parts, ignore_index=True)}
+
+
+@REGISTRY.step("predictive_values", produces=[PREDICTIVE_VALUES], needs=("accuracy",))
+def predictive_values_step(
+    cohort: Cohort, plan: AnalysisPlan, ctx: StepContext
+) -> dict[str, pd.DataFrame]:
+    """PPV and NPV of the primary model at the plan's clinical prevalences.
+
+    Reads the 2x2 counts behind sensitivity (TP of TP + FN) and specificity (TN of
+    TN + FP) from the ``accuracy`` table at each pre-specified threshold in each
+    evaluation set, and calls :func:`studyval.analysis.accuracy.accuracy_from_confusion`
+    with each ``prevalence`` (its ``ppv_adjusted`` and ``npv_adjusted``: Bayes'
+    theorem with the Mercaldo, Lau & Zhou 2007 logit CI), so that the statistic
+    exists once.
+    """
+    spec = plan.predictive_values
+    if spec is None:
+        raise StudyvalError(
+            "the plan names the predictive_values step but declares no predictive_values "
+            "(prevalences and their source)"
+        )
+    acc = ctx.tables["accuracy"]
+    model = plan.primary_model
+    keep = (acc["model"] == model) & (acc["threshold_status"] == "pre-specified")
+    rows = acc[keep & acc["measure"].isin(["sensitivity", "specificity"])]
+    parts = []
+    for set_ in evaluation_sets(plan):
+        ctx.progress(f"predictive values, {set_} set")
+        for th in plan.thresholds:
+            at = rows[(rows["set"] == set_) & (rows["threshold_name"] == th.name)]
+            counts = at.set_index("measure")
+            if set(counts.index) != {"sensitivity", "specificity"}:
+                raise StudyvalError(
+                    f"the accuracy table lacks sensitivity or specificity of model {model}, "
+                    f"{set_} set, threshold {th.name}"
+                )
+            tp = int(counts.at["sensitivity", "numerator"])
+            n1 = int(counts.at["sensitivity", "denominator"])
+            tn = int(counts.at["specificity", "numerator"])
+            n0 = int(counts.at["specificity", "denominator"])
+            cm = accuracy.ConfusionMatrix(
+                tp=tp,
+                fp=n0 - tn,
+                fn=n1 - tp,
+                tn=tn,
+                threshold=float(th.value),
+                positive=plan.outcome.positive,
+                negative=plan.outcome.negative,
+            )
+            for prevalence in spec.prevalences:
+                with estimating(
+                    f"model {model}, {set_} set, threshold {th.name}, prevalence {prevalence:g}"
+                ):
+                    r = accuracy.accuracy_from_confusion(
+                        cm,
+                        threshold_status="pre-specified",
+                        alpha=plan.alpha,
+                        ci_method=plan.proportion_ci,
+                        prevalence=prevalence,
+                    )
+                for measure in ("ppv", "npv"):
+                    m = r.measure(f"{measure}_adjusted")
+                    parts.append(
+                        {
+                            "set": set_,
+                            "model": model,
+                            "threshold_name": th.name,
+                            "threshold": float(th.value),
+                            "threshold_status": "pre-specified",
+                            "prevalence": float(prevalence),
+                            "prevalence_source": spec.source,
+                            "measure": measure,
+                            "estimate": m.estimate,
+                            "ci_low": m.ci_low,
+                            "ci_high": m.ci_high,
+                            "ci_level": m.ci_level,
+                            "sensitivity": r.measure("sensitivity").estimate,
+                            "specificity": r.measure("specificity").estimate,
+                            "n_positive": n1,
+                            "n_negative": n0,
+                            "method": f"Bayes' theorem at a declared prevalence; {m.ci_method} CI",
+                            "note": m.note,
+                        }
+                    )
+    table = pd.DataFrame(parts)
+    return {"predictive_values": table[list(PREDICTIVE_VALUES.columns)]}
 
 
 @REGISTRY.step("confusion_matrix", produces=[CONFUSION], needs=("youden",))

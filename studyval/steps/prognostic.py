@@ -24,7 +24,10 @@ What a step reads from the plan
 * ``extra`` (each optional): ``calibration_groups`` (5), ``risk_groups`` (cuts of
   predicted risk, ``[0.1, 0.2]``) and ``risk_group_labels``, ``km_ticks`` (times
   of the numbers at risk, in the outcome time unit), ``decision_thresholds``
-  (``[from, to, step]``, ``[0.02, 0.5, 0.01]``), ``zph_transform`` (``"km"``).
+  (``[from, to, step]``, ``[0.02, 0.5, 0.01]``), ``zph_transform`` (``"km"``),
+  ``apply_to_new_patients`` (``"shrunk"`` or ``"unshrunk"``: which version of the
+  models the plan says new patients should be scored with; shown by ``shrunk_model``,
+  "not stated in the plan" when absent).
 
 Steps and tables
 ----------------
@@ -34,6 +37,7 @@ Steps and tables
 ``ph_check``                  ``zph``, ``zph_residuals``, ``zph_smooth``
 ``performance``               ``performance``, ``td_auc_counts``
 ``optimism``                  ``optimism``
+``shrunk_model``              ``shrunk_model`` (needs ``optimism``)
 ``calibration``               ``calibration_groups``, ``calibration_curve``, ``calibration_summary``
 ``risk_groups``               ``km_risk_groups``, ``km_at_risk``, ``risk_groups``, ``risk_group_logrank``
 ``decision_curve``            ``decision_curve``
@@ -57,6 +61,7 @@ import pandas as pd
 from studyval.analysis import sample_size
 from studyval.analysis.concordance import harrell_c, uno_c
 from studyval.analysis.cox import CoxResult, cox, nested_cox_test
+from studyval.analysis.cox_shrinkage import shrink_cox
 from studyval.analysis.cox_zph import cox_zph, zph_smooth
 from studyval.analysis.decision_curve_survival import net_benefit_survival
 from studyval.analysis.internal_validation import cox_optimism
@@ -153,6 +158,15 @@ OPTIMISM = TableSpec(
     "Harrell's bootstrap optimism correction, one row per model and measure",
     ("model", "measure", "label", "apparent", "optimism", "corrected", "n_resamples", "n_failed"),
 )
+SHRUNK_MODEL = TableSpec(
+    "shrunk_model",
+    "Each Cox model uniformly shrunk by its optimism-corrected calibration slope, one row per model "
+    "and term: coefficients and hazard ratios unshrunk and shrunk, and the baseline survival at "
+    "the horizon of both (shrunk: re-estimated with the shrunk linear predictor as an offset)",
+    ("model", "role", "term", "shrinkage", "shrinkage_source", "coef", "hr", "coef_shrunk",
+     "hr_shrunk", "horizon", "cumhaz_at_horizon", "baseline_survival_at_horizon",
+     "cumhaz_shrunk_at_horizon", "baseline_survival_shrunk_at_horizon", "apply_to_new_patients"),
+)  # fmt: skip
 CALIBRATION_GROUPS = TableSpec(
     "calibration_groups",
     "Kaplan-Meier observed against mean predicted risk at the horizon, by quantile group (primary)",
@@ -571,6 +585,43 @@ def _optimism(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> di
         frame.insert(0, "model", m.name)
         out.append(frame)
     return {"optimism": pd.concat(out, ignore_index=True)}
+
+
+#: ``plan.extra["apply_to_new_patients"]``: the plan's statement of which model to apply.
+_APPLY = {"shrunk": "shrunk", "unshrunk": "unshrunk"}
+
+
+@REGISTRY.step("shrunk_model", produces=[SHRUNK_MODEL], needs=("optimism",))
+def _shrunk_model(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
+    """Each model shrunk by its own optimism-corrected calibration slope (no bootstrap here).
+
+    The factor is the ``corrected`` calibration slope of the model in the
+    ``optimism`` table; :func:`studyval.analysis.cox_shrinkage.shrink_cox` shrinks
+    the coefficients and re-estimates the baseline hazard with the offset.
+    """
+    ctx.progress("uniformly shrunk Cox models")
+    apply = plan.extra.get("apply_to_new_patients")
+    if apply is not None and apply not in _APPLY:
+        raise EstimationError(
+            f"plan extra.apply_to_new_patients is {apply!r}; expected 'shrunk' or 'unshrunk'"
+        )
+    note = _APPLY[apply] if apply is not None else "not stated in the plan"
+    data = development_data(cohort, plan)
+    fits = fit_models(data, plan)
+    opt = ctx.tables["optimism"].set_index(["model", "measure"])
+    out = []
+    for m in plan.models:
+        slope = float(opt.loc[(m.name, "calibration_slope"), "corrected"])
+        with estimating(f"model {m.name}, uniform shrinkage by {slope:.4g}"):
+            res = shrink_cox(fits[m.name], data.frame, shrinkage=slope, horizon=data.horizon)
+        frame = res.to_frame().assign(
+            model=m.name,
+            role=m.role,
+            shrinkage_source="optimism-corrected calibration slope (bootstrap, optimism table)",
+            apply_to_new_patients=note,
+        )
+        out.append(frame[list(SHRUNK_MODEL.columns)])
+    return {"shrunk_model": pd.concat(out, ignore_index=True)}
 
 
 @REGISTRY.step("calibration", produces=[CALIBRATION_GROUPS, CALIBRATION_CURVE, CALIBRATION_SUMMARY])
