@@ -23,11 +23,8 @@ anywhere in ``analysis/``, ``studyval/``, ``models/``, ``tests/`` and
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import pytest
-from facade_checks import names_used_through
+from facade_checks import check_concept_module, check_facade_name, check_names_used_resolve
 
 from studyval.analysis import competing_risks
 
@@ -63,23 +60,17 @@ def test_facade_all_is_unchanged():
 
 @pytest.mark.parametrize("name", sorted({**PUBLIC, **PRIVATE}))
 def test_facade_name_is_the_concept_module_object(name):
-    mod = importlib.import_module(f"studyval.analysis.{({**PUBLIC, **PRIVATE})[name]}")
-    assert getattr(competing_risks, name) is getattr(mod, name)
+    check_facade_name("competing_risks", {**PUBLIC, **PRIVATE}[name], name)
 
 
 def test_every_name_used_through_the_facade_resolves():
-    used = names_used_through("competing_risks")
-    # the scan finds the known users (a guard against a scan that silently finds nothing)
-    assert {"cumulative_incidence", "fine_gray", "brier_competing"} <= set(used)
-    missing = {n: where for n, where in used.items() if not hasattr(competing_risks, n)}
-    assert not missing, f"names used through the facade but not re-exported: {missing}"
-    # and the facade documents each of them: public (__all__) or a listed private helper
-    assert set(used) <= set(PUBLIC) | set(PRIVATE)
+    check_names_used_resolve(
+        "competing_risks",
+        set(PUBLIC) | set(PRIVATE),
+        {"cumulative_incidence", "fine_gray", "brier_competing"},
+    )
 
 
 @pytest.mark.parametrize("name", CONCEPT_MODULES)
 def test_concept_modules_are_small_and_documented(name):
-    mod = importlib.import_module(f"studyval.analysis.{name}")
-    assert mod.__doc__ and len(mod.__doc__.strip()) > 100
-    n_lines = len(Path(mod.__file__).read_text(encoding="utf-8").splitlines())
-    assert n_lines <= 1400, f"{name}.py has {n_lines} lines"
+    check_concept_module(name)

@@ -43,29 +43,50 @@ Unit of the primary analyses (:func:`first_scans`): the first included scan
 of each patient in each period, as the plan's ``unit.primary`` fixes. Each
 step is pure and computes no statistic itself: it selects rows, calls
 :mod:`studyval.analysis` and lays the results out as its declared tables.
+
+The analysis unit is :mod:`studyval.steps.service_unit`; the ``monitoring`` and
+``sample_size`` steps are in :mod:`studyval.steps.service_monitoring` and
+:mod:`studyval.steps.service_sample_size`, and :data:`REGISTRY` holds them all.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from studyval.analysis import binomial_tests, monitoring, multiplicity, paired, resampling
-from studyval.analysis import sample_size_binomial as ssb
+from studyval.analysis import binomial_tests, multiplicity, paired, resampling
 from studyval.analysis import standardised_comparison as stdc
 from studyval.analysis.accuracy import diagnostic_accuracy
 from studyval.analysis.descriptive import baseline_table
 from studyval.analysis.discrimination import auc
 from studyval.analysis.proportions import proportion_ci
-from studyval.analysis.sample_size import RegisteredCheck, check_registered
 from studyval.cohort import Cohort, estimating, failure_reason_summary
 from studyval.errors import EstimationError
 from studyval.plan_vcf_opportunistic import OpportunisticPlan
-from studyval.steps.common import BASELINE, FLOW, MODELS, SAMPLE_SIZE, sample_size_row
+from studyval.steps import service_monitoring, service_sample_size
+from studyval.steps.common import BASELINE, FLOW, MODELS
 from studyval.steps.registry import StepContext, StepRegistry, TableSpec
+from studyval.steps.service_monitoring import (
+    CUSUM,
+    MONITORING_FALSE_ALARM,
+    MONITORING_SUMMARY,
+    PCHART,
+)
+from studyval.steps.service_unit import (
+    ALWAYS,
+    MEASURES,
+    PERIODS,
+    _failed_primary_run,
+    _failures_negative,
+    _flags,
+    _pathway,
+    _successes,
+    first_scans,
+    included_scans,
+    supplied_models,
+)
 
 __all__ = [
     "ACCURACY",
@@ -95,82 +116,6 @@ __all__ = [
     "included_scans",
     "supplied_models",
 ]
-
-PERIODS = ("retrospective", "prospective")
-MEASURES = ("detection", "referral")
-
-#: Steps every analysis runs (the plan's endpoints add the rest).
-ALWAYS = ("flow", "baseline", "models", "sample_size")
-
-
-# ----------------------------------------------------------------------------- analysis unit
-
-
-def included_scans(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
-    """Every included scan, sorted by period, patient, date and case id, with boolean outcome columns.
-
-    ``first_in_period``: the patient's first included scan of the period;
-    ``earlier_period``: the patient has an included scan in an earlier period
-    (only set under the plan's ``unit.patients_in_both_periods: first_period``);
-    ``first_scan``: the primary analysis unit, ``first_in_period`` and not
-    ``earlier_period``.
-    """
-    cols = plan.columns
-    c = cohort.clinical
-    inc = c[c[cols.exclusion] == "none"].copy()
-    inc["positive"] = inc[plan.outcome.variable].astype(str) == plan.outcome.positive
-    inc["identified"] = inc[cols.report].astype(bool)
-    inc["referred_"] = inc[cols.referral].astype(bool)
-    inc = inc.sort_values([cols.period, "patient_id", cols.scan_date, "case_id"], kind="mergesort")
-    inc["first_in_period"] = ~inc.duplicated([cols.period, "patient_id"])
-    order = inc[cols.period].astype(str).map({p: i for i, p in enumerate(PERIODS)}).astype(int)
-    first_period = order.groupby(inc["patient_id"], observed=True).transform("min")
-    inc["earlier_period"] = (plan.unit.patients_in_both_periods == "first_period") & (
-        order > first_period
-    )
-    inc["first_scan"] = inc["first_in_period"] & ~inc["earlier_period"]
-    return inc.reset_index(drop=True)
-
-
-def first_scans(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
-    """The primary analysis unit: the first included scan of each patient (plan ``unit``).
-
-    Each patient's first included scan within each period, less (under
-    ``unit.patients_in_both_periods: first_period``) the scans of patients
-    already analysed in an earlier period. Under ``failed_ai_runs.pathway:
-    exclude`` the prospective scans whose primary AI run failed are left out
-    too (counted in the flow as ``index_test_failed``).
-    """
-    inc = included_scans(cohort, plan)
-    first = inc[inc["first_scan"]]
-    fr = plan.failed_ai_runs
-    if fr is not None and fr.pathway == "exclude":
-        first = first[~_failed_primary_run(first, cohort, plan)]
-    return first.reset_index(drop=True)
-
-
-def _failed_primary_run(frame: pd.DataFrame, cohort: Cohort, plan: OpportunisticPlan) -> pd.Series:
-    """True for the prospective scans of ``frame`` whose primary AI tool's run failed."""
-    st = _flags(cohort, plan.primary_model)["status"].reindex(frame["case_id"]).to_numpy()
-    return pd.Series(
-        (frame[plan.columns.period].to_numpy() == "prospective") & (st == "failed"),
-        index=frame.index,
-    )
-
-
-def _flags(cohort: Cohort, model: str) -> pd.DataFrame:
-    p = cohort.predictions
-    sub = p[p["model_name"] == model]
-    return sub.set_index("case_id")[["status", "score", "flag"]]
-
-
-def supplied_models(cohort: Cohort, plan: OpportunisticPlan) -> list[str]:
-    """Plan models with rows in the prediction table, in plan order."""
-    present = (
-        set(cohort.predictions["model_name"].astype(str)) if len(cohort.predictions) else set()
-    )
-    return [m for m in plan.model_names if m in present]
-
 
 # ----------------------------------------------------------------------------- flow
 
@@ -246,7 +191,7 @@ def flow_counts(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- steps
 
 #: The analysis steps a service-evaluation plan may name in ``endpoints[].analyses``.
-REGISTRY = StepRegistry("service-evaluation")
+_STEPS = StepRegistry("service-evaluation")
 
 RATES = TableSpec(
     "rates",
@@ -340,30 +285,6 @@ PAIRED_SENSITIVITY = TableSpec(
     "One paired comparison by a McNemar method other than the plan's (sensitivity analysis)",
     ("reader_a", "reader_b", "measure", "mcnemar_method", "p_value", "role"),
 )
-PCHART = TableSpec(
-    "monitoring_pchart",
-    "One week of a prospective p-chart: proportion, centre line, limits and signal",
-    ("measure", "week", "successes", "n", "proportion", "centre", "lcl", "ucl", "signal"),
-)
-CUSUM = TableSpec(
-    "monitoring_cusum",
-    "One week of a binomial CUSUM of missed detections or referrals: increment, sum and signal",
-    ("measure", "week", "events", "n", "cusum", "h", "signal", "k", "p0", "p1"),
-)
-MONITORING_SUMMARY = TableSpec(
-    "monitoring_summary",
-    "One chart of the prospective period: its parameters, totals and flagged weeks; a CUSUM's "
-    "simulated in-control and out-of-control average run lengths at the planned weekly scans",
-    (
-        "measure",
-        "chart",
-        "n_signals",
-        "flagged_weeks",
-        "arl_in_control",
-        "arl_out_of_control",
-        "p_false_alarm_in_period",
-    ),
-)
 RATES_ALL_SCANS = TableSpec(
     "rates_all_scans",
     "Detection or referral rate over every included scan of one period (patient cluster bootstrap)",
@@ -416,12 +337,6 @@ FAILED_RUNS = TableSpec(
         "ci_high",
     ),
 )
-MONITORING_FALSE_ALARM = TableSpec(
-    "monitoring_false_alarm",
-    "One chart of the prospective period, or the set of all charts: the chance of a false "
-    "alarm within the monitored weeks when every rate is in control (seeded simulation)",
-    ("chart", "kind", "measure", "p_false_alarm", "se", "horizon_weeks"),
-)
 PERIOD_DIFFERENCES_ALL_SCANS = TableSpec(
     "period_differences_all_scans",
     "Prospective minus retrospective detection or referral over every included VCF-positive "
@@ -435,22 +350,14 @@ MODEL_AVAILABILITY = TableSpec(
 )
 
 
-def _pathway(period: str) -> str:
-    return "standard care" if period == "retrospective" else "AI-assisted"
-
-
-def _successes(frame: pd.DataFrame, measure: str) -> pd.Series:
-    return frame["identified"] if measure == "detection" else frame["referred_"]
-
-
-@REGISTRY.step("flow", produces=[FLOW])
+@_STEPS.step("flow", produces=[FLOW])
 def _flow_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Scans and patients at each stage of the STARD flow diagram, by period."""
     ctx.progress("scan flow and baseline characteristics")
     return {"flow": flow_counts(cohort, plan)}
 
 
-@REGISTRY.step("baseline", produces=[BASELINE])
+@_STEPS.step("baseline", produces=[BASELINE])
 def _baseline_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Baseline characteristics of the first scans, by period."""
     table = baseline_table(
@@ -462,7 +369,7 @@ def _baseline_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) ->
     return {"baseline": table}
 
 
-@REGISTRY.step("rates", produces=[RATES])
+@_STEPS.step("rates", produces=[RATES])
 def _rates_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Detection and referral rates of each period against the registry baselines."""
     ctx.progress("detection and referral against the baselines")
@@ -523,7 +430,7 @@ def _period_counts(first: pd.DataFrame, plan: OpportunisticPlan, measure: str) -
 _FAMILY = "primary endpoints (P1 detection, P2 referral)"
 
 
-@REGISTRY.step("primary", produces=[PRIMARY, MULTIPLICITY])
+@_STEPS.step("primary", produces=[PRIMARY, MULTIPLICITY])
 def _primary_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """The primary comparisons: concurrent standard-care period and historical baseline, side by side.
 
@@ -594,7 +501,7 @@ def _primary_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> 
     return {"primary_comparison": pd.DataFrame(rows), "multiplicity": frame}
 
 
-@REGISTRY.step("before_after", produces=[BEFORE_AFTER])
+@_STEPS.step("before_after", produces=[BEFORE_AFTER])
 def _before_after_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Prospective against retrospective rates: difference with its CI, by the plan's tests."""
     first = first_scans(cohort, plan)
@@ -627,7 +534,7 @@ def _before_after_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext
     return {"before_after": pd.DataFrame(rows)}
 
 
-@REGISTRY.step("adjusted", produces=[ADJUSTED, ADJUSTED_COEFFICIENTS])
+@_STEPS.step("adjusted", produces=[ADJUSTED, ADJUSTED_COEFFICIENTS])
 def _adjusted_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Before/after comparison adjusted for the plan's covariates (VCF-positive first scans).
 
@@ -692,7 +599,7 @@ def _adjusted_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) ->
     }
 
 
-@REGISTRY.step("failed_runs", produces=[FAILED_RUNS])
+@_STEPS.step("failed_runs", produces=[FAILED_RUNS])
 def _failed_runs_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Every analysis a failed AI run enters, under the plan's convention and the other one.
 
@@ -807,7 +714,7 @@ _CONVENTION = {
 }
 
 
-@REGISTRY.step("accuracy", produces=[ACCURACY, AUC])
+@_STEPS.step("accuracy", produces=[ACCURACY, AUC])
 def _accuracy_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Sensitivity, specificity, PPV and NPV of every reader (and the tools' AUCs), first scans.
 
@@ -884,11 +791,6 @@ def _accuracy_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) ->
     return {"accuracy": pd.DataFrame(rows), "auc": pd.DataFrame(auc_rows)}
 
 
-def _failures_negative(plan: OpportunisticPlan) -> bool:
-    """Whether the plan counts a failed AI run as no flag in the standalone analyses."""
-    return plan.failed_ai_runs is not None and plan.failed_ai_runs.standalone == "as_negative"
-
-
 def _check_scores(
     scores: np.ndarray, model: str, period: str, plan: OpportunisticPlan, *, n_rows: int
 ) -> None:
@@ -921,7 +823,7 @@ def _check_scores(
         )
 
 
-@REGISTRY.step("paired", produces=[PAIRED, PAIRED_SENSITIVITY])
+@_STEPS.step("paired", produces=[PAIRED, PAIRED_SENSITIVITY])
 def _paired_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Each tool against the radiology report (and the comparator against the primary tool).
 
@@ -982,250 +884,7 @@ def _paired_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> d
     return {"paired": pd.DataFrame(rows), "paired_mcnemar_sensitivity": pd.DataFrame(sens)}
 
 
-def _weekly(cohort: Cohort, plan: OpportunisticPlan) -> pd.DataFrame:
-    """Counts of each week of the prospective period (included scans; the primary tool's flags)."""
-    inc = included_scans(cohort, plan)
-    pro = inc[inc[plan.columns.period] == "prospective"].copy()
-    fl = _flags(cohort, plan.primary_model).reindex(pro["case_id"])
-    # a failed run: not scored (plan failed_ai_runs.standalone exclude) or scored as no flag
-    pro["ai_ok"] = True if _failures_negative(plan) else (fl["status"] == "ok").to_numpy()
-    pro["ai_flag"] = fl["flag"].fillna(False).to_numpy(bool)
-    rows = []
-    for w in range(1, plan.periods.prospective_weeks + 1):
-        wk = pro[pro[plan.columns.week] == w]
-        pos = wk[wk["positive"]]
-        rows.append(
-            {
-                "week": w,
-                "vcf_scans": len(pos),
-                "identified": int(pos["identified"].sum()),
-                "referred": int(pos["referred_"].sum()),
-                "ai_scored": int(wk["ai_ok"].sum()),
-                "ai_flagged": int((wk["ai_ok"] & wk["ai_flag"]).sum()),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _points(frame: pd.DataFrame, measure: str) -> pd.DataFrame:
-    pts = frame.rename(columns={"period": "week"})
-    pts.insert(0, "measure", measure)
-    return pts
-
-
-def _weeks(pts: pd.DataFrame, flagged: pd.Series) -> str:
-    return ", ".join(pts.loc[flagged, "week"].astype(str))
-
-
-def _retrospective_flag_rate(cohort: Cohort, plan: OpportunisticPlan) -> float:
-    """The primary tool's flag rate on the scored retrospective included scans (known before go-live)."""
-    model = plan.primary_model
-    if "retrospective" not in plan.model(model).periods:
-        raise EstimationError(
-            f"monitoring.centre standard charts the AI flag rate around {model}'s flag rate on the "
-            f"retrospective scans, but the plan evaluates {model} on prospective scans only; set "
-            "monitoring.chart_ai_flag_rate to false or use centre baseline_weeks"
-        )
-    inc = included_scans(cohort, plan)
-    ret = inc[inc[plan.columns.period] == "retrospective"]
-    fl = _flags(cohort, model).reindex(ret["case_id"])
-    ok = fl["status"] == "ok"
-    scored = len(fl) if _failures_negative(plan) else int(ok.sum())  # the plan's failed-run rule
-    return proportion_ci(int((ok & fl["flag"].astype(bool)).sum()), scored).estimate
-
-
-def _centre(cohort: Cohort, plan: OpportunisticPlan, measure: str) -> tuple[float | None, int, str]:
-    """Centre line, baseline weeks and the centre's source in words, for one chart (plan ``monitoring.centre``)."""
-    mon = plan.monitoring
-    if mon.centre == "pooled":
-        return None, 0, "pooled over the charted weeks (trial limits; not available live)"
-    if mon.centre == "baseline_weeks":
-        k = mon.baseline_weeks
-        return None, k, f"pooled over weeks 1-{k} (declared baseline; not monitored)"
-    if measure in MEASURES:
-        return plan.baseline(measure).target, 0, "the plan's target rate (declared before go-live)"
-    return (
-        _retrospective_flag_rate(cohort, plan),
-        0,
-        f"{plan.primary_model}'s flag rate on the retrospective scans (known before go-live)",
-    )
-
-
-@REGISTRY.step("monitoring", produces=[PCHART, CUSUM, MONITORING_SUMMARY, MONITORING_FALSE_ALARM])
-def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
-    """Weekly p-charts (detection, referral, the AI flag rate) and binomial CUSUMs of misses.
-
-    The p-charts' centre lines follow the plan's ``monitoring.centre``
-    (:func:`_centre`); the charts' joint in-control false-alarm rate within the
-    monitored weeks comes from
-    :func:`studyval.analysis.monitoring.chart_set_false_alarm`.
-    """
-    ctx.progress("weekly monitoring of the prospective period")
-    mon = plan.monitoring
-    wk = _weekly(cohort, plan)
-    charts = [
-        ("detection", "identified", "vcf_scans", "VCF-positive scans identified in the report"),
-        ("referral", "referred", "vcf_scans", "VCF-positive scans referred"),
-    ]
-    if mon.chart_ai_flag_rate:
-        charts.append(
-            ("ai_flag_rate", "ai_flagged", "ai_scored", f"scans flagged by {plan.primary_model}")
-        )
-    no_cusum = {"k": np.nan, "h": np.nan, "p0": np.nan, "p1": np.nan}
-    arl_keys = (
-        "arl_in_control",
-        "arl_in_control_se",
-        "arl_out_of_control",
-        "arl_out_of_control_se",
-        "p_false_alarm_in_period",
-        "arl_n_per_week",
-        "arl_simulations",
-    )
-    no_arl = dict.fromkeys(arl_keys, np.nan)
-    ss = plan.sample_size
-    per_week = round(ss.assumed_weekly_scans * ss.assumed_prevalence)
-    pc_rows, cu_rows, summary = [], [], []
-    centres: dict[str, float] = {}
-    cusum_of: dict[str, tuple[float, float, float]] = {}
-    for measure, num, den, label in charts:
-        centre, base, source = _centre(cohort, plan, measure)
-        r = monitoring.p_chart(
-            wk[num],
-            wk[den],
-            centre=centre,
-            baseline_periods=base,
-            sigma_multiplier=mon.sigma_multiplier,
-            labels=wk["week"],
-        )
-        centres[measure] = r.centre
-        pts = _points(r.points_frame(), measure)
-        pts["label"] = label
-        pts["centre_source"] = source
-        pc_rows.append(pts)
-        chart = r.to_dict()
-        summary.append(
-            {
-                "measure": measure,
-                "label": label,
-                "chart": "p-chart",
-                "centre": chart["centre"],
-                "centre_source": source,
-                "sigma_multiplier": chart["sigma_multiplier"],
-                "baseline_weeks": r.baseline_periods,
-                "n_weeks": r.n_periods,
-                "n_signals": r.n_signals,
-                "flagged_weeks": _weeks(pts, pts["signal"].isin(["below", "above"])),
-                "total_successes": r.total_successes,
-                "total_n": r.total_n,
-                **no_cusum,
-                **no_arl,
-            }
-        )
-        if measure not in MEASURES:
-            continue
-        b = plan.baseline(measure)
-        c = monitoring.binomial_cusum(
-            wk[den] - wk[num],
-            wk[den],
-            p0=1 - b.target,
-            p1=1 - b.value,
-            h=mon.cusum_h,
-            reset_after_signal=mon.reset_after_signal,
-            labels=wk["week"],
-        )
-        cp = _points(c.points_frame(), measure).assign(k=c.k, p0=c.p0, p1=c.p1)
-        cu_rows.append(cp)
-        cusum_of[measure] = (c.p0, c.p1, c.h)
-        arl = {
-            state: monitoring.cusum_run_length(
-                per_week,
-                p0=c.p0,
-                p1=c.p1,
-                h=c.h,
-                true_rate=rate,
-                n_simulations=mon.arl_simulations,
-                seed=plan.seed + 100 + 2 * MEASURES.index(measure) + j,
-                horizon=plan.periods.prospective_weeks,
-            )
-            for j, (state, rate) in enumerate((("in", c.p0), ("out", c.p1)))
-        }
-        summary.append(
-            {
-                "measure": measure,
-                "label": f"missed: {label}",
-                "chart": "CUSUM",
-                "centre": np.nan,
-                "centre_source": "",
-                "baseline_weeks": np.nan,
-                "sigma_multiplier": np.nan,
-                "n_weeks": c.n_periods,
-                "n_signals": c.n_signals,
-                "flagged_weeks": _weeks(cp, cp["signal"]),
-                "total_successes": c.total_events,
-                "total_n": c.total_n,
-                **{k: getattr(c, k) for k in no_cusum},
-                "arl_in_control": arl["in"].arl,
-                "arl_in_control_se": arl["in"].se,
-                "arl_out_of_control": arl["out"].arl,
-                "arl_out_of_control_se": arl["out"].se,
-                "p_false_alarm_in_period": arl["in"].p_signal_within,
-                "arl_n_per_week": float(per_week),
-                "arl_simulations": float(mon.arl_simulations),
-            }
-        )
-    horizon = plan.periods.prospective_weeks - (
-        mon.baseline_weeks if mon.centre == "baseline_weeks" else 0
-    )
-    fa = monitoring.chart_set_false_alarm(
-        per_week,
-        rates=[plan.baseline(m).target for m in MEASURES],
-        p_chart_centres=[centres[m] for m in MEASURES],
-        cusums=[cusum_of[m] for m in MEASURES],
-        independent_p_charts=(
-            [(round(ss.assumed_weekly_scans), centres["ai_flag_rate"], centres["ai_flag_rate"])]
-            if "ai_flag_rate" in centres
-            else []
-        ),
-        sigma_multiplier=mon.sigma_multiplier,
-        horizon=horizon,
-        n_simulations=mon.false_alarm_simulations,
-        seed=plan.seed + 300,
-        names=list(MEASURES),
-    )
-    each = fa.charts_frame().rename(columns={"stage": "measure"})
-    each["measure"] = each["measure"].replace({"independent 1": "ai_flag_rate"})
-    each["chart"] = each["chart"].str.replace("independent 1", "ai_flag_rate", regex=False)
-    each["role"] = "single chart"
-    total = pd.DataFrame(
-        [
-            {
-                "chart": "all charts together",
-                "kind": "set",
-                "measure": ", ".join(each["measure"].unique()),
-                "p_false_alarm": fa.p_any,
-                "se": fa.se,
-                "role": "family-wise",
-                "p_if_independent": fa.p_any_if_independent,
-            }
-        ]
-    )
-    false_alarm = pd.concat([each, total], ignore_index=True).assign(
-        horizon_weeks=fa.horizon,
-        n_per_week=float(per_week),
-        in_control="plan targets (detection, referral); the chart's centre (AI flag rate)",
-        n_simulations=fa.n_simulations,
-        seed=fa.seed,
-        method=fa.method,
-    )
-    return {
-        "monitoring_pchart": pd.concat(pc_rows, ignore_index=True),
-        "monitoring_cusum": pd.concat(cu_rows, ignore_index=True),
-        "monitoring_summary": pd.DataFrame(summary),
-        "monitoring_false_alarm": false_alarm,
-    }
-
-
-@REGISTRY.step("rates_all_scans", produces=[RATES_ALL_SCANS, PERIOD_DIFFERENCES_ALL_SCANS])
+@_STEPS.step("rates_all_scans", produces=[RATES_ALL_SCANS, PERIOD_DIFFERENCES_ALL_SCANS])
 def _rates_all_scans_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Detection and referral over every included scan, CIs from a patient cluster bootstrap.
 
@@ -1296,285 +955,7 @@ def _rates_all_scans_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepCont
     }
 
 
-@REGISTRY.step("sample_size", produces=[SAMPLE_SIZE])
-def _sample_size_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
-    """Power of the tests the analysis runs, exact by enumeration, and prospective weeks needed.
-
-    Rows, for each measure: Fisher's exact power of the before/after (concurrent)
-    comparison at the planned counts (the score approximation beside it); weeks
-    needed for it; weeks needed for the supportive one-sample test against the
-    historical, fixed baseline; and, for detection, the power of McNemar's test
-    of the AI tool against the report on the planned retrospective scans (exact
-    by enumeration, Connor's approximation beside it). The same powers at the
-    observed numbers of VCF-positive first scans follow.
-    """
-    ctx.progress("sample size and power")
-    first = first_scans(cohort, plan)
-    ss, alt, alpha = plan.sample_size, plan.tests.alternative, plan.alpha
-    n_retro = round(ss.planned_retrospective_scans * ss.assumed_prevalence)
-    n_pro = ss.registered_prospective_weeks * ss.assumed_weekly_scans * ss.assumed_prevalence
-    n_pro_whole = round(n_pro)
-    reg_weeks = ss.registered_prospective_weeks
-    obs = {
-        period: int(((first[plan.columns.period] == period) & first["positive"]).sum())
-        for period in PERIODS
-    }
-    pp = ss.paired
-    p10, p01 = ssb.discordant_probabilities(pp.tool_sensitivity, pp.report_sensitivity, phi=pp.phi)
-    rows = []
-    for measure in MEASURES:
-        b = plan.baseline(measure)
-        change = f"{b.value:g} -> {b.target:g}"
-        assumption = (
-            f"{measure} {change}, VCF prevalence {ss.assumed_prevalence:g}, "
-            f"{ss.assumed_weekly_scans:g} scans a week, power {ss.target_power:g}, {alt} alpha {alpha:g}"
-        )
-        common = {
-            "measure": measure,
-            "baseline": b.value,
-            "target": b.target,
-            "alpha": alpha,
-            "alternative": alt,
-            "assumed_prevalence": ss.assumed_prevalence,
-            "assumed_weekly_scans": ss.assumed_weekly_scans,
-            "target_power": ss.target_power,
-            "planned_retrospective_scans": ss.planned_retrospective_scans,
-            "registered_prospective_weeks": reg_weeks,
-        }
-        row = partial(_sample_size_row, common, assumption)
-        two = ssb.two_proportion_periods_needed(
-            p1=b.target,
-            p2=b.value,
-            n2=n_retro,
-            volume_per_period=ss.assumed_weekly_scans,
-            prevalence=ss.assumed_prevalence,
-            power=ss.target_power,
-            alpha=alpha,
-            max_periods=_FIVE_YEARS_OF_WEEKS,
-        )
-
-        rows.append(
-            _fisher_power_row(
-                row,
-                b,
-                two,
-                n_pro_whole,
-                n_retro,
-                "registered",
-                "power of the planned scans for the before/after comparison",
-                float(reg_weeks * ss.assumed_weekly_scans),
-                alt=alt,
-            )
-        )
-        p_reg = ssb.two_proportion_power(p1=b.target, p2=b.value, n1=n_pro, n2=n_retro, alpha=alpha)
-        rows.append(
-            row(
-                check_registered(two.periods_unrounded, reg_weeks, label="prospective weeks")
-                if two.reached
-                else reg_weeks,
-                quantity="prospective weeks for the before/after comparison",
-                method=p_reg.method,
-                comparison="before/after (concurrent), the primary test",
-                scans=float(reg_weeks * ss.assumed_weekly_scans),
-                vcf_scans=n_pro,
-                power=p_reg.power,
-                power_approximation=p_reg.power,
-                required_vcf_scans=two.n1,
-                weeks=float(two.periods) if two.reached else np.nan,
-                message=f"Registered {reg_weeks} weeks ({n_pro:.0f} expected VCF-positive scans) "
-                f"against {n_retro} retrospective: score-test power {p_reg.power:.3f} for {change}; "
-                + (
-                    f"{two.periods} week(s) reach power {ss.target_power:g}."
-                    if two.reached
-                    else "power not reached within 5 years."
-                ),
-            )
-        )
-        need = ssb.exact_binomial_sample_size(
-            p0=b.value,
-            p1=b.target,
-            power=ss.target_power,
-            alpha=alpha,
-            alternative=alt,
-            n_max=ss.n_max,
-        )
-        weeks = ssb.periods_needed(
-            need.n_stable,
-            volume_per_period=ss.assumed_weekly_scans,
-            prevalence=ss.assumed_prevalence,
-        )
-        chk = check_registered(weeks.periods_unrounded, reg_weeks, label="prospective weeks")
-        rows.append(
-            row(
-                chk,
-                quantity="prospective weeks for the one-sample test against the historical baseline",
-                method="exact binomial test; smallest n with power >= target for every larger n",
-                comparison="against the historical, fixed baseline (supportive)",
-                scans=weeks.periods * ss.assumed_weekly_scans,
-                vcf_scans=weeks.periods * weeks.events_per_period,
-                power=need.power_at_n_stable,
-                power_approximation=np.nan,
-                required_vcf_scans=float(need.n_stable),
-                weeks=float(weeks.periods),
-                message=f"{need.n_stable} VCF-positive scans give power >= {ss.target_power:g} "
-                f"against the historical, fixed baseline {b.value:g} taken as known (first reached "
-                f"at n = {need.n_first}); at {weeks.events_per_period:.1f} VCF-positive scans a week "
-                f"that is {weeks.periods} week(s), {'within' if chk.adequate else 'more than'} the "
-                f"registered {reg_weeks}.",
-            )
-        )
-        rows.append(
-            _fisher_power_row(
-                row,
-                b,
-                two,
-                obs["prospective"],
-                obs["retrospective"],
-                "observed (prospective)",
-                "observed VCF-positive first scans, before/after comparison",
-                float(len(first)),
-                alt=alt,
-            )
-        )
-        if measure != "detection":
-            continue  # the tools call VCFs; they do not refer: no paired referral comparison
-
-        rows.append(
-            _mcnemar_power_row(
-                row,
-                plan,
-                (p10, p01),
-                n_retro,
-                "registered",
-                "power of the planned retrospective scans for the paired comparison",
-            )
-        )
-        rows.append(
-            _mcnemar_power_row(
-                row,
-                plan,
-                (p10, p01),
-                obs["retrospective"],
-                "observed (retrospective)",
-                "observed VCF-positive first scans, paired comparison",
-            )
-        )
-    return {"sample_size": pd.DataFrame(rows)}
-
-
-def _fisher_power_row(
-    row: Any,
-    b: Any,
-    two: Any,
-    n1: int,
-    n2: int,
-    check: str,
-    quantity: str,
-    scans: float,
-    *,
-    alt: str,
-) -> dict[str, Any]:
-    """A ``sample_size`` row: Fisher's exact power of the before/after comparison at ``n1``, ``n2``."""
-    alpha = two.alpha
-    fp = ssb.fisher_exact_power(n1, n2, p1=b.target, p2=b.value, alpha=alpha, alternative=alt)
-    approx = (
-        f"; the score-test approximation gives {fp.power_score_approx:.3f}"
-        if alt == "two-sided"
-        else ""
-    )
-    return row(
-        check_registered(two.n1_unrounded, n1, label="VCF-positive AI-assisted scans")
-        if two.reached
-        else n1,
-        check=check,
-        quantity=quantity,
-        method=fp.method,
-        comparison="before/after (concurrent), the primary test",
-        scans=scans,
-        vcf_scans=float(n1),
-        power=fp.power,
-        power_approximation=fp.power_score_approx,
-        required_vcf_scans=two.n1_unrounded,
-        weeks=np.nan,
-        message=f"{n1} AI-assisted against {n2} standard-care VCF-positive scans: "
-        f"Fisher's exact test has power {fp.power:.3f} (exact, by enumeration) for "
-        f"{b.measure} {b.value:g} -> {b.target:g} ({alt}, alpha {alpha:g}){approx}.",
-    )
-
-
-def _mcnemar_power_row(
-    row: Any,
-    plan: OpportunisticPlan,
-    discordant: tuple[float, float],
-    n: int,
-    check: str,
-    quantity: str,
-) -> dict[str, Any]:
-    """A ``sample_size`` row: power of the plan's McNemar test with ``n`` pairs (AI tool vs report)."""
-    ss, pp = plan.sample_size, plan.sample_size.paired
-    mp = ssb.mcnemar_power(
-        n,
-        p10=discordant[0],
-        p01=discordant[1],
-        alpha=plan.alpha,
-        method=plan.tests.mcnemar,
-        target_power=ss.target_power,
-    )
-    return row(
-        check_registered(mp.n_connor, n, label="VCF-positive standard-care scans"),
-        check=check,
-        quantity=quantity,
-        method=f"McNemar's test ({mp.method}), exact power by enumeration of the "
-        "discordant pairs; Connor (1987) approximation",
-        comparison="AI tool vs the standard-care report on the same scans (paired)",
-        scans=float(ss.planned_retrospective_scans),
-        vcf_scans=float(n),
-        power=mp.power,
-        power_approximation=mp.power_connor,
-        required_vcf_scans=mp.n_connor,
-        weeks=np.nan,
-        message=f"{n} VCF-positive scans read by both the AI tool and the report: "
-        f"McNemar's test ({mp.method}) has power {mp.power:.3f} (exact, by enumeration; "
-        f"Connor's approximation {mp.power_connor:.3f}) for sensitivity "
-        f"{pp.tool_sensitivity:g} vs {pp.report_sensitivity:g} with phi = {pp.phi:g} "
-        f"(discordant probabilities {mp.p10:.3f} and {mp.p01:.3f}); Connor's formula needs "
-        f"{mp.n_connor:.1f} pairs for power {ss.target_power:g}.",
-    )
-
-
-#: The before/after search stops after 260 weeks ("power not reached within 5 years").
-_FIVE_YEARS_OF_WEEKS = 260
-
-
-def _sample_size_row(
-    common: dict[str, Any],
-    assumption: str,
-    chk: RegisteredCheck | int,
-    *,
-    check: str = "registered",
-    **values: Any,
-) -> dict[str, Any]:
-    """One ``sample_size`` row: the protocol's columns, then the shared ones of ``chk``.
-
-    ``chk`` is the number available where no number reaches the target (the
-    requirement and the shortfall are then empty and the row is not adequate).
-    """
-    if not isinstance(chk, RegisteredCheck):
-        shared: dict[str, Any] = dict.fromkeys(SAMPLE_SIZE.columns, np.nan)
-        shared.update(check=check, assumption=assumption, available=chk, adequate=False)
-    else:
-        shared = sample_size_row(
-            chk,
-            check=check,
-            quantity=values["quantity"],
-            assumption=assumption,
-            method=values["method"],
-        )
-    own = ("quantity", "method", "message")
-    return {**common, **values, **{k: v for k, v in shared.items() if k not in own}}
-
-
-@REGISTRY.step("models", produces=[MODELS, MODEL_AVAILABILITY])
+@_STEPS.step("models", produces=[MODELS, MODEL_AVAILABILITY])
 def _models_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """The tools analysed (version, threshold, scans scored) and which plan tools were supplied."""
     p = cohort.predictions
@@ -1616,3 +997,9 @@ def _models_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> d
         "models": pd.DataFrame(rows, columns=cols),
         "model_availability": pd.DataFrame(avail),
     }
+
+
+#: Every step of the study type: the ones above, monitoring and the sample size.
+REGISTRY = _STEPS.including(
+    service_monitoring.REGISTRY, service_sample_size.REGISTRY, name="service-evaluation"
+)
