@@ -38,6 +38,8 @@ Imported as ``studyval.analysis``. Modules:
   correction of a refitted model's performance (Cox ready-made; as rms::validate).
 * :mod:`~studyval.analysis.cox_shrinkage` -- a Cox model uniformly shrunk (e.g. by the
   optimism-corrected calibration slope) with its baseline hazard re-estimated.
+* :mod:`~studyval.analysis.cox_linearity` -- restricted cubic spline (rms::rcs) check of the
+  linearity of each continuous Cox predictor, likelihood-ratio test of the nonlinear terms.
 * :mod:`~studyval.analysis.paired_bootstrap` -- bootstrap difference in a performance
   measure between two models on the same cases (e.g. Harrell's C).
 * :mod:`~studyval.analysis.cumulative_incidence` -- Aalen-Johansen cumulative
@@ -50,6 +52,12 @@ Imported as ``studyval.analysis``. Modules:
 * :mod:`~studyval.analysis.competing_risks` -- the four above under one name (a facade).
 * :mod:`~studyval.analysis.sample_size_survival` -- Riley et al. criteria for
   time-to-event prediction models, Schoenfeld's required events.
+* :mod:`~studyval.analysis.sample_size_multinomial` -- Pate et al. (2023) minimum sample size to
+  develop a multinomial (K-class) prediction model (pairwise shrinkage, Nagelkerke optimism,
+  precision of each class's risk); pmsampsize's binary criteria when K = 2.
+* :mod:`~studyval.analysis.calibration_multinomial` -- flexible multinomial recalibration
+  (Van Hoorde et al. 2014, 2015): natural splines of the predicted log-ratios, calibrated
+  probability and lowess curve per class (as VGAM::vglm).
 * :mod:`~studyval.analysis.competing_risks_calibration` -- grouped calibration of a
   predicted cumulative incidence at a horizon.
 * :mod:`~studyval.analysis.decision_curve_survival` -- net benefit at a horizon for a
@@ -74,6 +82,8 @@ Imported as ``studyval.analysis``. Modules:
   boundary-corrected likelihood-ratio test (as lme4::lmer).
 * :mod:`~studyval.analysis.delta_adjustment` -- delta-adjusted (MNAR) sensitivity analysis of
   a mixed-model contrast, with its tipping point.
+* :mod:`~studyval.analysis.mmrm` -- mixed model for repeated measures (visit factor, group x
+  visit, unstructured covariance, REML; as nlme::gls with corSymm + varIdent).
 
 Conventions: a higher score always means *more likely positive*; for survival a
 higher risk always means *worse* (earlier event); the positive class is always

@@ -89,10 +89,13 @@ __all__ = [
     "MEASURES",
     "AccuracyResult",
     "ConfusionMatrix",
+    "IntentionToDiagnose",
     "Measure",
     "accuracy_from_confusion",
     "confusion_matrix",
     "diagnostic_accuracy",
+    "intention_to_diagnose",
+    "intention_to_diagnose_confusion",
 ]
 
 #: Measures in the order :meth:`AccuracyResult.to_frame` lists them.
@@ -1150,3 +1153,200 @@ def _bootstrapped(
             )
             out.append(dataclasses.replace(m, ci_method=label, note=note))
     return tuple(out)
+
+
+# --------------------------------------------------------------------------- #
+# Intention to diagnose: non-evaluable index-test results counted as errors
+# --------------------------------------------------------------------------- #
+#: Measures of the intention-to-diagnose comparison (:class:`IntentionToDiagnose`).
+ITD_MEASURES: tuple[str, ...] = ("sensitivity", "specificity")
+_ITD_COLUMNS = [
+    "analysis",
+    "measure",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "numerator",
+    "denominator",
+    "n_nonevaluable",
+    "ci_method",
+    "note",
+]
+
+
+def intention_to_diagnose_confusion(
+    confusion: ConfusionMatrix, *, n_nonevaluable_positive: int, n_nonevaluable_negative: int
+) -> ConfusionMatrix:
+    r"""The 2x2 table with every non-evaluable index-test result counted as a wrong call.
+
+    A case the index test could not score (failed segmentation, unreadable
+    series, an indeterminate output) is counted as a false negative when the
+    reference standard is positive and as a false positive when it is negative
+    (the intention-to-diagnose 3x2 table of Schuetz, Schlattmann & Dewey 2012,
+    BMJ 345:e6717, doi:10.1136/bmj.e6717; STARD 2015 item 24, Bossuyt et al.,
+    doi:10.1136/bmj.h5527):
+
+    .. math::
+
+        TP' = TP, \quad FN' = FN + u_1, \quad FP' = FP + u_0, \quad TN' = TN,
+
+    with :math:`u_1, u_0` the non-evaluable reference positives and negatives.
+
+    Parameters
+    ----------
+    confusion : ConfusionMatrix
+        The per-protocol table of the evaluable cases.
+    n_nonevaluable_positive, n_nonevaluable_negative : int
+        Non-evaluable cases among the reference positives and negatives (0 allowed).
+
+    Returns
+    -------
+    ConfusionMatrix
+        Same threshold and labels, cells as above.
+
+    Raises
+    ------
+    StudyvalError
+        ``confusion`` not a ConfusionMatrix, or a count that is negative or not an integer.
+
+    """
+    if not isinstance(confusion, ConfusionMatrix):
+        raise StudyvalError(f"confusion must be a ConfusionMatrix, got {type(confusion).__name__}")
+    u1 = _as_count(n_nonevaluable_positive, "n_nonevaluable_positive")
+    u0 = _as_count(n_nonevaluable_negative, "n_nonevaluable_negative")
+    for name, value in (("n_nonevaluable_positive", u1), ("n_nonevaluable_negative", u0)):
+        if value < 0:
+            raise StudyvalError(f"{name} must be >= 0, got {value}")
+    return dataclasses.replace(confusion, fn=confusion.fn + u1, fp=confusion.fp + u0)
+
+
+@dataclasses.dataclass(frozen=True)
+class IntentionToDiagnose(Result):
+    """Sensitivity and specificity per protocol and by intention to diagnose, side by side.
+
+    Attributes
+    ----------
+    per_protocol : AccuracyResult
+        The evaluable cases only (non-evaluable results excluded).
+    intention_to_diagnose : AccuracyResult
+        Every non-evaluable result counted as a wrong call
+        (:func:`intention_to_diagnose_confusion`).
+    n_nonevaluable_positive, n_nonevaluable_negative : int
+        Non-evaluable reference positives (counted as false negatives) and
+        negatives (counted as false positives).
+
+    """
+
+    per_protocol: AccuracyResult
+    intention_to_diagnose: AccuracyResult
+    n_nonevaluable_positive: int
+    n_nonevaluable_negative: int
+
+    def to_frame(self) -> pd.DataFrame:
+        """Four rows: ``analysis`` (per-protocol, intention-to-diagnose) by ``measure``.
+
+        Columns ``analysis, measure, estimate, ci_low, ci_high, ci_level,
+        numerator, denominator, n_nonevaluable, ci_method, note``;
+        ``n_nonevaluable`` is the number of non-evaluable cases in that
+        measure's reference class (excluded per protocol, counted as errors by
+        intention to diagnose).
+        """
+        uncounted = {
+            "sensitivity": self.n_nonevaluable_positive,
+            "specificity": self.n_nonevaluable_negative,
+        }
+        rows = []
+        for analysis, res in (
+            ("per-protocol", self.per_protocol),
+            ("intention-to-diagnose", self.intention_to_diagnose),
+        ):
+            for name in ITD_MEASURES:
+                m = res.measure(name)
+                rows.append(
+                    {
+                        "analysis": analysis,
+                        "measure": name,
+                        "estimate": m.estimate,
+                        "ci_low": m.ci_low,
+                        "ci_high": m.ci_high,
+                        "ci_level": m.ci_level,
+                        "numerator": m.numerator,
+                        "denominator": m.denominator,
+                        "n_nonevaluable": uncounted[name],
+                        "ci_method": m.ci_method,
+                        "note": m.note,
+                    }
+                )
+        frame = pd.DataFrame(rows, columns=_ITD_COLUMNS)
+        for col in ("numerator", "denominator", "n_nonevaluable"):
+            frame[col] = frame[col].astype("Int64")
+        return frame
+
+
+def intention_to_diagnose(
+    confusion: ConfusionMatrix,
+    *,
+    n_nonevaluable_positive: int,
+    n_nonevaluable_negative: int,
+    threshold_status: str,
+    alpha: float = 0.05,
+    ci_method: str = "wilson",
+) -> IntentionToDiagnose:
+    r"""Sensitivity and specificity per protocol and by intention to diagnose.
+
+    Per protocol, the non-evaluable results are excluded:
+    :math:`Se = TP/(TP + FN)`, :math:`Sp = TN/(TN + FP)`. By intention to
+    diagnose they count as errors (:func:`intention_to_diagnose_confusion`):
+
+    .. math::
+
+        Se_{ITD} = \frac{TP}{TP + FN + u_1}, \qquad
+        Sp_{ITD} = \frac{TN}{TN + FP + u_0},
+
+    each with the same binomial interval (``ci_method``) as the per-protocol
+    estimate, from :func:`accuracy_from_confusion`. Schuetz GM, Schlattmann P,
+    Dewey M (2012), Use of 3x2 tables with an intention to diagnose approach
+    to assess clinical performance of diagnostic tests: meta-analytical
+    evaluation of coronary CT angiography studies, BMJ 345:e6717,
+    doi:10.1136/bmj.e6717; STARD 2015 item 24 (Cohen et al. 2016,
+    doi:10.1136/bmjopen-2016-012799). With no non-evaluable case the two
+    analyses coincide.
+
+    Parameters
+    ----------
+    confusion : ConfusionMatrix
+        The per-protocol 2x2 table of the evaluable cases.
+    n_nonevaluable_positive, n_nonevaluable_negative : int
+        Non-evaluable cases among the reference-standard positives and negatives.
+    threshold_status : {"pre-specified", "exploratory"}
+        As for :func:`accuracy_from_confusion`.
+    alpha : float, default 0.05
+        Two-sided error rate of the intervals.
+    ci_method : str, default "wilson"
+        Binomial interval, one of :data:`~studyval.analysis.proportions.CI_METHODS`.
+
+    Returns
+    -------
+    IntentionToDiagnose
+
+    Raises
+    ------
+    StudyvalError
+        Invalid counts, ``threshold_status``, ``alpha`` or ``ci_method``.
+    EstimationError
+        No evaluable reference positive or negative.
+
+    """
+    kwargs = {"threshold_status": threshold_status, "alpha": alpha, "ci_method": ci_method}
+    itd_cm = intention_to_diagnose_confusion(
+        confusion,
+        n_nonevaluable_positive=n_nonevaluable_positive,
+        n_nonevaluable_negative=n_nonevaluable_negative,
+    )
+    return IntentionToDiagnose(
+        per_protocol=accuracy_from_confusion(confusion, **kwargs),
+        intention_to_diagnose=accuracy_from_confusion(itd_cm, **kwargs),
+        n_nonevaluable_positive=int(n_nonevaluable_positive),
+        n_nonevaluable_negative=int(n_nonevaluable_negative),
+    )

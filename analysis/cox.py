@@ -640,6 +640,155 @@ def _collinearity_check(cd: _CoxData, covs: tuple[str, ...]) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class _NewtonFit:
+    beta: np.ndarray
+    cur: _CoxEval
+    null: _CoxEval
+    var: np.ndarray
+    converged: bool
+    iterations: int
+
+
+def _newton(
+    cd: _CoxData, ties: str, covs: tuple[str, ...], tol: float, max_iter: int
+) -> _NewtonFit:
+    """Newton-Raphson from 0 with step-halving (``coxph.fit``).
+
+    Warns (for the caller of the caller) when it does not converge or a coefficient appears
+    infinite.
+    """
+    p = cd.x.shape[1]
+    beta = np.zeros(p)
+    cur = _cox_eval(beta, cd, ties)
+    null = cur
+    converged = False
+    iterations = 0
+    failure = ""
+    for it in range(1, max_iter + 1):
+        iterations = it
+        step = _chol_solve(cur.info, cur.score)
+        if step is None or not np.all(np.isfinite(step)):
+            failure = "the information matrix became singular"
+            break
+        new_beta = beta + step
+        new = _cox_eval(new_beta, cd, ties)
+        halvings = 0
+        thresh = tol * max(1.0, abs(cur.loglik))
+        while (
+            not (math.isfinite(new.loglik) and new.loglik >= cur.loglik - thresh) and halvings < 30
+        ):
+            new_beta = (beta + new_beta) / 2.0
+            new = _cox_eval(new_beta, cd, ties)
+            halvings += 1
+        done = abs(new.loglik - cur.loglik) <= tol * max(1.0, abs(new.loglik))
+        beta, cur = new_beta, new
+        if done and halvings == 0:
+            converged = True
+            break
+    info = cur.info
+    var = np.full((p, p), np.nan)
+    if info is not None:
+        try:
+            var = np.linalg.inv(info)
+        except np.linalg.LinAlgError:
+            failure = failure or "the information matrix is singular"
+            converged = False
+    if converged:
+        step = var @ cur.score
+        inf = (np.abs(step) > _INF_STEP_ABS) & (np.abs(step) > _INF_STEP_REL * np.abs(beta))
+        if inf.any():
+            converged = False
+            failure = (
+                "the log-likelihood converged before coefficient(s) "
+                + ", ".join(repr(covs[j]) for j in np.flatnonzero(inf))
+                + "; they may be infinite (monotone likelihood: e.g. a level with no events)"
+            )
+    elif not failure:
+        failure = f"no convergence in {max_iter} iterations"
+    if not converged:
+        warnings.warn(
+            f"cox: {failure}; converged=False, do not use the estimates",
+            StatisticalWarning,
+            stacklevel=3,
+        )
+    return _NewtonFit(
+        beta=beta, cur=cur, null=null, var=var, converged=converged, iterations=iterations
+    )
+
+
+def cox_slope(
+    time: Any,
+    event: Any,
+    lp: Any,
+    *,
+    strata: Any = None,
+    ties: str = "efron",
+) -> tuple[float, bool]:
+    r"""The calibration slope :math:`\hat\gamma` of :math:`h(t) = h_0(t)\exp(\gamma\eta)`.
+
+    The coefficient ``cox`` gives for the one covariate ``lp`` (the same checks, Newton-Raphson
+    iterations and convergence rule, hence the same bits), without what ``cox`` adds around it
+    (summary table, global tests, concordance, baseline hazard): the refit a bootstrap of a Cox
+    model's calibration slope makes twice per resample (van Houwelingen & Le Cessie 1990,
+    doi:10.1002/sim.4780091109; ``rms``'s ``Slope``).
+
+    Parameters
+    ----------
+    time, event : array-like
+        Follow-up times (finite, ``>= 0``) and 0/1 event indicators, checked as ``cox``
+        checks them.
+    lp : array-like
+        The linear predictor :math:`\eta` (finite).
+    strata : array-like, optional
+        Stratum labels: a separate baseline hazard per stratum.
+    ties : {"efron", "breslow"}
+
+    Returns
+    -------
+    (float, bool)
+        :math:`\hat\gamma`, and whether the fit converged (``cox``'s ``converged``; a
+        StatisticalWarning was issued when it did not).
+
+    Raises
+    ------
+    EstimationError
+        No events, or ``lp`` constant (within every stratum).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.array([5.0, 8, 3, 9, 12, 7, 4, 10])
+    >>> e = np.array([1, 0, 1, 1, 0, 1, 1, 0])
+    >>> lp = np.array([0.9, -0.2, 1.3, 0.1, -0.8, 0.4, 1.1, -0.5])
+    >>> import pandas as pd
+    >>> full = cox(pd.DataFrame({"t": t, "e": e, "lp": lp}), duration="t", event="e",
+    ...            covariates=["lp"])
+    >>> cox_slope(t, e, lp) == (float(full.coef[0]), full.converged)
+    True
+    """
+    ties = check_option(ties, _TIES, "ties")
+    t, e = _check_time_event(
+        np.asarray(time), np.asarray(event), ("duration column 'time'", "event column 'event'")
+    )
+    x = np.asarray(lp, dtype=np.float64).reshape(-1, 1)
+    if x.shape[0] != t.shape[0] or not np.all(np.isfinite(x)):
+        raise StudyvalError("lp must be finite, one value per subject")
+    if e.sum() == 0:
+        raise EstimationError(
+            f"no events in column 'event': all {t.shape[0]} subjects are censored; a Cox model "
+            "needs events"
+        )
+    if strata is None:
+        codes = np.zeros(t.shape[0], dtype=np.int64)
+    else:
+        _, codes = _encode(np.asarray(strata))
+    cd = _cox_prepare(t, e, x, codes)
+    _collinearity_check(cd, ("lp",))
+    fit = _newton(cd, ties, ("lp",), 1e-12, 50)
+    return float(fit.beta[0]), bool(fit.converged)
+
+
 def cox(
     df: pd.DataFrame,
     *,
@@ -730,59 +879,9 @@ def cox(
     cd = _cox_prepare(t, e, x, codes)
     _collinearity_check(cd, covs)
 
-    beta = np.zeros(p)
-    cur = _cox_eval(beta, cd, ties)
-    null = cur
-    converged = False
-    iterations = 0
-    failure = ""
-    for it in range(1, max_iter + 1):
-        iterations = it
-        step = _chol_solve(cur.info, cur.score)
-        if step is None or not np.all(np.isfinite(step)):
-            failure = "the information matrix became singular"
-            break
-        new_beta = beta + step
-        new = _cox_eval(new_beta, cd, ties)
-        halvings = 0
-        thresh = tol * max(1.0, abs(cur.loglik))
-        while (
-            not (math.isfinite(new.loglik) and new.loglik >= cur.loglik - thresh) and halvings < 30
-        ):
-            new_beta = (beta + new_beta) / 2.0
-            new = _cox_eval(new_beta, cd, ties)
-            halvings += 1
-        done = abs(new.loglik - cur.loglik) <= tol * max(1.0, abs(new.loglik))
-        beta, cur = new_beta, new
-        if done and halvings == 0:
-            converged = True
-            break
-    info = cur.info
-    var = np.full((p, p), np.nan)
-    if info is not None:
-        try:
-            var = np.linalg.inv(info)
-        except np.linalg.LinAlgError:
-            failure = failure or "the information matrix is singular"
-            converged = False
-    if converged:
-        step = var @ cur.score
-        inf = (np.abs(step) > _INF_STEP_ABS) & (np.abs(step) > _INF_STEP_REL * np.abs(beta))
-        if inf.any():
-            converged = False
-            failure = (
-                "the log-likelihood converged before coefficient(s) "
-                + ", ".join(repr(covs[j]) for j in np.flatnonzero(inf))
-                + "; they may be infinite (monotone likelihood: e.g. a level with no events)"
-            )
-    elif not failure:
-        failure = f"no convergence in {max_iter} iterations"
-    if not converged:
-        warnings.warn(
-            f"cox: {failure}; converged=False, do not use the estimates",
-            StatisticalWarning,
-            stacklevel=2,
-        )
+    fit = _newton(cd, ties, covs, tol, max_iter)
+    beta, cur, null, var = fit.beta, fit.cur, fit.null, fit.var
+    converged, iterations = fit.converged, fit.iterations
 
     se = np.sqrt(np.diag(var))
     z = _z(alpha)
@@ -802,6 +901,7 @@ def cox(
             "p_value": pz,
         }
     )
+    info = cur.info
     lr = 2.0 * (cur.loglik - null.loglik)
     wald = float(beta @ info @ beta) if info is not None else math.nan
     u0 = _chol_solve(null.info, null.score)

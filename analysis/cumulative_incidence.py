@@ -6,6 +6,10 @@ r"""Aalen-Johansen cumulative incidence of one cause and Gray's K-sample test.
 * :func:`gray_test` -- Gray's (1988) K-sample test of equal cumulative
   incidence, as ``cmprsk::cuminc(ftime, fstatus, group)$Tests``
   (:class:`GrayTestResult`).
+* :func:`incidence_against_km` -- the Aalen-Johansen cumulative incidence of
+  one cause at a horizon beside the naive one minus Kaplan-Meier (competing
+  events censored), overall and by group of predicted risk, with the excess of
+  the naive estimate (:class:`IncidenceAgainstKMResult`).
 
 Event codes as :mod:`studyval.analysis.competing_risks` describes them (0 =
 censored, 1..K = cause). Ties in time: at a time with events and censorings
@@ -28,6 +32,11 @@ References
   doi:10.1214/aos/1176350951
 * Pintilie M (2006). *Competing Risks: A Practical Perspective*. Wiley.
   doi:10.1002/9780470870709 (the log(-log) interval).
+* Gooley TA, Leisenring W, Crowley J, Storer BE (1999). Estimation of failure
+  probabilities in the presence of competing risks: new representations of old
+  estimators. Stat Med 18:695-706.
+  doi:10.1002/(SICI)1097-0258(19990330)18:6<695::AID-SIM60>3.0.CO;2-O (one minus
+  Kaplan-Meier overstates the incidence when competing events are censored).
 """
 
 from __future__ import annotations
@@ -54,8 +63,10 @@ from studyval.results import Result
 __all__ = [
     "CumulativeIncidenceResult",
     "GrayTestResult",
+    "IncidenceAgainstKMResult",
     "cumulative_incidence",
     "gray_test",
+    "incidence_against_km",
 ]
 
 
@@ -584,4 +595,199 @@ def cumulative_incidence(
         groups=tuple(levels.tolist()),
         test=test,
         curves=pd.concat(frames, ignore_index=True),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class IncidenceAgainstKMResult(Result):
+    r"""Aalen-Johansen incidence of one cause at a horizon beside one minus Kaplan-Meier.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row for all subjects (``group`` ``"all"``, ``order`` -1), then one
+        per group of predicted risk (``order`` 0, 1, ...): ``group, order, n,
+        n_events`` (events of the cause by the horizon), ``n_competing``
+        (competing events by the horizon), ``aj_incidence, aj_ci_low,
+        aj_ci_high`` (Aalen-Johansen, ``cmprsk::cuminc`` variance, log(-log)
+        limits), ``km_risk, km_ci_low, km_ci_high`` (:math:`1 - \hat S_k(\tau)`,
+        the Kaplan-Meier estimate with competing events censored, ``survfit``
+        log limits mirrored) and ``excess`` :math:`= 1 - \hat S_k(\tau) - \hat F_k(\tau)
+        \ge 0`.
+    cause : int
+    horizon : float
+    cuts : tuple of float
+        Cut points of predicted risk (empty without groups).
+    ci_level : float
+    method : str
+    """
+
+    table: pd.DataFrame = dataclasses.field(repr=False)
+    cause: int
+    horizon: float
+    cuts: tuple[float, ...]
+    ci_level: float
+    method: str = (
+        "Aalen-Johansen (competing events not censored) against 1 - Kaplan-Meier "
+        "(competing events censored) at the horizon"
+    )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table (a copy): one row for all subjects, then one per group."""
+        return self.table.copy()
+
+
+def incidence_against_km(
+    time: Any,
+    event_code: Any,
+    *,
+    cause: int,
+    horizon: float,
+    predicted_risk: Any = None,
+    cuts: Sequence[float] = (),
+    labels: Sequence[str] | None = None,
+    alpha: float = 0.05,
+    causes: Sequence[int] | None = None,
+) -> IncidenceAgainstKMResult:
+    r"""The Aalen-Johansen incidence of ``cause`` by ``horizon`` beside one minus Kaplan-Meier.
+
+    With competing events, :math:`1 - \hat S_k(\tau)`, the Kaplan-Meier
+    estimate that censors them,
+
+    .. math::
+
+        1 - \hat S_k(\tau) = 1 - \prod_{t_j \le \tau}\Bigl(1 - \frac{d_{kj}}{n_j}\Bigr),
+
+    estimates the risk in a world without the competing event and is never
+    below the Aalen-Johansen cumulative incidence
+    :math:`\hat F_k(\tau) = \sum_{t_j \le \tau} \hat S(t_j-)\, d_{kj}/n_j`
+    (:math:`\hat S` free of any event), the absolute risk in the presence of
+    the competing event (Gooley et al. 1999). Both are given for all subjects
+    and, with ``predicted_risk`` and ``cuts``, in each group of predicted risk
+    :math:`g = \#\{c \in \text{cuts}: c \le \hat p_i\}` (R's
+    ``findInterval(p, cuts)``, the groups of
+    :func:`~studyval.analysis.survival_validation.risk_groups_at_horizon`).
+
+    Parameters
+    ----------
+    time : array-like, shape (n,)
+        Follow-up times, finite and ``>= 0``.
+    event_code : array-like, shape (n,)
+        0 = censored, 1..K = cause of the event.
+    cause : int
+        The cause of interest.
+    horizon : float
+        :math:`\tau`, not after the last follow-up time of any group.
+    predicted_risk : array-like, shape (n,), optional
+        Predicted risk of ``cause`` by ``horizon`` (**higher = worse**), in [0, 1];
+        only to form the groups.
+    cuts : sequence of float
+        Strictly increasing cut points inside (0, 1); empty: no groups.
+    labels : sequence of str, optional
+        One label per group (``len(cuts) + 1``, distinct); default ``"group 1"``...
+    alpha : float, default 0.05
+        Limits at level ``1 - alpha``.
+    causes : sequence of int, optional
+        Declared causes (as :func:`cumulative_incidence`).
+
+    Returns
+    -------
+    IncidenceAgainstKMResult
+
+    Raises
+    ------
+    StudyvalError
+        Invalid inputs; cuts without predictions or not strictly increasing in
+        (0, 1); the wrong number of labels; a horizon after a group's last
+        follow-up (as :func:`cumulative_incidence`).
+
+    Notes
+    -----
+    Agrees with ``cmprsk::timepoints(cuminc(time, status, cencode = 0), tau)``
+    (estimate, variance) and ``summary(survfit(Surv(time, status == k) ~ 1),
+    times = tau)`` (survival, log limits) per group.
+
+    Examples
+    --------
+    >>> r = incidence_against_km([1, 2, 3, 4, 5], [2, 1, 0, 1, 0], cause=1, horizon=4)
+    >>> r.to_frame()[["aj_incidence", "km_risk"]].round(4).values.tolist()
+    [[0.5, 0.625]]
+    """
+    from studyval.analysis.kaplan_meier import kaplan_meier
+
+    alpha = check_alpha(alpha)
+    t = check_follow_up_time(time)
+    codes, k, declared = _check_event_codes(event_code, t.shape[0], cause=cause, causes=causes)
+    tau = float(horizon)
+    if not math.isfinite(tau) or tau < 0:
+        raise StudyvalError(f"horizon must be finite and >= 0, got {horizon!r}")
+    c = np.asarray(cuts, dtype=np.float64).ravel()
+    if c.size:
+        if predicted_risk is None:
+            raise StudyvalError(
+                "cuts need predicted_risk (the groups are groups of predicted risk)"
+            )
+        if (
+            not np.all(np.isfinite(c))
+            or np.any(c <= 0)
+            or np.any(c >= 1)
+            or np.any(np.diff(c) <= 0)
+        ):
+            raise StudyvalError(
+                f"cuts must be strictly increasing risks strictly between 0 and 1, got {list(c)}"
+            )
+        p = np.asarray(predicted_risk, dtype=np.float64)
+        if p.shape != t.shape or not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+            raise StudyvalError(
+                f"predicted_risk must be {t.shape[0]} probabilities in [0, 1], none missing"
+            )
+        grp = np.searchsorted(c, p, side="right")
+        labs = (
+            tuple(f"group {i + 1}" for i in range(c.size + 1))
+            if labels is None
+            else tuple(str(v) for v in labels)
+        )
+        if len(labs) != c.size + 1 or len(set(labs)) != len(labs):
+            raise StudyvalError(
+                f"labels must be {c.size + 1} distinct names (one per group of {c.size} cut(s)), "
+                f"got {list(labs)}"
+            )
+    else:
+        grp, labs = None, ()
+    parts: list[tuple[str, int, np.ndarray]] = [("all", -1, np.ones(t.shape[0], dtype=bool))]
+    if grp is not None:
+        parts += [(lab, g, grp == g) for g, lab in enumerate(labs)]
+    rows = []
+    for lab, order, m in parts:
+        if not m.any():
+            raise EstimationError(f"no subject in the group {lab!r} of predicted risk")
+        aj = cumulative_incidence(
+            t[m], codes[m], cause=k, times=[tau], alpha=alpha, causes=declared
+        ).to_frame()
+        km = kaplan_meier(
+            t[m], (codes[m] == k).astype(np.int64), times=[tau], alpha=alpha
+        ).risk_frame()
+        rows.append(
+            {
+                "group": lab,
+                "order": order,
+                "n": int(m.sum()),
+                "n_events": int(aj["n_event"].iloc[0]),
+                "n_competing": int(aj["n_competing"].iloc[0]),
+                "aj_incidence": float(aj["estimate"].iloc[0]),
+                "aj_ci_low": float(aj["ci_low"].iloc[0]),
+                "aj_ci_high": float(aj["ci_high"].iloc[0]),
+                "km_risk": float(km["risk"].iloc[0]),
+                "km_ci_low": float(km["risk_ci_low"].iloc[0]),
+                "km_ci_high": float(km["risk_ci_high"].iloc[0]),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["excess"] = table["km_risk"] - table["aj_incidence"]
+    return IncidenceAgainstKMResult(
+        table=table,
+        cause=k,
+        horizon=tau,
+        cuts=tuple(float(v) for v in c),
+        ci_level=1.0 - alpha,
     )

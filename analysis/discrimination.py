@@ -61,6 +61,7 @@ from scipy import stats
 from studyval.analysis._checks import (
     check_alpha,
     check_binary_outcome,
+    check_option,
     check_scores,
     wald_difference,
 )
@@ -69,6 +70,7 @@ from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result, results_frame
 
 __all__ = [
+    "AUC_CI_METHODS",
     "AUCResult",
     "JointAUCTest",
     "PairedAUCComparison",
@@ -219,7 +221,8 @@ class AUCResult(Result):
         negatives and every negative is beaten by the same share of positives
         (perfect separation, or one constant score); a StatisticalWarning says so.
     ci_low, ci_high : float
-        Confidence limits, truncated to [0, 1].
+        Confidence limits: the Wald interval truncated to [0, 1], or (with
+        ``auc(..., ci_method="logit")``) the back-transformed logit interval.
     ci_level : float
         Confidence level, ``1 - alpha``.
     n_positive, n_negative : int
@@ -227,7 +230,7 @@ class AUCResult(Result):
     roc : ROCCurve
         The empirical ROC curve (not part of :meth:`to_frame`).
     method : str
-        ``"DeLong"``.
+        ``"DeLong"`` (Wald interval) or ``"DeLong (logit scale)"``.
 
     """
 
@@ -815,7 +818,15 @@ def roc_curve(y_true: Any, y_score: Any, *, positive: Any) -> ROCCurve:
     return _roc_from_groups(_groups(is_pos, score))
 
 
-def auc(y_true: Any, y_score: Any, *, positive: Any, alpha: float = 0.05) -> AUCResult:
+#: Interval methods of :func:`auc`: Wald on the AUC scale (pROC's, default) or on the logit scale.
+AUC_CI_METHODS: tuple[str, ...] = ("wald", "logit")
+#: ``AUCResult.method`` of each interval method.
+_AUC_METHOD_LABEL = {"wald": "DeLong", "logit": "DeLong (logit scale)"}
+
+
+def auc(
+    y_true: Any, y_score: Any, *, positive: Any, alpha: float = 0.05, ci_method: str = "wald"
+) -> AUCResult:
     r"""AUC with a DeLong confidence interval.
 
     .. math::
@@ -845,6 +856,24 @@ def auc(y_true: Any, y_score: Any, *, positive: Any, alpha: float = 0.05) -> AUC
         Label of the positive class. Required.
     alpha : float, default 0.05
         The interval has level ``1 - alpha``.
+    ci_method : {"wald", "logit"}, default "wald"
+        ``"wald"``: :math:`\hat\theta \pm z\,\mathrm{se}`, truncated to [0, 1]
+        (pROC's ``ci.auc``). ``"logit"``: the Wald interval of
+        :math:`\operatorname{logit}\hat\theta` with the delta-method standard
+        error, back-transformed,
+
+        .. math::
+
+            \operatorname{expit}\Bigl(\operatorname{logit}\hat\theta \pm
+            z_{1-\alpha/2}\,\frac{\mathrm{se}}{\hat\theta(1 - \hat\theta)}\Bigr),
+
+        which stays inside (0, 1) without truncation and is asymmetric near 1,
+        where the Wald interval undercovers (Pepe 2003, *The Statistical
+        Evaluation of Medical Tests*, §5.2.4; Qin & Hotilovac 2008,
+        doi:10.1177/0962280207087173). The AUC and ``se`` are the same for
+        both; ``method`` says which interval. With ``se == 0`` (then also
+        whenever the AUC is 0 or 1) both give the zero-width interval
+        ``[estimate, estimate]`` with the warning below.
 
     Returns
     -------
@@ -874,6 +903,7 @@ def auc(y_true: Any, y_score: Any, *, positive: Any, alpha: float = 0.05) -> AUC
 
     """
     alpha = check_alpha(alpha)
+    check_option(ci_method, AUC_CI_METHODS, "ci_method")
     is_pos, score = _prepare(y_true, y_score, positive)
     g = _groups(is_pos, score)
     m, n = g.n_positive, g.n_negative
@@ -913,15 +943,24 @@ def auc(y_true: Any, y_score: Any, *, positive: Any, alpha: float = 0.05) -> AUC
             stacklevel=2,
         )
     half = _z_crit(alpha) * se
+    if ci_method == "logit" and se > 0.0:  # se > 0 implies 0 < estimate < 1
+        centre = math.log(estimate / (1.0 - estimate))
+        half_logit = half / (estimate * (1.0 - estimate))
+        ci_low = 1.0 / (1.0 + math.exp(-(centre - half_logit)))
+        ci_high = 1.0 / (1.0 + math.exp(-(centre + half_logit)))
+    else:
+        ci_low = min(1.0, max(0.0, estimate - half))
+        ci_high = min(1.0, max(0.0, estimate + half))
     return AUCResult(
         estimate=estimate,
         se=se,
-        ci_low=min(1.0, max(0.0, estimate - half)),
-        ci_high=min(1.0, max(0.0, estimate + half)),
+        ci_low=ci_low,
+        ci_high=ci_high,
         ci_level=1.0 - alpha,
         n_positive=m,
         n_negative=n,
         roc=_roc_from_groups(g),
+        method=_AUC_METHOD_LABEL[ci_method],
     )
 
 

@@ -270,13 +270,38 @@ def grouped_folds(y: Any, groups: Any, *, n_splits: int, seed: int) -> np.ndarra
     EstimationError
         Fewer groups than folds.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
-
     y = np.asarray(y)
     groups = np.asarray(groups)
     n_groups = len(np.unique(groups))
     if n_groups < n_splits:
         raise EstimationError(f"{n_groups} patients cannot be split into {n_splits} grouped folds")
+    key = (
+        y.dtype.str,
+        y.tobytes() if y.dtype != object else repr(y.tolist()),
+        repr(groups.tolist()),
+        int(n_splits),
+        int(seed),
+    )
+    fold = _FOLDS.get(key)
+    if fold is None:
+        fold = _grouped_folds(y, groups, n_splits, seed)
+        if len(_FOLDS) >= _FOLDS_KEPT:
+            _FOLDS.pop(next(iter(_FOLDS)))
+        _FOLDS[key] = fold
+    return fold.copy()
+
+
+#: Folds already split, by their exact inputs (the values of ``y`` and ``groups``, ``n_splits``,
+#: ``seed``): the split is a pure function of these, and each model kind of a fused analysis asks
+#: for the same inner folds (StratifiedGroupKFold's search is most of a small tuning run's time).
+#: Bounded (oldest dropped first); a copy is returned, so no caller can change a kept split.
+_FOLDS: dict[tuple[object, ...], np.ndarray] = {}
+_FOLDS_KEPT = 64
+
+
+def _grouped_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
+    from sklearn.model_selection import StratifiedGroupKFold
+
     fold = np.full(len(y), -1, dtype=np.int64)
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for k, (_, test) in enumerate(cv.split(np.zeros(len(y)), y, groups)):

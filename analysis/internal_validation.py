@@ -93,6 +93,7 @@ import numpy as np
 import pandas as pd
 
 from studyval.analysis import survival_validation as _sv
+from studyval.analysis.cox import cox_slope
 from studyval.analysis.resampling import resampling_weights
 from studyval.analysis.survival import cox, harrell_c, uno_c
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
@@ -378,23 +379,13 @@ def cox_refit_model(
         lp = prediction.lp
         st = None if strata_cols is None else frame[strata_cols].to_numpy()
         c = harrell_c(t, e, lp, strata=st).estimate
-        slope_frame = pd.DataFrame({"time": t, "event": e, "lp": lp - lp.mean()})
-        if st is not None:
-            slope_frame["stratum"] = st
-        slope = cox(
-            slope_frame,
-            duration="time",
-            event="event",
-            covariates=["lp"],
-            ties=ties,
-            strata=None if st is None else "stratum",
-        )
-        if not slope.converged:
+        slope, converged = cox_slope(t, e, lp - lp.mean(), strata=st, ties=ties)
+        if not converged:
             raise EstimationError("the calibration-slope model did not converge")
         out = {
             "harrell_c": c,
             "somers_dxy": 2.0 * c - 1.0,
-            "calibration_slope": float(slope.coef[0]),
+            "calibration_slope": slope,
         }
         if h is not None:
             risk = prediction.risk_at_horizon

@@ -49,6 +49,7 @@ __all__ = [
     "MixedModelResult",
     "OptimiserAttempt",
     "PopulationMeansResult",
+    "data_fingerprint",
     "n_followed",
     "population_means",
     "random_intercept_lmm",
@@ -140,6 +141,10 @@ class MixedModelResult(Result):
     cov_fixed: np.ndarray | None = dataclasses.field(default=None, repr=False)
     #: The fixed part's design specification (statsmodels' formula backend), for new data.
     _design: Any = dataclasses.field(default=None, repr=False)
+    #: :func:`data_fingerprint` of the data and the grouping column the model was fitted to, so
+    #: that a later analysis reusing this fit (the random-slope model's likelihood-ratio test)
+    #: can check it was made from exactly its own data.
+    _data_key: str = dataclasses.field(default="", repr=False)
 
     def optimisers_frame(self) -> pd.DataFrame:
         """One row per optimiser tried: ``formula, optimiser, outcome, detail, warnings, reported``.
@@ -187,6 +192,22 @@ class MixedModelResult(Result):
         out["optimisers_tried"] = "; ".join(str(a) for a in self.optimisers_tried)
         out["method"] = self.method
         return out
+
+
+def data_fingerprint(data: pd.DataFrame, group: str) -> str:
+    """SHA-256 of a model's data: column names, dtypes and every value, in row order, and ``group``.
+
+    Two frames have the same fingerprint only when a mixed model fitted to
+    them (with the same formula and grouping) is the same fit; used to reuse
+    a fit safely (:func:`studyval.analysis.random_slope.random_slope_lmm`'s
+    ``intercept_fit``).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(repr((group, list(map(str, data.columns)), list(map(str, data.dtypes)))).encode())
+    h.update(pd.util.hash_pandas_object(data, index=False).to_numpy().tobytes())
+    return h.hexdigest()
 
 
 def fit_with_optimisers(model: Any, label: str) -> tuple[Any, list[OptimiserAttempt]]:
@@ -380,6 +401,7 @@ def random_intercept_lmm(
         optimisers_tried=tuple(attempts),
         cov_fixed=cov,
         _design=model.data.model_spec,
+        _data_key=data_fingerprint(data, group),
     )
 
 

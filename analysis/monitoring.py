@@ -11,7 +11,15 @@ r"""Statistical process control for a rate observed in consecutive periods (e.g.
     reference value :math:`k` and decision interval :math:`h`.
 :func:`cusum_run_length`
     Average run length of that CUSUM in and out of control, by seeded
-    simulation (to choose and report :math:`h`).
+    simulation.
+:func:`cusum_run_length_exact`
+    The same average run length (and the chance of a signal within a horizon)
+    computed exactly on the lattice of values the CUSUM can take (Brook &
+    Evans 1972, without discretisation), with no Monte Carlo error.
+:func:`choose_cusum_h`
+    The decision interval :math:`h`: the smallest value on a declared grid
+    whose exact in-control average run length reaches a declared target, for
+    one CUSUM or for several watched with one :math:`h`.
 :func:`chart_set_false_alarm`
     Chance that a set of charts watched together (p-charts and CUSUMs of nested
     rates, e.g. detection and referral, and an independent flag rate) gives at
@@ -22,6 +30,9 @@ statistics are pure and draw nothing (figures are drawn from these tables).
 
 References
 ----------
+Brook D, Evans DA (1972). An approach to the probability distribution of cusum
+run length. Biometrika 59:539-549. doi:10.1093/biomet/59.3.539
+
 Montgomery DC (2013). Introduction to Statistical Quality Control, 7th ed.
 Wiley. Sections 7.2 (control charts for fraction nonconforming) and 9.1
 (CUSUM).
@@ -36,13 +47,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from studyval.errors import StudyvalError
+from studyval.errors import EstimationError, StudyvalError
 from studyval.results import Result
 
 from ._checks import check_option
@@ -51,13 +63,17 @@ from .proportions import _as_count_array
 __all__ = [
     "CENTRE_SOURCES",
     "ChartSetFalseAlarmResult",
+    "CusumDecisionIntervalResult",
     "CusumResult",
+    "ExactRunLengthResult",
     "PChartResult",
     "RunLengthResult",
     "binomial_cusum",
     "chart_set_false_alarm",
+    "choose_cusum_h",
     "cusum_reference_value",
     "cusum_run_length",
+    "cusum_run_length_exact",
     "p_chart",
 ]
 
@@ -541,6 +557,359 @@ def cusum_run_length(
         n_censored=int(active.size),
         seed=int(seed),
         method="simulation of the binomial CUSUM from S = 0, fixed trials per period",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExactRunLengthResult(Result):
+    r"""Average run length of an upper binomial CUSUM, computed exactly.
+
+    Attributes
+    ----------
+    p0, p1 : float
+        In-control and out-of-control event rates of the chart (its ``k``).
+    k, h : float
+        Reference value per trial and decision interval.
+    true_rate : float
+        Event rate of the computation (``p0``: in control; ``p1``: out of control).
+    n_per_period : int
+        Trials per period.
+    arl : float
+        Mean number of periods to the first signal, from :math:`S_0 = 0`.
+    p_signal_within : float
+        Chance of a signal within ``horizon`` periods.
+    horizon : int
+    cycle_periods : int
+        Periods followed within one excursion of :math:`S` above 0 before the
+        computation stopped.
+    neglected_probability : float
+        Chance that an excursion is still running (neither back at 0 nor
+        signalled) after ``cycle_periods`` periods: the only approximation
+        (the relative error of ``arl`` is of the order of
+        ``neglected_probability / p_excursion_signals``).
+    p_excursion_signals : float
+        Chance that one excursion from 0 ends in a signal.
+    method : str
+
+    """
+
+    p0: float
+    p1: float
+    k: float
+    h: float
+    true_rate: float
+    n_per_period: int
+    arl: float
+    p_signal_within: float
+    horizon: int
+    cycle_periods: int
+    neglected_probability: float
+    p_excursion_signals: float
+    method: str
+
+
+def _check_run_length_args(
+    n_per_period: int, h: float, true_rate: float
+) -> tuple[int, float, float]:
+    n = int(n_per_period)
+    if n <= 0 or n != n_per_period:
+        raise StudyvalError(f"n_per_period must be a positive whole number, got {n_per_period}")
+    hh = float(h)
+    if not (math.isfinite(hh) and hh > 0):
+        raise StudyvalError(f"h must be positive, got {h}")
+    rate = float(true_rate)
+    if not 0.0 < rate < 1.0:
+        raise StudyvalError(f"true_rate must lie strictly between 0 and 1, got {true_rate}")
+    return n, hh, rate
+
+
+def cusum_run_length_exact(
+    n_per_period: int,
+    *,
+    p0: float,
+    p1: float,
+    h: float,
+    true_rate: float,
+    horizon: int = 8,
+    tolerance: float = 1e-13,
+    max_periods: int = 100_000,
+) -> ExactRunLengthResult:
+    r"""Average run length (ARL) of :func:`binomial_cusum`, exact on the CUSUM's own lattice.
+
+    Parameters
+    ----------
+    n_per_period : int
+        Trials per period, > 0 (fixed; e.g. the planned VCF-positive scans a week).
+    p0, p1 : float
+        The chart's in-control and out-of-control event rates (:math:`k` from
+        :func:`cusum_reference_value`).
+    h : float
+        Decision interval, > 0.
+    true_rate : float
+        Rate of the events: ``p0`` gives the in-control ARL (mean time to a
+        false alarm), ``p1`` the out-of-control ARL (mean delay to detect a
+        shift present from period 1).
+    horizon : int
+        Also give the chance of a signal within this many periods.
+    tolerance : float
+        Stop following an excursion when the chance that it is still running
+        is below ``tolerance`` times the chance that it signals.
+    max_periods : int
+        Longest excursion followed; longer is an :class:`EstimationError`.
+
+    Notes
+    -----
+    :math:`S_0 = 0`, :math:`S_t = \max\{0, S_{t-1} + X_t - kn\}`,
+    :math:`X_t \sim \mathrm{Bin}(n, p)`, signal when :math:`S_t > h`. While
+    :math:`S` stays above 0, after :math:`j` periods it equals
+    :math:`A_j - jkn` with :math:`A_j` the integer sum of the :math:`j`
+    counts, so the state of an excursion is the pair :math:`(j, A_j)` and the
+    chain on these pairs is exact (Brook & Evans 1972 discretise :math:`S`
+    instead; here nothing is rounded). Forward from :math:`S = 0`, the
+    distribution of :math:`A_j` among excursions still running is convolved
+    with the binomial probabilities period by period; each period splits
+    off the chance :math:`r_j` that the excursion returns to 0
+    (:math:`A_j - jkn \le 0`) and :math:`s_j` that it signals
+    (:math:`A_j - jkn > h`). Every return to 0 renews the process, so with
+    :math:`q = \sum_j s_j` and the mean excursion length
+    :math:`m = \sum_{j \ge 0} P(\text{excursion lasts} > j)`, by Wald's
+    identity
+
+    .. math::
+
+        \mathrm{ARL} = m / q,
+
+    and the chance of a signal by period :math:`H` follows from the renewal
+    recursion :math:`u_0 = 1`, :math:`u_t = \sum_{i<t} u_i r_{t-i}`,
+    :math:`P(T \le H) = \sum_{t \le H} \sum_{i<t} u_i s_{t-i}`.
+    :math:`S` is compared with 0 and :math:`h` as the floating-point value
+    :math:`A_j - jkn`; a tie (possible only when :math:`jkn` is a whole number
+    or differs from :math:`h` by one) follows that value.
+
+    """
+    n, hh, rate = _check_run_length_args(n_per_period, h, true_rate)
+    H = int(horizon)
+    if H <= 0:
+        raise StudyvalError(f"horizon must be positive, got {horizon}")
+    if not 0.0 < float(tolerance) < 1e-3:
+        raise StudyvalError(f"tolerance must lie in (0, 0.001), got {tolerance}")
+    k = cusum_reference_value(p0, p1)
+    kn = k * n
+    pmf = stats.binom.pmf(np.arange(n + 1), n, rate)
+    lo, alive = 0, np.array([1.0])  # A = lo, lo + 1, ... of the excursions still running
+    back, signal, running = [0.0], [0.0], [1.0]  # r_j, s_j, P(excursion lasts > j); j = 0 first
+    q_now = 0.0
+    for j in range(1, int(max_periods) + 1):
+        new = np.convolve(alive, pmf)
+        s_val = (lo + np.arange(new.size)) - j * kn
+        back.append(float(new[s_val <= 0].sum()))
+        signal.append(float(new[s_val > hh].sum()))
+        keep = np.flatnonzero((s_val > 0) & (s_val <= hh))  # contiguous: s_val rises with A
+        if keep.size == 0:
+            running.append(0.0)
+            break
+        alive = new[keep[0] : keep[-1] + 1]
+        lo += int(keep[0])
+        running.append(float(alive.sum()))
+        q_now += signal[-1]
+        if q_now > 0 and running[-1] <= float(tolerance) * q_now:
+            break
+    else:
+        raise EstimationError(
+            f"an excursion of the CUSUM (h = {hh:g}, rate {rate:g}, n = {n}) is still running "
+            f"after {max_periods} periods with probability {running[-1]:.3g}; raise max_periods"
+        )
+    q = math.fsum(signal)
+    if q <= 0:
+        raise EstimationError(f"the CUSUM (h = {hh:g}) cannot signal at rate {rate:g}")
+    m = math.fsum(running)
+    r_arr = np.zeros(H + 1)
+    s_arr = np.zeros(H + 1)
+    J = min(H, len(back) - 1)
+    r_arr[1 : J + 1] = back[1 : J + 1]
+    s_arr[1 : J + 1] = signal[1 : J + 1]
+    u = np.zeros(H + 1)
+    u[0] = 1.0
+    p_within = 0.0
+    for t in range(1, H + 1):
+        u[t] = float(np.dot(u[:t], r_arr[t:0:-1]))
+        p_within += float(np.dot(u[:t], s_arr[t:0:-1]))
+    return ExactRunLengthResult(
+        p0=float(p0),
+        p1=float(p1),
+        k=k,
+        h=hh,
+        true_rate=rate,
+        n_per_period=n,
+        arl=m / q,
+        p_signal_within=p_within,
+        horizon=H,
+        cycle_periods=len(running) - 1,
+        neglected_probability=running[-1],
+        p_excursion_signals=q,
+        method="exact chain on the CUSUM's lattice (renewal at 0), fixed trials per period",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class CusumDecisionIntervalResult(Result):
+    r"""The decision interval of one or more binomial CUSUMs chosen from their run lengths.
+
+    Attributes
+    ----------
+    h : float
+        The chosen decision interval: the smallest value on the grid whose
+        in-control ARL reaches ``target_arl0`` for every chart.
+    target_arl0 : float
+        Declared in-control average run length to reach (periods).
+    n_per_period : int
+    horizon : int
+        Periods of the ``p_*_within`` columns.
+    n_charts, n_grid : int
+    grid_min, grid_max : float
+    method : str
+
+    ``to_frame()`` is the grid: one row per chart and grid value with
+    ``chart, p0, p1, k, h, arl_in_control, arl_out_of_control,
+    p_false_alarm_within, p_signal_within_out_of_control, meets_target,
+    smallest_for_chart, chosen``; ``summary_frame()`` the one-row summary.
+    """
+
+    h: float
+    target_arl0: float
+    n_per_period: int
+    horizon: int
+    n_charts: int
+    n_grid: int
+    grid_min: float
+    grid_max: float
+    method: str
+    _frame: pd.DataFrame = dataclasses.field(repr=False, compare=False, default=None)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The grid table (one row per chart and candidate ``h``)."""
+        return self._frame.copy()
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row: the chosen ``h``, the target and the grid."""
+        return super().to_frame()
+
+    def chosen_frame(self) -> pd.DataFrame:
+        """The grid rows of the chosen ``h`` (one per chart)."""
+        return self._frame[self._frame["chosen"]].reset_index(drop=True)
+
+
+def choose_cusum_h(
+    n_per_period: int,
+    *,
+    rates: Mapping[str, tuple[float, float]],
+    target_arl0: float,
+    h_grid: Sequence[float],
+    horizon: int = 8,
+) -> CusumDecisionIntervalResult:
+    r"""Decision interval :math:`h` of binomial CUSUMs: the smallest grid value with in-control ARL >= a target.
+
+    Parameters
+    ----------
+    n_per_period : int
+        Trials per period (e.g. the planned VCF-positive scans a week).
+    rates : mapping of str to (p0, p1)
+        Each chart's in-control and out-of-control event rates (its
+        :math:`k`, :func:`cusum_reference_value`); one chart, or several
+        watched with one :math:`h`.
+    target_arl0 : float
+        In-control average run length (periods) that :math:`h` must reach,
+        > 1.
+    h_grid : sequence of float
+        Candidate decision intervals, positive and strictly increasing.
+    horizon : int
+        Periods for the chance of a signal within the monitored period.
+
+    Returns
+    -------
+    CusumDecisionIntervalResult
+        The chosen :math:`h` and the grid with each value's exact ARLs
+        (:func:`cusum_run_length_exact`; no Monte Carlo error).
+
+    Raises
+    ------
+    EstimationError
+        No grid value reaches the target for every chart.
+
+    Notes
+    -----
+    For chart :math:`c`, :math:`h_c = \min\{h \in G : \mathrm{ARL}_0^{(c)}(h)
+    \ge \mathrm{ARL}_0^{\ast}\}`; the chosen value is
+    :math:`\max_c h_c`, the smallest grid value at which every chart
+    reaches the target. Each path's first passage above :math:`h` comes no
+    earlier for a larger :math:`h`, so the in-control ARL does not fall
+    along the grid (it is flat between lattice values of a discrete
+    CUSUM); every grid value is computed and reported. The
+    out-of-control ARL (a shift to :math:`p_1` from period 1) is reported,
+    not used. The chance of a false alarm within :math:`H` periods,
+    :math:`P(T \le H)`, is about :math:`H/\mathrm{ARL}_0` per chart
+    (Montgomery 2013, section 9.1.3; Reynolds & Stoumbos 1999), so a
+    target bounds the false alarms of a short monitored period.
+
+    """
+    if not rates:
+        raise StudyvalError("rates needs at least one chart")
+    target = float(target_arl0)
+    if not (math.isfinite(target) and target > 1):
+        raise StudyvalError(f"target_arl0 must be a finite number above 1, got {target_arl0}")
+    grid = [float(v) for v in h_grid]
+    if not grid or any(not (math.isfinite(v) and v > 0) for v in grid):
+        raise StudyvalError(f"h_grid must hold positive values, got {list(h_grid)}")
+    if any(b <= a for a, b in itertools.pairwise(grid)):
+        raise StudyvalError("h_grid must be strictly increasing")
+    n = int(n_per_period)
+    rows = []
+    for chart, (p0, p1) in rates.items():
+        for hv in grid:
+            arl0 = cusum_run_length_exact(n, p0=p0, p1=p1, h=hv, true_rate=p0, horizon=horizon)
+            arl1 = cusum_run_length_exact(n, p0=p0, p1=p1, h=hv, true_rate=p1, horizon=horizon)
+            rows.append(
+                {
+                    "chart": str(chart),
+                    "p0": arl0.p0,
+                    "p1": arl0.p1,
+                    "k": arl0.k,
+                    "h": hv,
+                    "arl_in_control": arl0.arl,
+                    "arl_out_of_control": arl1.arl,
+                    "p_false_alarm_within": arl0.p_signal_within,
+                    "p_signal_within_out_of_control": arl1.p_signal_within,
+                    "meets_target": bool(arl0.arl >= target),
+                }
+            )
+    frame = pd.DataFrame(rows)
+    own: dict[str, float] = {}
+    for chart, sub in frame.groupby("chart", sort=False):
+        ok = sub.loc[sub["meets_target"], "h"]
+        if ok.empty:
+            best = sub.loc[sub["arl_in_control"].idxmax()]
+            raise EstimationError(
+                f"no h on the grid ({grid[0]:g} to {grid[-1]:g}) gives CUSUM {chart!r} an "
+                f"in-control average run length of {target:g}; the largest is "
+                f"{best['arl_in_control']:.1f} at h = {best['h']:g}: extend the grid"
+            )
+        own[str(chart)] = float(ok.iloc[0])
+    chosen = max(own.values())
+    frame["smallest_for_chart"] = [
+        hv == own[c] for c, hv in zip(frame["chart"], frame["h"], strict=True)
+    ]
+    frame["chosen"] = frame["h"] == chosen
+    return CusumDecisionIntervalResult(
+        h=chosen,
+        target_arl0=target,
+        n_per_period=n,
+        horizon=int(horizon),
+        n_charts=len(own),
+        n_grid=len(grid),
+        grid_min=grid[0],
+        grid_max=grid[-1],
+        method="smallest grid h whose exact in-control ARL reaches the target for every chart",
+        _frame=frame,
     )
 
 

@@ -41,6 +41,8 @@ import pandas as pd
 from scipy import stats
 
 from studyval.analysis.mixed_models import (
+    MixedModelResult,
+    data_fingerprint,
     fit_with_optimisers,
     random_intercept_lmm,
 )
@@ -138,6 +140,7 @@ def random_slope_lmm(
     group: str,
     slope: str,
     alpha: float = 0.05,
+    intercept_fit: MixedModelResult | None = None,
 ) -> RandomSlopeResult:
     r"""Fit ``formula`` with a random intercept and a random slope in ``slope`` per ``group``.
 
@@ -153,6 +156,14 @@ def random_slope_lmm(
         Numeric column whose coefficient varies by patient (time, e.g. ``years``).
     alpha : float
         CI level ``1 - alpha``.
+    intercept_fit : MixedModelResult, optional
+        The random-intercept model of the likelihood-ratio test, already
+        fitted by :func:`~studyval.analysis.mixed_models.random_intercept_lmm`
+        to exactly these ``data`` with this ``formula``, ``group`` and
+        ``alpha`` (an analysis that reports both models fits it once). It is
+        checked, never trusted: a fit of other data (by
+        :func:`~studyval.analysis.mixed_models.data_fingerprint`), formula or
+        level is an error. Default: fitted here.
 
     Returns
     -------
@@ -161,7 +172,8 @@ def random_slope_lmm(
     Raises
     ------
     StudyvalError
-        A missing column or value; bad ``alpha``.
+        A missing column or value; bad ``alpha``; an ``intercept_fit`` of other
+        data, formula or CI level.
     EstimationError
         Fewer than 2 patients with 2 distinct values of ``slope`` (a patient
         slope is not identifiable); no optimiser converges; the random-slope
@@ -194,6 +206,14 @@ def random_slope_lmm(
     if data.isna().any().any():
         col = data.columns[data.isna().any()][0]
         raise StudyvalError(f"column {col!r} has missing values; remove unobserved visits first")
+    if intercept_fit is not None:
+        same_data = intercept_fit._data_key == data_fingerprint(data, group)
+        if not same_data or (intercept_fit.formula, intercept_fit.ci_level) != (formula, 1 - alpha):
+            raise StudyvalError(
+                f"intercept_fit is not the random-intercept fit of {formula} per {group} to "
+                f"these data at level {1 - alpha:g} (it is {intercept_fit.formula} at level "
+                f"{intercept_fit.ci_level:g}, fitted to {'the same' if same_data else 'other'} data)"
+            )
     n_pat = int(data[group].nunique())
     label = f"{formula} (random intercept and {slope} slope per {group})"
     n_slopes = int((data.groupby(group)[slope].nunique() >= 2).sum())
@@ -238,7 +258,11 @@ def random_slope_lmm(
             "p_value": 2 * stats.norm.sf(np.abs(z)),
         }
     )
-    base = random_intercept_lmm(data, formula=formula, group=group, alpha=alpha)
+    base = (
+        random_intercept_lmm(data, formula=formula, group=group, alpha=alpha)
+        if intercept_fit is None
+        else intercept_fit
+    )
     chisq = max(0.0, 2.0 * (float(fit.llf) - base.reml_loglik))
     p_mix = 0.5 * stats.chi2.sf(chisq, 1) + 0.5 * stats.chi2.sf(chisq, 2)
     return RandomSlopeResult(

@@ -316,7 +316,9 @@ def _stard_content(
             "Protocol",
         ),
         "14": (
-            "AUC with DeLong standard errors (Sun & Xu fast algorithm); paired DeLong tests and a joint "
+            "AUC with DeLong standard errors (Sun & Xu fast algorithm)"
+            + (", logit-scale CIs" if plan.auc_ci == "logit" else "")
+            + "; paired DeLong tests and a joint "
             "chi-square test "
             f"between models; unpaired DeLong test internal vs external; proportions with {plan.proportion_ci.title()} "
             f"{100 * (1 - plan.alpha):.0f}% CIs; likelihood ratios with log-method CIs.",
@@ -326,7 +328,14 @@ def _stard_content(
             f"Index test failed (no score) for {n_failed['external']} external and "
             f"{n_failed['internal']} internal index vertebrae"
             f"{f' ({fail_detail})' if fail_detail else ''}; these are reported, not imputed, and excluded from "
-            "the accuracy estimates. No indeterminate reference-standard results were recorded.",
+            "the accuracy estimates"
+            + (
+                " (per protocol; the intention-to-diagnose estimates count each as an error: a "
+                "false negative if the reference is positive, a false positive if negative)"
+                if "accuracy_itd" in tables
+                else ""
+            )
+            + ". No indeterminate reference-standard results were recorded.",
             "Participant flow",
         ),
         "16": (
@@ -471,7 +480,8 @@ def stard_2015_generic(
         sorted({d for d in flow.loc[flow["stage"] == "index_test_failed", "detail"] if d})
     )
     methods = [
-        "AUC with DeLong standard errors (Sun & Xu fast algorithm)",
+        "AUC with DeLong standard errors (Sun & Xu fast algorithm)"
+        + (", logit-scale CIs" if plan.auc_ci == "logit" else ""),
         f"proportions with {plan.proportion_ci.title()} {100 * (1 - plan.alpha):.0f}% CIs, "
         "likelihood ratios with log-method CIs",
     ]
@@ -544,7 +554,14 @@ def stard_2015_generic(
                 "Index test failed (no score) for "
                 + ", ".join(f"{n_failed[s]} {s}" for s in sets)
                 + f" primary cases{f' ({fail_detail})' if fail_detail else ''}; these are reported, "
-                "not imputed, and excluded from the accuracy estimates.",
+                "not imputed, and excluded from the accuracy estimates"
+                + (
+                    " (per protocol; the intention-to-diagnose estimates count each as an error: a "
+                    "false negative if the reference is positive, a false positive if negative)"
+                    if "accuracy_itd" in tables
+                    else ""
+                )
+                + ".",
                 "Participant flow",
             ),
             "16": (

@@ -234,6 +234,10 @@ class AnalysisPlan(NamedModels, _Strict):
     sample_size: SampleSize
     alpha: float = 0.05
     proportion_ci: Literal["wilson", "clopper-pearson"] = "wilson"
+    auc_ci: Literal["wald", "logit"] = Field(
+        "wald",
+        description="Interval of the DeLong AUC (step auc): Wald, truncated to [0, 1], or logit-scale",
+    )
     seed: int
     intended_use: str = ""
     index_test: str = ""

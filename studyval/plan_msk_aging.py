@@ -13,6 +13,7 @@ functional-score analyses and the sample-size planning values. It is strict
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -199,10 +200,47 @@ class CalibrationSpec(_Strict):
         "calibration; patient-level (osteoporosis) intercept and slope have Wald intervals",
     )
     dca_class: str = Field(description="Osteoporosis class whose probability is the decision")
+    multinomial_df: int | None = Field(
+        default=None,
+        ge=1,
+        le=6,
+        description="Degrees of freedom of the natural spline of each log-ratio in the flexible "
+        "multinomial recalibration (step multinomial_calibration; 1 = linear)",
+    )
     threshold_from: float = Field(gt=0, lt=1)
     threshold_to: float = Field(gt=0, lt=1)
     threshold_step: float = Field(gt=0, lt=1)
     decision: str = Field(description="What is done when the probability reaches the threshold")
+
+
+class MultinomialPlanningValues(_Strict):
+    """Planning assumptions of one condition's multinomial model (Pate et al. 2023).
+
+    ``proportions`` gives every class; ``cstatistic`` every pair of classes as
+    ``"<k> vs <r>"`` with ``k`` before ``r`` in the plan's class order.
+    """
+
+    proportions: dict[str, float]
+    cstatistic: dict[str, float]
+    source: str = Field(description="Where each planning value comes from")
+
+
+class MultinomialSampleSize(_Strict):
+    """Development sample size of the multinomial staging models (step ``multinomial_sample_size``).
+
+    The criteria of Pate, Riley, Collins et al. (2023) for a multinomial
+    logistic regression: shrinkage of every pairwise submodel, optimism of the
+    overall Nagelkerke R2 and precision of each class's overall risk
+    (:func:`studyval.analysis.sample_size_multinomial.pate_multinomial`).
+    Every value is a planning assumption.
+    """
+
+    parameters: int = Field(ge=1, description="Candidate predictor parameters per submodel")
+    parameters_source: str
+    r2_nagelkerke_overall: float = Field(gt=0, lt=1)
+    r2_source: str
+    op: MultinomialPlanningValues
+    kl: MultinomialPlanningValues
 
 
 class AucPrecisionSampleSize(_Strict):
@@ -214,6 +252,7 @@ class AucPrecisionSampleSize(_Strict):
     half_width: float = Field(gt=0, le=0.5)
     prevalence: dict[str, float]
     assumptions_source: str
+    multinomial: MultinomialSampleSize | None = None
 
 
 class MskAgingPlan(NamedModels, _Strict):
@@ -287,6 +326,14 @@ class MskAgingPlan(NamedModels, _Strict):
                 )
             if self.calibration.threshold_from >= self.calibration.threshold_to:
                 raise ValueError("calibration.threshold_from must be below threshold_to")
+        if "multinomial_calibration" in steps and (
+            self.calibration is None or self.calibration.multinomial_df is None
+        ):
+            raise ValueError(
+                "calibration.multinomial_df is required by the analysis multinomial_calibration"
+            )
+        if "multinomial_sample_size" in steps:
+            self._check_multinomial_sample_size()
         if "delta_adjustment" in steps and set(self.longitudinal.delta_grid) != set(
             self.longitudinal.outcomes
         ):
@@ -306,6 +353,32 @@ class MskAgingPlan(NamedModels, _Strict):
                     f"longitudinal.outcomes.{outcome}: months {bad} are not plan visits"
                 )
         return self
+
+    def _check_multinomial_sample_size(self) -> None:
+        """Every class and every pair of classes of both conditions has its planning value."""
+        spec = self.sample_size.multinomial
+        if spec is None:
+            raise ValueError(
+                "sample_size.multinomial is required by the analysis multinomial_sample_size"
+            )
+        for key, classes in (
+            ("op", list(self.osteoporosis.classes)),
+            ("kl", [str(c) for c in self.kl.classes]),
+        ):
+            values = getattr(spec, key)
+            if list(values.proportions) != classes:
+                raise ValueError(
+                    f"sample_size.multinomial.{key}.proportions must give the classes {classes} "
+                    f"in this order, got {list(values.proportions)}"
+                )
+            if abs(sum(values.proportions.values()) - 1.0) > 1e-9:
+                raise ValueError(f"sample_size.multinomial.{key}.proportions must sum to 1")
+            pairs = [f"{a} vs {b}" for a, b in itertools.combinations(classes, 2)]
+            if list(values.cstatistic) != pairs:
+                raise ValueError(
+                    f"sample_size.multinomial.{key}.cstatistic must give the pairs {pairs} in "
+                    f"this order, got {list(values.cstatistic)}"
+                )
 
     def check_against(self, dictionary: DataDictionary, source: str) -> None:
         """Every column the plan names must exist in ``dictionary``; levels must match."""

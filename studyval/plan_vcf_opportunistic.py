@@ -203,6 +203,35 @@ class Eligibility(_Strict):
     min_age_exclusive: int
 
 
+class HGrid(_Strict):
+    """Candidate CUSUM decision intervals: ``start``, ``start + step``, ... up to ``stop``."""
+
+    start: float = Field(gt=0)
+    stop: float = Field(gt=0)
+    step: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _span(self) -> HGrid:
+        if self.stop < self.start:
+            raise ValueError(f"stop {self.stop:g} is below start {self.start:g}")
+        steps = (self.stop - self.start) / self.step
+        if abs(steps - round(steps)) > 1e-9:
+            raise ValueError(
+                f"stop - start ({self.stop - self.start:g}) is not a whole number of steps "
+                f"({self.step:g})"
+            )
+        if round(steps) + 1 > 1000:
+            raise ValueError(f"the grid has {round(steps) + 1} values; at most 1000")
+        return self
+
+    def values(self) -> list[float]:
+        """The grid values, rounded to 10 decimals (no floating-point drift)."""
+        return [
+            round(self.start + i * self.step, 10)
+            for i in range(round((self.stop - self.start) / self.step) + 1)
+        ]
+
+
 class Monitoring(_Strict):
     """Weekly control charts of the prospective period."""
 
@@ -214,7 +243,20 @@ class Monitoring(_Strict):
     centre_rationale: str
     baseline_weeks: int = Field(0, ge=0, description="Weeks that set the centre (baseline_weeks)")
     sigma_multiplier: float = Field(3.0, gt=0)
-    cusum_h: float = Field(gt=0, description="Decision interval in missed events")
+    cusum_h: float = Field(
+        gt=0,
+        description="Decision interval in missed events; with cusum_target_arl0 it must be the "
+        "h chosen from the grid (checked when the monitoring step runs)",
+    )
+    cusum_target_arl0: float | None = Field(
+        None,
+        gt=1,
+        description="In-control average run length (weeks) that h must reach for every CUSUM, "
+        "at the planned weekly VCF-positive scans (plan 1.3.0); None: h is declared only",
+    )
+    cusum_h_grid: HGrid | None = Field(
+        None, description="Candidate decision intervals (with cusum_target_arl0)"
+    )
     cusum_rationale: str
     reset_after_signal: bool
     chart_ai_flag_rate: bool = True
@@ -231,6 +273,19 @@ class Monitoring(_Strict):
     def _baseline(self) -> Monitoring:
         if (self.centre == "baseline_weeks") != (self.baseline_weeks > 0):
             raise ValueError("baseline_weeks > 0 exactly when centre is baseline_weeks")
+        if (self.cusum_target_arl0 is None) != (self.cusum_h_grid is None):
+            raise ValueError(
+                "cusum_target_arl0 and cusum_h_grid go together: h is chosen as the smallest "
+                "grid value whose in-control average run length reaches the target"
+            )
+        if self.cusum_h_grid is not None and not any(
+            abs(v - self.cusum_h) < 1e-9 for v in self.cusum_h_grid.values()
+        ):
+            raise ValueError(
+                f"cusum_h ({self.cusum_h:g}) is not a value of cusum_h_grid "
+                f"({self.cusum_h_grid.start:g} to {self.cusum_h_grid.stop:g} by "
+                f"{self.cusum_h_grid.step:g}), so it cannot be the h chosen from it"
+            )
         return self
 
 

@@ -23,6 +23,9 @@ session and shared:
 ``trimmed_plan(slug, n_resamples)``
     The bundled plan with every resample count cut, for a test that passes a plan on;
     ``trimmed_plan_file(slug, n_resamples, folder)`` writes such a plan as a file (``--plan``).
+``minimal_plan(slug)``
+    A plan file with only the analyses the protocol's checklist needs (``MINIMAL_ANALYSES``),
+    for a test of what a run does with files or the command line rather than of its numbers.
 ``demo_bundle``
     The ovcf-chronicity demo bundle as ``studyval run`` makes it in a subprocess (2 BLAS/OpenMP
     threads, hash seed 2, relative paths, report rendered with Jupyter), and its inputs.
@@ -102,6 +105,9 @@ RESAMPLE_FIELDS = ("n_resamples", "n_bootstrap")
 #: Input files a synthetic cohort writes (SyntheticCohort.write).
 INPUT_FILES = {"clinical": "clinical.csv", "predictions": "predictions.csv", "truth": "truth.json"}
 DEMO_SLUG = "ovcf-chronicity"
+#: The analyses a minimal plan keeps (``minimal_plan_file``): the fewest with which the protocol's
+#: report checklist still fills (ovcf-chronicity's STARD items read the AUC and accuracy tables).
+MINIMAL_ANALYSES = {"ovcf-chronicity": ("auc", "accuracy", "confusion_matrix")}
 
 
 def trimmed_plan(slug: str, n_resamples: int):
@@ -162,6 +168,38 @@ def trimmed_plan_file(slug: str, n_resamples: int, folder: Path) -> Path:
     )  # fmt: skip
     if not n:
         raise ValueError(f"the plan of {slug} has no resample count to trim")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plan.yml"
+    path.write_text(text, encoding="utf-8")
+    load_plan(path, slug=slug)  # still a valid plan of the protocol
+    return path
+
+
+def minimal_plan_file(slug: str, folder: Path) -> Path:
+    """``folder/plan.yml``: the bundled plan's text with every endpoint's ``analyses`` cut to
+    :data:`MINIMAL_ANALYSES` (an endpoint left with none keeps an empty list).
+
+    For a test whose subject is what a run does with files, the command line or the bundle's
+    layout, not its numbers: the run is a real ``studyval run --plan``, with the steps the
+    protocol always runs (flow, baseline, checklist) and a few figures, in a fraction of the
+    bundled plan's time.
+    """
+    import re
+
+    from studyval.plan import load_plan, plan_path
+
+    keep = MINIMAL_ANALYSES[slug]
+
+    def cut(m: re.Match) -> str:
+        names = [a.strip() for a in m.group(2).split(",") if a.strip()]
+        return f"{m.group(1)}analyses: [{', '.join(a for a in names if a in keep)}]"
+
+    text, n = re.subn(
+        r"^(\s*)analyses: \[(.*)\]\s*$", cut, plan_path(slug).read_text(encoding="utf-8"),
+        flags=re.M,
+    )  # fmt: skip
+    if not n:
+        raise ValueError(f"the plan of {slug} names no analyses to cut")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "plan.yml"
     path.write_text(text, encoding="utf-8")
@@ -347,6 +385,21 @@ def trimmed_plan_file_fixture() -> Callable[[str, int, Path], Path]:
     """``trimmed_plan_file(slug, n_resamples, folder)``: a plan file with fewer resamples, for
     ``--plan`` on the command line."""
     return trimmed_plan_file
+
+
+@pytest.fixture(scope="session")
+def minimal_plan(tmp_path_factory) -> Callable[[str], Path]:
+    """``minimal_plan(slug)``: a plan file of the protocol with only :data:`MINIMAL_ANALYSES`
+    (``minimal_plan_file``), written once per session, for ``--plan`` on the command line."""
+    folder = tmp_path_factory.mktemp("minimal-plans")
+    made: dict[str, Path] = {}
+
+    def get(slug: str) -> Path:
+        if slug not in made:
+            made[slug] = minimal_plan_file(slug, folder / slug)
+        return made[slug]
+
+    return get
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,8 @@ from studyval.analysis.accuracy import (
     accuracy_from_confusion,
     confusion_matrix,
     diagnostic_accuracy,
+    intention_to_diagnose,
+    intention_to_diagnose_confusion,
 )
 from studyval.analysis.resampling import resampling_weights
 from studyval.analysis.thresholds import prespecified, youden
@@ -648,3 +650,106 @@ def test_cluster_bootstrap_warns_when_a_measure_often_fails():
 def test_cluster_bootstrap_option_errors(kwargs, match):
     with pytest.raises(StudyvalError, match=match):
         _clustered(**kwargs)
+
+
+# --------------------------------------------------------------------------- #
+# Intention to diagnose (non-evaluable results counted as errors)
+# --------------------------------------------------------------------------- #
+def _cm(tp, fp, fn, tn):
+    return ConfusionMatrix(tp=tp, fp=fp, fn=fn, tn=tn, threshold=0.5, positive="acute",
+                           negative="chronic")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("cells", "u1", "u0", "ci_method", "expected"),
+    [
+        # the ovcf-chronicity demo, external set, DenseNet-121 at 0.5: TP 31, FN 8, FP 9, TN 31 and
+        # one acute index vertebra the model could not score (failed segmentation):
+        # prop.test(31, 40, correct = FALSE)$conf.int  (ITD sensitivity 31/40)
+        # prop.test(31, 40, correct = FALSE)$conf.int  (ITD specificity 31/40, nothing added)
+        pytest.param(
+            (31, 9, 8, 31), 1, 0, "wilson",
+            {"sensitivity": (31, 40, 0.62496903257689984, 0.87683908676459255),
+             "specificity": (31, 40, 0.62496903257689984, 0.87683908676459255)},
+            id="demo-one-failure",
+        ),
+        # TP 27, FN 3, FP 3, TN 27 with 2 non-evaluable positives and 3 negatives:
+        # prop.test(27, 32, correct = FALSE)$conf.int; prop.test(27, 33, correct = FALSE)$conf.int
+        pytest.param(
+            (27, 3, 3, 27), 2, 3, "wilson",
+            {"sensitivity": (27, 32, 0.68245850402469610, 0.93135579717494288),
+             "specificity": (27, 33, 0.65611768365330092, 0.91389231791059344)},
+            id="both-classes-wilson",
+        ),
+        # binom.test(27, 32)$conf.int; binom.test(27, 33)$conf.int
+        pytest.param(
+            (27, 3, 3, 27), 2, 3, "clopper-pearson",
+            {"sensitivity": (27, 32, 0.67212123431795812, 0.94724943559786590),
+             "specificity": (27, 33, 0.64539944054973108, 0.93021211633369005)},
+            id="both-classes-clopper-pearson",
+        ),
+    ],
+)  # fmt: skip
+def test_intention_to_diagnose_against_prop_test_and_binom_test(cells, u1, u0, ci_method, expected):
+    r = intention_to_diagnose(
+        _cm(*cells), n_nonevaluable_positive=u1, n_nonevaluable_negative=u0,
+        threshold_status="pre-specified", ci_method=ci_method,
+    )  # fmt: skip
+    for measure, (x, n, low, high) in expected.items():
+        m = r.intention_to_diagnose.measure(measure)
+        assert (m.numerator, m.denominator) == (x, n)
+        assert m.estimate == pytest.approx(x / n, rel=1e-12)
+        assert (m.ci_low, m.ci_high) == (pytest.approx(low, rel=REL), pytest.approx(high, rel=REL))
+        assert m.ci_method == ci_method
+    # the per-protocol rows are accuracy_from_confusion of the evaluable cases
+    pp = accuracy_from_confusion(_cm(*cells), threshold_status="pre-specified", ci_method=ci_method)
+    assert r.per_protocol == pp
+
+
+def test_intention_to_diagnose_table_with_zero_non_evaluable_rows_equals_per_protocol():
+    r = intention_to_diagnose(
+        _cm(27, 3, 3, 27), n_nonevaluable_positive=0, n_nonevaluable_negative=0,
+        threshold_status="pre-specified",
+    )  # fmt: skip
+    f = r.to_frame()
+    assert list(f.columns) == [
+        "analysis", "measure", "estimate", "ci_low", "ci_high", "ci_level", "numerator",
+        "denominator", "n_nonevaluable", "ci_method", "note",
+    ]  # fmt: skip
+    assert list(f["analysis"]) == ["per-protocol"] * 2 + ["intention-to-diagnose"] * 2
+    assert list(f["n_nonevaluable"]) == [0, 0, 0, 0]
+    cols = ["estimate", "ci_low", "ci_high", "numerator", "denominator"]
+    pd.testing.assert_frame_equal(
+        f.iloc[:2][cols].reset_index(drop=True), f.iloc[2:][cols].reset_index(drop=True)
+    )
+
+
+def test_intention_to_diagnose_never_raises_accuracy():
+    r = intention_to_diagnose(
+        _cm(10, 2, 1, 12), n_nonevaluable_positive=3, n_nonevaluable_negative=1,
+        threshold_status="pre-specified",
+    )  # fmt: skip
+    f = r.to_frame().set_index(["analysis", "measure"])
+    for measure, u in (("sensitivity", 3), ("specificity", 1)):
+        assert f.loc[("intention-to-diagnose", measure), "estimate"] < f.loc[
+            ("per-protocol", measure), "estimate"
+        ]
+        assert f.loc[("intention-to-diagnose", measure), "n_nonevaluable"] == u
+    cm = intention_to_diagnose_confusion(_cm(10, 2, 1, 12), n_nonevaluable_positive=3,
+                                         n_nonevaluable_negative=1)  # fmt: skip
+    assert (cm.tp, cm.fp, cm.fn, cm.tn, cm.threshold) == (10, 3, 4, 12, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("u1", "u0", "error", "match"),
+    [
+        pytest.param(-1, 0, StudyvalError, "n_nonevaluable_positive must be >= 0", id="negative"),
+        pytest.param(0, 1.5, StudyvalError, "n_nonevaluable_negative", id="fractional"),
+    ],
+)
+def test_intention_to_diagnose_bad_counts(u1, u0, error, match):
+    with pytest.raises(error, match=match):
+        intention_to_diagnose(
+            _cm(1, 1, 1, 1), n_nonevaluable_positive=u1, n_nonevaluable_negative=u0,
+            threshold_status="pre-specified",
+        )  # fmt: skip

@@ -59,6 +59,13 @@ def inputs(protocol_inputs) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
+def small(minimal_plan) -> tuple[str, str]:
+    """``--plan`` with a plan of few analyses (tests/conftest.py ``minimal_plan``), for the cases
+    whose subject is what a run does with the files around it, not the bundle's numbers."""
+    return ("--plan", str(minimal_plan(SLUG)))
+
+
+@pytest.fixture(scope="module")
 def built(protocol_bundle) -> Path:
     """The session's bundle of the demo inputs (not rendered, the bundled plan, as ``studyval
     run`` makes it), copied by the cases that need one."""
@@ -113,11 +120,11 @@ def test_inputs_inside_the_old_bundle_are_never_deleted(built, inputs, tmp_path,
     assert tree(out) == before
 
 
-def test_inputs_beside_the_old_bundle_are_kept(built, inputs, tmp_path):
+def test_inputs_beside_the_old_bundle_are_kept(built, inputs, tmp_path, small):
     out = copy_bundle(built, tmp_path / "out")
     clinical = shutil.copy(inputs["clinical"], tmp_path / "clinical.csv")
     predictions = shutil.copy(inputs["predictions"], tmp_path / "predictions.csv")
-    res = run(clinical, predictions, out)
+    res = run(clinical, predictions, out, *small)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clinical.csv", "out", "predictions.csv"]
 
@@ -152,21 +159,21 @@ def test_a_folder_that_is_no_bundle_is_refused(inputs, tmp_path):
     assert (out / "manifest.json").read_text() == '{"my": "own manifest"}'
 
 
-def test_a_bundle_of_an_earlier_version_without_marker_is_replaced(built, inputs, tmp_path):
+def test_a_bundle_of_an_earlier_version_without_marker_is_replaced(built, inputs, tmp_path, small):
     out = copy_bundle(built, tmp_path / "out")
     (out / MARKER).unlink()
     assert is_bundle(out)
-    res = run(inputs["clinical"], inputs["predictions"], out)
+    res = run(inputs["clinical"], inputs["predictions"], out, *small)
     assert res.exit_code == 0, res.output
     assert (out / MARKER).is_file()
 
 
-def test_a_linked_out_keeps_its_link_and_leaves_no_stray_link(built, inputs, tmp_path):
+def test_a_linked_out_keeps_its_link_and_leaves_no_stray_link(built, inputs, tmp_path, small):
     target = copy_bundle(built, tmp_path / "target")
     link = tmp_path / "link"
     link.symlink_to(target, target_is_directory=True)
     for _ in range(2):
-        res = run(inputs["clinical"], inputs["predictions"], link)
+        res = run(inputs["clinical"], inputs["predictions"], link, *small)
         assert res.exit_code == 0, res.output
     assert link.is_symlink() and is_bundle(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target"]
@@ -184,11 +191,11 @@ def test_a_run_killed_between_the_two_renames_gets_its_bundle_back(built, inputs
     assert tree(out) == before and not hidden.exists()
 
 
-def test_stale_old_bundle_holding_a_users_file_is_left_alone(built, inputs, tmp_path):
+def test_stale_old_bundle_holding_a_users_file_is_left_alone(built, inputs, tmp_path, small):
     dead_pid = 2**22 + 12346
     hidden = copy_bundle(built, tmp_path / f".out.old-{dead_pid}-deadbeef")
     (hidden / "notes.txt").write_text("mine")
-    res = run(inputs["clinical"], inputs["predictions"], tmp_path / "out")
+    res = run(inputs["clinical"], inputs["predictions"], tmp_path / "out", *small)
     assert res.exit_code == 0, res.output
     assert (hidden / "notes.txt").read_text() == "mine"
 
@@ -256,7 +263,7 @@ def test_empty_out_is_a_usage_error(inputs):
     ],
 )
 def test_a_fault_while_writing_keeps_the_previous_bundle(
-    built, inputs, tmp_path, monkeypatch, where, code, message
+    built, inputs, tmp_path, monkeypatch, where, code, message, small
 ):
     out = copy_bundle(built, tmp_path / "out")
     before = tree(out)
@@ -270,7 +277,7 @@ def test_a_fault_while_writing_keeps_the_previous_bundle(
         monkeypatch.setattr(matplotlib.figure.Figure, "savefig", fail)
     else:
         monkeypatch.setattr(bundle_mod, "swap_into_place", fail)
-    res = run(inputs["clinical"], inputs["predictions"], out)
+    res = run(inputs["clinical"], inputs["predictions"], out, *small)
     assert res.exit_code == 1, res.output
     assert "cannot write the bundle" in res.output and message in res.output
     assert "previous bundle there is kept" in res.output
@@ -378,7 +385,7 @@ def test_the_imaging_demo_never_removes_a_folder_it_did_not_make(tmp_path):
 # ----------------------------------------------------------------------------- privacy and CSV
 
 
-def test_a_bundle_holding_an_identifier_is_not_published(inputs, tmp_path, monkeypatch):
+def test_a_bundle_holding_an_identifier_is_not_published(inputs, tmp_path, monkeypatch, small):
     import studyval.protocols.ovcf_chronicity as proto
 
     name = pd.read_csv(inputs["clinical"])["patient_name"].iloc[0]
@@ -390,7 +397,7 @@ def test_a_bundle_holding_an_identifier_is_not_published(inputs, tmp_path, monke
         return result
 
     monkeypatch.setattr(proto, "PROTOCOL", dataclasses.replace(proto.PROTOCOL, analyse=leaky))
-    res = run(inputs["clinical"], inputs["predictions"], tmp_path / "out")
+    res = run(inputs["clinical"], inputs["predictions"], tmp_path / "out", *small)
     assert res.exit_code == 1
     assert "refusing to publish the bundle" in res.output
     assert "clinical table: patient_name" in res.output and "tables/flow.csv" in res.output
@@ -406,10 +413,10 @@ def test_the_manifest_records_the_scan_and_neutral_input_names(built):
     assert scan["distinct_values_scanned"]["clinical table: patient_name"] > 0
 
 
-def test_the_manifest_never_records_a_users_file_name(inputs, tmp_path):
+def test_the_manifest_never_records_a_users_file_name(inputs, tmp_path, small):
     named = tmp_path / "ZHANG_Wei_MRN55512345_clinical.csv"
     shutil.copy(inputs["clinical"], named)
-    res = run(named, inputs["predictions"], tmp_path / "out")
+    res = run(named, inputs["predictions"], tmp_path / "out", *small)
     assert res.exit_code == 0, res.output
     text = (tmp_path / "out" / "manifest.json").read_text()
     assert "ZHANG" not in text and "55512345" not in text
@@ -535,9 +542,10 @@ def test_a_name_with_glob_characters_gets_its_bundle_back(built, inputs, tmp_pat
     assert tree(tmp_path / "r[1]") == before
 
 
-def test_a_file_saved_into_the_bundle_during_the_run_is_kept(built, inputs, tmp_path):
+def test_a_file_saved_into_the_bundle_during_the_run_is_kept(built, inputs, tmp_path, small):
     from studyval.errors import StudyvalError
     from studyval.pipeline import run_protocol
+    from studyval.plan import load_plan
 
     out = copy_bundle(built, tmp_path / "out")
 
@@ -553,6 +561,7 @@ def test_a_file_saved_into_the_bundle_during_the_run_is_kept(built, inputs, tmp_
             out=out,
             render=False,
             progress=progress,
+            plan=load_plan(small[1], slug=SLUG),
         )
     assert (out / "notes.txt").read_text() == "written while the run was working"
     assert (out / MARKER).is_file() and foreign_files(out) == ["notes.txt"]
@@ -560,13 +569,13 @@ def test_a_file_saved_into_the_bundle_during_the_run_is_kept(built, inputs, tmp_
     assert not [p for p in tmp_path.iterdir() if ".old-" in p.name]
 
 
-def test_a_killed_render_leaves_the_bundle_replaceable(built, inputs, tmp_path):
+def test_a_killed_render_leaves_the_bundle_replaceable(built, inputs, tmp_path, small):
     out = copy_bundle(built, tmp_path / "out")
     killed = tmp_path / f".out.render-{2**22 + 9}-0badc0de"
     killed.mkdir()
     (killed / MARKER).write_text("studyval render in progress\n")
     (killed / "report.html").write_text("<p>half</p>")
-    res = run(inputs["clinical"], inputs["predictions"], out)
+    res = run(inputs["clinical"], inputs["predictions"], out, *small)
     assert res.exit_code == 0, res.output
     assert not killed.exists()
 

@@ -96,7 +96,7 @@ def test_usage_error_exits_2():
     assert res.exit_code == 2
 
 
-def test_run_without_render_prints_bundle(inputs, tmp_path):
+def test_run_without_render_prints_bundle(inputs, tmp_path, minimal_plan):
     out = tmp_path / "bundle"
     res = invoke(
         "run",
@@ -109,6 +109,8 @@ def test_run_without_render_prints_bundle(inputs, tmp_path):
         str(out),
         "--no-render",
         "-q",
+        "--plan",  # few analyses (tests/conftest.py): what the command prints is the subject
+        str(minimal_plan("ovcf-chronicity")),
     )
     assert res.exit_code == 0, res.output
     assert (out / "manifest.json").is_file()

@@ -122,3 +122,129 @@ def test_errors(pbc: pd.DataFrame) -> None:
     tied = np.where(np.arange(len(pbc)) < 300, 0.2, 0.5)
     with pytest.raises(EstimationError, match="empty"):
         calibration_groups_competing(t, e, tied, cause=2, horizon=1826, n_groups=5)
+
+
+# --------------------------------------------------------------------------- calibration slope
+# Rscript tests/data/r/competing_risks_calibration_slope_pbc.R  (CSC(Hist(time, status) ~ lbili
+# + age) on pbc_competing.csv; p0 = predictRisk(fit0, d, times = 1826, cause = 2,
+# product.limit = TRUE); crr(pmin(time, 1826), ifelse(time > 1826, 0, status),
+# cov1 = log(-log(1 - p0)), failcode = 2, cencode = 0, gtol = 1e-12): coef, sqrt(var)).
+# crr's default gtol = 1e-6 stops early (1.0058976750170656 uncensored, 1.4e-6 away; in the
+# bootstrap it moves the optimism, a small difference, by 4.5e-6 relative):
+R_SLOPE_CENSORED = (1.1041804748857373, 0.11591174640384259)
+# the same without censoring at the horizon:
+R_SLOPE_UNCENSORED = (1.0058991180619874, 0.099198455661904467)
+# Harrell's bootstrap optimism of the slope on the 20 shared resamples
+# (tests/data/internal_validation_pbc_indices.csv), CSC refitted in each; columns apparent,
+# training, test, optimism, corrected:
+R_SLOPE_OPTIMISM = (1.1041804748857373, 1.1183100187754993, 1.0958953936294016,
+                    0.022414625146097638, 1.0817658497396396)  # fmt: skip
+SLOPE_REL = 1e-6
+H = 1826.0
+
+
+def _csc_fit(frame: pd.DataFrame) -> dict:
+    from studyval.analysis import competing_risks as cr
+
+    return {
+        k: cr.cause_specific_cox(
+            frame, duration="time", event="status", cause=k, covariates=["lbili", "age"],
+            causes=[1, 2],
+        )
+        for k in (1, 2)
+    }  # fmt: skip
+
+
+def _csc_predict(models: dict, frame: pd.DataFrame) -> np.ndarray:
+    from studyval.analysis import competing_risks as cr
+
+    return cr.predict_cumulative_incidence(
+        models, frame, cause=2, times=[H], product_limit=True
+    ).risk[:, 0]
+
+
+@pytest.fixture(scope="module")
+def pbc_p0(pbc: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    d = pbc.assign(lbili=np.log(pbc["bili"]))
+    return d, _csc_predict(_csc_fit(d), d)
+
+
+@pytest.mark.parametrize(
+    ("censor", "expected"),
+    [
+        pytest.param(True, R_SLOPE_CENSORED, id="censored-at-horizon"),
+        pytest.param(False, R_SLOPE_UNCENSORED, id="whole-follow-up"),
+    ],
+)
+def test_calibration_slope_equals_crr_on_cloglog(pbc_p0, censor, expected) -> None:
+    from studyval.analysis.competing_risks_calibration import calibration_slope_competing
+
+    d, p = pbc_p0
+    r = calibration_slope_competing(
+        d["time"], d["status"], p, cause=2, horizon=H, censor_at_horizon=censor
+    )
+    np.testing.assert_allclose((r.slope, r.se), expected, rtol=SLOPE_REL)
+    assert r.ci_low == pytest.approx(r.slope - 1.959963984540054 * r.se, rel=1e-12)
+    assert r.n == len(d) and r.censored_at_horizon is censor and r.converged
+    assert r.n_events == int(((d["status"] == 2) & (d["time"] <= H)).sum())
+    assert r.n_competing == int(((d["status"] == 1) & (d["time"] <= H)).sum())
+
+
+def test_calibration_slope_bootstrap_optimism_equals_r_on_the_same_resamples(pbc_p0) -> None:
+    from studyval.analysis.competing_risks_calibration import calibration_slope_competing
+    from studyval.analysis.internal_validation import RefitModel, bootstrap_optimism
+
+    d, _ = pbc_p0
+    model = RefitModel(
+        fit=_csc_fit,
+        predict=_csc_predict,
+        measures=lambda f, p: {
+            "calibration_slope": calibration_slope_competing(
+                f["time"], f["status"], p, cause=2, horizon=H, censor_at_horizon=True
+            ).slope
+        },
+    )
+    idx = np.loadtxt(DATA / "internal_validation_pbc_indices.csv", delimiter=",", dtype=np.int64)
+    r = bootstrap_optimism(d, model, indices=list(idx - 1))
+    assert r.n_failed == 0
+    got = (r.apparent[0], r.training[0], r.test[0], r.optimism[0], r.corrected[0])
+    np.testing.assert_allclose(got, R_SLOPE_OPTIMISM, rtol=SLOPE_REL)
+
+
+def test_calibration_slope_recovers_a_known_slope() -> None:
+    # predictions exp-transformed on the cloglog scale by 1/2: the fitted slope is about 2
+    from studyval.analysis.competing_risks_calibration import calibration_slope_competing
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    true = rng.uniform(0.05, 0.5, n)
+    u = rng.uniform(size=n)
+    code = np.where(u < true, 1, np.where(u < true + 0.15, 2, 0))
+    t = np.where(code > 0, rng.uniform(0, 1, n), 1.0 + rng.uniform(0, 1, n))
+    cll = np.log(-np.log1p(-true))
+    shrunk = 1 - np.exp(-np.exp(cll / 2.0))
+    good = calibration_slope_competing(t, code, true, cause=1, horizon=1.0, censor_at_horizon=True)
+    flat = calibration_slope_competing(
+        t, code, shrunk, cause=1, horizon=1.0, censor_at_horizon=True
+    )
+    assert good.ci_low < 1.0 < good.ci_high
+    assert flat.slope == pytest.approx(2 * good.slope, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("risk", "kwargs", "error", "match"),
+    [
+        pytest.param("one", {}, StudyvalError, r"strictly inside \(0, 1\)", id="risk-one"),
+        pytest.param("const", {}, EstimationError, "same", id="constant-risk"),
+        pytest.param("ok", {"horizon": -1.0}, StudyvalError, "horizon", id="bad-horizon"),
+        pytest.param("ok", {"censor_at_horizon": 1}, StudyvalError, "True or False", id="not-bool"),
+    ],
+)
+def test_calibration_slope_errors(pbc_p0, risk, kwargs, error, match) -> None:
+    from studyval.analysis.competing_risks_calibration import calibration_slope_competing
+
+    d, p = pbc_p0
+    r = {"one": np.where(np.arange(len(p)) == 0, 1.0, p), "const": np.full(len(p), 0.3), "ok": p}
+    args = {"cause": 2, "horizon": H, "censor_at_horizon": True} | kwargs
+    with pytest.raises(error, match=match):
+        calibration_slope_competing(d["time"], d["status"], r[risk], **args)

@@ -441,3 +441,73 @@ def test_gray_errors(ties):
         s = np.append(ties["status"].to_numpy(), 0)
         g = np.append(np.full(len(ties), "a"), "z")
         gray_test(t, s, g, cause=1)
+
+
+# --------------------------------------------------------------------------- Aalen-Johansen against 1 - KM
+# R 4.2, cmprsk 2.2-11, survival 3.5 on pbc_competing.csv (2 = death, 1 = transplant competing),
+# groups g <- findInterval(d$risk_b, c(0.2, 0.5)), tau <- 1826, for all and each group s:
+#   tp <- timepoints(cuminc(d$time[s], d$status[s], cencode = 0), tau)
+#   e <- tp$est["1 2", 1]; v <- tp$var["1 2", 1]; h <- qnorm(0.975) * sqrt(v) / (e * log(e))
+#   k <- summary(survfit(Surv(time, status == 2) ~ 1, data = d[s, ]), times = tau)
+#   c(sum(s), e, e^exp(-h), e^exp(h), 1 - k$surv, 1 - k$upper, 1 - k$lower)
+R_AJ_KM = [
+    (312, 0.28373649209958152, 0.23332560648178879, 0.336085208486676, 0.28927201801252544,
+     0.23481268082134188, 0.33985541615850046),
+    (170, 0.05526777592438626, 0.027031257091450673, 0.098074243188087842, 0.055887661432173052,
+     0.0195792166002976, 0.090851476296558431),
+    (84, 0.39136204567630661, 0.28201369402634546, 0.49893942472117353, 0.41199323881294958,
+     0.28606167972255658, 0.5157117339389734),
+    (58, 0.80854373383109124, 0.66176723979877095, 0.89637153863866326, 0.8185261595223281,
+     0.66745609920600768, 0.90096719651425206),
+]  # fmt: skip
+
+
+def test_incidence_against_km_equals_cuminc_and_survfit() -> None:
+    from studyval.analysis.cumulative_incidence import incidence_against_km
+
+    d = pd.read_csv(Path(__file__).parent / "data" / "pbc_competing.csv")
+    r = incidence_against_km(
+        d["time"], d["status"], cause=2, horizon=1826, predicted_risk=d["risk_b"],
+        cuts=[0.2, 0.5], labels=["low", "mid", "high"], causes=[1, 2],
+    )  # fmt: skip
+    t = r.to_frame()
+    assert t["group"].tolist() == ["all", "low", "mid", "high"]
+    assert t["order"].tolist() == [-1, 0, 1, 2]
+    assert t["n"].tolist() == [row[0] for row in R_AJ_KM]
+    cols = ["aj_incidence", "aj_ci_low", "aj_ci_high", "km_risk", "km_ci_low", "km_ci_high"]
+    np.testing.assert_allclose(t[cols].to_numpy(), [row[1:] for row in R_AJ_KM], rtol=1e-9)
+    # one minus Kaplan-Meier is never below the Aalen-Johansen incidence (Gooley et al. 1999)
+    assert (t["excess"] >= 0).all()
+    np.testing.assert_allclose(t["excess"], t["km_risk"] - t["aj_incidence"], rtol=0, atol=0)
+    by = d["time"] <= 1826
+    assert t["n_events"].iloc[0] == int(((d["status"] == 2) & by).sum())
+    assert t["n_competing"].iloc[0] == int(((d["status"] == 1) & by).sum())
+
+
+def test_incidence_against_km_without_competing_events_is_one_minus_km() -> None:
+    from studyval.analysis.cumulative_incidence import incidence_against_km
+
+    r = incidence_against_km([1, 2, 3, 4, 5], [1, 0, 1, 0, 1], cause=1, horizon=4.5)
+    assert r.to_frame()["excess"].iloc[0] == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"cuts": [0.5]}, "need predicted_risk", id="cuts-without-risk"),
+        pytest.param(
+            {"cuts": [0.5, 0.2], "predicted_risk": [0.1] * 5}, "increasing", id="cuts-order"
+        ),
+        pytest.param(
+            {"cuts": [0.5], "predicted_risk": [0.1] * 5, "labels": ["a"]}, "2 distinct", id="labels"
+        ),
+        pytest.param({"cuts": [0.5], "predicted_risk": [1.2] * 5}, r"\[0, 1\]", id="risk-range"),
+        pytest.param({"horizon": float("nan")}, "horizon", id="horizon"),
+    ],
+)
+def test_incidence_against_km_errors(kwargs, match) -> None:
+    from studyval.analysis.cumulative_incidence import incidence_against_km
+
+    args = {"cause": 1, "horizon": 4.0} | kwargs
+    with pytest.raises(StudyvalError, match=match):
+        incidence_against_km([1, 2, 3, 4, 5], [2, 1, 0, 1, 0], **args)

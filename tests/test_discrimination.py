@@ -304,6 +304,66 @@ def test_delong_covariance_against_pROC():
     np.testing.assert_array_equal(cov, cov.T)
 
 
+@pytest.mark.parametrize(
+    ("dataset", "column", "level", "expected"),
+    [
+        # pROC has no logit interval; the transform is evaluated in R on pROC's DeLong variance:
+        # lg <- function(r, lev = 0.95) { a <- as.numeric(auc(r)); v <- var(r, method = "delong")
+        #   plogis(qlogis(a) + c(-1, 1) * qnorm(1 - (1 - lev) / 2) * sqrt(v) / (a * (1 - a))) }
+        # lg(roc(aSAH$outcome, aSAH$s100b, levels = c("Good", "Poor"), direction = "<"))
+        pytest.param(
+            "aSAH", "s100b", 0.95, (0.61921693899270869, 0.82008574991347316), id="aSAH-s100b"
+        ),
+        # lg(roc(aSAH$outcome, aSAH$s100b, ...), 0.9)
+        pytest.param(
+            "aSAH", "s100b", 0.90, (0.63855102956205556, 0.80753525127099479), id="aSAH-90pct"
+        ),
+        # lg(roc(aSAH$outcome, as.numeric(aSAH$wfns), levels = c("Good", "Poor"), direction = "<"))
+        pytest.param(
+            "aSAH", "wfns", 0.95, (0.73576409664730502, 0.88684184433261204), id="aSAH-wfns"
+        ),
+        # lg(roc(c(rep(1, 4), rep(0, 5)), c(0.62, 0.71, 0.8, 0.9, 0.1, 0.2, 0.3, 0.4, 0.65),
+        #        levels = c(0, 1), direction = "<"))   (the Wald interval is truncated at 1)
+        pytest.param(
+            "trunc", "s", 0.95, (0.50668628074269861, 0.99716289857946816), id="near-1"
+        ),
+        # the same with the scores negated (AUC 0.05; the Wald interval is truncated at 0)
+        pytest.param(
+            "trunc", "neg", 0.95, (0.0028371014205317334, 0.4933137192573019969), id="near-0"
+        ),
+    ],
+)
+def test_logit_delong_ci_against_R_on_pROC_variance(dataset, column, level, expected):
+    y, scores, positive = _dataset(dataset)
+    wald = auc(y, scores[column], positive=positive, alpha=1 - level)
+    r = auc(y, scores[column], positive=positive, alpha=1 - level, ci_method="logit")
+    assert r.ci_low == pytest.approx(expected[0], rel=REL)
+    assert r.ci_high == pytest.approx(expected[1], rel=REL)
+    assert (r.estimate, r.se, r.n_positive) == (wald.estimate, wald.se, wald.n_positive)
+    assert r.method == "DeLong (logit scale)"
+    assert 0.0 < r.ci_low < r.estimate < r.ci_high < 1.0
+
+
+def test_logit_interval_is_the_wald_default_unchanged_and_flips_with_the_class():
+    y, scores, _ = _dataset("trunc")
+    assert auc(y, scores["s"], positive=1) == auc(y, scores["s"], positive=1, ci_method="wald")
+    a = auc(y, scores["s"], positive=1, ci_method="logit")
+    b = auc(y, scores["s"], positive=0, ci_method="logit")  # flipping the class maps theta to 1 - theta
+    assert b.estimate == pytest.approx(1 - a.estimate)
+    assert (b.ci_low, b.ci_high) == pytest.approx((1 - a.ci_high, 1 - a.ci_low), rel=1e-12)
+
+
+def test_logit_interval_with_zero_se_is_zero_width_and_warns():
+    with pytest.warns(StatisticalWarning, match="standard error is zero"):
+        r = auc([1, 1, 1, 0, 0], [3, 4, 5, 1, 2], positive=1, ci_method="logit")
+    assert (r.estimate, r.ci_low, r.ci_high) == (1.0, 1.0, 1.0)
+
+
+def test_unknown_ci_method_is_an_error_with_a_hint():
+    with pytest.raises(StudyvalError, match="did you mean 'logit'"):
+        auc([1, 1, 0, 0], [0.9, 0.2, 0.4, 0.1], positive=1, ci_method="logt")
+
+
 def test_perfect_separation_against_pROC():
     # ci.auc(roc(c(1, 1, 1, 0, 0), c(3, 4, 5, 1, 2), levels = c(0, 1), direction = "<"),
     #        method = "delong")  -> 1, 1, 1 with the warning

@@ -460,6 +460,10 @@ def test_a_generic_type_bundle_verifies_and_draws_its_figures(bundle, study, tmp
 
     report = verify_bundle(bundle, clinical=study["clinical"], predictions=None)
     assert report.ok, report
-    written = write_manuscript_figures(bundle, tmp_path / "figures", slug=SLUG)
+    # one width, format and resolution: the subject is that figures find a generic type's
+    # specs; every width, format and resolution is test_manuscript's
+    written = write_manuscript_figures(
+        bundle, tmp_path / "figures", slug=SLUG, widths=("column",), formats=("png",), dpi=(300,)
+    )
     assert (tmp_path / "figures" / "captions.md").is_file()
     assert written

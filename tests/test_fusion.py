@@ -237,3 +237,19 @@ def test_missing_feature_is_an_error(toy):
             inner_folds=2,
             seed=1,
         )
+
+
+def test_grouped_folds_are_a_pure_function_of_their_inputs():
+    """A split asked for again (the same values) is the same split, and changing a returned
+    split changes nothing a later call returns."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 60)
+    groups = np.array([f"P{i // 2:03d}" for i in range(60)], dtype=object)
+    first = fusion.grouped_folds(y, groups, n_splits=3, seed=7)
+    first[:] = -9
+    again = fusion.grouped_folds(y.copy(), groups.copy(), n_splits=3, seed=7)
+    assert set(again.tolist()) == {0, 1, 2}
+    fresh = fusion._grouped_folds(y, groups, 3, 7)
+    np.testing.assert_array_equal(again, fresh)
+    other = fusion.grouped_folds(y, groups, n_splits=3, seed=8)
+    np.testing.assert_array_equal(other, fusion._grouped_folds(y, groups, 3, 8))

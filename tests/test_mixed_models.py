@@ -13,6 +13,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWa
 
 from studyval.analysis.mixed_models import (
     OptimiserAttempt,
+    data_fingerprint,
     n_followed,
     population_means,
     random_intercept_lmm,
@@ -299,3 +300,18 @@ def test_population_means_rejects_incomplete_newdata(oks, newdata, match):
     r = random_intercept_lmm(oks, formula="y ~ years * oa", group="patient")
     with pytest.raises(StudyvalError, match=match):
         population_means(r, newdata)
+
+
+def test_data_fingerprint_identifies_the_data_of_a_fit(oks):
+    # issue 12: a fit reused by a later analysis is checked against that analysis's data
+    d, group = oks, "patient"
+    key = data_fingerprint(d, group)
+    assert random_intercept_lmm(d, formula="y ~ years * oa", group=group)._data_key == key
+    assert data_fingerprint(d.copy(), group) == key
+    assert data_fingerprint(d.iloc[:-1], group) != key
+    assert data_fingerprint(d.iloc[::-1], group) != key
+    assert data_fingerprint(d.rename(columns={"y": "other"}), group) != key
+    assert data_fingerprint(d, "oa") != key
+    changed = d.copy()
+    changed.iloc[0, -1] = changed.iloc[0, -1] + 1e-9
+    assert data_fingerprint(changed, group) != key

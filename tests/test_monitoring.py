@@ -7,7 +7,7 @@ import math
 import pytest
 
 from studyval.analysis.monitoring import binomial_cusum, cusum_reference_value, p_chart
-from studyval.errors import StudyvalError
+from studyval.errors import EstimationError, StudyvalError
 
 
 def test_p_chart_variable_n_by_hand():
@@ -177,3 +177,136 @@ def test_cusum_run_length_bad_inputs_are_named(kwargs, match):
     }
     with pytest.raises(StudyvalError, match=match):
         cusum_run_length(**{**args, **kwargs})
+
+
+# ------------------------------------------------------------ exact run lengths and the choice of h
+
+# R 4.2, an independent computation: the full Markov chain of the CUSUM on the states
+# S = A - j k n (j periods since S was last 0, A their events), truncated at j = 150, solved as a
+# linear system (the Python function sums an excursion forward and uses renewal instead):
+#   kref <- function(p0, p1) -log((1 - p1) / (1 - p0)) / log(p1 * (1 - p0) / (p0 * (1 - p1)))
+#   arl_chain <- function(n, p0, p1, h, rate, H = 8, J = 150) {
+#     kn <- kref(p0, p1) * n
+#     states <- data.frame(j = 0L, A = 0L)
+#     for (j in 1:J) { A <- 0:(j * n); A <- A[A - j * kn > 0 & A - j * kn <= h]
+#       if (length(A)) states <- rbind(states, data.frame(j = j, A = A)) }
+#     key <- paste(states$j, states$A); Q <- matrix(0, nrow(states), nrow(states))
+#     f <- dbinom(0:n, n, rate)
+#     for (i in seq_len(nrow(states))) for (x in 0:n) {
+#       A1 <- states$A[i] + x; j1 <- states$j[i] + 1L; s <- A1 - j1 * kn
+#       if (s <= 0) Q[i, 1] <- Q[i, 1] + f[x + 1]
+#       else if (s <= h) { t <- match(paste(j1, A1), key)
+#         if (!is.na(t)) Q[i, t] <- Q[i, t] + f[x + 1] } }
+#     L <- solve(diag(nrow(Q)) - Q, rep(1, nrow(Q)))
+#     v <- c(1, rep(0, nrow(Q) - 1)); for (t in 1:H) v <- v %*% Q
+#     c(arl = L[1], p_within = 1 - sum(v)) }
+# printed with sprintf("%.10f  %.12f"): arl_chain(29, p0, p1, h, rate) ->
+R_CHAIN = [
+    # (n, p0, p1, h, rate, ARL, P(T <= 8))
+    (29, 0.10, 0.23, 4.0, 0.10, 295.2849932156, 0.023765230893),
+    (29, 0.10, 0.23, 4.0, 0.23, 2.7254321675, 0.994372102498),
+    (29, 0.10, 0.23, 3.5, 0.10, 194.5778909282, 0.036033563132),
+    (29, 0.10, 0.23, 5.0, 0.10, 799.7736556988, 0.008214112571),
+    (29, 0.10, 0.23, 5.0, 0.23, 3.2077620626, 0.988296773351),
+    (29, 0.40, 0.57, 5.0, 0.40, 193.6382599777, 0.035380447469),
+    (29, 0.40, 0.57, 5.0, 0.57, 2.9167565158, 0.992793880026),
+    (29, 0.40, 0.57, 4.5, 0.40, 96.8799574133, 0.073252936530),
+    (29, 0.40, 0.57, 6.0, 0.40, 385.6751752162, 0.016866169736),
+    (29, 0.10, 0.23, 10.0, 0.10, 105887.7635945373, 0.000041634607),
+    # Bernoulli CUSUM (n = 1, one scan at a time), arl_chain(1, .01, .02, 3, .01, J = 3000),
+    # printed with sprintf("%.12f %.10e"): 2293.050499534346 6.7787840363e-07
+    (1, 0.01, 0.02, 3.0, 0.01, 2293.050499534346, 6.7787840363e-07),
+]
+
+
+@pytest.mark.parametrize(
+    ("n", "p0", "p1", "h", "rate", "r_arl", "r_p8"),
+    [pytest.param(*row, id=f"n{row[0]}-p0{row[1]}-h{row[3]}-rate{row[4]}") for row in R_CHAIN],
+)
+def test_exact_run_length_agrees_with_an_r_markov_chain(n, p0, p1, h, rate, r_arl, r_p8):
+    from studyval.analysis.monitoring import cusum_run_length_exact
+
+    r = cusum_run_length_exact(n, p0=p0, p1=p1, h=h, true_rate=rate, horizon=8)
+    assert r.arl == pytest.approx(r_arl, rel=1e-6)
+    assert r.p_signal_within == pytest.approx(r_p8, rel=1e-6, abs=1e-12)
+    assert r.neglected_probability < 1e-12 * r.p_excursion_signals
+    assert r.k == pytest.approx(cusum_reference_value(p0, p1), rel=1e-15)
+
+
+def test_exact_run_length_closed_form_when_one_event_signals():
+    """n = 1 and h < 1 - k: every event signals and every non-event returns S to 0, so the run
+    length is geometric: ARL = 1/p, P(T <= 8) = 1 - (1 - p)^8 (by hand)."""
+    from studyval.analysis.monitoring import cusum_run_length_exact
+
+    k = cusum_reference_value(0.1, 0.3)  # 0.186
+    r = cusum_run_length_exact(1, p0=0.1, p1=0.3, h=0.5, true_rate=0.1)
+    assert 0.5 < 1 - k
+    assert r.arl == pytest.approx(10.0, rel=1e-12)
+    assert r.p_signal_within == pytest.approx(1 - 0.9**8, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("h", "rate"),
+    [
+        pytest.param(4, 0.10, id="detection-in-control"),
+        pytest.param(4, 0.23, id="detection-out-of-control"),
+        pytest.param(2.5, 0.10, id="detection-h2.5"),
+    ],
+)
+def test_exact_run_length_agrees_with_the_seeded_simulation(h, rate):
+    """The exact value lies within 4 Monte Carlo SEs of :func:`cusum_run_length` (whose own R
+    oracle is above; 5,000 runs here). 200,000 runs (seed 5) gave 296.17 (SE 0.66), 2.7255
+    (0.0034) and 78.04 (0.17) against the exact 295.28, 2.7254 and 78.15."""
+    from studyval.analysis.monitoring import cusum_run_length, cusum_run_length_exact
+
+    sim = cusum_run_length(
+        29, p0=0.1, p1=0.23, h=h, true_rate=rate, n_simulations=5_000, seed=20210301
+    )
+    ex = cusum_run_length_exact(29, p0=0.1, p1=0.23, h=h, true_rate=rate)
+    assert abs(sim.arl - ex.arl) < 4 * sim.se, (sim.arl, sim.se, ex.arl)
+    se_p = math.sqrt(ex.p_signal_within * (1 - ex.p_signal_within) / 5_000)
+    assert abs(sim.p_signal_within - ex.p_signal_within) < 4 * se_p + 1e-4
+
+
+def test_choose_cusum_h_is_the_smallest_grid_value_reaching_the_target():
+    from studyval.analysis.monitoring import choose_cusum_h
+
+    grid = [0.5 * i for i in range(1, 21)]
+    both = {"detection": (0.10, 0.23), "referral": (0.40, 0.57)}
+    r = choose_cusum_h(29, rates=both, target_arl0=160, h_grid=grid, horizon=8)
+    # R chain above: detection 108.3 at 3.0 < 160 <= 194.6 at 3.5; referral 96.9 at 4.5 < 160
+    # <= 193.6 at 5.0; one h for both charts: 5
+    assert r.h == 5.0 and r.n_charts == 2 and r.n_grid == 20
+    f = r.to_frame()
+    own = f[f["smallest_for_chart"]].set_index("chart")["h"].to_dict()
+    assert own == {"detection": 3.5, "referral": 5.0}
+    chosen = r.chosen_frame().set_index("chart")
+    assert chosen.at["referral", "arl_in_control"] == pytest.approx(193.6382599777, rel=1e-6)
+    assert chosen.at["detection", "arl_out_of_control"] == pytest.approx(3.2077620626, rel=1e-6)
+    # the in-control ARL never falls along the grid; each chart's rule read in order
+    for _, sub in f.groupby("chart"):
+        arl0 = sub["arl_in_control"].to_numpy()
+        assert (arl0[1:] >= arl0[:-1] - 1e-9 * arl0[:-1]).all()
+        assert (sub["meets_target"] == (sub["arl_in_control"] >= 160)).all()
+    one = choose_cusum_h(29, rates={"detection": (0.1, 0.23)}, target_arl0=160, h_grid=grid)
+    assert one.h == 3.5
+    assert r.summary_frame()["h"].tolist() == [5.0]
+    assert choose_cusum_h(29, rates=both, target_arl0=160, h_grid=grid, horizon=8) == r
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        pytest.param({"h_grid": [0.5, 1, 2]}, EstimationError, "extend the grid", id="grid-short"),
+        pytest.param({"h_grid": [1, 1, 2]}, StudyvalError, "strictly increasing", id="grid-order"),
+        pytest.param({"h_grid": [0, 1]}, StudyvalError, "positive values", id="grid-zero"),
+        pytest.param({"target_arl0": 1}, StudyvalError, "above 1", id="target"),
+        pytest.param({"rates": {}}, StudyvalError, "at least one chart", id="no-chart"),
+    ],
+)
+def test_choose_cusum_h_bad_inputs_are_named(kwargs, error, match):
+    from studyval.analysis.monitoring import choose_cusum_h
+
+    args = {"rates": {"detection": (0.1, 0.23)}, "target_arl0": 160, "h_grid": [3, 3.5, 4]}
+    with pytest.raises(error, match=match):
+        choose_cusum_h(29, **{**args, **kwargs})

@@ -13,6 +13,7 @@ import pytest
 from studyval.bundle import read_manifest
 from studyval.errors import InputValidationError, RenderError, StudyvalError
 from studyval.pipeline import run_protocol
+from studyval.plan import load_plan
 from studyval.synthetic.ovcf_chronicity import TRUE_AUC, generate
 
 SLUG = "ovcf-chronicity"
@@ -68,7 +69,7 @@ def test_bundle_layout(bundle):
         for ext in ("png", "pdf", "svg"):
             assert (bundle / "figures" / f"{fig}.{ext}").is_file()
     assert manifest["protocol"]["registry_id"] == "NCT07306858"
-    assert manifest["protocol"]["plan_version"] == "1.0.0"
+    assert manifest["protocol"]["plan_version"] == load_plan(SLUG).plan_version
     assert set(manifest["inputs"]) == {"clinical", "predictions"}
     assert len(manifest["inputs"]["clinical"]["sha256"]) == 64
     assert manifest["seed"] == 20251216

@@ -327,3 +327,64 @@ def test_horizon_beyond_last_followup_is_an_estimation_error(inputs, tmp_path):
 
     with pytest.raises(EstimationError, match="beyond the last follow-up"):
         _run_modified(inputs, tmp_path, change)
+
+
+# ----------------------------------------------------------------------------- plan 1.1 (issue 16)
+
+
+def test_calibration_slope_table_is_the_analysis_function_and_the_bootstrap(bundle, frames):
+    """Apparent slope = calibration_slope_competing on each set; internally the optimism is
+    bootstrap_optimism with the plan's seed and the trimmed count (R oracles of both in
+    tests/test_competing_risks_calibration.py)."""
+    from studyval.analysis.competing_risks_calibration import calibration_slope_competing
+    from studyval.analysis.internal_validation import RefitModel
+
+    plan, dev, ext, fits = frames
+    tab = _table(bundle, "calibration_slope").set_index(["set", "model"])
+    m = next(m for m in plan.models if m.role == "primary")
+
+    def slope(frame, risk):
+        return calibration_slope_competing(
+            frame["time"], frame["code"], risk, cause=plan.outcome.cause,
+            horizon=plan.outcome.horizon, censor_at_horizon=True, causes=[1, 2],
+        )  # fmt: skip
+
+    for set_, frame in (("internal", dev), ("external", ext)):
+        r = slope(frame, _predicted_risk(fits[m.name], frame, plan))
+        row = tab.loc[(set_, m.name)]
+        assert (row["apparent"], row["se"], row["apparent_ci_high"]) == (r.slope, r.se, r.ci_high)
+        assert row["n_events_by_horizon"] == r.n_events and row["censored_at_horizon"]
+    base = _refit_model(m, plan)
+    proc = RefitModel(
+        fit=base.fit,
+        predict=base.predict,
+        measures=lambda f, risk: {"calibration_slope": slope(f, risk).slope},
+    )
+    cols = sorted({"time", "code", *m.covariates})
+    b = bootstrap_optimism(dev[cols], proc, n_resamples=N_BOOTSTRAP_TEST, seed=plan.seed)
+    row = tab.loc[("internal", m.name)]
+    assert (row["optimism"], row["corrected"]) == (b.optimism[0], b.corrected[0])
+    assert row["n_resamples"] == N_BOOTSTRAP_TEST and row["n_failed"] == b.n_failed
+    assert tab.xs("external", level="set")["corrected"].isna().all()
+
+
+def test_validation_sample_size_table_is_riley_2021_against_the_external_centre(bundle, frames):
+    from studyval.analysis.sample_size_validation import riley_validation_binary
+
+    plan, _, ext, _ = frames
+    vs = plan.extra["validation_sample_size"]
+    assert vs["lp"] == "from_c_statistic"
+    ref = riley_validation_binary(
+        prevalence=vs["prevalence"], c_statistic=vs["c_statistic"], lp_from_c_statistic=True,
+        oe=vs["oe"], oe_ci_width=vs["oe_ci_width"], slope_ci_width=vs["slope_ci_width"],
+        c_ci_width=vs["c_ci_width"],
+    )  # fmt: skip
+    tab = _table(bundle, "validation_sample_size").set_index("criterion")
+    crit = ref.to_frame().set_index("criterion")
+    for c in ("oe", "calibration_slope", "c_statistic"):
+        assert tab.loc[c, "required"] == crit.loc[c, "required"]
+        assert tab.loc[c, "se"] == crit.loc[c, "se"]
+    assert tab.loc["minimum", "required"] == ref.required
+    deaths = int(((ext["code"] == 1) & (ext["time"] <= plan.outcome.horizon)).sum())
+    assert (tab["available"] == len(ext)).all() and (tab["available_events"] == deaths).all()
+    assert not tab.loc["minimum", "adequate"]  # 320 patients against thousands planned

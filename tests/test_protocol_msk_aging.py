@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from studyval.analysis.mixed_models import random_intercept_lmm
+from studyval.analysis.sample_size_multinomial import pate_multinomial
 from studyval.errors import InputValidationError
 from studyval.figures.msk_aging import figure_specs
 from studyval.pipeline import run_protocol
@@ -433,6 +434,8 @@ def test_plan_analyses_resolve_to_the_registered_steps():
         "ordinal_discrimination",
         "calibration",
         "decision_curve",
+        "multinomial_calibration",
+        "multinomial_sample_size",
         "weighted_kappa",
         "shap",
         "kaplan_meier",
@@ -442,6 +445,7 @@ def test_plan_analyses_resolve_to_the_registered_steps():
         "mixed_model",
         "mixed_model_slope",
         "delta_adjustment",
+        "mmrm",
     ]
     # kappa reads the accuracy table: asked alone, the models and the confusion step run first
     alone = [s.name for s in REGISTRY.resolve(["weighted_kappa"])]
@@ -511,5 +515,72 @@ def test_figures_follow_the_tables_the_run_wrote(bundle):
         "fracture_km_dxa",
         "fracture_cif",
         "decision_curve_op",
+        "multinomial_calibration",
         "functional_scores",
     ]
+
+
+def test_multinomial_sample_size_follows_the_plan_and_checks_the_registry(bundle):
+    """Issue 16: the Pate et al. (2023) development criterion of each condition, from the plan's
+    planning values, beside (not instead of) the AUC-precision rows."""
+    plan = load_plan(SLUG)
+    mn = plan.sample_size.multinomial
+    t = _t(bundle, "sample_size_multinomial")
+    chk = _t(bundle, "sample_size_multinomial_check")
+    for cond, n_pairs in (("op", 3), ("kl", 10)):
+        values = getattr(mn, cond)
+        r = pate_multinomial(
+            proportions=list(values.proportions.values()),
+            parameters=mn.parameters,
+            cstatistic=list(values.cstatistic.values()),
+            r2_nagelkerke_overall=mn.r2_nagelkerke_overall,
+            classes=list(values.proportions),
+        )
+        sub = t[t["condition"] == cond]
+        assert (sub["criterion"] == "i").sum() == n_pairs
+        assert sub.loc[sub["criterion"] == "final", "required"].item() == r.required
+        c = chk[chk["condition"] == cond].set_index("check")
+        assert (c["required"] == r.required).all()
+        assert c.loc["registered", "available"] == plan.sample_size.registered_development
+    assert set(chk["unit"]) == {"patients", "knees"}
+    assert (chk["shortfall"] == chk["required"] - chk["available"]).all()
+    assert len(_t(bundle, "sample_size")) == 6  # the AUC-precision rows are kept
+    html = (bundle / "report" / "report.html").read_text(encoding="utf-8")
+    assert "development criterion" in html and "Planning assumptions" in html
+
+
+def test_multinomial_calibration_tables_and_figure(bundle):
+    """The recalibration's intercepts make each class's mean calibrated probability its observed
+    proportion (maximum-likelihood score equations); curves lie in [0, 1]; XGBoost only."""
+    m = _t(bundle, "multinomial_calibration")
+    assert set(m["model"]) == {"xgboost"}
+    assert set(zip(m["condition"], m["set"], strict=True)) == {
+        (c, s) for c in ("op", "kl") for s in ("internal", "external")
+    }
+    np.testing.assert_allclose(m["mean_calibrated"], m["n_events"] / m["n"], atol=1e-8)
+    assert (m["df"] == load_plan(SLUG).calibration.multinomial_df).all()
+    curve = _t(bundle, "multinomial_calibration_curve")
+    assert curve["calibrated"].between(0.0, 1.0).all()
+    assert (curve.groupby(["condition", "set", "class"]).size() == 100).all()
+    assert (bundle / "figures" / "multinomial_calibration.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        pytest.param("  multinomial_df: 2\n", "", "multinomial_df is required", id="no-df"),
+        pytest.param(
+            "        normal vs osteopenia: 0.75\n",
+            "        osteopenia vs normal: 0.75\n",
+            "must give the pairs",
+            id="pair-order",
+        ),
+    ],
+)
+def test_plan_checks_the_multinomial_sections(tmp_path, old, new, match):
+    text = plan_path(SLUG).read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "plan.yml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(InputValidationError, match=match):
+        load_plan(path)

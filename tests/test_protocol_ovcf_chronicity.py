@@ -69,7 +69,8 @@ def test_eligibility_bounds_are_the_plan_s_cohort_rules(plan, protocol_inputs):
     clinical = read_table(protocol_inputs(SLUG)["clinical"], load_dictionary(SLUG))
     assert ovcf.check_eligibility(clinical, plan, label="c.csv") == []
     rules = [
-        r.model_copy(update={"min": 60}) if r.reason == "age_under_50"
+        r.model_copy(update={"min": 60})
+        if r.reason == "age_under_50"
         else r.model_copy(update={"max_days": 7})
         for r in plan.cohort.rules
     ]
@@ -92,6 +93,7 @@ def test_every_analysis_of_the_plan_is_a_step(plan):
         "accuracy",
         "confusion_matrix",
         "predictive_values",
+        "intention_to_diagnose",
         "compare_auc",
         "compare_auc_k",
         "auc",
@@ -122,6 +124,7 @@ def test_the_plan_reaches_every_table_the_report_reads(plan):
         "accuracy",
         "confusion",
         "predictive_values",
+        "accuracy_itd",
         "compare_paired",
         "compare_joint",
         "compare_unpaired",
@@ -182,6 +185,35 @@ def test_the_exploratory_youden_threshold_is_the_internal_set_s(bundle):
     internal = youden[youden["set"] == "internal"].set_index("model")["value"]
     for model, value in rows.groupby("model")["threshold"].first().items():
         assert value == internal[model]
+
+
+def test_plan_1_1_logit_auc_interval_stays_below_1(bundle, plan):
+    """plan 1.1 (issue 16): the AUC interval is on the logit scale; same AUC and DeLong SE."""
+    assert plan.auc_ci == "logit"
+    auc = pd.read_parquet(bundle / "tables" / "auc.parquet")
+    assert set(auc["method"]) == {"DeLong (logit scale)"}
+    assert ((auc["ci_low"] < auc["estimate"]) & (auc["estimate"] < auc["ci_high"])).all()
+    assert (auc["ci_high"] < 1.0).all()
+
+
+def test_intention_to_diagnose_counts_the_demo_s_unscored_index_vertebra(bundle):
+    """The demo's one external acute index vertebra with a failed segmentation (flow table) is a
+    false negative by intention to diagnose; the internal set lost none (0 counted)."""
+    itd = pd.read_parquet(bundle / "tables" / "accuracy_itd.parquet")
+    models = pd.read_parquet(bundle / "tables" / "models.parquet")
+    assert len(itd) == 2 * len(models) * 2 * 2  # sets x models x analyses x measures
+    internal = itd[itd["set"] == "internal"]
+    assert set(internal["n_nonevaluable"]) == {0}
+    ext = itd[(itd["set"] == "external") & (itd["model"] == "DenseNet-121")]
+    ext = ext.set_index(["analysis", "measure"])
+    pp, it = (
+        ext.loc[("per-protocol", "sensitivity")],
+        ext.loc[("intention-to-diagnose", "sensitivity")],
+    )
+    assert (pp["numerator"], pp["denominator"]) == (it["numerator"], it["denominator"] - 1)
+    assert it["n_nonevaluable"] == 1 and it["estimate"] < pp["estimate"]
+    spec = ext.xs("specificity", level="measure")
+    assert spec["estimate"].nunique() == 1 and set(spec["n_nonevaluable"]) == {0}
 
 
 # ----------------------------------------------------------------------------- derived variables

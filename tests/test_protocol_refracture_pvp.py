@@ -455,3 +455,61 @@ def test_flow_and_baseline_are_the_types_steps(bundle, inputs):
         "no re-fracture observed by 1 year",
     ]
     assert {"cement_leakage", "pdff_percent", "procedure"} <= set(base["variable"])
+
+
+# ----------------------------------------------------------------------------- plan 1.1 (issue 16)
+
+
+def test_competing_risk_tables_are_the_analysis_functions(bundle, design, fits):
+    """cr_incidence = incidence_against_km on the risk groups of the risk_groups step;
+    cs_absolute_risk = cause-specific Cox models of re-fracture and death combined (R oracles in
+    tests/test_cumulative_incidence.py, test_cause_specific_cox.py, test_competing_risks_brier.py,
+    test_competing_risks_calibration.py)."""
+    from studyval.analysis.competing_risks_calibration import (
+        calibration_groups_competing,
+        calibration_slope_competing,
+    )
+    from studyval.analysis.cumulative_incidence import incidence_against_km
+    from studyval.steps import competing_risks as crsteps
+
+    plan, d, terms = design
+    h = float(plan.outcome.horizon)
+    risk_km = np.clip(fits[plan.primary_model].predict_risk_at(d, h), 1e-8, 1 - 1e-8)
+    ref = incidence_against_km(
+        d["time"], d["event_code"], cause=1, horizon=h, predicted_risk=risk_km,
+        cuts=plan.extra["risk_groups"], labels=plan.extra["risk_group_labels"], causes=[1, 2],
+    )  # fmt: skip
+    cri = _table(bundle, "cr_incidence")
+    pd.testing.assert_frame_equal(cri.drop(columns="model"), ref.to_frame())
+    assert cri["group"].tolist() == ["all", "< 10%", "10-20%", ">= 20%"]
+    # death competes: one minus Kaplan-Meier overstates the absolute risk
+    assert (cri["excess"] >= 0).all() and cri["excess"].iloc[0] > 0
+    # the groups are those of the risk_groups table
+    rg = _table(bundle, "risk_groups")
+    assert cri["n"].iloc[1:].tolist() == rg["n"].tolist()
+    np.testing.assert_array_equal(cri["km_risk"].iloc[1:], rg["km_risk"])
+
+    frame = d.assign(code=d["event_code"])
+    cs = crsteps.fit_cause_specific(frame, terms[plan.primary_model], plan)
+    assert set(cs.fits) == {1, 2}
+    risk = crsteps.predicted_incidence(cs, frame, plan)
+    cal = calibration_groups_competing(frame["time"], frame["code"], risk, cause=1, horizon=h,
+                                       n_groups=5, causes=[1, 2])  # fmt: skip
+    sl = calibration_slope_competing(frame["time"], frame["code"], risk, cause=1, horizon=h,
+                                     censor_at_horizon=True, causes=[1, 2])  # fmt: skip
+    row = _table(bundle, "cs_absolute_risk").set_index("model").loc[plan.primary_model]
+    assert (row["observed"], row["mean_predicted"], row["oe_ratio"]) == (
+        cal.observed, cal.mean_predicted, cal.oe_ratio,
+    )  # fmt: skip
+    assert (row["slope"], row["slope_ci_low"]) == (sl.slope, sl.ci_low)
+    assert row["observed"] == cri["aj_incidence"].iloc[0]
+    assert row["mean_predicted_km"] == float(np.mean(risk_km))
+    grp = _table(bundle, "cs_absolute_risk_groups")
+    np.testing.assert_array_equal(
+        grp.loc[grp["model"] == plan.primary_model, "observed"], cal.groups["observed"]
+    )
+    death = _table(bundle, "cs_cox_competing")
+    prim = death[death["model"] == plan.primary_model]
+    assert prim["term"].tolist() == terms[plan.primary_model]
+    assert (prim["cause"] == "death before re-fracture").all() and prim["converged"].all()
+    np.testing.assert_array_equal(prim["coef"], cs.fits[2].coef)

@@ -65,6 +65,7 @@ def test_bundle_tables_figures_and_manifest(bundle):
         "monitoring_pchart",
         "monitoring_cusum",
         "monitoring_summary",
+        "monitoring_cusum_h",
         "monitoring_false_alarm",
         "rates_all_scans",
         "period_differences_all_scans",
@@ -345,6 +346,7 @@ def test_plan_endpoints_dispatch_every_bundle_table_through_the_steps():
         "monitoring_pchart",
         "monitoring_cusum",
         "monitoring_summary",
+        "monitoring_cusum_h",
         "monitoring_false_alarm",
         "rates_all_scans",
         "period_differences_all_scans",
@@ -487,17 +489,90 @@ def test_multiplicity_is_holm_over_the_two_primary_tests(bundle):
 
 
 def test_cusum_average_run_lengths_are_reported_beside_the_chart(bundle):
-    """Item 5: in-control ARL (false alarms) and out-of-control ARL (delay) of h = 4, simulated."""
+    """Item 5: in-control ARL (false alarms) and out-of-control ARL (delay) of the chosen h
+    (plan 1.3.0: h = 5), simulated beside the exact values of the grid."""
     summary = _t(bundle, "monitoring_summary")
     cu = summary[summary["chart"] == "CUSUM"].set_index("measure")
-    # issue 16: about 290 and 97 weeks in control, 2.5-2.7 weeks out of control at ~29 a week
+    grid = _t(bundle, "monitoring_cusum_h")
+    exact = grid[grid["chosen"]].set_index("measure")
     assert cu.at["detection", "arl_n_per_week"] == 29
-    assert 260 < cu.at["detection", "arl_in_control"] < 330
-    assert 85 < cu.at["referral", "arl_in_control"] < 110
     for m in ("detection", "referral"):
-        assert 2.3 < cu.at[m, "arl_out_of_control"] < 2.9
+        assert cu.at[m, "h"] == exact.at[m, "h"] == 5
+        # the seeded simulation agrees with the exact run lengths within 4 Monte Carlo SEs
+        for state in ("in", "out_of"):
+            sim, se = cu.at[m, f"arl_{state}_control"], cu.at[m, f"arl_{state}_control_se"]
+            assert abs(sim - exact.at[m, f"arl_{state}_control"]) < 4 * se, (m, state)
         assert 0 < cu.at[m, "p_false_alarm_in_period"] < 0.1
     assert summary.loc[summary["chart"] == "p-chart", "arl_in_control"].isna().all()
+
+
+def test_cusum_h_is_chosen_from_its_exact_run_lengths(bundle):
+    """Issue 16: h is the smallest value on the plan's grid whose exact in-control ARL reaches
+    the plan's target for both CUSUMs; the table's rows are those of the analysis function."""
+    from studyval.analysis.monitoring import choose_cusum_h
+
+    plan = load_plan(SLUG)
+    mon = plan.monitoring
+    grid = _t(bundle, "monitoring_cusum_h")
+    res = choose_cusum_h(
+        29,
+        rates={
+            m: (1 - plan.baseline(m).target, 1 - plan.baseline(m).value)
+            for m in ("detection", "referral")
+        },
+        target_arl0=mon.cusum_target_arl0,
+        h_grid=mon.cusum_h_grid.values(),
+        horizon=plan.periods.prospective_weeks,
+    )
+    ref = res.to_frame()
+    assert len(grid) == len(ref) == 2 * 20
+    for col in ("h", "arl_in_control", "arl_out_of_control"):
+        assert grid[col].tolist() == pytest.approx(ref[col].tolist(), rel=1e-12)
+    assert grid["p_false_alarm_in_period"].tolist() == pytest.approx(
+        ref["p_false_alarm_within"].tolist(), rel=1e-12
+    )
+    assert res.h == mon.cusum_h == 5
+    own = grid[grid["smallest_for_chart"]].set_index("measure")["h"]
+    assert own.to_dict() == {"detection": 3.5, "referral": 5.0}
+    # every chosen row reaches the target; the grid value below does not for referral
+    chosen = grid[grid["chosen"]].set_index("measure")
+    assert (chosen["arl_in_control"] >= mon.cusum_target_arl0).all()
+    ref_rows = grid[grid["measure"] == "referral"].set_index("h")
+    assert ref_rows.at[4.5, "arl_in_control"] < mon.cusum_target_arl0
+    assert set(grid["target_arl_in_control"]) == {160.0}
+    cusum = _t(bundle, "monitoring_cusum")
+    assert set(cusum["h"]) == {5.0}
+
+
+def test_a_declared_h_that_is_not_the_chosen_one_is_an_error(inputs):
+    """No silent choice: cusum_h 4 with the 160-week target names the chosen h; without a
+    target (plans before 1.3.0) the declared h is used and its exact run lengths reported."""
+    from studyval.errors import EstimationError
+    from studyval.pipeline import load_inputs
+    from studyval.protocol import protocol
+
+    plan = load_plan(SLUG)
+    cohort = load_inputs(SLUG, inputs["clinical"], inputs["predictions"], plan=plan).cohort
+    fast = {"false_alarm_simulations": 200, "arl_simulations": 200}
+    wrong = plan.model_copy(
+        update={"monitoring": plan.monitoring.model_copy(update={"cusum_h": 4.0, **fast})}
+    )
+    with pytest.raises(EstimationError, match=r"cusum_h is 4, .* is 5 \(detection 799\.8"):
+        protocol(SLUG).steps.run(["flow", "monitoring"], cohort, wrong)
+    legacy = plan.model_copy(
+        update={
+            "monitoring": plan.monitoring.model_copy(
+                update={"cusum_h": 4.0, "cusum_target_arl0": None, "cusum_h_grid": None, **fast}
+            )
+        }
+    )
+    t = protocol(SLUG).steps.run(["flow", "monitoring"], cohort, legacy)
+    grid = t["monitoring_cusum_h"].set_index("measure")
+    assert grid["h"].tolist() == [4.0, 4.0] and grid["chosen"].all()
+    # exact run lengths of h = 4 (tests/test_monitoring.py: R Markov chain 295.2849932156)
+    assert grid.at["detection", "arl_in_control"] == pytest.approx(295.2849932156, rel=1e-9)
+    assert grid["h_source"].eq("declared in the plan (no target)").all()
+    assert set(t["monitoring_cusum"]["h"]) == {4.0}
 
 
 @pytest.mark.parametrize(
@@ -542,6 +617,28 @@ def test_cusum_average_run_lengths_are_reported_beside_the_chart(bundle):
             lambda raw: raw["monitoring"].update(centre="baseline_weeks", baseline_weeks=8),
             "leaves no week",
             id="baseline-covers-every-week",
+        ),
+        pytest.param(
+            lambda raw: raw["monitoring"].pop("cusum_h_grid"),
+            "go together",
+            id="cusum-target-without-grid",
+        ),
+        pytest.param(
+            lambda raw: raw["monitoring"].update(cusum_h=4.25),
+            "not a value of cusum_h_grid",
+            id="cusum-h-off-the-grid",
+        ),
+        pytest.param(
+            lambda raw: raw["monitoring"].update(
+                cusum_h_grid={"start": 1, "stop": 2.2, "step": 0.5}
+            ),
+            "whole number of steps",
+            id="cusum-grid-uneven",
+        ),
+        pytest.param(
+            lambda raw: raw["monitoring"].update(cusum_target_arl0=1),
+            "cusum_target_arl0",
+            id="cusum-target-not-above-1",
         ),
         pytest.param(
             lambda raw: raw["unit"].update(patients_in_both_periods="second_period"),

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from studyval.analysis.mixed_models import random_intercept_lmm
 from studyval.analysis.random_slope import random_slope_lmm
 from studyval.errors import EstimationError, StudyvalError
 
@@ -99,3 +100,38 @@ def test_refuses_missing_values_and_unidentifiable_slopes():
         random_slope_lmm(one, formula="y ~ years", group="id", slope="years")
     with pytest.raises(StudyvalError, match="'visit' is not in the data"):
         random_slope_lmm(d, formula="y ~ years", group="id", slope="visit")
+
+
+def test_a_given_intercept_fit_gives_the_same_result_as_refitting(fit):
+    # issue 12: the random-intercept model of the LR test, fitted once by the caller
+    d = _data()
+    base = random_intercept_lmm(d, formula="y ~ years * oa", group="id")
+    reused = random_slope_lmm(
+        d, formula="y ~ years * oa", group="id", slope="years", intercept_fit=base
+    )
+    assert reused.reml_loglik_intercept == fit.reml_loglik_intercept
+    assert (reused.lr_chisq, reused.lr_p_value) == (fit.lr_chisq, fit.lr_p_value)
+    pd.testing.assert_frame_equal(reused.to_frame(), fit.to_frame())
+
+
+@pytest.mark.parametrize(
+    ("other", "match"),
+    [
+        pytest.param(
+            dict(data=lambda d: d.assign(y=d["y"] + 0.001)), "other data", id="other-data"
+        ),
+        pytest.param(dict(data=lambda d: d.iloc[1:]), "other data", id="fewer-rows"),
+        pytest.param(dict(formula="y ~ years + oa"), "is y ~ years \\+ oa", id="other-formula"),
+        pytest.param(dict(alpha=0.1), "at level 0.9, fitted to the same", id="other-level"),
+    ],
+)
+def test_an_intercept_fit_of_other_data_formula_or_level_is_refused(other, match):
+    d = _data()
+    base = random_intercept_lmm(
+        other.get("data", lambda x: x)(d),
+        formula=other.get("formula", "y ~ years * oa"),
+        group="id",
+        alpha=other.get("alpha", 0.05),
+    )
+    with pytest.raises(StudyvalError, match=match):
+        random_slope_lmm(d, formula="y ~ years * oa", group="id", slope="years", intercept_fit=base)

@@ -18,8 +18,13 @@ import numpy as np
 import pytest
 import yaml
 
-from studyval.analysis.competing_risks_calibration import calibration_groups_competing
+from studyval.analysis.competing_risks_calibration import (
+    calibration_groups_competing,
+    calibration_slope_competing,
+)
 from studyval.analysis.cox import nested_cox_test
+from studyval.analysis.internal_validation import bootstrap_optimism
+from studyval.analysis.sample_size_validation import riley_validation_binary
 from studyval.errors import EstimationError, InputValidationError
 from studyval.pipeline import load_inputs
 from studyval.plan import load_plan, plan_path, requested_steps
@@ -34,6 +39,7 @@ READ_BY_REPORT = (
     "added_value", "baseline", "calibration_groups", "calibration_summary", "cif_at",
     "cif_curves", "cox", "fine_gray", "flow", "gray_test", "lr_test", "models", "optimism",
     "performance", "ph_test", "prevalence", "sample_size", "subgroup_performance",
+    "calibration_slope", "validation_sample_size", "cox_linearity",
 )  # fmt: skip
 
 
@@ -43,6 +49,7 @@ def test_generic_registry_declares_each_table_once():
     assert set(reg.names) == {
         "cause_specific_models", "fine_gray", "lr_test", "predicted_incidence", "optimism",
         "performance", "calibration", "subgroup_performance", "added_value",
+        "calibration_slope", "validation_sample_size",
     }  # fmt: skip
     for spec in reg.tables().values():
         assert spec.description and spec.columns, spec.name
@@ -72,6 +79,7 @@ def test_protocol_registry_is_the_study_type_plus_its_own_steps():
         "sample_size",
         "models",
         "cumulative_incidence",
+        "linearity",  # the prognostic-model type's spline check (plan 1.1, issue 16)
     }
     tables = PROTOCOL.steps.tables()
     assert tables["flow"] is FLOW and tables["baseline"] is BASELINE
@@ -119,9 +127,16 @@ def _other_plan():
             "outcome": outcome,
             "sets": sets,
             "subgroups": [],
-            "extra": {"calibration_groups": 3},
+            "extra": {"calibration_groups": 3, "validation_sample_size": OTHER_VALIDATION},
         }
     )
+
+
+#: Planning values of the external validation for _other_plan (LP normal, not from C).
+OTHER_VALIDATION = {
+    "prevalence": 0.08, "c_statistic": 0.75, "lp": [-3.0, 1.2], "oe": 1.0, "oe_ci_width": 0.3,
+    "slope_ci_width": 0.3, "c_ci_width": 0.1, "assumptions_source": "test values",
+}  # fmt: skip
 
 
 def test_generic_steps_run_on_another_plan_of_the_type(cohort):
@@ -142,6 +157,19 @@ def test_generic_steps_run_on_another_plan_of_the_type(cohort):
     assert perf.loc[perf["set"] == "external", "corrected"].isna().all()
     assert perf.loc[perf["set"] == "internal", "corrected"].notna().all()
     assert any("3 resamples" in s for s in seen)
+    slope = out["calibration_slope"]
+    assert set(slope["model"]) == {"Labs", "Full"}
+    assert slope.loc[slope["set"] == "external", "corrected"].isna().all()
+    assert set(slope.loc[slope["set"] == "internal", "n_resamples"]) == {3}
+    vss = out["validation_sample_size"].set_index("criterion")
+    ref = riley_validation_binary(
+        prevalence=0.08, c_statistic=0.75, lp_normal=(-3.0, 1.2), oe_ci_width=0.3,
+        slope_ci_width=0.3, c_ci_width=0.1,
+    )  # fmt: skip
+    assert vss.loc["minimum", "required"] == ref.required
+    assert (
+        vss["available"] == (crsteps.event_frame(cohort, plan)["set"] == "external").sum()
+    ).all()
 
 
 def test_lr_test_and_calibration_are_the_analysis_functions(cohort):
@@ -179,3 +207,71 @@ def test_generic_steps_stop_with_the_plans_words_when_the_horizon_is_not_estimab
     )
     with pytest.raises(EstimationError, match=r"horizon 1e\+06 days \(forever\) is beyond"):
         crsteps.REGISTRY.run(["cause_specific_models"], cohort, plan)
+
+
+def test_calibration_slope_step_is_the_analysis_function_and_the_bootstrap_engine(cohort):
+    """Plan 1.1 (issue 16): apparent slope = calibration_slope_competing on the set; the internal
+    correction = bootstrap_optimism with the optimism step's seed (hence its resamples)."""
+    plan = load_plan(SLUG).model_copy(update={"subgroups": []})
+    plan = plan.model_copy(update={"sets": plan.sets.model_copy(update={"n_bootstrap": 4})})
+    out = crsteps.REGISTRY.run(["calibration_slope", "optimism"], cohort, plan)
+    slope = out["calibration_slope"].set_index(["set", "model"])
+    d = crsteps.event_frame(cohort, plan)
+    sets = {s: d[d["set"] == s].reset_index(drop=True) for s in ("internal", "external")}
+    m = next(m for m in plan.models if m.role == "primary")
+    fit = crsteps.fit_cause_specific(sets["internal"], list(m.covariates), plan)
+    for set_, frame in sets.items():
+        risk = crsteps.predicted_incidence(fit, frame, plan)
+        r = calibration_slope_competing(
+            frame["time"], frame["code"], risk, cause=1, horizon=plan.outcome.horizon,
+            censor_at_horizon=True, causes=[1, 2],
+        )  # fmt: skip
+        row = slope.loc[(set_, m.name)]
+        assert (row["apparent"], row["se"], row["apparent_ci_low"]) == (r.slope, r.se, r.ci_low)
+        assert row["n_events_by_horizon"] == r.n_events
+    base = crsteps.refit_procedure(m, plan)
+    proc = base.__class__(
+        fit=base.fit,
+        predict=base.predict,
+        measures=lambda f, risk: {
+            "calibration_slope": calibration_slope_competing(
+                f["time"], f["code"], risk, cause=1, horizon=plan.outcome.horizon,
+                censor_at_horizon=True, causes=[1, 2],
+            ).slope
+        },
+    )  # fmt: skip
+    cols = sorted({"time", "code", *m.covariates})
+    b = bootstrap_optimism(sets["internal"][cols], proc, n_resamples=4, seed=plan.seed)
+    row = slope.loc[("internal", m.name)]
+    assert (row["optimism"], row["corrected"], row["seed"]) == (
+        b.optimism[0], b.corrected[0], plan.seed,
+    )  # fmt: skip
+    # the same resamples as the optimism table's (same seed, same rows)
+    assert set(out["optimism"]["seed"]) == {plan.seed}
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        pytest.param({}, "no extra.validation_sample_size", id="absent"),
+        pytest.param(
+            {"validation_sample_size": {k: v for k, v in OTHER_VALIDATION.items() if k != "oe"}},
+            "missing oe",
+            id="missing-key",
+        ),
+        pytest.param(
+            {"validation_sample_size": OTHER_VALIDATION | {"c_stat": 0.7}},
+            "unknown c_stat",
+            id="unknown-key",
+        ),
+        pytest.param(
+            {"calibration_slope_censor_at_horizon": "yes"}, "true or false", id="censor-not-bool"
+        ),
+    ],
+)
+def test_issue16_steps_name_a_bad_plan_extra(cohort, extra, match):
+    plan = _other_plan()
+    plan = plan.model_copy(update={"extra": extra})
+    step = "calibration_slope" if "censor" in match or "true" in match else "validation_sample_size"
+    with pytest.raises(EstimationError, match=match):
+        crsteps.REGISTRY.run([step], cohort, plan)

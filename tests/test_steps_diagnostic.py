@@ -145,6 +145,7 @@ def test_the_study_type_registers_its_generic_steps_and_declares_each_table_once
         "youden",
         "accuracy",
         "confusion_matrix",
+        "intention_to_diagnose",
         "predictive_values",
         "compare_auc",
         "compare_auc_k",
@@ -250,6 +251,73 @@ def test_auc_and_roc_steps_equal_the_analysis_functions_on_the_same_rows():
         pd.testing.assert_frame_equal(
             pts.drop(columns=["set", "model"]).reset_index(drop=True), ref.roc.points_frame()
         )
+
+
+def test_auc_step_uses_the_plan_s_interval_method():
+    cohort = _cohort()
+    wald = _run(["auc"], cohort, _plan())["auc"]
+    logit = _run(["auc"], cohort, _plan(auc_ci="logit"))["auc"]
+    assert set(wald["method"]) == {"DeLong"}
+    assert set(logit["method"]) == {"DeLong (logit scale)"}
+    pd.testing.assert_series_equal(wald["estimate"], logit["estimate"])
+    pd.testing.assert_series_equal(wald["se"], logit["se"])
+    for row in logit.itertuples():
+        ok = _ok(cohort, _plan(), row.set, row.model)
+        ref = discrimination.auc(
+            _labels(ok), ok["score"].to_numpy(), positive="yes", ci_method="logit"
+        )
+        assert (row.ci_low, row.ci_high) == (ref.ci_low, ref.ci_high)
+
+
+def _fail_some(preds, split, n_pos, n_neg, model=MODELS[0]):
+    """Mark the first ``n_pos`` positive and ``n_neg`` negative index cases of ``split`` failed."""
+    idx = preds[
+        (preds["model_name"] == model) & (preds["split"] == split) & preds["index_vertebra"]
+    ]
+    chosen = [*idx[idx["positive"]].index[:n_pos], *idx[~idx["positive"]].index[:n_neg]]
+    preds.loc[chosen, "status"] = "failed"
+    preds.loc[chosen, "score"] = np.nan
+
+
+def test_intention_to_diagnose_counts_the_failures_of_each_class_as_errors():
+    cohort, plan = _cohort(), _plan()
+    _fail_some(cohort.predictions, "external", 3, 2)
+    out = _run(["intention_to_diagnose", "accuracy"], cohort, plan)
+    t = out["accuracy_itd"]
+    assert list(t.columns[: len(diagnostic.ACCURACY_ITD.columns)]) == list(
+        diagnostic.ACCURACY_ITD.columns
+    )
+    ext = t[(t["set"] == "external") & (t["model"] == MODELS[0])].set_index(["analysis", "measure"])
+    # per protocol: the rows of the accuracy table (the failed cases left out)
+    acc = out["accuracy"]
+    acc = acc[
+        (acc["set"] == "external")
+        & (acc["model"] == MODELS[0])
+        & (acc["threshold_status"] == "pre-specified")
+    ].set_index("measure")
+    for measure in ("sensitivity", "specificity"):
+        row = ext.loc[("per-protocol", measure)]
+        cols = ["estimate", "ci_low", "ci_high", "numerator", "denominator"]
+        assert row[cols].tolist() == acc.loc[measure, cols].tolist()
+    # by intention to diagnose: 3 failed positives are false negatives, 2 failed negatives false
+    # positives; the numbers are accuracy.intention_to_diagnose's on the same counts
+    ok = _ok(cohort, plan, "external", MODELS[0])
+    cm = accuracy.confusion_matrix(
+        _labels(ok), ok["score"].to_numpy(), positive="yes", threshold=0.4
+    )
+    ref = accuracy.intention_to_diagnose(
+        cm, n_nonevaluable_positive=3, n_nonevaluable_negative=2, threshold_status="pre-specified"
+    ).to_frame()
+    sens = ext.loc[("intention-to-diagnose", "sensitivity")]
+    spec = ext.loc[("intention-to-diagnose", "specificity")]
+    assert (sens["numerator"], sens["denominator"], sens["n_nonevaluable"]) == (cm.tp, 30, 3)
+    assert (spec["numerator"], spec["denominator"], spec["n_nonevaluable"]) == (cm.tn, 30, 2)
+    np.testing.assert_array_equal(ext["estimate"].to_numpy(), ref["estimate"].to_numpy())
+    # the other model and the internal set lost nothing: 0 counted, both analyses equal
+    rest = t[(t["set"] == "internal") | (t["model"] == MODELS[1])]
+    assert set(rest["n_nonevaluable"]) == {0}
+    for _, grp in rest.groupby(["set", "model", "measure"]):
+        assert grp["estimate"].nunique() == 1 and grp["denominator"].nunique() == 1
 
 
 def test_youden_threshold_of_the_internal_set_is_applied_exploratorily_elsewhere():

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from studyval.errors import EstimationError, InputValidationError
+from studyval.errors import EstimationError, InputValidationError, StudyvalError
 from studyval.pipeline import load_inputs
 from studyval.plan import load_plan, plan_path, requested_steps
 from studyval.protocols.refracture_pvp import ALWAYS, PROTOCOL
@@ -32,7 +32,8 @@ READ_BY_REPORT = (
     "baseline_survival", "zph", "zph_residuals", "zph_smooth", "performance", "optimism",
     "td_auc_counts", "calibration_groups", "calibration_curve", "calibration_summary",
     "risk_groups", "risk_group_logrank", "km_risk_groups", "km_at_risk", "decision_curve",
-    "comparison", "models", "shrunk_model",
+    "comparison", "models", "shrunk_model", "cox_linearity", "cr_incidence", "cs_absolute_risk",
+    "cs_absolute_risk_groups", "cs_cox_competing",
 )  # fmt: skip
 
 
@@ -41,7 +42,7 @@ def test_generic_registry_declares_each_table_once_with_the_shared_specs():
     assert reg.name == "prognostic-model"
     assert set(reg.names) == {
         "sample_size", "cox_models", "ph_check", "performance", "optimism", "calibration",
-        "shrunk_model", "risk_groups", "decision_curve", "model_comparison",
+        "shrunk_model", "risk_groups", "decision_curve", "model_comparison", "linearity",
     }  # fmt: skip
     tables = reg.tables()
     assert tables["models"] is MODELS and tables["sample_size"] is SAMPLE_SIZE
@@ -61,7 +62,8 @@ def test_plan_steps_resolve_and_reach_every_table_the_report_reads():
 
 def test_protocol_registry_is_the_study_type_plus_its_own_steps():
     own = set(PROTOCOL.steps.names) - set(prognostic.REGISTRY.names)
-    assert own == {"flow", "baseline"}
+    # the absolute risk with death competing (plan 1.1, issue 16): studyval.steps.competing_risks
+    assert own == {"flow", "baseline", "competing_risk_incidence", "cs_absolute_risk"}
 
 
 def _plan_with(tmp_path: Path, edit) -> Path:
@@ -105,9 +107,9 @@ def _other_plan():
 def test_generic_steps_run_on_another_plan_of_the_type(cohort):
     plan = _other_plan()
     seen: list[str] = []
-    out = prognostic.REGISTRY.run(
-        list(prognostic.REGISTRY.names), cohort, plan, progress=seen.append
-    )
+    # every step but linearity, which needs the plan to declare its predictors (tested below)
+    names = [n for n in prognostic.REGISTRY.names if n != "linearity"]
+    out = prognostic.REGISTRY.run(names, cohort, plan, progress=seen.append)
     assert list(out["models"]["model"]) == ["Full", "Bone"]
     assert set(out["cox_coefficients"]["term"]) == {
         "age", "sex[M]", "pdff_percent", "bmd_t_score", "r2star_per_s",
@@ -147,3 +149,38 @@ def test_design_frame_expands_categories_against_their_first_level(cohort):
     assert set(np.unique(d["sex[M]"])) <= {0.0, 1.0}
     assert list(d.columns[-4:]) == ["time", "event_code", "status", "patient_id"]
     assert (d["status"] == (d["event_code"] == plan.outcome.cause)).all()
+
+
+def test_linearity_step_on_another_plan_and_alone_for_other_types(cohort):
+    """The spline check reads its predictors and knots from the plan's extra; the numbers are
+    those of studyval.analysis.cox_linearity (R oracle in tests/test_cox_linearity.py)."""
+    from studyval.analysis.cox_linearity import cox_linearity
+
+    plan = _other_plan()
+    plan = plan.model_copy(
+        update={"extra": {"linearity_predictors": ["pdff_percent", "age"], "linearity_knots": 3}}
+    )
+    out = prognostic.LINEARITY_STEPS.run(["linearity"], cohort, plan)
+    table = out["cox_linearity"]
+    assert list(table.columns) == list(prognostic.COX_LINEARITY.columns)
+    assert list(table["predictor"]) == ["pdff_percent", "age"]
+    assert set(table["model"]) == {"Full"} and set(table["df"]) == {1}
+    assert set(table["data"]) == {"included patients of the development sites (SYSU7)"}
+    d = prognostic.design_frame(cohort, plan)
+    direct = cox_linearity(
+        d, duration="time", event="status", covariates=["age", "sex[M]", "pdff_percent"],
+        predictors=["pdff_percent", "age"], n_knots=3,
+    ).to_frame()  # fmt: skip
+    np.testing.assert_array_equal(table["chisq"], direct["chisq"])
+    assert prognostic.REGISTRY["linearity"] is prognostic.LINEARITY_STEPS["linearity"]
+
+
+def test_linearity_step_named_without_predictors_says_what_the_plan_lacks(cohort):
+    with pytest.raises(StudyvalError, match=r"declares no extra\.linearity_predictors"):
+        prognostic.REGISTRY.run(["linearity"], cohort, _other_plan())
+
+
+def test_linearity_step_runs_only_when_named(cohort):
+    plan = _other_plan()
+    out = prognostic.REGISTRY.run(["cox_models"], cohort, plan)
+    assert "cox_linearity" not in out

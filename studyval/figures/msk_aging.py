@@ -5,24 +5,28 @@ flow, the external-cohort confusion matrices of both conditions, the share of
 each modality in the Shapley contributions, the Aalen-Johansen cumulative
 incidence of new fragility fractures (death competing) and, for reference,
 1 - Kaplan-Meier (deaths censored) by predicted and by DXA stage, the decision
-curve of osteoporosis, and the functional scores
-with their mixed-model fit. Nothing here computes a statistic: every number
+curve of osteoporosis, the flexible multinomial calibration curves of each
+class, and the functional scores with their mixed-model fit. Nothing here computes a statistic: every number
 is read from a table of the bundle (``flow``, ``confusion``,
 ``shap_summary``, ``fracture_km``, ``fracture_at``, ``fracture_logrank``,
-``fracture_cif_curve``, ``fracture_gray``, ``decision_curve``, ``lmm_means``,
+``fracture_cif_curve``, ``fracture_gray``, ``decision_curve``,
+``multinomial_calibration_curve``, ``lmm_means``,
 ``lmm_followed``) or from the plan. A figure whose tables the
 plan's analyses did not write is left out.
 """
 
 from __future__ import annotations
 
+import matplotlib
 import pandas as pd
+from matplotlib.figure import Figure
 
 from studyval.figures.spec import FigureSpec
+from studyval.figures.style import LINESTYLES, PALETTE, RC, new_figure
 from studyval.plan_msk_aging import MskAgingPlan
 from studyval.protocol import flow_count
 
-__all__ = ["figure_specs", "flow_stages"]
+__all__ = ["figure_specs", "flow_stages", "multinomial_calibration_figure"]
 
 #: Conditions staged by the fusion models, in report order.
 CONDITIONS = ("op", "kl")
@@ -103,6 +107,8 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: MskAgingPlan) -> list[Fi
         specs.append(_cif_spec(tables["fracture_cif_curve"], tables["fracture_gray"], plan))
     if "decision_curve" in tables:
         specs.append(_decision_spec(tables["decision_curve"], plan))
+    if "multinomial_calibration_curve" in tables:
+        specs.append(_multinomial_calibration_spec(tables["multinomial_calibration_curve"], plan))
     if {"lmm_means", "lmm_followed"} <= set(tables):
         specs.append(_functional_spec(tables["lmm_means"], tables["lmm_followed"], plan))
     return specs
@@ -234,6 +240,61 @@ def _decision_spec(dc: pd.DataFrame, plan: MskAgingPlan) -> FigureSpec:
         "reaches the threshold, against treat all and treat none. Models with probabilities only "
         "(the SVM's decision values are not probabilities).",
         draw=lambda w: decision_curve_figure(ext, models=models, width_mm=w),
+    )
+
+
+def multinomial_calibration_figure(
+    curve: pd.DataFrame, *, conditions: list[str], width_mm: float
+) -> Figure:
+    """One panel per condition: each class's calibrated against predicted probability.
+
+    ``curve`` has the columns ``condition, class, predicted, calibrated`` of
+    the ``multinomial_calibration_curve`` table (one model and set).
+    """
+    with matplotlib.rc_context(RC):
+        fig = new_figure(width_mm, width_mm * 0.5)
+        axes = fig.subplots(1, len(conditions), squeeze=False)[0]
+        for ax, cond in zip(axes, conditions, strict=True):
+            sub = curve[curve["condition"] == cond]
+            # a dotted pattern none of the class lines uses (LINESTYLES)
+            ax.plot([0, 1], [0, 1], color="black", lw=0.6, ls=(0, (1, 3)), label="Ideal")
+            for k, cls in enumerate(dict.fromkeys(sub["class"].astype(str))):
+                c = sub[sub["class"].astype(str) == cls].sort_values("predicted")
+                ax.plot(
+                    c["predicted"].to_numpy(float),
+                    c["calibrated"].to_numpy(float),
+                    color=PALETTE[k % len(PALETTE)],
+                    ls=LINESTYLES[k % len(LINESTYLES)],
+                    label=cls if cond == "op" else f"KL {cls}",
+                )
+            ax.set_xlim(-0.01, 1.01)
+            ax.set_ylim(-0.01, 1.01)
+            ax.set_aspect("equal")
+            ax.set_title(CONDITION_LABEL[cond], loc="left")
+            ax.set_xlabel("Predicted probability")
+            ax.legend(loc="upper left", frameon=False, fontsize=6)
+        axes[0].set_ylabel("Calibrated probability")
+    return fig
+
+
+def _multinomial_calibration_spec(curve: pd.DataFrame, plan: MskAgingPlan) -> FigureSpec:
+    ext = curve[(curve["set"] == "external") & (curve["model"] == plan.primary_model)]
+    conditions = [c for c in CONDITIONS if c in set(ext["condition"])]
+    n = {c: int(ext.loc[ext["condition"] == c, "n"].iloc[0]) for c in conditions}
+    df = int(ext["df"].iloc[0])
+    sizes = "; ".join(
+        f"{CONDITION_LABEL[c]}: n = {n[c]} {'patients' if c == 'op' else 'knees'}"
+        for c in conditions
+    )
+    return FigureSpec(
+        name="multinomial_calibration",
+        caption=f"Flexible multinomial calibration of the {_MODEL_LABEL.get(plan.primary_model, plan.primary_model)} "
+        "model in the prospective (external) cohort: for each class, the calibrated probability "
+        "(multinomial logistic recalibration on natural splines of the log-ratios, "
+        f"{df} degrees of freedom each, smoothed by lowess) against the predicted probability; "
+        f"the dotted diagonal is perfect calibration ({sizes}).",
+        draw=lambda w: multinomial_calibration_figure(ext, conditions=conditions, width_mm=w),
+        column="double",
     )
 
 

@@ -5,7 +5,7 @@ diagram of scans by period, the detection and referral rates against the
 registry baselines, and the weekly p-charts and binomial CUSUMs of the
 prospective period. Nothing here computes a statistic: every number is read
 from a table of the bundle (``flow``, ``rates``, ``monitoring_pchart``,
-``monitoring_cusum``, ``monitoring_summary``) or from the plan.
+``monitoring_cusum``, ``monitoring_cusum_h``) or from the plan.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pandas as pd
 from studyval.figures.spec import FigureSpec
 from studyval.protocol import flow_count
 from studyval.steps.common import FLOW
-from studyval.steps.service_evaluation import CUSUM, MONITORING_SUMMARY, PCHART, RATES
+from studyval.steps.service_evaluation import CUSUM, PCHART, RATES
+from studyval.steps.service_monitoring import CUSUM_H_GRID
 
 if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     from studyval.plan_vcf_opportunistic import OpportunisticPlan
@@ -103,8 +104,8 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: OpportunisticPlan) -> li
 
     flow, rates = tables[FLOW.name], tables[RATES.name]
     pc, cu = tables[PCHART.name], tables[CUSUM.name]
-    msum = tables[MONITORING_SUMMARY.name]
-    arl = msum[msum["chart"] == "CUSUM"].set_index("measure")
+    grid = tables[CUSUM_H_GRID.name]
+    arl = grid[grid["chosen"].astype(bool)].set_index("measure")
     ci_pct = f"{100 * float(rates['ci_level'].iloc[0]):.0f}%"
 
     def counts(period: str) -> str:
@@ -166,7 +167,7 @@ def figure_specs(tables: dict[str, pd.DataFrame], plan: OpportunisticPlan) -> li
                     f"{sub['p0'].iloc[0]:.2f}, out of control {sub['p1'].iloc[0]:.2f}, k = "
                     f"{sub['k'].iloc[0]:.3f} per scan, "
                     f"h = {sub['h'].iloc[0]:g}. Signals: weeks {', '.join(flagged) or 'none'}. "
-                    f"Simulated average run length at {arl.at[measure, 'arl_n_per_week']:.0f} "
+                    f"Exact average run length at {arl.at[measure, 'n_per_week']:.0f} "
                     f"VCF-positive scans a week: {arl.at[measure, 'arl_in_control']:.0f} weeks to a "
                     f"false alarm in control, {arl.at[measure, 'arl_out_of_control']:.1f} weeks to "
                     "a signal after a fall to the baseline."

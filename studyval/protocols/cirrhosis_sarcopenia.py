@@ -37,6 +37,7 @@ from studyval.figures.cirrhosis_sarcopenia import figure_specs, flow_stages
 from studyval.plan import PredictionModelPlan
 from studyval.protocol import StudyProtocol, flow_count, steps_analysis
 from studyval.steps import competing_risks as crsteps
+from studyval.steps import prognostic
 from studyval.steps.common import BASELINE, FLOW, MODELS, SAMPLE_SIZE
 from studyval.steps.registry import StepContext, StepRegistry, TableSpec
 
@@ -531,8 +532,9 @@ def _models_step(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) ->
     return {"models": table}
 
 
-#: The steps a plan of this protocol may name: the competing-risks prognostic steps and this study's own.
-REGISTRY = crsteps.REGISTRY.including(OWN, name=SLUG)
+#: The steps a plan of this protocol may name: the competing-risks prognostic steps, this study's own
+#: and the spline linearity check of the prognostic-model type (plan 1.1, issue 16).
+REGISTRY = crsteps.REGISTRY.including(OWN, prognostic.LINEARITY_STEPS, name=SLUG)
 #: Steps every run has (the plan's endpoints name the rest).
 ALWAYS = ("flow", "baseline", "sample_size", "cause_specific_models", "models")
 
@@ -642,7 +644,13 @@ def checklist(
         ),
         "12e": (
             f"Time-dependent AUC (cause 1) and Harrell's C, IPCW Brier score and IPA at "
-            f"{o.horizon_label}, calibration by risk group against Aalen-Johansen.",
+            f"{o.horizon_label}, calibration by risk group against Aalen-Johansen"
+            + (
+                "; calibration slope (Fine-Gray on cloglog of the predicted incidence), "
+                "optimism-corrected internally."
+                if "calibration_slope" in tables
+                else "."
+            ),
             "Performance",
         ),
         "12f": (

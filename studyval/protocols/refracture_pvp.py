@@ -11,7 +11,10 @@ plan's Cox models are developed on all included patients and validated
 internally by Harrell's bootstrap optimism correction; deaths before a
 re-fracture are a competing event (cause-specific Cox model, deaths censored
 in the Kaplan-Meier based measures, controls in the time-dependent AUC); the
-report says so and counts the deaths.
+report says so and counts the deaths. Since plan 1.1 (issue 16) the absolute
+risk accounts for death: the Aalen-Johansen incidence of re-fracture beside one
+minus Kaplan-Meier, and the risk predicted from cause-specific Cox models of
+both re-fracture and death, with its competing-risk calibration.
 
 The study is an instance of the prognostic-model study type
 (:mod:`studyval.study_types.prognostic_model`): its plan's ``cohort`` section
@@ -37,6 +40,7 @@ from studyval.errors import Violation
 from studyval.figures.refracture_pvp import figure_specs
 from studyval.plan import PredictionModelPlan
 from studyval.protocol import flow_count
+from studyval.steps import competing_risks as crsteps
 from studyval.steps import prognostic
 from studyval.study_cohort import check_cohort_rules, included_rows
 from studyval.study_types import prognostic_model
@@ -176,8 +180,11 @@ def flow_counts(cohort: Cohort, plan: PredictionModelPlan) -> pd.DataFrame:
 
 
 #: The steps a plan of this protocol may name: the prognostic-model type's (its flow and
-#: baseline steps among them).
-REGISTRY = prognostic.REGISTRY.including(prognostic_model.OWN, name=SLUG)
+#: baseline steps among them) and the absolute risk with death competing
+#: (:data:`studyval.steps.competing_risks.ABSOLUTE_RISK`: the Aalen-Johansen incidence against
+#: one minus Kaplan-Meier, and the risk predicted from cause-specific Cox models of re-fracture
+#: and death; plan 1.1, issue 16).
+REGISTRY = prognostic.REGISTRY.including(prognostic_model.OWN, crsteps.ABSOLUTE_RISK, name=SLUG)
 #: Steps every run has (the plan's endpoints name the rest).
 ALWAYS = prognostic_model.ALWAYS
 
@@ -277,7 +284,14 @@ def _tripod_content(
         ),
         "12e": (
             "Harrell's and Uno's C, time-dependent AUC (IPCW) at 1 year, Brier score and IPA at 1 year, "
-            "calibration at 1 year (grouped Kaplan-Meier, smooth curve, ICI/E50/E90), decision curve.",
+            "calibration at 1 year (grouped Kaplan-Meier, smooth curve, ICI/E50/E90), decision curve."
+            + (
+                " With death competing (plan 1.1): Aalen-Johansen incidence beside 1 - Kaplan-Meier, "
+                "and the risk predicted from cause-specific Cox models of re-fracture and death with "
+                "O/E, Brier score, IPA and calibration slope against Aalen-Johansen."
+                if "cs_absolute_risk" in t
+                else ""
+            ),
             "Discrimination",
         ),
         "12f": (

@@ -14,7 +14,7 @@ afterwards) and 2 months of prospective AI-assisted reporting. The analyses:
   (paired sensitivity and specificity differences with Newcombe's paired CI,
   McNemar's test), and against the commercial tool when its rows are supplied;
 * weekly p-charts and binomial CUSUMs of the prospective period (with the
-  CUSUMs' simulated average run lengths);
+  decision interval chosen from the CUSUMs' exact average run lengths);
 * power of the tests actually run (Fisher's exact and McNemar's, exact by
   enumeration), and weeks needed.
 
@@ -589,8 +589,15 @@ def checklist(
             f"CIs; paired differences with Newcombe's paired (method 10) CI "
             f"and {plan.tests.mcnemar} McNemar test (other versions as sensitivity); weekly p-chart "
             f"({_CENTRE[plan.monitoring.centre]}, {plan.monitoring.sigma_multiplier:g}-sigma) and "
-            f"binomial CUSUM (h = {plan.monitoring.cusum_h:g}, simulated average run lengths; the "
-            f"charts' joint false-alarm rate simulated)"
+            f"binomial CUSUM (h = {plan.monitoring.cusum_h:g}"
+            + (
+                f", the smallest h on the plan's grid whose exact in-control average run length "
+                f"is at least {plan.monitoring.cusum_target_arl0:g} weeks for both CUSUMs"
+                if plan.monitoring.cusum_target_arl0 is not None
+                else ""
+            )
+            + "; exact and simulated average run lengths; the "
+            "charts' joint false-alarm rate simulated)"
             + (
                 f"; before/after adjusted for {_covariates_text(plan)} "
                 "(logistic regression, standardised risk difference by g-computation)"

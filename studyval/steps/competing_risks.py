@@ -32,7 +32,22 @@ Steps and tables
 ``calibration``             ``calibration_groups``, ``calibration_summary``
 ``subgroup_performance``    ``subgroup_performance``
 ``added_value``             ``added_value``
+``calibration_slope``       ``calibration_slope`` (plan 1.1, issue 16)
+``validation_sample_size``  ``validation_sample_size`` (plan 1.1, issue 16)
 ==========================  ==========================================================
+
+``calibration_slope`` reads ``extra.calibration_slope_censor_at_horizon`` (default
+true) and ``validation_sample_size`` reads ``extra.validation_sample_size``
+(``prevalence, c_statistic, lp, oe, oe_ci_width, slope_ci_width, c_ci_width,
+assumptions_source``).
+
+:data:`ABSOLUTE_RISK` holds two steps for a study of the prognostic-model type
+(:mod:`studyval.steps.prognostic`, a cause-specific Cox model with deaths
+censored) whose outcome has a competing event: ``competing_risk_incidence``
+(table ``cr_incidence``: Aalen-Johansen incidence against one minus Kaplan-Meier,
+overall and by group of predicted risk) and ``cs_absolute_risk`` (tables
+``cs_absolute_risk``, ``cs_absolute_risk_groups``, ``cs_cox_competing``: the
+absolute risk predicted from cause-specific Cox models of both causes).
 
 Bootstrap resamples (internal validation): a resample fails, is counted (per
 model, with its reason, in the ``optimism`` table and the warnings) and is
@@ -58,10 +73,15 @@ from pandas.api.types import is_bool_dtype
 from studyval.analysis import competing_risks
 from studyval.analysis import survival as sv
 from studyval.analysis import survival_validation as svv
-from studyval.analysis.competing_risks_calibration import calibration_groups_competing
+from studyval.analysis.competing_risks_calibration import (
+    calibration_groups_competing,
+    calibration_slope_competing,
+)
 from studyval.analysis.cox import nested_cox_test
+from studyval.analysis.cumulative_incidence import incidence_against_km
 from studyval.analysis.internal_validation import RefitModel, bootstrap_optimism
 from studyval.analysis.paired_bootstrap import harrell_c_difference
+from studyval.analysis.sample_size_validation import riley_validation_binary
 from studyval.cohort import Cohort, estimating
 from studyval.errors import EstimationError
 from studyval.plan import PredictionModelPlan
@@ -69,6 +89,7 @@ from studyval.steps.registry import StepContext, StepRegistry, TableSpec
 from studyval.study_cohort import included_rows
 
 __all__ = [
+    "ABSOLUTE_RISK",
     "REGISTRY",
     "CauseSpecificFits",
     "event_frame",
@@ -715,3 +736,400 @@ def _added_value(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) ->
     out = pd.DataFrame(rows, columns=list(ADDED_VALUE.columns))
     out[["n_resamples", "n_failed"]] = out[["n_resamples", "n_failed"]].astype("Int64")
     return {"added_value": out}
+
+
+# ----------------------------------------------------------------------------- issue 16 additions
+
+CALIBRATION_SLOPE = TableSpec(
+    "calibration_slope",
+    "Calibration slope of the predicted incidence at the horizon (Fine-Gray on cloglog), by set "
+    "and model; optimism-corrected at the development sites",
+    ("set", "model", "apparent", "apparent_ci_low", "apparent_ci_high", "se", "optimism",
+     "corrected", "optimism_mc_se", "n", "n_events_by_horizon", "n_competing_by_horizon",
+     "censored_at_horizon", "n_resamples", "n_succeeded", "n_failed", "failures", "seed"),
+)  # fmt: skip
+VALIDATION_SAMPLE_SIZE = TableSpec(
+    "validation_sample_size",
+    "Riley et al. (2021) minimum size of the external validation sample (binary outcome by the "
+    "horizon) against the external set's patients and events by the horizon",
+    ("criterion", "label", "anticipated", "target_ci_width", "se", "ci_width",
+     "required_unrounded", "required", "required_events", "available", "available_events",
+     "adequate", "assumption"),
+)  # fmt: skip
+
+
+def _slope_censoring(plan: PredictionModelPlan) -> bool:
+    value = plan.extra.get("calibration_slope_censor_at_horizon", True)
+    if not isinstance(value, bool):
+        raise EstimationError(
+            f"extra.calibration_slope_censor_at_horizon must be true or false, got {value!r}"
+        )
+    return value
+
+
+def _slope(frame: pd.DataFrame, risk: np.ndarray, plan: PredictionModelPlan):
+    o = plan.outcome
+    return calibration_slope_competing(
+        frame["time"].to_numpy(float),
+        frame["code"].to_numpy(int),
+        risk,
+        cause=o.cause,
+        horizon=o.horizon,
+        censor_at_horizon=_slope_censoring(plan),
+        alpha=plan.alpha,
+        causes=_causes(plan),
+    )
+
+
+@REGISTRY.step("calibration_slope", produces=[CALIBRATION_SLOPE], needs=("cs_risks",))
+def _calibration_slope(
+    cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext
+) -> dict[str, Any]:
+    """Calibration slope of each model's predicted incidence, optimism-corrected internally.
+
+    :func:`~studyval.analysis.competing_risks_calibration.calibration_slope_competing`
+    (Fine-Gray on the complementary log-log of the predicted incidence; follow-up
+    censored at the horizon unless ``extra.calibration_slope_censor_at_horizon`` is
+    false). At the development sites Harrell's bootstrap
+    (:func:`~studyval.analysis.internal_validation.bootstrap_optimism`) refits the
+    cause-specific models of :func:`refit_procedure` in each resample, with the
+    ``optimism`` step's seed (the same resamples); it is a separate run so that the
+    ``optimism`` table keeps its own failed resamples. Externally: apparent only.
+    """
+    ctx.progress(
+        f"calibration slope of the predicted incidence ({plan.sets.n_bootstrap} bootstrap "
+        "resamples of the development centre)"
+    )
+    risks = ctx.artifacts["cs_risks"]
+    censor = _slope_censoring(plan)
+    rows = []
+    for set_, frame in _sets(cohort, plan).items():
+        for m in plan.models:
+            with estimating(f"model {m.name}, {set_} set, calibration slope"):
+                r = _slope(frame, risks[(set_, m.name)], plan)
+            row = {
+                "set": set_,
+                "model": m.name,
+                "apparent": r.slope,
+                "apparent_ci_low": r.ci_low,
+                "apparent_ci_high": r.ci_high,
+                "se": r.se,
+                "optimism": np.nan,
+                "corrected": np.nan,
+                "optimism_mc_se": np.nan,
+                "n": r.n,
+                "n_events_by_horizon": r.n_events,
+                "n_competing_by_horizon": r.n_competing,
+                "censored_at_horizon": censor,
+                "n_resamples": None,
+                "n_succeeded": None,
+                "n_failed": None,
+                "failures": "",
+                "seed": None,
+            }
+            if set_ == "internal":
+                base = refit_procedure(m, plan)
+                proc = RefitModel(
+                    fit=base.fit,
+                    predict=base.predict,
+                    measures=lambda f, risk: {"calibration_slope": _slope(f, risk, plan).slope},
+                    description=base.description + "; calibration slope (Fine-Gray on cloglog)",
+                )
+                cols = sorted({"time", "code", *m.covariates})
+                with estimating(f"model {m.name}, development centre, optimism of the slope"):
+                    b = bootstrap_optimism(
+                        frame[cols], proc, n_resamples=plan.sets.n_bootstrap, seed=plan.seed
+                    )
+                row.update(
+                    optimism=float(b.optimism[0]),
+                    corrected=float(b.corrected[0]),
+                    optimism_mc_se=float(b.optimism_mc_se[0]),
+                    n_resamples=b.n_resamples,
+                    n_succeeded=b.n_succeeded,
+                    n_failed=b.n_failed,
+                    failures="; ".join(f"{reason}: {k}" for reason, k in b.failures),
+                    seed=b.seed,
+                )
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=list(CALIBRATION_SLOPE.columns))
+    for col in ("n_resamples", "n_succeeded", "n_failed", "seed"):
+        out[col] = out[col].astype("Int64")
+    return {"calibration_slope": out}
+
+
+#: Keys of ``extra.validation_sample_size`` (planning values of the external validation).
+VALIDATION_KEYS = (
+    "prevalence", "c_statistic", "lp", "oe", "oe_ci_width", "slope_ci_width", "c_ci_width",
+    "assumptions_source",
+)  # fmt: skip
+
+
+def _validation_inputs(plan: PredictionModelPlan) -> dict[str, Any]:
+    spec = plan.extra.get("validation_sample_size")
+    if not isinstance(spec, dict):
+        raise EstimationError(
+            "the plan names validation_sample_size but has no extra.validation_sample_size "
+            f"(keys {', '.join(VALIDATION_KEYS)})"
+        )
+    missing = [k for k in VALIDATION_KEYS if k not in spec]
+    unknown = sorted(set(spec) - set(VALIDATION_KEYS))
+    if missing or unknown:
+        raise EstimationError(
+            "extra.validation_sample_size: "
+            + "; ".join(
+                ([f"missing {', '.join(missing)}"] if missing else [])
+                + ([f"unknown {', '.join(unknown)}"] if unknown else [])
+            )
+        )
+    return spec
+
+
+@REGISTRY.step("validation_sample_size", produces=[VALIDATION_SAMPLE_SIZE])
+def _validation_sample_size(
+    cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext
+) -> dict[str, Any]:
+    """Riley et al. (2021) criteria for the external validation sample, against the external set.
+
+    The outcome is planned as binary, the cause by the horizon
+    (:func:`~studyval.analysis.sample_size_validation.riley_validation_binary`, planning values
+    in ``extra.validation_sample_size``; ``lp`` is ``from_c_statistic`` or ``[mean, sd]``);
+    ``available`` is the external set's patients and ``available_events`` its events of
+    the cause by the horizon. A plan without external sites has nothing to compare.
+    """
+    ctx.progress("sample size of the external validation (Riley et al. 2021)")
+    o = plan.outcome
+    spec = _validation_inputs(plan)
+    sets = _sets(cohort, plan)
+    if "external" not in sets:
+        raise EstimationError("validation_sample_size needs external sites in the plan")
+    lp = spec["lp"]
+    res = riley_validation_binary(
+        prevalence=float(spec["prevalence"]),
+        c_statistic=float(spec["c_statistic"]),
+        lp_normal=None if lp == "from_c_statistic" else (float(lp[0]), float(lp[1])),
+        lp_from_c_statistic=lp == "from_c_statistic",
+        oe=float(spec["oe"]),
+        oe_ci_width=float(spec["oe_ci_width"]),
+        slope_ci_width=float(spec["slope_ci_width"]),
+        c_ci_width=float(spec["c_ci_width"]),
+    )
+    ext = sets["external"]
+    n_ext = len(ext)
+    events = int(((ext["code"] == o.cause) & (ext["time"] <= o.horizon)).sum())
+    lp_text = (
+        "LP binormal from the C-statistic"
+        if lp == "from_c_statistic"
+        else f"LP normal (mean {lp[0]}, SD {lp[1]})"
+    )
+    assumption = (
+        f"{o.event_codes[o.cause]} by {o.horizon_label} in {spec['prevalence']:g} of patients, "
+        f"C-statistic {spec['c_statistic']:g}, O/E {spec['oe']:g}, {lp_text}; 95% CI widths: "
+        f"O/E {spec['oe_ci_width']:g}, slope {spec['slope_ci_width']:g}, C {spec['c_ci_width']:g}"
+    )
+    t = res.to_frame()
+    minimum = {
+        "criterion": "minimum",
+        "label": f"Minimum sample size ({res.governing.replace('_', ' ')} criterion)",
+        "anticipated": np.nan,
+        "target_ci_width": np.nan,
+        "se": np.nan,
+        "ci_width": np.nan,
+        "required_unrounded": float(t["required_unrounded"].max()),
+        "required": res.required,
+        "required_events": res.required_events,
+    }
+    t = pd.concat([t, pd.DataFrame([minimum])], ignore_index=True)
+    t["available"] = n_ext
+    t["available_events"] = events
+    t["adequate"] = (t["available"] >= t["required"]) & (
+        t["available_events"] >= t["required_events"]
+    )
+    t["assumption"] = assumption
+    return {"validation_sample_size": t[list(VALIDATION_SAMPLE_SIZE.columns)]}
+
+
+# ----------------------------------------------------------------------------- absolute risk
+# (a prognostic-model study whose Cox model is cause-specific, plan 1.1, issue 16)
+
+#: Steps for a study of the prognostic-model type with a competing event (module docstring).
+ABSOLUTE_RISK = StepRegistry("competing-risks-absolute-risk")
+
+CR_INCIDENCE = TableSpec(
+    "cr_incidence",
+    "Aalen-Johansen incidence of the cause at the horizon (competing events not censored) beside "
+    "one minus Kaplan-Meier (competing events censored), all patients and by predicted risk group",
+    ("model", "group", "order", "n", "n_events", "n_competing", "aj_incidence", "aj_ci_low",
+     "aj_ci_high", "km_risk", "km_ci_low", "km_ci_high", "excess"),
+)  # fmt: skip
+CS_ABSOLUTE_RISK = TableSpec(
+    "cs_absolute_risk",
+    "Absolute risk of the cause by the horizon predicted from cause-specific Cox models of every "
+    "cause, against Aalen-Johansen: O/E, Brier score, IPA, calibration slope (apparent)",
+    ("model", "n", "n_events_by_horizon", "n_competing_by_horizon", "observed", "observed_ci_low",
+     "observed_ci_high", "mean_predicted", "mean_predicted_km", "oe_ratio", "brier",
+     "brier_ci_low", "brier_ci_high", "null_brier", "ipa", "slope", "slope_ci_low",
+     "slope_ci_high", "max_abs_group_difference", "groups"),
+)  # fmt: skip
+CS_ABSOLUTE_RISK_GROUPS = TableSpec(
+    "cs_absolute_risk_groups",
+    "Mean predicted absolute risk (cause-specific Cox models of every cause) against the "
+    "Aalen-Johansen incidence at the horizon, by quantile group",
+    ("model", "group", "n", "predicted", "observed", "ci_low", "ci_high", "n_events"),
+)
+CS_COX_COMPETING = TableSpec(
+    "cs_cox_competing",
+    "Cause-specific Cox model of each competing event (the other causes censored), per model and "
+    "term: what the absolute risk needs besides the model of the cause",
+    ("model", "cause", "term", "coef", "hr", "ci_low", "ci_high", "p_value", "n", "n_events",
+     "converged"),
+)  # fmt: skip
+
+
+def _prognostic_frame(cohort: Cohort, plan: PredictionModelPlan) -> tuple[Any, pd.DataFrame]:
+    """The prognostic type's development data, and its frame with ``code`` (the event code)."""
+    from studyval.steps import prognostic
+
+    data = prognostic.development_data(cohort, plan)
+    return data, data.frame.assign(code=data.frame["event_code"])
+
+
+def _absolute_fits(
+    data: Any, frame: pd.DataFrame, plan: PredictionModelPlan
+) -> dict[str, CauseSpecificFits]:
+    fits = {}
+    for m in plan.models:
+        with estimating(f"model {m.name}, cause-specific Cox models of every cause"):
+            f = fit_cause_specific(frame, list(data.terms[m.name]), plan)
+        bad = [plan.outcome.event_codes[k] for k, cf in f.fits.items() if not cf.converged]
+        if bad:
+            raise EstimationError(
+                f"model {m.name}: the cause-specific Cox model for {', '.join(bad)} did not "
+                "converge; the absolute risk cannot be predicted"
+            )
+        fits[m.name] = f
+    return fits
+
+
+@ABSOLUTE_RISK.step("competing_risk_incidence", produces=[CR_INCIDENCE])
+def _competing_risk_incidence(
+    cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext
+) -> dict[str, Any]:
+    """Aalen-Johansen incidence against one minus Kaplan-Meier, all and by predicted risk group.
+
+    :func:`~studyval.analysis.cumulative_incidence.incidence_against_km`; the groups are those of
+    the ``risk_groups`` step (the primary Cox model's predicted risk, deaths censored, cut at
+    ``extra.risk_groups`` with ``extra.risk_group_labels``).
+    """
+    from studyval.steps import prognostic
+
+    ctx.progress("cumulative incidence with the competing event (Aalen-Johansen) against 1 - KM")
+    o = plan.outcome
+    data, frame = _prognostic_frame(cohort, plan)
+    fit = prognostic.fit_models(data, plan)[plan.primary_model]
+    cuts = [float(c) for c in plan.extra.get("risk_groups", [0.1, 0.2])]
+    labels = plan.extra.get("risk_group_labels") or None
+    r = incidence_against_km(
+        frame["time"].to_numpy(float),
+        frame["code"].to_numpy(int),
+        cause=o.cause,
+        horizon=o.horizon,
+        predicted_risk=prognostic.predicted_risk(fit, data),
+        cuts=cuts,
+        labels=labels,
+        alpha=plan.alpha,
+        causes=_causes(plan),
+    )
+    return {
+        "cr_incidence": r.to_frame().assign(model=plan.primary_model)[list(CR_INCIDENCE.columns)]
+    }
+
+
+@ABSOLUTE_RISK.step(
+    "cs_absolute_risk", produces=[CS_ABSOLUTE_RISK, CS_ABSOLUTE_RISK_GROUPS, CS_COX_COMPETING]
+)
+def _cs_absolute_risk(
+    cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext
+) -> dict[str, Any]:
+    """Absolute risk from cause-specific Cox models of every cause, with competing-risk calibration.
+
+    Each plan model is fitted as one cause-specific Cox model per cause (the cause's model is the
+    plan's Cox model; the competing event's has the same terms); the predicted cumulative
+    incidence by the horizon is :func:`predicted_incidence` (Benichou & Gail, exponential form).
+    Against the Aalen-Johansen incidence: O/E and quantile groups
+    (:func:`~studyval.analysis.competing_risks_calibration.calibration_groups_competing`),
+    the IPCW Brier score and IPA with the competing event
+    (:func:`~studyval.analysis.competing_risks_brier.brier_competing`) and the calibration slope
+    (:func:`~studyval.analysis.competing_risks_calibration.calibration_slope_competing`), all
+    apparent (on the development data). ``mean_predicted_km`` is the mean of the plan's Cox
+    model's own predicted risk (one minus its survival, deaths censored).
+    """
+    from studyval.steps import prognostic
+
+    ctx.progress("absolute risk from cause-specific Cox models of every cause")
+    o = plan.outcome
+    data, frame = _prognostic_frame(cohort, plan)
+    fits = _absolute_fits(data, frame, plan)
+    km_fits = prognostic.fit_models(data, plan)
+    n_groups = int(plan.extra.get("calibration_groups", 5))
+    rows, groups, cox_rows = [], [], []
+    for m in plan.models:
+        with estimating(f"model {m.name}, absolute risk at the horizon"):
+            risk = predicted_incidence(fits[m.name], frame, plan)
+            cal = calibration_groups_competing(
+                frame["time"],
+                frame["code"],
+                risk,
+                cause=o.cause,
+                horizon=o.horizon,
+                n_groups=n_groups,
+                alpha=plan.alpha,
+                causes=_causes(plan),
+            )
+            br = _brier(frame, risk, plan, conservative=False)
+            sl = _slope(frame, risk, plan)
+        rows.append(
+            {
+                "model": m.name,
+                "n": len(frame),
+                "n_events_by_horizon": sl.n_events,
+                "n_competing_by_horizon": sl.n_competing,
+                "observed": cal.observed,
+                "observed_ci_low": cal.observed_ci_low,
+                "observed_ci_high": cal.observed_ci_high,
+                "mean_predicted": cal.mean_predicted,
+                "mean_predicted_km": float(
+                    np.mean(prognostic.predicted_risk(km_fits[m.name], data))
+                ),
+                "oe_ratio": cal.oe_ratio,
+                "brier": br.estimate,
+                "brier_ci_low": br.ci_low,
+                "brier_ci_high": br.ci_high,
+                "null_brier": br.null_estimate,
+                "ipa": br.ipa,
+                "slope": sl.slope,
+                "slope_ci_low": sl.ci_low,
+                "slope_ci_high": sl.ci_high,
+                "max_abs_group_difference": cal.max_abs_group_difference,
+                "groups": cal.n_groups,
+            }
+        )
+        g = cal.to_frame()
+        g.insert(0, "model", m.name)
+        groups.append(g)
+        for k in o.competing:
+            fit = fits[m.name].fits[k]
+            s = fit.summary.copy()
+            s.insert(0, "cause", o.event_codes[k])
+            s.insert(0, "model", m.name)
+            s["n"], s["n_events"], s["converged"] = fit.n, fit.n_events, bool(fit.converged)
+            cox_rows.append(s)
+    cox_table = pd.concat(cox_rows, ignore_index=True)
+    return {
+        "cs_absolute_risk": pd.DataFrame(rows, columns=list(CS_ABSOLUTE_RISK.columns)),
+        "cs_absolute_risk_groups": pd.concat(groups, ignore_index=True)[
+            list(CS_ABSOLUTE_RISK_GROUPS.columns)
+        ],
+        "cs_cox_competing": cox_table[
+            [*CS_COX_COMPETING.columns, *cox_table.columns.drop(list(CS_COX_COMPETING.columns))]
+        ],
+    }

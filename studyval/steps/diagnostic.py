@@ -11,11 +11,12 @@ step                       what                                                 
 =========================  =========================================================  ===========================
 ``models``                 the models analysed, cases scored and failed               ``models``
 ``sample_size``            Buderer (1996) requirement against registered/analysed     ``sample_size``
-``auc``                    AUC with DeLong CI per evaluation set and model            ``auc``
+``auc``                    AUC with DeLong CI (plan ``auc_ci``: wald or logit)        ``auc``
 ``roc_curve``              empirical ROC points                                       ``roc_points``
 ``youden``                 Youden-optimal threshold per set and model (exploratory)   ``youden``
 ``accuracy``               sensitivity, specificity, PPV, NPV, ... at each threshold  ``accuracy``
 ``confusion_matrix``       2x2 counts at each threshold                               ``confusion``
+``intention_to_diagnose``  Se, Sp per protocol and counting non-evaluable as errors   ``accuracy_itd``
 ``predictive_values``      primary model's PPV, NPV at plan clinical prevalences      ``predictive_values``
 ``compare_auc``            paired DeLong comparison of each pair of models            ``compare_paired``
 ``compare_auc_k``          joint DeLong chi-square test of all models                 ``compare_joint``
@@ -75,6 +76,7 @@ from studyval.steps.registry import StepContext, StepRegistry, TableSpec
 
 __all__ = [
     "ACCURACY",
+    "ACCURACY_ITD",
     "AUC",
     "CALIBRATION",
     "CALIBRATION_CURVES",
@@ -128,6 +130,14 @@ ACCURACY = TableSpec(
     "Accuracy measures with CIs of each model at each threshold (pre-specified, exploratory)",
     (*_SET, *_THRESHOLD, "threshold_source", "measure", *_INTERVAL, "numerator", "denominator"),
 )
+ACCURACY_ITD = TableSpec(
+    "accuracy_itd",
+    "Sensitivity and specificity of each model at each pre-specified threshold, per protocol "
+    "(non-evaluable index-test results excluded) and by intention to diagnose (non-evaluable "
+    "results counted as false negatives or false positives)",
+    (*_SET, *_THRESHOLD, "analysis", "measure", *_INTERVAL, "numerator", "denominator",
+     "n_nonevaluable", "ci_method"),
+)  # fmt: skip
 PREDICTIVE_VALUES = TableSpec(
     "predictive_values",
     "PPV and NPV of the primary model at each pre-specified threshold and each clinical "
@@ -395,7 +405,9 @@ def auc_step(cohort: Cohort, plan: AnalysisPlan, ctx: StepContext) -> dict[str, 
     rows = []
     for set_, model, y, s in _each_scored(cohort, plan, ctx, "discrimination (AUC)"):
         try:
-            a = discrimination.auc(y, s, positive=plan.outcome.positive, alpha=plan.alpha)
+            a = discrimination.auc(
+                y, s, positive=plan.outcome.positive, alpha=plan.alpha, ci_method=plan.auc_ci
+            )
         except EstimationError as exc:
             raise EstimationError(
                 f"column '{plan.outcome.variable}' (reference standard), {set_} set, "
@@ -491,6 +503,61 @@ def accuracy_step(cohort: Cohort, plan: AnalysisPlan, ctx: StepContext) -> dict[
         for set_, model, rule, r in _at_thresholds(cohort, plan, ctx, "accuracy")
     ]
     return {"accuracy": pd.concat(parts, ignore_index=True)}
+
+
+@REGISTRY.step("intention_to_diagnose", produces=[ACCURACY_ITD])
+def intention_to_diagnose_step(
+    cohort: Cohort, plan: AnalysisPlan, ctx: StepContext
+) -> dict[str, pd.DataFrame]:
+    """Sensitivity and specificity per protocol and by intention to diagnose (STARD 24).
+
+    The primary cases of each evaluation set that a model could not score (status other than
+    ``ok``: failed, non-evaluable) are counted per reference class and passed with the
+    per-protocol 2x2 table of the scored cases to
+    :func:`studyval.analysis.accuracy.intention_to_diagnose`, which counts them as false
+    negatives (reference positive) or false positives (reference negative). One block of rows
+    per set, model and pre-specified threshold; ``n_nonevaluable`` is 0 where every case was
+    scored (the two analyses then coincide).
+    """
+    parts = []
+    for set_ in evaluation_sets(plan):
+        ctx.progress(f"intention-to-diagnose accuracy, {set_} set")
+        frame = primary_cases(cohort, plan, set_)
+        for model in plan.model_names:
+            ok = _scored(frame, model, set_, plan)
+            rows = frame[frame["model_name"] == model]
+            not_scored = rows[rows["status"] != "ok"]
+            u1 = int(not_scored["positive"].astype(bool).sum())
+            u0 = len(not_scored) - u1
+            y, s = _labels(ok, plan), ok["score"].to_numpy(float)
+            for th in plan.thresholds:
+                with estimating(f"model {model}, {set_} set, intention to diagnose"):
+                    cm = accuracy.confusion_matrix(
+                        y,
+                        s,
+                        positive=plan.outcome.positive,
+                        threshold=th.value,
+                        negative=plan.outcome.negative,
+                    )
+                    r = accuracy.intention_to_diagnose(
+                        cm,
+                        n_nonevaluable_positive=u1,
+                        n_nonevaluable_negative=u0,
+                        threshold_status="pre-specified",
+                        alpha=plan.alpha,
+                        ci_method=plan.proportion_ci,
+                    )
+                parts.append(
+                    _framed(
+                        r.to_frame(),
+                        set=set_,
+                        model=model,
+                        threshold_name=th.name,
+                        threshold=float(th.value),
+                        threshold_status="pre-specified",
+                    )
+                )
+    return {"accuracy_itd": pd.concat(parts, ignore_index=True)}
 
 
 @REGISTRY.step("predictive_values", produces=[PREDICTIVE_VALUES], needs=("accuracy",))

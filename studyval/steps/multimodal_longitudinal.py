@@ -1,17 +1,34 @@
 """Longitudinal steps of the multimodal-staging study type: VAS and OKS over follow-up.
 
 The random-intercept mixed model by knee-OA group, its random-slope sensitivity
-analysis and the MNAR delta adjustment with its tipping point (see
-:mod:`studyval.steps.multimodal_staging`, whose :data:`REGISTRY` includes them).
+analysis, the MNAR delta adjustment with its tipping point and the MMRM
+sensitivity analysis (see :mod:`studyval.steps.multimodal_staging`, whose
+:data:`REGISTRY` includes them).
+
+The unit of every model is the **patient**: VAS and OKS are patient-level
+columns (the OKS of the more symptomatic knee, see the data dictionary), and
+the group is the patient's predicted radiographic OA (highest predicted KL
+grade of the patient's knees >= the plan's ``oa_min_grade``), so no knee-level
+clustering arises.
+
+Each random-intercept model is fitted **once per run**: step ``mixed_model``
+hands its fits to later steps as the artefact ``lmm_fits`` (outcome ->
+:class:`~studyval.analysis.mixed_models.MixedModelResult`), which
+``delta_adjustment`` and ``mixed_model_slope`` (the base model of its
+likelihood-ratio test, checked against its own data by fingerprint) read
+instead of refitting (issue 12).
 """
 
 from __future__ import annotations
+
+from types import MappingProxyType
 
 import pandas as pd
 
 from studyval.analysis import (
     delta_adjustment,
     descriptive,
+    mmrm,
     random_slope,
 )
 from studyval.analysis import mixed_models as lmm
@@ -86,21 +103,38 @@ def _scores_long(
     return grp, pats, longs
 
 
-@REGISTRY.step("mixed_model", produces=[LMM, LMM_FOLLOWED, LMM_MEANS], needs=("models",))
+#: The artefact of step ``mixed_model``: outcome -> its random-intercept fit (never written).
+LMM_FITS = "lmm_fits"
+
+
+def _model_data(long_df: pd.DataFrame, grp: pd.Series) -> pd.DataFrame:
+    """The random-intercept and random-slope models' data: ``patient_id, years, oa, y``."""
+    dfg = long_df.assign(oa=grp.reindex(long_df["patient_id"]).to_numpy())
+    return dfg[["patient_id", "years", "oa", "y"]]
+
+
+@REGISTRY.step(
+    "mixed_model",
+    produces=[LMM, LMM_FOLLOWED, LMM_MEANS],
+    needs=("models",),
+    artifacts=(LMM_FITS,),
+)
 def mixed_model_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
     """VAS and OKS by predicted radiographic OA: REML mixed model, patients followed, means."""
     ctx.progress("VAS and OKS: linear mixed models")
     grp, pats, longs = _scores_long(cohort, plan)
     fits, followed, means = [], [], []
+    held: dict[str, lmm.MixedModelResult] = {}
     for outcome, long_df in longs.items():
         keys = {"outcome": outcome, "grouping": "predicted"}
         dfg = long_df.assign(oa=grp.reindex(long_df["patient_id"]).to_numpy())
         r = lmm.random_intercept_lmm(
-            dfg[["patient_id", "years", "oa", "y"]],
+            _model_data(long_df, grp),
             formula="y ~ years * oa",
             group="patient_id",
             alpha=plan.alpha,
         )
+        held[outcome] = r
         fits.append(_keyed(r.to_frame(), keys).assign(icc=r.icc))
         nf = lmm.n_followed(dfg, visit="month", group="oa")
         nf["oa"] = nf["oa"].map(_OA)
@@ -128,6 +162,7 @@ def mixed_model_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Ta
         "lmm": pd.concat(fits, ignore_index=True),
         "lmm_followed": pd.concat(followed, ignore_index=True),
         "lmm_means": pd.concat(means, ignore_index=True),
+        LMM_FITS: MappingProxyType(held),
     }
 
 
@@ -143,24 +178,17 @@ LMM_DELTA = TableSpec(
 )
 
 
-@REGISTRY.step("delta_adjustment", produces=[LMM_DELTA], needs=("lmm", "lmm_followed"))
+@REGISTRY.step("delta_adjustment", produces=[LMM_DELTA], needs=("lmm", "lmm_followed", LMM_FITS))
 def delta_adjustment_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
     """Delta-adjusted (MNAR) OA difference at the last visit and its tipping point."""
     ctx.progress("VAS and OKS: MNAR delta adjustment (tipping point)")
-    grp, _, longs = _scores_long(cohort, plan)
     followed = ctx.tables["lmm_followed"]
     last = max(plan.longitudinal.visits)
     years = last / 12.0
     rows = []
-    for outcome, long_df in longs.items():
-        dfg = long_df.assign(oa=grp.reindex(long_df["patient_id"]).to_numpy())
-        with estimating(f"{outcome}, mixed model for the delta adjustment"):
-            r = lmm.random_intercept_lmm(
-                dfg[["patient_id", "years", "oa", "y"]],
-                formula="y ~ years * oa",
-                group="patient_id",
-                alpha=plan.alpha,
-            )
+    for outcome in plan.longitudinal.outcomes:
+        # the random-intercept fit of step mixed_model (the same model, fitted once)
+        r = ctx.artifacts[LMM_FITS][outcome]
         f = followed[
             (followed["outcome"] == outcome)
             & (followed["grouping"] == "predicted")
@@ -200,24 +228,81 @@ LMM_SLOPE = TableSpec(
 )
 
 
-@REGISTRY.step("mixed_model_slope", produces=[LMM_SLOPE], needs=("models",))
+@REGISTRY.step("mixed_model_slope", produces=[LMM_SLOPE], needs=("models", LMM_FITS))
 def mixed_model_slope_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
     """VAS and OKS by predicted radiographic OA: random intercept and slope (sensitivity)."""
     ctx.progress("VAS and OKS: random-slope mixed models (sensitivity)")
     grp, _, longs = _scores_long(cohort, plan)
     rows = []
     for outcome, long_df in longs.items():
-        dfg = long_df.assign(oa=grp.reindex(long_df["patient_id"]).to_numpy())
         with estimating(f"{outcome}, random-slope mixed model"):
             r = random_slope.random_slope_lmm(
-                dfg[["patient_id", "years", "oa", "y"]],
+                _model_data(long_df, grp),
                 formula="y ~ years * oa",
                 group="patient_id",
                 slope="years",
                 alpha=plan.alpha,
+                intercept_fit=ctx.artifacts[LMM_FITS][outcome],
             )
         frame = r.to_frame().assign(
             lr_chisq=r.lr_chisq, lr_p_value=r.lr_p_value, lr_p_naive=r.lr_p_naive
         )
         rows.append(_keyed(frame, {"outcome": outcome, "grouping": "predicted"}))
     return {"lmm_slope": pd.concat(rows, ignore_index=True)}
+
+
+LMM_MMRM = TableSpec(
+    "lmm_mmrm",
+    "Sensitivity analysis: mixed model for repeated measures (visit as a factor, OA by visit, "
+    "unstructured within-patient covariance, REML, every available visit) of each functional "
+    "score; the OA minus no-OA difference at each visit (t on the residual df N - p, as nlme)",
+    _columns(
+        "outcome grouping month estimate se df t ci_low ci_high p_value ci_level n_no_oa n_oa "
+        "sd_visit reml_loglik n_obs n_patients df_method"
+    ),
+)
+LMM_MMRM_COV = TableSpec(
+    "lmm_mmrm_covariance",
+    "Sensitivity analysis: the MMRM's estimated unstructured within-patient covariance and "
+    "correlation of each functional score between each pair of visits",
+    _columns("outcome grouping month_1 month_2 covariance correlation"),
+)
+
+
+@REGISTRY.step("mmrm", produces=[LMM_MMRM, LMM_MMRM_COV], needs=("models",))
+def mmrm_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """VAS and OKS by predicted radiographic OA: MMRM, unstructured covariance (sensitivity)."""
+    ctx.progress("VAS and OKS: MMRM, unstructured covariance (sensitivity)")
+    grp, _, longs = _scores_long(cohort, plan)
+    rows, covs = [], []
+    for outcome, long_df in longs.items():
+        keys = {"outcome": outcome, "grouping": "predicted"}
+        with estimating(f"{outcome}, MMRM (unstructured covariance)"):
+            r = mmrm.mmrm(
+                long_df.assign(oa=grp.reindex(long_df["patient_id"]).to_numpy()),
+                outcome="y",
+                group="oa",
+                levels=(0.0, 1.0),
+                visit="month",
+                visits=plan.longitudinal.visits,
+                subject="patient_id",
+                alpha=plan.alpha,
+            )
+        t = r.to_frame().rename(
+            columns={"visit": "month", "n_reference": "n_no_oa", "n_comparison": "n_oa"}
+        )
+        t = t.assign(
+            month=t["month"].astype(int),
+            reml_loglik=r.reml_loglik,
+            n_obs=r.n_obs,
+            n_patients=r.n_patients,
+            df_method=r.df_method,
+        )
+        rows.append(_keyed(t, keys))
+        c = r.covariance_frame().rename(columns={"visit_1": "month_1", "visit_2": "month_2"})
+        c = c.assign(month_1=c["month_1"].astype(int), month_2=c["month_2"].astype(int))
+        covs.append(_keyed(c, keys))
+    return {
+        "lmm_mmrm": pd.concat(rows, ignore_index=True),
+        "lmm_mmrm_covariance": pd.concat(covs, ignore_index=True),
+    }

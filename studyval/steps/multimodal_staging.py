@@ -26,6 +26,13 @@ once to the external cohort. Its steps, named by a plan's
     one-vs-rest calibration per class and the decision curve of the plan's
     osteoporosis class (probabilistic models only: the SVM gives decision
     values);
+``multinomial_calibration``
+    flexible multinomial recalibration of the probabilistic models (Van
+    Hoorde et al.): the calibrated probability of every class against the
+    predicted one, jointly for all classes;
+``multinomial_sample_size``
+    the development sample size of a multinomial model of each condition
+    (Pate et al. 2023) against the registered and analysed numbers;
 ``kaplan_meier``, ``cox``
     new fragility fractures by predicted (and DXA) stage, deaths censored;
 ``cumulative_incidence``, ``competing_regression``
@@ -66,8 +73,10 @@ from studyval.analysis import (
     shapley,
 )
 from studyval.analysis import calibration as cal
+from studyval.analysis import calibration_multinomial as mcal
 from studyval.analysis import decision_curve as dca
 from studyval.analysis import ordinal_discrimination as ordinal
+from studyval.analysis import sample_size_multinomial as ssm
 from studyval.cohort import Cohort, estimating
 from studyval.errors import EstimationError
 from studyval.plan_msk_aging import EncoderTrainingOverlapError, MskAgingPlan
@@ -426,6 +435,57 @@ def calibration_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Ta
     return {
         "calibration": pd.concat(rows, ignore_index=True),
         "calibration_curve": pd.concat(curves, ignore_index=True),
+    }
+
+
+MULTINOMIAL_CALIBRATION = TableSpec(
+    "multinomial_calibration",
+    "Flexible multinomial recalibration (natural splines of the log-ratios; Van Hoorde et al.) of "
+    "the probabilistic models: per class the mean predicted and calibrated probability and the "
+    "mean and largest absolute difference, per condition, model and set (all hospitals)",
+    _columns(
+        "condition model set class n n_events mean_predicted mean_calibrated e_avg e_max df "
+        "n_coefficients deviance iterations n_patients method"
+    ),
+)
+MULTINOMIAL_CALIBRATION_CURVE = TableSpec(
+    "multinomial_calibration_curve",
+    "Flexible multinomial calibration curve of each class: the calibrated probability (lowess of "
+    "the recalibration model's fitted probability) on a grid of predicted probabilities, per "
+    "condition, model and set",
+    _columns("condition model set class predicted calibrated n n_events df"),
+)
+
+
+@_STEPS.step(
+    "multinomial_calibration",
+    produces=[MULTINOMIAL_CALIBRATION, MULTINOMIAL_CALIBRATION_CURVE],
+    needs=("models",),
+)
+def multinomial_calibration_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """Flexible multinomial recalibration of all classes jointly (probabilistic models)."""
+    ctx.progress("flexible multinomial calibration")
+    spec = plan.calibration
+    if spec is None or spec.multinomial_df is None:  # the plan schema requires it with this step
+        raise EstimationError("the plan has no calibration.multinomial_df")
+    rows, curves = [], []
+    for keys, d, s, classes, label in _calibration_cells(cohort, plan):
+        cond = keys["condition"]
+        y = np.array(classes, dtype=object)[d[f"{cond}_code"].to_numpy(np.int64)]
+        with estimating(f"{label}, flexible multinomial calibration"):
+            r = mcal.multinomial_calibration(y, s, classes=classes, df=spec.multinomial_df)
+        k = {key: v for key, v in keys.items() if key != "site"}
+        summary = r.summary_frame().assign(n_patients=d["patient_id"].nunique(), method=r.method)
+        rows.append(_keyed(summary, k))
+        curves.append(_keyed(r.to_frame(), k))
+    if not rows:
+        raise EstimationError(
+            "multinomial_calibration: no model of the plan gives class probabilities (the SVM's "
+            "decision values are not probabilities)"
+        )
+    return {
+        "multinomial_calibration": pd.concat(rows, ignore_index=True),
+        "multinomial_calibration_curve": pd.concat(curves, ignore_index=True),
     }
 
 
@@ -798,8 +858,94 @@ def sample_size_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Ta
     return {"sample_size": pd.DataFrame(rows)}
 
 
+SAMPLE_SIZE_MULTINOMIAL = TableSpec(
+    "sample_size_multinomial",
+    "Development sample size of a multinomial model of each condition (Pate et al. 2023): "
+    "criterion (i) per pair of classes, (ii), (iii) and the final size, from the plan's planning "
+    "assumptions",
+    _columns(
+        "condition unit criterion pair class_k class_r share phi cstatistic r2_cs max_r2_cs "
+        "r2_nagelkerke n_submodel n_unrounded required expected_shrinkage"
+    ),
+)
+SAMPLE_SIZE_MULTINOMIAL_CHECK = TableSpec(
+    "sample_size_multinomial_check",
+    "The development sample size of each condition's multinomial model against the registered "
+    "development patients and the development patients (osteoporosis) or knees (KL grade) analysed",
+    _columns(
+        "condition unit check quantity required_unrounded required available shortfall adequate "
+        "governing binding_pair parameters r2_source message"
+    ),
+)
+
+
+@_STEPS.step(
+    "multinomial_sample_size", produces=[SAMPLE_SIZE_MULTINOMIAL, SAMPLE_SIZE_MULTINOMIAL_CHECK]
+)
+def multinomial_sample_size_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepContext) -> Tables:
+    """Pate et al. (2023) development sample size of each condition, against the registry."""
+    ctx.progress("development sample size of the multinomial models (Pate et al.)")
+    spec = plan.sample_size.multinomial
+    if spec is None:  # the plan schema requires it with this step
+        raise EstimationError("the plan has no sample_size.multinomial")
+    knees, patients = _frames(cohort, plan)
+    observed = {"op": patients, "kl": knees}
+    unit = {"op": "patients", "kl": "knees"}
+    tables, checks = [], []
+    for cond in CONDITIONS:
+        values = getattr(spec, cond)
+        r = ssm.pate_multinomial(
+            proportions=list(values.proportions.values()),
+            parameters=spec.parameters,
+            cstatistic=list(values.cstatistic.values()),
+            r2_nagelkerke_overall=spec.r2_nagelkerke_overall,
+            classes=list(values.proportions),
+        )
+        tables.append(_keyed(r.to_frame(), {"condition": cond, "unit": unit[cond]}))
+        basis = f"the Pate et al. (2023) calculation for a {len(r.classes)}-class model"
+        dev = observed[cond]
+        n_dev = int((dev["set"] == "internal").sum())
+        registered_label = (
+            "development patients"
+            if cond == "op"
+            else "development patients (taken as one knee each)"
+        )
+        for check, quantity, available in (
+            ("registered", registered_label, plan.sample_size.registered_development),
+            ("observed (internal)", f"development {unit[cond]}", n_dev),
+        ):
+            chk = sample_size.check_registered(
+                r.n,
+                available,
+                label=quantity,
+                basis=basis,
+                counted="registered" if check == "registered" else "analysed",
+            )
+            checks.append(
+                {
+                    "condition": cond,
+                    "unit": unit[cond],
+                    "check": check,
+                    "quantity": quantity,
+                    "required_unrounded": float(chk.required_unrounded),
+                    "required": int(chk.required),
+                    "available": int(chk.registered),
+                    "shortfall": int(chk.shortfall),
+                    "adequate": bool(chk.adequate),
+                    "governing": r.governing,
+                    "binding_pair": r.binding_pair,
+                    "parameters": r.parameters,
+                    "r2_source": r.r2_source,
+                    "message": chk.message,
+                }
+            )
+    return {
+        "sample_size_multinomial": pd.concat(tables, ignore_index=True),
+        "sample_size_multinomial_check": pd.DataFrame(checks),
+    }
+
+
 #: Every step of the study type: the ones above, the fracture and the longitudinal steps.
 REGISTRY = _STEPS.including(
     multimodal_fractures.REGISTRY, multimodal_longitudinal.REGISTRY, name="multimodal_staging"
 )
-

@@ -42,6 +42,7 @@ Steps and tables
 ``risk_groups``               ``km_risk_groups``, ``km_at_risk``, ``risk_groups``, ``risk_group_logrank``
 ``decision_curve``            ``decision_curve``
 ``model_comparison``          ``comparison``
+``linearity``                 ``cox_linearity`` (``extra.linearity_predictors``, ``linearity_knots``)
 ============================  ==========================================================
 
 Each step refits the plan's Cox models (deterministic and fast), so that a
@@ -61,6 +62,7 @@ import pandas as pd
 from studyval.analysis import sample_size
 from studyval.analysis.concordance import harrell_c, uno_c
 from studyval.analysis.cox import CoxResult, cox, nested_cox_test
+from studyval.analysis.cox_linearity import cox_linearity
 from studyval.analysis.cox_shrinkage import shrink_cox
 from studyval.analysis.cox_zph import cox_zph, zph_smooth
 from studyval.analysis.decision_curve_survival import net_benefit_survival
@@ -75,7 +77,7 @@ from studyval.analysis.survival_validation import (
     time_dependent_auc,
 )
 from studyval.cohort import Cohort, estimating
-from studyval.errors import EstimationError
+from studyval.errors import EstimationError, StudyvalError
 from studyval.plan import PredictionModelPlan
 from studyval.steps.common import MODELS, SAMPLE_SIZE, sample_size_row
 from studyval.steps.registry import StepContext, StepRegistry, TableSpec
@@ -815,3 +817,75 @@ def _cmp_row(
         "failures": failures,
         "method": method,
     }
+
+
+# ----------------------------------------------------------------------------- linearity (issue 16)
+
+COX_LINEARITY = TableSpec(
+    "cox_linearity",
+    "Restricted cubic spline check of each declared continuous predictor of the primary Cox model: "
+    "likelihood-ratio test of the nonlinear terms, one row per predictor",
+    ("model", "data", "predictor", "n_knots", "knots", "chisq", "df", "p_value", "loglik_linear",
+     "loglik_spline", "n", "n_events", "covariates", "ties", "method"),
+)  # fmt: skip
+
+#: The ``linearity`` step alone, for a protocol of another prognostic type to include
+#: (e.g. the competing-risks type: ``crsteps.REGISTRY.including(OWN, LINEARITY_STEPS)``).
+LINEARITY_STEPS = StepRegistry("cox-linearity")
+
+
+def linearity_frame(cohort: Cohort, plan: PredictionModelPlan) -> tuple[pd.DataFrame, str]:
+    """Included patients as the primary Cox model sees them, and their description in words.
+
+    The patients of :func:`design_frame` (status 1 = the cause of interest; competing events
+    censored: the cause-specific hazard), restricted to the plan's ``sets.development_sites``
+    when the clinical table has a ``site`` column: the data the models are developed on.
+    """
+    clin = cohort.clinical
+    frame = design_frame(cohort, plan)
+    where = "all included patients"
+    if "site" in clin.columns and plan.sets.development_sites:
+        inc = clin[included_rows(clin, plan.cohort).to_numpy(bool)]
+        keep = inc["site"].astype(str).isin(plan.sets.development_sites).to_numpy()
+        frame = frame[keep].reset_index(drop=True)
+        sites = ", ".join(plan.sets.development_sites)
+        where = f"included patients of the development sites ({sites})"
+    _check_outcome(frame, plan)
+    return frame, where
+
+
+def _linearity(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> dict[str, Any]:
+    """Spline linearity check of the plan's continuous predictors in the primary Cox model.
+
+    Reads ``extra.linearity_predictors`` (required: the continuous covariates of the primary
+    model to check, declared in the plan) and ``extra.linearity_knots`` (4). Each predictor is
+    refitted as a restricted cubic spline (:func:`studyval.analysis.cox_linearity.cox_linearity`).
+    """
+    preds = plan.extra.get("linearity_predictors")
+    if not preds:
+        raise StudyvalError(
+            "the plan names the linearity step but declares no extra.linearity_predictors (the "
+            "continuous covariates of the primary model to check with a spline)"
+        )
+    n_knots = plan.extra.get("linearity_knots", 4)
+    ctx.progress(f"linearity of continuous predictors (restricted cubic splines, {n_knots} knots)")
+    frame, where = linearity_frame(cohort, plan)
+    model = plan.primary_model
+    covs = model_terms(cohort, plan)[model]
+    with estimating(f"model {model}, spline linearity check"):
+        res = cox_linearity(
+            frame,
+            duration="time",
+            event="status",
+            covariates=covs,
+            predictors=[str(p) for p in preds],
+            n_knots=n_knots,
+        )
+    table = res.to_frame()
+    table.insert(0, "data", where)
+    table.insert(0, "model", model)
+    return {"cox_linearity": table[list(COX_LINEARITY.columns)]}
+
+
+REGISTRY.step("linearity", produces=[COX_LINEARITY])(_linearity)
+LINEARITY_STEPS.add(REGISTRY["linearity"])

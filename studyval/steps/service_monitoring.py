@@ -3,7 +3,8 @@
 The ``monitoring`` step of a service evaluation (see
 :mod:`studyval.steps.service_evaluation`): p-charts with centre lines declared
 before go-live (or trial limits), binomial CUSUMs with their simulated average run
-lengths, and the joint false-alarm rate of the set of charts, each from
+lengths, the decision interval chosen from the exact run lengths on the plan's grid (plan
+1.3.0), and the joint false-alarm rate of the set of charts, each from
 :mod:`studyval.analysis.monitoring`.
 """
 
@@ -25,7 +26,14 @@ from studyval.steps.service_unit import (
     included_scans,
 )
 
-__all__ = ["CUSUM", "MONITORING_FALSE_ALARM", "MONITORING_SUMMARY", "PCHART", "REGISTRY"]
+__all__ = [
+    "CUSUM",
+    "CUSUM_H_GRID",
+    "MONITORING_FALSE_ALARM",
+    "MONITORING_SUMMARY",
+    "PCHART",
+    "REGISTRY",
+]
 
 #: The monitoring step (included in :data:`studyval.steps.service_evaluation.REGISTRY`).
 REGISTRY = StepRegistry("service-evaluation-monitoring")
@@ -52,6 +60,24 @@ MONITORING_SUMMARY = TableSpec(
         "arl_in_control",
         "arl_out_of_control",
         "p_false_alarm_in_period",
+    ),
+)
+CUSUM_H_GRID = TableSpec(
+    "monitoring_cusum_h",
+    "One candidate decision interval h of one CUSUM: its exact in-control and out-of-control "
+    "average run lengths and chances of a signal within the monitored weeks at the planned weekly "
+    "scans, whether it reaches the plan's in-control target, and whether it is the chosen h",
+    (
+        "measure",
+        "h",
+        "arl_in_control",
+        "arl_out_of_control",
+        "p_false_alarm_in_period",
+        "p_signal_in_period_out_of_control",
+        "meets_target",
+        "smallest_for_chart",
+        "chosen",
+        "target_arl_in_control",
     ),
 )
 MONITORING_FALSE_ALARM = TableSpec(
@@ -131,12 +157,95 @@ def _centre(cohort: Cohort, plan: OpportunisticPlan, measure: str) -> tuple[floa
     )
 
 
-@REGISTRY.step("monitoring", produces=[PCHART, CUSUM, MONITORING_SUMMARY, MONITORING_FALSE_ALARM])
+def _cusum_h(plan: OpportunisticPlan, per_week: int) -> tuple[float, pd.DataFrame]:
+    """The CUSUMs' decision interval and its grid table (plan ``monitoring.cusum_target_arl0``).
+
+    With a target, :func:`studyval.analysis.monitoring.choose_cusum_h` chooses h on the plan's
+    grid and the plan's ``cusum_h`` must be that h (else :class:`EstimationError`); without one
+    (plans before 1.3.0) the table gives the exact run lengths of the declared h.
+    """
+    mon = plan.monitoring
+    rates = {m: (1 - plan.baseline(m).target, 1 - plan.baseline(m).value) for m in MEASURES}
+    horizon = plan.periods.prospective_weeks
+    if mon.cusum_target_arl0 is None:
+        rows = []
+        for m, (p0, p1) in rates.items():
+            r0, r1 = (
+                monitoring.cusum_run_length_exact(
+                    per_week, p0=p0, p1=p1, h=mon.cusum_h, true_rate=rate, horizon=horizon
+                )
+                for rate in (p0, p1)
+            )
+            rows.append(
+                {
+                    "chart": m,
+                    "p0": r0.p0,
+                    "p1": r0.p1,
+                    "k": r0.k,
+                    "h": r0.h,
+                    "arl_in_control": r0.arl,
+                    "arl_out_of_control": r1.arl,
+                    "p_false_alarm_within": r0.p_signal_within,
+                    "p_signal_within_out_of_control": r1.p_signal_within,
+                    "meets_target": None,
+                    "smallest_for_chart": None,
+                    "chosen": True,
+                }
+            )
+        grid, h, method = pd.DataFrame(rows), mon.cusum_h, r0.method
+        source = "declared in the plan (no target)"
+    else:
+        res = monitoring.choose_cusum_h(
+            per_week,
+            rates=rates,
+            target_arl0=mon.cusum_target_arl0,
+            h_grid=mon.cusum_h_grid.values(),
+            horizon=horizon,
+        )
+        if abs(res.h - mon.cusum_h) > 1e-9:
+            at = res.chosen_frame().set_index("chart")["arl_in_control"]
+            raise EstimationError(
+                f"monitoring.cusum_h is {mon.cusum_h:g}, but the smallest h on "
+                f"monitoring.cusum_h_grid at which every CUSUM's exact in-control average run "
+                f"length reaches cusum_target_arl0 = {mon.cusum_target_arl0:g} weeks (at "
+                f"{per_week} VCF-positive scans a week) is {res.h:g} ("
+                + ", ".join(f"{m} {v:.1f} weeks" for m, v in at.items())
+                + f"): set cusum_h to {res.h:g}, or change the target"
+            )
+        grid, h, method = res.to_frame(), res.h, res.method
+        source = (
+            "the smallest h on the plan's grid whose in-control average run length is at least "
+            f"{mon.cusum_target_arl0:g} weeks for every CUSUM"
+        )
+    grid = grid.rename(
+        columns={
+            "chart": "measure",
+            "p_false_alarm_within": "p_false_alarm_in_period",
+            "p_signal_within_out_of_control": "p_signal_in_period_out_of_control",
+        }
+    ).assign(
+        target_arl_in_control=(
+            np.nan if mon.cusum_target_arl0 is None else float(mon.cusum_target_arl0)
+        ),
+        h_source=source,
+        n_per_week=float(per_week),
+        horizon_weeks=horizon,
+        method=method,
+    )
+    return float(h), grid
+
+
+@REGISTRY.step(
+    "monitoring",
+    produces=[PCHART, CUSUM, MONITORING_SUMMARY, CUSUM_H_GRID, MONITORING_FALSE_ALARM],
+)
 def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) -> dict:
     """Weekly p-charts (detection, referral, the AI flag rate) and binomial CUSUMs of misses.
 
     The p-charts' centre lines follow the plan's ``monitoring.centre``
-    (:func:`_centre`); the charts' joint in-control false-alarm rate within the
+    (:func:`_centre`); the CUSUMs' decision interval is the plan's, checked to be the
+    one chosen from the exact run lengths on the plan's grid (:func:`_cusum_h`); the
+    charts' joint in-control false-alarm rate within the
     monitored weeks comes from
     :func:`studyval.analysis.monitoring.chart_set_false_alarm`.
     """
@@ -164,6 +273,7 @@ def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) 
     no_arl = dict.fromkeys(arl_keys, np.nan)
     ss = plan.sample_size
     per_week = round(ss.assumed_weekly_scans * ss.assumed_prevalence)
+    cusum_h, h_grid = _cusum_h(plan, per_week)
     pc_rows, cu_rows, summary = [], [], []
     centres: dict[str, float] = {}
     cusum_of: dict[str, tuple[float, float, float]] = {}
@@ -209,7 +319,7 @@ def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) 
             wk[den],
             p0=1 - b.target,
             p1=1 - b.value,
-            h=mon.cusum_h,
+            h=cusum_h,
             reset_after_signal=mon.reset_after_signal,
             labels=wk["week"],
         )
@@ -301,5 +411,6 @@ def _monitoring_step(cohort: Cohort, plan: OpportunisticPlan, ctx: StepContext) 
         "monitoring_pchart": pd.concat(pc_rows, ignore_index=True),
         "monitoring_cusum": pd.concat(cu_rows, ignore_index=True),
         "monitoring_summary": pd.DataFrame(summary),
+        "monitoring_cusum_h": h_grid,
         "monitoring_false_alarm": false_alarm,
     }
