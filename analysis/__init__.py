@@ -55,6 +55,9 @@ Imported as ``studyval.analysis``. Modules:
 * :mod:`~studyval.analysis.sample_size_multinomial` -- Pate et al. (2023) minimum sample size to
   develop a multinomial (K-class) prediction model (pairwise shrinkage, Nagelkerke optimism,
   precision of each class's risk); pmsampsize's binary criteria when K = 2.
+* :mod:`~studyval.analysis.sample_size_validation` -- Riley et al. (2021) minimum sample size
+  for external validation with a binary outcome (O/E, calibration slope, C-statistic; as
+  pmvalsampsize type "b"), and the patients whose status at a horizon is known.
 * :mod:`~studyval.analysis.calibration_multinomial` -- flexible multinomial recalibration
   (Van Hoorde et al. 2014, 2015): natural splines of the predicted log-ratios, calibrated
   probability and lowess curve per class (as VGAM::vglm).

@@ -24,9 +24,14 @@ where each :math:`f_{kj}` is linear in the parametric framework
 (``df = 1``; perfect calibration is :math:`\alpha_k = 0`,
 :math:`f_{kj}(\ell) = \ell` if :math:`j = k` and 0 otherwise) and a natural
 cubic regression spline with ``df`` degrees of freedom in the flexible one
-(Van Hoorde et al. 2015). The fitted :math:`\hat\pi_{ik}` are the **calibrated
-probabilities**: the observed risk of category :math:`k` for cases with
-case :math:`i`'s predictions. The spline of :math:`\ell_j` is R's
+(Van Hoorde et al. 2015). The parametric framework does not depend on the
+reference category (changing it changes the log-ratios by linear
+combinations, which span the same space); the flexible one does, because
+splines of :math:`\ell_j - \ell_s` are not in the span of the splines of
+:math:`\ell_j` and :math:`\ell_s`: with ``df > 1`` the reference is a choice.
+The fitted :math:`\hat\pi_{ik}` are the **calibrated probabilities**: the
+observed risk of category :math:`k` for cases with case :math:`i`'s
+predictions. The spline of :math:`\ell_j` is R's
 ``splines::ns(lp_j, df = df)``: boundary knots at the range of
 :math:`\ell_j`, ``df - 1`` interior knots at its quantiles
 :math:`1/\mathrm{df}, \dots, (\mathrm{df}-1)/\mathrm{df}` (R ``quantile``
@@ -401,7 +406,11 @@ def multinomial_calibration(
         category is more likely.
     classes : sequence
         The :math:`K \ge 2` categories in order; the first is the reference
-        of the log-ratios (the fitted probabilities do not depend on it).
+        of the log-ratios. With ``df = 1`` the fitted probabilities do not
+        depend on it (the linear spans of the log-ratios are the same for every
+        reference); with ``df > 1`` they do (natural splines of different
+        log-ratios span different spaces), so the reference is a choice to
+        report.
     df : int, default 3
         Degrees of freedom of the natural cubic spline of each log-ratio
         (``ns(lp, df)``); 1 gives the parametric (linear) framework.

@@ -717,7 +717,7 @@ def _newton(
     )
 
 
-def cox_slope(
+def _cox_slope(
     time: Any,
     event: Any,
     lp: Any,
@@ -764,7 +764,7 @@ def cox_slope(
     >>> import pandas as pd
     >>> full = cox(pd.DataFrame({"t": t, "e": e, "lp": lp}), duration="t", event="e",
     ...            covariates=["lp"])
-    >>> cox_slope(t, e, lp) == (float(full.coef[0]), full.converged)
+    >>> _cox_slope(t, e, lp) == (float(full.coef[0]), full.converged)
     True
     """
     ties = check_option(ties, _TIES, "ties")

@@ -93,7 +93,7 @@ import numpy as np
 import pandas as pd
 
 from studyval.analysis import survival_validation as _sv
-from studyval.analysis.cox import cox_slope
+from studyval.analysis.cox import _cox_slope
 from studyval.analysis.resampling import resampling_weights
 from studyval.analysis.survival import cox, harrell_c, uno_c
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
@@ -379,7 +379,7 @@ def cox_refit_model(
         lp = prediction.lp
         st = None if strata_cols is None else frame[strata_cols].to_numpy()
         c = harrell_c(t, e, lp, strata=st).estimate
-        slope, converged = cox_slope(t, e, lp - lp.mean(), strata=st, ties=ties)
+        slope, converged = _cox_slope(t, e, lp - lp.mean(), strata=st, ties=ties)
         if not converged:
             raise EstimationError("the calibration-slope model did not converge")
         out = {

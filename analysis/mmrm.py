@@ -62,6 +62,16 @@ package is not available to check them against. With hundreds of patients
 per group all of these df are large and the t intervals nearly normal; with
 few patients the residual df is anti-conservative (it ignores that
 :math:`\Sigma` is estimated).
+
+:math:`N - p` counts **observations** (visits), as if they were independent:
+the oracle's 40 patients with 131 visits get 123 df. A conservative
+patient-level df, :math:`n_\text{patients} - 2`, widens the intervals by the
+ratio of the two :math:`t` quantiles; with about 1,900 patients both df are in
+the thousands and the difference is negligible (a caller who wants it can
+rebuild the interval from ``estimate`` and ``se``). The group is whatever
+the caller compares; where it is not randomised (e.g. a predicted diagnosis)
+the contrasts and p-values describe an observational comparison, not a
+causal effect.
 """
 
 from __future__ import annotations

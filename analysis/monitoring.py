@@ -759,30 +759,40 @@ class CusumDecisionIntervalResult(Result):
     ----------
     h : float
         The chosen decision interval: the smallest value on the grid whose
-        in-control ARL reaches ``target_arl0`` for every chart.
-    target_arl0 : float
-        Declared in-control average run length to reach (periods).
+        in-control ARL reaches ``target_arl0`` for every chart (without a
+        target, the one declared value).
+    target_arl0 : float or None
+        Declared in-control average run length to reach (periods); None when
+        ``h`` is declared rather than chosen.
     n_per_period : int
     horizon : int
         Periods of the ``p_*_within`` columns.
     n_charts, n_grid : int
     grid_min, grid_max : float
+    p_false_alarm_union_bound : float
+        At the chosen ``h``: Boole's (union) bound on the chance that at least
+        one chart gives a false alarm within ``horizon`` periods,
+        :math:`\min\{1, \sum_c P(T_c \le H)\}`, whatever the dependence
+        between the charts.
     method : str
 
     ``to_frame()`` is the grid: one row per chart and grid value with
     ``chart, p0, p1, k, h, arl_in_control, arl_out_of_control,
     p_false_alarm_within, p_signal_within_out_of_control, meets_target,
-    smallest_for_chart, chosen``; ``summary_frame()`` the one-row summary.
+    smallest_for_chart, chosen, p_false_alarm_union_bound`` (the last the
+    same on every chart's row of one ``h``); ``summary_frame()`` the one-row
+    summary.
     """
 
     h: float
-    target_arl0: float
+    target_arl0: float | None
     n_per_period: int
     horizon: int
     n_charts: int
     n_grid: int
     grid_min: float
     grid_max: float
+    p_false_alarm_union_bound: float
     method: str
     _frame: pd.DataFrame = dataclasses.field(repr=False, compare=False, default=None)
 
@@ -803,7 +813,7 @@ def choose_cusum_h(
     n_per_period: int,
     *,
     rates: Mapping[str, tuple[float, float]],
-    target_arl0: float,
+    target_arl0: float | None,
     h_grid: Sequence[float],
     horizon: int = 8,
 ) -> CusumDecisionIntervalResult:
@@ -817,9 +827,11 @@ def choose_cusum_h(
         Each chart's in-control and out-of-control event rates (its
         :math:`k`, :func:`cusum_reference_value`); one chart, or several
         watched with one :math:`h`.
-    target_arl0 : float
+    target_arl0 : float or None
         In-control average run length (periods) that :math:`h` must reach,
-        > 1.
+        > 1. None: :math:`h` is declared, not chosen (``h_grid`` holds the
+        one declared value, reported with its run lengths; ``meets_target``
+        and ``smallest_for_chart`` are None).
     h_grid : sequence of float
         Candidate decision intervals, positive and strictly increasing.
     horizon : int
@@ -848,20 +860,34 @@ def choose_cusum_h(
     out-of-control ARL (a shift to :math:`p_1` from period 1) is reported,
     not used. The chance of a false alarm within :math:`H` periods,
     :math:`P(T \le H)`, is about :math:`H/\mathrm{ARL}_0` per chart
-    (Montgomery 2013, section 9.1.3; Reynolds & Stoumbos 1999), so a
-    target bounds the false alarms of a short monitored period.
+    (Montgomery 2013, section 9.1.3; Reynolds & Stoumbos 1999), a heuristic
+    for choosing the target, not a bound. For each :math:`h` the exact chance
+    that at least one of the charts gives a false alarm within :math:`H`
+    periods is bounded by Boole's inequality,
+
+    .. math::
+
+        P\Big(\bigcup_c \{T_c \le H\}\Big) \le
+        \min\Big\{1, \sum_c P(T_c \le H)\Big\},
+
+    whatever the dependence between the charts (column and attribute
+    ``p_false_alarm_union_bound``).
 
     """
     if not rates:
         raise StudyvalError("rates needs at least one chart")
-    target = float(target_arl0)
-    if not (math.isfinite(target) and target > 1):
+    target = None if target_arl0 is None else float(target_arl0)
+    if target is not None and not (math.isfinite(target) and target > 1):
         raise StudyvalError(f"target_arl0 must be a finite number above 1, got {target_arl0}")
     grid = [float(v) for v in h_grid]
     if not grid or any(not (math.isfinite(v) and v > 0) for v in grid):
         raise StudyvalError(f"h_grid must hold positive values, got {list(h_grid)}")
     if any(b <= a for a, b in itertools.pairwise(grid)):
         raise StudyvalError("h_grid must be strictly increasing")
+    if target is None and len(grid) != 1:
+        raise StudyvalError(
+            f"without target_arl0, h is declared: h_grid must hold one value, got {grid}"
+        )
     n = int(n_per_period)
     rows = []
     for chart, (p0, p1) in rates.items():
@@ -879,10 +905,31 @@ def choose_cusum_h(
                     "arl_out_of_control": arl1.arl,
                     "p_false_alarm_within": arl0.p_signal_within,
                     "p_signal_within_out_of_control": arl1.p_signal_within,
-                    "meets_target": bool(arl0.arl >= target),
+                    "meets_target": None if target is None else bool(arl0.arl >= target),
                 }
             )
     frame = pd.DataFrame(rows)
+    union = {
+        hv: min(1.0, math.fsum(sub["p_false_alarm_within"]))
+        for hv, sub in frame.groupby("h", sort=False)
+    }
+    if target is None:
+        frame["smallest_for_chart"] = None
+        frame["chosen"] = True
+        frame["p_false_alarm_union_bound"] = frame["h"].map(union)
+        return CusumDecisionIntervalResult(
+            h=grid[0],
+            target_arl0=None,
+            n_per_period=n,
+            horizon=int(horizon),
+            n_charts=len(rates),
+            n_grid=1,
+            grid_min=grid[0],
+            grid_max=grid[0],
+            p_false_alarm_union_bound=union[grid[0]],
+            method="declared h (no target), exact run lengths",
+            _frame=frame,
+        )
     own: dict[str, float] = {}
     for chart, sub in frame.groupby("chart", sort=False):
         ok = sub.loc[sub["meets_target"], "h"]
@@ -899,6 +946,7 @@ def choose_cusum_h(
         hv == own[c] for c, hv in zip(frame["chart"], frame["h"], strict=True)
     ]
     frame["chosen"] = frame["h"] == chosen
+    frame["p_false_alarm_union_bound"] = frame["h"].map(union)
     return CusumDecisionIntervalResult(
         h=chosen,
         target_arl0=target,
@@ -908,6 +956,7 @@ def choose_cusum_h(
         n_grid=len(grid),
         grid_min=grid[0],
         grid_max=grid[-1],
+        p_false_alarm_union_bound=union[chosen],
         method="smallest grid h whose exact in-control ARL reaches the target for every chart",
         _frame=frame,
     )

@@ -10,11 +10,20 @@ r"""Minimum sample size for the external validation of a prediction model (binar
   where ``pmvalsampsize`` averages a simulated sample of 1,000,000 (so its
   criterion (2) varies with the seed by a few tenths of a percent).
 
-A time-to-event outcome with a fixed horizon (death by 1 year) is planned as
-the binary outcome "event by the horizon", with the anticipated proportion
-the anticipated cumulative incidence by the horizon (Riley et al. 2021,
-section 6: the binary criteria give a lower bound where censoring before the
-horizon is small). Net benefit (the package's criterion 4) is not offered.
+* :func:`horizon_status_counts` -- how many patients of a validation sample
+  have a known status at the horizon (the event of interest or a competing
+  event by the horizon, or followed to the horizon), the sample the binary
+  criteria are judged against for a time-to-event outcome.
+
+A time-to-event outcome with a fixed horizon (death by 1 year) is planned here
+as the binary outcome "event by the horizon", with the anticipated proportion
+the anticipated cumulative incidence by the horizon. This is an approximation:
+Riley et al. (2022) give the criteria for a time-to-event outcome (simulation
+of the calibration slope on pseudo-observations, with assumed event and
+censoring distributions), which account for censoring; the binary criteria
+ignore it, so a sample is compared with them by its patients whose status at
+the horizon is known (:func:`horizon_status_counts`), not by all its patients.
+Net benefit (the package's criterion 4) is not offered.
 
 Every result keeps the unrounded numbers beside the rounded-up ones.
 
@@ -23,6 +32,11 @@ References
 Riley RD, Debray TPA, Collins GS, Archer L, Ensor J, van Smeden M, Snell KIE
 (2021). Minimum sample size for external validation of a clinical prediction
 model with a binary outcome. Stat Med 40:4230-4251. doi:10.1002/sim.9025
+
+Riley RD, Collins GS, Ensor J, Archer L, Booth S, Mozumder SI, Rutherford MJ,
+van Smeden M, Lambert PC, Snell KIE (2022). Minimum sample size calculations
+for external validation of a clinical prediction model with a time-to-event
+outcome. Stat Med 41(7):1280-1295. doi:10.1002/sim.9275
 
 Ensor J (2023). pmvalsampsize: Sample Size for External Validation of a
 Prediction Model. R package version 0.1.0.
@@ -44,10 +58,17 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special, stats
 
+from studyval.analysis._checks import check_follow_up_time
+from studyval.analysis._competing_risks_common import _check_event_codes
 from studyval.errors import EstimationError, StudyvalError
 from studyval.results import Result
 
-__all__ = ["ValidationSampleSizeResult", "riley_validation_binary"]
+__all__ = [
+    "HorizonStatusResult",
+    "ValidationSampleSizeResult",
+    "horizon_status_counts",
+    "riley_validation_binary",
+]
 
 #: The normal quantile ``pmvalsampsize`` and Riley et al. (2021) use for 95% intervals.
 Z95 = 1.96
@@ -344,4 +365,114 @@ def riley_validation_binary(
         fisher_00=float(i00),
         fisher_01=float(i01),
         fisher_11=float(i11),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class HorizonStatusResult(Result):
+    r"""Patients of a sample by their status at a horizon :math:`\tau` (competing events).
+
+    Attributes
+    ----------
+    n : int
+        All patients.
+    n_event : int
+        The event of interest at or before :math:`\tau`.
+    n_competing : int
+        A competing event (any other positive code) at or before :math:`\tau`.
+    n_event_free : int
+        Followed to :math:`\tau` with neither: follow-up beyond :math:`\tau`, or
+        censored exactly at :math:`\tau`.
+    n_censored_before : int
+        Censored before :math:`\tau` (status at :math:`\tau` unknown).
+    n_known : int
+        ``n_event + n_competing + n_event_free = n - n_censored_before``.
+    horizon : float
+    cause : int
+    """
+
+    n: int
+    n_event: int
+    n_competing: int
+    n_event_free: int
+    n_censored_before: int
+    n_known: int
+    horizon: float
+    cause: int
+
+
+def horizon_status_counts(
+    time: Any,
+    event_code: Any,
+    *,
+    cause: int,
+    horizon: float,
+    causes: Sequence[int] | None = None,
+) -> HorizonStatusResult:
+    r"""Count the patients whose status at the horizon is known.
+
+    With follow-up time :math:`T_i`, event code :math:`D_i` (0 censored) and
+    horizon :math:`\tau`, patient :math:`i` has a known status at :math:`\tau`
+    when :math:`D_i \ne 0,\ T_i \le \tau` (the event of interest or a competing
+    event by :math:`\tau`) or :math:`T_i \ge \tau` (followed to :math:`\tau`);
+    only :math:`D_i = 0,\ T_i < \tau` leaves it unknown. A binary outcome "event
+    by :math:`\tau`" is defined for these patients alone, so the binary
+    sample-size criteria of Riley et al. (2021) are judged against
+    :math:`n_{\text{known}}`, not :math:`n`; the time-to-event criteria of Riley
+    et al. (2022) use all patients but model the censoring.
+
+    Parameters
+    ----------
+    time : array-like of shape (n,)
+        Follow-up times, finite and >= 0.
+    event_code : array-like of shape (n,)
+        0 = censored, positive integer = cause of the event.
+    cause : int
+        Code of the event of interest; every other positive code is competing.
+    horizon : float
+        :math:`\tau > 0`, in the unit of ``time``.
+    causes : sequence of int, optional
+        Declared causes (a code outside ``{0} | causes`` is an error).
+
+    Returns
+    -------
+    HorizonStatusResult
+
+    Raises
+    ------
+    StudyvalError
+        A bad time, code, cause or horizon.
+
+    References
+    ----------
+    Riley RD, Debray TPA, Collins GS, et al. (2021). Stat Med 40:4230-4251.
+    doi:10.1002/sim.9025. Riley RD, Collins GS, Ensor J, et al. (2022). Minimum
+    sample size calculations for external validation of a clinical prediction
+    model with a time-to-event outcome. Stat Med 41(7):1280-1295.
+    doi:10.1002/sim.9275
+
+    Examples
+    --------
+    >>> r = horizon_status_counts([1, 2, 3, 5, 5, 6], [1, 2, 0, 0, 1, 0], cause=1, horizon=5)
+    >>> r.n_event, r.n_competing, r.n_event_free, r.n_censored_before, r.n_known
+    (2, 1, 2, 1, 5)
+    """
+    t = check_follow_up_time(time)
+    codes, k, _ = _check_event_codes(event_code, t.shape[0], cause=cause, causes=causes)
+    tau = _real(horizon, "horizon", 0.0, math.inf)
+    by = t <= tau
+    n_event = int(((codes == k) & by).sum())
+    n_competing = int(((codes != k) & (codes != 0) & by).sum())
+    censored_before = int(((codes == 0) & (t < tau)).sum())
+    n = int(t.shape[0])
+    known = n - censored_before
+    return HorizonStatusResult(
+        n=n,
+        n_event=n_event,
+        n_competing=n_competing,
+        n_event_free=known - n_event - n_competing,
+        n_censored_before=censored_before,
+        n_known=known,
+        horizon=tau,
+        cause=k,
     )

@@ -207,6 +207,11 @@ class CalibrationSpec(_Strict):
         description="Degrees of freedom of the natural spline of each log-ratio in the flexible "
         "multinomial recalibration (step multinomial_calibration; 1 = linear)",
     )
+    multinomial_df_source: str | None = Field(
+        default=None,
+        description="How multinomial_df was chosen (pre-specified or data-driven, and why); "
+        "required with multinomial_df and shown in the report",
+    )
     threshold_from: float = Field(gt=0, lt=1)
     threshold_to: float = Field(gt=0, lt=1)
     threshold_step: float = Field(gt=0, lt=1)
@@ -331,6 +336,15 @@ class MskAgingPlan(NamedModels, _Strict):
         ):
             raise ValueError(
                 "calibration.multinomial_df is required by the analysis multinomial_calibration"
+            )
+        if (
+            self.calibration is not None
+            and self.calibration.multinomial_df is not None
+            and not (self.calibration.multinomial_df_source or "").strip()
+        ):
+            raise ValueError(
+                "calibration.multinomial_df_source is required with calibration.multinomial_df "
+                "(say whether the degrees of freedom were pre-specified or data-driven)"
             )
         if "multinomial_sample_size" in steps:
             self._check_multinomial_sample_size()

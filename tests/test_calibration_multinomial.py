@@ -83,13 +83,26 @@ def test_calibrated_probabilities_against_vgam(df, deviance, fitted):
     np.testing.assert_allclose(r.calibrated.sum(axis=1), 1.0, rtol=1e-12)
 
 
-def test_reference_class_does_not_change_the_calibrated_probabilities():
+def test_the_reference_class_matters_for_df_above_one_only():
+    """Issue 16 (review round two): with df = 1 the calibrated probabilities do not depend on the
+    reference class; with df = 2 they do (natural splines of different log-ratios span different
+    spaces), as VGAM shows on the same data::
+
+        f1 <- vglm(y ~ ns(log(p2/p1), df = 2) + ns(log(p3/p1), df = 2), multinomial(refLevel = 1),
+                   control = vglm.control(epsilon = 1e-13, maxit = 100))
+        f3 <- vglm(y ~ ns(log(p1/p3), df = 2) + ns(log(p2/p3), df = 2), multinomial(refLevel = 3),
+                   control = vglm.control(epsilon = 1e-13, maxit = 100))
+        print(c(deviance(f1), deviance(f3)), digits = 15)
+        # [1] 741.859734814447 747.610458354810
+    """
     y, p = _data()
     a = multinomial_calibration(y, p, classes=[0, 1, 2], df=2)
     perm = [2, 0, 1]
     b = multinomial_calibration(y, p[:, perm], classes=perm, df=2)
-    # natural splines of different log-ratios span different spaces for df > 1, but with
-    # df = 1 (linear) the model is invariant to the reference category
+    assert a.deviance == pytest.approx(741.859734814447, rel=1e-6)
+    assert b.deviance == pytest.approx(747.610458354810, rel=1e-6)
+    assert np.max(np.abs(a.calibrated - b.calibrated[:, np.argsort(perm)])) > 0.05
+    # with df = 1 (linear) the model is invariant to the reference category
     a1 = multinomial_calibration(y, p, classes=[0, 1, 2], df=1)
     b1 = multinomial_calibration(y, p[:, perm], classes=perm, df=1)
     np.testing.assert_allclose(a1.calibrated, b1.calibrated[:, np.argsort(perm)], atol=1e-9)

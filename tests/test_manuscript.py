@@ -211,7 +211,7 @@ def test_every_figure_is_captioned_with_n_and_ci_method(bundles, manuscripts, sl
 @pytest.mark.parametrize(
     ("caption_part", "name"),
     [
-        pytest.param("DeLong 95% CI (logit scale)", "roc_external", id="roc-delong"),
+        pytest.param("DeLong 95% CI", "roc_external", id="roc-delong"),
         pytest.param("Wilson 95% CI", "forest_sensitivity", id="forest-wilson"),
         pytest.param("BCa, 2,000 resamples", "forest_auc", id="forest-cluster-bootstrap"),
         pytest.param("1,000 resamples of patients", "calibration_external", id="calibration-band"),

@@ -292,6 +292,33 @@ def test_choose_cusum_h_is_the_smallest_grid_value_reaching_the_target():
     assert one.h == 3.5
     assert r.summary_frame()["h"].tolist() == [5.0]
     assert choose_cusum_h(29, rates=both, target_arl0=160, h_grid=grid, horizon=8) == r
+    # the union (Boole) bound on a false alarm of either chart within 8 weeks at h = 5: the sum
+    # of the R chain's P(T <= 8) above, arl_chain(29, .1, .23, 5, .1)["p_within"] +
+    # arl_chain(29, .4, .57, 5, .4)["p_within"] = 0.008214112571 + 0.035380447469
+    assert r.p_false_alarm_union_bound == pytest.approx(0.043594560040, rel=1e-6)
+    assert set(r.chosen_frame()["p_false_alarm_union_bound"]) == {r.p_false_alarm_union_bound}
+    # at h = 0.5 the sum exceeds 1: the bound is capped at 1
+    assert f.loc[f["h"] == 0.5, "p_false_alarm_union_bound"].tolist() == [1.0, 1.0]
+    assert one.p_false_alarm_union_bound == pytest.approx(0.036033563132, rel=1e-6)  # h = 3.5
+
+
+def test_choose_cusum_h_without_a_target_reports_the_declared_h():
+    """Plans before 1.3.0 declare h: its exact run lengths (R chain above, h = 4: 295.2849932156
+    and P(T <= 8) 0.023765230893 for detection) and the union bound, with no target columns."""
+    from studyval.analysis.monitoring import choose_cusum_h
+
+    both = {"detection": (0.10, 0.23), "referral": (0.40, 0.57)}
+    r = choose_cusum_h(29, rates=both, target_arl0=None, h_grid=[4.0], horizon=8)
+    f = r.to_frame().set_index("chart")
+    assert r.h == 4.0 and r.target_arl0 is None and f["chosen"].all()
+    assert f["meets_target"].isna().all() and f["smallest_for_chart"].isna().all()
+    assert f.at["detection", "arl_in_control"] == pytest.approx(295.2849932156, rel=1e-6)
+    assert r.p_false_alarm_union_bound == pytest.approx(
+        f.at["detection", "p_false_alarm_within"] + f.at["referral", "p_false_alarm_within"],
+        rel=1e-12,
+    )
+    with pytest.raises(StudyvalError, match="must hold one value"):
+        choose_cusum_h(29, rates=both, target_arl0=None, h_grid=[4.0, 5.0])
 
 
 @pytest.mark.parametrize(

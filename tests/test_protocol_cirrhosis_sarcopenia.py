@@ -369,7 +369,10 @@ def test_calibration_slope_table_is_the_analysis_function_and_the_bootstrap(bund
 
 
 def test_validation_sample_size_table_is_riley_2021_against_the_external_centre(bundle, frames):
-    from studyval.analysis.sample_size_validation import riley_validation_binary
+    from studyval.analysis.sample_size_validation import (
+        horizon_status_counts,
+        riley_validation_binary,
+    )
 
     plan, _, ext, _ = frames
     vs = plan.extra["validation_sample_size"]
@@ -387,4 +390,14 @@ def test_validation_sample_size_table_is_riley_2021_against_the_external_centre(
     assert tab.loc["minimum", "required"] == ref.required
     deaths = int(((ext["code"] == 1) & (ext["time"] <= plan.outcome.horizon)).sum())
     assert (tab["available"] == len(ext)).all() and (tab["available_events"] == deaths).all()
+    # adequate is judged on the patients whose status at the horizon is known (issue 16, review
+    # round two): those censored before it are counted and left out of the comparison
+    status = horizon_status_counts(
+        ext["time"].to_numpy(float), ext["code"].to_numpy(int), cause=1,
+        horizon=plan.outcome.horizon, causes=[1, 2],
+    )  # fmt: skip
+    assert (tab["available_known"] == status.n_known).all()
+    assert (tab["censored_before_horizon"] == status.n_censored_before).all()
+    assert (tab["available_known"] + tab["censored_before_horizon"] == tab["available"]).all()
+    assert (tab["available_known"] < tab["available"]).all()  # the demo censors some before 1 year
     assert not tab.loc["minimum", "adequate"]  # 320 patients against thousands planned

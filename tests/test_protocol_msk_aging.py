@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from studyval.analysis.mixed_models import random_intercept_lmm
 from studyval.analysis.sample_size_multinomial import pate_multinomial
@@ -544,9 +545,24 @@ def test_multinomial_sample_size_follows_the_plan_and_checks_the_registry(bundle
         assert c.loc["registered", "available"] == plan.sample_size.registered_development
     assert set(chk["unit"]) == {"patients", "knees"}
     assert (chk["shortfall"] == chk["required"] - chk["available"]).all()
+    assert (chk["adequate"] == (chk["shortfall"] <= 0)).all()
+    # review round two: the KL knees are not independent; the knee row is adequate only "if the
+    # knees were independent", and a row on the development patients is the conservative judgement
+    assert chk["independent_units"].tolist() == [True, True, True, False, True]
+    kl = chk[(chk["condition"] == "kl") & (chk["check"] == "observed (internal)")].set_index("unit")
+    knees, patients = kl.loc["knees"], kl.loc["patients"]
+    assert (
+        not knees["independent_units"] and "only if the knees were independent" in knees["message"]
+    )
+    assert patients["independent_units"] and patients["available"] < knees["available"]
+    assert "only if the knees were independent" not in patients["message"]
+    op = chk[(chk["condition"] == "op") & (chk["check"] == "observed (internal)")]
+    assert patients["available"] == op["available"].item()  # the same development patients
     assert len(_t(bundle, "sample_size")) == 6  # the AUC-precision rows are kept
     html = (bundle / "report" / "report.html").read_text(encoding="utf-8")
     assert "development criterion" in html and "Planning assumptions" in html
+    assert "conservative; adequacy judged here" in html
+    assert "only if the knees were independent; not the judgement" in html
 
 
 def test_multinomial_calibration_tables_and_figure(bundle):
@@ -563,6 +579,39 @@ def test_multinomial_calibration_tables_and_figure(bundle):
     assert curve["calibrated"].between(0.0, 1.0).all()
     assert (curve.groupby(["condition", "set", "class"]).size() == 100).all()
     assert (bundle / "figures" / "multinomial_calibration.png").is_file()
+    # review round two: the df are labelled data-driven (from the plan) and the reference class
+    # is named as a choice that matters for df > 1
+    html = " ".join((bundle / "report" / "report.html").read_text(encoding="utf-8").split())
+    source = " ".join(load_plan(SLUG).calibration.multinomial_df_source.split())
+    assert source.startswith("Data-driven, not pre-specified")
+    assert source.replace("'", "&#39;") in html or source in html
+    assert "reference class, normal" in html and "reference class KL 0" in html
+    assert "only the linear framework (1 degree of freedom) does not depend on it" in html
+
+
+def test_report_states_the_mmrm_degrees_of_freedom_and_the_observational_comparison(bundle):
+    """Review round two: nlme's residual df count visits; the patient-level df would barely
+    change the intervals at this size; predicted-OA groups are an observational comparison."""
+    mm = _t(bundle, "lmm_mmrm")
+    assert (mm["df"] > mm["n_patients"]).all()  # visits, not patients
+    html = " ".join((bundle / "report" / "report.html").read_text(encoding="utf-8").split())
+    for _, d in mm.groupby("outcome", sort=False):
+        n_obs, n_pat = int(d["n_obs"].iloc[0]), int(d["n_patients"].iloc[0])
+        assert f"{int(d['df'].iloc[0]):,} for " in html
+        assert f"({n_obs:,} visits of {n_pat:,} patients)" in html
+    assert "conservative patient-level df (patients minus 2)" in html
+    assert "an observational comparison" in html
+
+
+def test_plan_requires_the_source_of_the_multinomial_df(tmp_path):
+    """The spline df of the multinomial calibration must say how it was chosen (review round
+    two: it was data-driven)."""
+    raw = yaml.safe_load(plan_path(SLUG).read_text(encoding="utf-8"))
+    del raw["calibration"]["multinomial_df_source"]
+    path = tmp_path / "plan.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(InputValidationError, match="multinomial_df_source is required"):
+        load_plan(path)
 
 
 @pytest.mark.parametrize(

@@ -540,6 +540,15 @@ def test_cusum_h_is_chosen_from_its_exact_run_lengths(bundle):
     ref_rows = grid[grid["measure"] == "referral"].set_index("h")
     assert ref_rows.at[4.5, "arl_in_control"] < mon.cusum_target_arl0
     assert set(grid["target_arl_in_control"]) == {160.0}
+    # review 46: the union bound on a false alarm of either CUSUM within the 8 weeks is the
+    # analysis function's column (at h = 5: 0.0082 + 0.0354, R chain in tests/test_monitoring.py)
+    assert grid["p_false_alarm_union_bound"].tolist() == pytest.approx(
+        ref["p_false_alarm_union_bound"].tolist(), rel=1e-12
+    )
+    assert set(chosen["p_false_alarm_union_bound"]) == {res.p_false_alarm_union_bound}
+    assert res.p_false_alarm_union_bound == pytest.approx(0.043594560040, rel=1e-6)
+    for col in ("h_source", "n_per_week", "horizon_weeks", "method"):
+        assert grid[col].notna().all(), col
     cusum = _t(bundle, "monitoring_cusum")
     assert set(cusum["h"]) == {5.0}
 
@@ -572,6 +581,9 @@ def test_a_declared_h_that_is_not_the_chosen_one_is_an_error(inputs):
     # exact run lengths of h = 4 (tests/test_monitoring.py: R Markov chain 295.2849932156)
     assert grid.at["detection", "arl_in_control"] == pytest.approx(295.2849932156, rel=1e-9)
     assert grid["h_source"].eq("declared in the plan (no target)").all()
+    assert grid["p_false_alarm_union_bound"].tolist() == pytest.approx(
+        [grid["p_false_alarm_in_period"].sum()] * 2, rel=1e-12
+    )
     assert set(t["monitoring_cusum"]["h"]) == {4.0}
 
 

@@ -39,17 +39,40 @@ Oracles
       m <- uniroot(function(m) E(plogis, m) - prev, c(-50, 50), tol = 1e-14)$root
       I <- sapply(0:2, function(k) E(function(lp) lp^k * plogis(lp) * plogis(-lp), m))
       se <- 0.2 / (2 * 1.96); I[1] / (se^2 * (I[1] * I[3] - I[2]^2))
+
+* ``horizon_status_counts`` on ``tests/data/pbc_competing.csv`` (``survival::pbc``, 312 patients;
+  0 = censored, 1 = transplant, 2 = death), death the cause, R 4.2.2, survival 3.5-3::
+
+      d <- read.csv("tests/data/pbc_competing.csv"); h <- 1826
+      with(d, c(event = sum(status == 2 & time <= h), competing = sum(status == 1 & time <= h),
+                followed = sum(time > h | (time == h & status == 0)),
+                censored_before = sum(status == 0 & time < h)))
+      #>           event       competing        followed censored_before
+      #>              85              13             159              55
+      # independently, from the Aalen-Johansen fit: censored before h, and at risk at h
+      fit <- survfit(Surv(time, factor(status)) ~ 1, data = d)
+      sum(fit$n.censor[fit$time < h]); summary(fit, times = h)$n.risk
+      #> 55   159
+      sapply(c(400, 1000, 1826, 3000), function(h) nrow(d) - sum(fit$n.censor[fit$time < h]))
+      #> 312 308 257 189
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from studyval.analysis.sample_size_validation import riley_validation_binary
+from studyval.analysis.sample_size_validation import (
+    horizon_status_counts,
+    riley_validation_binary,
+)
 from studyval.errors import StudyvalError
+
+PBC = Path(__file__).parent / "data" / "pbc_competing.csv"
 
 REL = 1e-6
 # R: se_oe, width_oe of the loop; I00, I01, I11, n2 (unrounded); n3 and its SE
@@ -134,3 +157,64 @@ def test_errors(kwargs, match) -> None:
     args = {"prevalence": 0.1, "c_statistic": 0.75, "lp_normal": (-2.5, 1.0)} | kwargs
     with pytest.raises(StudyvalError, match=match):
         riley_validation_binary(**args)
+
+
+# ----------------------------------------------------------------------------- status at the horizon
+
+
+@pytest.fixture(scope="module")
+def pbc() -> pd.DataFrame:
+    return pd.read_csv(PBC)
+
+
+def test_horizon_status_counts_equal_r_on_pbc(pbc) -> None:
+    r = horizon_status_counts(pbc["time"], pbc["status"], cause=2, horizon=1826, causes=(1, 2))
+    # R: event 85, competing 13, followed 159, censored_before 55 (n.risk at 1826: 159)
+    assert (r.n_event, r.n_competing, r.n_event_free, r.n_censored_before) == (85, 13, 159, 55)
+    assert r.n == 312 and r.n_known == 257  # R: 312 - 55
+    frame = r.to_frame()
+    assert frame.shape == (1, 8) and int(frame["n_known"].iloc[0]) == 257
+
+
+@pytest.mark.parametrize(
+    ("horizon", "expected"),
+    [
+        pytest.param(400, 312, id="early"),
+        pytest.param(1000, 308, id="1000-days"),
+        pytest.param(1826, 257, id="5-years"),
+        pytest.param(3000, 189, id="late"),
+    ],
+)
+def test_known_status_equals_r_survfit_censoring_before_the_horizon(pbc, horizon, expected) -> None:
+    # R: nrow(d) - sum(fit$n.censor[fit$time < h]) for h = 400, 1000, 1826, 3000: 312 308 257 189
+    r = horizon_status_counts(pbc["time"], pbc["status"], cause=2, horizon=horizon)
+    assert r.n_known == expected
+    assert r.n_event + r.n_competing + r.n_event_free + r.n_censored_before == r.n
+
+
+def test_horizon_status_at_exactly_the_horizon() -> None:
+    # an event at tau counts by tau; censoring at tau is followed to tau; an event after tau is
+    # event-free at tau; the cause of interest decides which events compete
+    t = [5.0, 5.0, 5.0, 7.0, 4.9]
+    code = [1, 2, 0, 1, 0]
+    r = horizon_status_counts(t, code, cause=1, horizon=5.0)
+    assert (r.n_event, r.n_competing, r.n_event_free, r.n_censored_before) == (1, 1, 2, 1)
+    swapped = horizon_status_counts(t, code, cause=2, horizon=5.0)
+    assert (swapped.n_event, swapped.n_competing, swapped.n_known) == (1, 1, r.n_known)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"horizon": 0}, "horizon", id="zero-horizon"),
+        pytest.param({"horizon": float("nan")}, "horizon", id="nan-horizon"),
+        pytest.param({"time": [1.0, -1.0, 2.0]}, "negative", id="negative-time"),
+        pytest.param({"event_code": [0, 1, 3], "causes": (1, 2)}, "outside", id="undeclared-code"),
+        pytest.param({"cause": 0}, "positive integer", id="cause-zero"),
+        pytest.param({"event_code": [0, 1]}, "values", id="lengths"),
+    ],
+)
+def test_horizon_status_errors(kwargs, match) -> None:
+    args = {"time": [1.0, 2.0, 3.0], "event_code": [0, 1, 2], "cause": 1, "horizon": 2.0} | kwargs
+    with pytest.raises(StudyvalError, match=match):
+        horizon_status_counts(**args)

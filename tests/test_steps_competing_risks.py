@@ -24,7 +24,10 @@ from studyval.analysis.competing_risks_calibration import (
 )
 from studyval.analysis.cox import nested_cox_test
 from studyval.analysis.internal_validation import bootstrap_optimism
-from studyval.analysis.sample_size_validation import riley_validation_binary
+from studyval.analysis.sample_size_validation import (
+    horizon_status_counts,
+    riley_validation_binary,
+)
 from studyval.errors import EstimationError, InputValidationError
 from studyval.pipeline import load_inputs
 from studyval.plan import load_plan, plan_path, requested_steps
@@ -167,8 +170,20 @@ def test_generic_steps_run_on_another_plan_of_the_type(cohort):
         slope_ci_width=0.3, c_ci_width=0.1,
     )  # fmt: skip
     assert vss.loc["minimum", "required"] == ref.required
+    ext = crsteps.event_frame(cohort, plan).query("set == 'external'")
+    assert (vss["available"] == len(ext)).all()
+    # adequate is judged on the patients whose status at the 6-month horizon is known
+    status = horizon_status_counts(
+        ext["time"].to_numpy(float), ext["code"].to_numpy(int), cause=plan.outcome.cause,
+        horizon=180.0, causes=[1, 2],
+    )  # fmt: skip
+    assert (vss["available_known"] == status.n_known).all()
+    assert (vss["censored_before_horizon"] == len(ext) - status.n_known).all()
+    assert (vss["available_events"] == status.n_event).all()
     assert (
-        vss["available"] == (crsteps.event_frame(cohort, plan)["set"] == "external").sum()
+        vss["adequate"]
+        == (vss["available_known"] >= vss["required"])
+        & (vss["available_events"] >= vss["required_events"])
     ).all()
 
 

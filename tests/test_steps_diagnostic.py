@@ -141,6 +141,7 @@ def test_the_study_type_registers_its_generic_steps_and_declares_each_table_once
         "models",
         "sample_size",
         "auc",
+        "auc_logit",
         "roc_curve",
         "youden",
         "accuracy",
@@ -268,6 +269,16 @@ def test_auc_step_uses_the_plan_s_interval_method():
         )
         assert (row.ci_low, row.ci_high) == (ref.ci_low, ref.ci_high)
 
+
+
+def test_auc_logit_step_is_the_plan_s_aucs_with_the_logit_interval():
+    """Step auc_logit: the AUCs of a Wald plan with logit-scale intervals, beside them."""
+    cohort = _cohort()
+    plan = _plan()
+    out = _run(["auc", "auc_logit"], cohort, plan)
+    as_logit = _run(["auc"], cohort, _plan(auc_ci="logit"))["auc"]
+    assert set(out["auc"]["method"]) == {"DeLong"}
+    pd.testing.assert_frame_equal(out["auc_logit"], as_logit)
 
 def _fail_some(preds, split, n_pos, n_neg, model=MODELS[0]):
     """Mark the first ``n_pos`` positive and ``n_neg`` negative index cases of ``split`` failed."""

@@ -86,7 +86,7 @@ def test_own_plan_and_dictionary_beside_it_validate(protocol_inputs, study):
             id="column-the-dictionary-lacks",
         ),
         pytest.param(
-            {r"analyses: \[auc, roc_curve\]": "analyses: [auc, roc_curves]"},
+            {r"analyses: \[auc, roc_curve,": "analyses: [auc, roc_curves,"},
             "field 'endpoints[0].analyses[1]': unknown analysis step; did you mean 'roc_curve'?",
             id="unknown-analysis-step",
         ),

@@ -81,7 +81,10 @@ from studyval.analysis.cox import nested_cox_test
 from studyval.analysis.cumulative_incidence import incidence_against_km
 from studyval.analysis.internal_validation import RefitModel, bootstrap_optimism
 from studyval.analysis.paired_bootstrap import harrell_c_difference
-from studyval.analysis.sample_size_validation import riley_validation_binary
+from studyval.analysis.sample_size_validation import (
+    horizon_status_counts,
+    riley_validation_binary,
+)
 from studyval.cohort import Cohort, estimating
 from studyval.errors import EstimationError
 from studyval.plan import PredictionModelPlan
@@ -751,10 +754,12 @@ CALIBRATION_SLOPE = TableSpec(
 VALIDATION_SAMPLE_SIZE = TableSpec(
     "validation_sample_size",
     "Riley et al. (2021) minimum size of the external validation sample (binary outcome by the "
-    "horizon) against the external set's patients and events by the horizon",
+    "horizon) against the external set's patients whose status at the horizon is known (adequate "
+    "judged on these) and its events by the horizon; all its patients and those censored before "
+    "the horizon as context",
     ("criterion", "label", "anticipated", "target_ci_width", "se", "ci_width",
-     "required_unrounded", "required", "required_events", "available", "available_events",
-     "adequate", "assumption"),
+     "required_unrounded", "required", "required_events", "available", "available_known",
+     "censored_before_horizon", "available_events", "adequate", "assumption"),
 )  # fmt: skip
 
 
@@ -892,9 +897,14 @@ def _validation_sample_size(
 
     The outcome is planned as binary, the cause by the horizon
     (:func:`~studyval.analysis.sample_size_validation.riley_validation_binary`, planning values
-    in ``extra.validation_sample_size``; ``lp`` is ``from_c_statistic`` or ``[mean, sd]``);
-    ``available`` is the external set's patients and ``available_events`` its events of
-    the cause by the horizon. A plan without external sites has nothing to compare.
+    in ``extra.validation_sample_size``; ``lp`` is ``from_c_statistic`` or ``[mean, sd]``).
+    A binary outcome by the horizon is defined only for patients whose status at the horizon is
+    known (:func:`~studyval.analysis.sample_size_validation.horizon_status_counts`: the cause or a
+    competing event by the horizon, or followed to it), so ``adequate`` compares
+    ``available_known`` (and ``available_events``, events of the cause by the horizon) with the
+    requirement; ``available`` (all the external set's patients) and
+    ``censored_before_horizon`` are context. A plan without external sites has nothing to
+    compare.
     """
     ctx.progress("sample size of the external validation (Riley et al. 2021)")
     o = plan.outcome
@@ -914,8 +924,13 @@ def _validation_sample_size(
         c_ci_width=float(spec["c_ci_width"]),
     )
     ext = sets["external"]
-    n_ext = len(ext)
-    events = int(((ext["code"] == o.cause) & (ext["time"] <= o.horizon)).sum())
+    status = horizon_status_counts(
+        ext["time"].to_numpy(float),
+        ext["code"].to_numpy(int),
+        cause=o.cause,
+        horizon=o.horizon,
+        causes=_causes(plan),
+    )
     lp_text = (
         "LP binormal from the C-statistic"
         if lp == "from_c_statistic"
@@ -939,9 +954,11 @@ def _validation_sample_size(
         "required_events": res.required_events,
     }
     t = pd.concat([t, pd.DataFrame([minimum])], ignore_index=True)
-    t["available"] = n_ext
-    t["available_events"] = events
-    t["adequate"] = (t["available"] >= t["required"]) & (
+    t["available"] = status.n
+    t["available_known"] = status.n_known
+    t["censored_before_horizon"] = status.n_censored_before
+    t["available_events"] = status.n_event
+    t["adequate"] = (t["available_known"] >= t["required"]) & (
         t["available_events"] >= t["required_events"]
     )
     t["assumption"] = assumption

@@ -12,6 +12,8 @@ step                       what                                                 
 ``models``                 the models analysed, cases scored and failed               ``models``
 ``sample_size``            Buderer (1996) requirement against registered/analysed     ``sample_size``
 ``auc``                    AUC with DeLong CI (plan ``auc_ci``: wald or logit)        ``auc``
+``auc_logit``              the same AUCs with logit-scale DeLong CIs (a sensitivity   ``auc_logit``
+                           analysis beside a Wald primary interval)
 ``roc_curve``              empirical ROC points                                       ``roc_points``
 ``youden``                 Youden-optimal threshold per set and model (exploratory)   ``youden``
 ``accuracy``               sensitivity, specificity, PPV, NPV, ... at each threshold  ``accuracy``
@@ -114,6 +116,12 @@ AUC = TableSpec(
     "auc",
     "AUC with DeLong CI of each model in each evaluation set (primary cases)",
     (*_SET, *_INTERVAL[:1], "se", *_INTERVAL[1:], "n_positive", "n_negative", "method"),
+)
+AUC_LOGIT = TableSpec(
+    "auc_logit",
+    "The AUC of each model in each evaluation set with its DeLong CI on the logit scale "
+    "(sensitivity analysis beside the plan's interval)",
+    AUC.columns,
 )
 ROC_POINTS = TableSpec(
     "roc_points",
@@ -417,6 +425,26 @@ def auc_step(cohort: Cohort, plan: AnalysisPlan, ctx: StepContext) -> dict[str, 
     return {"auc": pd.DataFrame(rows)}
 
 
+@REGISTRY.step("auc_logit", produces=[AUC_LOGIT])
+def auc_logit_step(
+    cohort: Cohort, plan: AnalysisPlan, ctx: StepContext
+) -> dict[str, pd.DataFrame]:
+    """The AUCs of step ``auc`` with logit-scale DeLong intervals (same AUC and SE).
+
+    For a plan whose pre-specified interval is Wald (truncated to [0, 1]): the logit-scale
+    interval stays inside (0, 1) for AUCs near 1. Reported beside the plan's interval as a
+    sensitivity analysis, never in its place.
+    """
+    rows = []
+    for set_, model, y, s in _each_scored(cohort, plan, ctx, "discrimination (AUC, logit CI)"):
+        with estimating(f"model {model}, {set_} set, AUC (logit-scale interval)"):
+            a = discrimination.auc(
+                y, s, positive=plan.outcome.positive, alpha=plan.alpha, ci_method="logit"
+            )
+        rows.append({"set": set_, "model": model, **a.to_dict()})
+    return {"auc_logit": pd.DataFrame(rows)}
+
+
 @REGISTRY.step("roc_curve", produces=[ROC_POINTS])
 def roc_curve_step(cohort: Cohort, plan: AnalysisPlan, ctx: StepContext) -> dict[str, pd.DataFrame]:
     """Empirical ROC points of each model in each evaluation set."""
@@ -526,7 +554,19 @@ def intention_to_diagnose_step(
         for model in plan.model_names:
             ok = _scored(frame, model, set_, plan)
             rows = frame[frame["model_name"] == model]
+            missing = frame["case_id"].nunique() - rows["case_id"].nunique()
+            if missing:
+                raise StudyvalError(
+                    f"{set_} set: {missing} primary case(s) have no row of model {model} in the "
+                    "prediction table; intention to diagnose needs every case's status (a case "
+                    "the model could not score is a row with status 'failed')"
+                )
             not_scored = rows[rows["status"] != "ok"]
+            if not_scored["positive"].isna().any():
+                raise StudyvalError(
+                    f"{set_} set, model {model}: a case without a reference standard cannot be "
+                    "counted by intention to diagnose"
+                )
             u1 = int(not_scored["positive"].astype(bool).sum())
             u0 = len(not_scored) - u1
             y, s = _labels(ok, plan), ok["score"].to_numpy(float)

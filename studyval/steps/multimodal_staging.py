@@ -871,11 +871,19 @@ SAMPLE_SIZE_MULTINOMIAL = TableSpec(
 SAMPLE_SIZE_MULTINOMIAL_CHECK = TableSpec(
     "sample_size_multinomial_check",
     "The development sample size of each condition's multinomial model against the registered "
-    "development patients and the development patients (osteoporosis) or knees (KL grade) analysed",
+    "development patients and the development patients analysed; for the KL grade (unit the "
+    "knee) also the development knees analysed, adequate only if the two knees of a patient were "
+    "independent (independent_units false): adequacy is judged on the patients (conservative)",
     _columns(
         "condition unit check quantity required_unrounded required available shortfall adequate "
-        "governing binding_pair parameters r2_source message"
+        "governing binding_pair parameters r2_source message independent_units"
     ),
+)
+
+#: Appended to the verdict of a count of knees: the criteria assume independent units.
+_KNEES_NOT_INDEPENDENT = (
+    " This holds only if the knees were independent: the two knees of a patient are correlated, "
+    "so adequacy is judged on the development patients (conservative)."
 )
 
 
@@ -903,17 +911,34 @@ def multinomial_sample_size_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepCo
         )
         tables.append(_keyed(r.to_frame(), {"condition": cond, "unit": unit[cond]}))
         basis = f"the Pate et al. (2023) calculation for a {len(r.classes)}-class model"
-        dev = observed[cond]
-        n_dev = int((dev["set"] == "internal").sum())
-        registered_label = (
-            "development patients"
-            if cond == "op"
-            else "development patients (taken as one knee each)"
-        )
-        for check, quantity, available in (
-            ("registered", registered_label, plan.sample_size.registered_development),
-            ("observed (internal)", f"development {unit[cond]}", n_dev),
-        ):
+        n_dev = int((observed[cond]["set"] == "internal").sum())
+        rows = [
+            (
+                "registered",
+                unit[cond],
+                "development patients"
+                if cond == "op"
+                else "development patients (taken as one knee each)",
+                plan.sample_size.registered_development,
+                True,
+            ),
+            ("observed (internal)", unit[cond], f"development {unit[cond]}", n_dev, cond == "op"),
+        ]
+        if cond == "kl":
+            # the conservative judgement, one independent knee per patient: the effective number
+            # of independent knees (knees / design effect 1 + (m - 1) rho, m <= 2 knees per
+            # patient) is at least the number of patients for any within-patient correlation rho
+            n_patients = int(knees.loc[knees["set"] == "internal", "patient_id"].nunique())
+            rows.append(
+                (
+                    "observed (internal)",
+                    "patients",
+                    "development patients (taken as one knee each)",
+                    n_patients,
+                    True,
+                )
+            )
+        for check, row_unit, quantity, available, independent in rows:
             chk = sample_size.check_registered(
                 r.n,
                 available,
@@ -924,7 +949,7 @@ def multinomial_sample_size_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepCo
             checks.append(
                 {
                     "condition": cond,
-                    "unit": unit[cond],
+                    "unit": row_unit,
                     "check": check,
                     "quantity": quantity,
                     "required_unrounded": float(chk.required_unrounded),
@@ -936,7 +961,8 @@ def multinomial_sample_size_step(cohort: Cohort, plan: MskAgingPlan, ctx: StepCo
                     "binding_pair": r.binding_pair,
                     "parameters": r.parameters,
                     "r2_source": r.r2_source,
-                    "message": chk.message,
+                    "message": chk.message + ("" if independent else _KNEES_NOT_INDEPENDENT),
+                    "independent_units": independent,
                 }
             )
     return {

@@ -66,7 +66,8 @@ CUSUM_H_GRID = TableSpec(
     "monitoring_cusum_h",
     "One candidate decision interval h of one CUSUM: its exact in-control and out-of-control "
     "average run lengths and chances of a signal within the monitored weeks at the planned weekly "
-    "scans, whether it reaches the plan's in-control target, and whether it is the chosen h",
+    "scans, the union (Boole) bound on a false alarm of any CUSUM within those weeks, whether it "
+    "reaches the plan's in-control target, and whether it is the chosen h",
     (
         "measure",
         "h",
@@ -77,7 +78,12 @@ CUSUM_H_GRID = TableSpec(
         "meets_target",
         "smallest_for_chart",
         "chosen",
+        "p_false_alarm_union_bound",
         "target_arl_in_control",
+        "h_source",
+        "n_per_week",
+        "horizon_weeks",
+        "method",
     ),
 )
 MONITORING_FALSE_ALARM = TableSpec(
@@ -167,41 +173,16 @@ def _cusum_h(plan: OpportunisticPlan, per_week: int) -> tuple[float, pd.DataFram
     mon = plan.monitoring
     rates = {m: (1 - plan.baseline(m).target, 1 - plan.baseline(m).value) for m in MEASURES}
     horizon = plan.periods.prospective_weeks
+    res = monitoring.choose_cusum_h(
+        per_week,
+        rates=rates,
+        target_arl0=mon.cusum_target_arl0,
+        h_grid=[mon.cusum_h] if mon.cusum_target_arl0 is None else mon.cusum_h_grid.values(),
+        horizon=horizon,
+    )
     if mon.cusum_target_arl0 is None:
-        rows = []
-        for m, (p0, p1) in rates.items():
-            r0, r1 = (
-                monitoring.cusum_run_length_exact(
-                    per_week, p0=p0, p1=p1, h=mon.cusum_h, true_rate=rate, horizon=horizon
-                )
-                for rate in (p0, p1)
-            )
-            rows.append(
-                {
-                    "chart": m,
-                    "p0": r0.p0,
-                    "p1": r0.p1,
-                    "k": r0.k,
-                    "h": r0.h,
-                    "arl_in_control": r0.arl,
-                    "arl_out_of_control": r1.arl,
-                    "p_false_alarm_within": r0.p_signal_within,
-                    "p_signal_within_out_of_control": r1.p_signal_within,
-                    "meets_target": None,
-                    "smallest_for_chart": None,
-                    "chosen": True,
-                }
-            )
-        grid, h, method = pd.DataFrame(rows), mon.cusum_h, r0.method
         source = "declared in the plan (no target)"
     else:
-        res = monitoring.choose_cusum_h(
-            per_week,
-            rates=rates,
-            target_arl0=mon.cusum_target_arl0,
-            h_grid=mon.cusum_h_grid.values(),
-            horizon=horizon,
-        )
         if abs(res.h - mon.cusum_h) > 1e-9:
             at = res.chosen_frame().set_index("chart")["arl_in_control"]
             raise EstimationError(
@@ -212,11 +193,11 @@ def _cusum_h(plan: OpportunisticPlan, per_week: int) -> tuple[float, pd.DataFram
                 + ", ".join(f"{m} {v:.1f} weeks" for m, v in at.items())
                 + f"): set cusum_h to {res.h:g}, or change the target"
             )
-        grid, h, method = res.to_frame(), res.h, res.method
         source = (
             "the smallest h on the plan's grid whose in-control average run length is at least "
             f"{mon.cusum_target_arl0:g} weeks for every CUSUM"
         )
+    grid, h, method = res.to_frame(), res.h, res.method
     grid = grid.rename(
         columns={
             "chart": "measure",

@@ -38,7 +38,8 @@ measure <- function(fit, data) {
 
 fit0 <- CSC(Hist(time, status) ~ lbili + age, data = d)
 p0 <- as.numeric(predictRisk(fit0, newdata = d, times = h, cause = 2, product.limit = TRUE))
-write.csv(data.frame(p = sprintf("%.17g", p0)), "/tmp/survcr/pbc_p0.csv", row.names = FALSE)
+# (the tests recompute p0 in Python; printed here as a check, no file is written)
+cat(sprintf("p0: n %d, sum %.17g, range %.17g %.17g\n", length(p0), sum(p0), min(p0), max(p0)))
 cat(sprintf("apparent censored: coef %.17g se %.17g\n", slope(d$time, d$status, p0)[1],
             slope(d$time, d$status, p0)[2]))
 cat(sprintf("apparent uncensored: coef %.17g se %.17g\n", slope(d$time, d$status, p0, FALSE)[1],
