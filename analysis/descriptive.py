@@ -20,7 +20,15 @@ from scipy import stats
 from studyval.errors import StatisticalWarning, StudyvalError
 from studyval.results import Result
 
-__all__ = ["GroupMeansResult", "baseline_table", "group_means"]
+__all__ = [
+    "FollowUpResult",
+    "GroupMeansResult",
+    "MedianRangeResult",
+    "baseline_table",
+    "follow_up",
+    "group_means",
+    "median_range",
+]
 
 OVERALL = "Overall"
 
@@ -313,4 +321,111 @@ def group_means(
         ci_level=1 - alpha,
         method="Student t interval of the mean (t.test)",
         _summary=out,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class MedianRangeResult(Result):
+    """Median and range of a variable (missing values counted, not used).
+
+    Attributes
+    ----------
+    n, n_missing : int
+    median, minimum, maximum : float
+    """
+
+    n: int
+    n_missing: int
+    median: float
+    minimum: float
+    maximum: float
+
+
+def median_range(values: Sequence[float] | np.ndarray | pd.Series) -> MedianRangeResult:
+    """Median and range, as R's ``median(x)`` and ``range(x)`` (missing values counted apart).
+
+    Raises
+    ------
+    StudyvalError
+        No observed value.
+
+    Examples
+    --------
+    >>> r = median_range([3, 9, 1, 14, 6, 2])
+    >>> r.median, r.minimum, r.maximum
+    (4.5, 1.0, 14.0)
+    """
+    x = pd.to_numeric(pd.Series(values), errors="raise").to_numpy(dtype=float)
+    miss = np.isnan(x)
+    seen = x[~miss]
+    if seen.size == 0:
+        raise StudyvalError("median_range: no observed value")
+    return MedianRangeResult(
+        n=int(seen.size),
+        n_missing=int(miss.sum()),
+        median=float(np.median(seen)),
+        minimum=float(seen.min()),
+        maximum=float(seen.max()),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FollowUpResult(Result):
+    """Follow-up of a cohort (TRIPOD+AI 20a, STARD 22 for time to outcome).
+
+    Attributes
+    ----------
+    n : int
+    median_reverse_km : float
+        Median potential follow-up by reverse Kaplan-Meier (censoring as the event;
+        Schemper & Smith 1996); ``nan`` when not reached.
+    median_observed, minimum, maximum : float
+        Of the observed follow-up times.
+    total_time : float
+        Sum of the follow-up times (person-time, in the time's unit).
+    """
+
+    n: int
+    median_reverse_km: float
+    median_observed: float
+    minimum: float
+    maximum: float
+    total_time: float
+
+
+def follow_up(
+    time: Sequence[float] | np.ndarray, event: Sequence[int] | np.ndarray
+) -> FollowUpResult:
+    r"""Median follow-up by reverse Kaplan-Meier, observed median, range and person-time.
+
+    The reverse Kaplan-Meier median is the median of :math:`\hat S_c(t)`, the
+    Kaplan-Meier estimate with censoring as the event (Schemper & Smith 1996,
+    doi:10.1016/0197-2456(96)00075-X): R's
+    ``summary(survfit(Surv(time, 1 - event) ~ 1))$table["median"]``.
+
+    Parameters
+    ----------
+    time : array-like
+        Follow-up times, finite and ``>= 0``.
+    event : array-like
+        1 = event, 0 = censored.
+
+    Returns
+    -------
+    FollowUpResult
+    """
+    from studyval.analysis.kaplan_meier import kaplan_meier
+
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event)
+    if t.size == 0:
+        raise StudyvalError("follow_up: no subject")
+    med = kaplan_meier(t, (e == 0).astype(int)).median
+    return FollowUpResult(
+        n=int(t.size),
+        median_reverse_km=float(med),
+        median_observed=float(np.median(t)),
+        minimum=float(t.min()),
+        maximum=float(t.max()),
+        total_time=float(t.sum()),
     )

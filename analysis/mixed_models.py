@@ -253,6 +253,31 @@ def fit_with_optimisers(model: Any, label: str) -> tuple[Any, list[OptimiserAtte
     return None, attempts
 
 
+def wald_fixed_effects(
+    names: list[str], estimate: np.ndarray, cov: np.ndarray, alpha: float
+) -> pd.DataFrame:
+    r"""Fixed effects with Wald intervals and tests, as ``summary(lmer)`` with normal quantiles.
+
+    ``term, estimate, se, ci_low, ci_high, z, p_value``: :math:`\mathrm{se} = \sqrt{\mathrm{diag}
+    (V)}`, limits :math:`\hat\beta \pm z_{1-\alpha/2}\,\mathrm{se}`, :math:`z = \hat\beta /
+    \mathrm{se}`, two-sided normal p.
+    """
+    se = np.sqrt(np.diag(cov))
+    z = estimate / se
+    q = stats.norm.ppf(1 - alpha / 2)
+    return pd.DataFrame(
+        {
+            "term": names,
+            "estimate": estimate,
+            "se": se,
+            "ci_low": estimate - q * se,
+            "ci_high": estimate + q * se,
+            "z": z,
+            "p_value": 2 * stats.norm.sf(np.abs(z)),
+        }
+    )
+
+
 def random_intercept_lmm(
     data: pd.DataFrame,
     *,
@@ -370,22 +395,8 @@ def random_intercept_lmm(
             f"{attempts[-1].optimiser})"
         )
     names = list(fit.model.exog_names)
-    est = np.asarray(fit.fe_params, float)
     cov = np.asarray(fit.cov_params(), float)[: len(names), : len(names)]
-    se = np.sqrt(np.diag(cov))
-    z = est / se
-    q = stats.norm.ppf(1 - alpha / 2)
-    fixed = pd.DataFrame(
-        {
-            "term": names,
-            "estimate": est,
-            "se": se,
-            "ci_low": est - q * se,
-            "ci_high": est + q * se,
-            "z": z,
-            "p_value": 2 * stats.norm.sf(np.abs(z)),
-        }
-    )
+    fixed = wald_fixed_effects(names, np.asarray(fit.fe_params, float), cov, alpha)
     return MixedModelResult(
         fixed=fixed,
         var_patient=var_b,

@@ -510,15 +510,7 @@ def cusum_run_length(
     runs with its Monte Carlo standard error.
 
     """
-    n = int(n_per_period)
-    if n <= 0:
-        raise StudyvalError(f"n_per_period must be positive, got {n_per_period}")
-    hh = float(h)
-    if not (math.isfinite(hh) and hh > 0):
-        raise StudyvalError(f"h must be positive, got {h}")
-    rate = float(true_rate)
-    if not 0.0 < rate < 1.0:
-        raise StudyvalError(f"true_rate must lie strictly between 0 and 1, got {true_rate}")
+    n, hh, rate = _check_run_length_args(n_per_period, h, true_rate)
     sims = int(n_simulations)
     if sims < 100:
         raise StudyvalError(f"n_simulations must be at least 100, got {n_simulations}")

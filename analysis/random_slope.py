@@ -45,6 +45,7 @@ from studyval.analysis.mixed_models import (
     data_fingerprint,
     fit_with_optimisers,
     random_intercept_lmm,
+    wald_fixed_effects,
 )
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
@@ -242,21 +243,8 @@ def random_slope_lmm(
             "random-intercept model is the fit"
         )
     names = list(fit.model.exog_names)
-    est = np.asarray(fit.fe_params, float)
-    cov = _gls_covariance(model, g, ve)
-    se = np.sqrt(np.diag(cov))
-    z = est / se
-    q = stats.norm.ppf(1 - alpha / 2)
-    fixed = pd.DataFrame(
-        {
-            "term": names,
-            "estimate": est,
-            "se": se,
-            "ci_low": est - q * se,
-            "ci_high": est + q * se,
-            "z": z,
-            "p_value": 2 * stats.norm.sf(np.abs(z)),
-        }
+    fixed = wald_fixed_effects(
+        names, np.asarray(fit.fe_params, float), _gls_covariance(model, g, ve), alpha
     )
     base = (
         random_intercept_lmm(data, formula=formula, group=group, alpha=alpha)

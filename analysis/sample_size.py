@@ -50,10 +50,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any
 
 from scipy import optimize, stats
 
+from studyval.analysis._sample_size_common import ceil_size as _ceil
+from studyval.analysis._sample_size_common import open_unit as _open_unit
+from studyval.analysis._sample_size_common import positive as _positive
+from studyval.analysis._sample_size_common import real as _real
 from studyval.errors import EstimationError, StudyvalError
 from studyval.results import Result
 
@@ -73,37 +76,8 @@ __all__ = [
     "check_registered",
 ]
 
-_REL_TOL = 1e-12
 ALTERNATIVES: tuple[str, ...] = ("two-sided", "one-sided")
 AUC_VARIANCES: tuple[str, ...] = ("hanley-mcneil", "obuchowski")
-
-
-def _ceil(x: float) -> int:
-    """Round up, ignoring floating-point error of 1e-12 relative."""
-    return math.ceil(x - _REL_TOL * max(1.0, abs(x)))
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, (bool,)) or not isinstance(value, numbers.Real):
-        raise StudyvalError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise StudyvalError(f"{name} must be finite, got {v}")
-    return v
-
-
-def _open_unit(value: Any, name: str, low: float = 0.0) -> float:
-    v = _real(value, name)
-    if not low < v < 1.0:
-        raise StudyvalError(f"{name} must be in ({low:g}, 1), got {v}")
-    return v
-
-
-def _positive(value: Any, name: str) -> float:
-    v = _real(value, name)
-    if v <= 0:
-        raise StudyvalError(f"{name} must be > 0, got {v}")
-    return v
 
 
 # --------------------------------------------------------------------------- #

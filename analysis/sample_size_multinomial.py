@@ -103,7 +103,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,7 +113,11 @@ from scipy import integrate, special, stats
 from studyval.errors import StudyvalError
 from studyval.results import Result
 
-from .sample_size_survival import _ceil, _n_for_shrinkage, _open_unit, _real
+from ._sample_size_common import ceil_size as _ceil
+from ._sample_size_common import open_unit as _open_unit
+from ._sample_size_common import real as _real
+from ._sample_size_common import whole_number as _whole_number
+from .sample_size_survival import _n_for_shrinkage
 
 __all__ = [
     "MultinomialSampleSizeResult",
@@ -474,13 +477,7 @@ def pate_multinomial(
     (2660, 714, 2660)
 
     """
-    if (
-        isinstance(parameters, bool)
-        or not isinstance(parameters, numbers.Integral)
-        or parameters < 1
-    ):
-        raise StudyvalError(f"parameters must be a whole number >= 1, got {parameters!r}")
-    p_par = int(parameters)
+    p_par = _whole_number(parameters, "parameters")
     s = _open_unit(shrinkage, "shrinkage")
     if isinstance(proportions, (str, bytes)) or not isinstance(proportions, Sequence):
         raise StudyvalError(f"proportions must be a sequence of numbers, got {proportions!r}")

@@ -50,13 +50,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from statistics import NormalDist
-from typing import Any
 
 import pandas as pd
 
 from studyval.analysis._checks import check_alpha, check_option
+from studyval.analysis._sample_size_common import ceil_size as _ceil
+from studyval.analysis._sample_size_common import open_unit as _open_unit
+from studyval.analysis._sample_size_common import positive as _positive
+from studyval.analysis._sample_size_common import real as _real
+from studyval.analysis._sample_size_common import whole_number as _whole_number
 from studyval.errors import StudyvalError
 from studyval.results import Result
 
@@ -67,41 +70,12 @@ __all__ = [
     "schoenfeld_events",
 ]
 
-_REL_TOL = 1e-12
 ALTERNATIVES: tuple[str, ...] = ("two-sided", "one-sided")
 # pmsampsize_surv: reference sample size and z used for criterion (iii)
 _PMS_N = 10000
 _PMS_Z = 1.96
 _OPTIMISM = 0.05
 _MARGIN = 0.05
-
-
-def _ceil(x: float) -> int:
-    """Round up, ignoring floating-point error of 1e-12 relative."""
-    return math.ceil(x - _REL_TOL * max(1.0, abs(x)))
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise StudyvalError(f"{name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise StudyvalError(f"{name} must be finite, got {v}")
-    return v
-
-
-def _positive(value: Any, name: str) -> float:
-    v = _real(value, name)
-    if v <= 0:
-        raise StudyvalError(f"{name} must be > 0, got {v}")
-    return v
-
-
-def _open_unit(value: Any, name: str) -> float:
-    v = _real(value, name)
-    if not 0.0 < v < 1.0:
-        raise StudyvalError(f"{name} must be in (0, 1), got {v}")
-    return v
 
 
 # --------------------------------------------------------------------------- Riley
@@ -347,13 +321,7 @@ def riley_survival(
     (5143, 692, 23.07)
 
     """
-    if (
-        isinstance(parameters, bool)
-        or not isinstance(parameters, numbers.Integral)
-        or parameters < 1
-    ):
-        raise StudyvalError(f"parameters must be a whole number >= 1, got {parameters!r}")
-    p = int(parameters)
+    p = _whole_number(parameters, "parameters")
     lam = _positive(rate, "rate")
     tp = _positive(timepoint, "timepoint")
     fu = _positive(mean_follow_up, "mean_follow_up")

@@ -60,6 +60,7 @@ from scipy import integrate, optimize, special, stats
 
 from studyval.analysis._checks import check_follow_up_time
 from studyval.analysis._competing_risks_common import _check_event_codes
+from studyval.analysis._sample_size_common import ceil_size as _ceil
 from studyval.errors import EstimationError, StudyvalError
 from studyval.results import Result
 
@@ -74,12 +75,6 @@ __all__ = [
 Z95 = 1.96
 #: Largest sample size searched by criterion (3), as ``pmvalsampsize``.
 _MAX_N = 1_000_000
-_REL_TOL = 1e-12
-
-
-def _ceil(x: float) -> int:
-    """Round up, ignoring floating-point error of 1e-12 relative."""
-    return math.ceil(x * (1.0 - _REL_TOL))
 
 
 def _real(value: Any, name: str, low: float, high: float, *, closed: bool = False) -> float:

@@ -13,10 +13,21 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from studyval.dictionary import DataDictionary, load_dictionary
 from studyval.errors import InputValidationError, PlanError, StudyvalError, Violation
@@ -415,6 +426,78 @@ class RileySampleSize(_Strict):
     schoenfeld_proportion_exposed: float | None = None
 
 
+_Num = StrictFloat  # an int is a number too; the value itself is kept as written
+_Unit = Annotated[_Num, Field(gt=0, lt=1)]
+
+
+class ValidationSampleSizeSpec(_Strict):
+    """``extra.validation_sample_size``: Riley et al. (2021) planning values (binary outcome)."""
+
+    prevalence: _Unit
+    c_statistic: Annotated[_Num, Field(gt=0.5, lt=1)]
+    lp: Literal["from_c_statistic"] | tuple[_Num, Annotated[_Num, Field(gt=0)]]
+    oe: Annotated[_Num, Field(gt=0)]
+    oe_ci_width: Annotated[_Num, Field(gt=0)]
+    slope_ci_width: Annotated[_Num, Field(gt=0)]
+    c_ci_width: _Unit
+    assumptions_source: str = Field(min_length=1)
+
+
+#: The keys a prediction-model plan's ``extra`` section may hold, each with its type (documented
+#: where it is read: studyval.steps.prognostic, studyval.steps.competing_risks,
+#: studyval.study_types.prognostic_model, the protocols). A key not listed is an error, so that a
+#: misspelled setting never runs silently with its default.
+PREDICTION_EXTRA: dict[str, Any] = {
+    "apply_to_new_patients": Literal["shrunk", "unshrunk"],
+    "calibration_groups": Annotated[StrictInt, Field(ge=2)],
+    "calibration_slope_censor_at_horizon": StrictBool,
+    "cif_times_days": list[Annotated[_Num, Field(gt=0)]],
+    "decision_thresholds": tuple[_Unit, _Unit, Annotated[_Num, Field(gt=0)]],
+    "exclusion_labels": dict[str, str],
+    "km_ticks": list[Annotated[_Num, Field(ge=0)]],
+    "linearity_knots": Annotated[StrictInt, Field(ge=3, le=6)],
+    "linearity_predictors": Annotated[list[str], Field(min_length=1)],
+    "meld_tolerance": Annotated[_Num, Field(ge=0)],
+    "outcome_groups": tuple[str, str],
+    "ph_alpha": _Unit,
+    "population": str,
+    "risk_group_labels": list[str],
+    "risk_group_title": str,
+    "risk_groups": list[_Unit],
+    "sarcopenia_cutoffs": dict[str, _Num | str],
+    "smi_tolerance": Annotated[_Num, Field(ge=0)],
+    "term_labels": dict[str, str],
+    "time_label": str,
+    "validation_sample_size": ValidationSampleSizeSpec,
+    "zph_transform": Literal["km", "rank", "identity", "log"],
+}
+_PREDICTION_EXTRA_TYPES = {k: TypeAdapter(t) for k, t in PREDICTION_EXTRA.items()}
+
+
+def check_prediction_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` as given, once every key is known and every value has its type.
+
+    Raises ``ValueError`` naming ``extra.<key>`` (and the nested field) and the rule.
+    """
+    import difflib
+
+    for key, value in extra.items():
+        if key not in _PREDICTION_EXTRA_TYPES:
+            close = difflib.get_close_matches(str(key), list(PREDICTION_EXTRA), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"extra.{key}: not a setting of a prediction-model plan{hint} (known: "
+                f"{', '.join(sorted(PREDICTION_EXTRA))})"
+            )
+        try:
+            _PREDICTION_EXTRA_TYPES[key].validate_python(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in (key, *err["loc"]))
+            raise ValueError(f"extra.{where}: {err['msg']} (got {err['input']!r})") from None
+    return extra
+
+
 class PredictionModelPlan(NamedModels, _Strict):
     """Analysis plan of a prediction-model protocol (TRIPOD+AI)."""
 
@@ -437,6 +520,11 @@ class PredictionModelPlan(NamedModels, _Strict):
     cohort: CohortSpec | None = Field(
         None, description="Eligibility rules, derived variables, baseline table (YAML-only studies)"
     )
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_known(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_prediction_extra(value)
 
     @model_validator(mode="after")
     def _cross(self) -> PredictionModelPlan:

@@ -159,3 +159,30 @@ def test_group_means_rejects_bad_arguments(kwargs, match):
     d = pd.DataFrame({"g": ["a", "a"], "y": [1.0, 2.0]})
     with pytest.raises(StudyvalError, match=match):
         group_means(d, **kwargs)
+
+
+# ----------------------------------------------------------------- follow-up, median and range
+
+
+def test_follow_up_equals_r_on_the_lung_data():
+    """R 4.2, survival 3.5:
+    d <- read.csv("tests/data/lung.csv"); d$e <- d$status - 1
+    summary(survfit(Surv(time, 1 - e) ~ 1, data = d))$table["median"]   # 588
+    median(d$time); range(d$time); sum(d$time); nrow(d)                 # 255.5; 5 1022; 69593; 228
+    """
+    from studyval.analysis.descriptive import follow_up
+
+    d = pd.read_csv(DATA / "lung.csv")
+    r = follow_up(d["time"], d["status"] - 1)
+    assert (r.n, r.median_reverse_km, r.median_observed) == (228, 588.0, 255.5)
+    assert (r.minimum, r.maximum, r.total_time) == (5.0, 1022.0, 69593.0)
+
+
+def test_median_range_equals_r_and_counts_missing_values():
+    """R: x <- c(3, 9, 1, 14, 6, 2); median(x); range(x)   # 4.5; 1 14"""
+    from studyval.analysis.descriptive import median_range
+
+    r = median_range([3, 9, None, 1, 14, 6, 2])
+    assert (r.median, r.minimum, r.maximum, r.n, r.n_missing) == (4.5, 1.0, 14.0, 6, 1)
+    with pytest.raises(StudyvalError, match="no observed value"):
+        median_range([None, None])

@@ -156,7 +156,7 @@ def test_cusum_run_length_is_reproducible_and_longer_in_control():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        pytest.param({"n_per_period": 0}, "n_per_period must be positive", id="n"),
+        pytest.param({"n_per_period": 0}, "n_per_period must be a positive whole number", id="n"),
         pytest.param({"h": -1}, "h must be positive", id="h"),
         pytest.param({"true_rate": 1.0}, "true_rate", id="rate"),
         pytest.param({"n_simulations": 10}, "at least 100", id="sims"),

@@ -107,3 +107,53 @@ def test_plan_not_yaml(tmp_path):
 def test_unknown_protocol():
     with pytest.raises(StudyvalError, match="no analysis plan for protocol 'nope'"):
         load_plan("nope")
+
+
+# ------------------------------------------------ a prediction-model plan's extra settings
+
+
+@pytest.mark.parametrize(
+    ("slug", "key", "value", "message"),
+    [
+        pytest.param(
+            "cirrhosis-sarcopenia", "calibration_slope_censor_at_horizn", False,
+            r"extra\.calibration_slope_censor_at_horizn: not a setting .*did you mean "
+            r"'calibration_slope_censor_at_horizon'",
+            id="misspelled-key",
+        ),
+        pytest.param(
+            "refracture-pvp", "linearity_knots", 1, r"extra\.linearity_knots: .*greater than or equal to 3",
+            id="knots-out-of-range",
+        ),
+        pytest.param(
+            "refracture-pvp", "linearity_knots", "four", r"extra\.linearity_knots: .*integer",
+            id="knots-not-a-number",
+        ),
+        pytest.param(
+            "refracture-pvp", "ph_alpha", 5, r"extra\.ph_alpha: .*less than 1", id="ph-alpha-range",
+        ),
+        pytest.param(
+            "cirrhosis-sarcopenia", "validation_sample_size",
+            {"prevalence": 0.12, "c_statistic": 0.72, "lp": "from_c_statistic", "oe": 1.0,
+             "oe_ci_width": "wide", "slope_ci_width": 0.2, "c_ci_width": 0.1,
+             "assumptions_source": "x"},
+            r"extra\.validation_sample_size\.oe_ci_width: .*number",
+            id="validation-width-not-a-number",
+        ),
+        pytest.param(
+            "cirrhosis-sarcopenia", "validation_sample_size",
+            {"prevalence": 12, "c_statistic": 0.72, "lp": "from_c_statistic", "oe": 1.0,
+             "oe_ci_width": 0.2, "slope_ci_width": 0.2, "c_ci_width": 0.1,
+             "assumptions_source": "x"},
+            r"extra\.validation_sample_size\.prevalence: .*less than 1",
+            id="validation-prevalence-range",
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_extra_setting_is_named_when_the_plan_loads(tmp_path, slug, key, value, message):
+    """Issue 16 review: a misspelled or ill-typed ``extra`` setting never runs with its default."""
+    raw = yaml.safe_load(plan_path(slug).read_text())
+    raw["extra"][key] = value
+    with pytest.raises(InputValidationError, match=message) as info:
+        load_plan(_write(tmp_path, raw), slug=slug)
+    assert "plan.yml" in str(info.value)

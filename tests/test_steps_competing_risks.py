@@ -270,16 +270,6 @@ def test_calibration_slope_step_is_the_analysis_function_and_the_bootstrap_engin
     [
         pytest.param({}, "no extra.validation_sample_size", id="absent"),
         pytest.param(
-            {"validation_sample_size": {k: v for k, v in OTHER_VALIDATION.items() if k != "oe"}},
-            "missing oe",
-            id="missing-key",
-        ),
-        pytest.param(
-            {"validation_sample_size": OTHER_VALIDATION | {"c_stat": 0.7}},
-            "unknown c_stat",
-            id="unknown-key",
-        ),
-        pytest.param(
             {"calibration_slope_censor_at_horizon": "yes"}, "true or false", id="censor-not-bool"
         ),
     ],
@@ -290,3 +280,28 @@ def test_issue16_steps_name_a_bad_plan_extra(cohort, extra, match):
     step = "calibration_slope" if "censor" in match or "true" in match else "validation_sample_size"
     with pytest.raises(EstimationError, match=match):
         crsteps.REGISTRY.run([step], cohort, plan)
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        pytest.param(
+            {k: v for k, v in OTHER_VALIDATION.items() if k != "oe"},
+            r"extra\.validation_sample_size\.oe: Field required",
+            id="missing-key",
+        ),
+        pytest.param(
+            OTHER_VALIDATION | {"c_stat": 0.7},
+            r"extra\.validation_sample_size\.c_stat: Extra inputs are not permitted",
+            id="unknown-key",
+        ),
+    ],
+)
+def test_a_bad_validation_sample_size_section_is_named_before_any_step(spec, match):
+    """The keys of extra.validation_sample_size are checked when the plan loads (as every extra
+    setting of a prediction-model plan), so the step never sees a missing or unknown key."""
+    from studyval.plan import check_prediction_extra
+
+    with pytest.raises(ValueError, match=match):
+        check_prediction_extra({"validation_sample_size": spec})
+

@@ -87,7 +87,7 @@ from studyval.analysis.sample_size_validation import (
 )
 from studyval.cohort import Cohort, estimating
 from studyval.errors import EstimationError
-from studyval.plan import PredictionModelPlan
+from studyval.plan import PredictionModelPlan, ValidationSampleSizeSpec
 from studyval.steps.registry import StepContext, StepRegistry, TableSpec
 from studyval.study_cohort import included_rows
 
@@ -863,10 +863,8 @@ def _calibration_slope(
 
 
 #: Keys of ``extra.validation_sample_size`` (planning values of the external validation).
-VALIDATION_KEYS = (
-    "prevalence", "c_statistic", "lp", "oe", "oe_ci_width", "slope_ci_width", "c_ci_width",
-    "assumptions_source",
-)  # fmt: skip
+#: The keys of ``extra.validation_sample_size`` (typed by studyval.plan.ValidationSampleSizeSpec).
+VALIDATION_KEYS = tuple(ValidationSampleSizeSpec.model_fields)
 
 
 def _validation_inputs(plan: PredictionModelPlan) -> dict[str, Any]:
@@ -876,17 +874,7 @@ def _validation_inputs(plan: PredictionModelPlan) -> dict[str, Any]:
             "the plan names validation_sample_size but has no extra.validation_sample_size "
             f"(keys {', '.join(VALIDATION_KEYS)})"
         )
-    missing = [k for k in VALIDATION_KEYS if k not in spec]
-    unknown = sorted(set(spec) - set(VALIDATION_KEYS))
-    if missing or unknown:
-        raise EstimationError(
-            "extra.validation_sample_size: "
-            + "; ".join(
-                ([f"missing {', '.join(missing)}"] if missing else [])
-                + ([f"unknown {', '.join(unknown)}"] if unknown else [])
-            )
-        )
-    return spec
+    return spec  # its keys and types are checked when the plan loads (plan.ValidationSampleSizeSpec)
 
 
 @REGISTRY.step("validation_sample_size", produces=[VALIDATION_SAMPLE_SIZE])
@@ -949,7 +937,9 @@ def _validation_sample_size(
         "target_ci_width": np.nan,
         "se": np.nan,
         "ci_width": np.nan,
-        "required_unrounded": float(t["required_unrounded"].max()),
+        "required_unrounded": float(
+            t.loc[t["criterion"] == res.governing, "required_unrounded"].iloc[0]
+        ),
         "required": res.required,
         "required_events": res.required_events,
     }
@@ -1077,8 +1067,10 @@ def _cs_absolute_risk(
     the IPCW Brier score and IPA with the competing event
     (:func:`~studyval.analysis.competing_risks_brier.brier_competing`) and the calibration slope
     (:func:`~studyval.analysis.competing_risks_calibration.calibration_slope_competing`), all
-    apparent (on the development data). ``mean_predicted_km`` is the mean of the plan's Cox
-    model's own predicted risk (one minus its survival, deaths censored).
+    apparent (on the development data). ``mean_predicted_km`` is the mean of each model's own
+    predicted risk (one minus its survival, deaths censored), as the ``calibration`` step gives
+    it for the primary model
+    (:func:`~studyval.analysis.survival_validation.calibration_at_horizon`).
     """
     from studyval.steps import prognostic
 
@@ -1114,9 +1106,13 @@ def _cs_absolute_risk(
                 "observed_ci_low": cal.observed_ci_low,
                 "observed_ci_high": cal.observed_ci_high,
                 "mean_predicted": cal.mean_predicted,
-                "mean_predicted_km": float(
-                    np.mean(prognostic.predicted_risk(km_fits[m.name], data))
-                ),
+                "mean_predicted_km": svv.calibration_at_horizon(
+                    data.time,
+                    data.status,
+                    prognostic.predicted_risk(km_fits[m.name], data),
+                    horizon=data.horizon,
+                    groups=n_groups,
+                ).mean_predicted,
                 "oe_ratio": cal.oe_ratio,
                 "brier": br.estimate,
                 "brier_ci_low": br.ci_low,

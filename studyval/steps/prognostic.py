@@ -872,6 +872,12 @@ def _linearity(cohort: Cohort, plan: PredictionModelPlan, ctx: StepContext) -> d
     frame, where = linearity_frame(cohort, plan)
     model = plan.primary_model
     covs = model_terms(cohort, plan)[model]
+    unknown = [str(p) for p in preds if str(p) not in covs]
+    if unknown:
+        raise StudyvalError(
+            f"plan field extra.linearity_predictors: {', '.join(map(repr, unknown))} is not a "
+            f"numeric covariate of the primary model {model} (its covariates: {', '.join(covs)})"
+        )
     with estimating(f"model {model}, spline linearity check"):
         res = cox_linearity(
             frame,

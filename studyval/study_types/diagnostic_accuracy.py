@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from studyval.analysis.descriptive import baseline_table
+from studyval.analysis.descriptive import baseline_table, median_range
 from studyval.checklists import stard_2015_generic
 from studyval.cohort import (
     Cohort,
@@ -415,10 +415,10 @@ def _stard_facts(plan: AnalysisPlan, cohort: Cohort) -> dict[str, str]:
     for rule in plan.cohort.rules if plan.cohort is not None else []:
         if rule.interval is not None and all(c in inc.columns for c in rule.interval):
             a, b = rule.interval
-            gap = (pd.to_datetime(inc[b]) - pd.to_datetime(inc[a])).dt.days.abs()
+            gap = median_range((pd.to_datetime(inc[b]) - pd.to_datetime(inc[a])).dt.days.abs())
             facts["22"] = (
                 f"{a.replace('_', ' ')} to {b.replace('_', ' ')} interval, included cases: median "
-                f"{gap.median():.0f} days (range {gap.min():.0f}-{gap.max():.0f}; at most "
+                f"{gap.median:.0f} days (range {gap.minimum:.0f}-{gap.maximum:.0f}; at most "
                 f"{rule.max_days} by eligibility)."
             )
             break

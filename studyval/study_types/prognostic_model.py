@@ -61,8 +61,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from studyval.analysis.descriptive import baseline_table
-from studyval.analysis.kaplan_meier import kaplan_meier
+from studyval.analysis.descriptive import baseline_table, follow_up
 from studyval.checklists_tripod import tripod_ai_2024
 from studyval.cohort import Cohort, absent_column_violations
 from studyval.errors import Violation
@@ -317,8 +316,8 @@ def flow_counts(
         add("by_horizon", int(((e == c) & by_h).sum()), o.event_codes[c])
     add("by_horizon", int(((e == 0) & by_h).sum()), "censored before the horizon")
     add("by_horizon", int((t > h).sum()), "followed beyond the horizon event-free")
-    # reverse Kaplan-Meier median follow-up (censoring as the event)
-    med = kaplan_meier(t, (e == 0).astype(int)).median
+    fu = follow_up(t, e)  # reverse Kaplan-Meier median, observed median, range, person-time
+    med = fu.median_reverse_km
     digits = 0 if o.time_unit == "days" else 1
     add(
         "follow_up",
@@ -326,9 +325,9 @@ def flow_counts(
         "median (reverse Kaplan-Meier)",
         f"{med:.{digits}f}" if np.isfinite(med) else "not reached",
     )
-    add("follow_up", len(inc), "median (observed)", f"{np.median(t):.{digits}f}")
-    add("follow_up", len(inc), "range", f"{t.min():.{digits}f}-{t.max():.{digits}f}")
-    add("follow_up", len(inc), "person-years", f"{t.sum() / _PER_YEAR[o.time_unit]:.1f}")
+    add("follow_up", len(inc), "median (observed)", f"{fu.median_observed:.{digits}f}")
+    add("follow_up", len(inc), "range", f"{fu.minimum:.{digits}f}-{fu.maximum:.{digits}f}")
+    add("follow_up", len(inc), "person-years", f"{fu.total_time / _PER_YEAR[o.time_unit]:.1f}")
     return pd.DataFrame(rows)
 
 
