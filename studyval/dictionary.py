@@ -1160,33 +1160,18 @@ def validate_frame(
                     Violation(label, var.name, None, f"required column is missing{hint}")
                 )
             continue
-        cells = raw[var.name].tolist()
-        values: list[Any] = [None] * len(cells)
         # the raw text of a vocabulary variable or a direct identifier is never repeated
         withheld_value = var.role == "direct_identifier"
         quote = not var.vocabulary and not withheld_value
         after = _WITHHELD if withheld_value else ""
-        # each distinct text is checked once (_is_missing and _convert are pure functions of
-        # the variable and the text): a column repeats its levels, dates and numbers
-        converted: dict[str, tuple[Any, str | None] | None] = {}
-        for i, (cell, row) in enumerate(zip(cells, rows, strict=True)):
-            text = type(cell) is str
-            if text and cell in converted:
-                done = converted[cell]
-            else:
-                done = None if _is_missing(cell) else _convert(var, str(cell))
-                if text:
-                    converted[cell] = done
-            if done is None:  # missing
+        values, refused = _check_column(var, raw[var.name], rows)
+        for row, cell, rule in refused:
+            if rule is None:  # missing
                 if var.required:
                     problems.append(Violation(label, var.name, row, "value is required"))
                 continue
-            value, rule = done
-            if rule is not None:
-                shown = _short(str(cell)) if quote else None
-                problems.append(Violation(label, var.name, row, rule + after, shown))
-            else:
-                values[i] = value
+            shown = _short(str(cell)) if quote else None
+            problems.append(Violation(label, var.name, row, rule + after, shown))
         series = pd.Series(values, index=raw.index, name=var.name)
         if var.vocabulary:
             withheld[var.name] = sum(1 for v in values if v == var.other)
@@ -1224,6 +1209,85 @@ def validate_frame(
     frame = pd.DataFrame(typed, index=raw.index)
     frame.attrs["withheld"] = withheld
     return frame, problems
+
+
+def _check_column(
+    var: Variable, column: pd.Series, rows: list[int]
+) -> tuple[list[Any], list[tuple[int, Any, str | None]]]:
+    """Convert every cell of ``column``: the values, and the cells without one in row order.
+
+    Returns
+    -------
+    values : list
+        One per cell: the converted value, or None for a missing or refused cell.
+    refused : list of (row, cell, rule)
+        Each missing cell (``rule`` None) and each cell that breaks a rule, in row order.
+
+    Each distinct text is checked once (:func:`_is_missing` and :func:`_convert` are pure
+    functions of the variable and the text; a column repeats its levels, dates and numbers):
+    the column is factorised and only its distinct texts are converted, so a table of many
+    rows costs little more than its distinct values. A column holding anything but text and
+    None (never the case for :func:`read_table`) is checked cell by cell.
+    """
+    cells = column.to_numpy(dtype=object)
+    codes, distinct = pd.factorize(cells, use_na_sentinel=True)  # None (and NaN): code -1
+    if not all(type(t) is str for t in distinct) or any(c is not None for c in cells[codes < 0]):
+        return _check_cells(var, cells.tolist(), rows)
+    fast = _plain_numbers(var, distinct) if var.type == "number" else {}
+    done = [
+        fast[k] if k in fast else None if _is_missing(text) else _convert(var, text)
+        for k, text in enumerate(distinct)
+    ]
+    value_of = np.empty(len(distinct) + 1, dtype=object)  # the last one: a None cell
+    ok = np.zeros(len(distinct) + 1, dtype=bool)
+    for k, d in enumerate(done):
+        if d is not None and d[1] is None:
+            value_of[k], ok[k] = d[0], True
+    values = value_of[codes].tolist()
+    refused = []
+    for i in np.flatnonzero(~ok[codes]):
+        code = codes[i]
+        rule = None if code < 0 or done[code] is None else done[code][1]
+        refused.append((rows[i], cells[i], rule))
+    return values, refused
+
+
+def _plain_numbers(var: Variable, texts: np.ndarray) -> dict[int, tuple[float, None]]:
+    """The texts of a number variable that :func:`_convert` accepts as they are, converted.
+
+    A text qualifies when it matches the number rule, has no surrounding whitespace and is a
+    finite number within the variable's bounds; its value is ``float(text)``, as
+    :func:`_convert` computes it. The rest (missing, refused or needing a message) are left to
+    :func:`_convert`. Vectorised: a column of measurements has nearly as many distinct texts
+    as rows.
+    """
+    series = pd.Series(texts, dtype=object)
+    fits = series.str.match(_NUM_RE).to_numpy(dtype=bool) & (series == series.str.strip()).to_numpy(
+        dtype=bool
+    )
+    index = np.flatnonzero(fits)
+    values = series.iloc[index].to_numpy(dtype=object).astype(float)  # float() of each text
+    keep = np.isfinite(values)
+    if var.minimum is not None:
+        keep &= values >= var.minimum
+    if var.maximum is not None:
+        keep &= values <= var.maximum
+    return {int(k): (v, None) for k, v in zip(index[keep], values[keep].tolist(), strict=True)}
+
+
+def _check_cells(
+    var: Variable, cells: list[Any], rows: list[int]
+) -> tuple[list[Any], list[tuple[int, Any, str | None]]]:
+    """:func:`_check_column` cell by cell, for a column that holds more than text and None."""
+    values: list[Any] = [None] * len(cells)
+    refused = []
+    for i, (cell, row) in enumerate(zip(cells, rows, strict=True)):
+        done = None if _is_missing(cell) else _convert(var, str(cell))
+        if done is None or done[1] is not None:
+            refused.append((row, cell, None if done is None else done[1]))
+        else:
+            values[i] = done[0]
+    return values, refused
 
 
 #: Said of a value not quoted because its column is a direct identifier.

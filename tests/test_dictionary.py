@@ -678,3 +678,52 @@ def test_unicode_look_alikes_are_named(demo_csv, tmp_path, column, cell, rule):
     (v,) = info.value.violations
     assert (v.column, v.row, v.value) == (column, 2, cell)
     assert re.search(rule, v.rule), v.rule
+
+
+# ----------------------------------------------------------------------------- distinct texts once
+
+EDGE_TEXTS = [
+    "1", "1.5", "-0.25", "+3", ".5", "5.", "1e3", "1E-2", "0012", "inf", "nan", "1e400", "-1e400",
+    " 1", "1 ", "1\n", "1,5", "1,317.9", "１２", "\u22121", "", "NA", "abc", "true", "no", "0",
+    "2023-12-24", "2023-02-30", "2023-12-24 08:30", "left", "Left", "99999", "-5", "150.0001",
+]
+
+
+@pytest.mark.parametrize(
+    "var",
+    [
+        Variable(name="x", type="number", role="predictor", minimum=-1, maximum=150),
+        Variable(name="x", type="number", role="predictor", required=False),
+        Variable(name="x", type="integer", role="predictor", minimum=0, maximum=99999),
+        Variable(name="x", type="boolean", role="predictor"),
+        Variable(name="x", type="date", role="predictor", minimum="2000-01-01"),
+        Variable(name="x", type="categorical", role="predictor", levels=("left", "right")),
+        Variable(name="x", type="string", role="predictor", pattern=r"[a-z]+"),
+    ],
+    ids=lambda v: f"{v.type}-{v.minimum}",
+)
+def test_each_distinct_text_is_checked_once_with_the_cell_by_cell_result(var):
+    """The factorised check (each distinct text converted once, plain numbers vectorised) gives
+    the values and refusals, in row order, that converting every cell on its own gives."""
+    from studyval.dictionary import _check_cells, _check_column
+
+    cells = [*EDGE_TEXTS, None, *reversed(EDGE_TEXTS), None]
+    rows = [k + 2 for k in range(len(cells))]
+    column = pd.Series(cells, dtype=object)
+    values, refused = _check_column(var, column, rows)
+    expected_values, expected_refused = _check_cells(var, cells, rows)
+    assert refused == expected_refused
+    assert [type(v) for v in values] == [type(v) for v in expected_values]
+    assert values == expected_values
+    assert refused  # the edge texts break some rule of every variable
+
+
+def test_a_column_of_other_than_text_is_checked_cell_by_cell():
+    """A frame built in code may hold numbers or NaN: such a cell is converted from its text
+    (NaN is a value, not a missing cell), as before the distinct texts were factorised."""
+    from studyval.dictionary import _check_column
+
+    var = Variable(name="x", type="number", role="predictor")
+    values, refused = _check_column(var, pd.Series([1.5, float("nan"), "2", None]), [2, 3, 4, 5])
+    assert values == [1.5, None, 2.0, None]
+    assert [(row, rule) for row, _, rule in refused] == [(3, "must be a number"), (5, None)]
