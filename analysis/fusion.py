@@ -27,9 +27,11 @@ Everything is deterministic for a given seed (folds, boosting, SVM).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -263,7 +265,9 @@ def grouped_folds(y: Any, groups: Any, *, n_splits: int, seed: int) -> np.ndarra
     """Fold number (0..n_splits-1) of every row; all rows of a group share one fold.
 
     :class:`sklearn.model_selection.StratifiedGroupKFold` with ``shuffle=True``
-    and ``random_state=seed`` (stratified by ``y`` as far as the groups allow).
+    and ``random_state=seed`` (stratified by ``y`` as far as the groups allow);
+    its search for each group's fold is done for all folds at once
+    (:func:`_best_fold`), with the same folds.
 
     Raises
     ------
@@ -299,11 +303,74 @@ _FOLDS: dict[tuple[object, ...], np.ndarray] = {}
 _FOLDS_KEPT = 64
 
 
-def _grouped_folds(y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
+def _best_fold(y_counts_per_fold: np.ndarray, y_cnt: np.ndarray, group_y_counts: np.ndarray) -> int:
+    """The fold that ``StratifiedGroupKFold._find_best_fold`` gives a group, every fold at once.
+
+    scikit-learn adds the group's class counts to each fold in turn and scores the
+    resulting class proportions (``y_counts_per_fold / y_cnt``) by the mean over classes
+    of their standard deviation over folds; the lowest score wins, a tie
+    (:func:`numpy.isclose`) going to the fold with fewer rows, then to the first fold.
+    Here the ``n_splits`` candidate tables are stacked, shape ``(n_splits, n_splits,
+    n_classes)``, and scored together by the operations of :func:`numpy.std` and
+    :func:`numpy.mean` (sum over folds, divide, subtract, square, sum, divide, square
+    root; mean over classes), whose sums over folds add the same values in the same order
+    as numpy's on scikit-learn's 2-D table, so that every score is bit for bit
+    scikit-learn's; the choice, ties included, follows scikit-learn's loop
+    (``tests/test_fusion.py`` checks both against scikit-learn's own class).
+    ``y_counts_per_fold`` is not changed.
+    """
+    n_splits, n_classes = y_counts_per_fold.shape
+    props = np.empty((n_splits, n_splits, n_classes))
+    props[...] = y_counts_per_fold / y_cnt
+    diag = np.arange(n_splits)
+    props[diag, diag] = (y_counts_per_fold + group_y_counts) / y_cnt
+    # numpy.std(props, axis=1), as numpy computes it (numpy/_core/_methods.py, _var)
+    mean = np.add.reduce(props, axis=1, keepdims=True)
+    mean /= n_splits
+    dev = props - mean
+    np.square(dev, out=dev)
+    sd = np.add.reduce(dev, axis=1)
+    sd /= n_splits
+    np.sqrt(sd, out=sd)
+    evals = (np.add.reduce(sd, axis=1) / n_classes).tolist()
+    samples = np.add.reduce(y_counts_per_fold, axis=1).tolist()
+    best, min_eval, min_samples = -1, math.inf, math.inf
+    for i, (fold_eval, n_rows) in enumerate(zip(evals, samples, strict=True)):
+        # numpy.isclose(fold_eval, min_eval) with its default rtol=1e-5, atol=1e-8
+        close = (
+            abs(fold_eval - min_eval) <= 1e-8 + 1e-5 * abs(min_eval) and math.isfinite(min_eval)
+        ) or fold_eval == min_eval
+        if fold_eval < min_eval or (close and n_rows < min_samples):
+            best, min_eval, min_samples = i, fold_eval, n_rows
+    return best
+
+
+@functools.cache
+def _stratified_group_kfold() -> type:
+    """:class:`~sklearn.model_selection.StratifiedGroupKFold` with :func:`_best_fold`.
+
+    The same splitter (checks, warnings, shuffling, group order, folds), with its
+    per-group search for the best fold (most of a split's time, in Python loops)
+    done by :func:`_best_fold`, which picks the same fold.
+    """
     from sklearn.model_selection import StratifiedGroupKFold
 
+    class VectorisedStratifiedGroupKFold(StratifiedGroupKFold):
+        def _find_best_fold(
+            self, y_counts_per_fold: np.ndarray, y_cnt: np.ndarray, group_y_counts: np.ndarray
+        ) -> int:
+            return _best_fold(y_counts_per_fold, y_cnt, group_y_counts)
+
+    return VectorisedStratifiedGroupKFold
+
+
+def _grouped_folds(
+    y: np.ndarray, groups: np.ndarray, n_splits: int, seed: int, *, splitter: type | None = None
+) -> np.ndarray:
+    """Fold of every row by ``splitter`` (default :func:`_stratified_group_kfold`), shuffled."""
     fold = np.full(len(y), -1, dtype=np.int64)
-    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    cls = _stratified_group_kfold() if splitter is None else splitter
+    cv = cls(n_splits=n_splits, shuffle=True, random_state=seed)
     for k, (_, test) in enumerate(cv.split(np.zeros(len(y)), y, groups)):
         fold[test] = k
     return fold

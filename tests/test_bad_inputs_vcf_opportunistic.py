@@ -263,7 +263,11 @@ def test_bad_input_is_rejected_through_the_cli(case, source, tmp_path):
     assert all(p.read_bytes() == b for p, b in before.items())
 
 
-def test_missing_commercial_rows_are_accepted(source, tmp_path):
+def test_missing_commercial_rows_are_accepted(source, tmp_path, trimmed_plan_file):
+    """Every analysis of the bundled plan runs without the optional model, with the plan's
+    resample counts cut to 100 (conftest's ``trimmed_plan_file``): the same steps meet the
+    missing model, only the bootstraps draw fewer resamples, and the exit code is all
+    that is asserted."""
     pred = pd.read_csv(source["predictions"], dtype=str, keep_default_na=False)
     pred = pred[pred["model_name"] != "BoneHealth-commercial"]
     ppath = tmp_path / "predictions.csv"
@@ -280,6 +284,8 @@ def test_missing_commercial_rows_are_accepted(source, tmp_path):
             "-o",
             str(tmp_path / "out"),
             "--no-render",
+            "--plan",
+            str(trimmed_plan_file(SLUG, 100, tmp_path / "plan")),
         ],
     )
     assert res.exit_code == 0, res.output

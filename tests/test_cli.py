@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -194,11 +195,15 @@ def _module_files() -> dict[str, Path]:
     return found
 
 
+@functools.cache
 def _import_graph() -> dict[str, set[str]]:
     """Module -> the modules it imports, top level or inside a function (not under TYPE_CHECKING).
 
     ``from a.b import c`` is an edge to ``a.b.c`` when that is a module, else to ``a.b``; an
     import of ``a.b.c`` does not count as an import of its parents ``a`` and ``a.b``.
+
+    Parsed once per test process (the sources do not change during a run) and shared by the
+    three tests that read it, which only read it.
     """
     import ast
 

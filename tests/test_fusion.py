@@ -253,3 +253,69 @@ def test_grouped_folds_are_a_pure_function_of_their_inputs():
     np.testing.assert_array_equal(again, fresh)
     other = fusion.grouped_folds(y, groups, n_splits=3, seed=8)
     np.testing.assert_array_equal(other, fusion._grouped_folds(y, groups, 3, 8))
+
+
+def test_best_fold_is_scikit_learns_choice():
+    """:func:`fusion._best_fold` picks the fold of ``StratifiedGroupKFold._find_best_fold`` for
+    random fold tables, exact ties (equal or empty folds) and near ties (within isclose)
+    included, for 2 to 11 folds and 1 to 11 classes, and leaves the fold table unchanged."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    rng = np.random.default_rng(11)
+    for case in range(600):
+        n_splits, n_classes = int(rng.integers(2, 12)), int(rng.integers(1, 12))
+        y_cnt = rng.integers(1, 300, n_classes)
+        counts = rng.integers(0, 40, (n_splits, n_classes)).astype(float)
+        if case % 4 == 1:  # equal folds: every fold ties
+            counts[:] = counts[0]
+        elif case % 4 == 2:  # folds equal up to one row of a large class: near ties
+            y_cnt[0] = 10**7
+            counts[:, 1:] = counts[0, 1:]
+        elif case % 4 == 3 and case < 200:  # nothing assigned yet
+            counts[:] = 0
+        group = rng.integers(0, 3, n_classes).astype(float)
+        before = counts.copy()
+        ours = fusion._best_fold(counts, y_cnt, group)
+        np.testing.assert_array_equal(counts, before)
+        theirs = StratifiedGroupKFold(n_splits=n_splits)._find_best_fold(
+            y_counts_per_fold=counts, y_cnt=y_cnt, group_y_counts=group
+        )
+        assert ours == theirs, (case, counts, y_cnt, group)
+
+
+def test_grouped_folds_are_scikit_learns():
+    """The folds are exactly those of scikit-learn's own ``StratifiedGroupKFold`` (shuffled with
+    the seed), with its warnings and errors: random data, groups of one class (many ties),
+    string ids and labels."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    def split(splitter, *args):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                out = fusion._grouped_folds(*args, splitter=splitter)
+            except ValueError as exc:
+                out = repr(exc)
+        return out, [(w.category, str(w.message)) for w in caught]
+
+    rng = np.random.default_rng(12)
+    for case in range(40):
+        n_splits, n_classes = int(rng.integers(2, 10)), int(rng.integers(1, 8))
+        n_groups = int(rng.integers(n_splits, 60))
+        sizes = rng.integers(1, 5, n_groups)
+        groups = np.repeat(rng.permutation(n_groups) * 7 + 3, sizes)
+        p = rng.dirichlet(np.ones(n_classes))
+        y = rng.choice(n_classes, len(groups), p=p)
+        if case % 3 == 0:  # one class per patient
+            y = rng.choice(n_classes, n_groups, p=p)[np.repeat(np.arange(n_groups), sizes)]
+        if case % 5 == 0:
+            groups = np.array([f"P{g:04d}" for g in groups], dtype=object)
+            y = np.array(["a", "b", "c", "d", "e", "f", "g"])[y]
+        seed = int(rng.integers(0, 10_000))
+        ours = split(None, y, groups, n_splits, seed)
+        theirs = split(StratifiedGroupKFold, y, groups, n_splits, seed)
+        assert ours[1] == theirs[1]
+        if isinstance(theirs[0], str):
+            assert ours[0] == theirs[0]
+        else:
+            np.testing.assert_array_equal(ours[0], theirs[0])

@@ -723,8 +723,13 @@ def test_edited_protocol_slug_is_named(run_verify, tamper, expected):
 
 
 @pytest.fixture(scope="module")
-def imaging_bundle(shared, tmp_path_factory):
-    """A bundle with an imaging/ folder: ``studyval run ... --no-render --imaging DIR``."""
+def imaging_bundle(shared, tmp_path_factory, minimal_plan):
+    """A bundle with an imaging/ folder: ``studyval run ... --no-render --imaging DIR``.
+
+    Run with the minimal plan (conftest's ``minimal_plan``): the cases below check the imaging/
+    files against the manifest's hashes, never recomputed (the recomputation is a copy of this
+    bundle), and what verify does with imaging/ is the same whatever analyses the plan names.
+    """
     from studyval.cli import main
 
     _, inputs = shared
@@ -736,6 +741,7 @@ def imaging_bundle(shared, tmp_path_factory):
     bundle = root / "bundle"
     args = ["run", SLUG, "-c", str(inputs["clinical"]), "-p", str(inputs["predictions"])]
     args += ["-o", str(bundle), "--no-render", "--imaging", str(chain), "-q"]
+    args += ["--plan", str(minimal_plan(SLUG))]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert set(read_manifest(bundle)["imaging"]) == {"manifest.json", "tables/seg.csv"}
