@@ -31,8 +31,10 @@ References
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -44,13 +46,14 @@ from scipy import stats
 from studyval.analysis._checks import check_alpha, check_option
 from studyval.analysis._checks import z_critical as _z
 from studyval.analysis._survival_common import (
+    _check_labels,
     _check_query_times,
     _check_time_event,
     _chol_solve,
     _encode,
     _readonly,
 )
-from studyval.analysis.concordance import harrell_c
+from studyval.analysis.concordance import ConcordanceResult, harrell_c
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
@@ -94,6 +97,10 @@ class _CoxData:
     eb_seg: np.ndarray  # (G,) segment of each event block
     ev_idx: np.ndarray  # reduceat indices: [start, end) of each event run, interleaved
     last_eb: np.ndarray  # (n,) last event block with time <= t_i in i's stratum, -1 if none
+    last_ok: np.ndarray  # (n,) last_eb >= 0
+    last_at: np.ndarray  # (n,) max(last_eb, 0)
+    eb_slices: list[tuple[int, int]]  # contiguous range of each stratum's event blocks
+    block_slices: list[tuple[int, int]]  # contiguous range of each stratum's blocks
     frac: dict[str, np.ndarray]  # ties -> (m,) Efron fractions l/d (zeros for Breslow)
     sum_x_ev: np.ndarray  # (p,) sum of x over the events
 
@@ -111,7 +118,11 @@ def _df_column(df: pd.DataFrame, name: str, role: str) -> pd.Series:
 
 
 def _no_missing(col: pd.Series, name: str) -> None:
-    miss = col.isna().to_numpy()
+    kind = col.dtype.kind if isinstance(col.dtype, np.dtype) else ""
+    if kind in ("b", "i", "u"):
+        return  # a numpy bool or integer column holds no missing value
+    # a numpy float column's missing values are its NaNs (what Series.isna finds there)
+    miss = np.isnan(col.to_numpy()) if kind == "f" else col.isna().to_numpy()
     if miss.any():
         pos = np.flatnonzero(miss)
         labels = ", ".join(repr(v) for v in col.index[pos[:5]].tolist())
@@ -193,7 +204,51 @@ def _cox_design(
     return t, e, x, codes, levels, covs, strata_cols
 
 
-def _cox_prepare(t: np.ndarray, e: np.ndarray, x: np.ndarray, codes: np.ndarray) -> _CoxData:
+class _Layouts:
+    """The last few :class:`_CoxData` by their times, events and strata codes (an LRU cache).
+
+    Everything in a ``_CoxData`` but the covariates (sort order, blocks, risk sets) depends on
+    ``(time, event, strata)`` only; a bootstrap fits several models to the same outcome (the
+    refit and the calibration-slope model of a resample, the slope model of every refit on the
+    original data), so :func:`_cox_prepare` reuses it. The key is the arrays' bytes: a hit is
+    the same outcome exactly.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._store: collections.OrderedDict[tuple[bytes, ...], _CoxData] = (
+            collections.OrderedDict()
+        )
+
+    def get(self, key: tuple[bytes, ...]) -> _CoxData | None:
+        with self._lock:
+            cd = self._store.get(key)
+            if cd is not None:
+                self._store.move_to_end(key)
+            return cd
+
+    def put(self, key: tuple[bytes, ...], cd: _CoxData) -> None:
+        with self._lock:
+            self._store[key] = cd
+            self._store.move_to_end(key)
+            while len(self._store) > self._size:
+                self._store.popitem(last=False)
+
+
+def _cox_prepare(
+    t: np.ndarray,
+    e: np.ndarray,
+    x: np.ndarray,
+    codes: np.ndarray,
+    layouts: _Layouts | None = None,
+) -> _CoxData:
+    key = (t.tobytes(), e.tobytes(), codes.tobytes()) if layouts is not None else None
+    like = layouts.get(key) if layouts is not None and key is not None else None
+    if like is not None:  # the same outcome: only the covariates are new (computed as below)
+        means = x.mean(axis=0)
+        xs = x[like.order] - means
+        return dataclasses.replace(like, x=xs, means=means, sum_x_ev=xs[like.ev_rows].sum(axis=0))
     n = t.shape[0]
     order = np.lexsort((-e.astype(np.int64), t, codes))
     ts, es, ss = t[order], e[order], codes[order]
@@ -220,7 +275,7 @@ def _cox_prepare(t: np.ndarray, e: np.ndarray, x: np.ndarray, codes: np.ndarray)
     last_eb = np.where(valid, last, -1)
     within = np.arange(ev_rows.shape[0]) - eb_first[ev_block]
     frac = {"efron": within / eb_size[ev_block], "breslow": np.zeros(ev_rows.shape[0])}
-    bounds = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1], True])
+    bounds = _stratum_bounds(ss)
     slices = [(int(bounds[i]), int(bounds[i + 1])) for i in range(bounds.shape[0] - 1)]
     seg_starts = np.union1d(eb_start, bounds[:-1])
     eb_seg = np.searchsorted(seg_starts, eb_start)
@@ -231,7 +286,7 @@ def _cox_prepare(t: np.ndarray, e: np.ndarray, x: np.ndarray, codes: np.ndarray)
     ev_idx[1::2] = eb_start + eb_size
     if ev_idx[-1] == n:
         ev_idx = ev_idx[:-1]
-    return _CoxData(
+    cd = _CoxData(
         x=xs,
         means=means,
         time=ts,
@@ -254,17 +309,34 @@ def _cox_prepare(t: np.ndarray, e: np.ndarray, x: np.ndarray, codes: np.ndarray)
         eb_seg=eb_seg,
         ev_idx=ev_idx,
         last_eb=last_eb,
+        last_ok=last_eb >= 0,
+        last_at=np.maximum(last_eb, 0),
+        eb_slices=_slices(_stratum_bounds(eb_stratum)),
+        block_slices=_slices(_stratum_bounds(ss[block_start])),
         frac=frac,
         sum_x_ev=xs[ev_rows].sum(axis=0),
     )
+    if layouts is not None and key is not None:
+        layouts.put(key, cd)
+    return cd
 
 
-def _cumsum_by_stratum(v: np.ndarray, strat: np.ndarray) -> np.ndarray:
-    """Cumulative sum restarting at each stratum (v sorted by stratum)."""
+def _stratum_bounds(strat: np.ndarray) -> np.ndarray:
+    """Start of each run of equal codes, and the length: ``[0, ..., n]`` (codes sorted)."""
+    change = np.empty(strat.shape[0] + 1, dtype=bool)
+    change[0] = change[-1] = True
+    np.not_equal(strat[1:], strat[:-1], out=change[1:-1])
+    return np.flatnonzero(change)
+
+
+def _slices(bounds: np.ndarray) -> list[tuple[int, int]]:
+    return [(int(bounds[i]), int(bounds[i + 1])) for i in range(bounds.shape[0] - 1)]
+
+
+def _cumsum_in(v: np.ndarray, slices: list[tuple[int, int]]) -> np.ndarray:
+    """Cumulative sum restarting at each of ``slices`` (contiguous row ranges covering v)."""
     out = np.empty_like(v)
-    bounds = np.flatnonzero(np.r_[True, strat[1:] != strat[:-1], True])
-    for i in range(bounds.shape[0] - 1):
-        a, b = bounds[i], bounds[i + 1]
+    for a, b in slices:
         out[a:b] = np.cumsum(v[a:b], axis=0)
     return out
 
@@ -337,7 +409,7 @@ def _cox_eval(beta: np.ndarray, cd: _CoxData, ties: str, info: bool = True) -> _
     score = cd.sum_x_ev - (s1.T @ c1 - d1.T @ c2)
     ev = _CoxEval(loglik, score, None, w, shift, s1, d1, c1, c2, q)
     if info:
-        ev = dataclasses.replace(ev, info=_weighted_info(cd, ev, None))
+        ev = _CoxEval(loglik, score, _weighted_info(cd, ev, None), w, shift, s1, d1, c1, c2, q)
     return ev
 
 
@@ -347,12 +419,14 @@ def _weighted_info(cd: _CoxData, ev: _CoxEval, gw: np.ndarray | None) -> np.ndar
     :math:`V_l = (S_2 - f_l D_2)/\mathrm{den}_l - a_l a_l^\top`; ``gw = None`` means 1
     (the usual information matrix); the PH test uses :math:`g(t)` and :math:`g(t)^2`.
     """
-    one = np.ones_like(ev.c1) if gw is None else gw
-    cum = _cumsum_by_stratum(ev.c1 * one, cd.eb_stratum)
-    rowc = np.where(cd.last_eb >= 0, cum[np.maximum(cd.last_eb, 0)], 0.0)
-    rowc[cd.ev_rows] -= (ev.c2 * one)[cd.ev_block]
+    # without weights the products with 1 are left out: x * 1.0 is x, bit for bit
+    c1, c2, (q0, q1, q2) = ev.c1, ev.c2, ev.q
+    if gw is not None:
+        c1, c2, q0, q1, q2 = c1 * gw, c2 * gw, q0 * gw, q1 * gw, q2 * gw
+    cum = _cumsum_in(c1, cd.eb_slices)
+    rowc = np.where(cd.last_ok, cum[cd.last_at], 0.0)
+    rowc[cd.ev_rows] -= c2[cd.ev_block]
     first = (cd.x * (ev.w * rowc)[:, None]).T @ cd.x
-    q0, q1, q2 = (qk * one for qk in ev.q)
     s1, d1 = ev.s1, ev.d1
     cross = s1.T @ (d1 * q1[:, None])
     second = s1.T @ (s1 * q0[:, None]) - cross - cross.T + d1.T @ (d1 * q2[:, None])
@@ -507,7 +581,10 @@ class CoxResult(Result):
 
         """
         q = _check_query_times(times)
-        lp = self.predict_risk(df)
+        return self._survival_of(df, self.predict_risk(df), q)
+
+    def _survival_of(self, df: pd.DataFrame, lp: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """:meth:`predict_survival` at checked times ``q``, given the rows' linear predictor."""
         h = np.empty((lp.shape[0], q.shape[0]))
         bh = self.baseline_hazard
         if self.strata:
@@ -594,17 +671,21 @@ def _step_at(x: np.ndarray, y: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.concatenate(([0.0], y))[idx]
 
 
-def _baseline(
-    cd: _CoxData, ev: _CoxEval, beta: np.ndarray, levels: np.ndarray, stratified: bool
-) -> pd.DataFrame:
+def _baseline_cumhaz(cd: _CoxData, ev: _CoxEval, beta: np.ndarray) -> np.ndarray:
+    """The cumulative baseline hazard at covariates 0, one value per block (``_baseline``)."""
     # Breslow: d / S0; Efron: sum_l 1 / (S0 - l/d D0) -- both are c1
     dh = np.zeros(cd.block_start.shape[0])
     has = cd.eb_of_block >= 0
     dh[has] = ev.c1[cd.eb_of_block[has]]
     # back from the shifted, centred weights to exp(x beta) at x = 0
     scale = math.exp(-(ev.shift + float(cd.means @ beta)))
-    cum = _cumsum_by_stratum(dh, cd.block_stratum) * scale
-    out = pd.DataFrame({"time": cd.block_time, "cumhaz": cum})
+    return _cumsum_in(dh, cd.block_slices) * scale
+
+
+def _baseline(
+    cd: _CoxData, ev: _CoxEval, beta: np.ndarray, levels: np.ndarray, stratified: bool
+) -> pd.DataFrame:
+    out = pd.DataFrame({"time": cd.block_time, "cumhaz": _baseline_cumhaz(cd, ev, beta)})
     if stratified:
         out.insert(0, "strata", levels[cd.block_stratum])
     return out
@@ -724,6 +805,7 @@ def _cox_slope(
     *,
     strata: Any = None,
     ties: str = "efron",
+    layouts: _Layouts | None = None,
 ) -> tuple[float, bool]:
     r"""The calibration slope :math:`\hat\gamma` of :math:`h(t) = h_0(t)\exp(\gamma\eta)`.
 
@@ -743,6 +825,9 @@ def _cox_slope(
     strata : array-like, optional
         Stratum labels: a separate baseline hazard per stratum.
     ties : {"efron", "breslow"}
+    layouts : _Layouts, optional
+        A cache of the risk-set layouts of outcomes seen before (:class:`_Layouts`); the
+        result is the same with or without it.
 
     Returns
     -------
@@ -783,7 +868,7 @@ def _cox_slope(
         codes = np.zeros(t.shape[0], dtype=np.int64)
     else:
         _, codes = _encode(np.asarray(strata))
-    cd = _cox_prepare(t, e, x, codes)
+    cd = _cox_prepare(t, e, x, codes, layouts)
     _collinearity_check(cd, ("lp",))
     fit = _newton(cd, ties, ("lp",), 1e-12, 50)
     return float(fit.beta[0]), bool(fit.converged)
@@ -938,6 +1023,128 @@ def cox(
         duration=duration,
         event=event,
         _strata_levels=levels,
+    )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _CoxRefit:
+    """What a bootstrap refit needs of a :func:`cox` fit: the coefficients and the predictions.
+
+    :func:`_cox_refit` makes it; its prediction methods are :class:`CoxResult`'s own (the same
+    code on the same coefficients and baseline hazard, hence the same numbers).
+    """
+
+    coef: np.ndarray
+    covariates: tuple[str, ...]
+    strata: tuple[str, ...]
+    converged: bool
+    concordance: ConcordanceResult  # Harrell's C of the linear predictor, as cox computes it
+    baseline_hazard: pd.DataFrame | None
+    _strata_levels: np.ndarray
+    # what concordance was computed from: times, events, linear predictor, strata codes or None
+    _concordance_of: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+
+    _design = CoxResult._design
+    predict_risk = CoxResult.predict_risk
+    predict_survival = CoxResult.predict_survival
+    predict_risk_at = CoxResult.predict_risk_at
+    _survival_of = CoxResult._survival_of
+
+    def predict_lp_and_risk_at(
+        self, df: pd.DataFrame, horizon: float | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``predict_risk(df)`` and ``predict_risk_at(df, horizon)`` (None without a horizon).
+
+        The covariates are read once; the arithmetic is the same, hence the same numbers.
+        """
+        lp = self.predict_risk(df)
+        if horizon is None:
+            return lp, None
+        return lp, 1.0 - self._survival_of(df, lp, _check_query_times([horizon]))[:, 0]
+
+    def concordance_if_same(
+        self, time: Any, event: Any, risk: Any, strata: Any
+    ) -> ConcordanceResult | None:
+        """:attr:`concordance` if ``harrell_c(time, event, risk, strata=strata)`` is it, else None.
+
+        It is when the times, events and risks are numeric and equal those it was computed from
+        (which passed ``harrell_c``'s checks) and the strata (None for none) are valid labels
+        with the same codes: ``harrell_c`` is a function of these alone, so it would give the
+        same result, bit for bit, and raise nothing. Any other input gives None.
+        """
+        t0, e0, lp0, codes0 = self._concordance_of
+        t, e, r = np.asarray(time), np.asarray(event), np.asarray(risk)
+        for a, a0 in ((t, t0), (e, e0), (r, lp0)):
+            if not (a.dtype.kind in "biuf" and a.shape == a0.shape and np.array_equal(a, a0)):
+                return None
+        if (strata is None) != (codes0 is None):
+            return None
+        if strata is not None:
+            try:
+                _, codes = _encode(_check_labels(strata, t0.shape[0], "strata"))
+            except StudyvalError:
+                return None
+            if not np.array_equal(codes, codes0):
+                return None
+        return self.concordance
+
+
+def _cox_refit(
+    df: pd.DataFrame,
+    *,
+    duration: str,
+    event: str,
+    covariates: Sequence[str],
+    ties: str = "efron",
+    strata: str | Sequence[str] | None = None,
+    baseline: bool = True,
+    layouts: _Layouts | None = None,
+) -> _CoxRefit:
+    """:func:`cox` (default ``alpha``, ``tol`` and ``max_iter``) without the summary and tests.
+
+    For a model refitted many times (the bootstrap of
+    :func:`studyval.analysis.internal_validation.cox_refit_model`), which uses only the
+    coefficients, whether the fit converged and the predictions. Everything ``cox`` does that
+    can raise or warn is done here in the same order, so that a refit fails or warns exactly
+    when ``cox`` would: the checks, the Newton-Raphson iterations, the standard errors (a
+    negative variance warns), Harrell's C of the linear predictor (no comparable pairs raises,
+    a zero standard error warns) and the scale of the baseline hazard. The coefficients are
+    ``cox``'s, bit for bit (the same code); the baseline hazard is kept only with
+    ``baseline=True`` (for ``predict_risk_at``). ``layouts`` (:class:`_Layouts`) lets fits of
+    the same outcome share their risk-set layout.
+    """
+    ties = check_option(ties, _TIES, "ties")
+    t, e, x, codes, levels, covs, strata_cols = _cox_design(df, duration, event, covariates, strata)
+    if e.sum() == 0:
+        raise EstimationError(
+            f"no events in column {event!r}: all {x.shape[0]} subjects are censored; a Cox model "
+            "needs events"
+        )
+    cd = _cox_prepare(t, e, x, codes, layouts)
+    _collinearity_check(cd, covs)
+    # the warnings of _newton name the caller of this function, as those of cox name cox's
+    fit = _newton(cd, ties, covs, 1e-12, 50)
+    # what cox computes next that can warn: the standard errors (a negative variance) and the
+    # Wald statistic (an infinite information); the results are not needed here
+    np.sqrt(np.diag(fit.var))
+    if fit.cur.info is not None:
+        fit.beta @ fit.cur.info @ fit.beta
+    lp = x @ fit.beta
+    conc = harrell_c(t, e, lp, strata=codes if strata_cols else None)
+    if baseline:
+        bh = _baseline(cd, fit.cur, fit.beta, levels, bool(strata_cols))
+    else:  # its arithmetic all the same: it can overflow (OverflowError) or warn
+        bh = None
+        _baseline_cumhaz(cd, fit.cur, fit.beta)
+    return _CoxRefit(
+        coef=_readonly(fit.beta.copy()),
+        covariates=covs,
+        strata=strata_cols,
+        converged=bool(fit.converged),
+        concordance=conc,
+        baseline_hazard=bh,
+        _strata_levels=levels,
+        _concordance_of=(t, e, lp, codes if strata_cols else None),
     )
 
 

@@ -93,9 +93,10 @@ import numpy as np
 import pandas as pd
 
 from studyval.analysis import survival_validation as _sv
-from studyval.analysis.cox import _cox_slope
+from studyval.analysis.concordance import _zero_se_warning
+from studyval.analysis.cox import _cox_refit, _cox_slope, _Layouts
 from studyval.analysis.resampling import resampling_weights
-from studyval.analysis.survival import cox, harrell_c, uno_c
+from studyval.analysis.survival import harrell_c, uno_c
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
 
@@ -283,9 +284,11 @@ def cox_refit_model(
 ) -> RefitModel:
     r"""The ready-made :class:`RefitModel` of a Cox model and its performance measures.
 
-    ``fit`` is :func:`studyval.analysis.survival.cox` (a fit that does not
-    converge raises :class:`~studyval.errors.EstimationError`, after ``cox``'s
-    own warning), ``predict`` returns a :class:`CoxPrediction`, and
+    ``fit`` fits the model as :func:`studyval.analysis.survival.cox` does (a fit
+    that does not converge raises :class:`~studyval.errors.EstimationError`,
+    after ``cox``'s own warning) and returns what the predictions need: the
+    coefficients with ``CoxResult``'s ``predict_risk`` and ``predict_risk_at``
+    (see Notes), ``predict`` returns a :class:`CoxPrediction`, and
     ``measures`` gives, for predictions on a frame with follow-up :math:`T`,
     event :math:`\delta` and linear predictor :math:`\eta`:
 
@@ -341,6 +344,16 @@ def cox_refit_model(
     studyval.errors.StudyvalError
         ``covariates`` empty, ``event_codes`` without a horizon, a bad horizon.
 
+    Notes
+    -----
+    The numbers are those of the plain composition of ``cox``, ``harrell_c`` and the
+    calibration-slope refit, bit for bit, and a resample fails or warns exactly when that
+    composition would (``tests/test_internal_validation.py``), with less work per resample:
+    the refit skips ``cox``'s summary table and global tests; Harrell's C of the refit on its
+    own resample, which ``cox`` computes, is not computed again for the training measures;
+    the fits of one outcome (a refit and its calibration-slope model; the slope models on the
+    original data) share their sort order and risk sets.
+
     """
     covs = [str(c) for c in covariates] if not isinstance(covariates, str) else []
     if not covs:
@@ -357,11 +370,24 @@ def cox_refit_model(
     codes_col = event if event_codes is None else event_codes
     auc_cause = None if event_codes is None else int(cause)
     strata_cols = None if strata is None else str(strata)
+    # risk-set layouts shared by the fits of one outcome: a refit and the calibration-slope
+    # model on its resample, the slope models on the original data (same numbers, less work)
+    layouts = _Layouts()
+    last_fit: list[Any] = []  # the last model fitted: its Harrell's C on its own data
 
     def fit(frame: pd.DataFrame) -> Any:
-        model = cox(
-            frame, duration=duration, event=event, covariates=covs, ties=ties, strata=strata_cols
+        # cox's fit without its summary and tests (what predict uses, bit for bit)
+        model = _cox_refit(
+            frame,
+            duration=duration,
+            event=event,
+            covariates=covs,
+            ties=ties,
+            strata=strata_cols,
+            baseline=h is not None,
+            layouts=layouts,
         )
+        last_fit[:] = [model]
         if not model.converged:
             raise EstimationError(
                 "the Cox model did not converge (iteration limit or a coefficient diverging)"
@@ -369,8 +395,7 @@ def cox_refit_model(
         return model
 
     def predict(model: Any, frame: pd.DataFrame) -> CoxPrediction:
-        lp = np.asarray(model.predict_risk(frame), dtype=np.float64)
-        risk = None if h is None else np.asarray(model.predict_risk_at(frame, h), np.float64)
+        lp, risk = model.predict_lp_and_risk_at(frame, h)
         return CoxPrediction(lp=lp, risk_at_horizon=risk)
 
     def measures(frame: pd.DataFrame, prediction: CoxPrediction) -> dict[str, float]:
@@ -378,8 +403,14 @@ def cox_refit_model(
         e = frame[event].to_numpy()
         lp = prediction.lp
         st = None if strata_cols is None else frame[strata_cols].to_numpy()
-        c = harrell_c(t, e, lp, strata=st).estimate
-        slope, converged = _cox_slope(t, e, lp - lp.mean(), strata=st, ties=ties)
+        # on the data the model was fitted on, the fit has computed this C already
+        conc = last_fit[0].concordance_if_same(t, e, lp, st) if last_fit else None
+        if conc is None:
+            conc = harrell_c(t, e, lp, strata=st)
+        elif conc.se == 0.0:
+            _zero_se_warning("Harrell", stacklevel=2)  # as harrell_c warns
+        c = conc.estimate
+        slope, converged = _cox_slope(t, e, lp - lp.mean(), strata=st, ties=ties, layouts=layouts)
         if not converged:
             raise EstimationError("the calibration-slope model did not converge")
         out = {

@@ -75,6 +75,7 @@ import pandas as pd
 from studyval.analysis._checks import check_alpha, check_follow_up_time, wald_difference
 from studyval.analysis._checks import z_critical as _z
 from studyval.analysis._competing_risks_common import _check_event_codes
+from studyval.analysis.kaplan_meier import _km_steps
 from studyval.analysis.survival import KaplanMeierResult, _km_censoring, cox, kaplan_meier
 from studyval.errors import EstimationError, StatisticalWarning, StudyvalError
 from studyval.results import Result
@@ -705,6 +706,18 @@ class BrierResult(Result):
     method: str = "IPCW Brier score, influence-function SE (riskRegression::Score)"
 
 
+def _km_survival_at(t: np.ndarray, e: np.ndarray, h: float) -> np.float64:
+    """``kaplan_meier(t, e, times=[h]).to_frame()["survival"].iloc[0]``, without its tables.
+
+    The same Kaplan-Meier steps (:func:`_km_steps`) read at the last time ``<= h``, as
+    ``kaplan_meier`` reads them: the same number, bit for bit. For checked 0/1 events ``e`` and
+    a horizon ``h`` before the last follow-up time (``_check_horizon``), where ``kaplan_meier``
+    raises and warns nothing.
+    """
+    steps = _km_steps(t, e)
+    return np.concatenate(([1.0], steps.surv))[np.searchsorted(steps.time, h, side="right")]
+
+
 def _brier_fit(
     t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, w: _Weights, conservative: bool
 ) -> tuple[float, float]:
@@ -771,8 +784,7 @@ def brier(
     w = _ipcw(t, e, 1, h)
     cons = bool(conservative)
     est, se = _brier_fit(t, e, p, h, w, cons)
-    km = kaplan_meier(t, e, times=[h]).to_frame()
-    null_risk = float(1.0 - km["survival"].iloc[0])
+    null_risk = float(1.0 - _km_survival_at(t, e, h))
     null_est, null_se = _brier_fit(t, e, np.full_like(p, null_risk), h, w, cons)
     z = _z(alpha)
     return BrierResult(

@@ -253,10 +253,16 @@ def _csc_model(horizon: float) -> RefitModel:
     return RefitModel(fit=fit, predict=predict, measures=measures, description="CSC, death")
 
 
-@pytest.mark.parametrize("measure", list(R_PBC_CSC), ids=list(R_PBC_CSC))
-def test_caller_defined_competing_risks_model_equals_r_on_the_same_resamples(pbc, measure):
+@pytest.fixture(scope="module")
+def pbc_exact(pbc) -> OptimismResult:
+    """The cause-specific Cox models refitted on the resamples shared with R (computed once)."""
     idx = np.loadtxt(DATA / "internal_validation_pbc_indices.csv", delimiter=",", dtype=np.int64)
-    r = bootstrap_optimism(pbc, _csc_model(1826.0), indices=list(idx - 1))
+    return bootstrap_optimism(pbc, _csc_model(1826.0), indices=list(idx - 1))
+
+
+@pytest.mark.parametrize("measure", list(R_PBC_CSC), ids=list(R_PBC_CSC))
+def test_caller_defined_competing_risks_model_equals_r_on_the_same_resamples(pbc_exact, measure):
+    r = pbc_exact
     assert r.model == "CSC, death" and r.n_failed == 0
     j = r.measures.index(measure)
     ours = (r.apparent[j], r.training[j], r.test[j], r.optimism[j], r.corrected[j])
@@ -533,3 +539,197 @@ def test_a_model_that_cannot_be_fitted_on_the_data_is_an_estimation_error(few_ev
     d = few_events.assign(status=0)
     with pytest.raises(EstimationError, match="no events"):
         cox_optimism(d, duration="time", event="status", covariates=["x"], n_resamples=2, seed=1)
+
+
+# --------------------------------------------------------------------------- the fast paths
+# cox_refit_model computes what the plain composition of cox, harrell_c and the calibration-slope
+# refit computes, with less work (issue 12): a refit without cox's summary and tests, Harrell's C
+# of the refit reused on its own data, risk-set layouts shared by fits of one outcome, Harrell's
+# pair counts by an n x n table for small n, the Brier score's null model without
+# kaplan_meier's tables. Each is checked bit for bit against the path it replaces.
+
+
+def _plain_refit_model(horizon=None, strata=None, ties="efron"):
+    """cox_refit_model as it was composed before the fast paths: cox, harrell_c, _cox_slope."""
+    from studyval.analysis.cox import _cox_slope
+    from studyval.analysis.survival import uno_c
+
+    def fit(frame):
+        model = cox(
+            frame, duration="time", event="status", covariates=COVS, ties=ties, strata=strata
+        )
+        if not model.converged:
+            raise EstimationError(
+                "the Cox model did not converge (iteration limit or a coefficient diverging)"
+            )
+        return model
+
+    def predict(model, frame):
+        lp = np.asarray(model.predict_risk(frame), dtype=np.float64)
+        risk = None if horizon is None else model.predict_risk_at(frame, horizon)
+        return lp, risk
+
+    def measures(frame, prediction):
+        lp, risk = prediction
+        t, e = frame["time"].to_numpy(np.float64), frame["status"].to_numpy()
+        st = None if strata is None else frame[strata].to_numpy()
+        c = harrell_c(t, e, lp, strata=st).estimate
+        slope, converged = _cox_slope(t, e, lp - lp.mean(), strata=st, ties=ties)
+        if not converged:
+            raise EstimationError("the calibration-slope model did not converge")
+        out = {"harrell_c": c, "somers_dxy": 2.0 * c - 1.0, "calibration_slope": slope}
+        if horizon is not None:
+            out["uno_c"] = uno_c(t, e, lp, tau=horizon).estimate
+            out["auc_horizon"] = svv.time_dependent_auc(t, e, risk, horizon=horizon).estimate
+            b = svv.brier(t, e, risk, horizon=horizon, conservative=True)
+            out["brier"], out["ipa"] = b.estimate, b.ipa
+        return out
+
+    return RefitModel(fit=fit, predict=predict, measures=measures)
+
+
+def _warnings_of(run):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run()
+    return result, [(w.category, str(w.message)) for w in caught]
+
+
+@pytest.mark.parametrize(
+    ("horizon", "strata", "ties"),
+    [(None, None, "efron"), (365.0, None, "efron"), (365.0, "inst3", "breslow")],
+    ids=["plain", "horizon", "strata-breslow"],
+)
+def test_ready_made_cox_model_is_the_plain_composition_bit_for_bit(lung, horizon, strata, ties):
+    d = lung.assign(inst3=(lung["inst"].fillna(0) % 3).astype(int))
+    kw = dict(n_resamples=6, seed=7)
+    fast = cox_optimism(
+        d, duration="time", event="status", covariates=COVS, horizon=horizon, strata=strata,
+        ties=ties, **kw,
+    )  # fmt: skip
+    plain = bootstrap_optimism(d, _plain_refit_model(horizon, strata, ties), **kw)
+    for name in ("apparent", "training_replicates", "test_replicates", "corrected"):
+        assert getattr(fast, name).tobytes() == getattr(plain, name).tobytes(), name
+
+
+def test_ready_made_cox_model_fails_and_warns_as_the_plain_composition():
+    """Tiny data: refits that do not converge, have no comparable pair or a zero-SE C."""
+    rng = np.random.default_rng(11)
+    d = pd.DataFrame(
+        {
+            "time": [10.0] * 4 + [1, 2, 3, 4, 6, 7, 8, 5],
+            "status": [1] * 4 + [0] * 7 + [1],
+            **{c: rng.normal(size=12) for c in COVS},
+        }
+    )
+    kw = dict(n_resamples=16, seed=12, max_failed_fraction=0.95)
+    fast, fast_warned = _warnings_of(
+        lambda: cox_optimism(d, duration="time", event="status", covariates=COVS, **kw)
+    )
+    plain, plain_warned = _warnings_of(lambda: bootstrap_optimism(d, _plain_refit_model(), **kw))
+    assert fast.failures == plain.failures
+    assert {reason for reason, _ in fast.failures} == {
+        "fit: no comparable pairs",
+        "fit: the Cox model did not converge (iteration limit or a coefficient diverging)",
+    }
+    assert fast_warned == plain_warned
+    assert any("standard error is 0" in m for _, m in fast_warned)
+    assert fast.training_replicates.tobytes() == plain.training_replicates.tobytes()
+    assert fast.test_replicates.tobytes() == plain.test_replicates.tobytes()
+
+
+def test_refit_predicts_what_cox_predicts(lung):
+    from studyval.analysis.cox import _cox_refit
+
+    d = lung.assign(inst3=(lung["inst"].fillna(0) % 3).astype(int))
+    for strata in (None, "inst3"):
+        full = cox(d, duration="time", event="status", covariates=COVS, strata=strata)
+        refit = _cox_refit(d, duration="time", event="status", covariates=COVS, strata=strata)
+        assert refit.coef.tobytes() == full.coef.tobytes() and refit.converged
+        assert refit.concordance.estimate == full.concordance
+        assert refit.concordance.se == full.concordance_se
+        lp, risk = refit.predict_lp_and_risk_at(d, 365.0)
+        assert lp.tobytes() == full.predict_risk(d).tobytes()
+        assert risk.tobytes() == full.predict_risk_at(d, 365.0).tobytes()
+        pd.testing.assert_frame_equal(refit.baseline_hazard, full.baseline_hazard, check_exact=True)
+    for bad, error in ((d.assign(c=1.0), "constant"), (d.assign(status=0), "no events")):
+        covs = [*COVS, "c"] if "c" in bad else COVS
+        with pytest.raises(EstimationError, match=error):
+            _cox_refit(bad, duration="time", event="status", covariates=covs)
+
+
+def test_concordance_is_reused_only_for_the_data_it_was_computed_on(lung):
+    from studyval.analysis.cox import _cox_refit
+
+    refit = _cox_refit(lung, duration="time", event="status", covariates=COVS)
+    t, e = lung["time"].to_numpy(float), lung["status"].to_numpy()
+    lp = refit.predict_risk(lung)
+    assert refit.concordance_if_same(t, e, lp, None) is refit.concordance
+    assert refit.concordance_if_same(t, e, lp + 1e-9, None) is None
+    assert refit.concordance_if_same(t[::-1], e, lp, None) is None
+    assert refit.concordance_if_same(t, e, lp, np.zeros(len(t))) is None
+    assert refit.concordance_if_same(t.astype(object), e, lp, None) is None
+
+
+def test_shared_risk_set_layouts_give_the_same_fits():
+    from studyval.analysis.cox import _cox_prepare, _cox_slope, _Layouts
+
+    rng = np.random.default_rng(3)
+    n = 150
+    t = np.ceil(rng.exponential(5, n))  # many tied times
+    e = (rng.random(n) < 0.7).astype(np.int8)
+    codes = rng.integers(0, 3, n).astype(np.int64)
+    layouts = _Layouts(size=2)
+    for _ in range(6):
+        x = rng.normal(size=(n, 2))
+        cached = _cox_prepare(t, e, x, codes, layouts)
+        fresh = _cox_prepare(t, e, x, codes)
+        for field in ("x", "means", "sum_x_ev", "order", "ev_idx", "last_eb", "seg_starts"):
+            assert getattr(cached, field).tobytes() == getattr(fresh, field).tobytes(), field
+        lp = x[:, 0]
+        for strata in (None, codes):
+            assert _cox_slope(t, e, lp, strata=strata, layouts=layouts) == _cox_slope(
+                t, e, lp, strata=strata
+            )
+
+
+def test_dense_pair_counts_are_the_radix_pass_bit_for_bit():
+    from studyval.analysis.concordance import _DENSE_MAX_N, _pair_sums, _pair_sums_dense
+
+    rng = np.random.default_rng(123)
+    for trial in range(400):
+        n = int(rng.integers(1, 80)) if trial < 390 else _DENSE_MAX_N
+        t = rng.integers(0, rng.integers(1, 30), n).astype(float)
+        e = (rng.random(n) < rng.random()).astype(np.int8)
+        if trial % 2:
+            risk = rng.integers(0, rng.integers(1, 20), n).astype(float)
+        else:
+            risk = rng.normal(size=n)
+        w = np.ones(n) if trial % 3 else (rng.random(n) < 0.5).astype(float)
+        _, r = np.unique(risk, return_inverse=True)
+        _, trank = np.unique(t, return_inverse=True)
+        r, key = r.astype(np.int64), 2 * trank.astype(np.int64) + (1 - e.astype(np.int64))
+        a1, b1 = _pair_sums(np.lexsort((-r, -key)), r, w * e)
+        a2, b2 = _pair_sums_dense(key, r, w * e)
+        assert a1.tobytes() == a2.tobytes() and b1.tobytes() == b2.tobytes(), trial
+
+
+def test_brier_null_model_is_kaplan_meier_at_the_horizon():
+    from studyval.analysis.kaplan_meier import kaplan_meier
+    from studyval.analysis.survival_validation import _km_survival_at
+
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        n = int(rng.integers(2, 200))
+        if trial % 2:
+            t = rng.integers(0, rng.integers(2, 40), n).astype(float)
+        else:
+            t = rng.exponential(10, n)
+        e = (rng.random(n) < rng.random()).astype(np.int64)
+        if t.max() == t.min():
+            continue
+        h = float(rng.choice(t[t < t.max()])) if trial % 3 else float(rng.uniform(0, t.max()))
+        if h >= t.max():
+            continue
+        km = kaplan_meier(t, e, times=[h]).to_frame()["survival"].iloc[0]
+        assert np.float64(km).tobytes() == np.float64(_km_survival_at(t, e, h)).tobytes()

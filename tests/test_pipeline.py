@@ -131,8 +131,11 @@ def test_direct_identifiers_never_reach_the_bundle(inputs, bundle):
 
 
 def test_failed_run_leaves_no_partial_bundle_and_keeps_the_previous_one(
-    inputs, bundle, tmp_path, monkeypatch
+    inputs, bundle, tmp_path, monkeypatch, minimal_plan
 ):
+    """The run fails at its last stage (the report) after its tables and figures are written to
+    its temporary folder; the subject is what it leaves behind, not its numbers, so it runs the
+    minimal plan (tests/conftest.py: ``minimal_plan``)."""
     import shutil
 
     out = tmp_path / "b"
@@ -152,6 +155,7 @@ def test_failed_run_leaves_no_partial_bundle_and_keeps_the_previous_one(
             predictions=inputs["predictions"],
             out=out,
             render=True,
+            plan=minimal_plan(SLUG),
         )
     assert _tree_hashes(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["b"], "no temporary directories left behind"

@@ -29,6 +29,16 @@ def inputs(protocol_inputs) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
+def bundled_plan_cohort(inputs):
+    """The session's inputs read and joined under the bundled plan (``load_inputs``), once for
+    the tests that run steps on them. The join reads the plan's models, outcome, columns and
+    splits, not its sample-size or monitoring sections, which those tests change."""
+    from studyval.pipeline import load_inputs
+
+    return load_inputs(SLUG, inputs["clinical"], inputs["predictions"], plan=load_plan(SLUG)).cohort
+
+
+@pytest.fixture(scope="module")
 def bundle(protocol_bundle) -> Path:
     """The session's bundle of vcf-opportunistic (the bundled plan), its report rendered with
     Jupyter: the tables, figures and manifest are those of a run without report, and
@@ -265,11 +275,22 @@ def test_no_direct_identifier_reaches_the_bundle(bundle, cohort):
     assert report.ok, report.summary()
 
 
-def test_run_without_commercial_rows_reports_its_absence(cohort, tmp_path):
+def test_run_without_commercial_rows_reports_its_absence(cohort, tmp_path, trimmed_plan):
+    """A whole run (every step and figure) on data without the commercial tool's rows. Its
+    subject is which models the run reports, not resampled or simulated numbers: the bootstraps
+    run the schema's minimum of 100 resamples and the CUSUM simulations 200 runs."""
     paths = generate(commercial=False).write(tmp_path / "in")
     out = tmp_path / "bundle"
+    plan = trimmed_plan(SLUG, 100)
+    fast = {"false_alarm_simulations": 200, "arl_simulations": 200}
+    plan = plan.model_copy(update={"monitoring": plan.monitoring.model_copy(update=fast)})
     run_protocol(
-        SLUG, clinical=paths["clinical"], predictions=paths["predictions"], out=out, render=False
+        SLUG,
+        clinical=paths["clinical"],
+        predictions=paths["predictions"],
+        out=out,
+        render=False,
+        plan=plan,
     )
     avail = _t(out, "model_availability").set_index("model")
     assert not avail.at["BoneHealth-commercial", "supplied"]
@@ -406,18 +427,16 @@ def test_sample_size_rows_have_the_shared_columns(bundle):
     assert set(ss["check"]) == {"registered", "observed (retrospective)", "observed (prospective)"}
 
 
-def test_sample_size_step_alone_reports_an_unreachable_before_after_target(inputs):
+def test_sample_size_step_alone_reports_an_unreachable_before_after_target(bundled_plan_cohort):
     """The step runs on its own; with 100 planned scans (18 VCF-positive) the before/after
     comparison never reaches 80% power, however many prospective weeks (Hmisc::bpower with
     n2 = 18 stays below 0.5 as n1 grows)."""
-    from studyval.pipeline import load_inputs
     from studyval.protocol import protocol
 
     plan = load_plan(SLUG)
     small = plan.sample_size.model_copy(update={"planned_retrospective_scans": 100})
     plan = plan.model_copy(update={"sample_size": small})
-    cohort = load_inputs(SLUG, inputs["clinical"], inputs["predictions"], plan=plan).cohort
-    tables = protocol(SLUG).steps.run(["sample_size"], cohort, plan)
+    tables = protocol(SLUG).steps.run(["sample_size"], bundled_plan_cohort, plan)
     assert list(tables) == ["sample_size"]
     ss = tables["sample_size"].set_index(["measure", "quantity"])
     for measure in ("detection", "referral"):
@@ -553,15 +572,14 @@ def test_cusum_h_is_chosen_from_its_exact_run_lengths(bundle):
     assert set(cusum["h"]) == {5.0}
 
 
-def test_a_declared_h_that_is_not_the_chosen_one_is_an_error(inputs):
+def test_a_declared_h_that_is_not_the_chosen_one_is_an_error(bundled_plan_cohort):
     """No silent choice: cusum_h 4 with the 160-week target names the chosen h; without a
     target (plans before 1.3.0) the declared h is used and its exact run lengths reported."""
     from studyval.errors import EstimationError
-    from studyval.pipeline import load_inputs
     from studyval.protocol import protocol
 
     plan = load_plan(SLUG)
-    cohort = load_inputs(SLUG, inputs["clinical"], inputs["predictions"], plan=plan).cohort
+    cohort = bundled_plan_cohort
     fast = {"false_alarm_simulations": 200, "arl_simulations": 200}
     wrong = plan.model_copy(
         update={"monitoring": plan.monitoring.model_copy(update={"cusum_h": 4.0, **fast})}
