@@ -123,6 +123,8 @@ def segment(
     """
     from monai.inferers import sliding_window_inference
 
+    from studyval.models.training import channel_argmax
+
     x = torch.as_tensor(image01, dtype=torch.float32)[None, None].to(device)
     with torch.no_grad():
         logits = sliding_window_inference(
@@ -132,7 +134,7 @@ def segment(
             predictor=model,
             overlap=overlap,
         )
-    return logits.argmax(dim=1)[0].cpu().numpy().astype(np.int64)
+    return channel_argmax(logits)[0].cpu().numpy().astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ def run_ray(
 
     Starts a local Ray (``num_workers + 1`` CPUs: the actors and the parquet writer; no
     dashboard) unless Ray is already initialised in this process or ``ray_address`` names a
-    cluster; stops only the Ray it started.
+    cluster; stops only the Ray it started. At most ``num_workers`` parquet write tasks run at
+    once, whatever the cluster's size.
 
     Returns
     -------
@@ -153,7 +154,10 @@ def run_ray(
             batch_format="pandas",
         )
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        ds.write_parquet(str(run_dir))
+        # at most one write task per scoring actor at a time: each writes one small block of
+        # rows, and without a bound Ray starts a worker process (Ray Data imported, seconds of
+        # CPU) for each free CPU of the cluster to write them
+        ds.write_parquet(str(run_dir), concurrency=int(num_workers))
     finally:
         data_logger.setLevel(level)
         if started:

@@ -175,13 +175,15 @@ def test_ovcf_chain_is_byte_reproducible(ovcf_run, tmp_path):
         assert sha(png) == sha(again.imaging / "figures" / png.name)
 
 
-def test_imaging_outputs_go_into_the_bundle(ovcf_run, tmp_path):
+def test_imaging_outputs_go_into_the_bundle(ovcf_run, tmp_path, minimal_plan):
     """The chain's outputs are copied into bundle/imaging with their hashes in the manifest.
 
     The subset is too small for the protocol's analyses (one internal class can be empty,
     briefly trained networks can score every case alike), so the bundle is built from the
     whole synthetic cohort and its score table here; the demo runs the whole chain into
-    the report.
+    the report. The subject is the bundle's files, not its numbers: the plan is the minimal
+    one (tests/conftest.py ``minimal_plan``), whose run copies the imaging outputs as the
+    bundled plan's does.
     """
     d, _, res = ovcf_run
     out = tmp_path / "bundle"
@@ -192,6 +194,7 @@ def test_imaging_outputs_go_into_the_bundle(ovcf_run, tmp_path):
         out=out,
         render=False,
         imaging=res.imaging,
+        plan=minimal_plan("ovcf-chronicity"),
     )
     manifest = json.loads((out / "manifest.json").read_text())
     assert "tables/gradcam.csv" in manifest["imaging"]

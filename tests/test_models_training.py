@@ -96,6 +96,52 @@ def test_classifier_trains(tmp_path):
     assert 0.0 <= res.history[-1]["val_metric"] <= 1.0
 
 
+def test_deterministic_kernels_as_torchs_public_switch(monkeypatch):
+    """seed_everything sets what ``torch.use_deterministic_algorithms(True, warn_only=True)``
+    sets; while Inductor is not imported it leaves it so (the call would import it and
+    TorchDynamo, a second of CPU) and hands Inductor's option to the environment variable
+    Inductor reads when it is imported."""
+    import importlib.util
+
+    from studyval.models.training import seed_everything
+
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    monkeypatch.delenv("TORCHINDUCTOR_DETERMINISTIC", raising=False)
+    inductor = sys.modules.get("torch._inductor.config")
+    torch._C._set_deterministic_algorithms(False, warn_only=False)
+    try:
+        seed_everything(5)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        if inductor is not None:  # imported by an earlier test: the public call was made
+            assert inductor.deterministic is True
+        else:
+            assert "torch._inductor.config" not in sys.modules
+            assert os.environ["TORCHINDUCTOR_DETERMINISTIC"] == "1"
+            spec = importlib.util.find_spec("torch._inductor")
+            config = Path(spec.submodule_search_locations[0], "config.py").read_text()
+            assert 'deterministic = os.getenv("TORCHINDUCTOR_DETERMINISTIC") == "1"' in config
+    finally:
+        torch._C._set_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_channel_argmax_is_torchs_argmax():
+    """The label maps of segmentation (inference, Dice) equal ``argmax(dim=1)``: ties to the
+    first channel, NaN the largest, 2-D and 3-D, 2 and 3 channels, a strided input."""
+    from studyval.models.training import channel_argmax
+
+    gen = torch.Generator().manual_seed(3)
+    for shape in ((2, 2, 9, 7), (1, 3, 6, 5, 4), (3, 2, 5, 4, 3), (4, 3)):
+        x = torch.randint(-2, 3, shape, generator=gen).float()  # many ties
+        x.view(-1)[::7] = float("nan")
+        for logits in (x, x.transpose(-1, -2)):
+            got = channel_argmax(logits)
+            assert got.dtype == torch.int64 and torch.equal(got, logits.argmax(dim=1))
+
+
 def test_missing_or_tampered_checkpoint(trained, seg_cfg, tmp_path):
     net = seg_cfg.build_network()
     with pytest.raises(
@@ -149,6 +195,7 @@ def test_ddp_torchrun_one_process_gloo(tmp_path, seg_cfg):
 # --------------------------------------------------------------------------- manifest training
 
 import dataclasses  # noqa: E402
+import multiprocessing  # noqa: E402
 import pickle  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
@@ -225,36 +272,55 @@ def test_invalid_manifest_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-_KILL_SCRIPT = """
-import sys, time, dataclasses
-import torch
-from studyval.models import training
-from studyval.models.config import load_config
-write = training._write_train_state
-def slow(path, state):
-    write(path, state)
-    time.sleep(30)  # the parent kills the run here, after a complete epoch
-training._write_train_state = slow
-cfg = dataclasses.replace(load_config("unet3d_vertebra_seg").smoke_version(), roi_size=(32, 32, 16))
-training.train_from_manifest(cfg, sys.argv[1], sys.argv[2], epochs=3, learning_rate=1e-2,
-                             threads=1, progress=False, cache="disk")
-"""
+def _train_until_killed(manifest: str, out: str, errors: str) -> None:
+    """The killed run, in a forked child: it completes an epoch, then waits to be killed.
+
+    A fork starts with this process's modules (torch, MONAI) already imported, where a new
+    interpreter would spend seconds importing them again; it is as separate a process as one
+    started by ``subprocess``, and the parent kills it with SIGKILL all the same.
+    """
+    import traceback
+
+    from studyval.models import training
+
+    write = training._write_train_state
+
+    def slow(path, state):
+        write(path, state)
+        time.sleep(30)  # the parent kills the run here, after a complete epoch
+
+    training._write_train_state = slow
+    try:
+        training.train_from_manifest(
+            _seg16(),
+            manifest,
+            out,
+            epochs=3,
+            learning_rate=1e-2,
+            threads=1,
+            progress=False,
+            cache="disk",
+        )
+    except BaseException:
+        Path(errors).write_text(traceback.format_exc())
+        raise
 
 
 def test_killed_training_resumes_to_identical_weights(tmp_path, seg_study):
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _KILL_SCRIPT, str(seg_study), str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    errors = tmp_path / "child-errors.txt"
+    args = (str(seg_study), str(out), str(errors))
+    proc = multiprocessing.get_context("fork").Process(target=_train_until_killed, args=args)
+    proc.start()
     state = out / "train_state.pt"
     deadline = time.monotonic() + 120
-    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not state.exists() and proc.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    _, err = proc.communicate()
-    assert state.exists(), err.decode()[-2000:]
+    proc.kill()  # SIGKILL
+    proc.join()
+    err = errors.read_text()[-2000:] if errors.exists() else f"exit code {proc.exitcode}"
+    assert proc.exitcode == -signal.SIGKILL, err
+    assert state.exists(), err
     assert not list(out.glob("unet3d_vertebra_seg-*.pt"))  # killed before the end
     cfg = _seg16()
     kw = {"epochs": 3, "learning_rate": 1e-2, "threads": 1, "progress": False, "cache": "disk"}
