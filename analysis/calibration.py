@@ -102,7 +102,6 @@ exact weighted port).
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -158,6 +157,9 @@ _N_HIST_BINS = 100
 _HIST_EDGES = np.linspace(0.0, 1.0, _N_HIST_BINS + 1)
 _NEWTON_MAX_ITER = 100
 _NEWTON_TOL = 1e-11
+#: Up to this many (fitting point, window) pairs the lowess bandwidth evaluates them all;
+#: beyond, a binary search per fitting point (the same result, bit for bit).
+_KTH_ALL_PAIRS_MAX = 20_000
 _TABLE_COLUMNS = ["measure", "estimate", "ci_low", "ci_high", "ci_level", "ci_method", "note"]
 
 
@@ -253,60 +255,119 @@ def lowess_counts(
     ns = int(max(2.0, min(total, math.floor(frac * total + 1e-7))))
     span = float(xs[-1] - xs[0])
     delta = 0.01 * span
-    ux = np.unique(xs)
+    fx = _fit_points(np.unique(xs), delta)
+    h = _kth_distance(np.repeat(xs, ws.astype(np.int64)), fx, ns)
 
-    # Fitting points: as clowess, skipping ahead by up to delta.
-    fits = [0]
-    i, m = 0, ux.size
-    ux_list = ux.tolist()
-    while i < m - 1:
-        j = bisect.bisect_right(ux_list, ux_list[i] + delta, lo=i + 1) - 1
-        i = max(j, i + 1)
-        fits.append(i)
-    fx = ux[fits]
-
-    # h: distance to the ns-th nearest of the N repeated points. clowess slides a
-    # window of ns consecutive sorted points to the nearest ones; its half-width
-    # max(x0 - x[L], x[L + ns - 1] - x0) is the smallest over all windows L.
-    expanded = np.repeat(xs, ws.astype(np.int64))
-    left = expanded[: expanded.size - ns + 1]
-    right = expanded[ns - 1 :]
-    h = np.maximum(fx[:, None] - left[None, :], right[None, :] - fx[:, None]).min(axis=1)
-
-    r = np.abs(xs[None, :] - fx[:, None])
+    # Tricube weights of every (fitting point, row) pair, in place to spare large temporaries;
+    # each element by the same floating-point operations, in the same order, as the formula.
     tied = h == 0.0  # more than ns points tied at the fitting point: R averages all ties
     hh = np.where(tied, 1.0, h)[:, None]
-    u = r / hh
-    w = 1.0 - u * u * u
-    w *= w * w
-    w[r > 0.999 * hh] = 0.0
-    w[r <= 0.001 * hh] = 1.0
+    r = np.subtract(xs[None, :], fx[:, None])
+    np.abs(r, out=r)
+    far = r > 0.999 * hh
+    near = r <= 0.001 * hh
+    w = np.divide(r, hh)  # u = r / h
+    cube = np.multiply(w, w)
+    cube *= w  # u * u * u
+    np.subtract(1.0, cube, out=cube)  # 1 - u^3
+    np.multiply(cube, cube, out=w)
+    w *= cube  # (1 - u^3)^3
+    np.copyto(w, 0.0, where=far)
+    np.copyto(w, 1.0, where=near)
     if tied.any():
         w[tied] = r[tied] == 0.0
     w *= ws[None, :]
+
+    # Weighted least-squares line at every fitting point.
     w /= w.sum(axis=1, keepdims=True)
     centre = w @ xs
-    spread = np.einsum("ij,ij->i", w, (xs[None, :] - centre[:, None]) ** 2)
+    dev = np.subtract(xs[None, :], centre[:, None])
+    spread = np.einsum("ij,ij->i", w, np.square(dev, out=cube))
     linear = (h > 0.0) & (np.sqrt(spread) > 0.001 * span)
     slope = np.where(linear, (fx - centre) / np.where(linear, spread, 1.0), 0.0)
-    w *= slope[:, None] * (xs[None, :] - centre[:, None]) + 1.0
+    dev *= slope[:, None]
+    dev += 1.0
+    w *= dev
     return fx, w @ ys
+
+
+def _fit_points(ux: np.ndarray, delta: float) -> np.ndarray:
+    """The fitting points of ``clowess`` among the sorted distinct ``ux``.
+
+    The first is ``ux[0]``; after a fit at ``ux[i]`` the next is the largest
+    ``ux[j]`` with ``ux[j] <= ux[i] + delta``, or ``ux[i + 1]`` if that is
+    ``ux[i]`` itself; the last is ``ux[-1]``.
+    """
+    m = ux.size
+    step = np.searchsorted(ux, ux + delta, side="right") - 1
+    np.maximum(step, np.arange(1, m + 1), out=step)
+    nxt = step.tolist()
+    fits = [0]
+    i = 0
+    while i < m - 1:
+        i = nxt[i]
+        fits.append(i)
+    return ux[fits]
+
+
+def _kth_distance(expanded: np.ndarray, fx: np.ndarray, ns: int) -> np.ndarray:
+    r"""Distance from every ``fx`` to its ``ns``-th nearest value of the sorted ``expanded``.
+
+    As ``clowess``: the smallest half-width
+    :math:`\max(x_0 - e_L, e_{L + ns - 1} - x_0)` over the windows of ``ns``
+    consecutive sorted values. For few (fitting point, window) pairs every
+    pair is evaluated. Otherwise a binary search: in floating point
+    :math:`x_0 - e_L` does not increase and :math:`e_{L + ns - 1} - x_0` does
+    not decrease with :math:`L`, so the minimum is at the first window
+    :math:`L^*` where the right distance reaches the left one, or just before
+    it; the result is exactly the minimum over all windows either way.
+    """
+    windows = expanded.size - ns + 1
+    right = expanded[ns - 1 :]
+    if fx.size * windows <= _KTH_ALL_PAIRS_MAX:
+        left = expanded[:windows]
+        return np.maximum(fx[:, None] - left[None, :], right[None, :] - fx[:, None]).min(axis=1)
+
+    def reached(L: np.ndarray) -> np.ndarray:
+        return right[L] - fx >= fx - expanded[L]
+
+    # Branchless lower bound over [0, windows): the first L with reached(L), else windows.
+    base = np.zeros(fx.size, dtype=np.intp)
+    n = windows
+    while n > 1:
+        half = n // 2
+        mid = base + half
+        base = np.where(reached(mid), base, mid)
+        n -= half
+    first = base + ~reached(base)
+    with_right = np.where(first < windows, right[np.minimum(first, windows - 1)] - fx, np.inf)
+    with_left = np.where(first > 0, fx - expanded[np.maximum(first - 1, 0)], np.inf)
+    return np.minimum(with_left, with_right)
 
 
 def _quantile_type7(values: np.ndarray, counts: np.ndarray, q: float) -> float:
     """R's ``quantile(rep(values, counts), q, type = 7)``."""
+    return _quantiles_type7(values, counts, (q,))[0]
+
+
+def _quantiles_type7(values: np.ndarray, counts: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """:func:`_quantile_type7` at every ``q`` of ``qs``, sorting ``values`` once."""
     order = np.argsort(values, kind="stable")
     v = values[order]
     cum = np.cumsum(counts[order])
     total = int(cum[-1])
-    index = 1.0 + (total - 1) * q
-    lo, hi = math.floor(index), math.ceil(index)
-    x_lo = v[np.searchsorted(cum, lo - 1, side="right")]
-    x_hi = v[np.searchsorted(cum, hi - 1, side="right")]
-    if index > lo and x_hi != x_lo:
-        frac = index - lo
-        return float((1.0 - frac) * x_lo + frac * x_hi)
-    return float(x_lo)
+    out = []
+    for q in qs:
+        index = 1.0 + (total - 1) * q
+        lo, hi = math.floor(index), math.ceil(index)
+        x_lo = v[np.searchsorted(cum, lo - 1, side="right")]
+        x_hi = v[np.searchsorted(cum, hi - 1, side="right")]
+        if index > lo and x_hi != x_lo:
+            frac = index - lo
+            out.append(float((1.0 - frac) * x_lo + frac * x_hi))
+        else:
+            out.append(float(x_lo))
+    return out
 
 
 # ---------------------------------------------------------------- logistic fitting
@@ -408,19 +469,32 @@ def _logistic_fit(
         return c[:, :1] + (c[:, 1:2] * lp[None, :] if slope else lp[None, :])
 
     def loglik(e: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", w, y[None, :] * e - np.logaddexp(0.0, e))
+        terms = np.multiply(y[None, :], e)
+        terms -= np.logaddexp(0.0, e)
+        return np.einsum("ij,ij->i", w, terms)
 
+    # Every quantity of a row is computed from that row alone, so a row's iterations do not
+    # depend on which other rows are still active; the linear predictor and log-likelihood at
+    # the accepted step are kept for the next iteration rather than computed again.
+    rows = e = ll = w = None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for _ in range(_NEWTON_MAX_ITER):
             idx = np.flatnonzero(active)
             if idx.size == 0:
                 break
-            w = weights[idx]
             c = coef[idx]
-            e = eta(c)
+            if rows is None:
+                w = weights[idx]
+                e = eta(c)
+                ll = loglik(e, w)
+            elif idx.size < rows.size:
+                still = active[rows]
+                w, e, ll = w[still], e[still], ll[still]
             mu = expit(e)
-            resid = w * (y[None, :] - mu)
-            var = w * mu * (1.0 - mu)
+            resid = np.subtract(y[None, :], mu)
+            resid *= w
+            var = np.multiply(w, mu)
+            var *= np.subtract(1.0, mu, out=mu)
             g0 = resid.sum(axis=1)
             h00 = var.sum(axis=1)
             if slope:
@@ -433,18 +507,30 @@ def _logistic_fit(
                 step = (g0 / h00)[:, None]
             bad = ~np.all(np.isfinite(step), axis=1)
             step[bad] = 0.0
-            ll = loglik(e, w)
+            # Step halving (at most 40 evaluations) until no row's log-likelihood drops; a row
+            # that does not drop keeps its step, so only the others are evaluated again.
+            floor = ll - 1e-12 * np.abs(ll)
             t = np.ones(idx.size)
-            for _ in range(40):
-                cand = c + t[:, None] * step
-                worse = loglik(eta(cand), w) < ll - 1e-12 * np.abs(ll)
+            cand = c + t[:, None] * step
+            e = eta(cand)
+            ll = loglik(e, w)
+            worse = ll < floor
+            for _ in range(39):
                 if not worse.any():
                     break
+                t = np.where(worse, t / 2.0, t)
+                redo = np.flatnonzero(worse)
+                cand[redo] = c[redo] + t[redo, None] * step[redo]
+                e[redo] = eta(cand[redo])
+                ll[redo] = loglik(e[redo], w[redo])
+                worse[redo] = ll[redo] < floor[redo]
+            else:  # 40 evaluations and still worse: halved once more, as after every evaluation
                 t = np.where(worse, t / 2.0, t)
             coef[idx] = cand
             done = np.all(np.abs(t[:, None] * step) <= _NEWTON_TOL * (1.0 + np.abs(cand)), axis=1)
             converged[idx[done & ~bad]] = True
             active[idx[done | bad]] = False
+            rows = idx
     coef[~converged] = np.nan
     return coef, converged
 
@@ -481,13 +567,8 @@ class _Statistic:
         keep = w > 0
         er = np.abs(self.x[keep] - np.interp(self.x[keep], fx, fy))
         c = w[keep]
-        return (
-            float(er.max()),
-            float(c @ er / c.sum()),
-            _quantile_type7(er, c, 0.5),
-            _quantile_type7(er, c, 0.9),
-            np.interp(self.grid, fx, fy),
-        )
+        e50, e90 = _quantiles_type7(er, c, (0.5, 0.9))
+        return float(er.max()), float(c @ er / c.sum()), e50, e90, np.interp(self.grid, fx, fy)
 
     def __call__(self, weights: np.ndarray) -> np.ndarray:
         w = np.asarray(weights, dtype=np.float64)[:, self.order]

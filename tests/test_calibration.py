@@ -50,6 +50,7 @@ Documented differences from the oracles
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from pathlib import Path
@@ -59,11 +60,17 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
+from studyval.analysis import calibration as calibration_module
 from studyval.analysis.calibration import (
+    _NEWTON_MAX_ITER,
+    _NEWTON_TOL,
+    LOWESS_FRAC,
     MEASURES,
     CalibrationMeasure,
     CalibrationResult,
+    _logistic_fit,
     _quantile_type7,
+    _separated,
     _Statistic,
     calibration,
     curves_frame,
@@ -436,6 +443,172 @@ def test_quantile_type7_with_counts():
     for q in (0.0, 0.1, 0.5, 0.9, 1.0):
         # numpy's default ("linear") is R's type 7
         assert _quantile_type7(v, c, q) == pytest.approx(np.quantile(expanded, q), rel=1e-14)
+
+
+# --------------------------------------------------------------------------- #
+# The vectorised kernels against their straightforward versions, bit for bit
+# --------------------------------------------------------------------------- #
+def _lowess_counts_reference(
+    x: np.ndarray, y: np.ndarray, counts: np.ndarray, *, frac: float = LOWESS_FRAC
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lowess_counts` as first written: a Python loop over the fitting points and
+    ``h`` as the minimum over every window of ``ns`` consecutive repeated points."""
+    keep = counts > 0
+    xs, ys, ws = x[keep], y[keep], counts[keep]
+    total = float(ws.sum())
+    ns = int(max(2.0, min(total, math.floor(frac * total + 1e-7))))
+    span = float(xs[-1] - xs[0])
+    delta = 0.01 * span
+    ux = np.unique(xs)
+    fits = [0]
+    i, m = 0, ux.size
+    ux_list = ux.tolist()
+    while i < m - 1:
+        j = bisect.bisect_right(ux_list, ux_list[i] + delta, lo=i + 1) - 1
+        i = max(j, i + 1)
+        fits.append(i)
+    fx = ux[fits]
+    expanded = np.repeat(xs, ws.astype(np.int64))
+    left = expanded[: expanded.size - ns + 1]
+    right = expanded[ns - 1 :]
+    h = np.maximum(fx[:, None] - left[None, :], right[None, :] - fx[:, None]).min(axis=1)
+    r = np.abs(xs[None, :] - fx[:, None])
+    tied = h == 0.0
+    hh = np.where(tied, 1.0, h)[:, None]
+    u = r / hh
+    w = 1.0 - u * u * u
+    w *= w * w
+    w[r > 0.999 * hh] = 0.0
+    w[r <= 0.001 * hh] = 1.0
+    if tied.any():
+        w[tied] = r[tied] == 0.0
+    w *= ws[None, :]
+    w /= w.sum(axis=1, keepdims=True)
+    centre = w @ xs
+    spread = np.einsum("ij,ij->i", w, (xs[None, :] - centre[:, None]) ** 2)
+    linear = (h > 0.0) & (np.sqrt(spread) > 0.001 * span)
+    slope = np.where(linear, (fx - centre) / np.where(linear, spread, 1.0), 0.0)
+    w *= slope[:, None] * (xs[None, :] - centre[:, None]) + 1.0
+    return fx, w @ ys
+
+
+def _logistic_fit_reference(
+    lp: np.ndarray, y: np.ndarray, weights: np.ndarray, *, slope: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_logistic_fit` as first written: every active row re-evaluated at every
+    step-halving, the log-likelihood at the current estimate computed anew each iteration."""
+    b = weights.shape[0]
+    k = 2 if slope else 1
+    coef = np.zeros((b, k))
+    if slope:
+        coef[:, 1] = 1.0
+    active = np.ones(b, dtype=bool)
+    if slope:
+        active &= ~_separated(lp, y, weights)
+    converged = np.zeros(b, dtype=bool)
+
+    def eta(c: np.ndarray) -> np.ndarray:
+        return c[:, :1] + (c[:, 1:2] * lp[None, :] if slope else lp[None, :])
+
+    def loglik(e: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,ij->i", w, y[None, :] * e - np.logaddexp(0.0, e))
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(_NEWTON_MAX_ITER):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            w = weights[idx]
+            c = coef[idx]
+            e = eta(c)
+            mu = expit(e)
+            resid = w * (y[None, :] - mu)
+            var = w * mu * (1.0 - mu)
+            g0 = resid.sum(axis=1)
+            h00 = var.sum(axis=1)
+            if slope:
+                g1 = resid @ lp
+                h01 = var @ lp
+                h11 = var @ (lp * lp)
+                det = h00 * h11 - h01 * h01
+                step = np.column_stack([(h11 * g0 - h01 * g1) / det, (h00 * g1 - h01 * g0) / det])
+            else:
+                step = (g0 / h00)[:, None]
+            bad = ~np.all(np.isfinite(step), axis=1)
+            step[bad] = 0.0
+            ll = loglik(e, w)
+            t = np.ones(idx.size)
+            for _ in range(40):
+                cand = c + t[:, None] * step
+                worse = loglik(eta(cand), w) < ll - 1e-12 * np.abs(ll)
+                if not worse.any():
+                    break
+                t = np.where(worse, t / 2.0, t)
+            coef[idx] = cand
+            done = np.all(np.abs(t[:, None] * step) <= _NEWTON_TOL * (1.0 + np.abs(cand)), axis=1)
+            converged[idx[done & ~bad]] = True
+            active[idx[done | bad]] = False
+    coef[~converged] = np.nan
+    return coef, converged
+
+
+def _tied_sample(rng: np.random.Generator, n: int, kind: int) -> np.ndarray:
+    """Sorted predictions: continuous, on a coarse grid, rounded, or mostly one value."""
+    if kind == 0:
+        x = rng.uniform(0.01, 0.99, n)
+    elif kind == 1:
+        x = (rng.integers(0, max(2, n // 8), n) + 0.5) / max(2, n // 8)
+    elif kind == 2:
+        x = np.round(expit(rng.normal(0.0, 1.5, n)), 2).clip(0.01, 0.99)
+    else:  # more than 2n/3 tied at one value: R averages all the ties there
+        x = np.where(rng.uniform(size=n) < 0.75, 0.4, rng.uniform(0.05, 0.95, n))
+    return np.sort(x)
+
+
+@pytest.mark.parametrize("all_pairs_max", [0, None])
+def test_lowess_counts_bit_identical_to_reference(all_pairs_max, monkeypatch):
+    """Random data with ties, bootstrap counts (zeros included) and several spans: == only.
+
+    The bandwidth comes from a binary search (``all_pairs_max=0``) or, at these sizes, from
+    every (fitting point, window) pair (the default); both must equal the reference.
+    """
+    if all_pairs_max is not None:
+        monkeypatch.setattr(calibration_module, "_KTH_ALL_PAIRS_MAX", all_pairs_max)
+    rng = np.random.default_rng(20261207)
+    for case in range(400):
+        n = int(rng.integers(2, 250))
+        x = _tied_sample(rng, n, case % 4)
+        y = (rng.uniform(size=n) < x).astype(float) if case % 2 else rng.normal(size=n)
+        counts = rng.poisson(1.0, n).astype(float) if case % 3 else np.ones(n)
+        if counts.sum() < 2:
+            counts[:2] = 1.0
+        frac = (LOWESS_FRAC, 0.3, 0.9, 0.05)[case % 4 if case % 5 else 0]
+        fx, fy = lowess_counts(x, y, counts, frac=frac)
+        gx, gy = _lowess_counts_reference(x, y, counts, frac=frac)
+        assert fx.shape == gx.shape and fy.shape == gy.shape, case
+        assert np.array_equal(fx, gx) and np.array_equal(fy, gy), case
+
+
+@pytest.mark.parametrize("slope", [False, True])
+def test_logistic_fit_bit_identical_to_reference(slope):
+    """Bootstrap weights (one to 40 resamples, some separated) and mixed-sign weights, which
+    drive the step halving to its 40-evaluation limit: coefficients equal with ==."""
+    rng = np.random.default_rng(4 + slope)
+    for case in range(40):
+        n = int(rng.integers(5, 300))
+        p = _tied_sample(rng, n, case % 4) if case % 2 else expit(rng.normal(0.0, 2.0, n))
+        y = (rng.uniform(size=n) < p).astype(float)
+        if case % 5 == 0:  # nearly separated: only a few outcomes on the wrong side
+            y = (p > np.median(p)).astype(float)
+            y[rng.integers(0, n, 3)] = 1.0 - y[rng.integers(0, n, 3)]
+        b = (1, 3, 40)[case % 3]
+        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
+        if case % 8 == 7:
+            weights = rng.normal(0.5, 1.5, (b, n))
+        got = _logistic_fit(logit(p), y, weights, slope=slope)
+        want = _logistic_fit_reference(logit(p), y, weights, slope=slope)
+        assert np.array_equal(got[0], want[0], equal_nan=True), case
+        assert np.array_equal(got[1], want[1]), case
 
 
 @pytest.mark.parametrize("data", ["well", "over", "bc"])
