@@ -52,7 +52,7 @@ import pandas as pd
 from studyval.bundle import MANIFEST, _remove_stale, file_sha256, read_manifest, swap_into_place
 from studyval.errors import StudyvalError
 from studyval.figures.spec import COLUMN_MM, FigureSpec, check_specs
-from studyval.figures.style import png_bytes, save_as, tiff_from_png
+from studyval.figures.style import png_and_pixels, png_bytes, save_as, tiff_from_pixels
 from studyval.protocol import StudyProtocol
 
 __all__ = [
@@ -373,6 +373,19 @@ def _prepare_out(out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _raster(
+    fig: Any, dpi: int, rendered: dict[int, tuple[bytes, Any]], *, pixels: bool
+) -> tuple[bytes, Any]:
+    """``fig`` as PNG at ``dpi``, and with ``pixels`` the RGBA image it was encoded from.
+
+    Drawn once per figure and resolution (kept in ``rendered``): a PNG and a TIFF of the
+    same resolution come from one rendering, the TIFF from its pixels (no PNG decoding).
+    """
+    if dpi not in rendered:
+        rendered[dpi] = png_and_pixels(fig, dpi) if pixels else (png_bytes(fig, dpi), None)
+    return rendered[dpi]
+
+
 def write_manuscript_figures(
     bundle: str | Path,
     out: str | Path,
@@ -476,19 +489,21 @@ def write_manuscript_figures(
             for mm in dict.fromkeys(mm_list):
                 fig = spec.draw(mm)
                 names = figure_files(spec.name, mm, formats=formats, dpi=dpi)
-                # one raster rendering per dpi for PNG and TIFF; the 300 dpi one first, as the
-                # bundle does: constrained layout settles on the first draw, so the PDF and SVG
-                # drawn after it are byte-identical to the bundle's
-                rendered: dict[int, bytes] = {300: png_bytes(fig, 300)}
+                # one raster rendering per dpi for PNG and TIFF (a TIFF from the pixels the PNG
+                # was encoded from); the 300 dpi one first, as the bundle does: constrained
+                # layout settles on the first draw, so the PDF and SVG drawn after it are
+                # byte-identical to the bundle's
+                rendered: dict[int, tuple[bytes, Any]] = {}
+                _raster(fig, 300, rendered, pixels="tiff" in formats and 300 in dpi)
                 for fname, d in names:
                     if d is None:
                         save_as(fig, tmp / fname)
                         continue
-                    png = rendered.setdefault(d, png_bytes(fig, d))
+                    png, pixels = _raster(fig, d, rendered, pixels="tiff" in formats)
                     if fname.endswith(".png"):
                         (tmp / fname).write_bytes(png)
                     else:
-                        tiff_from_png(png, tmp / fname, dpi=d)
+                        tiff_from_pixels(pixels, tmp / fname, dpi=d)
                 files_by_width[f"{mm:g}mm"] = [n for n, _ in names]
                 written.extend(n for n, _ in names)
             records.append(

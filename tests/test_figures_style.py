@@ -7,10 +7,12 @@ TrueType; deterministic bytes; captions files.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import itertools
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -196,6 +198,110 @@ def test_the_first_save_settles_the_layout(tmp_path):
     save_as(fig, tmp_path / "f.pdf")
     save_as(fig, tmp_path / "f.svg")
     assert [ax.get_position().bounds for ax in fig.axes] == positions
+
+
+def test_a_settled_figure_is_drawn_once_per_save_with_the_same_bytes(tmp_path, monkeypatch):
+    """matplotlib draws a figure with a layout engine twice per save (once only to lay it out);
+    a settled figure is drawn once, keeps its placeholder engine, and its files are those of
+    the double drawing."""
+    from matplotlib.figure import Figure
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    style_module = importlib.import_module("studyval.figures.style")
+    draws: list[str] = []
+    real_draw = Figure.draw
+
+    def counted(self, renderer):
+        draws.append(type(renderer).__name__)
+        return real_draw(self, renderer)
+
+    monkeypatch.setattr(Figure, "draw", counted)
+    once = {}
+    fig = _sample_figure()
+    for suffix in (".png", ".pdf", ".svg", ".tiff"):
+        draws.clear()
+        once[suffix] = save_as(fig, tmp_path / f"once{suffix}", dpi=150).read_bytes()
+        assert len(draws) == (2 if suffix == ".png" else 1), (suffix, draws)  # PNG: the layout
+        assert isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine)
+    # the reference: every save drawn twice, as matplotlib does on its own
+    monkeypatch.setattr(style_module, "_drawn_once", lambda fig: contextlib.nullcontext())
+    fig = _sample_figure()
+    for suffix in (".png", ".pdf", ".svg", ".tiff"):
+        draws.clear()
+        twice = save_as(fig, tmp_path / f"twice{suffix}", dpi=150).read_bytes()
+        assert len(draws) == 2
+        assert twice == once[suffix], suffix
+
+
+def test_png_and_pixels_are_the_png_and_what_it_decodes_to(tmp_path):
+    from studyval.figures.style import png_and_pixels, png_bytes, tiff_from_pixels, tiff_from_png
+
+    fig, reference = _sample_figure(), _sample_figure()
+    canvas = fig.canvas
+    for dpi in (300, 150):  # the first save settles the layout, the second reuses it
+        png, pixels = png_and_pixels(fig, dpi)
+        assert fig.canvas is canvas
+        assert png == png_bytes(reference, dpi)
+        with Image.open(io.BytesIO(png)) as decoded:
+            assert decoded.mode == "RGBA"
+            assert pixels.size == decoded.size and pixels.tobytes() == decoded.tobytes()
+        a = tiff_from_pixels(pixels, tmp_path / f"pixels_{dpi}.tiff", dpi=dpi)
+        b = tiff_from_png(png, tmp_path / f"png_{dpi}.tiff", dpi=dpi)
+        assert a.read_bytes() == b.read_bytes()
+
+
+def _renumber_one_id_at_a_time(text: str) -> str:
+    """The SVG id renumbering as first written: one substitution over the text per id."""
+    ids = list(dict.fromkeys(re.findall(r'id="([A-Za-z][0-9a-f]{8,})"', text)))
+    for k, old in enumerate(ids):
+        text = re.sub(rf"\b{re.escape(old)}\b", f"{old[0]}{k:06d}", text)
+    return text
+
+
+def test_svg_ids_are_renumbered_as_one_substitution_per_id_would(tmp_path):
+    style_module = importlib.import_module("studyval.figures.style")
+    fig = _sample_figure()
+    raw = tmp_path / "raw.svg"
+    with matplotlib.rc_context(RC):
+        fig.savefig(raw, metadata={"Date": None, "Creator": None})
+    made_up = (
+        '<g id="p0123456789a"><use xlink:href="#m1234abcd5678"/></g><path id="m1234abcd5678"/>'
+        '<clipPath id="p0123456789ab"/><g clip-path="url(#p0123456789ab)"/><g id="a12345678"/>'
+        "p0123456789a_x xp0123456789a p0123456789a-y m1234abcd5678 deadbeef00 q99999999z "
+        '<g id="not-an-id"/><g id="B0000000000"/><g id="b00000000000000000000"/>'
+    )
+    for text in (raw.read_text(encoding="utf-8"), made_up, "<svg/>"):
+        path = tmp_path / "f.svg"
+        path.write_text(text, encoding="utf-8")
+        style_module._renumber_svg_ids(path)
+        assert path.read_text(encoding="utf-8") == _renumber_one_id_at_a_time(text)
+    assert "m000000" in _renumber_one_id_at_a_time(raw.read_text(encoding="utf-8"))
+
+
+def test_font_subsets_leave_the_layout_tables_unread_and_are_the_subsetters(tmp_path):
+    """The subset made with the dropped tables removed before subsetting is byte for byte the
+    one fontTools' subsetter makes when it drops them itself."""
+    from fontTools import subset
+    from matplotlib import font_manager
+
+    style_module = importlib.import_module("studyval.figures.style")
+    fonts = [font_manager.findfont("DejaVu Sans"), font_manager.findfont("DejaVu Sans Mono")]
+    for path in fonts:
+        stat = Path(path).stat()
+        for glyphs in ((36, 68), tuple(range(3, 120)), (1, 500, 1200, 2500)):
+            options = subset.Options(glyph_names=True, recommended_glyphs=True)
+            options.drop_tables += list(style_module._DROPPED_FONT_TABLES)
+            with subset.load_font(path, options) as font:
+                subsetter = subset.Subsetter(options=options)
+                subsetter.populate(gids=list(glyphs))
+                subsetter.subset(font)
+                buf = io.BytesIO()
+                font.save(buf, reorderTables=False)
+            expected = (buf.getvalue(), tuple(sorted(subsetter.glyph_index_map.items())))
+            made = style_module._font_subset.__wrapped__(
+                path, 0, stat.st_size, stat.st_mtime_ns, glyphs
+            )
+            assert made == expected, (Path(path).name, glyphs)
 
 
 @pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg", ".tiff"])

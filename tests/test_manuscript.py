@@ -166,10 +166,26 @@ def test_svg_has_text_as_paths(manuscripts):
         assert "<text" not in svg.read_text(encoding="utf-8")
 
 
-def test_same_bundle_gives_byte_identical_output(bundles, cirrhosis_full, tmp_path):
+def test_same_bundle_gives_byte_identical_output(bundles, cirrhosis_full, tmp_path, monkeypatch):
+    import studyval.manuscript as manuscript
+
+    rasters = []  # (figure, dpi) of every raster rendering: PNG and TIFF of one dpi share one
+
+    def counting(real):
+        def counted(fig, dpi):
+            rasters.append((fig, dpi))
+            return real(fig, dpi)
+
+        return counted
+
+    for name in ("png_bytes", "png_and_pixels"):
+        monkeypatch.setattr(manuscript, name, counting(getattr(manuscript, name)))
     again = tmp_path / "again"
     write_manuscript_figures(bundles["cirrhosis-sarcopenia"], again)
     assert _hashes(again) == _hashes(cirrhosis_full)
+    index = _index(cirrhosis_full)
+    renderings = sum(len(fig["files"]) for fig in index["figures"]) * len(index["dpi"])
+    assert len({(id(fig), dpi) for fig, dpi in rasters}) == len(rasters) == renderings
 
 
 @pytest.mark.parametrize("slug", ["ovcf-chronicity", "refracture-pvp"])
@@ -329,9 +345,9 @@ def test_out_holding_other_files_is_refused(bundles, tmp_path):
     assert [p.name for p in out.iterdir()] == ["draft.docx"]
 
 
-def test_users_file_saved_among_earlier_figures_is_never_deleted(bundles, tmp_path):
+def test_users_file_saved_among_earlier_figures_is_never_deleted(bundles, cirrhosis_full, tmp_path):
     out = tmp_path / "paper"
-    write_manuscript_figures(bundles["cirrhosis-sarcopenia"], out, formats=["pdf"])
+    shutil.copytree(cirrhosis_full, out)  # earlier output of `studyval figures`
     (out / "figure_1_final_edit.pdf").write_bytes(b"mine")
     before = sorted(p.name for p in out.iterdir())
     with pytest.raises(ManuscriptError, match=r"did not write \(figure_1_final_edit\.pdf\)"):

@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -24,6 +25,9 @@ from cycler import cycler
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "DOUBLE_COLUMN_MM",
@@ -36,11 +40,13 @@ __all__ = [
     "grey_level",
     "legend_below",
     "new_figure",
+    "png_and_pixels",
     "png_bytes",
     "save_as",
     "save_figure",
     "series_style",
     "style",
+    "tiff_from_pixels",
     "tiff_from_png",
 ]
 
@@ -152,17 +158,29 @@ def legend_below(fig: Figure, ax: object = None, *, ncols: int = 3) -> Figure:
     return fig
 
 
+#: A matplotlib SVG element id: a letter and a hash of at least 8 hexadecimal digits.
+_SVG_ID = r"[A-Za-z][0-9a-f]{8,}"
+_SVG_ID_ATTR_RE = re.compile(rf'id="({_SVG_ID})"')
+_SVG_ID_WORD_RE = re.compile(rf"\b{_SVG_ID}\b")
+
+
 def _renumber_svg_ids(path: Path) -> None:
     """Replace matplotlib's hashed SVG element ids by sequential ones.
 
     The hashes can depend on object identities (e.g. a blended transform's
     repr), which would make two runs of the same analysis differ; sequential
     ids in document order are deterministic.
+
+    Every id (``id="m1f2e3d4c5"``, in order of first appearance) becomes its
+    letter and its number (``m000000``) wherever it stands as a whole word, in one
+    pass over the text: an id is a whole word of word characters, so the words the
+    pass finds are exactly the whole-word occurrences of each id.
     """
     text = path.read_text(encoding="utf-8")
-    ids = list(dict.fromkeys(re.findall(r'id="([A-Za-z][0-9a-f]{8,})"', text)))
-    for k, old in enumerate(ids):
-        text = re.sub(rf"\b{re.escape(old)}\b", f"{old[0]}{k:06d}", text)
+    ids = dict.fromkeys(_SVG_ID_ATTR_RE.findall(text))
+    new = {old: f"{old[0]}{k:06d}" for k, old in enumerate(ids)}
+    if new:
+        text = _SVG_ID_WORD_RE.sub(lambda m: new.get(m.group(), m.group()), text)
     path.write_text(text, encoding="utf-8")
 
 
@@ -172,12 +190,38 @@ def _settle_layout(fig: Figure) -> None:
     A constrained (or tight) layout is worked out again at every save, from the text
     extents of that save's renderer; after the first save the figure keeps its positions
     (matplotlib's placeholder engine), so that every format and resolution of a figure
-    shows the same layout and is not laid out again. A figure changed after it was saved
-    is laid out again only if asked: ``fig.set_layout_engine("constrained")``.
+    shows the same layout and is not laid out again (nor drawn twice: :func:`_drawn_once`).
+    A figure changed after it was saved is laid out again only if asked:
+    ``fig.set_layout_engine("constrained")``.
     """
     engine = fig.get_layout_engine()
     if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
         fig.set_layout_engine("none")
+
+
+@contextlib.contextmanager
+def _drawn_once(fig: Figure) -> Iterator[None]:
+    """While saving a figure whose layout is settled, let matplotlib draw it once, not twice.
+
+    ``savefig`` draws a figure that has a layout engine twice: first with its output
+    disabled, so that the engine can lay the figure out, then for real. A figure settled by
+    its first save (:func:`_settle_layout`) has matplotlib's placeholder engine, which lays
+    out nothing, so that first draw would be thrown away: for the length of the save the
+    figure has no engine (the real draw is the same), and it gets its placeholder back after.
+    """
+    engine = fig.get_layout_engine()
+    if not isinstance(engine, PlaceHolderLayoutEngine):
+        yield
+        return
+    # no engine at all: set_layout_engine(None) would pick one from these rc parameters
+    with matplotlib.rc_context(
+        {"figure.autolayout": False, "figure.constrained_layout.use": False}
+    ):
+        fig.set_layout_engine(None)
+    try:
+        yield
+    finally:
+        fig.set_layout_engine(engine)
 
 
 def png_bytes(fig: Figure, dpi: int) -> bytes:
@@ -186,10 +230,47 @@ def png_bytes(fig: Figure, dpi: int) -> bytes:
     The figure's layout is settled by its first save (:func:`_settle_layout`).
     """
     buf = io.BytesIO()
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC), _drawn_once(fig):
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     _settle_layout(fig)
     return buf.getvalue()
+
+
+def png_and_pixels(fig: Figure, dpi: int) -> tuple[bytes, Image.Image]:
+    """``fig`` as PNG at ``dpi`` (:func:`png_bytes`) and the RGBA pixels it was encoded from.
+
+    One drawing gives both: the figure is saved as PNG on an Agg canvas of its own, whose
+    buffer then holds the pixels that went into the file, so a TIFF of the same rendering
+    (:func:`tiff_from_pixels`) needs no decoding of the PNG. The PNG bytes are those of
+    :func:`png_bytes`; the figure keeps its own canvas.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    own = fig.canvas
+    agg = FigureCanvasAgg(fig)  # the figure's canvas while it is saved: no switch to a new one
+    try:
+        png = png_bytes(fig, dpi)
+        buffer = agg.buffer_rgba()
+        height, width = buffer.shape[:2]
+        pixels = Image.frombytes("RGBA", (width, height), buffer)  # a copy of the buffer
+    finally:
+        fig.set_canvas(own)
+    return png, pixels
+
+
+def tiff_from_pixels(pixels: Image.Image, path: Path, *, dpi: int) -> Path:
+    """Write RGBA pixels as an RGB, LZW-compressed TIFF with a ``dpi`` resolution tag.
+
+    Transparent pixels are composed over white.
+    """
+    from PIL import Image
+
+    rgba = pixels if pixels.mode == "RGBA" else pixels.convert("RGBA")
+    rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+    rgb.paste(rgba, mask=rgba.getchannel("A"))
+    rgb.save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
+    return Path(path)
 
 
 def tiff_from_png(png: bytes, path: Path, *, dpi: int) -> Path:
@@ -198,10 +279,7 @@ def tiff_from_png(png: bytes, path: Path, *, dpi: int) -> Path:
 
     with Image.open(io.BytesIO(png)) as im:
         rgba = im.convert("RGBA")
-    rgb = Image.new("RGB", rgba.size, (255, 255, 255))
-    rgb.paste(rgba, mask=rgba.getchannel("A"))
-    rgb.save(path, format="TIFF", compression="tiff_lzw", dpi=(dpi, dpi))
-    return Path(path)
+    return tiff_from_pixels(rgba, path, dpi=dpi)
 
 
 #: Font tables left out of the subset embedded in a PDF: matplotlib's own list (font tool
@@ -230,6 +308,10 @@ def _font_subset(
     options.drop_tables += list(_DROPPED_FONT_TABLES)
     options.font_number = face_index
     with subset.load_font(path, options) as font:
+        # the subsetter drops these tables first thing, but it reads the OpenType layout ones
+        # (GDEF, GSUB, GPOS) before it does: dropped unread, the subset is the same
+        for tag in [t for t in font.keys() if t.strip() in options.drop_tables]:
+            del font[tag]
         subsetter = subset.Subsetter(options=options)
         subsetter.populate(gids=list(glyphs))
         subsetter.subset(font)
@@ -297,7 +379,8 @@ def save_as(fig: Figure, path: Path, *, dpi: int | None = None) -> Path:
       PNG rendering as ``.png``.
 
     The first save of a figure settles its layout: later saves (other formats or
-    resolutions) draw it with the same positions (:func:`_settle_layout`).
+    resolutions) draw it once, with the same positions (:func:`_settle_layout`,
+    :func:`_drawn_once`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -306,15 +389,16 @@ def save_as(fig: Figure, path: Path, *, dpi: int | None = None) -> Path:
             path.write_bytes(png_bytes(fig, int(dpi or RC["savefig.dpi"])))
         elif suffix in (".tif", ".tiff"):
             d = int(dpi or RC["savefig.dpi"])
-            tiff_from_png(png_bytes(fig, d), path, dpi=d)
+            tiff_from_pixels(png_and_pixels(fig, d)[1], path, dpi=d)
         elif suffix == ".pdf":
-            with _pdf_font_subsets():
+            with _pdf_font_subsets(), _drawn_once(fig):
                 fig.savefig(
                     path, metadata={"CreationDate": None, "Producer": None, "Creator": None}
                 )
             _settle_layout(fig)
         elif suffix == ".svg":
-            fig.savefig(path, metadata={"Date": None, "Creator": None})
+            with _drawn_once(fig):
+                fig.savefig(path, metadata={"Date": None, "Creator": None})
             _settle_layout(fig)
             _renumber_svg_ids(path)
         else:

@@ -9,6 +9,7 @@ cross-references) fails early.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -40,7 +41,9 @@ def _pandoc_path() -> str:
         ) from exc
 
 
+@functools.cache
 def _pandoc_version(pandoc: str) -> str:
+    """``"pandoc 3.9"``: the first line of ``pandoc --version``, asked once per binary."""
     proc = subprocess.run([pandoc, "--version"], capture_output=True, text=True, check=False)
     first = proc.stdout.splitlines()[0] if proc.stdout else "pandoc"
     return first.strip()
