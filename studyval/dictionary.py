@@ -1211,6 +1211,11 @@ def validate_frame(
     return frame, problems
 
 
+#: Columns (and distinct texts of a number column) up to this length are checked text by text:
+#: below it, factorising and vectorising cost more than they save.
+_FACTORISE_FROM = 200
+
+
 def _check_column(
     var: Variable, column: pd.Series, rows: list[int]
 ) -> tuple[list[Any], list[tuple[int, Any, str | None]]]:
@@ -1230,10 +1235,13 @@ def _check_column(
     None (never the case for :func:`read_table`) is checked cell by cell.
     """
     cells = column.to_numpy(dtype=object)
+    if len(cells) <= _FACTORISE_FROM:
+        return _check_cells(var, cells.tolist(), rows)
     codes, distinct = pd.factorize(cells, use_na_sentinel=True)  # None (and NaN): code -1
     if not all(type(t) is str for t in distinct) or any(c is not None for c in cells[codes < 0]):
         return _check_cells(var, cells.tolist(), rows)
-    fast = _plain_numbers(var, distinct) if var.type == "number" else {}
+    vectorise = var.type == "number" and len(distinct) > _FACTORISE_FROM
+    fast = _plain_numbers(var, distinct) if vectorise else {}
     done = [
         fast[k] if k in fast else None if _is_missing(text) else _convert(var, text)
         for k, text in enumerate(distinct)
@@ -1278,11 +1286,21 @@ def _plain_numbers(var: Variable, texts: np.ndarray) -> dict[int, tuple[float, N
 def _check_cells(
     var: Variable, cells: list[Any], rows: list[int]
 ) -> tuple[list[Any], list[tuple[int, Any, str | None]]]:
-    """:func:`_check_column` cell by cell, for a column that holds more than text and None."""
+    """:func:`_check_column` cell by cell, for a short column or one of more than text and None.
+
+    A text seen before is looked up, not converted again.
+    """
     values: list[Any] = [None] * len(cells)
     refused = []
+    converted: dict[str, tuple[Any, str | None] | None] = {}
     for i, (cell, row) in enumerate(zip(cells, rows, strict=True)):
-        done = None if _is_missing(cell) else _convert(var, str(cell))
+        text = type(cell) is str
+        if text and cell in converted:
+            done = converted[cell]
+        else:
+            done = None if _is_missing(cell) else _convert(var, str(cell))
+            if text:
+                converted[cell] = done
         if done is None or done[1] is not None:
             refused.append((row, cell, None if done is None else done[1]))
         else:

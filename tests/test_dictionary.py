@@ -705,9 +705,12 @@ EDGE_TEXTS = [
 def test_each_distinct_text_is_checked_once_with_the_cell_by_cell_result(var):
     """The factorised check (each distinct text converted once, plain numbers vectorised) gives
     the values and refusals, in row order, that converting every cell on its own gives."""
-    from studyval.dictionary import _check_cells, _check_column
+    from studyval.dictionary import _FACTORISE_FROM, _check_cells, _check_column
 
-    cells = [*EDGE_TEXTS, None, *reversed(EDGE_TEXTS), None]
+    # more cells and distinct numbers than _FACTORISE_FROM, so the factorised and vectorised
+    # paths run: measurements (some out of bounds), then the edge texts twice
+    measurements = [f"{(k - 40) * 0.37:.4f}" for k in range(_FACTORISE_FROM + 50)]
+    cells = [*measurements, *EDGE_TEXTS, None, *reversed(EDGE_TEXTS), None]
     rows = [k + 2 for k in range(len(cells))]
     column = pd.Series(cells, dtype=object)
     values, refused = _check_column(var, column, rows)
