@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from studyval import yaml_text
 from studyval.errors import InputValidationError, StudyvalError, Violation, escape_text
 
 __all__ = [
@@ -502,7 +503,7 @@ def load_dictionary(name_or_path: str | Path) -> DataDictionary:
         text = res.read_text(encoding="utf-8")
         source = f"data_dictionary/{name_or_path}.yml"
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml_text.safe_load(text)
     except yaml.YAMLError as exc:
         text = f"{source}: not valid YAML: {exc}"
         raise StudyvalError("\n".join(escape_text(ln) for ln in text.split("\n"))) from None

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from studyval import yaml_text
 from studyval.dictionary import DataDictionary, load_dictionary
 from studyval.errors import InputValidationError, PlanError, StudyvalError, Violation
 from studyval.steps.registry import requested_steps
@@ -653,7 +654,7 @@ def load_plan(
         raise PlanError(f"analysis plan {path} does not exist")
     source = str(path)
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw: Any = yaml_text.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise PlanError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
