@@ -10,11 +10,8 @@ resumed across engines).
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import shutil
-import signal
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,6 +20,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 pytest.importorskip("pydicom")
 pytest.importorskip("nibabel")
+
+from kill_helpers import kill_when  # noqa: E402
 
 from studyval.dictionary import read_table  # noqa: E402
 from studyval.errors import InputValidationError, StudyvalError  # noqa: E402
@@ -111,15 +110,8 @@ def test_local_workers_give_identical_rows(reference, cls_cfg, weights, study, t
     assert res.table_path.read_bytes() == reference.table_path.read_bytes()
 
 
-def _score_until_killed(weights: str, study: str, out: str, errors: str) -> None:
-    """The killed run, in a forked child: it writes one batch, then waits to be killed.
-
-    A fork starts with this process's modules (torch, MONAI) already imported, where a new
-    interpreter would spend seconds importing them again; it is as separate a process as one
-    started by ``subprocess``, and the parent kills it with SIGKILL all the same.
-    """
-    import traceback
-
+def _score_until_killed(weights: str, study: str, out: str) -> None:
+    """The killed run (``kill_helpers.kill_when``): it writes one batch, then waits to be killed."""
     from studyval.models import inference
 
     write = inference.write_part
@@ -129,36 +121,25 @@ def _score_until_killed(weights: str, study: str, out: str, errors: str) -> None
         time.sleep(30)  # the parent kills the run here, one batch written
 
     inference.write_part = slow
-    try:
-        inference.predict_from_manifest(
-            load_config("densenet121_ovcf").smoke_version(),
-            weights,
-            study,
-            out,
-            num_workers=0,
-            batch_size=3,
-            progress=False,
-        )
-    except BaseException:
-        Path(errors).write_text(traceback.format_exc())
-        raise
+    inference.predict_from_manifest(
+        load_config("densenet121_ovcf").smoke_version(),
+        weights,
+        study,
+        out,
+        num_workers=0,
+        batch_size=3,
+        progress=False,
+    )
 
 
 def test_killed_local_run_resumes_to_the_same_table(reference, weights, study, tmp_path):
     out = tmp_path / "killed"
-    errors = tmp_path / "child-errors.txt"
-    args = (str(weights), str(study), str(out), str(errors))
-    proc = multiprocessing.get_context("fork").Process(target=_score_until_killed, args=args)
-    proc.start()
-    deadline = time.monotonic() + 120
-    while proc.is_alive() and time.monotonic() < deadline:
-        if list((out / "results").rglob("part-*.parquet")):
-            break
-        time.sleep(0.05)
-    proc.kill()  # SIGKILL
-    proc.join()
-    err = errors.read_text()[-2000:] if errors.exists() else f"exit code {proc.exitcode}"
-    assert proc.exitcode == -signal.SIGKILL, err
+    err = kill_when(
+        _score_until_killed,
+        (str(weights), str(study), str(out)),
+        lambda: bool(list((out / "results").rglob("part-*.parquet"))),
+        tmp_path / "child-errors.txt",
+    )
     assert len(list((out / "results").rglob("part-*.parquet"))) == 1, err
     assert not (out / "predictions.csv").exists()
     cfg = load_config("densenet121_ovcf").smoke_version()

@@ -19,6 +19,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
+from kill_helpers import kill_when  # noqa: E402
+
 from studyval.models.checkpoints import CheckpointError, load_weights, sha256_file  # noqa: E402
 from studyval.models.config import load_config  # noqa: E402
 from studyval.models.training import HISTORY_COLUMNS, phantom_training_data, train  # noqa: E402
@@ -195,9 +197,7 @@ def test_ddp_torchrun_one_process_gloo(tmp_path, seg_cfg):
 # --------------------------------------------------------------------------- manifest training
 
 import dataclasses  # noqa: E402
-import multiprocessing  # noqa: E402
 import pickle  # noqa: E402
-import signal  # noqa: E402
 import time  # noqa: E402
 import weakref  # noqa: E402
 
@@ -272,15 +272,8 @@ def test_invalid_manifest_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def _train_until_killed(manifest: str, out: str, errors: str) -> None:
-    """The killed run, in a forked child: it completes an epoch, then waits to be killed.
-
-    A fork starts with this process's modules (torch, MONAI) already imported, where a new
-    interpreter would spend seconds importing them again; it is as separate a process as one
-    started by ``subprocess``, and the parent kills it with SIGKILL all the same.
-    """
-    import traceback
-
+def _train_until_killed(manifest: str, out: str) -> None:
+    """The killed run (``kill_helpers.kill_when``): it completes an epoch, then waits to be killed."""
     from studyval.models import training
 
     write = training._write_train_state
@@ -290,36 +283,24 @@ def _train_until_killed(manifest: str, out: str, errors: str) -> None:
         time.sleep(30)  # the parent kills the run here, after a complete epoch
 
     training._write_train_state = slow
-    try:
-        training.train_from_manifest(
-            _seg16(),
-            manifest,
-            out,
-            epochs=3,
-            learning_rate=1e-2,
-            threads=1,
-            progress=False,
-            cache="disk",
-        )
-    except BaseException:
-        Path(errors).write_text(traceback.format_exc())
-        raise
+    training.train_from_manifest(
+        _seg16(),
+        manifest,
+        out,
+        epochs=3,
+        learning_rate=1e-2,
+        threads=1,
+        progress=False,
+        cache="disk",
+    )
 
 
 def test_killed_training_resumes_to_identical_weights(tmp_path, seg_study):
     out = tmp_path / "killed"
-    errors = tmp_path / "child-errors.txt"
-    args = (str(seg_study), str(out), str(errors))
-    proc = multiprocessing.get_context("fork").Process(target=_train_until_killed, args=args)
-    proc.start()
     state = out / "train_state.pt"
-    deadline = time.monotonic() + 120
-    while not state.exists() and proc.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.kill()  # SIGKILL
-    proc.join()
-    err = errors.read_text()[-2000:] if errors.exists() else f"exit code {proc.exitcode}"
-    assert proc.exitcode == -signal.SIGKILL, err
+    err = kill_when(
+        _train_until_killed, (str(seg_study), str(out)), state.exists, tmp_path / "child-errors.txt"
+    )
     assert state.exists(), err
     assert not list(out.glob("unet3d_vertebra_seg-*.pt"))  # killed before the end
     cfg = _seg16()
