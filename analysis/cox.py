@@ -217,18 +217,18 @@ class _Layouts:
     def __init__(self, size: int = 4) -> None:
         self._size = size
         self._lock = threading.Lock()
-        self._store: collections.OrderedDict[tuple[bytes, ...], _CoxData] = (
+        self._store: collections.OrderedDict[tuple, _CoxData] = (
             collections.OrderedDict()
         )
 
-    def get(self, key: tuple[bytes, ...]) -> _CoxData | None:
+    def get(self, key: tuple) -> _CoxData | None:
         with self._lock:
             cd = self._store.get(key)
             if cd is not None:
                 self._store.move_to_end(key)
             return cd
 
-    def put(self, key: tuple[bytes, ...], cd: _CoxData) -> None:
+    def put(self, key: tuple, cd: _CoxData) -> None:
         with self._lock:
             self._store[key] = cd
             self._store.move_to_end(key)
@@ -243,7 +243,12 @@ def _cox_prepare(
     codes: np.ndarray,
     layouts: _Layouts | None = None,
 ) -> _CoxData:
-    key = (t.tobytes(), e.tobytes(), codes.tobytes()) if layouts is not None else None
+    # dtype and length in the key: equal bytes of arrays of different types are not equal arrays
+    key = (
+        tuple((a.dtype.str, a.shape, a.tobytes()) for a in (t, e, codes))
+        if layouts is not None
+        else None
+    )
     like = layouts.get(key) if layouts is not None and key is not None else None
     if like is not None:  # the same outcome: only the covariates are new (computed as below)
         means = x.mean(axis=0)

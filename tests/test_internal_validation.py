@@ -733,3 +733,20 @@ def test_brier_null_model_is_kaplan_meier_at_the_horizon():
             continue
         km = kaplan_meier(t, e, times=[h]).to_frame()["survival"].iloc[0]
         assert np.float64(km).tobytes() == np.float64(_km_survival_at(t, e, h)).tobytes()
+
+
+def test_layout_cache_tells_arrays_of_other_types_apart():
+    """Equal bytes are not an equal array: an event vector of booleans and one of bytes (the same
+    bytes) are two cache entries, never one layout served for the other."""
+    from studyval.analysis.cox import _cox_prepare, _Layouts
+
+    t = np.array([3.0, 1.0, 2.0, 5.0])
+    events = np.array([True, False, True, True])
+    x = np.array([[0.5], [1.0], [-0.2], [0.1]])
+    codes = np.zeros(4, dtype=np.int64)
+    layouts = _Layouts(size=4)
+    _cox_prepare(t, events, x, codes, layouts)
+    _cox_prepare(t, events.view(np.uint8), x, codes, layouts)
+    assert len(layouts._store) == 2
+    _cox_prepare(t, events.copy(), x, codes, layouts)  # the same outcome again: a hit
+    assert len(layouts._store) == 2
