@@ -616,6 +616,7 @@ def load_plan(
     slug_or_path: str | Path,
     *,
     check_dictionary: bool = True,
+    check_steps: bool = True,
     slug: str | None = None,
     dictionary: str | Path | DataDictionary | None = None,
 ) -> AnalysisPlan | PredictionModelPlan:
@@ -628,6 +629,11 @@ def load_plan(
         team's own plan).
     check_dictionary : bool
         Also check the plan against its data dictionary.
+    check_steps : bool
+        Also check that every name in ``endpoints[].analyses`` is a step of the plan's
+        protocol (or study type). The check imports the protocol's analysis steps (the
+        whole analysis layer); a reader of a finished bundle, whose run made this check,
+        passes ``False`` (:attr:`studyval.reporting.Bundle.plan`).
     slug : str, optional
         The protocol the plan must be for (``studyval run SLUG --plan``).
     dictionary : str, Path or DataDictionary, optional
@@ -707,7 +713,8 @@ def load_plan(
             shown = None if isinstance(value, (dict, list)) or value is None else str(value)
             problems.append(Violation(source, loc or None, None, msg, shown))
         raise InputValidationError(problems) from None
-    _check_steps(plan, source)
+    if check_steps:
+        _check_steps(plan, source)
     if check_dictionary:
         if not isinstance(dictionary, DataDictionary):
             dictionary = load_dictionary(

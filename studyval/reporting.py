@@ -943,8 +943,10 @@ class Bundle:
 
         Read from the bundle's ``study/plan.yml`` (checked against the
         manifest's SHA-256) with :func:`studyval.plan.load_plan`, for the
-        manifest's protocol, without the dictionary check (the bundle's
-        dictionary was checked by the run). A report reads every plan fact
+        manifest's protocol, without the dictionary and step checks (the run
+        checked the bundle's plan against its dictionary and resolved every
+        step name, and a report does not import the analysis layer that
+        holds the steps). A report reads every plan fact
         (registry, title, design, primary set, thresholds, planning values)
         from here, never from its own text. See :attr:`plan_source` for old
         bundles and the errors.
@@ -956,7 +958,7 @@ class Bundle:
             self._plan_source = source
             slug = (self.manifest.get("protocol") or {}).get("slug")
             try:
-                self._plan = load_plan(path, slug=slug, check_dictionary=False)
+                self._plan = load_plan(path, slug=slug, check_dictionary=False, check_steps=False)
             except StudyvalError as exc:
                 raise BundlePlanError(
                     f"the analysis plan of bundle {self.path} ({source} copy) is not a valid "

@@ -13,12 +13,15 @@ import hashlib
 import html
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from studyval.plan import plan_path
+from studyval.errors import InputValidationError
+from studyval.plan import load_plan, plan_path
 from studyval.reporting import Bundle, BundlePlanError
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
@@ -123,6 +126,43 @@ def test_plan_copy_that_is_not_a_valid_plan_is_a_clear_error(tmp_path: Path) -> 
     root = _fake_bundle(tmp_path / "b", "msk-aging", data, shipped=False)
     with pytest.raises(BundlePlanError, match=r"(?s)not a valid plan.*kl\.n_bootstrap"):
         _ = Bundle(root).plan
+
+
+def test_plan_is_read_without_the_analysis_layer(tmp_path: Path) -> None:
+    """A report reads its bundle's plan without importing the protocol's steps: the run
+    resolved every step name (``load_plan(check_steps=False)``), and a report kernel that
+    imported the analysis layer (scipy.stats, the figures) spent 1.5 s of its time on it.
+    A fresh interpreter, since this process has the analysis layer loaded."""
+    root = _fake_bundle(
+        tmp_path / "b", "ovcf-chronicity", plan_path("ovcf-chronicity").read_bytes(), shipped=True
+    )
+    code = (
+        "import sys\n"
+        "from studyval.reporting import Bundle\n"
+        f"plan = Bundle({str(root)!r}).plan\n"
+        "assert plan.slug == 'ovcf-chronicity', plan.slug\n"
+        "loaded = sorted(m for m in ('studyval.steps.diagnostic', 'studyval.protocols', "
+        "'analysis', 'scipy.stats', 'matplotlib') if m in sys.modules)\n"
+        "print(loaded)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
+
+
+def test_load_plan_checks_step_names_unless_told_not_to(tmp_path: Path) -> None:
+    """An unknown analysis step is an error naming its YAML path when a plan is loaded to run;
+    ``check_steps=False`` (a finished bundle's reader) leaves the names to the run that made it."""
+    raw = yaml.safe_load(plan_path("ovcf-chronicity").read_text(encoding="utf-8"))
+    raw["endpoints"][0]["analyses"] = ["auc", "no_such_step"]
+    path = tmp_path / "plan.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    with pytest.raises(InputValidationError, match=r"endpoints\[0\]\.analyses\[1\]"):
+        load_plan(path, check_dictionary=False)
+    plan = load_plan(path, check_dictionary=False, check_steps=False)
+    assert list(plan.endpoints[0].analyses) == ["auc", "no_such_step"]
 
 
 def test_old_bundle_uses_the_shipped_plan_only_when_it_is_the_recorded_one(tmp_path: Path) -> None:
