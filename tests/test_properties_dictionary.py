@@ -142,23 +142,49 @@ def _unique_key(var: Variable):
     return (lambda s: s.casefold()) if var.type == "string" else (lambda s: s)
 
 
-@st.composite
-def valid_tables(draw, d: DataDictionary) -> pd.DataFrame:
-    n = draw(st.integers(1, 8))
-    columns: dict[str, list[str | None]] = {}
-    for var in d.variables:
-        if not var.required and draw(st.booleans()) and draw(st.booleans()):
-            continue  # an optional column may be absent (1 in 4)
+#: Strategies are built once per dictionary variable (and per row count) and reused: Hypothesis
+#: validates each new strategy object when it is first drawn from, which cost more than drawing
+#: the values. The values drawn are the same as from fresh objects.
+_STRATEGIES: dict[tuple, st.SearchStrategy] = {}
+_ROW_COUNTS = st.integers(1, 8)
+_COIN = st.booleans()
+
+
+def _cached(key: tuple, build) -> st.SearchStrategy:
+    found = _STRATEGIES.get(key)
+    if found is None:
+        found = _STRATEGIES[key] = build()
+    return found
+
+
+def _column_strategy(d: DataDictionary, var: Variable, n: int) -> st.SearchStrategy:
+    """The ``n`` cells of column ``var``: unique values, or values and (if optional) missing."""
+    key = (d.name, d.version, var.name, n)
+    if var.unique:
+        return _cached(
+            key,
+            lambda: st.lists(
+                value_strategy(var), min_size=n, max_size=n, unique_by=_unique_key(var)
+            ),
+        )
+
+    def build() -> st.SearchStrategy:
         cell = value_strategy(var)
         if not var.required:
             cell = st.one_of(cell, st.sampled_from([None, "", "NA"]))
-        if var.unique:
-            values = draw(
-                st.lists(value_strategy(var), min_size=n, max_size=n, unique_by=_unique_key(var))
-            )
-        else:
-            values = draw(st.lists(cell, min_size=n, max_size=n))
-        columns[var.name] = values
+        return st.lists(cell, min_size=n, max_size=n)
+
+    return _cached(key, build)
+
+
+@st.composite
+def valid_tables(draw, d: DataDictionary) -> pd.DataFrame:
+    n = draw(_ROW_COUNTS)
+    columns: dict[str, list[str | None]] = {}
+    for var in d.variables:
+        if not var.required and draw(_COIN) and draw(_COIN):
+            continue  # an optional column may be absent (1 in 4)
+        columns[var.name] = draw(_column_strategy(d, var, n))
     names = list(columns)
     order = draw(st.permutations(names))
     return pd.DataFrame({k: columns[k] for k in order}, dtype=object)
