@@ -633,3 +633,81 @@ def test_plan_checks_the_multinomial_sections(tmp_path, old, new, match):
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(InputValidationError, match=match):
         load_plan(path)
+
+
+def _record_violations_row_by_row(clinical: pd.DataFrame, label: str) -> list:
+    """The knee-record rules as studyval 0.1 checked them, text by text: the reference that
+    ``_record_violations`` (distinct values once, counts on integer codes) must equal."""
+    from studyval.errors import Violation
+    from studyval.protocols.msk_aging import PATIENT_COLUMNS, _text
+
+    problems = []
+    dup = clinical.duplicated(["patient_id", "knee_side"], keep="first")
+    first = {}
+    for idx, pid, side in zip(
+        clinical.index, clinical["patient_id"], clinical["knee_side"], strict=True
+    ):
+        key = (pid, side)
+        if dup[idx]:
+            problems.append(
+                Violation(
+                    label,
+                    "knee_side",
+                    int(idx) + 2,
+                    f"duplicated knee record: patient {pid} already has a {side} knee "
+                    f"(row {first[key] + 2})",
+                    str(side),
+                )
+            )
+        else:
+            first[key] = int(idx)
+    for col in PATIENT_COLUMNS:
+        if col not in clinical.columns:
+            continue
+        vals = clinical[col].map(_text)
+        n_distinct = vals.groupby(clinical["patient_id"]).transform("nunique")
+        bad = clinical.index[(n_distinct > 1).to_numpy()]
+        seen: set[str] = set()
+        for idx in bad:
+            pid = clinical.at[idx, "patient_id"]
+            if pid in seen:
+                continue
+            seen.add(pid)
+            rows_ = clinical.index[clinical["patient_id"] == pid]
+            values = ", ".join(sorted(set(vals[rows_])))
+            rule = (
+                f"patient {pid} is in both cohorts ({values}); a patient belongs to one cohort"
+                if col == "cohort"
+                else "patient-level value differs between the knee rows of patient "
+                f"{pid} ({values})"
+            )
+            problems.append(
+                Violation(label, col, int(rows_[-1]) + 2, rule, _text(clinical.at[rows_[-1], col]))
+            )
+    return problems
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_knee_record_rules_equal_the_row_by_row_check(inputs, seed):
+    """Duplicated knees and patient-level values that differ between a patient's knees (another
+    patient's value, missing on one knee, the other cohort), and rows without a patient id:
+    the same violations, rows and messages as the row-by-row check, on the typed synthetic
+    table with random damage; none on the clean table."""
+    from studyval.dictionary import read_table
+    from studyval.protocols.msk_aging import PATIENT_COLUMNS, _record_violations
+
+    clean = read_table(inputs["clinical"], SLUG)
+    assert _record_violations(clean, "c.csv") == []
+    rng = np.random.default_rng(seed)
+    df = clean.copy()
+    columns = [c for c in PATIENT_COLUMNS if c in df.columns]
+    for row in rng.choice(len(df), size=40, replace=False):
+        col = columns[rng.integers(len(columns))]
+        donor = df.at[int(rng.integers(len(df))), col]
+        df.at[int(row), col] = None if rng.random() < 0.3 else donor
+    extra = df.iloc[rng.choice(len(df), size=5, replace=False)]  # the same knee twice
+    df = pd.concat([df, extra], ignore_index=True)
+    df.loc[rng.choice(len(df), size=3, replace=False), "patient_id"] = None  # no id: no group
+    found = _record_violations(df, "c.csv")
+    assert found == _record_violations_row_by_row(df, "c.csv")
+    assert len(found) > 10

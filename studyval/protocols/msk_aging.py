@@ -43,6 +43,7 @@ TRIPOD+AI checklist; the figures are in :mod:`studyval.figures.msk_aging`.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from studyval.checklists_tripod import tripod_ai_2024
@@ -145,43 +146,51 @@ def needed_columns(plan: MskAgingPlan) -> dict[str, str]:
     return needs
 
 
-def check_eligibility(clinical: pd.DataFrame, plan: MskAgingPlan, *, label: str) -> list[Violation]:
-    """Rules spanning rows or columns of the clinical (knee-level) table.
+def _record_violations(clinical: pd.DataFrame, label: str) -> list[Violation]:
+    """A patient's knee records: one row per knee side, one value of each patient-level column.
 
-    * the columns the dictionary lets be left out but the plan uses are present
-      (:func:`needed_columns`);
-    * at most one row per patient and knee side;
-    * patient-level columns identical on the rows of one patient (a patient in
-      two cohorts or at two sites is named as such);
-    * included patients are within the plan's age range and have the DXA
-      T-score, the KL grade of every knee, every image, clinical and
-      laboratory feature, and the fracture follow-up.
+    A patient in two cohorts is named as such. A value's text (:func:`_text`) is computed once
+    per distinct value of a column, and the number of distinct texts of each patient is
+    counted on integer codes: the rows and messages are those of comparing the texts row by
+    row, in a fraction of the time on a table of thousands of knees.
     """
-    problems = absent_column_violations(clinical, needed_columns(plan), label=label)
-    dup = clinical.duplicated(["patient_id", "knee_side"], keep="first")
-    first = {}
-    for idx, pid, side in zip(
-        clinical.index, clinical["patient_id"], clinical["knee_side"], strict=True
-    ):
-        key = (pid, side)
-        if dup[idx]:
-            problems.append(
-                Violation(
-                    label,
-                    "knee_side",
-                    int(idx) + 2,
-                    f"duplicated knee record: patient {pid} already has a {side} knee (row {first[key] + 2})",
-                    str(side),
+    problems: list[Violation] = []
+    dup = clinical.duplicated(["patient_id", "knee_side"], keep="first").to_numpy()
+    if dup.any():
+        first: dict[tuple[object, object], int] = {}
+        for k, (idx, pid, side) in enumerate(
+            zip(clinical.index, clinical["patient_id"], clinical["knee_side"], strict=True)
+        ):
+            key = (pid, side)
+            if dup[k]:
+                problems.append(
+                    Violation(
+                        label,
+                        "knee_side",
+                        int(idx) + 2,
+                        f"duplicated knee record: patient {pid} already has a {side} knee (row {first[key] + 2})",
+                        str(side),
+                    )
                 )
-            )
-        else:
-            first[key] = int(idx)
+            else:
+                first[key] = int(idx)
+    patient, _ = pd.factorize(clinical["patient_id"])  # -1: no patient id (not grouped)
+    grouped = patient >= 0
+    if not grouped.any():
+        return problems
     for col in PATIENT_COLUMNS:
         if col not in clinical.columns:
             continue
-        vals = clinical[col].map(_text)
-        n_distinct = vals.groupby(clinical["patient_id"]).transform("nunique")
-        bad = clinical.index[(n_distinct > 1).to_numpy()]
+        codes, uniques = pd.factorize(clinical[col], use_na_sentinel=False)
+        texts = np.array([_text(u) for u in uniques], dtype=object)
+        text_codes = pd.factorize(texts)[0][codes]
+        pairs = np.unique(patient[grouped].astype(np.int64) * len(texts) + text_codes[grouped])
+        per_patient = np.bincount(pairs // len(texts), minlength=patient.max() + 1)
+        n_distinct = np.where(grouped, per_patient[np.maximum(patient, 0)], 0)
+        bad = clinical.index[n_distinct > 1]
+        if len(bad) == 0:
+            continue
+        vals = pd.Series(texts[codes], index=clinical.index)
         seen: set[str] = set()
         for idx in bad:
             pid = clinical.at[idx, "patient_id"]
@@ -198,6 +207,23 @@ def check_eligibility(clinical: pd.DataFrame, plan: MskAgingPlan, *, label: str)
             problems.append(
                 Violation(label, col, int(rows_[-1]) + 2, rule, _text(clinical.at[rows_[-1], col]))
             )
+    return problems
+
+
+def check_eligibility(clinical: pd.DataFrame, plan: MskAgingPlan, *, label: str) -> list[Violation]:
+    """Rules spanning rows or columns of the clinical (knee-level) table.
+
+    * the columns the dictionary lets be left out but the plan uses are present
+      (:func:`needed_columns`);
+    * at most one row per patient and knee side;
+    * patient-level columns identical on the rows of one patient (a patient in
+      two cohorts or at two sites is named as such);
+    * included patients are within the plan's age range and have the DXA
+      T-score, the KL grade of every knee, every image, clinical and
+      laboratory feature, and the fracture follow-up.
+    """
+    problems = absent_column_violations(clinical, needed_columns(plan), label=label)
+    problems.extend(_record_violations(clinical, label))
     inc = clinical[clinical["exclusion_reason"] == "none"]
     lo, hi = plan.eligibility["age_min"], plan.eligibility["age_max"]
     for idx in inc.index[(inc["age"] < lo) | (inc["age"] > hi)]:
