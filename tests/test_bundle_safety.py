@@ -85,12 +85,20 @@ def no_hidden_leftovers(folder: Path) -> None:
 # ----------------------------------------------------------------------------- the bundle marker
 
 
-def test_bundle_carries_its_marker_and_replaces_itself(built, inputs, tmp_path):
+def test_bundle_carries_its_marker_and_replaces_itself(built, inputs, tmp_path, small):
+    """A bundle is marked as one, and a run into it replaces it whole: the session's bundle
+    (the bundled plan) replaced by a run of the minimal plan is, file for file and byte for
+    byte, the minimal plan's bundle made in an empty folder: none of the old bundle's tables
+    and figures stays. (The same plan run again giving the same bytes is test_pipeline's
+    ``test_same_inputs_give_byte_identical_bundle``.)"""
+    fresh = tmp_path / "fresh"
+    assert run(inputs["clinical"], inputs["predictions"], fresh, *small).exit_code == 0
     out = copy_bundle(built, tmp_path / "out")
     assert (out / MARKER).is_file() and is_bundle(out) and foreign_files(out) == []
-    res = run(inputs["clinical"], inputs["predictions"], out)
+    assert set(tree(out)) > set(tree(fresh))  # the old bundle has more than the new one
+    res = run(inputs["clinical"], inputs["predictions"], out, *small)
     assert res.exit_code == 0, res.output
-    assert tree(out) == tree(built)
+    assert tree(out) == tree(fresh)
     no_hidden_leftovers(tmp_path)
 
 
