@@ -636,8 +636,9 @@ def test_plan_checks_the_multinomial_sections(tmp_path, old, new, match):
 
 
 def _record_violations_row_by_row(clinical: pd.DataFrame, label: str) -> list:
-    """The knee-record rules as studyval 0.1 checked them, text by text: the reference that
-    ``_record_violations`` (distinct values once, counts on integer codes) must equal."""
+    """The knee-record rules checked text by text, row by row, as studyval 0.1 checked them
+    (each cell's own text): the reference that ``_record_violations`` (distinct values once,
+    counts on integer codes) must equal."""
     from studyval.errors import Violation
     from studyval.protocols.msk_aging import PATIENT_COLUMNS, _text
 
@@ -664,7 +665,9 @@ def _record_violations_row_by_row(clinical: pd.DataFrame, label: str) -> list:
     for col in PATIENT_COLUMNS:
         if col not in clinical.columns:
             continue
-        vals = clinical[col].map(_text)
+        # each cell's own text (Series.map would turn an integer column holding a missing
+        # value into floats under pandas 2: "47.0" for a 47)
+        vals = pd.Series([_text(v) for v in clinical[col].tolist()], index=clinical.index)
         n_distinct = vals.groupby(clinical["patient_id"]).transform("nunique")
         bad = clinical.index[(n_distinct > 1).to_numpy()]
         seen: set[str] = set()
