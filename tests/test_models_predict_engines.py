@@ -324,8 +324,9 @@ def _hang_on(monkeypatch, name: str) -> list:
 
 
 #: Seconds a case may take to read in the tests of a hanging read: a case of these phantoms
-#: reads in well under 0.2 s even on a loaded machine, and a hanging one waits this long.
-CASE_TIMEOUT = 2
+#: reads in well under 0.2 s even on a loaded machine, and a hanging one waits this long (each
+#: of the six waits leaves a core idle).
+CASE_TIMEOUT = 1
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -365,7 +366,7 @@ def test_the_ray_scorer_passes_the_timeout_on(cls_cfg, weights, study, monkeypat
     cases = pd.DataFrame(
         [{"case_id": r.case_id, "image": r.image} for r in read_manifest(study).records[:3]]
     )
-    rows = RayScorer(cls_cfg, str(weights), 1, "cpu", case_timeout=2)(cases).to_pylist()
+    rows = RayScorer(cls_cfg, str(weights), 1, "cpu", case_timeout=CASE_TIMEOUT)(cases).to_pylist()
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert rows[1]["failure_reason"].startswith("timeout")
 
