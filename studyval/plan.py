@@ -630,10 +630,12 @@ def load_plan(
     check_dictionary : bool
         Also check the plan against its data dictionary.
     check_steps : bool
-        Also check that every name in ``endpoints[].analyses`` is a step of the plan's
-        protocol (or study type). The check imports the protocol's analysis steps (the
-        whole analysis layer); a reader of a finished bundle, whose run made this check,
-        passes ``False`` (:attr:`studyval.reporting.Bundle.plan`).
+        Also check that the plan's protocol is shipped (or its ``registry.study_type``
+        one studyval runs) and that every name in ``endpoints[].analyses`` is one of its
+        steps. The check imports the protocol's analysis steps (the whole analysis layer);
+        a reader of a finished bundle, whose run made this check, passes ``False``
+        (:attr:`studyval.reporting.Bundle.plan`): a bundle whose plan names a step this
+        version lacks (made by another version) is still read.
     slug : str, optional
         The protocol the plan must be for (``studyval run SLUG --plan``).
     dictionary : str, Path or DataDictionary, optional

@@ -141,8 +141,9 @@ def test_plan_is_read_without_the_analysis_layer(tmp_path: Path) -> None:
         "from studyval.reporting import Bundle\n"
         f"plan = Bundle({str(root)!r}).plan\n"
         "assert plan.slug == 'ovcf-chronicity', plan.slug\n"
-        "loaded = sorted(m for m in ('studyval.steps.diagnostic', 'studyval.protocols', "
-        "'analysis', 'scipy.stats', 'matplotlib') if m in sys.modules)\n"
+        "loaded = sorted(m for m in ('studyval.analysis', 'studyval.steps.common', "
+        "'studyval.steps.diagnostic', 'studyval.protocols', 'studyval.study_types', "
+        "'scipy.stats', 'matplotlib') if m in sys.modules)\n"
         "print(loaded)\n"
     )
     proc = subprocess.run(
