@@ -400,9 +400,27 @@ def test_no_planted_identifier_reaches_the_bundle(bundle, cohort):
     assert not report.hits, report.hits[:3]
 
 
-def test_same_inputs_give_identical_tables(bundle, inputs, tmp_path):
+def test_same_inputs_give_identical_tables(bundle, inputs, tmp_path, monkeypatch):
+    """The same inputs and plan, run again in this process, give every table byte for byte.
+
+    The second run draws no figures (``draw_specs`` replaced by a stub that records the
+    specs it was given): its subject is the analyses, whose tables are compared here; the
+    figures are drawn from those tables, and a figure's bytes are compared by
+    test_manuscript's determinism test and by ``studyval verify`` (test_verify). Drawing
+    them took a tenth of this test's time.
+    """
+    import studyval.figures.spec as figure_spec
+
+    drawn: list[str] = []
+    monkeypatch.setattr(
+        figure_spec, "draw_specs", lambda specs, folder: drawn.extend(s.name for s in specs)
+    )
     out = tmp_path / "again"
     run_protocol(SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=False)
+    monkeypatch.undo()
+    assert sorted(drawn) == sorted(
+        p.stem for p in (bundle / "figures").glob("*.png")
+    )  # the same figures were asked for
     for p in sorted((bundle / "tables").glob("*.csv")):
         a = hashlib.sha256(p.read_bytes()).hexdigest()
         b = hashlib.sha256((out / "tables" / p.name).read_bytes()).hexdigest()
@@ -636,9 +654,14 @@ def test_plan_checks_the_multinomial_sections(tmp_path, old, new, match):
 
 
 def _record_violations_row_by_row(clinical: pd.DataFrame, label: str) -> list:
-    """The knee-record rules checked text by text, row by row, as studyval 0.1 checked them
-    (each cell's own text): the reference that ``_record_violations`` (distinct values once,
-    counts on integer codes) must equal."""
+    """The knee-record rules checked text by text, row by row: the reference that
+    ``_record_violations`` (distinct values once, counts on integer codes) must equal.
+
+    The previous code, except that each cell's own text is quoted: it used ``Series.map``,
+    which under pandas 2 turns an integer column holding a missing value into floats (a
+    patient's ages quoted as "47.0, 59.0" for cells written 47 and 59); under pandas 3 the
+    two agree.
+    """
     from studyval.errors import Violation
     from studyval.protocols.msk_aging import PATIENT_COLUMNS, _text
 
@@ -714,3 +737,22 @@ def test_knee_record_rules_equal_the_row_by_row_check(inputs, seed):
     found = _record_violations(df, "c.csv")
     assert found == _record_violations_row_by_row(df, "c.csv")
     assert len(found) > 10
+
+
+def test_knee_record_message_quotes_whole_numbers_as_written(inputs):
+    """An integer column that differs between a patient's knees and is missing on a third row
+    is quoted as its cells are written ("47", not "47.0"), whatever the pandas version."""
+    from studyval.dictionary import read_table
+    from studyval.protocols.msk_aging import _record_violations
+
+    df = read_table(inputs["clinical"], SLUG)
+    pid = df.at[0, "patient_id"]
+    rows = df.index[df["patient_id"] == pid]
+    df.loc[rows[0], "age"] = 47
+    df.loc[rows[-1], "age"] = 59
+    df.loc[df.index[df["patient_id"] != pid][0], "age"] = None  # another patient's knee
+    (found,) = [
+        v for v in _record_violations(df, "c.csv") if v.column == "age" and f" {pid} " in v.rule
+    ]
+    assert found.rule.endswith(f"of patient {pid} (47, 59)"), found.rule
+    assert found.value == "59"
