@@ -89,8 +89,8 @@ def test_bundle_carries_its_marker_and_replaces_itself(built, inputs, tmp_path, 
     """A bundle is marked as one, and a run into it replaces it whole: the session's bundle
     (the bundled plan) replaced by a run of the minimal plan is, file for file and byte for
     byte, the minimal plan's bundle made in an empty folder: none of the old bundle's tables
-    and figures stays. (The same plan run again giving the same bytes is test_pipeline's
-    ``test_same_inputs_give_byte_identical_bundle``.)"""
+    and figures stays. (The bundled plan run again over its own bundle, giving the same bytes
+    in new files, is test_pipeline's ``test_same_inputs_give_byte_identical_bundle``.)"""
     fresh = tmp_path / "fresh"
     assert run(inputs["clinical"], inputs["predictions"], fresh, *small).exit_code == 0
     out = copy_bundle(built, tmp_path / "out")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,12 @@ def test_png_is_300_dpi(bundle):
 
 
 def test_same_inputs_give_byte_identical_bundle(inputs, bundle, tmp_path):
+    """The same inputs and plan, run again in this process over a copy of the session's bundle
+    (made by ``studyval run`` in a subprocess): every file is written anew (the old bundle is
+    replaced, not kept) with the same bytes."""
     again = tmp_path / "again"
+    shutil.copytree(bundle, again)
+    before = {p: p.stat().st_ino for p in again.rglob("*") if p.is_file()}
     run_protocol(
         SLUG,
         clinical=inputs["clinical"],
@@ -97,6 +103,8 @@ def test_same_inputs_give_byte_identical_bundle(inputs, bundle, tmp_path):
         render=False,
     )
     assert _tree_hashes(again) == _tree_hashes(bundle)
+    kept = [p for p, ino in before.items() if p.is_file() and p.stat().st_ino == ino]
+    assert not kept, kept[:3]
 
 
 def test_inputs_are_never_modified(inputs, input_digests, bundle):
