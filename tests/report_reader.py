@@ -17,8 +17,10 @@ What counts as a problem (issue 14):
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -209,7 +211,9 @@ def tables_wider_than_column(html_path, width: int = 1400, chromium: str = "chro
     return tables_wider_than_columns([(html_path, width)], chromium=chromium)[0]
 
 
-def tables_wider_than_columns(pages, chromium: str = "chromium") -> list[list[str]]:
+def tables_wider_than_columns(
+    pages: Iterable[tuple[str | os.PathLike, int]], chromium: str = "chromium"
+) -> list[list[str]]:
     """:func:`tables_wider_than_column` of each ``(html_path, width)``, in one Chromium.
 
     Each page is measured in an iframe ``width`` px wide and 2000 px high, as the window of
@@ -219,7 +223,6 @@ def tables_wider_than_columns(pages, chromium: str = "chromium") -> list[list[st
     measurement is an error, never an empty list.
     """
     import json
-    import os
     import re as _re
     import subprocess
     import tempfile

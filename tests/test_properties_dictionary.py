@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -145,12 +146,14 @@ def _unique_key(var: Variable):
 #: Strategies are built once per dictionary variable (and per row count) and reused: Hypothesis
 #: validates each new strategy object when it is first drawn from, which cost more than drawing
 #: the values. The values drawn are the same as from fresh objects.
-_STRATEGIES: dict[tuple, st.SearchStrategy] = {}
+_STRATEGIES: dict[tuple[str, str, str, int], st.SearchStrategy] = {}
 _ROW_COUNTS = st.integers(1, 8)
 _COIN = st.booleans()
 
 
-def _cached(key: tuple, build) -> st.SearchStrategy:
+def _cached(
+    key: tuple[str, str, str, int], build: Callable[[], st.SearchStrategy]
+) -> st.SearchStrategy:
     found = _STRATEGIES.get(key)
     if found is None:
         found = _STRATEGIES[key] = build()
