@@ -16,11 +16,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# An editable install leaves the sources uncompiled (pip compiles only what it copies): the
+# bytecode is written here once, as a regular install does, instead of in every process that
+# imports studyval (test workers, report kernels, command-line runs, Ray and torchrun workers)
+# when PYTHONDONTWRITEBYTECODE is set, as on this machine.
+COMPILE := $(BIN)/python -m compileall -q studyval analysis models reports
+
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[models]"
+	$(COMPILE)
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,models]"
+	$(COMPILE)
 
 demo: install
 	$(BIN)/studyval demo --out $(OUT)
