@@ -736,6 +736,40 @@ class _NewtonFit:
     iterations: int
 
 
+def _cox_data(
+    df: Any,
+    duration: str,
+    event: str,
+    covariates: Sequence[str],
+    strata: str | Sequence[str] | None,
+    layouts: _Layouts | None = None,
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    tuple[str, ...],
+    tuple[str, ...],
+    _CoxData,
+]:
+    """The checked design of a Cox fit (:func:`_cox_design`) and its risk-set data.
+
+    What :func:`cox` and :func:`_cox_refit` do before the Newton-Raphson iterations: the
+    arrays, then an error for an outcome without events, the risk sets (shared through
+    ``layouts``) and the collinearity check.
+    """
+    t, e, x, codes, levels, covs, strata_cols = _cox_design(df, duration, event, covariates, strata)
+    if e.sum() == 0:
+        raise EstimationError(
+            f"no events in column {event!r}: all {x.shape[0]} subjects are censored; a Cox model "
+            "needs events"
+        )
+    cd = _cox_prepare(t, e, x, codes, layouts)
+    _collinearity_check(cd, covs)
+    return t, e, x, codes, levels, covs, strata_cols, cd
+
+
 def _newton(
     cd: _CoxData, ties: str, covs: tuple[str, ...], tol: float, max_iter: int
 ) -> _NewtonFit:
@@ -960,15 +994,10 @@ def cox(
     tol = float(tol)
     if not (0.0 < tol < 1e-3):
         raise StudyvalError(f"tol must be in (0, 1e-3), got {tol}")
-    t, e, x, codes, levels, covs, strata_cols = _cox_design(df, duration, event, covariates, strata)
+    t, e, x, codes, levels, covs, strata_cols, cd = _cox_data(
+        df, duration, event, covariates, strata
+    )
     n, p = x.shape
-    if e.sum() == 0:
-        raise EstimationError(
-            f"no events in column {event!r}: all {n} subjects are censored; a Cox model needs events"
-        )
-    cd = _cox_prepare(t, e, x, codes)
-    _collinearity_check(cd, covs)
-
     fit = _newton(cd, ties, covs, tol, max_iter)
     beta, cur, null, var = fit.beta, fit.cur, fit.null, fit.var
     converged, iterations = fit.converged, fit.iterations
@@ -1119,14 +1148,9 @@ def _cox_refit(
     the same outcome share their risk-set layout.
     """
     ties = check_option(ties, _TIES, "ties")
-    t, e, x, codes, levels, covs, strata_cols = _cox_design(df, duration, event, covariates, strata)
-    if e.sum() == 0:
-        raise EstimationError(
-            f"no events in column {event!r}: all {x.shape[0]} subjects are censored; a Cox model "
-            "needs events"
-        )
-    cd = _cox_prepare(t, e, x, codes, layouts)
-    _collinearity_check(cd, covs)
+    t, e, x, codes, levels, covs, strata_cols, cd = _cox_data(
+        df, duration, event, covariates, strata, layouts
+    )
     # the warnings of _newton name the caller of this function, as those of cox name cox's
     fit = _newton(cd, ties, covs, 1e-12, 50)
     # what cox computes next that can warn: the standard errors (a negative variance) and the
