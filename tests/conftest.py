@@ -20,6 +20,10 @@ session and shared:
 ``shared_bundle(slug)``
     The bundle most modules read: ovcf-chronicity's of the bundled plan, the survival
     protocols' with the resample counts their own modules use (``SHARED_N_RESAMPLES``).
+``rendered_bundle(slug)``
+    msk-aging's and vcf-opportunistic's bundles with their reports, read by the protocol's
+    own module and test_report_summary: vcf-opportunistic's of the bundled plan, msk-aging's
+    with ``SHARED_N_RESAMPLES`` resamples.
 ``trimmed_plan(slug, n_resamples)``
     The bundled plan with every resample count cut, for a test that passes a plan on;
     ``trimmed_plan_file(slug, n_resamples, folder)`` writes such a plan as a file (``--plan``).
@@ -108,12 +112,17 @@ SLOW_MODULES = (
     "test_protocol_refracture_pvp.py",
     "test_protocol_cirrhosis_sarcopenia.py",
 )
-#: The resample counts of the survival protocols' session bundles, the ones their own modules
-#: test (test_protocol_refracture_pvp's N_BOOT_TEST, test_protocol_cirrhosis_sarcopenia's
-#: N_BOOTSTRAP_TEST) and test_report_summary renders (RENDERED_COPY): a module that only reads
-#: or draws a bundle's figures (test_manuscript, test_figures_style) shares these
-#: (``shared_bundle``) instead of building the bundled plan's 200 refits again.
-SHARED_N_RESAMPLES = {"refracture-pvp": 40, "cirrhosis-sarcopenia": 50}
+#: The resample counts of the session bundles that are not the bundled plan's. The survival
+#: protocols': the ones their own modules test (test_protocol_refracture_pvp's N_BOOT_TEST,
+#: test_protocol_cirrhosis_sarcopenia's N_BOOTSTRAP_TEST) and test_report_summary renders
+#: (RENDERED_COPY): a module that only reads or draws a bundle's figures (test_manuscript,
+#: test_figures_style) shares these (``shared_bundle``) instead of building the bundled plan's
+#: 200 refits again. msk-aging's rendered bundle (``rendered_bundle``: test_protocol_msk_aging,
+#: test_mmrm, test_report_summary): its patient bootstraps at the plan schema's minimum of 100
+#: (the registered 500, 500, 500 and 200 are checked in the plan file and run by ``studyval
+#: demo``); its intervals come from the same code at any count, and each interval's method
+#: names the count it ran.
+SHARED_N_RESAMPLES = {"refracture-pvp": 40, "cirrhosis-sarcopenia": 50, "msk-aging": 100}
 #: Fields that set a plan's number of bootstrap resamples or refits (any section of any plan).
 RESAMPLE_FIELDS = ("n_resamples", "n_bootstrap")
 #: Input files a synthetic cohort writes (SyntheticCohort.write).
@@ -384,6 +393,18 @@ def shared_bundle(session_builds) -> Callable[[str], Path]:
 
     def get(slug: str) -> Path:
         return session_builds.bundle(slug, n_resamples=SHARED_N_RESAMPLES.get(slug))
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def rendered_bundle(session_builds) -> Callable[[str], Path]:
+    """``rendered_bundle(slug)``: the session's bundle of the protocol with its report (HTML and
+    PDF, Jupyter engine), read only: vcf-opportunistic's of the bundled plan, msk-aging's with
+    ``SHARED_N_RESAMPLES`` resamples. Each keeps its plan (``study/plan.yml``)."""
+
+    def get(slug: str) -> Path:
+        return session_builds.bundle(slug, n_resamples=SHARED_N_RESAMPLES.get(slug), render=True)
 
     return get
 

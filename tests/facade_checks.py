@@ -14,9 +14,17 @@ SCANNED = ("analysis", "studyval", "models", "tests", "bench")
 
 
 def facade_names_used(path: Path, module: str) -> set[str]:
-    """Names one source file takes from ``studyval.analysis.<module>`` (imports and ``alias.<name>`` reads)."""
+    """Names one source file takes from ``studyval.analysis.<module>`` (imports and ``alias.<name>`` reads).
+
+    A file whose text names neither the facade (``from studyval.analysis.<module> import``,
+    ``import studyval.analysis.<module> as``) nor both ``studyval.analysis`` and ``<module>``
+    (``from studyval.analysis import <module>``) takes nothing from it and is not parsed.
+    """
     facade = f"studyval.analysis.{module}"
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    text = path.read_text(encoding="utf-8")
+    if facade not in text and not ("studyval.analysis" in text and module in text):
+        return set()
+    tree = ast.parse(text, filename=str(path))
     names: set[str] = set()
     aliases: set[str] = set()
     for node in ast.walk(tree):

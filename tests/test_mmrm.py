@@ -296,9 +296,9 @@ def _msk_names_mmrm() -> bool:
 @pytest.mark.skipif(
     not _msk_names_mmrm(), reason="the msk-aging plan does not name mmrm yet (plan 1.x, issue 16)"
 )
-def test_msk_aging_mmrm_uses_the_patients_and_visits_of_the_mixed_model(protocol_bundle):
+def test_msk_aging_mmrm_uses_the_patients_and_visits_of_the_mixed_model(rendered_bundle):
     # the session's rendered msk-aging bundle (shared with tests/test_protocol_msk_aging.py)
-    bundle = protocol_bundle("msk-aging", render=True)
+    bundle = rendered_bundle("msk-aging")
 
     def table(name: str) -> pd.DataFrame:
         return pd.read_parquet(bundle / "tables" / f"{name}.parquet")

@@ -38,10 +38,26 @@ def inputs(protocol_inputs) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def bundle(protocol_bundle) -> Path:
-    """One rendered end-to-end run (Jupyter + pandoc engine) with the bundled plan: its
-    registered 500 patient-bootstrap resamples are asserted below (tests/conftest.py)."""
-    return protocol_bundle(SLUG, render=True)
+def bundle(rendered_bundle) -> Path:
+    """One rendered end-to-end run (Jupyter + pandoc engine), with the bundled plan's patient
+    bootstraps cut to 100 resamples (tests/conftest.py, ``SHARED_N_RESAMPLES``); the bundle keeps
+    that plan (``study/plan.yml``). The registered counts are checked in the plan file below."""
+    return rendered_bundle(SLUG)
+
+
+def _ran(bundle: Path):
+    """The plan the bundle ran (the one it keeps)."""
+    return load_plan(bundle / "study" / "plan.yml", slug=SLUG)
+
+
+def test_the_plan_registers_its_bootstrap_counts(bundle):
+    """The bundled plan's registered counts; the session bundle ran its own (cut) counts."""
+    registered = load_plan(SLUG)
+    assert [registered.kl.n_bootstrap, registered.shap.n_bootstrap] == [500, 500]
+    assert [registered.ordinal.n_bootstrap, registered.calibration.n_bootstrap] == [500, 200]
+    ran = _ran(bundle)
+    assert [ran.kl.n_bootstrap, ran.shap.n_bootstrap] == [100, 100]
+    assert [ran.ordinal.n_bootstrap, ran.calibration.n_bootstrap] == [100, 100]
 
 
 def _t(bundle: Path, name: str) -> pd.DataFrame:
@@ -109,7 +125,7 @@ def test_knee_level_intervals_come_from_the_patient_bootstrap(bundle):
     """KL grade: every average (macro, weighted, M) has the bootstrap SE and interval of the
     analysis function (no NaN SE patched in), per-grade AUCs the clustered DeLong; every
     knee-level accuracy and agreement measure names the same bootstrap."""
-    label = "patient-level percentile bootstrap (500 resamples)"
+    label = f"patient-level percentile bootstrap ({_ran(bundle).kl.n_bootstrap} resamples)"
     d = _t(bundle, "discrimination")
     kl = d[d["condition"] == "kl"]
     avg = kl[kl["measure"] != "auc_ovr"]
@@ -401,7 +417,8 @@ def test_no_planted_identifier_reaches_the_bundle(bundle, cohort):
 
 
 def test_same_inputs_give_identical_tables(bundle, inputs, tmp_path, monkeypatch):
-    """The same inputs and plan, run again in this process, give every table byte for byte.
+    """The same inputs and plan (the one the bundle kept), run again in this process, give
+    every table byte for byte.
 
     The second run draws no figures (``draw_specs`` replaced by a stub that records the
     specs it was given): its subject is the analyses, whose tables are compared here; the
@@ -416,7 +433,10 @@ def test_same_inputs_give_identical_tables(bundle, inputs, tmp_path, monkeypatch
         figure_spec, "draw_specs", lambda specs, folder: drawn.extend(s.name for s in specs)
     )
     out = tmp_path / "again"
-    run_protocol(SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=False)
+    run_protocol(
+        SLUG, clinical=inputs["clinical"], predictions=None, out=out, render=False,
+        plan=_ran(bundle),
+    )  # fmt: skip
     monkeypatch.undo()
     assert sorted(drawn) == sorted(
         p.stem for p in (bundle / "figures").glob("*.png")

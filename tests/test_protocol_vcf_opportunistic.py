@@ -39,11 +39,11 @@ def bundled_plan_cohort(inputs):
 
 
 @pytest.fixture(scope="module")
-def bundle(protocol_bundle) -> Path:
+def bundle(rendered_bundle) -> Path:
     """The session's bundle of vcf-opportunistic (the bundled plan), its report rendered with
     Jupyter: the tables, figures and manifest are those of a run without report, and
     test_rendered_report reads its report (tests/conftest.py)."""
-    return protocol_bundle(SLUG, render=True)
+    return rendered_bundle(SLUG)
 
 
 def _t(bundle: Path, name: str) -> pd.DataFrame:

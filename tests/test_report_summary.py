@@ -225,17 +225,17 @@ def test_dictionary_pattern_is_code_and_never_a_footnote():
 
 #: The session's rendered bundle of each protocol (tests/conftest.py), shared with the modules
 #: that build it: ovcf-chronicity's demo bundle (``studyval run``, read by test_privacy,
-#: test_verify and test_faults), msk-aging's and vcf-opportunistic's bundles of the bundled plan
-#: with their reports (test_protocol_msk_aging, test_protocol_vcf_opportunistic). The two
+#: test_verify and test_faults), msk-aging's and vcf-opportunistic's bundles with their reports
+#: (``rendered_bundle``: test_protocol_msk_aging, test_protocol_vcf_opportunistic). The two
 #: survival protocols' sessions bundles have no report: they are the bundles of
 #: test_protocol_cirrhosis_sarcopenia (50 resamples) and test_protocol_refracture_pvp (40),
 #: copied and rendered once per session (every xdist worker shares that copy).
-SHARED_RENDERED = {"msk-aging": None, "vcf-opportunistic": None}
+SHARED_RENDERED = ("msk-aging", "vcf-opportunistic")
 RENDERED_COPY = {"cirrhosis-sarcopenia": 50, "refracture-pvp": 40}
 
 
 @pytest.fixture(scope="module")
-def rendered(protocol_bundle, demo_bundle, session_builds):
+def rendered(protocol_bundle, rendered_bundle, demo_bundle, session_builds):
     """``rendered(slug)``: a bundle of the protocol's synthetic inputs with its report (HTML and
     PDF) rendered with the Jupyter engine, built once per session and read only."""
     from studyval.pipeline import report_path
@@ -245,7 +245,7 @@ def rendered(protocol_bundle, demo_bundle, session_builds):
         if slug == "ovcf-chronicity":
             return demo_bundle[0]
         if slug in SHARED_RENDERED:
-            return protocol_bundle(slug, n_resamples=SHARED_RENDERED[slug], render=True)
+            return rendered_bundle(slug)
         n = RENDERED_COPY[slug]
 
         def build(target: Path) -> None:
