@@ -36,7 +36,7 @@ import re
 import stat
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -1173,7 +1173,8 @@ def validate_frame(
                 continue
             shown = _short(str(cell)) if quote else None
             problems.append(Violation(label, var.name, row, rule + after, shown))
-        series = pd.Series(values, index=raw.index, name=var.name)
+        # the converted values as they are (no dtype inference: _typed_series sets the dtype)
+        series = pd.Series(values, index=raw.index, name=var.name, dtype=object)
         if var.vocabulary:
             withheld[var.name] = sum(1 for v in values if v == var.other)
         if var.unique:
@@ -1219,12 +1220,12 @@ _FACTORISE_FROM = 200
 
 def _check_column(
     var: Variable, column: pd.Series, rows: list[int]
-) -> tuple[list[Any], list[tuple[int, Any, str | None]]]:
+) -> tuple[Sequence[Any], list[tuple[int, Any, str | None]]]:
     """Convert every cell of ``column``: the values, and the cells without one in row order.
 
     Returns
     -------
-    values : list
+    values : list or numpy.ndarray of objects
         One per cell: the converted value, or None for a missing or refused cell.
     refused : list of (row, cell, rule)
         Each missing cell (``rule`` None) and each cell that breaks a rule, in row order.
@@ -1252,7 +1253,7 @@ def _check_column(
     for k, d in enumerate(done):
         if d is not None and d[1] is None:
             value_of[k], ok[k] = d[0], True
-    values = value_of[codes].tolist()
+    values = value_of[codes]  # an object array: a list would be copied into one again
     refused = []
     for i in np.flatnonzero(~ok[codes]):
         code = codes[i]
