@@ -817,8 +817,9 @@ def _parse_csv(text: str, label: str) -> pd.DataFrame:
     InputValidationError.collect(problems)
     if not records:
         raise _fail(label, "has a header but no data rows")
-    columns = {name: [rec[j] for rec in records] for j, name in enumerate(header)}
-    frame = pd.DataFrame(columns, dtype=object)
+    cells = np.empty((len(records), len(header)), dtype=object)
+    cells[:] = records  # one block of text cells (the header's names are distinct here)
+    frame = pd.DataFrame(cells, columns=header, dtype=object, copy=False)
     index = [s - 2 for s in starts]
     if index == list(range(len(index))):
         frame.index = pd.RangeIndex(len(index))
