@@ -354,20 +354,32 @@ def pytest_collection_modifyitems(config, items) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
-def pytest_collection_finish(session) -> None:
-    """Once the test modules are imported, their objects (and those of every library they
-    imported: torch, MONAI, pandas, SciPy, matplotlib, about 750,000 in a worker) are moved out
-    of the cyclic garbage collector's reach (``gc.freeze``): they live until the worker exits,
-    and each full collection traversed all of them again, about 0.4 s each, 32 times in each
-    worker of a full run (7 % of the workers' CPU time). With so few objects left in the oldest
-    generation, full collections would come every 10th collection of the middle one (its
-    threshold, as the rule that waits for 25 % new long-lived objects no longer holds them back):
-    they come every 100th instead. Young objects are collected as before (the first two
-    thresholds are unchanged). Nothing a test computes depends on when the collector runs."""
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 100)
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """The cyclic garbage collector, off while the test modules are imported and on after,
+    with what was imported moved out of its reach.
+
+    Importing the test modules (and torch, MONAI, pandas, SciPy, matplotlib with them) makes
+    about 750,000 objects that live until the worker exits; each full collection traversed
+    them all. While they were imported, 13 full collections took 2 of a worker's 10.6 CPU-s;
+    during the tests, about 0.4 s each, 32 times a worker (31 of the workers' CPU-s, 7 %).
+    So the collector is off during collection; after it, one collection frees what the imports
+    left behind and ``gc.freeze`` moves the rest out of the collector's reach (the objects the
+    tests make are collected as before). With so few objects left in the oldest generation,
+    full collections would come every 10th collection of the middle one (its threshold: the
+    rule that waits for 25 % new long-lived objects no longer holds them back); they come every
+    100th instead. Young objects are collected as before (the first two thresholds are
+    unchanged). Nothing a test computes depends on when the collector runs.
+    """
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        gc.enable()
+        gc.collect()
+        gc.freeze()
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, 100)
 
 
 @pytest.fixture(scope="session")
