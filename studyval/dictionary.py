@@ -36,7 +36,7 @@ import re
 import stat
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -1221,13 +1221,14 @@ _FACTORISE_FROM = 200
 
 def _check_column(
     var: Variable, column: pd.Series, rows: list[int]
-) -> tuple[Sequence[Any], list[tuple[int, Any, str | None]]]:
+) -> tuple[np.ndarray, list[tuple[int, Any, str | None]]]:
     """Convert every cell of ``column``: the values, and the cells without one in row order.
 
     Returns
     -------
-    values : list or numpy.ndarray of objects
-        One per cell: the converted value, or None for a missing or refused cell.
+    values : numpy.ndarray of objects
+        One per cell: the converted value, or None for a missing or refused cell (an object
+        array, which the column's Series takes as it is).
     refused : list of (row, cell, rule)
         Each missing cell (``rule`` None) and each cell that breaks a rule, in row order.
 
@@ -1254,7 +1255,7 @@ def _check_column(
     for k, d in enumerate(done):
         if d is not None and d[1] is None:
             value_of[k], ok[k] = d[0], True
-    values = value_of[codes]  # an object array: a list would be copied into one again
+    values = value_of[codes]
     refused = []
     for i in np.flatnonzero(~ok[codes]):
         code = codes[i]
@@ -1288,12 +1289,12 @@ def _plain_numbers(var: Variable, texts: np.ndarray) -> dict[int, tuple[float, N
 
 def _check_cells(
     var: Variable, cells: list[Any], rows: list[int]
-) -> tuple[list[Any], list[tuple[int, Any, str | None]]]:
+) -> tuple[np.ndarray, list[tuple[int, Any, str | None]]]:
     """:func:`_check_column` cell by cell, for a short column or one of more than text and None.
 
     A text seen before is looked up, not converted again.
     """
-    values: list[Any] = [None] * len(cells)
+    values = np.full(len(cells), None, dtype=object)
     refused = []
     converted: dict[str, tuple[Any, str | None] | None] = {}
     for i, (cell, row) in enumerate(zip(cells, rows, strict=True)):

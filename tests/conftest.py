@@ -22,8 +22,8 @@ session and shared:
     protocols' with the resample counts their own modules use (``SHARED_N_RESAMPLES``).
 ``rendered_bundle(slug)``
     msk-aging's and vcf-opportunistic's bundles with their reports, read by the protocol's
-    own module and test_report_summary: vcf-opportunistic's of the bundled plan, msk-aging's
-    with ``SHARED_N_RESAMPLES`` resamples.
+    own module, test_report_summary and (msk-aging's) test_mmrm: vcf-opportunistic's of the
+    bundled plan, msk-aging's with ``SHARED_N_RESAMPLES`` resamples.
 ``trimmed_plan(slug, n_resamples)``
     The bundled plan with every resample count cut, for a test that passes a plan on;
     ``trimmed_plan_file(slug, n_resamples, folder)`` writes such a plan as a file (``--plan``).
